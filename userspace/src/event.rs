@@ -52,6 +52,8 @@ pub struct PacketEvent<'a> {
     pub data: &'a [u8],
     /// Owning process, when the source attributes packets (pcapng process blocks, eBPF cookies).
     pub pid: Option<u32>,
+    /// Process the owner acted for (macOS "effective process", e.g. a daemon sending for an app).
+    pub effective_pid: Option<u32>,
 }
 
 /// Exact per-flow totals counted in the kernel (live sessions).
