@@ -1,1 +1,80 @@
-fn main() {}
+//! The `tuntrace` command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tuntrace_core::aggregate::replay_files;
+use tuntrace_core::report::{ladder, text};
+
+/// Exit codes (docs/usage.md).
+const EXIT_OK: u8 = 0;
+const EXIT_INPUT: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "tuntrace", version, about = "Who created a tunnel interface, which processes use it, and what flows through it")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Report on pcap/pcapng captures (tcpdump, Wireshark, macOS `tcpdump -i pktap`) or tuntrace recordings.
+    Replay {
+        /// Capture files, read in order as one stream.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print the report as JSON (schema tuntrace.report/1, docs/report-schema.md).
+        #[arg(long, conflicts_with = "ladder")]
+        json: bool,
+        /// Draw the call flow of one SIP Call-ID instead of the report.
+        #[arg(long, value_name = "CALL-ID")]
+        ladder: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
+    }
+}
+
+fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
+    let report = replay_files(files);
+    let out = if let Some(id) = ladder_id {
+        match ladder::render(&report, id) {
+            Some(l) => l,
+            None => {
+                let known: Vec<&str> = report
+                    .sip
+                    .dialogs
+                    .iter()
+                    .map(|d| d.call_id.as_str())
+                    .chain(report.sip.registrations.iter().map(|r| r.call_id.as_str()))
+                    .collect();
+                eprintln!("tuntrace: no SIP Call-ID {id:?} in the input");
+                if known.is_empty() {
+                    eprintln!("  the input holds no SIP dialogs or registrations");
+                } else {
+                    eprintln!("  Call-IDs seen: {}", known.join(", "));
+                }
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else if json {
+        report.to_json()
+    } else {
+        text::render(&report)
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    for e in &report.errors {
+        eprintln!("tuntrace: {}: {} (byte offset {}); everything before it is reported", e.input, e.message, e.offset);
+    }
+    if report.errors.is_empty() { ExitCode::from(EXIT_OK) } else { ExitCode::from(EXIT_INPUT) }
+}

@@ -1,1 +1,347 @@
-//! (being written)
+//! The human report: what an engineer reads in twenty seconds, most telling facts first.
+
+use std::fmt::Write as _;
+
+use super::{Flow, Report};
+
+/// How many flows the text report lists (the JSON has them all).
+const TOP_FLOWS: usize = 12;
+
+pub fn render(r: &Report) -> String {
+    let mut o = String::new();
+    header(&mut o, r);
+    verdicts(&mut o, r);
+    interfaces(&mut o, r);
+    processes(&mut o, r);
+    ike(&mut o, r);
+    esp(&mut o, r);
+    sip(&mut o, r);
+    flows(&mut o, r);
+    problems(&mut o, r);
+    o
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn who(pid: Option<u32>, comm: &Option<String>) -> String {
+    match (pid, comm) {
+        (Some(p), Some(c)) => format!("{c}[{p}]"),
+        (Some(p), None) => format!("pid {p}"),
+        (None, Some(c)) => c.clone(),
+        (None, None) => "-".into(),
+    }
+}
+
+fn endpoint(addr: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) if addr.contains(':') => format!("[{addr}]:{p}"),
+        Some(p) => format!("{addr}:{p}"),
+        None => addr.to_string(),
+    }
+}
+
+fn header(o: &mut String, r: &Report) {
+    let s = &r.stats;
+    let inputs = r.source.inputs.join(", ");
+    let _ = writeln!(o, "tuntrace {} ({}): {}", r.source.kind, r.source.backend, inputs);
+    let span = match (s.started, s.ended) {
+        (Some(a), Some(b)) => {
+            let secs = (b.0 - a.0) as f64 / 1e9;
+            format!(", {a} .. {b} ({secs:.1} s)")
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(o, "{} packets, {}{}", s.packets, human_bytes(s.bytes), span);
+    let mut notes = Vec::new();
+    if s.malformed > 0 {
+        notes.push(format!("{} malformed", s.malformed));
+    }
+    if s.dropped_events > 0 {
+        notes.push(format!("{} events dropped by the kernel", s.dropped_events));
+    }
+    if s.unattributed_packets > 0 && s.unattributed_packets < s.packets {
+        notes.push(format!("{} packets without an owning process", s.unattributed_packets));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(o, "{}", notes.join(", "));
+    }
+}
+
+fn section(o: &mut String, title: &str) {
+    let _ = writeln!(o, "\n{title}");
+}
+
+fn verdicts(o: &mut String, r: &Report) {
+    if r.verdicts.is_empty() {
+        return;
+    }
+    section(o, "VERDICT");
+    for v in &r.verdicts {
+        let _ = writeln!(o, "  {}: {}", v.subject, v.summary);
+        for e in &v.evidence {
+            let _ = writeln!(o, "    - {e}");
+        }
+    }
+}
+
+/// Left-aligned columns; the last column is not padded.
+fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    let n = head.len();
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate().take(n) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |o: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::from("  ");
+        for (i, c) in cells.enumerate() {
+            if i + 1 < n {
+                let _ = write!(s, "{c:<width$}  ", width = w[i]);
+            } else {
+                s.push_str(c);
+            }
+        }
+        let _ = writeln!(o, "{}", s.trim_end());
+    };
+    line(o, &mut head.iter().copied());
+    for row in rows {
+        line(o, &mut row.iter().map(String::as_str));
+    }
+}
+
+fn interfaces(o: &mut String, r: &Report) {
+    if r.interfaces.is_empty() {
+        return;
+    }
+    section(o, "INTERFACES");
+    let rows: Vec<Vec<String>> = r
+        .interfaces
+        .iter()
+        .map(|i| {
+            vec![
+                i.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                i.kind.to_string(),
+                i.linktype.clone(),
+                i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
+                i.packets.to_string(),
+                human_bytes(i.bytes),
+                i.owner.as_ref().map(|p| who(Some(p.pid), &p.comm)).unwrap_or_else(|| "-".into()),
+                i.addresses.join(" "),
+            ]
+        })
+        .collect();
+    table(o, &["NAME", "KIND", "LINK", "MTU", "PACKETS", "BYTES", "HELD BY", "ADDRESSES"], &rows);
+}
+
+fn processes(o: &mut String, r: &Report) {
+    if r.processes.is_empty() {
+        return;
+    }
+    section(o, "PROCESSES");
+    let rows: Vec<Vec<String>> = r
+        .processes
+        .iter()
+        .map(|p| {
+            vec![
+                p.pid.to_string(),
+                p.comm.clone().unwrap_or_else(|| "?".into()),
+                p.packets.to_string(),
+                human_bytes(p.bytes),
+                p.interfaces.join(","),
+            ]
+        })
+        .collect();
+    table(o, &["PID", "COMMAND", "PACKETS", "BYTES", "INTERFACES"], &rows);
+}
+
+fn ike(o: &mut String, r: &Report) {
+    if r.ike_sas.is_empty() {
+        return;
+    }
+    section(o, "IKE SAs");
+    for (i, sa) in r.ike_sas.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  #{i} IKEv{} {} {} -> {}{}  {}  {}",
+            sa.version,
+            sa.initiator_spi,
+            endpoint(&sa.initiator, Some(sa.initiator_port)),
+            endpoint(&sa.responder, Some(sa.responder_port)),
+            if sa.nat_t { "  NAT-T" } else { "" },
+            sa.state,
+            who(sa.pid, &sa.comm),
+        );
+        let _ = writeln!(o, "     responder SPI {}", sa.responder_spi.as_deref().unwrap_or("(not seen)"));
+        let mut ex: Vec<String> = Vec::new();
+        for e in &sa.exchanges {
+            let dir = if e.response { "resp" } else { "req" };
+            let item = format!("{} {dir}", e.kind);
+            match ex.last_mut() {
+                Some(last) if last.starts_with(&item) => {
+                    // Collapse repeats: "CREATE_CHILD_SA req x7".
+                    let n = last.rsplit_once(" x").and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(1);
+                    *last = format!("{item} x{}", n + 1);
+                }
+                _ => ex.push(item),
+            }
+        }
+        let _ = writeln!(o, "     exchanges: {}", ex.join(", "));
+        if let Some(p) = sa.chosen.as_ref().or(sa.proposals.first()) {
+            let mut parts: Vec<String> = Vec::new();
+            for list in [&p.encryption, &p.prf, &p.integrity, &p.dh] {
+                if !list.is_empty() {
+                    parts.push(list.join("|"));
+                }
+            }
+            let tag = if sa.chosen.is_some() { "chosen" } else { "offered" };
+            let _ = writeln!(o, "     {tag}: {}", parts.join(" / "));
+        }
+        if !sa.vendor_ids.is_empty() {
+            let _ = writeln!(o, "     vendor IDs: {}", sa.vendor_ids.join(", "));
+        }
+        if !sa.notifies.is_empty() {
+            let _ = writeln!(o, "     notifies: {}", sa.notifies.join(", "));
+        }
+        if sa.encrypted_payloads > 0 {
+            let _ = writeln!(o, "     encrypted payloads: {}", sa.encrypted_payloads);
+        }
+    }
+}
+
+fn esp(o: &mut String, r: &Report) {
+    if r.esp_sas.is_empty() {
+        return;
+    }
+    section(o, "ESP SAs");
+    let rows: Vec<Vec<String>> = r
+        .esp_sas
+        .iter()
+        .map(|e| {
+            let seq = match (e.first_seq, e.last_seq) {
+                (Some(a), Some(b)) => format!("{a}..{b}"),
+                _ => "-".into(),
+            };
+            vec![
+                e.spi.clone(),
+                format!("{} -> {}", e.src, e.dst),
+                if e.encap == "udp" { "UDP 4500".into() } else { "raw".into() },
+                e.packets.to_string(),
+                human_bytes(e.bytes),
+                seq,
+                e.seq_gaps.to_string(),
+                e.ike_sa.map(|i| format!("#{i}")).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(o, &["SPI", "PEERS", "ENCAP", "PACKETS", "BYTES", "SEQ", "GAPS", "IKE SA"], &rows);
+}
+
+fn sip(o: &mut String, r: &Report) {
+    let s = &r.sip;
+    if s.registrations.is_empty() && s.dialogs.is_empty() {
+        return;
+    }
+    if !s.registrations.is_empty() {
+        section(o, "SIP REGISTRATIONS");
+        let rows: Vec<Vec<String>> = s
+            .registrations
+            .iter()
+            .map(|g| {
+                vec![
+                    g.call_id.clone(),
+                    g.aor.clone().unwrap_or_else(|| "?".into()),
+                    g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                    seq_of(&g.messages),
+                ]
+            })
+            .collect();
+        table(o, &["CALL-ID", "AOR", "RESULT", "MESSAGES"], &rows);
+    }
+    if !s.dialogs.is_empty() {
+        section(o, "SIP DIALOGS");
+        let rows: Vec<Vec<String>> = s
+            .dialogs
+            .iter()
+            .map(|d| {
+                vec![
+                    d.call_id.clone(),
+                    d.method.clone(),
+                    format!("{} -> {}", d.from.as_deref().unwrap_or("?"), d.to.as_deref().unwrap_or("?")),
+                    d.state.to_string(),
+                    seq_of(&d.messages),
+                ]
+            })
+            .collect();
+        table(o, &["CALL-ID", "METHOD", "FROM -> TO", "STATE", "MESSAGES"], &rows);
+        let _ = writeln!(o, "  (tuntrace replay --ladder CALL-ID draws a call flow)");
+    }
+}
+
+fn seq_of(msgs: &[super::SipMessage]) -> String {
+    const MAX: usize = 12;
+    let mut v: Vec<String> = msgs
+        .iter()
+        .take(MAX)
+        .map(|m| m.method.clone().or(m.status.map(|c| c.to_string())).unwrap_or_else(|| "?".into()))
+        .collect();
+    if msgs.len() > MAX {
+        v.push(format!("... ({} in all)", msgs.len()));
+    }
+    v.join(" ")
+}
+
+fn flows(o: &mut String, r: &Report) {
+    if r.flows.is_empty() {
+        return;
+    }
+    let mut top: Vec<&Flow> = r.flows.iter().collect();
+    top.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.packets.cmp(&a.packets)));
+    let shown = top.len().min(TOP_FLOWS);
+    section(o, &format!("TOP FLOWS ({shown} of {}, by bytes)", r.flows.len()));
+    let rows: Vec<Vec<String>> = top
+        .iter()
+        .take(TOP_FLOWS)
+        .map(|f| {
+            vec![
+                f.iface.clone().unwrap_or_else(|| "-".into()),
+                f.proto.to_string(),
+                format!("{} <-> {}", endpoint(&f.src, f.sport), endpoint(&f.dst, f.dport)),
+                f.app.to_string(),
+                f.packets.to_string(),
+                human_bytes(f.bytes),
+                who(f.pid, &f.comm),
+            ]
+        })
+        .collect();
+    table(o, &["IFACE", "PROTO", "ENDPOINTS", "APP", "PACKETS", "BYTES", "PROCESS"], &rows);
+}
+
+fn problems(o: &mut String, r: &Report) {
+    if r.malformed.is_empty() && r.unknown_linktypes.is_empty() && r.errors.is_empty() {
+        return;
+    }
+    section(o, "PROBLEMS");
+    for m in &r.malformed {
+        let _ = writeln!(o, "  malformed: {} ({} packets)", m.reason, m.packets);
+    }
+    for l in &r.unknown_linktypes {
+        let _ = writeln!(o, "  link type {} ({}) not decoded: {} frames counted only", l.linktype, l.name, l.frames);
+    }
+    for e in &r.errors {
+        let _ = writeln!(o, "  {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+    }
+}

@@ -1,0 +1,81 @@
+//! The command line as a user meets it: exit codes, messages, determinism, the ladder.
+
+mod common;
+
+use common::*;
+
+fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tuntrace-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let r = run(&["replay"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = run(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn missing_and_foreign_files_are_named() {
+    let r = run(&["replay", "/nonexistent/x.pcap"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/nonexistent/x.pcap"), "{}", r.stderr);
+    let p = tmp("notes.txt", b"hello, this is not a capture\n");
+    let r = run(&["replay", "--json", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not a pcap or pcapng"), "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON even when an input is bad");
+    assert_eq!(j["errors"][0]["offset"], 0);
+    let p = tmp("empty.pcap", b"");
+    let r = run(&["replay", p.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+}
+
+/// A damaged file after a good one: the good one's content is still reported.
+#[test]
+fn damage_keeps_earlier_inputs() {
+    let Some(dir) = corpus_dir() else { return };
+    let good = dir.join("espudp_only.pcap");
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = tmp("cut.pcap", &bytes[..bytes.len() - 37]);
+    let r = run(&["replay", "--json", good.to_str().unwrap(), cut.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    // 8 from the intact copy, 7 complete records before the cut.
+    assert_eq!(j["stats"]["packets"], 15);
+    assert_eq!(j["esp_sas"][0]["packets"], 15);
+    let e = &j["errors"][0];
+    assert!(e["offset"].as_u64().unwrap() > 24, "{e}");
+}
+
+#[test]
+fn json_is_deterministic() {
+    let Some(dir) = corpus_dir() else { return };
+    for name in ["sip_udp_register_invite_rtp.pcap", "ikev2_natt_espudp.pcapng", "pktap_pcapng_procinfo_en0_pdpip0.pcapng"] {
+        let f = dir.join(name);
+        let a = run(&["replay", "--json", f.to_str().unwrap()]);
+        let b = run(&["replay", "--json", f.to_str().unwrap()]);
+        assert_eq!(a.stdout, b.stdout, "{name}");
+    }
+}
+
+#[test]
+fn ladder_draws_a_call() {
+    let Some(dir) = corpus_dir() else { return };
+    let f = dir.join("sip_udp_5060_5061.pcap");
+    let j = replay_json(&f);
+    let id = j["sip"]["dialogs"][0]["call_id"].as_str().unwrap().to_string();
+    let r = run(&["replay", "--ladder", &id, f.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(&id));
+    assert!(r.stdout.contains("INVITE") && r.stdout.contains("-->") || r.stdout.contains("->|"), "{}", r.stdout);
+    assert!(r.stdout.contains("200"), "{}", r.stdout);
+    let r = run(&["replay", "--ladder", "no-such-call", f.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("Call-IDs seen"), "{}", r.stderr);
+}

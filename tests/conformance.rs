@@ -1,0 +1,180 @@
+//! Conformance over the public corpus (../shared/corpus): tuntrace's report against tshark's
+//! decoding of the same files and against the reference outputs of other tools.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn s(v: &Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_default()
+}
+
+/// Every corpus file replays: no crash, valid JSON, exit 0 (intact) or 1 (damaged, reported).
+#[test]
+fn every_corpus_file_replays() {
+    let Some(dir) = corpus_dir() else { return };
+    for f in corpus_files(&dir) {
+        let j = replay_json(&f);
+        assert_eq!(j["schema"], "tuntrace.report/1");
+        let text = run(&["replay", f.to_str().unwrap()]);
+        assert!(text.code <= 1, "{}: text report exit {}: {}", f.display(), text.code, text.stderr);
+        assert!(text.stdout.contains("packets"), "{}: text report: {}", f.display(), text.stdout);
+    }
+}
+
+const V1_NAMES: &[(u8, &str)] = &[
+    (1, "Base"),
+    (2, "Identity Protection"),
+    (3, "Authentication Only"),
+    (4, "Aggressive"),
+    (5, "Informational"),
+    (6, "Transaction"),
+    (32, "Quick Mode"),
+    (33, "New Group Mode"),
+];
+const V2_NAMES: &[(u8, &str)] = &[
+    (34, "IKE_SA_INIT"),
+    (35, "IKE_AUTH"),
+    (36, "CREATE_CHILD_SA"),
+    (37, "INFORMATIONAL"),
+    (38, "IKE_SESSION_RESUME"),
+    (43, "IKE_INTERMEDIATE"),
+];
+
+fn exchange_name(version: u8, t: u8) -> String {
+    let table = if version == 1 { V1_NAMES } else { V2_NAMES };
+    table.iter().find(|(n, _)| *n == t).map(|(_, s)| s.to_string()).unwrap_or_else(|| format!("unknown ({t})"))
+}
+
+fn parse_num(s: &str) -> u64 {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).unwrap(),
+        None => s.parse().unwrap(),
+    }
+}
+
+/// Every IKE SA tshark sees (initiator SPI) is in the report with the same responder SPI,
+/// version, and the same exchanges in order (type, message id, and for IKEv2 the R flag).
+#[test]
+fn ike_sas_match_tshark() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut checked = 0;
+    for f in corpus_files(&dir) {
+        let rows = tshark_fields(
+            &f,
+            "isakmp",
+            &["isakmp.ispi", "isakmp.rspi", "isakmp.mjver", "isakmp.exchangetype", "isakmp.messageid", "isakmp.flag_r"],
+        );
+        if rows.is_empty() {
+            continue;
+        }
+        let j = replay_json(&f);
+        let mut want: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
+        for r in &rows {
+            want.entry(r[0].clone()).or_default().push(r);
+        }
+        let sas = j["ike_sas"].as_array().unwrap();
+        let got: Vec<String> = sas.iter().map(|sa| s(&sa["initiator_spi"])).collect();
+        let want_keys: Vec<&String> = want.keys().collect();
+        let mut got_sorted = got.clone();
+        got_sorted.sort();
+        assert_eq!(got_sorted.iter().collect::<Vec<_>>(), want_keys, "{}: IKE SAs", f.display());
+        for sa in sas {
+            let ispi = s(&sa["initiator_spi"]);
+            let msgs = &want[&ispi];
+            let version = parse_num(&msgs[0][2]) as u8;
+            assert_eq!(sa["version"].as_u64(), Some(version as u64), "{} {ispi}: version", f.display());
+            let rspi = msgs.iter().map(|m| m[1].as_str()).find(|r| *r != "0000000000000000");
+            assert_eq!(sa["responder_spi"].as_str(), rspi, "{} {ispi}: responder SPI", f.display());
+            let ex = sa["exchanges"].as_array().unwrap();
+            let got: Vec<(String, u64, Option<bool>)> = ex
+                .iter()
+                .map(|e| (s(&e["type"]), e["message_id"].as_u64().unwrap(), (version == 2).then(|| e["response"].as_bool().unwrap())))
+                .collect();
+            let exp: Vec<(String, u64, Option<bool>)> = msgs
+                .iter()
+                .map(|m| (exchange_name(version, parse_num(&m[3]) as u8), parse_num(&m[4]), (version == 2).then(|| m[5] == "1" || m[5] == "True")))
+                .collect();
+            assert_eq!(got, exp, "{} {ispi}: exchanges", f.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "only {checked} IKE SAs compared: the corpus has more");
+}
+
+/// Every ESP SPI tshark sees is in the report with the same packet count.
+#[test]
+fn esp_spis_match_tshark() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut checked = 0;
+    for f in corpus_files(&dir) {
+        let rows = tshark_fields(&f, "esp", &["esp.spi"]);
+        if rows.is_empty() {
+            continue;
+        }
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &rows {
+            for spi in r[0].split('\u{1f}') {
+                *want.entry(format!("{:08x}", parse_num(spi))).or_default() += 1;
+            }
+        }
+        let j = replay_json(&f);
+        let mut got: BTreeMap<String, u64> = BTreeMap::new();
+        for e in j["esp_sas"].as_array().unwrap() {
+            *got.entry(s(&e["spi"])).or_default() += e["packets"].as_u64().unwrap();
+        }
+        assert_eq!(got, want, "{}: ESP SPIs and packet counts", f.display());
+        checked += want.len();
+    }
+    assert!(checked >= 8, "only {checked} ESP SPIs compared");
+}
+
+/// Every SIP Call-ID tshark sees is in the report with the same method/status sequence.
+#[test]
+fn sip_call_ids_match_tshark() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut checked = 0;
+    for f in corpus_files(&dir) {
+        let rows = tshark_fields(&f, "sip", &["sip.Call-ID", "sip.Method", "sip.Status-Code"]);
+        if rows.is_empty() {
+            continue;
+        }
+        let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in &rows {
+            // Several messages in one frame (TCP) come as aggregated values.
+            let ids: Vec<&str> = r[0].split('\u{1f}').collect();
+            let methods: Vec<&str> = r.get(1).map(|m| m.split('\u{1f}').collect()).unwrap_or_default();
+            let codes: Vec<&str> = r.get(2).map(|m| m.split('\u{1f}').collect()).unwrap_or_default();
+            let (mut mi, mut ci) = (0, 0);
+            for id in ids {
+                // A message is a request when tshark gave a method for it; values are in message order.
+                let item = if mi < methods.len() && !methods[mi].is_empty() && (ci >= codes.len() || codes[ci].is_empty()) {
+                    mi += 1;
+                    methods[mi - 1].to_string()
+                } else if ci < codes.len() && !codes[ci].is_empty() {
+                    ci += 1;
+                    codes[ci - 1].to_string()
+                } else {
+                    mi += 1;
+                    methods.get(mi - 1).unwrap_or(&"?").to_string()
+                };
+                want.entry(id.to_string()).or_default().push(item);
+            }
+        }
+        let j = replay_json(&f);
+        let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in j["sip"]["dialogs"].as_array().unwrap().iter().chain(j["sip"]["registrations"].as_array().unwrap()) {
+            let seq = got.entry(s(&d["call_id"])).or_default();
+            for m in d["messages"].as_array().unwrap() {
+                seq.push(m["method"].as_str().map(str::to_string).unwrap_or_else(|| m["status"].to_string()));
+            }
+        }
+        assert_eq!(got, want, "{}: SIP Call-IDs and message sequences", f.display());
+        checked += want.len();
+    }
+    assert!(checked >= 6, "only {checked} Call-IDs compared");
+}

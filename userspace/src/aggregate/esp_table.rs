@@ -1,0 +1,97 @@
+//! ESP SAs: one per SPI and direction, raw or UDP-encapsulated.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::report::EspSa;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EspKey {
+    pub spi: u32,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub udp: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EspState {
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seq: u32,
+    pub last_seq: u32,
+    pub gaps: u64,
+    pub first: Timestamp,
+    pub iface: Option<u32>,
+    pub pid: Option<u32>,
+    order: usize,
+}
+
+/// SPIs kept; beyond this, packets of new SPIs are counted in `overflow`.
+const MAX_SAS: usize = 500_000;
+
+#[derive(Default)]
+pub struct EspTable {
+    map: FxHashMap<EspKey, EspState>,
+    pub overflow: u64,
+}
+
+impl EspTable {
+    #[inline]
+    pub fn observe(&mut self, key: EspKey, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
+        let n = self.map.len();
+        match self.map.get_mut(&key) {
+            Some(s) => {
+                s.packets += 1;
+                s.bytes += bytes;
+                // A jump forward past the next number is a gap; a lower number is a replay or
+                // reordering and changes nothing.
+                if seq > s.last_seq {
+                    s.gaps += u64::from(seq - s.last_seq - 1);
+                    s.last_seq = seq;
+                }
+                if s.pid.is_none() {
+                    s.pid = pid;
+                }
+            }
+            None if n < MAX_SAS => {
+                self.map.insert(
+                    key,
+                    EspState { packets: 1, bytes, first_seq: seq, last_seq: seq, gaps: 0, first: at, iface, pid, order: n },
+                );
+            }
+            None => self.overflow += 1,
+        }
+    }
+
+    /// SAs in order of first appearance.
+    pub fn entries(&self) -> Vec<(&EspKey, &EspState)> {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_by_key(|(_, s)| s.order);
+        v
+    }
+
+    pub fn report(
+        &self,
+        link_ike: impl Fn(&EspKey, &EspState) -> Option<usize>,
+        iface_name: impl Fn(u32) -> Option<String>,
+    ) -> Vec<EspSa> {
+        self.entries()
+            .into_iter()
+            .map(|(k, s)| EspSa {
+                spi: format!("{:08x}", k.spi),
+                src: k.src.to_string(),
+                dst: k.dst.to_string(),
+                encap: if k.udp { "udp" } else { "none" },
+                packets: s.packets,
+                bytes: s.bytes,
+                ike_sa: link_ike(k, s),
+                first_seq: Some(s.first_seq),
+                last_seq: Some(s.last_seq),
+                seq_gaps: s.gaps,
+                iface: s.iface.and_then(&iface_name),
+            })
+            .collect()
+    }
+}

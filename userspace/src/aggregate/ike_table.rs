@@ -1,0 +1,275 @@
+//! IKE SAs, one per initiator SPI, built from every cleartext IKE header and payload seen.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::report::{IkeExchange, IkeSa, Proposal};
+use crate::time::Timestamp;
+
+/// What the aggregator takes from one decoded IKE message (decoder-neutral).
+#[derive(Debug, Clone, Default)]
+pub struct IkeView {
+    pub version: u8,
+    pub ispi: u64,
+    pub rspi: u64,
+    pub exchange: String,
+    pub exchange_type: u8,
+    pub message_id: u32,
+    /// IKEv2: the R flag. IKEv1 has none: inferred from the sender.
+    pub response: Option<bool>,
+    /// IKEv2: the I flag (sender is the original initiator).
+    pub from_initiator: Option<bool>,
+    pub payloads: Vec<String>,
+    pub proposals: Vec<Proposal>,
+    pub ke_group: Option<String>,
+    pub notifies: Vec<String>,
+    pub vendor_ids: Vec<String>,
+    pub encrypted_payloads: u64,
+    /// A cleartext Delete payload for the IKE SA itself.
+    pub deletes_ike_sa: bool,
+    /// A cleartext error notify (type < 16384), e.g. NO_PROPOSAL_CHOSEN.
+    pub error_notify: bool,
+    /// NAT_DETECTION_* / NAT-D payloads present.
+    pub nat_detection: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub at: Timestamp,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub pid: Option<u32>,
+    pub iface: Option<u32>,
+    /// Came on UDP 4500 behind the non-ESP marker.
+    pub encapsulated: bool,
+}
+
+#[derive(Debug)]
+pub struct SaState {
+    pub version: u8,
+    pub ispi: u64,
+    pub rspi: u64,
+    pub initiator: (IpAddr, u16),
+    pub responder: (IpAddr, u16),
+    pub nat_t: bool,
+    pub state: &'static str,
+    pub exchanges: Vec<IkeExchange>,
+    pub vendor_ids: Vec<String>,
+    pub pid: Option<u32>,
+    pub proposals: Vec<Proposal>,
+    pub chosen: Option<Proposal>,
+    pub ke_group: Option<String>,
+    pub notifies: Vec<String>,
+    pub encrypted_payloads: u64,
+    pub nat_detected: bool,
+    pub iface: Option<u32>,
+    pub first: Timestamp,
+    /// Peer addresses as seen on the wire, both sides (for linking ESP SAs).
+    pub peers: (IpAddr, IpAddr),
+}
+
+/// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
+const MAX_EXCHANGES: usize = 4096;
+/// SAs kept; a flood of SA_INITs beyond this is ignored.
+const MAX_SAS: usize = 200_000;
+
+#[derive(Default)]
+pub struct IkeTable {
+    pub sas: Vec<SaState>,
+    by_ispi: FxHashMap<(u8, u64), usize>,
+    pub dropped_exchanges: u64,
+}
+
+fn push_unique(v: &mut Vec<String>, items: &[String]) {
+    for i in items {
+        if !v.contains(i) {
+            v.push(i.clone());
+        }
+    }
+}
+
+impl IkeTable {
+    pub fn observe(&mut self, m: IkeView, c: Ctx) {
+        let key = (m.version, m.ispi);
+        let idx = match self.by_ispi.get(&key) {
+            Some(&i) => i,
+            None => {
+                if self.sas.len() >= MAX_SAS {
+                    self.dropped_exchanges += 1;
+                    return;
+                }
+                // The first message we see names the initiator, unless its own flags say it is the
+                // responder's (a capture that starts mid-exchange).
+                let sender_is_initiator = match (m.from_initiator, m.response) {
+                    (Some(i), _) => i,
+                    (None, Some(r)) => !r,
+                    (None, None) => m.rspi == 0 || m.message_id == 0,
+                };
+                let (ini, resp) = if sender_is_initiator {
+                    ((c.src, c.sport), (c.dst, c.dport))
+                } else {
+                    ((c.dst, c.dport), (c.src, c.sport))
+                };
+                self.sas.push(SaState {
+                    version: m.version,
+                    ispi: m.ispi,
+                    rspi: 0,
+                    initiator: ini,
+                    responder: resp,
+                    nat_t: false,
+                    state: "unknown",
+                    exchanges: Vec::new(),
+                    vendor_ids: Vec::new(),
+                    pid: None,
+                    proposals: Vec::new(),
+                    chosen: None,
+                    ke_group: None,
+                    notifies: Vec::new(),
+                    encrypted_payloads: 0,
+                    nat_detected: false,
+                    iface: c.iface,
+                    first: c.at,
+                    peers: (ini.0, resp.0),
+                });
+                self.by_ispi.insert(key, self.sas.len() - 1);
+                self.sas.len() - 1
+            }
+        };
+        let sa = &mut self.sas[idx];
+        if sa.rspi == 0 && m.rspi != 0 {
+            sa.rspi = m.rspi;
+        }
+        // Ports float to 4500 after NAT detection: follow the initiator's current endpoint.
+        let from_initiator = match m.from_initiator {
+            Some(i) => i,
+            None => c.src == sa.initiator.0 && (c.sport == sa.initiator.1 || c.encapsulated),
+        };
+        if c.encapsulated {
+            sa.nat_t = true;
+            if from_initiator {
+                sa.initiator = (c.src, c.sport);
+                sa.responder = (c.dst, c.dport);
+            } else {
+                sa.initiator = (c.dst, c.dport);
+                sa.responder = (c.src, c.sport);
+            }
+        }
+        if m.nat_detection {
+            sa.nat_detected = true;
+        }
+        let response = m.response.unwrap_or(!from_initiator);
+        if sa.pid.is_none() && c.pid.is_some() {
+            sa.pid = c.pid;
+        }
+        if !m.proposals.is_empty() {
+            if response {
+                sa.chosen.get_or_insert_with(|| m.proposals[0].clone());
+            } else if sa.proposals.is_empty() {
+                sa.proposals = m.proposals.clone();
+            }
+        }
+        if sa.ke_group.is_none() {
+            sa.ke_group = m.ke_group.clone();
+        }
+        push_unique(&mut sa.vendor_ids, &m.vendor_ids);
+        push_unique(&mut sa.notifies, &m.notifies);
+        sa.encrypted_payloads += m.encrypted_payloads;
+        sa.state = next_state(sa.state, &m, response);
+        if sa.exchanges.len() < MAX_EXCHANGES {
+            sa.exchanges.push(IkeExchange {
+                kind: m.exchange.clone(),
+                message_id: m.message_id,
+                response,
+                at: c.at,
+                src: c.src.to_string(),
+                sport: c.sport,
+                payloads: m.payloads,
+            });
+        } else {
+            self.dropped_exchanges += 1;
+        }
+    }
+
+    pub fn report(&self, iface_name: impl Fn(u32) -> Option<String>, comm: impl Fn(u32) -> Option<String>) -> Vec<IkeSa> {
+        self.sas
+            .iter()
+            .map(|s| IkeSa {
+                version: s.version,
+                initiator_spi: format!("{:016x}", s.ispi),
+                responder_spi: (s.rspi != 0).then(|| format!("{:016x}", s.rspi)),
+                initiator: s.initiator.0.to_string(),
+                initiator_port: s.initiator.1,
+                responder: s.responder.0.to_string(),
+                responder_port: s.responder.1,
+                nat_t: s.nat_t,
+                state: s.state,
+                exchanges: s.exchanges.clone(),
+                vendor_ids: s.vendor_ids.clone(),
+                pid: s.pid,
+                comm: s.pid.and_then(&comm),
+                proposals: s.proposals.clone(),
+                chosen: s.chosen.clone(),
+                ke_group: s.ke_group.clone(),
+                notifies: s.notifies.clone(),
+                encrypted_payloads: s.encrypted_payloads,
+                nat_detected: s.nat_detected.then_some(true),
+                iface: s.iface.and_then(&iface_name),
+            })
+            .collect()
+    }
+}
+
+/// SA state from the exchanges seen so far. Only cleartext evidence moves it: a Delete inside
+/// an encrypted INFORMATIONAL cannot be seen, so an SA may stay "established" after its end.
+fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
+    if cur == "deleted" {
+        return cur;
+    }
+    if m.deletes_ike_sa {
+        return "deleted";
+    }
+    let ex = m.exchange.as_str();
+    match m.version {
+        2 => match ex {
+            "IKE_SA_INIT" if cur == "unknown" || cur == "init" => "init",
+            "IKE_INTERMEDIATE" | "IKE_AUTH" if !response && matches!(cur, "unknown" | "init") => "auth",
+            "IKE_AUTH" if response && !m.error_notify => "established",
+            "CREATE_CHILD_SA" | "INFORMATIONAL" if cur != "established" && m.rspi != 0 => "established",
+            _ => cur,
+        },
+        _ => match ex {
+            // Main mode: messages 1-4 negotiate in clear, 5-6 authenticate encrypted.
+            "Identity Protection" | "Main Mode" => {
+                if m.encrypted_payloads > 0 || m.payloads.iter().any(|p| p == "Encrypted") {
+                    if response {
+                        "established"
+                    } else if cur != "established" {
+                        "auth"
+                    } else {
+                        cur
+                    }
+                } else if cur == "unknown" || cur == "init" {
+                    "init"
+                } else {
+                    cur
+                }
+            }
+            "Aggressive" => {
+                if cur == "unknown" {
+                    "init"
+                } else if !response && m.rspi != 0 {
+                    "established"
+                } else if cur == "init" {
+                    "auth"
+                } else {
+                    cur
+                }
+            }
+            "Quick Mode" | "Informational" | "Transaction" if m.rspi != 0 && cur != "established" => "established",
+            _ => cur,
+        },
+    }
+}

@@ -1,0 +1,576 @@
+//! The aggregator: a pure fold of the event stream into a [`Report`].
+//!
+//! Per packet it decodes link, IP (with reassembly) and transport, counts the flow, and hands
+//! IKE, ESP and SIP payloads to their decoders. Hot-path traffic (ESP, RTP, bulk UDP/TCP) costs
+//! a flow-table lookup and a few counters; only rare control messages allocate.
+
+mod esp_table;
+mod flows;
+mod iface;
+mod ike_table;
+mod verdict;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use rustc_hash::FxHashSet;
+
+use crate::capture::{linktype, Damage};
+use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, Malformed};
+use crate::event::{Event, PacketEvent};
+use crate::report::{self, Report};
+use crate::sip::{dialog, message as sipmsg};
+use crate::time::Timestamp;
+
+pub use flows::FlowKey;
+use flows::{app, Flows};
+use iface::{Ifaces, Processes};
+
+/// Everything needed to place one decoded packet.
+#[derive(Debug, Clone, Copy)]
+struct Pkt {
+    at: Timestamp,
+    iface: usize,
+    pid: Option<u32>,
+    wire_len: u64,
+}
+
+pub struct Aggregator {
+    inputs: Vec<String>,
+    backend: &'static str,
+    kind: &'static str,
+    stats: report::Stats,
+    ifaces: Ifaces,
+    procs: Processes,
+    flows: Flows,
+    flow_overflow: u64,
+    ike: ike_table::IkeTable,
+    esp: esp_table::EspTable,
+    sip: dialog::Tracker,
+    rtp: FxHashSet<(IpAddr, u16)>,
+    rtp_generation: u32,
+    reasm: reasm::Reassembler,
+    tcp: tcp_stream::Streams,
+    malformed: BTreeMap<&'static str, u64>,
+    unknown_link: BTreeMap<u32, u64>,
+    errors: Vec<report::InputError>,
+}
+
+impl Default for Aggregator {
+    fn default() -> Self {
+        Self::new("replay", "pcap")
+    }
+}
+
+impl Aggregator {
+    pub fn new(kind: &'static str, backend: &'static str) -> Self {
+        Aggregator {
+            inputs: Vec::new(),
+            backend,
+            kind,
+            stats: report::Stats::default(),
+            ifaces: Ifaces::default(),
+            procs: Processes::default(),
+            flows: Flows::default(),
+            flow_overflow: 0,
+            ike: Default::default(),
+            esp: Default::default(),
+            sip: dialog::Tracker::default(),
+            rtp: FxHashSet::default(),
+            rtp_generation: 0,
+            reasm: reasm::Reassembler::default(),
+            tcp: tcp_stream::Streams::default(),
+            malformed: BTreeMap::new(),
+            unknown_link: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn add_input(&mut self, name: impl Into<String>) {
+        self.inputs.push(name.into());
+    }
+
+    /// Reading `input` stopped early; what came before is kept.
+    pub fn input_damaged(&mut self, input: &str, d: &Damage) {
+        self.errors.push(report::InputError { input: input.to_string(), offset: d.offset, message: d.what.clone() });
+    }
+
+    fn bad(&mut self, m: Malformed) {
+        self.stats.malformed += 1;
+        *self.malformed.entry(m.reason).or_insert(0) += 1;
+    }
+
+    pub fn feed(&mut self, ev: &Event<'_>) {
+        match ev {
+            Event::Process(p) => self.procs.learn(p),
+            Event::Interface(i) => {
+                self.ifaces.announce(i);
+            }
+            Event::Packet(p) => self.packet(p),
+            Event::Loss { dropped } => self.stats.dropped_events += dropped,
+            Event::Socket(_) | Event::Counters(_) => {}
+        }
+    }
+
+    fn packet(&mut self, p: &PacketEvent<'_>) {
+        let s = &mut self.stats;
+        s.packets += 1;
+        s.bytes += u64::from(p.orig_len);
+        if s.started.is_none_or(|t| p.ts < t) {
+            s.started = Some(p.ts);
+        }
+        if s.ended.is_none_or(|t| p.ts > t) {
+            s.ended = Some(p.ts);
+        }
+        let Some(mut idx) = self.ifaces.index(p.iface) else {
+            self.bad(Malformed::new("packet on an interface never described"));
+            return;
+        };
+        let lt = self.ifaces.list[idx].info.linktype;
+        let mut pid = p.pid;
+        let l = match link::decode(lt, p.data) {
+            Ok(l) => l,
+            Err(m) if m == link::UNSUPPORTED => {
+                self.count_iface(idx, p.orig_len, pid);
+                *self.unknown_link.entry(lt).or_insert(0) += 1;
+                return;
+            }
+            Err(m) => {
+                self.count_iface(idx, p.orig_len, pid);
+                self.bad(m);
+                return;
+            }
+        };
+        if let Some(meta) = &l.pktap {
+            // PKTAP names the real interface and the process of every frame.
+            if let Some(name) = meta.ifname.filter(|n| !n.is_empty()) {
+                idx = self.ifaces.named(name, meta.inner_dlt);
+            }
+            if let Some(ppid) = meta.pid {
+                if pid.is_none() {
+                    pid = Some(ppid);
+                }
+                if let Some(c) = meta.comm.filter(|c| !c.is_empty()) {
+                    if self.procs.comm(ppid).is_none() {
+                        self.procs.learn(&crate::event::ProcessInfo { pid: ppid, comm: Some(c.to_string()), ..Default::default() });
+                    }
+                }
+            }
+        }
+        self.count_iface(idx, p.orig_len, pid);
+        let pk = Pkt { at: p.ts, iface: idx, pid, wire_len: u64::from(p.orig_len) };
+        let parsed = match l.l3 {
+            link::L3::Ipv4(b) => ip::parse_v4(b),
+            link::L3::Ipv6(b) => ip::parse_v6(b),
+            _ => return,
+        };
+        match parsed {
+            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(p.ts, &pkt) {
+                reasm::ReasmResult::Complete { proto, payload } => {
+                    self.transport(pk, pkt.src, pkt.dst, proto, &payload);
+                }
+                reasm::ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
+                _ => {}
+            },
+            Ok(pkt) => self.transport(pk, pkt.src, pkt.dst, pkt.proto, pkt.payload),
+            Err(m) => self.bad(m),
+        }
+    }
+
+    fn count_iface(&mut self, idx: usize, len: u32, pid: Option<u32>) {
+        let st = &mut self.ifaces.list[idx];
+        st.packets += 1;
+        st.bytes += u64::from(len);
+        match pid {
+            Some(pid) => {
+                let name = st.info.name.clone();
+                let pr = self.procs.map.entry(pid).or_default();
+                pr.info.pid = pid;
+                pr.packets += 1;
+                pr.bytes += u64::from(len);
+                if let Some(n) = name {
+                    if !pr.ifaces.contains(&n) {
+                        pr.ifaces.insert(n);
+                    }
+                }
+            }
+            None => self.stats.unattributed_packets += 1,
+        }
+    }
+
+    fn transport(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
+        match proto {
+            flows::UDP => match ip::udp(payload) {
+                Ok((sport, dport, data)) => self.udp(pk, src, sport, dst, dport, data),
+                Err(m) => self.bad(m),
+            },
+            flows::TCP => match ip::tcp(payload) {
+                Ok(seg) => self.tcp(pk, src, dst, &seg),
+                Err(m) => self.bad(m),
+            },
+            flows::ESP => {
+                self.flow(pk, proto, src, 0, dst, 0, app::ESP);
+                match esp::parse(payload) {
+                    Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
+                    Err(m) => self.bad(m),
+                }
+            }
+            flows::AH => match esp::parse_ah(payload) {
+                Ok(ah) if ah.next_header == flows::ESP => {
+                    self.flow(pk, flows::ESP, src, 0, dst, 0, app::ESP);
+                    match esp::parse(ah.rest) {
+                        Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
+                        Err(m) => self.bad(m),
+                    }
+                }
+                Ok(ah) => {
+                    self.flow(pk, ah.next_header, src, 0, dst, 0, 0);
+                }
+                Err(m) => self.bad(m),
+            },
+            _ => {
+                self.flow(pk, proto, src, 0, dst, 0, 0);
+            }
+        }
+    }
+
+    /// Count a packet on its flow, marking `apps`; returns a copy of the flow's app bits.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn flow(&mut self, pk: Pkt, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, apps: u16) -> Option<&mut flows::FlowState> {
+        let (key, a_src) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
+        match self.flows.touch(key, a_src, pk.at, pk.wire_len, pk.pid) {
+            Some(f) => {
+                f.apps |= apps;
+                Some(f)
+            }
+            None => {
+                self.flow_overflow += 1;
+                None
+            }
+        }
+    }
+
+    #[inline]
+    fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, udp: bool) {
+        let key = esp_table::EspKey { spi, src, dst, udp };
+        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
+    }
+
+    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8]) {
+        let gen = self.rtp_generation;
+        let (key, a_src) = FlowKey::new(pk.iface as u32, flows::UDP, src, sport, dst, dport);
+        let Some(f) = self.flows.touch(key, a_src, pk.at, pk.wire_len, pk.pid) else {
+            self.flow_overflow += 1;
+            return;
+        };
+        // Bulk flows first, with no second lookup: they are most of the packets.
+        if f.apps == app::RTP {
+            return;
+        }
+        let nat_t = sport == 4500 || dport == 4500;
+        if nat_t || f.apps & (app::ESP_IN_UDP | app::NAT_KEEPALIVE) != 0 {
+            match esp::classify_udp_encap(data) {
+                esp::UdpEncap::Keepalive => f.apps |= app::NAT_KEEPALIVE,
+                esp::UdpEncap::Esp { spi, seq } => {
+                    f.apps |= app::ESP_IN_UDP;
+                    let k = esp_table::EspKey { spi, src, dst, udp: true };
+                    self.esp.observe(k, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
+                }
+                esp::UdpEncap::Ike(msg) => self.ike_msg(pk, src, sport, dst, dport, msg, true),
+                esp::UdpEncap::Malformed(m) => self.bad(m),
+            }
+            return;
+        }
+        let apps = f.apps;
+        if sport == 500 || dport == 500 || apps & app::IKE != 0 {
+            self.ike_msg(pk, src, sport, dst, dport, data, false);
+            return;
+        }
+        if matches!(sport, 5060 | 5061) || matches!(dport, 5060 | 5061) || apps & app::SIP != 0 {
+            self.sip_datagram(pk, src, sport, dst, dport, data);
+            return;
+        }
+        if apps != 0 {
+            return;
+        }
+        // A flow on ports that say nothing: is it media announced in SDP?
+        if f.rtp_checked != gen {
+            f.rtp_checked = gen;
+            if self.rtp.contains(&(dst, dport)) || self.rtp.contains(&(src, sport)) {
+                f.apps |= app::RTP;
+                return;
+            }
+        }
+        // Or IKE/SIP on an unusual port? Sniff the first few payloads only.
+        if f.probes_left == 0 {
+            return;
+        }
+        f.probes_left -= 1;
+        if ike::looks_like_ike(data) {
+            self.ike_msg(pk, src, sport, dst, dport, data, false);
+        } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
+            self.ike_msg(pk, src, sport, dst, dport, &data[4..], true);
+        } else if sipmsg::looks_like_sip(data) {
+            self.sip_datagram(pk, src, sport, dst, dport, data);
+        }
+    }
+
+    fn flow_state(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Option<&mut flows::FlowState> {
+        let (key, _) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
+        self.flows.map.get_mut(&key)
+    }
+
+    fn mark(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, bits: u16) {
+        if let Some(f) = self.flow_state(pk, src, sport, dst, dport, flows::UDP) {
+            f.apps |= bits;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ike_msg(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, msg: &[u8], encapsulated: bool) {
+        match ike::parse(msg) {
+            Ok(m) => {
+                self.mark(pk, src, sport, dst, dport, app::IKE);
+                let ctx = ike_table::Ctx { at: pk.at, src, sport, dst, dport, pid: pk.pid, iface: Some(pk.iface as u32), encapsulated };
+                if let Some(reason) = m.malformed {
+                    self.bad(Malformed::new(reason));
+                }
+                self.ike.observe(ike_view(&m), ctx);
+            }
+            Err(e) => self.bad(e),
+        }
+    }
+
+    fn sip_datagram(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8]) {
+        // RFC 5626 keepalives ("\r\n\r\n" and "\r\n") are SIP traffic, not damage.
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            self.mark(pk, src, sport, dst, dport, app::SIP);
+            return;
+        }
+        match sipmsg::parse(data) {
+            Ok(m) => {
+                self.mark(pk, src, sport, dst, dport, app::SIP);
+                self.sip_message(pk, src, sport, dst, dport, dialog::Transport::Udp, &m);
+            }
+            Err(e) => self.bad(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sip_message(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, transport: dialog::Transport, m: &sipmsg::SipMessage) {
+        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.pid };
+        self.sip.observe(m, ctx);
+        let before = self.rtp.len();
+        for (addr, port) in self.sip.media_endpoints() {
+            self.rtp.insert((addr, port));
+        }
+        if self.rtp.len() != before {
+            self.rtp_generation = self.rtp_generation.wrapping_add(1);
+        }
+    }
+
+    fn tcp(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, seg: &ip::TcpSeg<'_>) {
+        let (sport, dport) = (seg.sport, seg.dport);
+        let tls_port = sport == 5061 || dport == 5061;
+        let sip_port = sport == 5060 || dport == 5060;
+        let Some(f) = self.flow(pk, flows::TCP, src, sport, dst, dport, 0) else { return };
+        let apps = f.apps;
+        let mut is_sip = apps & app::SIP != 0 || sip_port;
+        if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
+            f.probes_left -= 1;
+            if sipmsg::looks_like_sip(seg.payload) {
+                is_sip = true;
+            } else if tls_port && seg.payload.first() == Some(&0x16) {
+                f.apps |= app::SIP_TLS;
+            }
+        }
+        if !is_sip {
+            if tls_port && apps == 0 {
+                self.mark_tcp(pk, src, sport, dst, dport, app::SIP_TLS);
+            }
+            return;
+        }
+        self.mark_tcp(pk, src, sport, dst, dport, app::SIP);
+        let key = tcp_stream::StreamKey { src, sport, dst, dport };
+        let mut msgs: Vec<Vec<u8>> = Vec::new();
+        let mut garbage = 0u32;
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(
+                |b| match sipmsg::frame_len(b) {
+                    sipmsg::FrameResult::Complete(n) => tcp_stream::Frame::Complete(n),
+                    sipmsg::FrameResult::Incomplete => tcp_stream::Frame::Incomplete,
+                    _ => tcp_stream::Frame::Garbage,
+                },
+                |msg| msgs.push(msg.to_vec()),
+                || garbage += 1,
+            );
+        }
+        for _ in 0..garbage {
+            self.bad(Malformed::new("sip stream not framable"));
+        }
+        for raw in msgs {
+            if raw.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                continue;
+            }
+            match sipmsg::parse(&raw) {
+                Ok(m) => self.sip_message(pk, src, sport, dst, dport, dialog::Transport::Tcp, &m),
+                Err(e) => self.bad(e),
+            }
+        }
+    }
+
+    fn mark_tcp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, bits: u16) {
+        if let Some(f) = self.flow_state(pk, src, sport, dst, dport, flows::TCP) {
+            f.apps |= bits;
+        }
+    }
+
+    /// The report. Deterministic: every list has a defined order.
+    pub fn finish(self) -> Report {
+        let ifname = |i: u32| self.ifaces.name(i as usize);
+        let comm = |pid: u32| self.procs.comm(pid);
+        let ike_sas = self.ike.report(ifname, comm);
+        let sas = &self.ike.sas;
+        let esp_sas = self.esp.report(
+            |k, s| {
+                // The newest IKE SA between the same two hosts that began before this ESP SA.
+                sas.iter()
+                    .enumerate()
+                    .filter(|(_, sa)| {
+                        (sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src)) && sa.first <= s.first
+                    })
+                    .map(|(i, _)| i)
+                    .next_back()
+                    .or_else(|| {
+                        sas.iter().position(|sa| sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src))
+                    })
+            },
+            ifname,
+        );
+        let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = self.flows.map.iter().collect();
+        flow_list.sort_by(|a, b| a.1.first.cmp(&b.1.first).then(a.0.cmp(b.0)));
+        let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
+        let flows: Vec<report::Flow> = flow_list
+            .into_iter()
+            .map(|(k, f)| {
+                let ((s, sp), (d, dp)) = if f.a_first { ((k.a, k.ap), (k.b, k.bp)) } else { ((k.b, k.bp), (k.a, k.ap)) };
+                report::Flow {
+                    iface: ifname(k.iface),
+                    proto: flows::proto_name(k.proto),
+                    src: s.to_string(),
+                    sport: port(k.proto, sp),
+                    dst: d.to_string(),
+                    dport: port(k.proto, dp),
+                    app: app::label(f.apps),
+                    pid: f.pid,
+                    comm: f.pid.and_then(comm),
+                    packets: f.packets,
+                    bytes: f.bytes,
+                    first: f.first,
+                    last: f.last,
+                }
+            })
+            .collect();
+        let interfaces: Vec<report::Interface> = self
+            .ifaces
+            .list
+            .iter()
+            // An unnamed PKTAP carrier interface holds no packets of its own.
+            .filter(|i| i.packets > 0 || i.info.name.is_some())
+            .map(|i| report::Interface {
+                name: i.info.name.clone(),
+                kind: iface::kind_of(i.info.name.as_deref(), i.info.linktype),
+                mtu: i.info.mtu,
+                addresses: i.info.addresses.clone(),
+                owner: i.info.owner.map(|p| self.procs.proc_ref(p)),
+                created_by: i.info.created_by.map(|(pid, at)| report::CreatedBy { pid, comm: comm(pid), at }),
+                packets: i.packets,
+                bytes: i.bytes,
+                linktype: linktype::name(i.info.linktype).to_string(),
+            })
+            .collect();
+        let processes: Vec<report::Process> = self
+            .procs
+            .map
+            .values()
+            .map(|p| report::Process {
+                pid: p.info.pid,
+                comm: p.info.comm.clone(),
+                exe: p.info.exe.clone(),
+                cmdline: p.info.cmdline.clone(),
+                uid: p.info.uid,
+                packets: p.packets,
+                bytes: p.bytes,
+                interfaces: p.ifaces.iter().cloned().collect(),
+            })
+            .collect();
+        let (dialogs, registrations) = self.sip.finish();
+        let mut sip = report::Sip { dialogs, registrations };
+        for d in &mut sip.dialogs {
+            d.comm = d.pid.and_then(comm);
+        }
+        for r in &mut sip.registrations {
+            r.comm = r.pid.and_then(comm);
+        }
+        let mut malformed: Vec<report::MalformedCount> =
+            self.malformed.iter().map(|(r, n)| report::MalformedCount { reason: r.to_string(), packets: *n }).collect();
+        if self.flow_overflow > 0 {
+            malformed.push(report::MalformedCount { reason: "flow table full (not a packet fault)".into(), packets: self.flow_overflow });
+        }
+        let unknown_linktypes = self
+            .unknown_link
+            .iter()
+            .map(|(l, n)| report::LinktypeCount { linktype: *l, name: linktype::name(*l).to_string(), frames: *n })
+            .collect();
+        let mut r = Report {
+            schema: report::SCHEMA,
+            source: report::Source { kind: self.kind, backend: self.backend, inputs: self.inputs.clone() },
+            stats: self.stats.clone(),
+            interfaces,
+            processes,
+            flows,
+            ike_sas,
+            esp_sas,
+            sip,
+            verdicts: Vec::new(),
+            malformed,
+            unknown_linktypes,
+            errors: self.errors.clone(),
+        };
+        r.verdicts = verdict::derive(&r);
+        r
+    }
+}
+
+/// Adapt the IKE decoder's message to the table's view.
+fn ike_view(m: &ike::IkeMessage) -> ike_table::IkeView {
+    ike_table::IkeView::from(m)
+}
+
+/// Replay capture files through a fresh aggregator. A file that cannot be opened or is damaged
+/// is named in the report's `errors`; the others are still reported.
+pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
+    let mut agg = Aggregator::new("replay", "pcap");
+    let mut next_iface = 0u32;
+    for path in paths {
+        let name = path.display().to_string();
+        agg.add_input(name.clone());
+        let cap = match crate::capture::Capture::open(path) {
+            Ok(c) => c,
+            Err(e) => {
+                agg.errors.push(report::InputError { input: name, offset: 0, message: e.to_string() });
+                continue;
+            }
+        };
+        let mut events = cap.events(next_iface);
+        for ev in events.by_ref() {
+            match ev {
+                Ok(ev) => agg.feed(&ev),
+                Err(d) => agg.input_damaged(&name, &d),
+            }
+        }
+        next_iface += events.interfaces_seen();
+    }
+    agg.finish()
+}
