@@ -1,1 +1,1410 @@
-//! (being written)
+//! ISAKMP/IKEv1 (RFC 2408/2409) and IKEv2 (RFC 7296) message decoder.
+//!
+//! Input starts at the IKE header: the UDP payload on port 500, or what follows the four-byte
+//! non-ESP marker on 4500 (see [`super::esp::classify_udp_encap`]). IKE messages are rare next
+//! to ESP, so this decoder allocates freely and returns an owned [`IkeMessage`].
+//!
+//! Damage inside the payload chain does not throw the message away: the header (SPIs, exchange,
+//! message id) is what ties packets to an SA, so it is kept and the reason goes into
+//! [`IkeMessage::malformed`]. Only input too short for a header, or not IKE at all, is an `Err`.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::ike_names as names;
+use super::{be16, be32, Malformed};
+use crate::report::Proposal;
+
+/// ISAKMP header length, identical in both versions.
+pub const HEADER_LEN: usize = 28;
+
+/// Walk limits. Real messages carry well under 20 payloads and a handful of proposals; the
+/// limits only bound the work a hostile packet can cause.
+const MAX_PAYLOADS: usize = 64;
+const MAX_PROPOSALS: usize = 64;
+const MAX_TRANSFORMS: usize = 64;
+const MAX_ATTRIBUTES: usize = 64;
+const MAX_DELETE_SPIS: usize = 256;
+
+const V1_FLAG_ENCRYPTION: u8 = 0x01;
+const V1_FLAG_COMMIT: u8 = 0x02;
+const V2_FLAG_INITIATOR: u8 = 0x08;
+const V2_FLAG_RESPONSE: u8 = 0x20;
+
+/// One decoded IKE message.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IkeMessage {
+    /// Major version, 1 or 2.
+    pub version: u8,
+    pub minor_version: u8,
+    pub initiator_spi: u64,
+    pub responder_spi: u64,
+    /// Header "next payload": the type of the first payload.
+    pub first_payload: u8,
+    pub exchange_type: u8,
+    /// IANA name, or `EXCHANGE_<n>` for unassigned numbers.
+    pub exchange_name: String,
+    pub flags: u8,
+    pub message_id: u32,
+    /// Header length field.
+    pub length: u32,
+    /// IKEv2 I flag (sent by the original initiator); `None` for IKEv1.
+    pub initiator: Option<bool>,
+    /// IKEv2 R flag; `None` for IKEv1, which has no such flag.
+    pub is_response: Option<bool>,
+    /// IKEv1 E flag set, or an IKEv2 SK/SKF payload present.
+    pub encrypted: bool,
+    /// IKEv1 C flag.
+    pub commit: bool,
+    /// Payload type names in chain order (`"SA"`, `"KE"`, …; `"Encrypted"` for SK and for an
+    /// IKEv1 body under the E flag; `PAYLOAD_<n>` when unknown).
+    pub payloads: Vec<String>,
+    /// The same chain as numbers (empty for an IKEv1 encrypted body).
+    pub payload_types: Vec<u8>,
+    /// Proposals of the SA payload(s). IKEv1: one entry per transform (each is a full suite);
+    /// IKEv2: one per proposal. Child SA SPIs appear in `other` as `spi=<hex>`.
+    pub proposals: Vec<Proposal>,
+    /// IKEv2 KE payload group (IKEv1 KE carries none).
+    pub ke_group: Option<Group>,
+    pub notifies: Vec<Notify>,
+    /// Vendor IDs by name (see [`names::vendor_id`]).
+    pub vendor_ids: Vec<String>,
+    pub deletes: Vec<Delete>,
+    pub ids: Vec<Identity>,
+    /// IKEv2 CP / IKEv1 Mode-CFG payload type (`CFG_REQUEST`, `CFG_REPLY`, …).
+    pub config_type: Option<String>,
+    pub config: Vec<ConfigAttribute>,
+    /// Number of encrypted payloads (SK, SKF, or 1 for an IKEv1 E-flag body).
+    pub encrypted_payloads: u32,
+    /// IKEv2 SKF (RFC 7383) or IKEv1 vendor fragmentation payload.
+    pub fragment: Option<Fragment>,
+    /// Why the payload walk stopped or a payload body could not be read; header fields above
+    /// are valid regardless.
+    pub malformed: Option<&'static str>,
+}
+
+/// A Diffie-Hellman group by number and IANA name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    pub number: u16,
+    /// `None` for unassigned numbers.
+    pub name: Option<&'static str>,
+}
+
+impl Group {
+    fn new(number: u16) -> Self {
+        Group { number, name: names::dh_group(number) }
+    }
+
+    /// IANA name, or `DH_<n>`.
+    pub fn label(&self) -> String {
+        self.name.map_or_else(|| format!("DH_{}", self.number), str::to_string)
+    }
+
+    /// Weak by RFC 8247 standards (MODP below 2048 bits, small-subgroup or small ECP groups).
+    pub fn is_weak(&self) -> bool {
+        names::dh_group_is_weak(self.number)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub kind: u16,
+    /// IANA name, or `NOTIFY_<n>`.
+    pub name: String,
+    pub protocol: u8,
+    /// SPI as lower-case hex, when the notify carries one (REKEY_SA, DPD, …).
+    pub spi: Option<String>,
+    pub data_len: usize,
+    /// Decoded data for notifies whose data matters to the report: the group asked for by
+    /// INVALID_KE_PAYLOAD, the hashes of SIGNATURE_HASH_ALGORITHMS, DPD sequence numbers,
+    /// COOKIE and NAT detection hashes as hex.
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delete {
+    pub protocol: u8,
+    /// `"IKE"`, `"AH"`, `"ESP"`… or `PROTO_<n>`.
+    pub protocol_name: String,
+    /// SPIs as lower-case hex (IKEv1 ISAKMP deletes carry both cookies, 32 hex digits).
+    pub spis: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `"IDi"`, `"IDr"` (IKEv2) or `"ID"` (IKEv1).
+    pub payload: &'static str,
+    pub id_type: u8,
+    /// IANA name, or `ID_<n>`.
+    pub type_name: String,
+    /// Printable value: dotted/colon address, the FQDN or RFC 822 text, hex for binary ids.
+    pub value: String,
+    /// IKEv1 protocol/port fields (0 for IKEv2).
+    pub protocol: u8,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigAttribute {
+    pub attr_type: u16,
+    /// IANA name, or `ATTR_<n>`.
+    pub name: String,
+    /// Printable value; `None` when empty (a request for the attribute).
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    pub number: u16,
+    /// IKEv2 carries the total; IKEv1 fragments only flag the last one (then `Some(number)`).
+    pub total: Option<u16>,
+}
+
+/// Lower-case hex, for SPIs and unknown blobs.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+fn be64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+}
+
+fn payload_name(version: u8, t: u8) -> String {
+    let n = if version == 1 { names::v1_payload(t) } else { names::v2_payload(t) };
+    n.map_or_else(|| format!("PAYLOAD_{t}"), str::to_string)
+}
+
+fn exchange_name(version: u8, t: u8) -> Option<&'static str> {
+    if version == 1 {
+        names::v1_exchange(t)
+    } else {
+        names::v2_exchange(t)
+    }
+}
+
+fn known_payload(version: u8, t: u8) -> bool {
+    if version == 1 {
+        names::v1_payload(t).is_some()
+    } else {
+        names::v2_payload(t).is_some()
+    }
+}
+
+/// Strict test for an IKE header, for UDP ports other than 500/4500 (and to tell IKE from
+/// other traffic on them): version 1.0 or 2.0, an assigned exchange type, flags without
+/// reserved bits, a non-zero initiator SPI, a known first payload, and a length field equal to
+/// the datagram (or not longer than it when the message is a fragment).
+pub fn looks_like_ike(payload: &[u8]) -> bool {
+    if payload.len() < HEADER_LEN {
+        return false;
+    }
+    let (Some(ispi), Some(len)) = (be64(payload, 0), be32(payload, 24)) else {
+        return false;
+    };
+    let np = payload[16];
+    let ver = payload[17];
+    let exch = payload[18];
+    let flags = payload[19];
+    let version = match ver {
+        0x10 => 1,
+        0x20 => 2,
+        _ => return false,
+    };
+    let flags_ok = if version == 1 { flags & 0xf8 == 0 } else { flags & !0x38 == 0 };
+    let exch_ok = exchange_name(version, exch).is_some() && exch != 0;
+    let len = len as usize;
+    let fragment = (version == 2 && np == 53) || (version == 1 && np == 132);
+    let len_ok = len == payload.len() || (fragment && len >= HEADER_LEN && len <= payload.len());
+    ispi != 0 && flags_ok && exch_ok && len_ok && np != 0 && known_payload(version, np)
+}
+
+/// Decode one IKE message (either version).
+///
+/// `Err` only when there is no usable header: fewer than 28 bytes or a major version other than
+/// 1 or 2. Everything past the header that does not parse is reported in
+/// [`IkeMessage::malformed`] with what was read before it.
+pub fn parse(msg: &[u8]) -> Result<IkeMessage, Malformed> {
+    if msg.len() < HEADER_LEN {
+        return Err(Malformed::new("ike header truncated"));
+    }
+    let bad = || Malformed::new("ike header truncated");
+    let initiator_spi = be64(msg, 0).ok_or_else(bad)?;
+    let responder_spi = be64(msg, 8).ok_or_else(bad)?;
+    let first_payload = msg[16];
+    let ver = msg[17];
+    let version = ver >> 4;
+    if version != 1 && version != 2 {
+        return Err(Malformed::new("ike major version unknown"));
+    }
+    let exchange_type = msg[18];
+    let flags = msg[19];
+    let message_id = be32(msg, 20).ok_or_else(bad)?;
+    let length = be32(msg, 24).ok_or_else(bad)?;
+
+    let mut m = IkeMessage {
+        version,
+        minor_version: ver & 0x0f,
+        initiator_spi,
+        responder_spi,
+        first_payload,
+        exchange_type,
+        exchange_name: exchange_name(version, exchange_type)
+            .map_or_else(|| format!("EXCHANGE_{exchange_type}"), str::to_string),
+        flags,
+        message_id,
+        length,
+        ..IkeMessage::default()
+    };
+    if version == 2 {
+        m.initiator = Some(flags & V2_FLAG_INITIATOR != 0);
+        m.is_response = Some(flags & V2_FLAG_RESPONSE != 0);
+    } else {
+        m.encrypted = flags & V1_FLAG_ENCRYPTION != 0;
+        m.commit = flags & V1_FLAG_COMMIT != 0;
+    }
+
+    // The length field bounds the chain; a capture cut short (snaplen) or a lying length
+    // still lets us read whatever is present.
+    let declared = length as usize;
+    let end = if declared < HEADER_LEN {
+        m.malformed = Some("ike length below header size");
+        msg.len()
+    } else if declared > msg.len() {
+        m.malformed = Some("ike length past datagram end");
+        msg.len()
+    } else {
+        declared
+    };
+    let body = &msg[..end];
+
+    if version == 1 && m.encrypted {
+        // Everything after the header is ciphertext; the declared first payload is all we know.
+        m.payloads.push("Encrypted".to_string());
+        m.encrypted_payloads = 1;
+        return Ok(m);
+    }
+
+    walk(&mut m, body);
+    Ok(m)
+}
+
+fn set_malformed(m: &mut IkeMessage, reason: &'static str) {
+    if m.malformed.is_none() {
+        m.malformed = Some(reason);
+    }
+}
+
+fn walk(m: &mut IkeMessage, msg: &[u8]) {
+    let mut next = m.first_payload;
+    let mut at = HEADER_LEN;
+    let mut count = 0usize;
+    while next != 0 {
+        if count >= MAX_PAYLOADS {
+            set_malformed(m, "ike too many payloads");
+            return;
+        }
+        count += 1;
+        let ptype = next;
+        let (Some(&np), Some(plen)) = (msg.get(at), be16(msg, at + 2)) else {
+            set_malformed(m, "ike payload header truncated");
+            return;
+        };
+        let plen = usize::from(plen);
+        if plen < 4 {
+            set_malformed(m, "ike payload length below 4");
+            return;
+        }
+        let Some(pend) = at.checked_add(plen).filter(|&e| e <= msg.len()) else {
+            set_malformed(m, "ike payload length past message end");
+            return;
+        };
+        let body = &msg[at + 4..pend];
+        m.payload_types.push(ptype);
+        m.payloads.push(payload_name(m.version, ptype));
+        let res = if m.version == 2 { v2_payload(m, ptype, body) } else { v1_payload(m, ptype, body) };
+        if let Err(e) = res {
+            set_malformed(m, e.reason);
+        }
+        if m.version == 2 && (ptype == 46 || ptype == 53) {
+            // SK/SKF must be last: its "next payload" names the first *inner* payload.
+            return;
+        }
+        next = np;
+        at = pend;
+    }
+}
+
+fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
+    match t {
+        33 => parse_v2_sa(m, b),
+        34 => {
+            let g = be16(b, 0).ok_or(Malformed::new("ike ke payload truncated"))?;
+            m.ke_group = Some(Group::new(g));
+            Ok(())
+        }
+        35 | 36 => {
+            let id_type = *b.first().ok_or(Malformed::new("ike id payload truncated"))?;
+            let data = b.get(4..).ok_or(Malformed::new("ike id payload truncated"))?;
+            m.ids.push(identity(2, if t == 35 { "IDi" } else { "IDr" }, id_type, 0, 0, data));
+            Ok(())
+        }
+        41 => {
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2)) else {
+                return Err(Malformed::new("ike notify payload truncated"));
+            };
+            let spi_end = 4 + usize::from(spi_size);
+            let spi = b.get(4..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            let data = &b[spi_end..];
+            m.notifies.push(notify(2, kind, proto, spi, data));
+            Ok(())
+        }
+        42 => {
+            let (Some(&proto), Some(&spi_size), Some(n)) = (b.first(), b.get(1), be16(b, 2)) else {
+                return Err(Malformed::new("ike delete payload truncated"));
+            };
+            m.deletes.push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
+            Ok(())
+        }
+        43 => {
+            m.vendor_ids.push(names::vendor_id(b));
+            Ok(())
+        }
+        46 => {
+            m.encrypted = true;
+            m.encrypted_payloads = m.encrypted_payloads.saturating_add(1);
+            Ok(())
+        }
+        47 => {
+            let cfg = *b.first().ok_or(Malformed::new("ike cp payload truncated"))?;
+            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            parse_cfg_attributes(m, 2, b.get(4..).unwrap_or(&[]))
+        }
+        53 => {
+            m.encrypted = true;
+            m.encrypted_payloads = m.encrypted_payloads.saturating_add(1);
+            let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
+                return Err(Malformed::new("ike skf payload truncated"));
+            };
+            m.fragment = Some(Fragment { number, total: Some(total) });
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
+    match t {
+        1 => parse_v1_sa(m, b),
+        5 => {
+            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2)) else {
+                return Err(Malformed::new("ike id payload truncated"));
+            };
+            m.ids.push(identity(1, "ID", id_type, proto, port, &b[4..]));
+            Ok(())
+        }
+        11 => {
+            // DOI(4) protocol(1) spi size(1) type(2) spi data
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6)) else {
+                return Err(Malformed::new("ike notify payload truncated"));
+            };
+            let spi_end = 8 + usize::from(spi_size);
+            let spi = b.get(8..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            m.notifies.push(notify(1, kind, proto, spi, &b[spi_end..]));
+            Ok(())
+        }
+        12 => {
+            let (Some(&proto), Some(&spi_size), Some(n)) = (b.get(4), b.get(5), be16(b, 6)) else {
+                return Err(Malformed::new("ike delete payload truncated"));
+            };
+            m.deletes.push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
+            Ok(())
+        }
+        13 => {
+            m.vendor_ids.push(names::vendor_id(b));
+            Ok(())
+        }
+        14 => {
+            let cfg = *b.first().ok_or(Malformed::new("ike attributes payload truncated"))?;
+            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            parse_cfg_attributes(m, 1, b.get(4..).unwrap_or(&[]))
+        }
+        132 => {
+            // Cisco/strongSwan IKEv1 fragment: id(2) number(1) flags(1, bit 0 = last)
+            let (Some(&number), Some(&flags)) = (b.get(2), b.get(3)) else {
+                return Err(Malformed::new("ike fragment payload truncated"));
+            };
+            let number = u16::from(number);
+            m.fragment = Some(Fragment { number, total: (flags & 1 != 0).then_some(number) });
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn proto_name(p: u8) -> String {
+    names::protocol(p).map_or_else(|| format!("PROTO_{p}"), str::to_string)
+}
+
+fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Notify {
+    let known = if version == 1 { names::v1_notify(kind) } else { names::v2_notify(kind) };
+    let name = known.map_or_else(|| format!("NOTIFY_{kind}"), str::to_string);
+    let detail = match (version, kind) {
+        (2, 17) => be16(data, 0).map(|g| Group::new(g).label()),
+        (2, 16431) => {
+            let hashes: Vec<String> = data
+                .chunks_exact(2)
+                .take(MAX_ATTRIBUTES)
+                .map(|c| {
+                    let h = u16::from_be_bytes([c[0], c[1]]);
+                    names::v2_sig_hash(h).map_or_else(|| format!("HASH_{h}"), str::to_string)
+                })
+                .collect();
+            Some(hashes.join(","))
+        }
+        (2, 16388 | 16389 | 16390) if !data.is_empty() => Some(hex(data)),
+        (1, 36136 | 36137) => be32(data, 0).map(|s| format!("seq={s}")),
+        _ => None,
+    };
+    Notify {
+        kind,
+        name,
+        protocol,
+        spi: (!spi.is_empty()).then(|| hex(spi)),
+        data_len: data.len(),
+        detail,
+    }
+}
+
+fn delete(protocol: u8, spi_size: u8, n: u16, spis: &[u8]) -> Result<Delete, Malformed> {
+    let size = usize::from(spi_size);
+    let mut out = Vec::new();
+    if size > 0 {
+        for i in 0..usize::from(n).min(MAX_DELETE_SPIS) {
+            let start = i * size;
+            let s = spis
+                .get(start..start + size)
+                .ok_or(Malformed::new("ike delete spis truncated"))?;
+            out.push(hex(s));
+        }
+    }
+    Ok(Delete { protocol, protocol_name: proto_name(protocol), spis: out })
+}
+
+fn text(b: &[u8]) -> String {
+    // Identities and config strings come from the peer: keep them printable so a report line
+    // can never carry control characters.
+    String::from_utf8_lossy(b)
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect()
+}
+
+fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    Some(Ipv4Addr::from(<[u8; 4]>::try_from(b.get(..4)?).ok()?))
+}
+
+fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
+    Some(Ipv6Addr::from(<[u8; 16]>::try_from(b.get(..16)?).ok()?))
+}
+
+fn identity(version: u8, payload: &'static str, id_type: u8, protocol: u8, port: u16, d: &[u8]) -> Identity {
+    let value = match (version, id_type) {
+        (_, 1) if d.len() == 4 => ipv4(d).map(|a| a.to_string()),
+        (_, 5) if d.len() == 16 => ipv6(d).map(|a| a.to_string()),
+        (_, 2 | 3) => Some(text(d)),
+        (1, 4) if d.len() == 8 => Some(format!("{}/{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
+        (1, 7) if d.len() == 8 => Some(format!("{}-{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
+        (1, 6) if d.len() == 32 => Some(format!("{}/{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
+        (1, 8) if d.len() == 32 => Some(format!("{}-{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
+        // KEY_ID is opaque but often text (carrier NAIs, user names): show text when it is.
+        (_, 11) if !d.is_empty() && d.iter().all(|&c| (0x20..0x7f).contains(&c)) => Some(text(d)),
+        _ => None,
+    }
+    .unwrap_or_else(|| hex(d));
+    Identity {
+        payload,
+        id_type,
+        type_name: names::id_type(version, id_type).map_or_else(|| format!("ID_{id_type}"), str::to_string),
+        value,
+        protocol,
+        port,
+    }
+}
+
+/// One SA attribute: (type without the AF bit, value bytes). TV attributes carry two bytes.
+fn attributes(mut b: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        if out.len() >= MAX_ATTRIBUTES {
+            return Err(Malformed::new("ike too many attributes"));
+        }
+        let t = be16(b, 0).ok_or(Malformed::new("ike attribute truncated"))?;
+        let v = be16(b, 2).ok_or(Malformed::new("ike attribute truncated"))?;
+        if t & 0x8000 != 0 {
+            out.push((t & 0x7fff, &b[2..4]));
+            b = &b[4..];
+        } else {
+            let end = 4 + usize::from(v);
+            let val = b.get(4..end).ok_or(Malformed::new("ike attribute length past end"))?;
+            out.push((t, val));
+            b = &b[end..];
+        }
+    }
+    Ok(out)
+}
+
+/// Big-endian integer of up to 8 bytes (IKEv1 life durations are variable length).
+fn uint(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 8 {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+}
+
+fn new_proposal(number: u8, protocol: u8) -> Proposal {
+    Proposal {
+        number,
+        protocol: proto_name(protocol),
+        encryption: Vec::new(),
+        prf: Vec::new(),
+        integrity: Vec::new(),
+        dh: Vec::new(),
+        esn: Vec::new(),
+        other: Vec::new(),
+    }
+}
+
+/// Iterate the proposal substructures of an SA payload body. Calls `f(number, protocol, spi,
+/// transform count, transforms bytes)` per proposal.
+fn for_each_proposal(
+    mut b: &[u8],
+    mut f: impl FnMut(u8, u8, &[u8], u8, &[u8]) -> Result<(), Malformed>,
+) -> Result<(), Malformed> {
+    let mut n = 0usize;
+    while !b.is_empty() {
+        if n >= MAX_PROPOSALS {
+            return Err(Malformed::new("ike too many proposals"));
+        }
+        n += 1;
+        let (Some(&more), Some(len)) = (b.first(), be16(b, 2)) else {
+            return Err(Malformed::new("ike proposal truncated"));
+        };
+        let len = usize::from(len);
+        if len < 8 || len > b.len() {
+            return Err(Malformed::new("ike proposal length invalid"));
+        }
+        let p = &b[..len];
+        let (number, proto, spi_size, ntrans) = (p[4], p[5], usize::from(p[6]), p[7]);
+        let spi = p.get(8..8 + spi_size).ok_or(Malformed::new("ike proposal spi truncated"))?;
+        f(number, proto, spi, ntrans, &p[8 + spi_size..])?;
+        b = &b[len..];
+        if more == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Iterate transform substructures: `f(header bytes 4..8, attributes)`.
+fn for_each_transform(
+    mut b: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), Malformed>,
+) -> Result<(), Malformed> {
+    let mut n = 0usize;
+    while !b.is_empty() {
+        if n >= MAX_TRANSFORMS {
+            return Err(Malformed::new("ike too many transforms"));
+        }
+        n += 1;
+        let (Some(&more), Some(len)) = (b.first(), be16(b, 2)) else {
+            return Err(Malformed::new("ike transform truncated"));
+        };
+        let len = usize::from(len);
+        if len < 8 || len > b.len() {
+            return Err(Malformed::new("ike transform length invalid"));
+        }
+        f(&b[4..8], &b[8..len])?;
+        b = &b[len..];
+        if more == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
+    let mut props = Vec::new();
+    let res = for_each_proposal(b, |number, proto, spi, _n, transforms| {
+        let mut p = new_proposal(number, proto);
+        if !spi.is_empty() {
+            p.other.push(format!("spi={}", hex(spi)));
+        }
+        let r = for_each_transform(transforms, |h, attrs| {
+            let ttype = h[0];
+            let id = u16::from_be_bytes([h[2], h[3]]);
+            let mut keylen = None;
+            for (t, v) in attributes(attrs)? {
+                if t == 14 {
+                    keylen = uint(v);
+                }
+            }
+            match ttype {
+                1 => {
+                    let base = names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
+                    p.encryption.push(match keylen {
+                        Some(k) => format!("{base}_{k}"),
+                        None => base,
+                    });
+                }
+                2 => p.prf.push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
+                3 => p.integrity.push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
+                4 => p.dh.push(Group::new(id).label()),
+                5 => p.esn.push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
+                // RFC 9370 additional key exchanges 1..7.
+                6..=12 => p.other.push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
+                _ => p.other.push(format!("TRANSFORM_{ttype}={id}")),
+            }
+            Ok(())
+        });
+        props.push(p);
+        r
+    });
+    m.proposals.extend(props);
+    res
+}
+
+fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
+    // DOI(4) situation(4); the IPsec DOI's labelled-domain situations add fields nobody sends.
+    let doi = be32(b, 0).ok_or(Malformed::new("ike sa payload truncated"))?;
+    let rest = b.get(8..).ok_or(Malformed::new("ike sa payload truncated"))?;
+    if doi != 1 {
+        return Err(Malformed::new("ike sa doi unsupported"));
+    }
+    let mut props = Vec::new();
+    let res = for_each_proposal(rest, |number, proto, spi, ntrans, transforms| {
+        for_each_transform(transforms, |h, attrs| {
+            let tnum = h[0];
+            let tid = h[1];
+            let mut p = new_proposal(number, proto);
+            if ntrans > 1 {
+                p.other.push(format!("transform={tnum}"));
+            }
+            if !spi.is_empty() {
+                p.other.push(format!("spi={}", hex(spi)));
+            }
+            let attrs = attributes(attrs)?;
+            if proto == 1 {
+                v1_isakmp_transform(&mut p, tid, &attrs);
+            } else {
+                v1_ipsec_transform(&mut p, proto, tid, &attrs);
+            }
+            props.push(p);
+            Ok(())
+        })
+    });
+    m.proposals.extend(props);
+    res
+}
+
+fn life(p: &mut Proposal, life_type: u16, v: &[u8]) {
+    match (life_type, uint(v)) {
+        (1, Some(s)) => p.other.push(format!("life={s}s")),
+        (2, Some(k)) => p.other.push(format!("life={k}KB")),
+        (_, Some(x)) => p.other.push(format!("life={x}")),
+        (_, None) => p.other.push(format!("life=0x{}", hex(v))),
+    }
+}
+
+fn v1_isakmp_transform(p: &mut Proposal, tid: u8, attrs: &[(u16, &[u8])]) {
+    if tid != 1 {
+        p.other.push(format!("transform_id={tid}"));
+    }
+    let mut encr = None;
+    let mut keylen = None;
+    let mut life_type = 1u16;
+    for &(t, v) in attrs {
+        let n = uint(v).unwrap_or(0);
+        let n16 = u16::try_from(n).unwrap_or(u16::MAX);
+        match t {
+            1 => encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string)),
+            2 => p.integrity.push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
+            3 => p
+                .other
+                .push(format!("auth={}", names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string))),
+            4 => p.dh.push(Group::new(n16).label()),
+            5 => p.other.push(format!("group_type={n}")),
+            11 => life_type = n16,
+            12 => life(p, life_type, v),
+            13 => p.prf.push(format!("PRF_{n}")),
+            14 => keylen = Some(n),
+            _ => p.other.push(format!("attr{t}={}", hex(v))),
+        }
+    }
+    if let Some(e) = encr {
+        p.encryption.push(match keylen {
+            Some(k) => format!("{e}_{k}"),
+            None => e,
+        });
+    }
+}
+
+fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8])]) {
+    let mut keylen = None;
+    let mut life_type = 1u16;
+    for &(t, v) in attrs {
+        let n = uint(v).unwrap_or(0);
+        let n16 = u16::try_from(n).unwrap_or(u16::MAX);
+        match t {
+            1 => life_type = n16,
+            2 => life(p, life_type, v),
+            3 => p.dh.push(Group::new(n16).label()),
+            4 => p
+                .other
+                .push(format!("mode={}", names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string))),
+            5 => {
+                let a = names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
+                if !p.integrity.contains(&a) {
+                    p.integrity.push(a);
+                }
+            }
+            6 => keylen = Some(n),
+            11 => p.esn.push(if n != 0 { "ESN".into() } else { "NO_ESN".into() }),
+            _ => p.other.push(format!("attr{t}={}", hex(v))),
+        }
+    }
+    match proto {
+        3 => {
+            let base = names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
+            p.encryption.push(match keylen {
+                Some(k) => format!("{base}_{k}"),
+                None => base,
+            });
+        }
+        2 => {
+            let a = names::v1_ah_transform(tid).map_or_else(|| format!("AH_{tid}"), str::to_string);
+            if !p.integrity.contains(&a) {
+                p.integrity.insert(0, a);
+            }
+        }
+        4 => p
+            .other
+            .insert(0, names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string)),
+        _ => p.other.insert(0, format!("transform_id={tid}")),
+    }
+}
+
+fn cfg_value(t: u16, v: &[u8]) -> String {
+    match (t, v.len()) {
+        // Addresses, IPv4 masks and P-CSCF/DNS servers.
+        (1..=4 | 6 | 20 | 27, 4) => ipv4(v).map(|a| a.to_string()).unwrap_or_default(),
+        (13, 8) => format!("{}/{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        (10 | 12 | 19 | 21 | 28, 16) => ipv6(v).map(|a| a.to_string()).unwrap_or_default(),
+        // IPv6 address/subnet + prefix length.
+        (8 | 15 | 18, 17) => format!("{}/{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED), v[16]),
+        (7 | 25 | 16521 | 16524 | 16526 | 28672 | 28674 | 28682, _) => text(v),
+        // Numbers: expiry, XAUTH type/status, Unity flags.
+        (_, 1..=4) => uint(v).unwrap_or(0).to_string(),
+        _ => hex(v),
+    }
+}
+
+fn parse_cfg_attributes(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(), Malformed> {
+    // IKEv1 Mode-CFG uses the AF bit (TV format) like SA attributes; IKEv2 reserves it.
+    let mut rest = b;
+    while !rest.is_empty() {
+        if m.config.len() >= MAX_ATTRIBUTES {
+            return Err(Malformed::new("ike too many attributes"));
+        }
+        let t = be16(rest, 0).ok_or(Malformed::new("ike cfg attribute truncated"))?;
+        let l = be16(rest, 2).ok_or(Malformed::new("ike cfg attribute truncated"))?;
+        let (ty, val, adv) = if version == 1 && t & 0x8000 != 0 {
+            (t & 0x7fff, &rest[2..4], 4)
+        } else {
+            let end = 4 + usize::from(l);
+            let v = rest.get(4..end).ok_or(Malformed::new("ike cfg attribute length past end"))?;
+            (t & 0x7fff, v, end)
+        };
+        m.config.push(ConfigAttribute {
+            attr_type: ty,
+            name: names::cfg_attribute(ty).map_or_else(|| format!("ATTR_{ty}"), str::to_string),
+            value: (!val.is_empty()).then(|| cfg_value(ty, val)),
+        });
+        rest = &rest[adv..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        assert!(s.len() % 2 == 0);
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// ikev1_main_mode.pcap frame 1 UDP payload (168 bytes).
+    const V1_MM1: &str = concat!(
+        "e47a591fd057587f00000000000000000110020000000000000000a80d00003c00000001000000010000003001010001",
+        "000000280101000080010007800e0080800200028004000280030001800b0001000c0004000151800d0000144a131c81",
+        "070358455c5728f20e95452f0d000014439b59f8ba676c4c7737ae22eab8f5820d0000147d9419a65310ca6f2c179d92",
+        "15529d560000001490cb80913ebb696e086381b5ec427b1f",
+    );
+
+    /// ikev1_main_mode.pcap frame 2 UDP payload (108 bytes).
+    const V1_MM2: &str = concat!(
+        "e47a591fd057587fa00b8ef0902bb8ec01100200000000000000006c0d00003c00000001000000010000003001010001",
+        "000000280101000080010007800e0080800200028004000280030001800b0001000c000400015180000000144a131c81",
+        "070358455c5728f20e95452f",
+    );
+
+    /// ikev1_main_mode.pcap frame 3 UDP payload (284 bytes).
+    const V1_MM3: &str = concat!(
+        "e47a591fd057587fa00b8ef0902bb8ec04100200000000000000011c0a0000843504d3d2ed14e0ca03b851a51a9da2e5",
+        "a4c14c1d7ec3e1fbe950025424514b3c69ed7fbb44e09225da52d2a92604a99bf61b7beed7fbfa635e82f065f4fe7807",
+        "51354dbe474c3de7207dcf69fdbbed32c1691cc149b318eee00370e65fc3069bbacfb013467173966e9d5f4bc4f3857e",
+        "359bba3adbb6efeea516f3897d8534f30d00001889d7c8fbf94b515b521d5d9589c2602021e1a7090d000014afcad713",
+        "68a1f1c96b8696fc775701000d00001411bdfe02d056587f2c18125972c324011400000c09002689dfd6b71214000018",
+        "1574d64c0165bad16a023f038d45a07498d8d05100000018febf462f1cd75805a7baa28747e769d674f85600",
+    );
+
+    /// ikev1_main_mode.pcap frame 4 UDP payload (304 bytes).
+    const V1_MM4: &str = concat!(
+        "e47a591fd057587fa00b8ef0902bb8ec0410020000000000000001300a0000846d026d5616c45be05e5b898411e9f95d",
+        "195cea009ad22c62bef06c571b7cfbc4792f45564ec710ac584aa18d20cbc8f5f8910666b89e4ee2f95abc0230e2cba1",
+        "b88ac4bba7fcc818a986c01a4ca865a5eb82884dbec85bfd7d1a303b09894dcf2e3785fd79dba225377cf8cca009ceff",
+        "bb6aa38b648c4b05404f1cfaac361aff0d00001815b688421ed5c3dd92d3b86e47a76f0d39cc09e00d00001412f5f28c",
+        "457168a9702d9fe274cc01000d000014afcad71368a1f1c96b8696fc775701000d00001455cc29ed902ab8ec53b1df86",
+        "7c6109291400000c09002689dfd6b71214000018febf462f1cd75805a7baa28747e769d674f85600000000181574d64c",
+        "0165bad16a023f038d45a07498d8d051",
+    );
+
+    /// ikev1_main_mode.pcap frame 5 UDP payload (108 bytes).
+    const V1_MM5: &str = concat!(
+        "e47a591fd057587fa00b8ef0902bb8ec05100201000000000000006ca485a5d5868a3c925dedf2d10d5e47112bc29460",
+        "18c76128ed7bb29db061fdabf79a18e75689536d27cbe0921d67f702f347ae6e79dee1094dc86a5a26448ade72830694",
+        "e15dca2d9603ebc5f790473d",
+    );
+
+    /// ikev1_main_mode.pcap frame 7 UDP payload (220 bytes).
+    const V1_QM1: &str = concat!(
+        "e47a591fd057587fa00b8ef0902bb8ec08102001635a2e6a000000dc44a0a86d6e3acc9fa7d66875ef90e55ed9e33b3e",
+        "74568ce3da9e43ce58eed9c7c18dc57d277e78055a49b518ef03fe3b53841e1e7b49eb71c8b64cc841a65482ab8f7908",
+        "195c212841b35a58ca74bfb4f1a5210eb6b07a4c81056c46be909911412a9e17d86c375f709622d4c742c059d4bfad2a",
+        "619330ce126c7ca471eba1b03297f963ddd9380dbc355bbbd502575f7498a384ad62abea0d62d30b8e14e7d600920a9e",
+        "3ba14ed776214299e59ec549c079bd9d267d0738513b74b06a710fa6",
+    );
+
+    /// ikev1_ipv6_esp.pcap frame 1 UDP payload (124 bytes).
+    const V1_V6_MM1: &str = concat!(
+        "e8836b356b7c1bae000000000000000001100200000000000000007c0d00003800000001000000010000002c01010001",
+        "0000002401010000800b0001800c708080010007800e01008003000180020006800400140d000014afcad71368a1f1c9",
+        "6b8696fc7757010000000014a9b9b1034f7e50a2513b47b100bb85a9",
+    );
+
+    /// ikev2_four_exchanges_null.pcap frame 1 UDP payload (376 bytes).
+    const V2_FOUR1: &str = concat!(
+        "a88875a8198992a6000000000000000021202208000000000000017822000078000000740101000c0300000c0100000c",
+        "800e00800300000c0100000c800e01000300000c0100000c800e00c00300000801000003030000080200000203000008",
+        "020000010300000802000004030000080300000203000008030000010300000803000005030000080400000200000008",
+        "0400000e2800008800020000b5445bd60cece6fdcd3c96a52cbb7bb426a8c7a0f56a9c38d1b1c4f0c3a6e8e7dba5c733",
+        "9b6ed02e757119dfb5b6933ce93b604987fbbc77221b2a0c7cdd32787eff10572bef546c361462f9da34847969a42e51",
+        "c755996beac42e6fba961a75de0fc1b23f099380896ee89202122dedac1bd54aa8494ac3d740be4d2a4cf39d29000024",
+        "6128ebd023a864e94a7ffb74bf7cce2fd4367322b8b073f942282bd52ebfe3e62900001c00004004442ffe5aea0cee4d",
+        "bacc758e801233bdc09a0abf0000001c00004005ba041b5de59955900d818ac54e18b236739d9e8b",
+    );
+
+    /// ikev2_four_exchanges_null.pcap frame 2 UDP payload (60 bytes).
+    const V2_FOUR2: &str = concat!(
+        "a88875a8198992a6000000000000000029202220000000000000003c000000200000400600000001c2221e50c16e123f",
+        "2b0c71aefcf0cb3b798782c6",
+    );
+
+    /// ikev2_four_exchanges_null.pcap frame 4 UDP payload (304 bytes).
+    const V2_FOUR4: &str = concat!(
+        "a88875a8198992a671be8358efae7663212022200000000000000130220000300000002c010100040300000c0100000c",
+        "800e008003000008020000020300000803000002000000080400000228000088000200005a56714d3abf64e3a3f401ea",
+        "d9f5323ff0b77faa5f1e99199b13ac821f0a0c4f854786ca09b7a76aa508bcee11f16369a16d5fa041ca2d9a8dfa8228",
+        "c61f2482d2175c5c1a9491fc221bec7a1fa69f656d4c98ba49ae9d721dedf4a02d7ecdfc201dc785a13ed74e4f398276",
+        "2a2720ffdfc365ee4e37279af496cd86f881fd1529000024b31c379f272ce2984bd17ca38c8729e1edbc081a14fb0f67",
+        "cff81721dfeec1f92900001c00004004fe2bfb7c2c81ed0b61f756b57fac78a75ced8af60000001c00004005905954a7",
+        "83be2c37e2ccc4fdd270a532dbe6f428",
+    );
+
+    /// ikev2_four_exchanges_null.pcap frame 5 UDP payload (236 bytes).
+    const V2_FOUR5: &str = concat!(
+        "a88875a8198992a671be8358efae76632e20230800000001000000ec230000d0f606135ad373e70836fda91b63ca4c60",
+        "8e1ad58218488c2647ff1e8a912958aa77efbc3068a2ae6ab7c3d0cb1e6fb864df99c62f2cc045708084708154a393c2",
+        "f4cbefad1f6848525d49db563e13345a4e6e2fd066c04e2ce291f4714baec6bf328356c446247cab835bda3e8e1aae59",
+        "67248f01eb3a1c02a541b4da09b3276b400d50a067542a678468c5f41e54017c00964f1003f8c88896a6f12215a5f1a0",
+        "60713cc83802cae3abee18417c0c35dc6f58a01adb96ed1c009c68e3069ae70f4b10afb7736c111ade4d826e",
+    );
+
+    /// ikev2_four_exchanges_null.pcap frame 6 UDP payload (156 bytes).
+    const V2_FOUR6: &str = concat!(
+        "a88875a8198992a671be8358efae76632e202320000000010000009c240000806afe95bc5147b0ad7e4ccb9141c160a4",
+        "4f7c6eddc6b29d414ad5e2b882544fdc6c3ee6983ae1408b5764b1649343876454d1bf4d515aaf03c15eafe71be6b4cf",
+        "51ab60630c45bcf0e2a2db8eee70095a4e010fdb342adb6d03dae5def9d4907cdfc8ccd6f3da9b7497c58e84a952d983",
+        "bafb941ab1de1b0bb9ffad3b",
+    );
+
+    /// ikev2_sa_init_rawip.pcap frame 1 UDP payload (240 bytes).
+    const V2_RAWIP: &str = concat!(
+        "61d3693ce12af52800000000000000002820220800000000000000f02200001c312fd2e1cea72d0f7f3d1ccac96bb0c4",
+        "c8d70f39dba193e42100008800020000b0c808b9480d4d4ae92c0e8f115d9338d4d0bb8361cfd19562ee5e2444b7f671",
+        "37e472b2aa9b4455bafc4abadd89daa86e0583ffd2abb28933faa3fabf3ee84430c05afeb9652fc9befd377dd9d10001",
+        "cd656eb617ba3ba39d0346f91a063bba6d186a3f20188ca0e8e4b79e3e912f13d309a8d655501592f742e408fda88ddc",
+        "000000300000002c010100040300000c0100000c800e01000300000802000005030000080300000c0000000804000002",
+    );
+
+    /// ikev2_raw_esp.pcapng frame 1 UDP payload (358 bytes).
+    const V2_RAWESP1: &str = concat!(
+        "05ac0f4d122013f40000000000000000212022080000000000000166220000300000002c010100040300000c0100000c",
+        "800e01000300000802000006030000080300000d000000080400001428000068001400000c3b0391afddbafb19610cad",
+        "7a55a50ba3730111dfc50f634ff254d949fb342400fa35c9d3c5a517b7bf343b8f4c1e76e91f026f866e93f42134d8b2",
+        "cac032059d16edc7cea401663044e48e0da5be949a3b45bbe37cddc196e1c0be71b440f02b00002418a7bf678d74766c",
+        "276f7056f3d39ce539b4c9e7841b63dba94add55291a568f2b000017434953434f2d44454c4554452d524541534f4e2b",
+        "000013434953434f56504e2d5245562d30322b000017434953434f2d44594e414d49432d524f55544529000015464c45",
+        "5856504e2d535550504f525445442900001c000040044fbeaa57ffae70cc08776899742185b6c2bbb55d0000001c0000",
+        "4005b16f1538b2b4d28d6f1aa6e8f79d9e92ca33d409",
+    );
+
+    /// ikev2_natt_espudp.pcapng frame 1 UDP payload (304 bytes).
+    const NATT_V2_1: &str = concat!(
+        "0000000089922c915f35570e000000000000000021202208000000000000012c2200002800000024010100030300000c",
+        "01000014800e0100030000080200000500000008040000132800004800130000db253178440ce776a794133cb8b69e5e",
+        "b074733536570c64d7b630549c899c0712d828b37168500885e051024578afc75c101f73b8943cad62d74a30f2be1fca",
+        "2b00002c09cb538b2c3dbd4d0bb0eec8d318cb801a9b4715b207828d9b5ff1f4ec64ed58863707bcf14ccf052b000014",
+        "eb4c1b788afd4a9cb7730a68d56c53212b000014c61baca1f1a60cc108000000000000002b0000184048b7d56ebce885",
+        "25e7de7f00d6c2d3c0000000290000144048b7d56ebce88525e7de7f00d6c2d3290000080000402e2900000800004016",
+        "000000100000402f0001000200030004",
+    );
+
+    /// ikev2_natt_espudp.pcapng frame 2 UDP payload (309 bytes).
+    const NATT_V2_2: &str = concat!(
+        "0000000089922c915f35570e98d56d32e2a047422120222000000000000001312200002800000024010100030300000c",
+        "01000014800e01000300000802000005000000080400001328000048001300001d9cd5974c950c95e0544483fb1f7a91",
+        "32f5fe8959c09ab3a54c779ff2bcf4522a030dc33b9d5ddfeb99e028c0e8ba7d80dfdcf12b1516dbe180e6aec664428b",
+        "2600002c1d107dc5a7463da7d761014139fb381af9cd3b8c0181e6cd36a8ae105e55aa7fe71f5db1d36c29152b000005",
+        "042b0000184048b7d56ebce88525e7de7f00d6c2d3c00000002b0000144048b7d56ebce88525e7de7f00d6c2d32b0000",
+        "14c6f57ac398f493208145b7581e8789832900001485817703c6e320d2ae5a4dd02056c6d7290000080000402e290000",
+        "100000402f00010002000300040000000800004014",
+    );
+
+    /// ikev2_natt_espudp.pcapng frame 13 UDP payload (76 bytes).
+    const NATT_V2_13: &str = concat!(
+        "0000000089922c915f35570e98d56d32e2a047422e20250800000002000000482a00002cbe1114ab1abe02967b5d1323",
+        "eb00f45b02218014621b8e239faddcc352755107114f071413ebf164",
+    );
+
+    /// ikev1_natt_4500_espudp.pcap frame 7 UDP payload (328 bytes).
+    const NATT_V1_7: &str = concat!(
+        "000000009e89f2388f90bc1e0a74357ce3d1a4bf051002010000000000000144a02460dc0eb4dda5061fa741aca029cb",
+        "4bacada4ea3fe12490f8947b13267ed5404dd21f0689f710fb4903cdd8e8f1e6e2b5840486415e2b19060c76748fa55d",
+        "e73c272625da54e65803aff9a4a60487ac91715746ef40b217e204f050f0aa120b9bea43dff7643664ab9e893ad3ce6c",
+        "b6217eceef02a347a36fd0287186fb0f186841e9f82453ceef76d0557c62f61bc12db67402c664b53d1eda0b3c6687c3",
+        "206852f0cc9e92d174b2adcae09538d62418445625cbc10338bab7c86b8c6c3fe1c6f3f603c9449e7c386defe57f2847",
+        "6f305cebac71949f458e0c98b6ac03efa60ef47955057142861592c8d99272623f673ef3c177cd5d2f6e511a09112602",
+        "49ca77271feb1e74b91c3e5310d1f4e5909eb70e86b77fe2fb7e72ace207067c6a34b84f1a40b3d9",
+    );
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn ikev1_main_mode_first_message() {
+        // Reference: Zeek spicy-ipsec ipsec.log and Suricata eve for ikev1_main_mode.pcap.
+        let m = parse(&unhex(V1_MM1)).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.version, 1);
+        assert_eq!(m.initiator_spi, 0xe47a591fd057587f);
+        assert_eq!(m.responder_spi, 0);
+        assert_eq!(m.exchange_type, 2);
+        assert_eq!(m.exchange_name, "MAIN_MODE");
+        assert_eq!(m.message_id, 0);
+        assert_eq!(m.length, 168);
+        assert_eq!(m.is_response, None);
+        assert!(!m.encrypted);
+        assert_eq!(m.payloads, strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"]));
+        assert_eq!(
+            m.vendor_ids,
+            strs(&[
+                "RFC 3947 NAT-T",
+                "draft-ietf-ipsec-nat-t-ike-07",
+                "draft-ietf-ipsec-nat-t-ike-03",
+                "draft-ietf-ipsec-nat-t-ike-02\\n"
+            ])
+        );
+        assert_eq!(m.proposals.len(), 1);
+        let p = &m.proposals[0];
+        assert_eq!(p.number, 1);
+        assert_eq!(p.protocol, "IKE");
+        assert_eq!(p.encryption, strs(&["AES_CBC_128"]));
+        assert_eq!(p.integrity, strs(&["SHA1"]));
+        assert_eq!(p.dh, strs(&["MODP_1024"]));
+        assert_eq!(p.other, strs(&["auth=PSK", "life=86400s"]));
+    }
+
+    #[test]
+    fn ikev1_main_mode_responses_and_key_exchange() {
+        let m2 = parse(&unhex(V1_MM2)).unwrap();
+        assert_eq!(m2.responder_spi, 0xa00b8ef0902bb8ec);
+        assert_eq!(m2.payloads, strs(&["SA", "VendorID"]));
+        assert_eq!(m2.vendor_ids, strs(&["RFC 3947 NAT-T"]));
+        assert_eq!(m2.proposals[0].encryption, strs(&["AES_CBC_128"]));
+
+        let m3 = parse(&unhex(V1_MM3)).unwrap();
+        assert_eq!(m3.malformed, None);
+        assert_eq!(
+            m3.payloads,
+            strs(&["KE", "Nonce", "VendorID", "VendorID", "VendorID", "NAT-D", "NAT-D"])
+        );
+        assert_eq!(
+            m3.vendor_ids,
+            strs(&["DPD (RFC 3706)", "unknown:11bdfe02d056587f2c18125972c32401", "XAUTH"])
+        );
+        assert_eq!(m3.ke_group, None);
+
+        let m4 = parse(&unhex(V1_MM4)).unwrap();
+        assert_eq!(
+            m4.vendor_ids,
+            strs(&["Cisco Unity", "DPD (RFC 3706)", "unknown:55cc29ed902ab8ec53b1df867c610929", "XAUTH"])
+        );
+    }
+
+    #[test]
+    fn ikev1_encrypted_messages() {
+        let m5 = parse(&unhex(V1_MM5)).unwrap();
+        assert!(m5.encrypted);
+        assert_eq!(m5.first_payload, 5);
+        assert_eq!(m5.payloads, strs(&["Encrypted"]));
+        assert_eq!(m5.encrypted_payloads, 1);
+        assert_eq!(m5.malformed, None);
+
+        let qm = parse(&unhex(V1_QM1)).unwrap();
+        assert_eq!(qm.exchange_name, "QUICK_MODE");
+        assert_eq!(qm.message_id, 1666854506);
+        assert!(qm.encrypted);
+        assert_eq!(qm.length, 220);
+    }
+
+    #[test]
+    fn ikev1_ipv6_main_mode_proposal() {
+        // tshark: AES-CBC 256, SHA2-512, PSK, group 20, life 28800 s, DPD VID + unknown VID.
+        let m = parse(&unhex(V1_V6_MM1)).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.initiator_spi, 0xe8836b356b7c1bae);
+        let p = &m.proposals[0];
+        assert_eq!(p.encryption, strs(&["AES_CBC_256"]));
+        assert_eq!(p.integrity, strs(&["SHA2_512"]));
+        assert_eq!(p.dh, strs(&["ECP_384"]));
+        assert_eq!(p.other, strs(&["life=28800s", "auth=PSK"]));
+        assert_eq!(m.vendor_ids[0], "DPD (RFC 3706)");
+        assert!(m.vendor_ids[1].starts_with("unknown:a9b9b103"));
+    }
+
+    #[test]
+    fn ikev1_nat_t_on_4500_after_marker() {
+        let udp = unhex(NATT_V1_7);
+        assert_eq!(&udp[..4], &[0, 0, 0, 0]);
+        let m = parse(&udp[4..]).unwrap();
+        assert_eq!(m.initiator_spi, 0x9e89f2388f90bc1e);
+        assert_eq!(m.exchange_name, "MAIN_MODE");
+        assert!(m.encrypted);
+        assert!(looks_like_ike(&udp[4..]));
+        assert!(!looks_like_ike(&udp));
+    }
+
+    #[test]
+    fn ikev2_sa_init_with_transforms_and_nat_detection() {
+        // tcpdump -v ref: 12 transforms (aes 128/256/192, 3des, prf sha/md5/xcbc, integ, dh).
+        let m = parse(&unhex(V2_FOUR1)).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.version, 2);
+        assert_eq!(m.initiator_spi, 0xa88875a8198992a6);
+        assert_eq!(m.exchange_name, "IKE_SA_INIT");
+        assert_eq!(m.initiator, Some(true));
+        assert_eq!(m.is_response, Some(false));
+        assert_eq!(m.payloads, strs(&["SA", "KE", "Nonce", "Notify", "Notify"]));
+        assert_eq!(m.payload_types, vec![33, 34, 40, 41, 41]);
+        let p = &m.proposals[0];
+        assert_eq!(p.protocol, "IKE");
+        assert_eq!(p.encryption, strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"]));
+        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"]));
+        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"]));
+        assert_eq!(p.dh, strs(&["MODP_1024", "MODP_2048"]));
+        assert_eq!(m.ke_group.map(|g| g.label()), Some("MODP_1024".to_string()));
+        assert!(m.ke_group.unwrap().is_weak());
+        let n: Vec<&str> = m.notifies.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(n, ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]);
+        assert_eq!(m.notifies[0].kind, 16388);
+    }
+
+    #[test]
+    fn ikev2_cookie_response() {
+        let m = parse(&unhex(V2_FOUR2)).unwrap();
+        assert_eq!(m.is_response, Some(true));
+        assert_eq!(m.initiator, Some(false));
+        assert_eq!(m.payloads, strs(&["Notify"]));
+        let c = &m.notifies[0];
+        assert_eq!(c.name, "COOKIE");
+        assert_eq!(c.kind, 16390);
+        assert_eq!(c.detail.as_deref(), Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6"));
+    }
+
+    #[test]
+    fn ikev2_chosen_proposal_and_encrypted_auth() {
+        let m = parse(&unhex(V2_FOUR4)).unwrap();
+        assert_eq!(m.is_response, Some(true));
+        let p = &m.proposals[0];
+        assert_eq!(p.encryption, strs(&["AES_CBC_128"]));
+        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA1"]));
+        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA1_96"]));
+        assert_eq!(p.dh, strs(&["MODP_1024"]));
+
+        let a = parse(&unhex(V2_FOUR5)).unwrap();
+        assert_eq!(a.exchange_name, "IKE_AUTH");
+        assert_eq!(a.message_id, 1);
+        assert!(a.encrypted);
+        assert_eq!(a.encrypted_payloads, 1);
+        assert_eq!(a.payloads, strs(&["Encrypted"]));
+        assert_eq!(a.malformed, None);
+        let r = parse(&unhex(V2_FOUR6)).unwrap();
+        assert_eq!(r.is_response, Some(true));
+    }
+
+    #[test]
+    fn ikev2_weak_dh_rawip() {
+        // Suricata ref: payload order Nonce, KE, SA; weak DH (group 2) alert.
+        let m = parse(&unhex(V2_RAWIP)).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.initiator_spi, 0x61d3693ce12af528);
+        assert_eq!(m.payloads, strs(&["Nonce", "KE", "SA"]));
+        let g = m.ke_group.unwrap();
+        assert_eq!((g.number, g.name), (2, Some("MODP_1024")));
+        assert!(g.is_weak());
+        let p = &m.proposals[0];
+        assert_eq!(p.encryption, strs(&["AES_CBC_256"]));
+        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA2_256"]));
+        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA2_256_128"]));
+        assert_eq!(p.dh, strs(&["MODP_1024"]));
+        assert!(looks_like_ike(&unhex(V2_RAWIP)));
+    }
+
+    #[test]
+    fn ikev2_cisco_vendor_ids() {
+        let m = parse(&unhex(V2_RAWESP1)).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.proposals[0].encryption, strs(&["AES_CBC_256"]));
+        assert_eq!(m.proposals[0].dh, strs(&["ECP_384"]));
+        assert_eq!(m.ke_group.map(|g| g.number), Some(20));
+        assert_eq!(
+            m.vendor_ids,
+            strs(&["Cisco Delete Reason", "Cisco VPN Revision 2", "Cisco Dynamic Route", "Cisco FlexVPN"])
+        );
+    }
+
+    #[test]
+    fn ikev2_nat_t_4500_with_marker() {
+        let udp = unhex(NATT_V2_1);
+        let m = parse(&udp[4..]).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.initiator_spi, 0x89922c915f35570e);
+        assert_eq!(m.proposals[0].encryption, strs(&["AES_GCM_16_256"]));
+        assert_eq!(m.proposals[0].prf, strs(&["PRF_HMAC_SHA2_256"]));
+        assert_eq!(m.proposals[0].dh, strs(&["ECP_256"]));
+        assert!(m.vendor_ids.contains(&"FRAGMENTATION".to_string()));
+        let n: Vec<&str> = m.notifies.iter().map(|n| n.name.as_str()).collect();
+        assert!(n.contains(&"IKEV2_FRAGMENTATION_SUPPORTED"));
+        assert!(n.contains(&"REDIRECT_SUPPORTED"));
+        let sha = m.notifies.iter().find(|n| n.kind == 16431).unwrap();
+        assert!(sha.detail.as_deref().unwrap().contains("SHA2_256"));
+
+        let r = parse(&unhex(NATT_V2_2)[4..]).unwrap();
+        assert_eq!(r.responder_spi, 0x98d56d32e2a04742);
+        assert!(r.payloads.contains(&"CERTREQ".to_string()));
+
+        let i = parse(&unhex(NATT_V2_13)[4..]).unwrap();
+        assert_eq!(i.exchange_name, "INFORMATIONAL");
+        assert_eq!(i.payloads, strs(&["Encrypted"]));
+    }
+
+    /// Build an IKEv2 message from payloads `(type, body)`.
+    fn v2_msg(exch: u8, flags: u8, payloads: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&0x1122334455667788u64.to_be_bytes());
+        m.extend_from_slice(&0x99aabbccddeeff00u64.to_be_bytes());
+        m.push(payloads.first().map_or(0, |p| p.0));
+        m.extend_from_slice(&[0x20, exch, flags, 0, 0, 0, 1, 0, 0, 0, 0]);
+        for (i, (_, body)) in payloads.iter().enumerate() {
+            m.push(payloads.get(i + 1).map_or(0, |p| p.0));
+            m.push(0);
+            m.extend_from_slice(&u16::try_from(body.len() + 4).unwrap().to_be_bytes());
+            m.extend_from_slice(body);
+        }
+        let len = u32::try_from(m.len()).unwrap().to_be_bytes();
+        m[24..28].copy_from_slice(&len);
+        m
+    }
+
+    #[test]
+    fn ikev2_config_ids_delete_fragment_built_from_rfc_layouts() {
+        // CP CFG_REPLY (RFC 7296 §3.15) with INTERNAL_IP4_ADDRESS and P_CSCF_IP4_ADDRESS (RFC 7651).
+        let mut cp = vec![2, 0, 0, 0];
+        cp.extend_from_slice(&[0, 1, 0, 4, 198, 19, 1, 2]);
+        cp.extend_from_slice(&[0, 20, 0, 4, 198, 19, 0, 1]);
+        cp.extend_from_slice(&[0, 21, 0, 0]);
+        let mut idi = vec![3, 0, 0, 0];
+        idi.extend_from_slice(b"0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org");
+        let idr = vec![2, 0, 0, 0, b'i', b'm', b's'];
+        // Delete ESP (RFC 7296 §3.11): protocol 3, SPI size 4, 2 SPIs.
+        let del = vec![3, 4, 0, 2, 0xc1, 0xa2, 0xb3, 0xc4, 0, 0, 0, 9];
+        // Notify REKEY_SA on ESP with SPI.
+        let n = vec![3, 4, 0x40, 0x09, 0xde, 0xad, 0xbe, 0xef];
+        // INVALID_KE_PAYLOAD with group 14.
+        let ike = vec![0, 0, 0, 17, 0, 14];
+        let m = v2_msg(35, 0x20, &[(35, idi), (36, idr), (47, cp), (42, del), (41, n), (41, ike)]);
+        let m = parse(&m).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.is_response, Some(true));
+        assert_eq!(m.ids[0].payload, "IDi");
+        assert_eq!(m.ids[0].type_name, "ID_RFC822_ADDR");
+        assert_eq!(m.ids[0].value, "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org");
+        assert_eq!((m.ids[1].type_name.as_str(), m.ids[1].value.as_str()), ("ID_FQDN", "ims"));
+        assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
+        let cfg: Vec<(&str, Option<&str>)> =
+            m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
+        assert_eq!(
+            cfg,
+            [
+                ("INTERNAL_IP4_ADDRESS", Some("198.19.1.2")),
+                ("P_CSCF_IP4_ADDRESS", Some("198.19.0.1")),
+                ("P_CSCF_IP6_ADDRESS", None)
+            ]
+        );
+        assert_eq!(m.deletes[0].protocol_name, "ESP");
+        assert_eq!(m.deletes[0].spis, strs(&["c1a2b3c4", "00000009"]));
+        assert_eq!(m.notifies[0].name, "REKEY_SA");
+        assert_eq!(m.notifies[0].spi.as_deref(), Some("deadbeef"));
+        assert_eq!(m.notifies[1].name, "INVALID_KE_PAYLOAD");
+        assert_eq!(m.notifies[1].detail.as_deref(), Some("MODP_2048"));
+
+        // SKF (RFC 7383): fragment 2 of 3.
+        let f = v2_msg(35, 0x08, &[(53, vec![0, 2, 0, 3, 0xaa, 0xbb])]);
+        let f = parse(&f).unwrap();
+        assert_eq!(f.fragment, Some(Fragment { number: 2, total: Some(3) }));
+        assert!(f.encrypted);
+        assert_eq!(f.payloads, strs(&["EncryptedFragment"]));
+    }
+
+    #[test]
+    fn ikev1_informational_dpd_and_delete() {
+        // IKEv1 header + Notify R-U-THERE (DOI 1, proto ISAKMP, spi size 16, seq 7) + Delete ESP.
+        let mut m = Vec::new();
+        m.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        m.extend_from_slice(&[11, 0x10, 5, 0, 0, 0, 0, 7, 0, 0, 0, 0]);
+        let mut n = vec![12, 0, 0, 0, 0, 0, 0, 1, 1, 16, 0x8d, 0x28];
+        n.extend_from_slice(&[0xab; 16]);
+        n.extend_from_slice(&7u32.to_be_bytes());
+        let nl = u16::try_from(n.len()).unwrap().to_be_bytes();
+        n[2..4].copy_from_slice(&nl);
+        let d = [0, 0, 0, 16, 0, 0, 0, 1, 3, 4, 0, 1, 0xf4, 0xdc, 0x0a, 0xe5];
+        m.extend_from_slice(&n);
+        m.extend_from_slice(&d);
+        let l = u32::try_from(m.len()).unwrap().to_be_bytes();
+        m[24..28].copy_from_slice(&l);
+        assert!(looks_like_ike(&m));
+        let p = parse(&m).unwrap();
+        assert_eq!(p.malformed, None);
+        assert_eq!(p.exchange_name, "INFORMATIONAL");
+        assert_eq!(p.payloads, strs(&["Notify", "Delete"]));
+        assert_eq!(p.notifies[0].name, "R-U-THERE");
+        assert_eq!(p.notifies[0].detail.as_deref(), Some("seq=7"));
+        assert_eq!(p.notifies[0].spi.as_deref(), Some("abababababababababababababababab"));
+        assert_eq!(p.deletes[0].protocol_name, "ESP");
+        assert_eq!(p.deletes[0].spis, strs(&["f4dc0ae5"]));
+    }
+
+    #[test]
+    fn damage_keeps_header() {
+        let mut b = unhex(V2_FOUR1);
+        // Second payload (KE) length field set to 2: walk stops, header and SA survive.
+        let ke_at = 28 + usize::from(u16::from_be_bytes([b[30], b[31]]));
+        b[ke_at + 2] = 0;
+        b[ke_at + 3] = 2;
+        let m = parse(&b).unwrap();
+        assert_eq!(m.initiator_spi, 0xa88875a8198992a6);
+        assert_eq!(m.malformed, Some("ike payload length below 4"));
+        assert_eq!(m.payloads, strs(&["SA"]));
+        assert_eq!(m.proposals.len(), 1);
+
+        // Truncated capture: length field longer than the bytes present.
+        let full = unhex(V2_FOUR1);
+        let m = parse(&full[..100]).unwrap();
+        assert_eq!(m.malformed.is_some(), true);
+        assert_eq!(m.responder_spi, 0);
+
+        assert_eq!(parse(&full[..27]), Err(Malformed::new("ike header truncated")));
+        let mut v3 = full.clone();
+        v3[17] = 0x30;
+        assert_eq!(parse(&v3), Err(Malformed::new("ike major version unknown")));
+    }
+
+    #[test]
+    fn looks_like_ike_is_strict() {
+        let good = unhex(V2_FOUR1);
+        assert!(looks_like_ike(&good));
+        let mut b = good.clone();
+        b.push(0);
+        assert!(!looks_like_ike(&b), "length must match the datagram");
+        let mut b = good.clone();
+        b[18] = 99;
+        assert!(!looks_like_ike(&b), "unknown exchange");
+        let mut b = good.clone();
+        b[..8].fill(0);
+        assert!(!looks_like_ike(&b), "zero initiator SPI");
+        let mut b = good.clone();
+        b[16] = 1;
+        assert!(!looks_like_ike(&b), "IKEv1 payload type in IKEv2 message");
+        let mut b = good.clone();
+        b[19] |= 0x01;
+        assert!(!looks_like_ike(&b), "reserved flag bit");
+        assert!(!looks_like_ike(&[0u8; 40]));
+        assert!(!looks_like_ike(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = parse(&data);
+            let _ = looks_like_ike(&data);
+        }
+
+        #[test]
+        fn mutated_real_messages_never_panic(
+            idx in 0usize..6,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+            cut in any::<usize>(),
+        ) {
+            let src = [V1_MM1, V1_MM3, V2_FOUR1, V2_RAWIP, V2_RAWESP1, V1_V6_MM1][idx];
+            let mut b = unhex(src);
+            for (at, x) in flips {
+                let n = b.len();
+                b[at % n] ^= x;
+            }
+            let n = b.len();
+            b.truncate(cut % (n + 1));
+            if let Ok(m) = parse(&b) {
+                prop_assert!(m.payloads.len() <= MAX_PAYLOADS);
+            }
+        }
+    }
+}

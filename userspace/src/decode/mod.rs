@@ -2,6 +2,7 @@
 
 pub mod esp;
 pub mod ike;
+pub mod ike_names;
 pub mod ip;
 pub mod link;
 pub mod reasm;
