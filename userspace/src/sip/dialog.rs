@@ -168,8 +168,7 @@ impl Call {
                 // A caller that sent CANCEL ended the attempt itself, whatever final answer
                 // the INVITE then got (487 normally, 408 from a slow server); 487 alone
                 // also means the INVITE was cancelled.
-                self.state =
-                    if self.cancel_seen || code == 487 { State::Terminated } else { State::Failed };
+                self.state = if self.cancel_seen || code == 487 { State::Terminated } else { State::Failed };
             }
             // A rejected re-INVITE (491, 488…) leaves an established dialog as it was.
             _ => {}
@@ -284,7 +283,8 @@ impl Tracker {
         }
         call.apply(m);
 
-        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total {
+        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total
+        {
             self.dropped.messages += 1;
             return;
         }
@@ -454,11 +454,17 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         assert_eq!(d.to.as_deref(), Some("sip:bob@example.com"));
         assert_eq!(d.messages.len(), 8);
         let m0 = &d.messages[0];
-        assert_eq!((m0.method.as_deref(), m0.status, m0.cseq.as_deref()), (Some("INVITE"), None, Some("1 INVITE")));
+        assert_eq!(
+            (m0.method.as_deref(), m0.status, m0.cseq.as_deref()),
+            (Some("INVITE"), None, Some("1 INVITE"))
+        );
         assert_eq!((m0.src.as_str(), m0.dst.as_str(), m0.transport), (A, B, "udp"));
         assert_eq!(m0.sdp, vec!["audio 10.0.0.1:8000 RTP/AVP PCMU/8000"]);
         let m3 = &d.messages[3];
-        assert_eq!((m3.status, m3.reason.as_deref(), m3.cseq.as_deref()), (Some(200), Some("OK"), Some("1 INVITE")));
+        assert_eq!(
+            (m3.status, m3.reason.as_deref(), m3.cseq.as_deref()),
+            (Some(200), Some("OK"), Some("1 INVITE"))
+        );
         assert_eq!(d.messages[5].cseq.as_deref(), Some("2 BYE"));
     }
 
@@ -517,7 +523,10 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         assert_eq!(t.state("busy"), Some("failed"));
 
         t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "1 INVITE", false, ""), ctx(4, A, B));
-        t.observe(&msg("SIP/2.0 407 Proxy Authentication Required", "auth", "1 INVITE", true, ""), ctx(5, B, A));
+        t.observe(
+            &msg("SIP/2.0 407 Proxy Authentication Required", "auth", "1 INVITE", true, ""),
+            ctx(5, B, A),
+        );
         t.observe(&msg("ACK sip:bob@example.com SIP/2.0", "auth", "1 ACK", true, ""), ctx(6, A, B));
         assert_eq!(t.state("auth"), Some("failed"));
         t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "2 INVITE", false, ""), ctx(7, A, B));
@@ -535,7 +544,10 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let mut t = Tracker::new();
         t.observe(&msg("OPTIONS sip:b@example.com SIP/2.0", "opt", "1 OPTIONS", false, ""), ctx(1, A, B));
         t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "1 MESSAGE", false, ""), ctx(2, A, B));
-        t.observe(&msg("SIP/2.0 407 Proxy Authentication Required", "msg", "1 MESSAGE", true, ""), ctx(3, B, A));
+        t.observe(
+            &msg("SIP/2.0 407 Proxy Authentication Required", "msg", "1 MESSAGE", true, ""),
+            ctx(3, B, A),
+        );
         assert_eq!(t.state("msg"), Some("failed"));
         t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "2 MESSAGE", false, ""), ctx(4, A, B));
         t.observe(&msg("SIP/2.0 202 Accepted", "msg", "2 MESSAGE", true, ""), ctx(5, B, A));

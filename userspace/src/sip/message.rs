@@ -166,7 +166,7 @@ pub enum Keepalive {
 }
 
 impl Keepalive {
-    pub fn len(self) -> usize {
+    pub fn bytes(self) -> usize {
         match self {
             Keepalive::Ping => 4,
             Keepalive::Pong => 2,
@@ -289,9 +289,7 @@ pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
             "content-length" => {
                 let n = parse_content_length(raw.value)?;
                 match msg.content_length {
-                    Some(prev) if prev != n => {
-                        return Err(Malformed::new("sip content-length conflicting"))
-                    }
+                    Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
                     _ => msg.content_length = Some(n),
                 }
             }
@@ -771,10 +769,8 @@ fn parse_cseq(v: &str) -> Result<CSeq, Malformed> {
         .filter(|d| d.len() <= 10 && d.bytes().all(|c| c.is_ascii_digit()))
         .and_then(|d| d.parse::<u32>().ok())
         .ok_or(Malformed::new("sip cseq invalid"))?;
-    let method = it
-        .next()
-        .filter(|m| m.bytes().all(is_token_char))
-        .ok_or(Malformed::new("sip cseq invalid"))?;
+    let method =
+        it.next().filter(|m| m.bytes().all(is_token_char)).ok_or(Malformed::new("sip cseq invalid"))?;
     if it.next().is_some() {
         return Err(Malformed::new("sip cseq invalid"));
     }
@@ -800,8 +796,7 @@ fn parse_via(v: &str) -> Option<Via> {
         return None;
     }
     let (host, port) = split_host_port(sent_by)?;
-    let mut via =
-        Via { transport, host: host.to_owned(), port, branch: None, received: None, rport: None };
+    let mut via = Via { transport, host: host.to_owned(), port, branch: None, received: None, rport: None };
     for (k, val) in params(tail) {
         if k.eq_ignore_ascii_case("branch") {
             via.branch = val.map(str::to_owned);
@@ -894,7 +889,12 @@ Content-Length: 0\r\n\
     fn corpus_segment_sizes_are_as_captured() {
         assert_eq!(TCP_REG_1.len(), 400);
         assert_eq!(TCP_REG_2.len(), 185);
-        assert_eq!(INVITE_CLOUDSHARK.len() - INVITE_CLOUDSHARK.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4, 229);
+        assert_eq!(
+            INVITE_CLOUDSHARK.len()
+                - INVITE_CLOUDSHARK.windows(4).position(|w| w == b"\r\n\r\n").unwrap()
+                - 4,
+            229
+        );
     }
 
     #[test]
@@ -1029,7 +1029,8 @@ Call-ID: lf-only\n\
 
     #[test]
     fn missing_content_length_over_udp_takes_rest_of_datagram() {
-        let raw = b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\nrest of it";
+        let raw =
+            b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\nrest of it";
         let m = parse(raw).unwrap();
         assert_eq!(m.body, b"rest of it");
         assert!(!m.truncated);

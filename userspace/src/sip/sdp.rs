@@ -185,7 +185,16 @@ fn parse_media(v: &str) -> Media {
     };
     let proto = it.next().unwrap_or("").to_owned();
     let formats = it.take(MAX_FORMATS).map(str::to_owned).collect();
-    Media { kind, port, port_count, proto, formats, connection: None, has_connection: false, rtpmap: Vec::new() }
+    Media {
+        kind,
+        port,
+        port_count,
+        proto,
+        formats,
+        connection: None,
+        has_connection: false,
+        rtpmap: Vec::new(),
+    }
 }
 
 /// `IN IP4 198.51.100.1[/ttl[/n]]` or `IN IP6 2001:db8::1[/n]`; bracketed v6 is seen in the wild.
