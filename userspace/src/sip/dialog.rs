@@ -388,6 +388,7 @@ fn new_call(call_id: &str, m: &SipMessage, at: Timestamp, order: usize) -> Call 
 mod tests {
     use super::*;
     use crate::sip::message::parse;
+    use proptest::prelude::*;
 
     const A: &str = "10.0.0.1";
     const B: &str = "10.0.0.2";
@@ -623,5 +624,41 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let (d, _) = t.finish();
         assert_eq!(d[0].pid, Some(42));
         assert_eq!(d[0].messages[0].transport, "tcp");
+    }
+
+    proptest! {
+        #[test]
+        fn random_sequences_respect_caps_and_account_for_every_message(
+            ops in proptest::collection::vec((0usize..5, 0usize..9, 1u32..4), 0..150)
+        ) {
+            let mut t = Tracker::with_limits(3, 5, 12);
+            for (i, &(call, kind, seq)) in ops.iter().enumerate() {
+                let (start, method, tag) = match kind {
+                    0 => ("INVITE sip:b@x SIP/2.0", "INVITE", false),
+                    1 => ("SIP/2.0 180 Ringing", "INVITE", true),
+                    2 => ("SIP/2.0 200 OK", "INVITE", true),
+                    3 => ("SIP/2.0 486 Busy Here", "INVITE", true),
+                    4 => ("BYE sip:b@x SIP/2.0", "BYE", true),
+                    5 => ("CANCEL sip:b@x SIP/2.0", "CANCEL", false),
+                    6 => ("REGISTER sip:r SIP/2.0", "REGISTER", false),
+                    7 => ("SIP/2.0 401 Unauthorized", "REGISTER", true),
+                    _ => ("SIP/2.0 200 OK", "OPTIONS", true),
+                };
+                let m = msg(start, &format!("c{call}"), &format!("{seq} {method}"), tag, "");
+                t.observe(&m, ctx(i as i64, A, B));
+            }
+            let dropped = t.dropped();
+            let (d, r) = t.finish();
+            prop_assert!(d.len() + r.len() <= 3);
+            let sizes: Vec<usize> =
+                d.iter().map(|x| x.messages.len()).chain(r.iter().map(|x| x.messages.len())).collect();
+            prop_assert!(sizes.iter().all(|&n| n <= 5));
+            let kept: usize = sizes.iter().sum();
+            prop_assert!(kept <= 12);
+            prop_assert_eq!(kept as u64 + dropped.messages + dropped.calls, ops.len() as u64);
+            for x in &d {
+                prop_assert!(["early", "confirmed", "terminated", "failed", "unknown"].contains(&x.state));
+            }
+        }
     }
 }

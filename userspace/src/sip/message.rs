@@ -131,15 +131,71 @@ impl SipMessage {
         out
     }
 
-    /// The SDP body, when the message carries one (Content-Type application/sdp).
+    /// The SDP body, when the message carries one: Content-Type application/sdp, or an
+    /// application/sdp part of a multipart body (IMS puts SDP beside ISUP or resource lists).
     pub fn sdp(&self) -> Option<Sdp> {
         let ct = self.content_type.as_deref()?;
-        let media_type = ct.split(';').next().unwrap_or("").trim();
-        if !media_type.eq_ignore_ascii_case("application/sdp") || self.body.is_empty() {
+        if self.body.is_empty() {
             return None;
         }
-        Some(sdp::parse(&self.body))
+        let media_type = ct.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case("application/sdp") {
+            return Some(sdp::parse(&self.body));
+        }
+        if media_type.len() > 10 && media_type[..10].eq_ignore_ascii_case("multipart/") {
+            let boundary =
+                params(ct).find(|(k, _)| k.eq_ignore_ascii_case("boundary")).and_then(|(_, v)| v)?;
+            return multipart_sdp(&self.body, boundary.as_bytes()).map(sdp::parse);
+        }
+        None
     }
+}
+
+/// Parts we look at in one multipart body before giving up.
+const MAX_PARTS: usize = 16;
+
+/// The first `application/sdp` part of a multipart body (RFC 2046 5.1).
+fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
+    if boundary.is_empty() {
+        return None;
+    }
+    let find = |hay: &[u8], from: usize| -> Option<usize> {
+        let rest = hay.get(from..)?;
+        rest.windows(boundary.len() + 2)
+            .position(|w| w.starts_with(b"--") && &w[2..] == boundary)
+            .map(|p| from + p)
+    };
+    let mut at = find(body, 0)?;
+    for _ in 0..MAX_PARTS {
+        let after = at + 2 + boundary.len();
+        if body.get(after..after + 2) == Some(b"--") {
+            return None; // closing delimiter
+        }
+        let part_start = after + memchr(b'\n', body.get(after..)?)? + 1;
+        let next = find(body, part_start)?;
+        // The line break before the next delimiter belongs to the delimiter.
+        let part = body.get(part_start..next)?;
+        let part = part.strip_suffix(b"\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r").unwrap_or(part);
+        let (head, content) = if part.starts_with(b"\r\n") || part.starts_with(b"\n") {
+            (&part[..0], part)
+        } else {
+            match find_head_end(part) {
+                Some((he, ba)) => (&part[..he], &part[ba..]),
+                None => (part, &part[part.len()..]),
+            }
+        };
+        let is_sdp = RawHeaders::new(head).filter_map(Result::ok).any(|h| {
+            (h.name.eq_ignore_ascii_case(b"content-type") || h.name.eq_ignore_ascii_case(b"c"))
+                && trim_ws(h.value.split(|&c| c == b';').next().unwrap_or(&[]))
+                    .eq_ignore_ascii_case(b"application/sdp")
+        });
+        if is_sdp {
+            return Some(content);
+        }
+        at = next;
+    }
+    None
 }
 
 /// Result of framing the front of a stream buffer.
@@ -1067,6 +1123,30 @@ Call-ID: lf-only\n\
     }
 
     #[test]
+    fn sdp_inside_multipart_body() {
+        let raw = b"INVITE sip:b@example.com SIP/2.0\r\n\
+Call-ID: mp\r\n\
+Content-Type: multipart/mixed;boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: application/ISUP;version=itu-t92+\r\n\
+\r\n\
+\x01\x00\x49\x00\r\n\
+--b1\r\n\
+Content-Type: application/sdp\r\n\
+\r\n\
+v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
+--b1--\r\n";
+        let sdp = parse(raw).unwrap().sdp().unwrap();
+        assert_eq!(sdp.describe(), vec!["audio 192.0.2.4:4000 RTP/AVP PCMU/8000"]);
+        // No SDP part, or a boundary that never appears: nothing.
+        let none = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=zz\r\n\r\n--zz\r\nc: text/plain\r\n\r\nhi\r\n--zz--";
+        assert_eq!(parse(none).unwrap().sdp(), None);
+        let lost = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=qq\r\n\r\n--zz\r\n";
+        assert_eq!(parse(lost).unwrap().sdp(), None);
+    }
+
+    #[test]
     fn looks_like_sip_is_strict() {
         assert!(looks_like_sip(INVITE_CLOUDSHARK));
         assert!(looks_like_sip(RESP_401));
@@ -1168,6 +1248,31 @@ Call-ID: lf-only\n\
             if let FrameResult::Complete(n) = frame_len(&b) {
                 prop_assert!(n <= b.len());
             }
+        }
+
+        #[test]
+        fn built_messages_frame_and_parse(
+            compact in any::<bool>(),
+            lf_only in any::<bool>(),
+            call_id in "[a-zA-Z0-9.@-]{1,40}",
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let nl = if lf_only { "\n" } else { "\r\n" };
+            let (i, l) = if compact { ("i", "l") } else { ("Call-ID", "Content-Length") };
+            let mut m = format!(
+                "MESSAGE sip:bob@example.com SIP/2.0{nl}Via: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1{nl}\
+    {i}: {call_id}{nl}CSeq: 1 MESSAGE{nl}{l}: {}{nl}{nl}",
+                body.len()
+            )
+            .into_bytes();
+            m.extend_from_slice(&body);
+            let two = [&m[..], &m[..]].concat();
+            prop_assert_eq!(frame_len(&two), FrameResult::Complete(m.len()));
+            prop_assert_eq!(frame_len(&m[..cut.index(m.len())]), FrameResult::Incomplete);
+            let p = parse(&m).unwrap();
+            prop_assert_eq!(p.call_id.as_deref(), Some(call_id.as_str()));
+            prop_assert_eq!(p.body, body);
         }
 
         #[test]
