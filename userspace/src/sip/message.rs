@@ -282,10 +282,13 @@ pub fn frame_len(buf: &[u8]) -> FrameResult {
 
 /// Strict test for a SIP message on any port: a request line `METHOD scheme:uri SIP/2.0` or a
 /// status line `SIP/2.0 NNN `, ended by a line break.
+///
+/// Runs on every UDP payload, so it stops at the first control byte instead of searching the
+/// whole datagram for a line end: binary payloads (RTP, ESP) have one within a few bytes.
 pub fn looks_like_sip(b: &[u8]) -> bool {
-    match memchr(b'\n', b) {
-        Some(e) => start_line_ok(strip_cr(&b[..e]), true),
-        None => false,
+    match b.iter().position(|&c| c == b'\n' || (c < 0x20 && c != b'\r' && c != b'\t') || c == 0x7f) {
+        Some(e) if b[e] == b'\n' => start_line_ok(strip_cr(&b[..e]), true),
+        _ => false,
     }
 }
 
@@ -508,16 +511,16 @@ struct RawHeader<'a> {
 }
 
 /// Header lines of a head block (start line and blank line excluded), continuation lines
-/// attached to their header. No allocation: framing uses it per segment.
+/// attached to their header. No allocation: framing uses it per segment. After a bad line
+/// it goes on with the next one, so framing can skip what parsing rejects.
 struct RawHeaders<'a> {
     b: &'a [u8],
     pos: usize,
-    failed: bool,
 }
 
 impl<'a> RawHeaders<'a> {
     fn new(b: &'a [u8]) -> Self {
-        RawHeaders { b, pos: 0, failed: false }
+        RawHeaders { b, pos: 0 }
     }
 }
 
@@ -528,7 +531,7 @@ impl<'a> Iterator for RawHeaders<'a> {
         let b = self.b;
         let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
         let region = loop {
-            if self.failed || self.pos >= b.len() {
+            if self.pos >= b.len() {
                 return None;
             }
             let start = self.pos;
@@ -545,16 +548,13 @@ impl<'a> Iterator for RawHeaders<'a> {
             }
         };
         if matches!(region[0], b' ' | b'\t') {
-            self.failed = true;
             return Some(Err(Malformed::new("sip continuation line without header")));
         }
         let Some(colon) = memchr(b':', region) else {
-            self.failed = true;
             return Some(Err(Malformed::new("sip header without colon")));
         };
         let name = trim_ws(&region[..colon]);
         if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
-            self.failed = true;
             return Some(Err(Malformed::new("sip bad header name")));
         }
         Some(Ok(RawHeader { name, value: &region[colon + 1..] }))
@@ -611,11 +611,11 @@ fn parse_content_length(v: &[u8]) -> Result<usize, Malformed> {
     Ok(d.iter().fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')))
 }
 
-/// The Content-Length of a head block (header lines only), without allocating.
+/// The Content-Length of a head block (header lines only), without allocating. Other bad
+/// header lines are not its business: the stream stays in step and `parse` reports them.
 fn content_length(head: &[u8]) -> Result<Option<usize>, Malformed> {
     let mut found = None;
-    for raw in RawHeaders::new(head) {
-        let raw = raw?;
+    for raw in RawHeaders::new(head).filter_map(Result::ok) {
         if raw.name.eq_ignore_ascii_case(b"content-length") || raw.name.eq_ignore_ascii_case(b"l") {
             let n = parse_content_length(raw.value)?;
             if found.is_some_and(|p| p != n) {
@@ -1161,6 +1161,9 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         assert!(!looks_like_sip(b"INV\x01TE sip:x SIP/2.0\r\n"));
         assert!(!looks_like_sip(b"\x45\x00\x01\x00 sip:x SIP/2.0\r\n"));
         assert!(!looks_like_sip(b""));
+        // RTP (PCMA) from frame 95 of sip_udp_register_invite_rtp.pcap: rejected at byte 1.
+        assert!(!looks_like_sip(b"\x80\x08\x6f\xae\x00\x00\x04\xd8\x37\x96\xcb\x71\xd5\xd5"));
+        assert!(!looks_like_sip(b"     ")); // the NAT keepalives of the same capture
     }
 
     #[test]
@@ -1212,6 +1215,15 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         );
         let endless = [&b"SIP/2.0 200 OK\r\n"[..], &vec![b'a'; MAX_HEAD + 1]].concat();
         assert_eq!(frame_len(&endless), FrameResult::Malformed(Malformed::new("sip head too long")));
+    }
+
+    #[test]
+    fn a_bad_header_line_does_not_break_stream_framing() {
+        let a = b"SIP/2.0 200 OK\r\nthis line has no colon\r\nContent-Length: 2\r\n\r\nok";
+        let buf = [&a[..], RESP_401].concat();
+        assert_eq!(frame_len(&buf), FrameResult::Complete(a.len()));
+        assert_eq!(parse(a).unwrap_err().reason, "sip header without colon");
+        assert_eq!(frame_len(&buf[a.len()..]), FrameResult::Complete(RESP_401.len()));
     }
 
     #[test]
