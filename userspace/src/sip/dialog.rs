@@ -1,1 +1,664 @@
-//! (being written)
+//! Dialog and registration tracking: SIP messages grouped by Call-ID into the report's
+//! `sip.dialogs` and `sip.registrations` (REPORT-SCHEMA.md), with a state per dialog.
+//!
+//! Pure and deterministic: state moves only on the messages given, in the order given.
+//! Memory is bounded by caps on Call-IDs and kept messages; what a cap refuses is counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::report;
+use crate::sip::message::SipMessage;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// Where and when a message was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsgCtx {
+    pub at: Timestamp,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub transport: Transport,
+    pub pid: Option<u32>,
+}
+
+pub const DEFAULT_MAX_CALLS: usize = 100_000;
+pub const DEFAULT_MAX_MESSAGES_PER_CALL: usize = 1_000;
+/// Caps the product of the two above, which alone would allow 10^8 kept messages.
+pub const DEFAULT_MAX_MESSAGES_TOTAL: usize = 1_000_000;
+pub const MAX_MEDIA_ENDPOINTS: usize = 100_000;
+/// A Call-ID longer than this is not kept as a key (real ones are well under 100 bytes);
+/// otherwise a crafted stream could pin 64 KiB per Call-ID.
+pub const MAX_CALL_ID_LEN: usize = 1_024;
+
+/// What the caps made the tracker leave out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Messages of known Call-IDs not kept (per-call or total cap); their state effect still applies.
+    pub messages: u64,
+    /// Messages of Call-IDs refused because the Call-ID cap was reached.
+    pub calls: u64,
+    /// Messages without a usable Call-ID (missing or longer than [`MAX_CALL_ID_LEN`]).
+    pub no_call_id: u64,
+    /// SDP media endpoints not remembered past [`MAX_MEDIA_ENDPOINTS`].
+    pub media_endpoints: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Unknown,
+    Early,
+    Confirmed,
+    Terminated,
+    Failed,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Early => "early",
+            State::Confirmed => "confirmed",
+            State::Terminated => "terminated",
+            State::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Call {
+    call_id: String,
+    first_at: Timestamp,
+    /// Arrival index: breaks first-seen ties deterministically.
+    order: usize,
+    register: bool,
+    from: Option<String>,
+    to: Option<String>,
+    /// Method of the first request seen.
+    method: Option<String>,
+    /// CSeq method of the first message: stands in for `method` when the capture starts
+    /// with a response.
+    cseq_method: Option<String>,
+    registrar: Option<String>,
+    pid: Option<u32>,
+    messages: Vec<report::SipMessage>,
+    state: State,
+    confirmed_once: bool,
+    cancel_seen: bool,
+    /// CSeq number of the latest REGISTER transaction and its final answer.
+    reg_cseq: Option<u32>,
+    reg_result: Option<u16>,
+}
+
+impl Call {
+    fn effective_method(&self) -> Option<&str> {
+        self.method.as_deref().or(self.cseq_method.as_deref())
+    }
+
+    fn apply(&mut self, m: &SipMessage) {
+        let cseq = m.cseq.as_ref();
+        if self.register {
+            self.apply_register(m);
+            return;
+        }
+        let Some(dm) = self.effective_method().map(str::to_owned) else { return };
+        if dm == "INVITE" {
+            self.apply_invite(m);
+            return;
+        }
+        // Out-of-dialog non-INVITE (OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY…): the latest final
+        // answer to that method decides, so 407 then an authenticated 200 ends as success.
+        if let (Some(code), Some(c)) = (m.status(), cseq) {
+            if c.method == dm {
+                match code {
+                    200..=299 => self.state = State::Terminated,
+                    300..=699 => self.state = State::Failed,
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn apply_invite(&mut self, m: &SipMessage) {
+        if self.state == State::Terminated {
+            // Retransmitted 200s and late answers after BYE must not revive the call.
+            return;
+        }
+        match m.method() {
+            // Either side sending BYE ends the session (RFC 3261 15), whatever the answer.
+            Some("BYE") => self.state = State::Terminated,
+            Some("CANCEL") => self.cancel_seen = true,
+            _ => {}
+        }
+        let (Some(code), Some(c)) = (m.status(), m.cseq.as_ref()) else { return };
+        if c.method != "INVITE" {
+            return;
+        }
+        match code {
+            101..=199 => {
+                // Early needs a to-tag (RFC 3261 12.1): a 1xx without one makes no dialog.
+                let tagged = m.to.as_ref().is_some_and(|t| t.tag.is_some());
+                if tagged && !self.confirmed_once && matches!(self.state, State::Unknown | State::Failed) {
+                    self.state = State::Early;
+                }
+            }
+            200..=299 => {
+                self.state = State::Confirmed;
+                self.confirmed_once = true;
+            }
+            300..=699 if !self.confirmed_once => {
+                // A caller that sent CANCEL ended the attempt itself, whatever final answer
+                // the INVITE then got (487 normally, 408 from a slow server); 487 alone
+                // also means the INVITE was cancelled.
+                self.state = if self.cancel_seen || code == 487 { State::Terminated } else { State::Failed };
+            }
+            // A rejected re-INVITE (491, 488…) leaves an established dialog as it was.
+            _ => {}
+        }
+    }
+
+    fn apply_register(&mut self, m: &SipMessage) {
+        let Some(c) = m.cseq.as_ref().filter(|c| c.method == "REGISTER") else { return };
+        if m.is_request() {
+            if self.reg_cseq != Some(c.seq) {
+                self.reg_cseq = Some(c.seq);
+                self.reg_result = None;
+            }
+            return;
+        }
+        let Some(code) = m.status().filter(|&s| s >= 200) else { return };
+        match self.reg_cseq {
+            // An answer to an older transaction says nothing about the latest one.
+            Some(last) if c.seq < last => {}
+            _ => {
+                self.reg_cseq = Some(c.seq);
+                self.reg_result = Some(code);
+            }
+        }
+    }
+}
+
+/// Groups SIP messages by Call-ID and follows each dialog's and registration's state.
+#[derive(Debug)]
+pub struct Tracker {
+    index: HashMap<String, usize>,
+    calls: Vec<Call>,
+    media: BTreeMap<(IpAddr, u16), String>,
+    kept_messages: usize,
+    max_calls: usize,
+    max_messages_per_call: usize,
+    max_messages_total: usize,
+    dropped: Dropped,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::new()
+    }
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Tracker::with_limits(DEFAULT_MAX_CALLS, DEFAULT_MAX_MESSAGES_PER_CALL, DEFAULT_MAX_MESSAGES_TOTAL)
+    }
+
+    pub fn with_limits(max_calls: usize, max_messages_per_call: usize, max_messages_total: usize) -> Self {
+        Tracker {
+            index: HashMap::new(),
+            calls: Vec::new(),
+            media: BTreeMap::new(),
+            kept_messages: 0,
+            max_calls,
+            max_messages_per_call,
+            max_messages_total,
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// Feed one message, in capture order.
+    pub fn observe(&mut self, m: &SipMessage, ctx: MsgCtx) {
+        let sdp = m.sdp();
+        if let Some(sdp) = &sdp {
+            for (kind, ip, port) in sdp.media_endpoints() {
+                if self.media.len() >= MAX_MEDIA_ENDPOINTS && !self.media.contains_key(&(ip, port)) {
+                    self.dropped.media_endpoints += 1;
+                    continue;
+                }
+                self.media.entry((ip, port)).or_insert(kind);
+            }
+        }
+
+        let Some(call_id) = m.call_id.as_deref().filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
+        else {
+            self.dropped.no_call_id += 1;
+            return;
+        };
+        let idx = match self.index.get(call_id) {
+            Some(&i) => i,
+            None => {
+                if self.calls.len() >= self.max_calls {
+                    self.dropped.calls += 1;
+                    return;
+                }
+                let i = self.calls.len();
+                self.calls.push(new_call(call_id, m, ctx.at, i));
+                self.index.insert(call_id.to_owned(), i);
+                i
+            }
+        };
+        let call = &mut self.calls[idx];
+
+        if call.method.is_none() {
+            if let Some(method) = m.method() {
+                call.method = Some(method.to_owned());
+            }
+        }
+        if call.register && call.registrar.is_none() && m.method() == Some("REGISTER") {
+            call.registrar = m.request_uri().map(str::to_owned);
+        }
+        if call.from.is_none() && call.to.is_none() {
+            call.from = m.from.as_ref().map(|f| f.uri.clone());
+            call.to = m.to.as_ref().map(|t| t.uri.clone());
+        }
+        if call.pid.is_none() {
+            call.pid = ctx.pid;
+        }
+        call.apply(m);
+
+        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total
+        {
+            self.dropped.messages += 1;
+            return;
+        }
+        self.kept_messages += 1;
+        call.messages.push(report::SipMessage {
+            at: ctx.at,
+            src: ctx.src.to_string(),
+            dst: ctx.dst.to_string(),
+            transport: ctx.transport.as_str(),
+            method: m.method().map(str::to_owned),
+            status: m.status(),
+            cseq: m.cseq.as_ref().map(|c| format!("{} {}", c.seq, c.method)),
+            sport: ctx.sport,
+            dport: ctx.dport,
+            reason: m.reason().map(str::to_owned),
+            sdp: sdp.map(|s| s.describe()).unwrap_or_default(),
+        });
+    }
+
+    /// Every SDP media address and port announced so far, sorted: RTP (and, at port + 1,
+    /// RTCP) to or from these belongs to a call.
+    pub fn media_endpoints(&self) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
+        self.media.keys().copied()
+    }
+
+    /// Media kind (`audio`, `video`…) announced for an endpoint.
+    pub fn media_kind(&self, ip: IpAddr, port: u16) -> Option<&str> {
+        self.media.get(&(ip, port)).map(String::as_str)
+    }
+
+    /// Current state of a dialog (`early`, `confirmed`…), for live views.
+    pub fn state(&self, call_id: &str) -> Option<&'static str> {
+        let c = &self.calls[*self.index.get(call_id)?];
+        (!c.register).then_some(c.state.as_str())
+    }
+
+    pub fn dropped(&self) -> Dropped {
+        self.dropped
+    }
+
+    /// Dialogs and registrations, each ordered by first-seen time (then arrival).
+    /// `comm` is left `None`: the tracker knows pids only; the aggregator names them.
+    pub fn finish(self) -> (Vec<report::SipDialog>, Vec<report::SipRegistration>) {
+        let mut calls = self.calls;
+        calls.sort_by_key(|c| (c.first_at, c.order));
+        let mut dialogs = Vec::new();
+        let mut registrations = Vec::new();
+        for c in calls {
+            if c.register {
+                registrations.push(report::SipRegistration {
+                    call_id: c.call_id,
+                    aor: c.to,
+                    registrar: c.registrar,
+                    result: c.reg_result,
+                    messages: c.messages,
+                    pid: c.pid,
+                    comm: None,
+                });
+            } else {
+                let method = c.effective_method().unwrap_or("unknown").to_owned();
+                dialogs.push(report::SipDialog {
+                    call_id: c.call_id,
+                    from: c.from,
+                    to: c.to,
+                    method,
+                    state: c.state.as_str(),
+                    messages: c.messages,
+                    pid: c.pid,
+                    comm: None,
+                });
+            }
+        }
+        (dialogs, registrations)
+    }
+}
+
+fn new_call(call_id: &str, m: &SipMessage, at: Timestamp, order: usize) -> Call {
+    let cseq_method = m.cseq.as_ref().map(|c| c.method.clone());
+    let register = m.method().or(cseq_method.as_deref()) == Some("REGISTER");
+    Call {
+        call_id: call_id.to_owned(),
+        first_at: at,
+        order,
+        register,
+        from: None,
+        to: None,
+        method: None,
+        cseq_method,
+        registrar: None,
+        pid: None,
+        messages: Vec::new(),
+        state: State::Unknown,
+        confirmed_once: false,
+        cancel_seen: false,
+        reg_cseq: None,
+        reg_result: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::parse;
+    use proptest::prelude::*;
+
+    const A: &str = "10.0.0.1";
+    const B: &str = "10.0.0.2";
+
+    fn ctx(t: i64, src: &str, dst: &str) -> MsgCtx {
+        MsgCtx {
+            at: Timestamp(t),
+            src: src.parse().unwrap(),
+            sport: 5060,
+            dst: dst.parse().unwrap(),
+            dport: 5060,
+            transport: Transport::Udp,
+            pid: None,
+        }
+    }
+
+    /// A request or response of call `cid`; `to_tag` adds a tag to To.
+    fn msg(start: &str, cid: &str, cseq: &str, to_tag: bool, body: &str) -> SipMessage {
+        let tag = if to_tag { ";tag=callee1" } else { "" };
+        let ct = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+        let raw = format!(
+            "{start}\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:alice@example.com>;tag=caller1\r\n\
+To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        parse(raw.as_bytes()).unwrap()
+    }
+
+    const OFFER: &str = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 8000 RTP/AVP 0\r\n";
+    const ANSWER: &str = "v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio 9000 RTP/AVP 0\r\n";
+
+    #[test]
+    fn invite_180_200_ack_bye_200_is_terminated() {
+        let mut t = Tracker::new();
+        let c = "call-1";
+        t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", c, "1 INVITE", false, OFFER), ctx(1, A, B));
+        assert_eq!(t.state(c), Some("unknown"));
+        t.observe(&msg("SIP/2.0 100 Trying", c, "1 INVITE", false, ""), ctx(2, B, A));
+        assert_eq!(t.state(c), Some("unknown"));
+        t.observe(&msg("SIP/2.0 180 Ringing", c, "1 INVITE", true, ""), ctx(3, B, A));
+        assert_eq!(t.state(c), Some("early"));
+        t.observe(&msg("SIP/2.0 200 OK", c, "1 INVITE", true, ANSWER), ctx(4, B, A));
+        assert_eq!(t.state(c), Some("confirmed"));
+        t.observe(&msg("ACK sip:bob@10.0.0.2 SIP/2.0", c, "1 ACK", true, ""), ctx(5, A, B));
+        assert_eq!(t.state(c), Some("confirmed"));
+        t.observe(&msg("BYE sip:bob@10.0.0.2 SIP/2.0", c, "2 BYE", true, ""), ctx(6, A, B));
+        t.observe(&msg("SIP/2.0 200 OK", c, "2 BYE", true, ""), ctx(7, B, A));
+        // A retransmitted INVITE 200 after BYE must not revive it.
+        t.observe(&msg("SIP/2.0 200 OK", c, "1 INVITE", true, ANSWER), ctx(8, B, A));
+        assert_eq!(t.state(c), Some("terminated"));
+
+        let eps: Vec<_> = t.media_endpoints().collect();
+        assert_eq!(eps, vec![(A.parse().unwrap(), 8000), (B.parse().unwrap(), 9000)]);
+        assert_eq!(t.media_kind(B.parse().unwrap(), 9000), Some("audio"));
+
+        let (d, r) = t.finish();
+        assert!(r.is_empty());
+        assert_eq!(d.len(), 1);
+        let d = &d[0];
+        assert_eq!(d.call_id, c);
+        assert_eq!(d.method, "INVITE");
+        assert_eq!(d.state, "terminated");
+        assert_eq!(d.from.as_deref(), Some("sip:alice@example.com"));
+        assert_eq!(d.to.as_deref(), Some("sip:bob@example.com"));
+        assert_eq!(d.messages.len(), 8);
+        let m0 = &d.messages[0];
+        assert_eq!(
+            (m0.method.as_deref(), m0.status, m0.cseq.as_deref()),
+            (Some("INVITE"), None, Some("1 INVITE"))
+        );
+        assert_eq!((m0.src.as_str(), m0.dst.as_str(), m0.transport), (A, B, "udp"));
+        assert_eq!(m0.sdp, vec!["audio 10.0.0.1:8000 RTP/AVP PCMU/8000"]);
+        let m3 = &d.messages[3];
+        assert_eq!(
+            (m3.status, m3.reason.as_deref(), m3.cseq.as_deref()),
+            (Some(200), Some("OK"), Some("1 INVITE"))
+        );
+        assert_eq!(d.messages[5].cseq.as_deref(), Some("2 BYE"));
+    }
+
+    #[test]
+    fn register_401_then_200_gives_200() {
+        let mut t = Tracker::new();
+        let c = "reg-1";
+        let reg = |cseq| msg("REGISTER sip:registrar.example.com SIP/2.0", c, cseq, false, "");
+        t.observe(&reg("1 REGISTER"), ctx(1, A, B));
+        t.observe(&msg("SIP/2.0 401 Unauthorized", c, "1 REGISTER", true, ""), ctx(2, B, A));
+        t.observe(&reg("2 REGISTER"), ctx(3, A, B));
+        assert_eq!(t.state(c), None);
+        t.observe(&msg("SIP/2.0 100 Trying", c, "2 REGISTER", false, ""), ctx(4, B, A));
+        t.observe(&msg("SIP/2.0 200 OK", c, "2 REGISTER", true, ""), ctx(5, B, A));
+        // A late duplicate of the old 401 does not overwrite the newer answer.
+        t.observe(&msg("SIP/2.0 401 Unauthorized", c, "1 REGISTER", true, ""), ctx(6, B, A));
+        let (d, r) = t.finish();
+        assert!(d.is_empty());
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].result, Some(200));
+        assert_eq!(r[0].aor.as_deref(), Some("sip:bob@example.com"));
+        assert_eq!(r[0].registrar.as_deref(), Some("sip:registrar.example.com"));
+        assert_eq!(r[0].messages.len(), 6);
+    }
+
+    #[test]
+    fn unanswered_latest_register_has_no_result() {
+        let mut t = Tracker::new();
+        let reg = |cseq| msg("REGISTER sip:r.example.com SIP/2.0", "reg-2", cseq, false, "");
+        t.observe(&reg("1 REGISTER"), ctx(1, A, B));
+        t.observe(&msg("SIP/2.0 200 OK", "reg-2", "1 REGISTER", true, ""), ctx(2, B, A));
+        t.observe(&reg("2 REGISTER"), ctx(3, A, B));
+        assert_eq!(t.finish().1[0].result, None);
+    }
+
+    #[test]
+    fn cancel_then_487_is_terminated() {
+        let mut t = Tracker::new();
+        let c = "call-cancel";
+        t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", c, "1 INVITE", false, OFFER), ctx(1, A, B));
+        t.observe(&msg("SIP/2.0 180 Ringing", c, "1 INVITE", true, ""), ctx(2, B, A));
+        t.observe(&msg("CANCEL sip:bob@example.com SIP/2.0", c, "1 CANCEL", false, ""), ctx(3, A, B));
+        t.observe(&msg("SIP/2.0 200 OK", c, "1 CANCEL", true, ""), ctx(4, B, A));
+        assert_eq!(t.state(c), Some("early"));
+        t.observe(&msg("SIP/2.0 487 Request Terminated", c, "1 INVITE", true, ""), ctx(5, B, A));
+        t.observe(&msg("ACK sip:bob@example.com SIP/2.0", c, "1 ACK", true, ""), ctx(6, A, B));
+        assert_eq!(t.state(c), Some("terminated"));
+    }
+
+    #[test]
+    fn busy_486_is_failed_and_auth_retry_success_is_confirmed() {
+        let mut t = Tracker::new();
+        t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "busy", "1 INVITE", false, ""), ctx(1, A, B));
+        t.observe(&msg("SIP/2.0 486 Busy Here", "busy", "1 INVITE", true, ""), ctx(2, B, A));
+        t.observe(&msg("ACK sip:bob@example.com SIP/2.0", "busy", "1 ACK", true, ""), ctx(3, A, B));
+        assert_eq!(t.state("busy"), Some("failed"));
+
+        t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "1 INVITE", false, ""), ctx(4, A, B));
+        t.observe(
+            &msg("SIP/2.0 407 Proxy Authentication Required", "auth", "1 INVITE", true, ""),
+            ctx(5, B, A),
+        );
+        t.observe(&msg("ACK sip:bob@example.com SIP/2.0", "auth", "1 ACK", true, ""), ctx(6, A, B));
+        assert_eq!(t.state("auth"), Some("failed"));
+        t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "2 INVITE", false, ""), ctx(7, A, B));
+        t.observe(&msg("SIP/2.0 183 Session Progress", "auth", "2 INVITE", true, ""), ctx(8, B, A));
+        assert_eq!(t.state("auth"), Some("early"));
+        t.observe(&msg("SIP/2.0 200 OK", "auth", "2 INVITE", true, ""), ctx(9, B, A));
+        // A re-INVITE refused later leaves the call up.
+        t.observe(&msg("INVITE sip:bob@10.0.0.2 SIP/2.0", "auth", "3 INVITE", true, ""), ctx(10, A, B));
+        t.observe(&msg("SIP/2.0 491 Request Pending", "auth", "3 INVITE", true, ""), ctx(11, B, A));
+        assert_eq!(t.state("auth"), Some("confirmed"));
+    }
+
+    #[test]
+    fn out_of_dialog_requests() {
+        let mut t = Tracker::new();
+        t.observe(&msg("OPTIONS sip:b@example.com SIP/2.0", "opt", "1 OPTIONS", false, ""), ctx(1, A, B));
+        t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "1 MESSAGE", false, ""), ctx(2, A, B));
+        t.observe(
+            &msg("SIP/2.0 407 Proxy Authentication Required", "msg", "1 MESSAGE", true, ""),
+            ctx(3, B, A),
+        );
+        assert_eq!(t.state("msg"), Some("failed"));
+        t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "2 MESSAGE", false, ""), ctx(4, A, B));
+        t.observe(&msg("SIP/2.0 202 Accepted", "msg", "2 MESSAGE", true, ""), ctx(5, B, A));
+        t.observe(&msg("SUBSCRIBE sip:b@example.com SIP/2.0", "sub", "1 SUBSCRIBE", false, ""), ctx(6, A, B));
+        t.observe(&msg("SIP/2.0 489 Bad Event", "sub", "1 SUBSCRIBE", true, ""), ctx(7, B, A));
+        let (d, _) = t.finish();
+        let s: Vec<_> = d.iter().map(|d| (d.call_id.as_str(), d.method.as_str(), d.state)).collect();
+        assert_eq!(
+            s,
+            vec![
+                ("opt", "OPTIONS", "unknown"),
+                ("msg", "MESSAGE", "terminated"),
+                ("sub", "SUBSCRIBE", "failed")
+            ]
+        );
+    }
+
+    #[test]
+    fn capture_starting_mid_call_uses_cseq_method() {
+        let mut t = Tracker::new();
+        t.observe(&msg("SIP/2.0 200 OK", "late", "1 INVITE", true, ""), ctx(1, B, A));
+        t.observe(&msg("SIP/2.0 200 OK", "late-reg", "9 REGISTER", true, ""), ctx(2, B, A));
+        let (d, r) = t.finish();
+        assert_eq!((d[0].method.as_str(), d[0].state), ("INVITE", "confirmed"));
+        assert_eq!(r[0].result, Some(200));
+        assert_eq!(r[0].registrar, None);
+    }
+
+    #[test]
+    fn output_is_ordered_by_first_seen_time() {
+        let mut t = Tracker::new();
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "second", "1 OPTIONS", false, ""), ctx(20, A, B));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "first", "1 OPTIONS", false, ""), ctx(10, A, B));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "tie", "1 OPTIONS", false, ""), ctx(20, A, B));
+        let ids: Vec<_> = t.finish().0.into_iter().map(|d| d.call_id).collect();
+        assert_eq!(ids, vec!["first", "second", "tie"]);
+    }
+
+    #[test]
+    fn caps_bound_memory_and_count_what_they_drop() {
+        let mut t = Tracker::with_limits(2, 3, 5);
+        for i in 0..5 {
+            t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "a", &format!("{i} OPTIONS"), false, ""), ctx(i, A, B));
+        }
+        // State still follows dropped messages.
+        t.observe(&msg("SIP/2.0 200 OK", "a", "4 OPTIONS", true, ""), ctx(6, B, A));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "1 OPTIONS", false, ""), ctx(7, A, B));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "2 OPTIONS", false, ""), ctx(8, A, B));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "3 OPTIONS", false, ""), ctx(9, A, B));
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "c", "1 OPTIONS", false, ""), ctx(10, A, B));
+        let mut no_id = msg("OPTIONS sip:b@x SIP/2.0", "x", "1 OPTIONS", false, "");
+        no_id.call_id = None;
+        t.observe(&no_id, ctx(11, A, B));
+        let long = "z".repeat(MAX_CALL_ID_LEN + 1);
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", &long, "1 OPTIONS", false, ""), ctx(12, A, B));
+        assert_eq!(t.dropped(), Dropped { messages: 4, calls: 1, no_call_id: 2, media_endpoints: 0 });
+        let (d, _) = t.finish();
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].messages.len(), d[0].state), (3, "terminated"));
+        assert_eq!(d[1].messages.len(), 2);
+    }
+
+    #[test]
+    fn pid_is_the_first_known_one_and_transport_is_kept() {
+        let mut t = Tracker::new();
+        let mut c = ctx(1, A, B);
+        c.transport = Transport::Tcp;
+        t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "p", "1 OPTIONS", false, ""), c);
+        c.pid = Some(42);
+        t.observe(&msg("SIP/2.0 200 OK", "p", "1 OPTIONS", true, ""), c);
+        c.pid = Some(43);
+        t.observe(&msg("SIP/2.0 200 OK", "p", "1 OPTIONS", true, ""), c);
+        let (d, _) = t.finish();
+        assert_eq!(d[0].pid, Some(42));
+        assert_eq!(d[0].messages[0].transport, "tcp");
+    }
+
+    proptest! {
+        #[test]
+        fn random_sequences_respect_caps_and_account_for_every_message(
+            ops in proptest::collection::vec((0usize..5, 0usize..9, 1u32..4), 0..150)
+        ) {
+            let mut t = Tracker::with_limits(3, 5, 12);
+            for (i, &(call, kind, seq)) in ops.iter().enumerate() {
+                let (start, method, tag) = match kind {
+                    0 => ("INVITE sip:b@x SIP/2.0", "INVITE", false),
+                    1 => ("SIP/2.0 180 Ringing", "INVITE", true),
+                    2 => ("SIP/2.0 200 OK", "INVITE", true),
+                    3 => ("SIP/2.0 486 Busy Here", "INVITE", true),
+                    4 => ("BYE sip:b@x SIP/2.0", "BYE", true),
+                    5 => ("CANCEL sip:b@x SIP/2.0", "CANCEL", false),
+                    6 => ("REGISTER sip:r SIP/2.0", "REGISTER", false),
+                    7 => ("SIP/2.0 401 Unauthorized", "REGISTER", true),
+                    _ => ("SIP/2.0 200 OK", "OPTIONS", true),
+                };
+                let m = msg(start, &format!("c{call}"), &format!("{seq} {method}"), tag, "");
+                t.observe(&m, ctx(i as i64, A, B));
+            }
+            let dropped = t.dropped();
+            let (d, r) = t.finish();
+            prop_assert!(d.len() + r.len() <= 3);
+            let sizes: Vec<usize> =
+                d.iter().map(|x| x.messages.len()).chain(r.iter().map(|x| x.messages.len())).collect();
+            prop_assert!(sizes.iter().all(|&n| n <= 5));
+            let kept: usize = sizes.iter().sum();
+            prop_assert!(kept <= 12);
+            prop_assert_eq!(kept as u64 + dropped.messages + dropped.calls, ops.len() as u64);
+            for x in &d {
+                prop_assert!(["early", "confirmed", "terminated", "failed", "unknown"].contains(&x.state));
+            }
+        }
+    }
+}

@@ -1,1 +1,1300 @@
-//! (being written)
+//! SIP messages (RFC 3261): start line, headers, body, and framing on stream transports.
+//!
+//! SIP is rare next to RTP and ESP, so parsing allocates freely; framing ([`frame_len`]) and
+//! detection ([`looks_like_sip`]) do not, because they run on every segment of a candidate stream.
+
+use crate::decode::Malformed;
+use crate::sip::sdp::{self, Sdp};
+
+/// Longest start line or header block we wait for on a stream before calling it garbage:
+/// real SIP heads are a few KiB; this bounds what a stream buffer may hold for nothing.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest body we accept on a stream. SIP bodies (SDP, XML, SMS) are small; a larger
+/// Content-Length means we are framing something else.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Bounds the per-message work and memory on a crafted header flood.
+pub const MAX_HEADERS: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: String, uri: String },
+    Response { code: u16, reason: String },
+}
+
+/// One header line as written (name spelling kept) with folded lines joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    /// Lower-case long form (`v` → `via`), what lookups compare against.
+    pub key: String,
+    pub value: String,
+}
+
+/// From, To, Contact and the like: `"Display" <uri>;params`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NameAddr {
+    pub display: Option<String>,
+    pub uri: String,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    /// Upper-cased transport token: `UDP`, `TCP`, `TLS`, `WS`, `SCTP`…
+    pub transport: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub branch: Option<String>,
+    pub received: Option<String>,
+    /// `Some("")` for a bare `;rport` (a request asking for it), `Some("5060")` when filled in.
+    pub rport: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    pub seq: u32,
+    pub method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage {
+    pub start: StartLine,
+    pub headers: Vec<Header>,
+    pub call_id: Option<String>,
+    pub from: Option<NameAddr>,
+    pub to: Option<NameAddr>,
+    pub cseq: Option<CSeq>,
+    /// Every Via value, top first, multi-value lines split.
+    pub via: Vec<Via>,
+    /// Every Contact value as written (`*` included), multi-value lines split.
+    pub contact: Vec<String>,
+    pub content_type: Option<String>,
+    pub content_length: Option<usize>,
+    pub body: Vec<u8>,
+    /// The datagram ended before the blank line or before Content-Length bytes of body
+    /// (snaplen, or a lost IP fragment): what is here is kept, flagged.
+    pub truncated: bool,
+}
+
+impl SipMessage {
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// First value of a header, by any spelling (`call-id`, `Call-ID`, `i`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let key = canonical_name(name);
+        self.headers.iter().find(|h| h.key == key).map(|h| h.value.as_str())
+    }
+
+    /// All values of a header, across lines; list headers (Via, Contact, Allow, Supported…)
+    /// are split on commas outside quotes and angle brackets.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        let key = canonical_name(name);
+        let list = is_list_header(&key);
+        let mut out = Vec::new();
+        for h in self.headers.iter().filter(|h| h.key == key) {
+            if list {
+                out.extend(split_list(&h.value));
+            } else {
+                out.push(h.value.as_str());
+            }
+        }
+        out
+    }
+
+    /// The SDP body, when the message carries one: Content-Type application/sdp, or an
+    /// application/sdp part of a multipart body (IMS puts SDP beside ISUP or resource lists).
+    pub fn sdp(&self) -> Option<Sdp> {
+        let ct = self.content_type.as_deref()?;
+        if self.body.is_empty() {
+            return None;
+        }
+        let media_type = ct.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case("application/sdp") {
+            return Some(sdp::parse(&self.body));
+        }
+        if media_type.len() > 10 && media_type[..10].eq_ignore_ascii_case("multipart/") {
+            let boundary =
+                params(ct).find(|(k, _)| k.eq_ignore_ascii_case("boundary")).and_then(|(_, v)| v)?;
+            return multipart_sdp(&self.body, boundary.as_bytes()).map(sdp::parse);
+        }
+        None
+    }
+}
+
+/// Parts we look at in one multipart body before giving up.
+const MAX_PARTS: usize = 16;
+
+/// The first `application/sdp` part of a multipart body (RFC 2046 5.1).
+fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
+    if boundary.is_empty() {
+        return None;
+    }
+    let find = |hay: &[u8], from: usize| -> Option<usize> {
+        let rest = hay.get(from..)?;
+        rest.windows(boundary.len() + 2)
+            .position(|w| w.starts_with(b"--") && &w[2..] == boundary)
+            .map(|p| from + p)
+    };
+    let mut at = find(body, 0)?;
+    for _ in 0..MAX_PARTS {
+        let after = at + 2 + boundary.len();
+        if body.get(after..after + 2) == Some(b"--") {
+            return None; // closing delimiter
+        }
+        let part_start = after + memchr(b'\n', body.get(after..)?)? + 1;
+        let next = find(body, part_start)?;
+        // The line break before the next delimiter belongs to the delimiter.
+        let part = body.get(part_start..next)?;
+        let part = part.strip_suffix(b"\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r").unwrap_or(part);
+        let (head, content) = if part.starts_with(b"\r\n") || part.starts_with(b"\n") {
+            (&part[..0], part)
+        } else {
+            match find_head_end(part) {
+                Some((he, ba)) => (&part[..he], &part[ba..]),
+                None => (part, &part[part.len()..]),
+            }
+        };
+        let is_sdp = RawHeaders::new(head).filter_map(Result::ok).any(|h| {
+            (h.name.eq_ignore_ascii_case(b"content-type") || h.name.eq_ignore_ascii_case(b"c"))
+                && trim_ws(h.value.split(|&c| c == b';').next().unwrap_or(&[]))
+                    .eq_ignore_ascii_case(b"application/sdp")
+        });
+        if is_sdp {
+            return Some(content);
+        }
+        at = next;
+    }
+    None
+}
+
+/// Result of framing the front of a stream buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameResult {
+    /// A whole message of this many bytes starts the buffer.
+    Complete(usize),
+    /// RFC 5626 keepalive of this many bytes starts the buffer (skip it, then frame again).
+    Keepalive(Keepalive),
+    /// What is there could be the start of a SIP message; wait for more bytes.
+    Incomplete,
+    /// The buffer does not start with a SIP start line.
+    NotSip,
+    /// It starts like SIP but cannot be framed (bad or absurd Content-Length, endless head).
+    Malformed(Malformed),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keepalive {
+    /// `\r\n\r\n`, sent by the client.
+    Ping,
+    /// `\r\n`, the server's answer.
+    Pong,
+}
+
+impl Keepalive {
+    pub fn bytes(self) -> usize {
+        match self {
+            Keepalive::Ping => 4,
+            Keepalive::Pong => 2,
+        }
+    }
+}
+
+/// Frame one SIP message at the front of a TCP/TLS stream buffer.
+pub fn frame_len(buf: &[u8]) -> FrameResult {
+    if buf.is_empty() {
+        return FrameResult::Incomplete;
+    }
+    if buf.starts_with(b"\r\n\r\n") {
+        return FrameResult::Keepalive(Keepalive::Ping);
+    }
+    if buf.starts_with(b"\r\n") {
+        // A lone CRLF that might grow into a ping is still reported as a pong: a server answer
+        // must not hang the stream waiting for bytes that never come.
+        return FrameResult::Keepalive(Keepalive::Pong);
+    }
+    if buf == b"\r" {
+        return FrameResult::Incomplete;
+    }
+    let Some(line_end) = memchr(b'\n', buf) else {
+        if buf.len() > MAX_HEAD || !start_line_ok(buf, false) {
+            return FrameResult::NotSip;
+        }
+        return FrameResult::Incomplete;
+    };
+    if !start_line_ok(strip_cr(&buf[..line_end]), true) {
+        return FrameResult::NotSip;
+    }
+    let Some((head_end, body_at)) = find_head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return FrameResult::Malformed(Malformed::new("sip head too long"));
+        }
+        return FrameResult::Incomplete;
+    };
+    if body_at > MAX_HEAD {
+        return FrameResult::Malformed(Malformed::new("sip head too long"));
+    }
+    let head = &buf[line_end + 1..head_end];
+    let cl = match content_length(head) {
+        Ok(cl) => cl.unwrap_or(0), // streams must carry it (RFC 3261 20.14); absent means none
+        Err(e) => return FrameResult::Malformed(e),
+    };
+    if cl > MAX_BODY {
+        return FrameResult::Malformed(Malformed::new("sip content-length too large"));
+    }
+    let total = body_at.saturating_add(cl);
+    if buf.len() >= total {
+        FrameResult::Complete(total)
+    } else {
+        FrameResult::Incomplete
+    }
+}
+
+/// Strict test for a SIP message on any port: a request line `METHOD scheme:uri SIP/2.0` or a
+/// status line `SIP/2.0 NNN `, ended by a line break.
+///
+/// Runs on every UDP payload, so it stops at the first control byte instead of searching the
+/// whole datagram for a line end: binary payloads (RTP, ESP) have one within a few bytes.
+pub fn looks_like_sip(b: &[u8]) -> bool {
+    match b.iter().position(|&c| c == b'\n' || (c < 0x20 && c != b'\r' && c != b'\t') || c == 0x7f) {
+        Some(e) if b[e] == b'\n' => start_line_ok(strip_cr(&b[..e]), true),
+        _ => false,
+    }
+}
+
+/// Parse one SIP message from a datagram or a framed stream slice.
+pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
+    // Stream peers may put CRLFs before a start line (RFC 3261 7.5); skip a bounded run.
+    let lead = b.iter().take(64).take_while(|&&c| c == b'\r' || c == b'\n').count();
+    let b = &b[lead..];
+    if b.is_empty() {
+        return Err(Malformed::new("sip empty message"));
+    }
+    let line_end = memchr(b'\n', b);
+    let start_raw = strip_cr(&b[..line_end.unwrap_or(b.len())]);
+    let start = parse_start_line(start_raw)?;
+
+    let (head, body_at, mut truncated) = match find_head_end(b) {
+        Some((he, ba)) => (b.get(line_end.map_or(b.len(), |e| e + 1)..he).unwrap_or(&[]), ba, false),
+        None => (b.get(line_end.map_or(b.len(), |e| e + 1)..).unwrap_or(&[]), b.len(), true),
+    };
+
+    let mut msg = SipMessage {
+        start,
+        headers: Vec::new(),
+        call_id: None,
+        from: None,
+        to: None,
+        cseq: None,
+        via: Vec::new(),
+        contact: Vec::new(),
+        content_type: None,
+        content_length: None,
+        body: Vec::new(),
+        truncated: false,
+    };
+
+    for raw in RawHeaders::new(head) {
+        let raw = raw?;
+        if msg.headers.len() >= MAX_HEADERS {
+            return Err(Malformed::new("sip too many headers"));
+        }
+        let name = String::from_utf8_lossy(raw.name).into_owned();
+        let key = canonical_name(&name).into_owned();
+        let value = unfold(raw.value);
+        match key.as_str() {
+            "call-id" if msg.call_id.is_none() => msg.call_id = Some(value.clone()),
+            "from" if msg.from.is_none() => msg.from = Some(parse_name_addr(&value)),
+            "to" if msg.to.is_none() => msg.to = Some(parse_name_addr(&value)),
+            "cseq" => {
+                let c = parse_cseq(&value)?;
+                if msg.cseq.is_none() {
+                    msg.cseq = Some(c);
+                }
+            }
+            "via" => msg.via.extend(split_list(&value).into_iter().filter_map(parse_via)),
+            "contact" => msg.contact.extend(split_list(&value).into_iter().map(str::to_owned)),
+            "content-type" if msg.content_type.is_none() => msg.content_type = Some(value.clone()),
+            "content-length" => {
+                let n = parse_content_length(raw.value)?;
+                match msg.content_length {
+                    Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
+                    _ => msg.content_length = Some(n),
+                }
+            }
+            _ => {}
+        }
+        msg.headers.push(Header { name, key, value });
+    }
+
+    let rest = b.get(body_at..).unwrap_or(&[]);
+    match msg.content_length {
+        Some(n) if n > rest.len() => {
+            truncated = true;
+            msg.body = rest.to_vec();
+        }
+        Some(n) => msg.body = rest[..n].to_vec(),
+        // Over UDP the datagram bounds the message (RFC 3261 18.3).
+        None => msg.body = rest.to_vec(),
+    }
+    msg.truncated = truncated;
+    Ok(msg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start line
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+}
+
+/// Longest method we believe in: known ones are ≤ 9 chars; a long "token" is likelier text.
+const MAX_METHOD: usize = 32;
+const VERSION: &[u8] = b"SIP/2.0";
+
+fn prefix_ci(have: &[u8], want: &[u8]) -> bool {
+    let n = have.len().min(want.len());
+    have[..n].eq_ignore_ascii_case(&want[..n])
+}
+
+/// Whether `line` (no line terminator) is a SIP start line; with `complete == false` whether
+/// it could still become one once more bytes arrive (a trailing `\r` is then allowed).
+fn start_line_ok(line: &[u8], complete: bool) -> bool {
+    let line = if !complete && line.last() == Some(&b'\r') { &line[..line.len() - 1] } else { line };
+    if prefix_ci(line, b"SIP/2.0 ") && (line.len() >= 8 || !complete) {
+        if line.len() < 8 {
+            // Could also be a method named "SIP…" but that is no less SIP.
+            return true;
+        }
+        let rest = &line[8..];
+        let digits = rest.iter().take(3).take_while(|c| c.is_ascii_digit()).count();
+        if digits < rest.len().min(3) {
+            return false;
+        }
+        if rest.len() < 4 {
+            return !complete;
+        }
+        if rest[0] == b'0' || rest[3] != b' ' {
+            return false;
+        }
+        return rest[4..].iter().all(|&c| c >= 0x20 && c != 0x7f || c == b'\t' || c >= 0x80);
+    }
+    // Request line: method SP uri SP SIP/2.0
+    let m = line.iter().take_while(|&&c| is_token_char(c)).count();
+    if m == 0 || m > MAX_METHOD {
+        return false;
+    }
+    let Some(&sp) = line.get(m) else { return !complete };
+    if sp != b' ' {
+        return false;
+    }
+    let uri_rest = &line[m + 1..];
+    let u = uri_rest.iter().take_while(|&&c| c > 0x20 && c != 0x7f).count();
+    let uri = &uri_rest[..u];
+    if !uri_scheme_ok(uri, complete || u < uri_rest.len()) {
+        return false;
+    }
+    let Some(&sp) = uri_rest.get(u) else { return !complete };
+    if sp != b' ' {
+        return false;
+    }
+    let ver = &uri_rest[u + 1..];
+    if complete {
+        ver.eq_ignore_ascii_case(VERSION)
+    } else {
+        ver.len() <= VERSION.len() && prefix_ci(ver, VERSION)
+    }
+}
+
+/// `scheme:` with an alphabetic start, as every SIP Request-URI has (`sip:`, `sips:`, `tel:`).
+fn uri_scheme_ok(uri: &[u8], complete: bool) -> bool {
+    match uri.first() {
+        None => !complete,
+        Some(c) if !c.is_ascii_alphabetic() => false,
+        Some(_) => {
+            let s = uri.iter().take_while(|&&c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)).count();
+            match uri.get(s) {
+                Some(b':') => s + 1 < uri.len() || !complete,
+                Some(_) => false,
+                None => !complete,
+            }
+        }
+    }
+}
+
+fn parse_start_line(line: &[u8]) -> Result<StartLine, Malformed> {
+    if !start_line_ok(line, true) {
+        return Err(Malformed::new("sip bad start line"));
+    }
+    if line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
+        let code = line
+            .get(8..11)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| d.parse::<u16>().ok())
+            .ok_or(Malformed::new("sip bad start line"))?;
+        if !(100..=699).contains(&code) {
+            return Err(Malformed::new("sip status code out of range"));
+        }
+        let reason = String::from_utf8_lossy(line.get(12..).unwrap_or(&[])).trim().to_owned();
+        return Ok(StartLine::Response { code, reason });
+    }
+    let mut parts = line.splitn(3, |&c| c == b' ');
+    let method = parts.next().unwrap_or(&[]);
+    let uri = parts.next().unwrap_or(&[]);
+    Ok(StartLine::Request {
+        method: String::from_utf8_lossy(method).into_owned(),
+        uri: String::from_utf8_lossy(uri).into_owned(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header block
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&c| c == needle)
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// End of the header block: `(end of the last header line incl. its LF, start of body)`.
+/// The blank line may be CRLF or bare LF, independently of the other lines.
+fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(off) = memchr(b'\n', &b[i..]) {
+        let lf = i + off;
+        match (b.get(lf + 1), b.get(lf + 2)) {
+            (Some(b'\n'), _) => return Some((lf + 1, lf + 2)),
+            (Some(b'\r'), Some(b'\n')) => return Some((lf + 1, lf + 3)),
+            _ => {}
+        }
+        i = lf + 1;
+    }
+    None
+}
+
+struct RawHeader<'a> {
+    name: &'a [u8],
+    /// Everything after the colon, folded continuation lines included, line breaks as written.
+    value: &'a [u8],
+}
+
+/// Header lines of a head block (start line and blank line excluded), continuation lines
+/// attached to their header. No allocation: framing uses it per segment. After a bad line
+/// it goes on with the next one, so framing can skip what parsing rejects.
+struct RawHeaders<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> RawHeaders<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        RawHeaders { b, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for RawHeaders<'a> {
+    type Item = Result<RawHeader<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.b;
+        let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
+        let region = loop {
+            if self.pos >= b.len() {
+                return None;
+            }
+            let start = self.pos;
+            let mut end = line_end(start);
+            // Each round consumes at least one byte, so this ends.
+            while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
+                end = line_end(end + 1);
+            }
+            self.pos = end.saturating_add(1);
+            let region = strip_cr(&b[start..end]);
+            // An empty line can only be the tail of an unterminated head: nothing to report.
+            if !region.is_empty() {
+                break region;
+            }
+        };
+        if matches!(region[0], b' ' | b'\t') {
+            return Some(Err(Malformed::new("sip continuation line without header")));
+        }
+        let Some(colon) = memchr(b':', region) else {
+            return Some(Err(Malformed::new("sip header without colon")));
+        };
+        let name = trim_ws(&region[..colon]);
+        if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
+            return Some(Err(Malformed::new("sip bad header name")));
+        }
+        Some(Ok(RawHeader { name, value: &region[colon + 1..] }))
+    }
+}
+
+fn trim_ws(mut s: &[u8]) -> &[u8] {
+    while let [c, rest @ ..] = s {
+        if c.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., c] = s {
+        if c.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Join folded lines: each line break with the whitespace around it becomes one space.
+fn unfold(v: &[u8]) -> String {
+    let v = trim_ws(v);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let c = v[i];
+        if c == b'\r' || c == b'\n' {
+            while out.last().is_some_and(|&l: &u8| l == b' ' || l == b'\t') {
+                out.pop();
+            }
+            while i < v.len() && matches!(v[i], b'\r' | b'\n' | b' ' | b'\t') {
+                i += 1;
+            }
+            out.push(b' ');
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_content_length(v: &[u8]) -> Result<usize, Malformed> {
+    let d = trim_ws(v);
+    // 9 digits keeps the value far from overflow and far above any real SIP body.
+    if d.is_empty() || d.len() > 9 || !d.iter().all(u8::is_ascii_digit) {
+        return Err(Malformed::new("sip content-length invalid"));
+    }
+    Ok(d.iter().fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')))
+}
+
+/// The Content-Length of a head block (header lines only), without allocating. Other bad
+/// header lines are not its business: the stream stays in step and `parse` reports them.
+fn content_length(head: &[u8]) -> Result<Option<usize>, Malformed> {
+    let mut found = None;
+    for raw in RawHeaders::new(head).filter_map(Result::ok) {
+        if raw.name.eq_ignore_ascii_case(b"content-length") || raw.name.eq_ignore_ascii_case(b"l") {
+            let n = parse_content_length(raw.value)?;
+            if found.is_some_and(|p| p != n) {
+                return Err(Malformed::new("sip content-length conflicting"));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+/// Lower-case long form of a header name; compact forms per RFC 3261 7.3.3 and the RFCs
+/// that registered the later ones (3265, 3515, 3892, 3903, 3841, 4028, 4474).
+pub fn canonical_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() == 1 {
+        let long = match name.as_bytes()[0].to_ascii_lowercase() {
+            b'i' => "call-id",
+            b'f' => "from",
+            b't' => "to",
+            b'v' => "via",
+            b'm' => "contact",
+            b'l' => "content-length",
+            b'c' => "content-type",
+            b'k' => "supported",
+            b's' => "subject",
+            b'e' => "content-encoding",
+            b'o' => "event",
+            b'r' => "refer-to",
+            b'b' => "referred-by",
+            b'x' => "session-expires",
+            b'u' => "allow-events",
+            b'a' => "accept-contact",
+            b'j' => "reject-contact",
+            b'd' => "request-disposition",
+            b'y' => "identity",
+            b'n' => "identity-info",
+            _ => return name.to_ascii_lowercase().into(),
+        };
+        return long.into();
+    }
+    if name.bytes().any(|c| c.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    }
+}
+
+/// Headers whose grammar is a comma-separated list (`1#element`), so a comma separates values.
+/// Others (WWW-Authenticate, Date, Subject…) keep their commas.
+fn is_list_header(key: &str) -> bool {
+    matches!(
+        key,
+        "via"
+            | "contact"
+            | "route"
+            | "record-route"
+            | "path"
+            | "service-route"
+            | "allow"
+            | "allow-events"
+            | "supported"
+            | "require"
+            | "proxy-require"
+            | "unsupported"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "content-encoding"
+            | "content-language"
+            | "in-reply-to"
+            | "call-info"
+            | "alert-info"
+            | "error-info"
+            | "warning"
+            | "reason"
+            | "history-info"
+            | "p-associated-uri"
+            | "security-client"
+            | "security-server"
+            | "security-verify"
+            | "accept-contact"
+            | "reject-contact"
+    )
+}
+
+/// Split on commas that are outside double quotes and angle brackets; empty items dropped.
+pub fn split_list(v: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut angle) = (false, false, 0usize);
+    let mut start = 0;
+    for (i, c) in v.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            '<' => angle = angle.saturating_add(1),
+            '>' => angle = angle.saturating_sub(1),
+            ',' if angle == 0 => {
+                let item = v[start..i].trim();
+                if !item.is_empty() {
+                    out.push(item);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let item = v[start..].trim();
+    if !item.is_empty() {
+        out.push(item);
+    }
+    out
+}
+
+/// Position of `needle` outside double-quoted strings.
+fn find_unquoted(v: &str, needle: char) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in v.char_indices() {
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => quoted = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            quoted = true;
+        } else if c == needle {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// `;name=value` parameters (outside quotes) after a URI or a Via.
+fn params(mut s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    std::iter::from_fn(move || loop {
+        let semi = find_unquoted(s, ';')?;
+        let after = &s[semi + 1..];
+        let end = find_unquoted(after, ';').unwrap_or(after.len());
+        let p = after[..end].trim();
+        s = &after[end..];
+        if p.is_empty() {
+            continue;
+        }
+        return Some(match p.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+            None => (p, None),
+        });
+    })
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    match s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::with_capacity(inner.len());
+            let mut esc = false;
+            for c in inner.chars() {
+                if esc || c != '\\' {
+                    out.push(c);
+                    esc = false;
+                } else {
+                    esc = true;
+                }
+            }
+            out
+        }
+        None => s.to_owned(),
+    }
+}
+
+/// `"Display" <uri>;tag=x` or a bare `uri;tag=x` (whose `;` params belong to the header,
+/// RFC 3261 20.10).
+pub fn parse_name_addr(v: &str) -> NameAddr {
+    let v = v.trim();
+    if let Some(lt) = find_unquoted(v, '<') {
+        let after = &v[lt + 1..];
+        let gt = after.find('>').unwrap_or(after.len());
+        let display = unquote(&v[..lt]);
+        let tail = after.get(gt + 1..).unwrap_or("");
+        return NameAddr {
+            display: (!display.is_empty()).then_some(display),
+            uri: after[..gt].trim().to_owned(),
+            tag: tag_of(tail),
+        };
+    }
+    let semi = find_unquoted(v, ';').unwrap_or(v.len());
+    NameAddr { display: None, uri: v[..semi].trim().to_owned(), tag: tag_of(&v[semi..]) }
+}
+
+fn tag_of(tail: &str) -> Option<String> {
+    params(tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v).map(str::to_owned)
+}
+
+fn parse_cseq(v: &str) -> Result<CSeq, Malformed> {
+    let mut it = v.split_ascii_whitespace();
+    let seq = it
+        .next()
+        .filter(|d| d.len() <= 10 && d.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok())
+        .ok_or(Malformed::new("sip cseq invalid"))?;
+    let method =
+        it.next().filter(|m| m.bytes().all(is_token_char)).ok_or(Malformed::new("sip cseq invalid"))?;
+    if it.next().is_some() {
+        return Err(Malformed::new("sip cseq invalid"));
+    }
+    Ok(CSeq { seq, method: method.to_owned() })
+}
+
+/// `SIP / 2.0 / UDP host:port;params`. A Via we cannot read is dropped, not fatal: the rest
+/// of the message still tells the call's story.
+fn parse_via(v: &str) -> Option<Via> {
+    let semi = find_unquoted(v, ';').unwrap_or(v.len());
+    let (proto, tail) = v.split_at(semi);
+    let mut parts = proto.splitn(3, '/');
+    let name = parts.next()?.trim();
+    let version = parts.next()?.trim();
+    let rest = parts.next()?.trim_start();
+    if !name.eq_ignore_ascii_case("SIP") || version.is_empty() {
+        return None;
+    }
+    let t_end = rest.find(|c: char| c.is_ascii_whitespace()).unwrap_or(rest.len());
+    let transport = rest[..t_end].to_ascii_uppercase();
+    let sent_by = rest[t_end..].trim();
+    if transport.is_empty() || sent_by.is_empty() {
+        return None;
+    }
+    let (host, port) = split_host_port(sent_by)?;
+    let mut via = Via { transport, host: host.to_owned(), port, branch: None, received: None, rport: None };
+    for (k, val) in params(tail) {
+        if k.eq_ignore_ascii_case("branch") {
+            via.branch = val.map(str::to_owned);
+        } else if k.eq_ignore_ascii_case("received") {
+            via.received = val.map(str::to_owned);
+        } else if k.eq_ignore_ascii_case("rport") {
+            via.rport = Some(val.unwrap_or("").to_owned());
+        }
+    }
+    Some(via)
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`.
+fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(r) = s.strip_prefix('[') {
+        let close = r.find(']')?;
+        let after = &r[close + 1..];
+        (&s[..close + 2], after.strip_prefix(':'))
+    } else {
+        match s.rsplit_once(':') {
+            // A bare IPv6 address (several colons) has no port.
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (s, None),
+        }
+    };
+    let port = match port.map(str::trim) {
+        Some(p) => Some(p.parse::<u16>().ok()?),
+        None => None,
+    };
+    Some((host.trim(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frame 1 of sip_udp_5060_5061.pcap (Cloudshark sample via suricata-verify), byte for byte.
+    const INVITE_CLOUDSHARK: &[u8] = b"INVITE sip:francisco@bestel.com:55060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 200.57.7.195;branch=z9hG4bKff9b46fb055c0521cc24024da96cd290\r\n\
+Via: SIP/2.0/UDP 200.57.7.195:55061;branch=z9hG4bK291d90e31a47b225bd0ddff4353e9cc0\r\n\
+From: <sip:200.57.7.195:55061;user=phone>;tag=GR52RWG346-34\r\n\
+To: \"francisco@bestel.com\" <sip:francisco@bestel.com:55060>\r\n\
+Call-ID: 12013223@200.57.7.195\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:200.57.7.195:5060>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length:   229\r\n\
+\r\n\
+v=0\r\n\
+o=Clarent 120386 120387 IN IP4 200.57.7.196\r\n\
+s=Clarent C5CM\r\n\
+c=IN IP4 200.57.7.196\r\n\
+t=0 0\r\n\
+m=audio 40376 RTP/AVP 8 18 4 0\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:18 G729/8000\r\n\
+a=rtpmap:4 G723/8000\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=SendRecv\r\n";
+
+    /// Frame 2 of sip_udp_register_invite_rtp.pcap (nDPI's sip.pcap).
+    const RESP_401: &[u8] = b"SIP/2.0 401 Unauthorized\r\n\
+Call-ID: 578222729-4665d775@578222732-4665d772\r\n\
+CSeq: 68 REGISTER\r\n\
+From: <sip:voi18063@sip.cybercity.dk>;tag=903df0a\r\n\
+To: <sip:voi18063@sip.cybercity.dk>;tag=00-04092-1701af62-120c67172\r\n\
+Via: SIP/2.0/UDP 192.168.1.2;received=80.230.219.70;rport=5060;branch=z9hG4bKnp151248737-46ea715e192.168.1.2\r\n\
+WWW-Authenticate: Digest realm=\"sip.cybercity.dk\",nonce=\"1701af566be182070084c6f740706bb\",opaque=\"1701a1351f70795\",stale=false,algorithm=MD5\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+    /// sip_tcp_register.pcap: the REGISTER as its two TCP segments (400 + 185 bytes).
+    const TCP_REG_1: &[u8] = b"REGISTER sip:192.168.43.100;transport=TCP SIP/2.0\r\n\
+Via: SIP/2.0/TCP 192.168.43.1:48376;branch=z9hG4bK-524287-1---dcf4eddfaf9f1239;rport\r\n\
+Max-Forwards: 70\r\n\
+Contact: <sip:987654@192.168.43.1:48376;rinstance=be2ec98d0f43e70c;transport=tcp>\r\n\
+To: <sip:987654@192.168.43.100;transport=TCP>\r\n\
+From: <sip:987654@192.168.43.100;transport=TCP>;tag=9b99167f\r\n\
+Call-ID: 8OmtYUU8EdlafUh4g4jiAw..\r\n\
+CSeq: 1 REGISTER\r\n";
+    const TCP_REG_2: &[u8] = b"Expires: 600\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n\
+User-Agent: Zoiper rv2.10.3.2\r\n\
+Allow-Events: presence, kpml, talk\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+    #[test]
+    fn corpus_segment_sizes_are_as_captured() {
+        assert_eq!(TCP_REG_1.len(), 400);
+        assert_eq!(TCP_REG_2.len(), 185);
+        assert_eq!(
+            INVITE_CLOUDSHARK.len()
+                - INVITE_CLOUDSHARK.windows(4).position(|w| w == b"\r\n\r\n").unwrap()
+                - 4,
+            229
+        );
+    }
+
+    #[test]
+    fn parses_invite_with_sdp() {
+        let m = parse(INVITE_CLOUDSHARK).unwrap();
+        assert_eq!(
+            m.start,
+            StartLine::Request { method: "INVITE".into(), uri: "sip:francisco@bestel.com:55060".into() }
+        );
+        assert_eq!(m.call_id.as_deref(), Some("12013223@200.57.7.195"));
+        assert_eq!(m.cseq, Some(CSeq { seq: 1, method: "INVITE".into() }));
+        let from = m.from.as_ref().unwrap();
+        assert_eq!(from.uri, "sip:200.57.7.195:55061;user=phone");
+        assert_eq!(from.tag.as_deref(), Some("GR52RWG346-34"));
+        let to = m.to.as_ref().unwrap();
+        assert_eq!(to.display.as_deref(), Some("francisco@bestel.com"));
+        assert_eq!(to.uri, "sip:francisco@bestel.com:55060");
+        assert_eq!(to.tag, None);
+        assert_eq!(m.via.len(), 2);
+        assert_eq!(m.via[0].transport, "UDP");
+        assert_eq!(m.via[0].host, "200.57.7.195");
+        assert_eq!(m.via[0].port, None);
+        assert_eq!(m.via[1].port, Some(55061));
+        assert_eq!(m.via[0].branch.as_deref(), Some("z9hG4bKff9b46fb055c0521cc24024da96cd290"));
+        assert_eq!(m.content_length, Some(229));
+        assert_eq!(m.body.len(), 229);
+        assert!(m.body.starts_with(b"v=0\r\n") && m.body.ends_with(b"a=SendRecv\r\n"));
+        assert!(!m.truncated);
+        let sdp = m.sdp().unwrap();
+        assert_eq!(sdp.media.len(), 1);
+        assert_eq!(sdp.media[0].port, 40376);
+        assert_eq!(m.contact, vec!["<sip:200.57.7.195:5060>"]);
+    }
+
+    #[test]
+    fn parses_status_line_and_keeps_auth_commas() {
+        let m = parse(RESP_401).unwrap();
+        assert_eq!(m.status(), Some(401));
+        assert_eq!(m.reason(), Some("Unauthorized"));
+        assert_eq!(m.method(), None);
+        assert_eq!(m.cseq.as_ref().unwrap().method, "REGISTER");
+        assert_eq!(m.to.as_ref().unwrap().tag.as_deref(), Some("00-04092-1701af62-120c67172"));
+        let v = &m.via[0];
+        assert_eq!(v.received.as_deref(), Some("80.230.219.70"));
+        assert_eq!(v.rport.as_deref(), Some("5060"));
+        // WWW-Authenticate is not a list header: its commas stay.
+        assert_eq!(m.header_values("www-authenticate").len(), 1);
+        assert!(m.body.is_empty());
+    }
+
+    #[test]
+    fn compact_forms_and_case_insensitive_names() {
+        let raw = b"MESSAGE sip:bob@example.com SIP/2.0\r\n\
+v: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+f: Alice <sip:alice@example.com>;tag=a1\r\n\
+t: sip:bob@example.com\r\n\
+i: abc@10.0.0.1\r\n\
+CSEQ: 7 MESSAGE\r\n\
+m: <sip:alice@10.0.0.1>\r\n\
+k: path, gruu\r\n\
+s: hi\r\n\
+o: presence\r\n\
+u: dialog\r\n\
+x: 1800;refresher=uac\r\n\
+r: <sip:carol@example.com>\r\n\
+b: <sip:alice@example.com>\r\n\
+e: gzip\r\n\
+c: text/plain\r\n\
+l: 5\r\n\
+\r\n\
+hello";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.call_id.as_deref(), Some("abc@10.0.0.1"));
+        assert_eq!(m.from.as_ref().unwrap().display.as_deref(), Some("Alice"));
+        assert_eq!(m.from.as_ref().unwrap().tag.as_deref(), Some("a1"));
+        assert_eq!(m.to.as_ref().unwrap().uri, "sip:bob@example.com");
+        assert_eq!(m.cseq.as_ref().unwrap().seq, 7);
+        assert_eq!(m.via[0].transport, "TCP");
+        assert_eq!(m.contact, vec!["<sip:alice@10.0.0.1>"]);
+        assert_eq!(m.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(m.body, b"hello");
+        assert_eq!(m.header_values("Supported"), vec!["path", "gruu"]);
+        assert_eq!(m.header("subject"), Some("hi"));
+        assert_eq!(m.header("Event"), Some("presence"));
+        assert_eq!(m.header("allow-events"), Some("dialog"));
+        assert_eq!(m.header("Session-Expires"), Some("1800;refresher=uac"));
+        assert_eq!(m.header("refer-to"), Some("<sip:carol@example.com>"));
+        assert_eq!(m.header("referred-by"), Some("<sip:alice@example.com>"));
+        assert_eq!(m.header("content-encoding"), Some("gzip"));
+        assert_eq!(m.header("CALL-ID"), Some("abc@10.0.0.1"));
+        assert_eq!(m.headers[0].name, "v");
+    }
+
+    #[test]
+    fn folded_headers_are_joined() {
+        let raw = b"OPTIONS sip:x@example.com SIP/2.0\r\n\
+Subject: I know you're there,\r\n   pick up the phone\r\n\tand talk to me!\r\n\
+Call-ID: fold@x\r\n\
+Content-Length:\r\n 0\r\n\
+\r\n";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.header("subject"), Some("I know you're there, pick up the phone and talk to me!"));
+        assert_eq!(m.call_id.as_deref(), Some("fold@x"));
+        assert_eq!(m.content_length, Some(0));
+        assert_eq!(frame_len(raw), FrameResult::Complete(raw.len()));
+    }
+
+    #[test]
+    fn multi_value_via_and_contact_split_outside_quotes_and_brackets() {
+        let raw = b"INVITE sip:b@example.com SIP/2.0\n\
+Via: SIP/2.0/UDP [2001:db8::1]:5062;branch=z9hG4bKa, SIP / 2.0 / tcp proxy.example.com;branch=z9hG4bKb;received=192.0.2.1\n\
+Via: SIP/2.0/TLS 192.0.2.9:5061;branch=z9hG4bKc\n\
+Contact: \"Doe, John\" <sip:j@h;x=a,b>;q=0.5, <sip:k@h>\n\
+Call-ID: lf-only\n\
+\n";
+        let m = parse(raw).unwrap();
+        let hosts: Vec<_> = m.via.iter().map(|v| (v.transport.as_str(), v.host.as_str(), v.port)).collect();
+        assert_eq!(
+            hosts,
+            vec![
+                ("UDP", "[2001:db8::1]", Some(5062)),
+                ("TCP", "proxy.example.com", None),
+                ("TLS", "192.0.2.9", Some(5061))
+            ]
+        );
+        assert_eq!(m.via[1].received.as_deref(), Some("192.0.2.1"));
+        assert_eq!(m.contact, vec!["\"Doe, John\" <sip:j@h;x=a,b>;q=0.5", "<sip:k@h>"]);
+        assert_eq!(m.header_values("via").len(), 3);
+        assert_eq!(m.content_length, None);
+        assert!(m.body.is_empty());
+    }
+
+    #[test]
+    fn missing_content_length_over_udp_takes_rest_of_datagram() {
+        let raw =
+            b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\nrest of it";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.body, b"rest of it");
+        assert!(!m.truncated);
+        // On a stream the same message has no body.
+        assert_eq!(frame_len(raw), FrameResult::Complete(raw.len() - 10));
+    }
+
+    #[test]
+    fn short_body_and_missing_blank_line_are_flagged_truncated() {
+        let raw = b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Length: 50\r\n\r\nshort";
+        let m = parse(raw).unwrap();
+        assert!(m.truncated);
+        assert_eq!(m.body, b"short");
+        let m = parse(b"SIP/2.0 200 OK\r\nCall-ID: y\r\nCSeq: 1 BYE").unwrap();
+        assert!(m.truncated);
+        assert_eq!(m.cseq.unwrap().method, "BYE");
+        // Longer datagram than Content-Length: the extra bytes are not body.
+        let m = parse(b"SIP/2.0 200 OK\r\nl: 2\r\n\r\nokJUNK").unwrap();
+        assert_eq!(m.body, b"ok");
+    }
+
+    #[test]
+    fn bad_input_is_malformed_with_stable_reasons() {
+        let r = |b: &[u8]| parse(b).unwrap_err().reason;
+        assert_eq!(r(b""), "sip empty message");
+        assert_eq!(r(b"HTTP/1.1 200 OK\r\n\r\n"), "sip bad start line");
+        assert_eq!(r(b"SIP/2.0 099 Nope\r\n\r\n"), "sip bad start line");
+        assert_eq!(r(b"SIP/2.0 700 Nope\r\n\r\n"), "sip status code out of range");
+        assert_eq!(r(b"SIP/2.0 200 OK\r\nContent-Length: x\r\n\r\n"), "sip content-length invalid");
+        assert_eq!(r(b"SIP/2.0 200 OK\r\nl: 1\r\nl: 2\r\n\r\nab"), "sip content-length conflicting");
+        assert_eq!(r(b"SIP/2.0 200 OK\r\nCSeq: one INVITE\r\n\r\n"), "sip cseq invalid");
+        assert_eq!(r(b"SIP/2.0 200 OK\r\nno colon here\r\n\r\n"), "sip header without colon");
+        assert_eq!(r(b"SIP/2.0 200 OK\r\nBad Name: x\r\n\r\n"), "sip bad header name");
+    }
+
+    #[test]
+    fn sdp_inside_multipart_body() {
+        let raw = b"INVITE sip:b@example.com SIP/2.0\r\n\
+Call-ID: mp\r\n\
+Content-Type: multipart/mixed;boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: application/ISUP;version=itu-t92+\r\n\
+\r\n\
+\x01\x00\x49\x00\r\n\
+--b1\r\n\
+Content-Type: application/sdp\r\n\
+\r\n\
+v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
+--b1--\r\n";
+        let sdp = parse(raw).unwrap().sdp().unwrap();
+        assert_eq!(sdp.describe(), vec!["audio 192.0.2.4:4000 RTP/AVP PCMU/8000"]);
+        // No SDP part, or a boundary that never appears: nothing.
+        let none = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=zz\r\n\r\n--zz\r\nc: text/plain\r\n\r\nhi\r\n--zz--";
+        assert_eq!(parse(none).unwrap().sdp(), None);
+        let lost = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=qq\r\n\r\n--zz\r\n";
+        assert_eq!(parse(lost).unwrap().sdp(), None);
+    }
+
+    #[test]
+    fn looks_like_sip_is_strict() {
+        assert!(looks_like_sip(INVITE_CLOUDSHARK));
+        assert!(looks_like_sip(RESP_401));
+        assert!(looks_like_sip(b"FOO-BAR sips:x@y SIP/2.0\n"));
+        assert!(looks_like_sip(b"SIP/2.0 180 \r\n"));
+        assert!(!looks_like_sip(b"SIP/2.0 180\r\n"));
+        assert!(!looks_like_sip(b"GET / HTTP/1.1\r\n"));
+        assert!(!looks_like_sip(b"INVITE sip:x SIP/2.0")); // no line end
+        assert!(!looks_like_sip(b"INVITE sip:x SIP/2.0 \r\n"));
+        assert!(!looks_like_sip(b"INVITE  sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"INVITE x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"INV\x01TE sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"\x45\x00\x01\x00 sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b""));
+        // RTP (PCMA) from frame 95 of sip_udp_register_invite_rtp.pcap: rejected at byte 1.
+        assert!(!looks_like_sip(b"\x80\x08\x6f\xae\x00\x00\x04\xd8\x37\x96\xcb\x71\xd5\xd5"));
+        assert!(!looks_like_sip(b"     ")); // the NAT keepalives of the same capture
+    }
+
+    #[test]
+    fn frame_len_on_corpus_register_split_in_two_segments() {
+        assert_eq!(frame_len(TCP_REG_1), FrameResult::Incomplete);
+        let whole = [TCP_REG_1, TCP_REG_2].concat();
+        assert_eq!(frame_len(&whole), FrameResult::Complete(585));
+        let m = parse(&whole).unwrap();
+        assert_eq!(m.method(), Some("REGISTER"));
+        assert_eq!(m.request_uri(), Some("sip:192.168.43.100;transport=TCP"));
+        assert_eq!(m.via[0].rport.as_deref(), Some(""));
+        assert_eq!(m.header_values("allow").len(), 10);
+        assert_eq!(m.header_values("Allow-Events"), vec!["presence", "kpml", "talk"]);
+    }
+
+    #[test]
+    fn frame_len_two_messages_in_one_buffer_and_body() {
+        let a = b"MESSAGE sip:b@x SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
+        let b = RESP_401;
+        let buf = [&a[..], b].concat();
+        let FrameResult::Complete(n) = frame_len(&buf) else { panic!() };
+        assert_eq!(n, a.len());
+        assert_eq!(parse(&buf[..n]).unwrap().body, b"abc");
+        assert_eq!(frame_len(&buf[n..]), FrameResult::Complete(b.len()));
+        // Body not all there yet.
+        assert_eq!(frame_len(&a[..a.len() - 1]), FrameResult::Incomplete);
+    }
+
+    #[test]
+    fn frame_len_keepalives_and_garbage() {
+        assert_eq!(frame_len(b"\r\n\r\nSIP/2.0"), FrameResult::Keepalive(Keepalive::Ping));
+        assert_eq!(frame_len(b"\r\nSIP/2.0 200"), FrameResult::Keepalive(Keepalive::Pong));
+        assert_eq!(frame_len(b"\r\n"), FrameResult::Keepalive(Keepalive::Pong));
+        assert_eq!(frame_len(b"\r"), FrameResult::Incomplete);
+        assert_eq!(frame_len(b""), FrameResult::Incomplete);
+        assert_eq!(frame_len(b"INVI"), FrameResult::Incomplete);
+        assert_eq!(frame_len(b"INVITE sip:a@b SI"), FrameResult::Incomplete);
+        assert_eq!(frame_len(b"SIP/2.0 20"), FrameResult::Incomplete);
+        assert_eq!(frame_len(b"\x16\x03\x01\x02\x00"), FrameResult::NotSip);
+        assert_eq!(frame_len(b"GET / HTTP/1.1\r\n"), FrameResult::NotSip);
+        assert_eq!(frame_len(b"INVITE sip:a@b HTTP"), FrameResult::NotSip);
+        assert_eq!(
+            frame_len(b"SIP/2.0 200 OK\r\nContent-Length: 99999999\r\n\r\n"),
+            FrameResult::Malformed(Malformed::new("sip content-length too large"))
+        );
+        assert_eq!(
+            frame_len(b"SIP/2.0 200 OK\r\nContent-Length: -1\r\n\r\n"),
+            FrameResult::Malformed(Malformed::new("sip content-length invalid"))
+        );
+        let endless = [&b"SIP/2.0 200 OK\r\n"[..], &vec![b'a'; MAX_HEAD + 1]].concat();
+        assert_eq!(frame_len(&endless), FrameResult::Malformed(Malformed::new("sip head too long")));
+    }
+
+    #[test]
+    fn a_bad_header_line_does_not_break_stream_framing() {
+        let a = b"SIP/2.0 200 OK\r\nthis line has no colon\r\nContent-Length: 2\r\n\r\nok";
+        let buf = [&a[..], RESP_401].concat();
+        assert_eq!(frame_len(&buf), FrameResult::Complete(a.len()));
+        assert_eq!(parse(a).unwrap_err().reason, "sip header without colon");
+        assert_eq!(frame_len(&buf[a.len()..]), FrameResult::Complete(RESP_401.len()));
+    }
+
+    #[test]
+    fn every_prefix_of_a_message_is_incomplete() {
+        let whole = [TCP_REG_1, TCP_REG_2].concat();
+        for cut in 1..whole.len() {
+            assert_eq!(frame_len(&whole[..cut]), FrameResult::Incomplete, "cut at {cut}");
+        }
+        for cut in 1..INVITE_CLOUDSHARK.len() {
+            assert_eq!(frame_len(&INVITE_CLOUDSHARK[..cut]), FrameResult::Incomplete, "cut at {cut}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse(&b);
+            let _ = looks_like_sip(&b);
+            if let FrameResult::Complete(n) = frame_len(&b) {
+                prop_assert!(n <= b.len());
+            }
+        }
+
+        #[test]
+        fn mutated_messages_never_panic(
+            idx in 0usize..INVITE_CLOUDSHARK.len(),
+            byte in any::<u8>(),
+            cut in 0usize..INVITE_CLOUDSHARK.len(),
+        ) {
+            let mut b = INVITE_CLOUDSHARK.to_vec();
+            b[idx] = byte;
+            b.truncate(cut.max(idx + 1));
+            let _ = parse(&b);
+            if let FrameResult::Complete(n) = frame_len(&b) {
+                prop_assert!(n <= b.len());
+            }
+        }
+
+        #[test]
+        fn built_messages_frame_and_parse(
+            compact in any::<bool>(),
+            lf_only in any::<bool>(),
+            call_id in "[a-zA-Z0-9.@-]{1,40}",
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let nl = if lf_only { "\n" } else { "\r\n" };
+            let (i, l) = if compact { ("i", "l") } else { ("Call-ID", "Content-Length") };
+            let mut m = format!(
+                "MESSAGE sip:bob@example.com SIP/2.0{nl}Via: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1{nl}\
+    {i}: {call_id}{nl}CSeq: 1 MESSAGE{nl}{l}: {}{nl}{nl}",
+                body.len()
+            )
+            .into_bytes();
+            m.extend_from_slice(&body);
+            let two = [&m[..], &m[..]].concat();
+            prop_assert_eq!(frame_len(&two), FrameResult::Complete(m.len()));
+            prop_assert_eq!(frame_len(&m[..cut.index(m.len())]), FrameResult::Incomplete);
+            let p = parse(&m).unwrap();
+            prop_assert_eq!(p.call_id.as_deref(), Some(call_id.as_str()));
+            prop_assert_eq!(p.body, body);
+        }
+
+        #[test]
+        fn text_like_heads_never_panic(s in "[A-Za-z:;,<>\"\\\\ \t\r\n=/@.0-9\\[\\]-]{0,400}") {
+            let msg = format!("SIP/2.0 200 OK\r\n{s}");
+            let _ = parse(msg.as_bytes());
+            let _ = frame_len(msg.as_bytes());
+            let _ = split_list(&s);
+            let _ = parse_name_addr(&s);
+            let _ = parse_via(&s);
+        }
+    }
+}
