@@ -24,6 +24,8 @@ pub const LINUX_SLL2: u32 = 276;
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// Reverse ARP: same packet format, reported as ARP.
+pub const ETHERTYPE_RARP: u16 = 0x8035;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
@@ -184,7 +186,7 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malf
     Ok(match ethertype {
         ETHERTYPE_IPV4 => L3::Ipv4(rest),
         ETHERTYPE_IPV6 => L3::Ipv6(rest),
-        ETHERTYPE_ARP => L3::Arp,
+        ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
         // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
         t if t < 0x0600 => L3::Unsupported,
         t => L3::Other { ethertype: t },
@@ -271,12 +273,17 @@ fn pktap(frame: &[u8]) -> Result<Link<'_>, Malformed> {
     const FLAG_DIR_IN: u32 = 0x1;
     const FLAG_DIR_OUT: u32 = 0x2;
 
-    if frame.len() < PKTAP_MIN_HEADER {
+    if frame.len() < 4 {
         return Err(Malformed::new("pktap header truncated"));
     }
+    // The announced length is checked before the captured one, as tcpdump does, so both
+    // tools name the same damage.
     let hdr_len = le32(frame, LENGTH) as usize;
     if hdr_len < PKTAP_MIN_HEADER {
         return Err(Malformed::new("pktap header length too short"));
+    }
+    if frame.len() < PKTAP_MIN_HEADER {
+        return Err(Malformed::new("pktap header truncated"));
     }
     let inner = frame.get(hdr_len..).ok_or(Malformed::new("pktap header length past frame"))?;
     let flags = le32(frame, FLAGS);
@@ -339,6 +346,7 @@ mod tests {
         let f = eth(0x86dd, &IP6_HEAD);
         assert_eq!(decode(EN10MB, &f).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
         assert_eq!(decode(EN10MB, &eth(0x0806, &[0; 28])).unwrap().l3, L3::Arp);
+        assert_eq!(decode(EN10MB, &eth(0x8035, &[0; 28])).unwrap().l3, L3::Arp);
         assert_eq!(decode(EN10MB, &eth(0x88cc, &[1])).unwrap().l3, L3::Other { ethertype: 0x88cc });
         assert_eq!(decode(EN10MB, &eth(46, &[0xaa, 0xaa, 3])).unwrap().l3, L3::Unsupported);
         assert_eq!(decode(EN10MB, &[0; 13]), Err(Malformed::new("ethernet header truncated")));
@@ -478,6 +486,8 @@ mod tests {
         f.push(0);
         assert_eq!(decode(PKTAP, &f).unwrap_err(), Malformed::new("pktap record type unknown"));
         assert_eq!(decode(PKTAP, &[108, 0, 0]).unwrap_err(), Malformed::new("pktap header truncated"));
+        assert_eq!(decode(PKTAP, &[108, 0, 0, 0, 1]).unwrap_err(), Malformed::new("pktap header truncated"));
+        assert_eq!(decode(PKTAP, &[0, 0, 0, 0, 1]).unwrap_err(), Malformed::new("pktap header length too short"));
     }
 
     #[test]
