@@ -1,1 +1,521 @@
-//! (being written)
+//! Link layers: from a captured frame to the network-layer bytes it carries.
+//!
+//! Hot path: every packet of a replay goes through [`decode`], so it only reads fixed offsets and
+//! returns borrowed slices. Nothing here allocates or copies.
+
+use crate::decode::{be16, Malformed};
+use crate::event::Direction;
+
+// pcap LINKTYPE_* numbers (the values written in capture files).
+pub const NULL: u32 = 0;
+pub const EN10MB: u32 = 1;
+/// Old DLT_RAW values still found in capture files (12 on most systems, 14 on OpenBSD).
+pub const DLT_RAW_12: u32 = 12;
+pub const DLT_RAW_14: u32 = 14;
+pub const RAW: u32 = 101;
+pub const LOOP: u32 = 108;
+pub const LINUX_SLL: u32 = 113;
+/// macOS tcpdump writes PKTAP frames under this user link type.
+pub const USER2: u32 = 149;
+pub const IPV4: u32 = 228;
+pub const IPV6: u32 = 229;
+pub const PKTAP: u32 = 258;
+pub const LINUX_SLL2: u32 = 276;
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// Reverse ARP: same packet format, reported as ARP.
+pub const ETHERTYPE_RARP: u16 = 0x8035;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+
+/// Stacked VLAN tags beyond this are not real traffic (QinQ uses two); stop walking.
+const MAX_VLAN_TAGS: usize = 8;
+
+/// Size of the pktap header Apple's tcpdump writes (v1 layout); longer headers are allowed.
+pub const PKTAP_MIN_HEADER: usize = 108;
+
+/// Network-layer content of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L3<'a> {
+    /// Starts at the IPv4 header; may carry link padding after the datagram (ip trims it).
+    Ipv4(&'a [u8]),
+    Ipv6(&'a [u8]),
+    Arp,
+    /// An Ethernet/SLL protocol we do not decode.
+    Other { ethertype: u16 },
+    /// A link type, address family or frame format we do not decode.
+    Unsupported,
+}
+
+/// Process and interface facts from an Apple PKTAP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PktapMeta<'a> {
+    /// Interface the packet went through (`en0`, `utun3`, `ipsec0`).
+    pub ifname: &'a str,
+    /// `None` when the kernel recorded no process (-1).
+    pub pid: Option<u32>,
+    pub comm: Option<&'a str>,
+    /// Process the owner acted for (delegation, e.g. nsurlsessiond for an app).
+    pub epid: Option<u32>,
+    pub ecomm: Option<&'a str>,
+    pub direction: Direction,
+    /// Raw `pth_flags` (direction, delegation, retransmission bits).
+    pub flags: u32,
+    /// DLT of the frame that follows the header.
+    pub inner_dlt: u32,
+    pub protocol_family: u32,
+    pub svc: u32,
+    pub iftype: u16,
+    pub ifunit: u16,
+}
+
+/// A decoded link layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link<'a> {
+    pub l3: L3<'a>,
+    /// Present for PKTAP / USER2 frames.
+    pub pktap: Option<PktapMeta<'a>>,
+    /// From the link header when it says (SLL packet type, pktap flags); else `Unknown`.
+    pub direction: Direction,
+    /// Interface index from a LINUX_SLL2 header (captures on Linux's `any` device).
+    pub ifindex: Option<u32>,
+}
+
+impl<'a> Link<'a> {
+    #[inline]
+    fn plain(l3: L3<'a>) -> Self {
+        Link { l3, pktap: None, direction: Direction::Unknown, ifindex: None }
+    }
+}
+
+/// Decode the link header of `frame`, captured with pcap link type `linktype`.
+#[inline]
+pub fn decode(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
+    match linktype {
+        PKTAP | USER2 => pktap(frame),
+        _ => decode_plain(linktype, frame),
+    }
+}
+
+/// Every link type except PKTAP, which is only allowed one level deep.
+#[inline]
+fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
+    match linktype {
+        EN10MB => ethernet(frame).map(Link::plain),
+        RAW | DLT_RAW_12 | DLT_RAW_14 => raw(frame).map(Link::plain),
+        NULL => {
+            let af = frame.get(..4).ok_or(Malformed::new("null header truncated"))?;
+            let le = u32::from_le_bytes([af[0], af[1], af[2], af[3]]);
+            // Host byte order of the writer: address families are small, so a value with high
+            // bits set was written big-endian.
+            let af = if le > 0xffff { le.swap_bytes() } else { le };
+            Ok(Link::plain(address_family(af, &frame[4..])))
+        }
+        LOOP => {
+            let af = crate::decode::be32(frame, 0).ok_or(Malformed::new("loop header truncated"))?;
+            Ok(Link::plain(address_family(af, &frame[4..])))
+        }
+        IPV4 => Ok(Link::plain(L3::Ipv4(frame))),
+        IPV6 => Ok(Link::plain(L3::Ipv6(frame))),
+        LINUX_SLL => {
+            if frame.len() < 16 {
+                return Err(Malformed::new("sll header truncated"));
+            }
+            let pkttype = be16(frame, 0).unwrap_or(0);
+            let hatype = be16(frame, 2).unwrap_or(0);
+            let proto = be16(frame, 14).unwrap_or(0);
+            let l3 = sll_protocol(hatype, proto, &frame[16..])?;
+            Ok(Link { l3, pktap: None, direction: sll_direction(pkttype), ifindex: None })
+        }
+        LINUX_SLL2 => {
+            if frame.len() < 20 {
+                return Err(Malformed::new("sll2 header truncated"));
+            }
+            let proto = be16(frame, 0).unwrap_or(0);
+            let ifindex = crate::decode::be32(frame, 4);
+            let hatype = be16(frame, 8).unwrap_or(0);
+            let pkttype = frame[10] as u16;
+            let l3 = sll_protocol(hatype, proto, &frame[20..])?;
+            Ok(Link { l3, pktap: None, direction: sll_direction(pkttype), ifindex })
+        }
+        _ => Ok(Link::plain(L3::Unsupported)),
+    }
+}
+
+#[inline]
+fn address_family(af: u32, rest: &[u8]) -> L3<'_> {
+    match af {
+        2 => L3::Ipv4(rest),
+        // AF_INET6 differs per OS: Linux, OpenBSD/NetBSD, FreeBSD, Darwin.
+        10 | 24 | 28 | 30 => L3::Ipv6(rest),
+        _ => L3::Unsupported,
+    }
+}
+
+#[inline]
+fn raw(frame: &[u8]) -> Result<L3<'_>, Malformed> {
+    match frame.first().map(|b| b >> 4) {
+        None => Err(Malformed::new("raw frame empty")),
+        Some(4) => Ok(L3::Ipv4(frame)),
+        Some(6) => Ok(L3::Ipv6(frame)),
+        Some(_) => Err(Malformed::new("raw ip version unknown")),
+    }
+}
+
+#[inline]
+fn ethernet(frame: &[u8]) -> Result<L3<'_>, Malformed> {
+    let ethertype = be16(frame, 12).ok_or(Malformed::new("ethernet header truncated"))?;
+    ethertype_payload(ethertype, &frame[14..])
+}
+
+/// Dispatch on an ethertype, walking any 802.1Q / 802.1ad tags first.
+#[inline]
+fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malformed> {
+    let mut tags = 0;
+    while matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+        tags += 1;
+        if tags > MAX_VLAN_TAGS {
+            return Err(Malformed::new("too many vlan tags"));
+        }
+        ethertype = be16(rest, 2).ok_or(Malformed::new("vlan tag truncated"))?;
+        rest = &rest[4..];
+    }
+    Ok(match ethertype {
+        ETHERTYPE_IPV4 => L3::Ipv4(rest),
+        ETHERTYPE_IPV6 => L3::Ipv6(rest),
+        ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
+        // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
+        t if t < 0x0600 => L3::Unsupported,
+        t => L3::Other { ethertype: t },
+    })
+}
+
+/// Linux "cooked" headers carry an ethertype, except for a few device types where the field
+/// means something else (netlink family, 802.2 LLC markers).
+#[inline]
+fn sll_protocol(hatype: u16, proto: u16, rest: &[u8]) -> Result<L3<'_>, Malformed> {
+    const ARPHRD_NETLINK: u16 = 824;
+    if hatype == ARPHRD_NETLINK {
+        return Ok(L3::Unsupported);
+    }
+    ethertype_payload(proto, rest)
+}
+
+#[inline]
+fn sll_direction(pkttype: u16) -> Direction {
+    match pkttype {
+        // host, broadcast, multicast, to another host (promiscuous): all arrived here.
+        0..=3 => Direction::In,
+        4 => Direction::Out,
+        _ => Direction::Unknown,
+    }
+}
+
+#[inline]
+fn le32(b: &[u8], at: usize) -> u32 {
+    match b.get(at..at + 4) {
+        Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        None => 0,
+    }
+}
+
+#[inline]
+fn le16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_le_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+/// A fixed-size C string field: up to the first NUL, and up to the last valid UTF-8 character
+/// (names are ASCII in practice; a damaged name is shortened rather than refused).
+fn c_str(field: &[u8]) -> &str {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    let bytes = &field[..end];
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+    }
+}
+
+fn pid_field(v: u32) -> Option<u32> {
+    // pid_t; -1 (and any negative value) means "no process".
+    if (v as i32) < 0 {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Apple PKTAP: a little-endian (writer's host order, always little-endian on Apple hardware
+/// since the PowerPC era ended) header describing interface and process, then a frame of
+/// link type `pth_dlt`.
+fn pktap(frame: &[u8]) -> Result<Link<'_>, Malformed> {
+    // Field offsets of struct pktap_header (xnu bsd/net/pktap.h, v1 layout).
+    const LENGTH: usize = 0;
+    const TYPE_NEXT: usize = 4;
+    const DLT: usize = 8;
+    const IFNAME: usize = 12; // char[24]
+    const FLAGS: usize = 36;
+    const PROTOCOL_FAMILY: usize = 40;
+    const PID: usize = 52;
+    const COMM: usize = 56; // char[17]
+    const SVC: usize = 76;
+    const IFTYPE: usize = 80;
+    const IFUNIT: usize = 82;
+    const EPID: usize = 84;
+    const ECOMM: usize = 88; // char[17]
+    const REC_NONE: u32 = 0;
+    const REC_PACKET: u32 = 1;
+    const FLAG_DIR_IN: u32 = 0x1;
+    const FLAG_DIR_OUT: u32 = 0x2;
+
+    if frame.len() < 4 {
+        return Err(Malformed::new("pktap header truncated"));
+    }
+    // The announced length is checked before the captured one, as tcpdump does, so both
+    // tools name the same damage.
+    let hdr_len = le32(frame, LENGTH) as usize;
+    if hdr_len < PKTAP_MIN_HEADER {
+        return Err(Malformed::new("pktap header length too short"));
+    }
+    if frame.len() < PKTAP_MIN_HEADER {
+        return Err(Malformed::new("pktap header truncated"));
+    }
+    let inner = frame.get(hdr_len..).ok_or(Malformed::new("pktap header length past frame"))?;
+    let flags = le32(frame, FLAGS);
+    let meta = PktapMeta {
+        ifname: c_str(&frame[IFNAME..IFNAME + 24]),
+        pid: pid_field(le32(frame, PID)),
+        comm: Some(c_str(&frame[COMM..COMM + 17])).filter(|s| !s.is_empty()),
+        epid: pid_field(le32(frame, EPID)),
+        ecomm: Some(c_str(&frame[ECOMM..ECOMM + 17])).filter(|s| !s.is_empty()),
+        direction: match flags & (FLAG_DIR_IN | FLAG_DIR_OUT) {
+            FLAG_DIR_IN => Direction::In,
+            FLAG_DIR_OUT => Direction::Out,
+            _ => Direction::Unknown,
+        },
+        flags,
+        inner_dlt: le32(frame, DLT),
+        protocol_family: le32(frame, PROTOCOL_FAMILY),
+        svc: le32(frame, SVC),
+        iftype: le16(frame, IFTYPE),
+        ifunit: le16(frame, IFUNIT),
+    };
+    let l3 = match le32(frame, TYPE_NEXT) {
+        REC_NONE => L3::Unsupported,
+        REC_PACKET => {
+            if inner.is_empty() {
+                return Err(Malformed::new("pktap inner frame empty"));
+            }
+            if matches!(meta.inner_dlt, PKTAP | USER2) {
+                return Err(Malformed::new("pktap nested in pktap"));
+            }
+            // An inner frame we cannot decode still carries useful process facts: keep them.
+            decode_plain(meta.inner_dlt, inner)?.l3
+        }
+        _ => return Err(Malformed::new("pktap record type unknown")),
+    };
+    Ok(Link { l3, pktap: Some(meta), direction: meta.direction, ifindex: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const IP4: [u8; 20] = [
+        0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2,
+    ];
+    const IP6_HEAD: [u8; 8] = [0x60, 0, 0, 0, 0, 0, 59, 64];
+
+    fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0, 0x1e, 0x49, 0x1f, 0xf2, 0xc4, 0x70, 0x73, 0xcb, 0x0b, 0x26, 0x2a];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn ethernet_ipv4_ipv6_arp_other() {
+        let f = eth(0x0800, &IP4);
+        assert_eq!(decode(EN10MB, &f).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let f = eth(0x86dd, &IP6_HEAD);
+        assert_eq!(decode(EN10MB, &f).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        assert_eq!(decode(EN10MB, &eth(0x0806, &[0; 28])).unwrap().l3, L3::Arp);
+        assert_eq!(decode(EN10MB, &eth(0x8035, &[0; 28])).unwrap().l3, L3::Arp);
+        assert_eq!(decode(EN10MB, &eth(0x88cc, &[1])).unwrap().l3, L3::Other { ethertype: 0x88cc });
+        assert_eq!(decode(EN10MB, &eth(46, &[0xaa, 0xaa, 3])).unwrap().l3, L3::Unsupported);
+        assert_eq!(decode(EN10MB, &[0; 13]), Err(Malformed::new("ethernet header truncated")));
+    }
+
+    #[test]
+    fn ethernet_vlan_and_qinq() {
+        // 802.1ad outer tag (VID 100), 802.1Q inner (VID 200), then IPv4.
+        let mut p = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00];
+        p.extend_from_slice(&IP4);
+        assert_eq!(decode(EN10MB, &eth(0x88a8, &p)).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let mut p = vec![0x00, 0x64, 0x86, 0xdd];
+        p.extend_from_slice(&IP6_HEAD);
+        assert_eq!(decode(EN10MB, &eth(0x9100, &p)).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        assert_eq!(
+            decode(EN10MB, &eth(0x8100, &[0, 1, 8])).unwrap_err(),
+            Malformed::new("vlan tag truncated")
+        );
+        let many: Vec<u8> = [0u8, 1, 0x81, 0].repeat(20);
+        assert_eq!(decode(EN10MB, &eth(0x8100, &many)).unwrap_err(), Malformed::new("too many vlan tags"));
+    }
+
+    #[test]
+    fn null_both_byte_orders_and_all_inet6_values() {
+        let mut le = 2u32.to_le_bytes().to_vec();
+        le.extend_from_slice(&IP4);
+        assert_eq!(decode(NULL, &le).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let mut be = 2u32.to_be_bytes().to_vec();
+        be.extend_from_slice(&IP4);
+        assert_eq!(decode(NULL, &be).unwrap().l3, L3::Ipv4(&IP4[..]));
+        for af in [10u32, 24, 28, 30] {
+            for hdr in [af.to_le_bytes(), af.to_be_bytes()] {
+                let mut f = hdr.to_vec();
+                f.extend_from_slice(&IP6_HEAD);
+                assert_eq!(decode(NULL, &f).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]), "af {af}");
+            }
+        }
+        assert_eq!(decode(NULL, &7u32.to_le_bytes()).unwrap().l3, L3::Unsupported);
+        assert!(decode(NULL, &[2, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn loop_is_network_order() {
+        let mut f = 30u32.to_be_bytes().to_vec();
+        f.extend_from_slice(&IP6_HEAD);
+        assert_eq!(decode(LOOP, &f).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        // Little-endian 2 read in network order is 0x02000000: not an address family.
+        let mut f = 2u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&IP4);
+        assert_eq!(decode(LOOP, &f).unwrap().l3, L3::Unsupported);
+    }
+
+    #[test]
+    fn raw_by_version_nibble() {
+        for lt in [RAW, DLT_RAW_12, DLT_RAW_14] {
+            assert_eq!(decode(lt, &IP4).unwrap().l3, L3::Ipv4(&IP4[..]));
+            assert_eq!(decode(lt, &IP6_HEAD).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+            assert_eq!(decode(lt, &[0x55]).unwrap_err(), Malformed::new("raw ip version unknown"));
+            assert_eq!(decode(lt, &[]).unwrap_err(), Malformed::new("raw frame empty"));
+        }
+        assert_eq!(decode(IPV4, &IP4).unwrap().l3, L3::Ipv4(&IP4[..]));
+        assert_eq!(decode(IPV6, &IP6_HEAD).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        assert_eq!(decode(9999, &IP4).unwrap().l3, L3::Unsupported);
+    }
+
+    #[test]
+    fn linux_sll_and_sll2() {
+        // SLL: outgoing (4), ARPHRD_NONE (tun), no address, IPv6.
+        let mut f = vec![0, 4, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd];
+        f.extend_from_slice(&IP6_HEAD);
+        let l = decode(LINUX_SLL, &f).unwrap();
+        assert_eq!(l.l3, L3::Ipv6(&IP6_HEAD[..]));
+        assert_eq!(l.direction, Direction::Out);
+        // SLL2: IPv4 on ifindex 7, incoming, Ethernet hatype.
+        let mut f = vec![0x08, 0, 0, 0, 0, 0, 0, 7, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        f.extend_from_slice(&IP4);
+        let l = decode(LINUX_SLL2, &f).unwrap();
+        assert_eq!(l.l3, L3::Ipv4(&IP4[..]));
+        assert_eq!(l.direction, Direction::In);
+        assert_eq!(l.ifindex, Some(7));
+        // Netlink monitor traffic: the protocol field is a netlink family, not an ethertype.
+        let f = [0, 4, 0x03, 0x38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 1, 2];
+        assert_eq!(decode(LINUX_SLL, &f).unwrap().l3, L3::Unsupported);
+        assert!(decode(LINUX_SLL, &f[..15]).is_err());
+        assert!(decode(LINUX_SLL2, &[0x08, 0, 0, 0]).is_err());
+    }
+
+    fn pktap_header(len: u32, rec: u32, dlt: u32, ifname: &str, flags: u32, pid: i32, comm: &str, epid: i32, ecomm: &str) -> Vec<u8> {
+        let mut h = vec![0u8; 108];
+        h[0..4].copy_from_slice(&len.to_le_bytes());
+        h[4..8].copy_from_slice(&rec.to_le_bytes());
+        h[8..12].copy_from_slice(&dlt.to_le_bytes());
+        h[12..12 + ifname.len()].copy_from_slice(ifname.as_bytes());
+        h[36..40].copy_from_slice(&flags.to_le_bytes());
+        h[40..44].copy_from_slice(&2u32.to_le_bytes());
+        h[52..56].copy_from_slice(&pid.to_le_bytes());
+        h[56..56 + comm.len()].copy_from_slice(comm.as_bytes());
+        h[80..82].copy_from_slice(&6u16.to_le_bytes());
+        h[82..84].copy_from_slice(&3u16.to_le_bytes());
+        h[84..88].copy_from_slice(&epid.to_le_bytes());
+        h[88..88 + ecomm.len()].copy_from_slice(ecomm.as_bytes());
+        h
+    }
+
+    #[test]
+    fn pktap_utun_with_process() {
+        // utun3 carries DLT_NULL frames with AF 30 (Darwin IPv6).
+        let mut f = pktap_header(108, 1, 0, "utun3", 0x1, 812, "Safari", 401, "com.apple.WebKit");
+        f.extend_from_slice(&30u32.to_le_bytes());
+        f.extend_from_slice(&IP6_HEAD);
+        for lt in [PKTAP, USER2] {
+            let l = decode(lt, &f).unwrap();
+            assert_eq!(l.l3, L3::Ipv6(&IP6_HEAD[..]));
+            assert_eq!(l.direction, Direction::In);
+            let m = l.pktap.unwrap();
+            assert_eq!(m.ifname, "utun3");
+            assert_eq!((m.pid, m.comm), (Some(812), Some("Safari")));
+            assert_eq!((m.epid, m.ecomm), (Some(401), Some("com.apple.WebKit")));
+            assert_eq!((m.inner_dlt, m.iftype, m.ifunit, m.protocol_family), (0, 6, 3, 2));
+        }
+    }
+
+    #[test]
+    fn pktap_bad_headers_are_malformed() {
+        let mut f = pktap_header(0, 1, 1, "en0", 0, -1, "", -1, "");
+        f.extend_from_slice(&eth(0x0800, &IP4));
+        assert_eq!(decode(USER2, &f).unwrap_err(), Malformed::new("pktap header length too short"));
+        f[0..4].copy_from_slice(&5000u32.to_le_bytes());
+        assert_eq!(decode(USER2, &f).unwrap_err(), Malformed::new("pktap header length past frame"));
+        // Header length swallowing the whole frame: nothing to decode.
+        let f = pktap_header(108, 1, 50, "en0", 0, -1, "", -1, "");
+        assert_eq!(decode(PKTAP, &f).unwrap_err(), Malformed::new("pktap inner frame empty"));
+        let mut f = pktap_header(108, 1, PKTAP, "en0", 0, -1, "", -1, "");
+        f.extend_from_slice(&pktap_header(108, 1, 1, "en0", 0, -1, "", -1, ""));
+        assert_eq!(decode(PKTAP, &f).unwrap_err(), Malformed::new("pktap nested in pktap"));
+        let mut f = pktap_header(108, 7, 1, "en0", 0, -1, "", -1, "");
+        f.push(0);
+        assert_eq!(decode(PKTAP, &f).unwrap_err(), Malformed::new("pktap record type unknown"));
+        assert_eq!(decode(PKTAP, &[108, 0, 0]).unwrap_err(), Malformed::new("pktap header truncated"));
+        assert_eq!(decode(PKTAP, &[108, 0, 0, 0, 1]).unwrap_err(), Malformed::new("pktap header truncated"));
+        assert_eq!(decode(PKTAP, &[0, 0, 0, 0, 1]).unwrap_err(), Malformed::new("pktap header length too short"));
+    }
+
+    #[test]
+    fn pktap_keeps_metadata_for_unknown_inner_link() {
+        let mut f = pktap_header(112, 1, 9, "pdp_ip0", 0x2, 77, "CommCenter", -1, "");
+        f.extend_from_slice(&[0, 0, 0, 0, 0xff, 0x03]);
+        let l = decode(PKTAP, &f).unwrap();
+        assert_eq!(l.l3, L3::Unsupported);
+        let m = l.pktap.unwrap();
+        assert_eq!((m.ifname, m.pid, m.epid, m.direction), ("pdp_ip0", Some(77), None, Direction::Out));
+        // A name that is not UTF-8 is cut at the damage, not refused.
+        let mut f = pktap_header(108, 0, 1, "en", 0, 1, "ok", 1, "");
+        f[14] = 0xff;
+        assert_eq!(decode(PKTAP, &f).unwrap().pktap.unwrap().ifname, "en");
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(lt in prop::sample::select(vec![NULL, EN10MB, 12, 14, RAW, LOOP, LINUX_SLL, USER2, IPV4, IPV6, PKTAP, LINUX_SLL2, 9999]),
+                               frame in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode(lt, &frame);
+        }
+
+        #[test]
+        fn pktap_with_valid_length_never_panics(dlt in 0u32..300, rec in 0u32..3, body in prop::collection::vec(any::<u8>(), 0..200)) {
+            let mut f = pktap_header(108, rec, dlt, "en0", 0, 1, "x", 2, "y");
+            f.extend_from_slice(&body);
+            let _ = decode(PKTAP, &f);
+        }
+    }
+}

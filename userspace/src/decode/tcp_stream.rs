@@ -1,1 +1,640 @@
-//! (being written)
+//! TCP byte streams for message framers (SIP over TCP).
+//!
+//! Each direction of a connection is its own [`StreamBuf`]: an in-order byte buffer that an
+//! upper framer drains whole messages from. This is not a TCP implementation: it only needs to
+//! turn a capture's segments back into the bytes an application read, and to give up cleanly
+//! (with counters) when the capture does not allow it: missed segments, huge streams, too many
+//! connections. Callers should only push segments of connections they want framed (SIP ports),
+//! since this path allocates.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::decode::ip::TcpSeg;
+use crate::time::Timestamp;
+
+/// One direction of a TCP connection: bytes flow from `src:sport` to `dst:dport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+}
+
+impl StreamKey {
+    pub fn reverse(&self) -> StreamKey {
+        StreamKey { src: self.dst, sport: self.dport, dst: self.src, dport: self.sport }
+    }
+}
+
+/// A framer's verdict on the bytes at the head of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole message of this many bytes starts the buffer.
+    Complete(usize),
+    /// The head looks like the start of a message that is not complete yet.
+    Incomplete,
+    /// These many head bytes are not a message (e.g. CRLF keep-alives): drop them and retry.
+    Skip(usize),
+    /// The buffer does not start a message: drop everything buffered and wait for new bytes.
+    Garbage,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Bytes waiting for a framer in one direction; beyond it the buffer is given up.
+    pub max_stream_bytes: usize,
+    pub max_streams: usize,
+    /// Over all streams (in-order buffers plus out-of-order segments). Soft: checked per push,
+    /// so one push may pass it by at most one stream's buffers.
+    pub max_total_bytes: usize,
+    /// Out-of-order segments held per direction before declaring a gap.
+    pub max_ooo_segments: usize,
+    pub max_ooo_bytes: usize,
+    /// Capture-time idle time after which a stream may be dropped to make room.
+    pub idle_timeout_ns: i64,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_stream_bytes: 256 << 10,
+            max_streams: 65_536,
+            max_total_bytes: 64 << 20,
+            max_ooo_segments: 32,
+            max_ooo_bytes: 64 << 10,
+            idle_timeout_ns: 300_000_000_000,
+        }
+    }
+}
+
+/// What was given up or worked around, for the report's stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub streams_opened: u64,
+    /// Streams first seen without their SYN.
+    pub midstream_pickups: u64,
+    pub retransmitted_bytes: u64,
+    pub out_of_order_segments: u64,
+    /// Holes given up on (segments never captured).
+    pub gaps: u64,
+    /// Buffered bytes thrown away because a gap or a cap made them unusable.
+    pub discarded_bytes: u64,
+    /// Segment bytes not buffered because of a per-stream or total cap.
+    pub overflow_bytes: u64,
+    pub streams_refused: u64,
+    pub streams_expired: u64,
+    pub streams_closed: u64,
+    pub resets: u64,
+}
+
+/// In-order bytes of one direction, waiting for a framer.
+#[derive(Debug)]
+pub struct StreamBuf {
+    next_seq: u32,
+    isn: Option<u32>,
+    buf: Vec<u8>,
+    ooo: Vec<(u32, Vec<u8>)>,
+    ooo_bytes: usize,
+    last_seen: Timestamp,
+    /// Bytes this stream holds as last counted into `Streams::total`.
+    accounted: usize,
+    mid_message: bool,
+    closing: bool,
+    /// Messages handed to the caller by [`StreamBuf::drain_frames`].
+    pub messages: u64,
+    /// Bytes a framer refused (Skip / Garbage).
+    pub garbage_bytes: u64,
+    /// Holes in this direction.
+    pub gaps: u64,
+}
+
+impl StreamBuf {
+    fn new(next_seq: u32, isn: Option<u32>, now: Timestamp) -> Self {
+        StreamBuf {
+            next_seq,
+            isn,
+            buf: Vec::new(),
+            ooo: Vec::new(),
+            ooo_bytes: 0,
+            last_seen: now,
+            accounted: 0,
+            mid_message: isn.is_none(),
+            closing: false,
+            messages: 0,
+            garbage_bytes: 0,
+            gaps: 0,
+        }
+    }
+
+    /// Bytes waiting for the framer.
+    pub fn data(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The buffer may not start at a message boundary: the stream was picked up mid-way, or
+    /// bytes were lost (gap, cap) since the last complete message.
+    pub fn mid_message(&self) -> bool {
+        self.mid_message
+    }
+
+    /// FIN seen: this is the last chance to frame; the state goes at the next `push`.
+    pub fn closing(&self) -> bool {
+        self.closing
+    }
+
+    fn held(&self) -> usize {
+        self.buf.capacity() + self.ooo_bytes
+    }
+
+    /// Hand every whole message at the head of the buffer to `on_msg`, as `framer` delimits
+    /// them, and drop what the framer refuses. Returns the number of messages delivered.
+    pub fn drain_frames<F, M>(&mut self, mut framer: F, mut on_msg: M) -> usize
+    where
+        F: FnMut(&[u8]) -> Frame,
+        M: FnMut(&[u8]),
+    {
+        let mut start = 0;
+        let mut n = 0;
+        // Every arm either advances `start` or breaks: the loop ends.
+        while start < self.buf.len() {
+            let rest = &self.buf[start..];
+            match framer(rest) {
+                Frame::Complete(len) if len > 0 && len <= rest.len() => {
+                    on_msg(&rest[..len]);
+                    start += len;
+                    n += 1;
+                    self.mid_message = false;
+                }
+                // Zero or past the end is a framer mistake; waiting for more bytes is harmless.
+                Frame::Complete(_) | Frame::Incomplete => break,
+                Frame::Skip(k) if k > 0 => {
+                    let k = k.min(rest.len());
+                    self.garbage_bytes += k as u64;
+                    start += k;
+                }
+                Frame::Skip(_) => break,
+                Frame::Garbage => {
+                    self.garbage_bytes += rest.len() as u64;
+                    start = self.buf.len();
+                }
+            }
+        }
+        self.messages += n as u64;
+        self.buf.drain(..start);
+        if self.buf.is_empty() && self.buf.capacity() > 16 << 10 {
+            // A burst should not pin its peak buffer for the life of the connection.
+            self.buf = Vec::new();
+        }
+        n
+    }
+
+    /// Append in-order bytes, or give the buffer up when it would pass the caps.
+    fn append(&mut self, data: &[u8], room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
+        self.next_seq = self.next_seq.wrapping_add(data.len() as u32);
+        let need = self.buf.len() + data.len();
+        let cap = self.buf.capacity();
+        if need <= limits.max_stream_bytes {
+            if need <= cap {
+                self.buf.extend_from_slice(data);
+                return;
+            }
+            // Grow geometrically (many small segments make one message) but never past the
+            // per-stream cap, and only as far as the total budget allows: the capacity is what
+            // is counted.
+            let target = need.max(cap.saturating_mul(2)).min(limits.max_stream_bytes);
+            if target - cap <= room {
+                self.buf.reserve_exact(target - self.buf.len());
+                self.buf.extend_from_slice(data);
+                return;
+            }
+        }
+        // No framer is taking messages out (not the protocol it expects, or a huge message):
+        // keeping more would only grow memory. Start over at the next bytes.
+        stats.discarded_bytes += self.buf.len() as u64;
+        stats.overflow_bytes += data.len() as u64;
+        self.buf.clear();
+        self.mid_message = true;
+    }
+
+    /// Place a segment's payload that starts at sequence number `seq`.
+    fn accept(&mut self, seq: u32, data: &[u8], room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
+        if data.is_empty() {
+            return;
+        }
+        let rel = seq.wrapping_sub(self.next_seq) as i32;
+        if rel <= 0 {
+            self.apply_in_order(seq, data, room, limits, stats);
+            self.drain_ooo(room, limits, stats);
+            return;
+        }
+        let ahead = rel as usize;
+        if self.ooo.iter().any(|(s, d)| *s == seq && d.len() >= data.len()) {
+            stats.retransmitted_bytes += data.len() as u64;
+            return;
+        }
+        if self.ooo.len() < limits.max_ooo_segments
+            && self.ooo_bytes + data.len() <= limits.max_ooo_bytes.min(room)
+            && ahead < limits.max_stream_bytes
+        {
+            stats.out_of_order_segments += 1;
+            self.ooo_bytes += data.len();
+            self.ooo.push((seq, data.to_vec()));
+            return;
+        }
+        // The hole is not going to be filled from what we can hold: skip to the earliest byte
+        // we have and go on from there.
+        stats.gaps += 1;
+        self.gaps += 1;
+        stats.discarded_bytes += self.buf.len() as u64;
+        self.buf.clear();
+        self.mid_message = true;
+        let base = self.next_seq;
+        let earliest = self
+            .ooo
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(std::iter::once(seq))
+            .min_by_key(|s| s.wrapping_sub(base))
+            .unwrap_or(seq);
+        self.next_seq = earliest;
+        if earliest == seq {
+            self.apply_in_order(seq, data, room, limits, stats);
+            self.drain_ooo(room, limits, stats);
+        } else {
+            self.drain_ooo(room, limits, stats);
+            // Re-place the segment against the new position (it is later than `earliest`).
+            let rel = seq.wrapping_sub(self.next_seq) as i32;
+            if rel <= 0 {
+                self.apply_in_order(seq, data, room, limits, stats);
+            } else if self.ooo.len() < limits.max_ooo_segments
+                && self.ooo_bytes + data.len() <= limits.max_ooo_bytes
+            {
+                self.ooo_bytes += data.len();
+                self.ooo.push((seq, data.to_vec()));
+            } else {
+                stats.overflow_bytes += data.len() as u64;
+            }
+        }
+    }
+
+    /// `seq` is at or before `next_seq`: drop what was already seen, append the rest.
+    fn apply_in_order(&mut self, seq: u32, data: &[u8], room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
+        let seen = self.next_seq.wrapping_sub(seq) as usize;
+        if seen >= data.len() {
+            stats.retransmitted_bytes += data.len() as u64;
+            return;
+        }
+        stats.retransmitted_bytes += seen as u64;
+        self.append(&data[seen..], room, limits, stats);
+    }
+
+    /// Move out-of-order segments that have become in order into the buffer.
+    fn drain_ooo(&mut self, room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
+        // Each pass removes at least one segment or stops.
+        loop {
+            let next = self.next_seq;
+            let Some(i) = self.ooo.iter().position(|(s, _)| (s.wrapping_sub(next) as i32) <= 0) else { break };
+            let (seq, d) = self.ooo.swap_remove(i);
+            self.ooo_bytes -= d.len();
+            self.apply_in_order(seq, &d, room, limits, stats);
+        }
+    }
+}
+
+/// All TCP streams being framed.
+#[derive(Debug)]
+pub struct Streams {
+    limits: StreamLimits,
+    map: HashMap<StreamKey, StreamBuf>,
+    /// Directions that saw FIN during the previous `push`; removed at the next one, so the
+    /// caller could still frame their last bytes.
+    closing: Vec<StreamKey>,
+    /// Sum of `accounted` over all streams: an upper bound on bytes held.
+    total: usize,
+    last_sweep: Option<Timestamp>,
+    pub stats: StreamStats,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Self::new(StreamLimits::default())
+    }
+}
+
+impl Streams {
+    pub fn new(limits: StreamLimits) -> Self {
+        Streams { limits, map: HashMap::new(), closing: Vec::new(), total: 0, last_sweep: None, stats: StreamStats::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Upper bound on bytes buffered over all streams.
+    pub fn bytes_held(&self) -> usize {
+        self.total
+    }
+
+    pub fn get_mut(&mut self, key: &StreamKey) -> Option<&mut StreamBuf> {
+        self.map.get_mut(key)
+    }
+
+    /// Feed one segment of direction `key`. Returns that direction's buffer when the segment
+    /// may have added bytes to frame; `None` for segments that need no framing (pure ACKs of
+    /// unknown connections, RST, refused streams).
+    pub fn push(&mut self, now: Timestamp, key: StreamKey, seg: &TcpSeg<'_>) -> Option<&mut StreamBuf> {
+        self.flush_closed();
+        if seg.rst() {
+            // Either side's RST ends both directions.
+            self.stats.resets += 1;
+            self.remove(&key);
+            self.remove(&key.reverse());
+            return None;
+        }
+        let data_seq = if seg.syn() { seg.seq.wrapping_add(1) } else { seg.seq };
+        let fresh_syn = seg.syn() && self.map.get(&key).is_none_or(|s| s.isn != Some(seg.seq));
+        if fresh_syn {
+            // A new connection reusing the 4-tuple replaces the old state.
+            self.remove(&key);
+            if !self.make_room(now) {
+                return None;
+            }
+            self.stats.streams_opened += 1;
+            self.map.insert(key, StreamBuf::new(data_seq, Some(seg.seq), now));
+        } else if !self.map.contains_key(&key) {
+            if seg.payload.is_empty() {
+                return None;
+            }
+            if !self.make_room(now) {
+                return None;
+            }
+            self.stats.streams_opened += 1;
+            self.stats.midstream_pickups += 1;
+            self.map.insert(key, StreamBuf::new(data_seq, None, now));
+        }
+
+        let limits = self.limits;
+        let s = self.map.get_mut(&key)?;
+        // Re-count this stream: the framer may have drained it since the last push.
+        self.total = self.total.saturating_sub(s.accounted) + s.held();
+        s.accounted = s.held();
+        let room = limits.max_total_bytes.saturating_sub(self.total);
+        s.last_seen = now;
+        s.accept(data_seq, seg.payload, room, &limits, &mut self.stats);
+        self.total = self.total.saturating_sub(s.accounted) + s.held();
+        s.accounted = s.held();
+        if seg.fin() && !s.closing {
+            s.closing = true;
+            self.closing.push(key);
+        }
+        Some(s)
+    }
+
+    /// Remove directions closed by FIN in earlier pushes (also done at each `push`).
+    pub fn flush_closed(&mut self) {
+        while let Some(k) = self.closing.pop() {
+            if self.map.get(&k).is_some_and(|s| s.closing) {
+                self.remove(&k);
+                self.stats.streams_closed += 1;
+            }
+        }
+    }
+
+    /// Drop streams idle longer than the idle timeout at capture time `now`.
+    pub fn expire(&mut self, now: Timestamp) {
+        let idle = self.limits.idle_timeout_ns;
+        let before = self.map.len();
+        let mut freed = 0;
+        self.map.retain(|_, s| {
+            let keep = now.0.saturating_sub(s.last_seen.0) <= idle;
+            if !keep {
+                freed += s.accounted;
+            }
+            keep
+        });
+        self.total = self.total.saturating_sub(freed);
+        self.stats.streams_expired += (before - self.map.len()) as u64;
+        self.last_sweep = Some(now);
+    }
+
+    /// Room for one more stream: sweep idle ones (at most once per capture second, the sweep is
+    /// O(streams)), else refuse.
+    fn make_room(&mut self, now: Timestamp) -> bool {
+        if self.map.len() < self.limits.max_streams {
+            return true;
+        }
+        if self.last_sweep.is_none_or(|t| now.0.saturating_sub(t.0) >= 1_000_000_000) {
+            self.expire(now);
+        }
+        if self.map.len() < self.limits.max_streams {
+            return true;
+        }
+        self.stats.streams_refused += 1;
+        false
+    }
+
+    fn remove(&mut self, key: &StreamKey) {
+        if let Some(s) = self.map.remove(key) {
+            self.total = self.total.saturating_sub(s.accounted);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::ip::tcp_flags::*;
+    use proptest::prelude::*;
+
+    fn key() -> StreamKey {
+        StreamKey { src: "127.0.0.1".parse().unwrap(), sport: 58882, dst: "127.0.0.1".parse().unwrap(), dport: 5060 }
+    }
+
+    fn seg(seq: u32, flags: u8, payload: &[u8]) -> TcpSeg<'_> {
+        TcpSeg { sport: 58882, dport: 5060, seq, ack: 0, flags, window: 65535, payload }
+    }
+
+    /// Messages are "<digits>:" length-prefixed, the way a framer would read Content-Length.
+    fn framer(b: &[u8]) -> Frame {
+        let Some(colon) = b.iter().position(|&c| c == b':') else {
+            return if b.iter().all(u8::is_ascii_digit) { Frame::Incomplete } else { Frame::Garbage };
+        };
+        let Some(n) = std::str::from_utf8(&b[..colon]).ok().and_then(|s| s.parse::<usize>().ok()) else {
+            return Frame::Garbage;
+        };
+        if b.len() >= colon + 1 + n {
+            Frame::Complete(colon + 1 + n)
+        } else {
+            Frame::Incomplete
+        }
+    }
+
+    fn drain(s: &mut StreamBuf) -> Vec<String> {
+        let mut out = Vec::new();
+        s.drain_frames(framer, |m| out.push(String::from_utf8_lossy(m).into_owned()));
+        out
+    }
+
+    const T: Timestamp = Timestamp(1_000_000_000_000);
+
+    #[test]
+    fn syn_then_split_message() {
+        let mut st = Streams::default();
+        assert!(st.push(T, key(), &seg(1000, SYN, b"")).is_some());
+        let s = st.push(T, key(), &seg(1001, ACK, b"5:he")).unwrap();
+        assert!(!s.mid_message());
+        assert!(drain(s).is_empty());
+        let s = st.push(T, key(), &seg(1005, ACK | PSH, b"llo3:abc2")).unwrap();
+        assert_eq!(drain(s), ["5:hello", "3:abc"]);
+        assert_eq!(s.data(), b"2");
+        assert_eq!(s.messages, 2);
+    }
+
+    #[test]
+    fn retransmissions_and_out_of_order() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(0, SYN, b""));
+        st.push(T, key(), &seg(1, ACK, b"3:abc"));
+        // Full retransmission, then one overlapping the tail.
+        assert_eq!(drain(st.push(T, key(), &seg(1, ACK, b"3:abc")).unwrap()), ["3:abc"]);
+        assert_eq!(st.stats.retransmitted_bytes, 5);
+        st.push(T, key(), &seg(4, ACK, b"bc2:x"));
+        assert_eq!(st.stats.retransmitted_bytes, 7);
+        // Out of order: the next message (seq 10) before the last byte of this one (seq 9).
+        let s = st.push(T, key(), &seg(10, ACK, b"1:z")).unwrap();
+        assert!(drain(s).is_empty());
+        assert_eq!(st.stats.out_of_order_segments, 1);
+        let s = st.push(T, key(), &seg(9, ACK, b"y")).unwrap();
+        assert_eq!(drain(s), ["2:xy", "1:z"]);
+        assert_eq!(st.stats.gaps, 0);
+    }
+
+    #[test]
+    fn midstream_pickup_and_garbage() {
+        let mut st = Streams::default();
+        // Pure ACK of an unknown connection creates nothing.
+        assert!(st.push(T, key(), &seg(5000, ACK, b"")).is_none());
+        assert!(st.is_empty());
+        let s = st.push(T, key(), &seg(5000, ACK, b"lo world\r\n3:abc")).unwrap();
+        assert!(s.mid_message());
+        assert!(drain(s).is_empty());
+        assert_eq!(s.garbage_bytes, 15);
+        let s = st.push(T, key(), &seg(5015, ACK, b"4:abcd")).unwrap();
+        assert_eq!(drain(s), ["4:abcd"]);
+        assert!(!s.mid_message());
+        assert_eq!(st.stats.midstream_pickups, 1);
+    }
+
+    #[test]
+    fn gap_when_out_of_order_budget_is_spent() {
+        let limits = StreamLimits { max_ooo_segments: 2, ..StreamLimits::default() };
+        let mut st = Streams::new(limits);
+        st.push(T, key(), &seg(0, SYN, b""));
+        st.push(T, key(), &seg(1, ACK, b"9:par"));
+        // seq 6..=9 never captured; later messages arrive.
+        st.push(T, key(), &seg(10, ACK, b"ial"));
+        st.push(T, key(), &seg(13, ACK, b"2:ok"));
+        let s = st.push(T, key(), &seg(17, ACK, b"1:z")).unwrap();
+        assert!(s.mid_message());
+        // Resynced at seq 10: "ial" is garbage, "2:ok" and "1:z" would follow it.
+        assert!(drain(s).is_empty());
+        assert_eq!((st.stats.gaps, st.stats.discarded_bytes), (1, 5));
+        let s = st.push(T, key(), &seg(20, ACK, b"1:q")).unwrap();
+        assert_eq!(drain(s), ["1:q"]);
+    }
+
+    #[test]
+    fn fin_keeps_last_bytes_then_drops_state() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(0, SYN, b""));
+        let s = st.push(T, key(), &seg(1, ACK | FIN, b"2:hi")).unwrap();
+        assert!(s.closing());
+        assert_eq!(drain(s), ["2:hi"]);
+        let rev = key().reverse();
+        assert!(st.push(T, rev, &seg(77, ACK, b"")).is_none());
+        assert_eq!((st.len(), st.stats.streams_closed), (0, 1));
+        // RST drops both directions at once.
+        st.push(T, key(), &seg(0, SYN, b""));
+        st.push(T, rev, &seg(50, SYN | ACK, b""));
+        assert_eq!(st.len(), 2);
+        assert!(st.push(T, rev, &seg(51, RST, b"")).is_none());
+        assert!(st.is_empty());
+        assert_eq!(st.bytes_held(), 0);
+    }
+
+    #[test]
+    fn syn_retransmit_and_port_reuse() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(100, SYN, b""));
+        st.push(T, key(), &seg(101, ACK, b"3:a"));
+        st.push(T, key(), &seg(100, SYN, b""));
+        assert_eq!(st.get_mut(&key()).unwrap().data(), b"3:a");
+        // Different ISN: a new connection on the same ports.
+        st.push(T, key(), &seg(9000, SYN, b""));
+        assert_eq!(st.get_mut(&key()).unwrap().data(), b"");
+        assert_eq!(st.stats.streams_opened, 2);
+    }
+
+    #[test]
+    fn caps() {
+        let limits = StreamLimits { max_stream_bytes: 8, max_streams: 2, ..StreamLimits::default() };
+        let mut st = Streams::new(limits);
+        st.push(T, key(), &seg(0, SYN, b""));
+        let s = st.push(T, key(), &seg(1, ACK, b"99:abcde")).unwrap();
+        assert!(drain(s).is_empty());
+        // Would pass 8 bytes: given up, starts over after.
+        let s = st.push(T, key(), &seg(9, ACK, b"fgh")).unwrap();
+        assert_eq!(s.data(), b"");
+        assert!(s.mid_message());
+        assert_eq!((st.stats.discarded_bytes, st.stats.overflow_bytes), (8, 3));
+        let mut k2 = key();
+        k2.sport = 1;
+        let mut k3 = key();
+        k3.sport = 2;
+        assert!(st.push(T, k2, &seg(0, SYN, b"")).is_some());
+        assert!(st.push(T, k3, &seg(0, SYN, b"")).is_none());
+        assert_eq!(st.stats.streams_refused, 1);
+        // After the idle timeout, the old ones make way.
+        let later = Timestamp(T.0 + 301_000_000_000);
+        assert!(st.push(later, k3, &seg(0, SYN, b"")).is_some());
+        assert_eq!(st.stats.streams_expired, 2);
+        assert_eq!(st.len(), 1);
+    }
+
+    #[test]
+    fn sequence_wraparound() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(u32::MAX - 2, SYN, b""));
+        st.push(T, key(), &seg(u32::MAX - 1, ACK, b"4:"));
+        let s = st.push(T, key(), &seg(0, ACK, b"wxyz")).unwrap();
+        assert_eq!(drain(s), ["4:wxyz"]);
+    }
+
+    proptest! {
+        #[test]
+        fn random_segments_never_panic_and_stay_bounded(
+            segs in prop::collection::vec((0u32..4000, any::<u8>(), prop::collection::vec(any::<u8>(), 0..300), 0u8..3), 0..150)
+        ) {
+            let limits = StreamLimits { max_stream_bytes: 1024, max_total_bytes: 4096, max_streams: 3, max_ooo_segments: 4, max_ooo_bytes: 1024, ..StreamLimits::default() };
+            let mut st = Streams::new(limits);
+            for (i, (seq, flags, payload, port)) in segs.iter().enumerate() {
+                let mut k = key();
+                k.sport = *port as u16;
+                let s = TcpSeg { sport: k.sport, dport: 5060, seq: *seq, ack: 0, flags: *flags, window: 0, payload };
+                if let Some(b) = st.push(Timestamp(i as i64), k, &s) {
+                    prop_assert!(b.data().len() <= limits.max_stream_bytes);
+                    b.drain_frames(|d| match d.first() { Some(b'a'..=b'm') => Frame::Complete(d.len().min(3)), Some(b'n'..=b'z') => Frame::Skip(2), Some(0) => Frame::Garbage, _ => Frame::Incomplete }, |_| {});
+                }
+                prop_assert!(st.len() <= limits.max_streams);
+                // Soft cap: one push may pass the total by one stream's buffers.
+                prop_assert!(st.bytes_held() <= limits.max_total_bytes + limits.max_stream_bytes + limits.max_ooo_bytes);
+            }
+        }
+    }
+}
