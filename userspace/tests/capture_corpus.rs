@@ -246,48 +246,59 @@ fn apple_pktap_pcapng_processes_and_packets() {
 /// One packet as tshark prints it: epoch ns, wire length, captured length, interface id, flags.
 type TsharkRow = (i64, u32, usize, Option<u32>, Option<u32>);
 
-fn tshark_rows(path: &Path) -> Option<Vec<TsharkRow>> {
-    let out = Command::new("tshark")
+fn tshark(path: &Path) -> std::io::Result<std::process::Child> {
+    Command::new("tshark")
         .args(["-r"])
         .arg(path)
         .args(["-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len", "-e", "frame.cap_len"])
         .args(["-e", "frame.interface_id", "-e", "frame.packet_flags_direction"])
-        .output()
-        .ok()?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
+
+fn tshark_rows(path: &Path, child: std::process::Child) -> Vec<TsharkRow> {
+    let out = child.wait_with_output().expect("tshark output");
     assert!(out.status.success(), "tshark failed on {}", path.display());
     let text = String::from_utf8(out.stdout).unwrap();
-    let rows = text
-        .lines()
+    text.lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             let (secs, frac) = f[0].split_once('.').unwrap_or((f[0], "0"));
             let frac = format!("{frac:0<9}");
             let ns = secs.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap();
-            let flags = f.get(4).filter(|s| !s.is_empty()).map(|s| {
-                u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
-            });
+            let flags = f
+                .get(4)
+                .filter(|s| !s.is_empty())
+                .map(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap());
             (ns, f[1].parse().unwrap(), f[2].parse().unwrap(), f.get(3).and_then(|s| s.parse().ok()), flags)
         })
-        .collect();
-    Some(rows)
+        .collect()
 }
 
 #[test]
 fn packets_agree_with_tshark() {
     let Some(dir) = common::corpus_dir() else { return };
-    if Command::new("tshark").arg("-v").output().is_err() {
+    if Command::new("tshark").arg("-v").stdout(std::process::Stdio::null()).status().is_err() {
         assert!(std::env::var_os("TUNTRACE_REQUIRE_CORPUS").is_none(), "tshark is required as the oracle in CI");
         eprintln!("tshark not installed: per-packet comparison not run");
         return;
     }
-    for path in corpus_captures(&dir) {
+    // tshark starts slowly: run all of them at once.
+    let runs: Vec<_> = corpus_captures(&dir)
+        .into_iter()
+        // tshark and libpcap disagree on the fuzz files; they have their own tests.
+        .filter(|p| !name(p).starts_with("fuzz_"))
+        .map(|p| {
+            let child = tshark(&p).expect("tshark");
+            (p, child)
+        })
+        .collect();
+    for (path, child) in runs {
         let n = name(&path);
-        if n.starts_with("fuzz_") {
-            continue; // tshark and libpcap disagree on these; see the dedicated tests
-        }
         let cap = Capture::open(&path).unwrap();
         let r = read(&cap);
-        let rows = tshark_rows(&path).unwrap();
+        let rows = tshark_rows(&path, child);
         assert_eq!(r.packets.len(), rows.len(), "{n}");
         for (i, (p, row)) in r.packets.iter().zip(&rows).enumerate() {
             let what = format!("{n} packet {}", i + 1);
@@ -317,7 +328,7 @@ mod damaged {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 
         /// Any corpus file cut anywhere and with a few bytes changed: no panic, the reader ends,
         /// damage comes at most once and last, and a cut file never yields more packets than
