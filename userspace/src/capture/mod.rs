@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::event::Event;
 
+pub mod linktype;
 mod pcap;
 mod pcapng;
 
