@@ -27,14 +27,14 @@ fn every_corpus_file_replays() {
 }
 
 const V1_NAMES: &[(u8, &str)] = &[
-    (1, "Base"),
-    (2, "Identity Protection"),
-    (3, "Authentication Only"),
-    (4, "Aggressive"),
-    (5, "Informational"),
-    (6, "Transaction"),
-    (32, "Quick Mode"),
-    (33, "New Group Mode"),
+    (1, "BASE"),
+    (2, "MAIN_MODE"),
+    (3, "AUTH_ONLY"),
+    (4, "AGGRESSIVE"),
+    (5, "INFORMATIONAL"),
+    (6, "TRANSACTION"),
+    (32, "QUICK_MODE"),
+    (33, "NEW_GROUP"),
 ];
 const V2_NAMES: &[(u8, &str)] = &[
     (34, "IKE_SA_INIT"),

@@ -74,7 +74,11 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
     for e in &report.errors {
-        eprintln!("tuntrace: {}: {} (byte offset {}); everything before it is reported", e.input, e.message, e.offset);
+        if e.offset == 0 {
+            eprintln!("tuntrace: {}: {}", e.input, e.message);
+        } else {
+            eprintln!("tuntrace: {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+        }
     }
     if report.errors.is_empty() { ExitCode::from(EXIT_OK) } else { ExitCode::from(EXIT_INPUT) }
 }

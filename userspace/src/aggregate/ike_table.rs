@@ -14,7 +14,6 @@ pub struct IkeView {
     pub ispi: u64,
     pub rspi: u64,
     pub exchange: String,
-    pub exchange_type: u8,
     pub message_id: u32,
     /// IKEv2: the R flag. IKEv1 has none: inferred from the sender.
     pub response: Option<bool>,
@@ -32,6 +31,37 @@ pub struct IkeView {
     pub error_notify: bool,
     /// NAT_DETECTION_* / NAT-D payloads present.
     pub nat_detection: bool,
+}
+
+impl From<&crate::decode::ike::IkeMessage> for IkeView {
+    fn from(m: &crate::decode::ike::IkeMessage) -> Self {
+        let mut notifies = Vec::new();
+        for n in &m.notifies {
+            if !notifies.contains(&n.name) {
+                notifies.push(n.name.clone());
+            }
+        }
+        IkeView {
+            version: m.version,
+            ispi: m.initiator_spi,
+            rspi: m.responder_spi,
+            exchange: m.exchange_name.clone(),
+            message_id: m.message_id,
+            response: m.is_response,
+            from_initiator: m.initiator,
+            payloads: m.payloads.clone(),
+            proposals: m.proposals.clone(),
+            ke_group: m.ke_group.map(|g| g.label()),
+            notifies,
+            vendor_ids: m.vendor_ids.clone(),
+            encrypted_payloads: u64::from(m.encrypted_payloads),
+            deletes_ike_sa: m.deletes.iter().any(|d| d.protocol == 1),
+            // IKEv2 error notifies are below 16384, IKEv1's below 8192.
+            error_notify: m.notifies.iter().any(|n| n.kind != 0 && n.kind < if m.version == 2 { 16384 } else { 8192 }),
+            nat_detection: m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION"))
+                || m.payloads.iter().any(|p| p == "NAT-D"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -242,7 +272,7 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
         },
         _ => match ex {
             // Main mode: messages 1-4 negotiate in clear, 5-6 authenticate encrypted.
-            "Identity Protection" | "Main Mode" => {
+            "MAIN_MODE" => {
                 if m.encrypted_payloads > 0 || m.payloads.iter().any(|p| p == "Encrypted") {
                     if response {
                         "established"
@@ -257,7 +287,7 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
                     cur
                 }
             }
-            "Aggressive" => {
+            "AGGRESSIVE" => {
                 if cur == "unknown" {
                     "init"
                 } else if !response && m.rspi != 0 {
@@ -268,7 +298,7 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
                     cur
                 }
             }
-            "Quick Mode" | "Informational" | "Transaction" if m.rspi != 0 && cur != "established" => "established",
+            "QUICK_MODE" | "INFORMATIONAL" | "TRANSACTION" if m.rspi != 0 && cur != "established" => "established",
             _ => cur,
         },
     }

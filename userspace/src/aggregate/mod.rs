@@ -129,12 +129,13 @@ impl Aggregator {
         let lt = self.ifaces.list[idx].info.linktype;
         let mut pid = p.pid;
         let l = match link::decode(lt, p.data) {
-            Ok(l) => l,
-            Err(m) if m == link::UNSUPPORTED => {
+            Ok(l) if !decodes_linktype(lt) => {
+                let _ = l;
                 self.count_iface(idx, p.orig_len, pid);
                 *self.unknown_link.entry(lt).or_insert(0) += 1;
                 return;
             }
+            Ok(l) => l,
             Err(m) => {
                 self.count_iface(idx, p.orig_len, pid);
                 self.bad(m);
@@ -143,7 +144,7 @@ impl Aggregator {
         };
         if let Some(meta) = &l.pktap {
             // PKTAP names the real interface and the process of every frame.
-            if let Some(name) = meta.ifname.filter(|n| !n.is_empty()) {
+            if let Some(name) = Some(meta.ifname).filter(|n| !n.is_empty()) {
                 idx = self.ifaces.named(name, meta.inner_dlt);
             }
             if let Some(ppid) = meta.pid {
@@ -166,8 +167,8 @@ impl Aggregator {
         };
         match parsed {
             Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(p.ts, &pkt) {
-                reasm::ReasmResult::Complete { proto, payload } => {
-                    self.transport(pk, pkt.src, pkt.dst, proto, &payload);
+                reasm::ReasmResult::Complete(d) => {
+                    self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
                 }
                 reasm::ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
                 _ => {}
@@ -216,15 +217,15 @@ impl Aggregator {
                 }
             }
             flows::AH => match esp::parse_ah(payload) {
-                Ok(ah) if ah.next_header == flows::ESP => {
+                Ok((next, _, _, rest)) if next == flows::ESP => {
                     self.flow(pk, flows::ESP, src, 0, dst, 0, app::ESP);
-                    match esp::parse(ah.rest) {
+                    match esp::parse(rest) {
                         Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
                         Err(m) => self.bad(m),
                     }
                 }
-                Ok(ah) => {
-                    self.flow(pk, ah.next_header, src, 0, dst, 0, 0);
+                Ok((next, _, _, _)) => {
+                    self.flow(pk, next, src, 0, dst, 0, 0);
                 }
                 Err(m) => self.bad(m),
             },
@@ -343,8 +344,9 @@ impl Aggregator {
     }
 
     fn sip_datagram(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8]) {
-        // RFC 5626 keepalives ("\r\n\r\n" and "\r\n") are SIP traffic, not damage.
-        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        // Keepalives are SIP traffic, not damage: RFC 5626 CRLFs, and the runs of spaces or
+        // NULs that many phones send to hold their NAT binding open.
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
             self.mark(pk, src, sport, dst, dport, app::SIP);
             return;
         }
@@ -399,11 +401,14 @@ impl Aggregator {
             buf.drain_frames(
                 |b| match sipmsg::frame_len(b) {
                     sipmsg::FrameResult::Complete(n) => tcp_stream::Frame::Complete(n),
+                    sipmsg::FrameResult::Keepalive(k) => tcp_stream::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 }),
                     sipmsg::FrameResult::Incomplete => tcp_stream::Frame::Incomplete,
-                    _ => tcp_stream::Frame::Garbage,
+                    sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
+                        garbage += 1;
+                        tcp_stream::Frame::Garbage
+                    }
                 },
                 |msg| msgs.push(msg.to_vec()),
-                || garbage += 1,
             );
         }
         for _ in 0..garbage {
@@ -541,6 +546,12 @@ impl Aggregator {
         r.verdicts = verdict::derive(&r);
         r
     }
+}
+
+/// Link types whose frames the link decoder understands (others are counted by type only).
+fn decodes_linktype(lt: u32) -> bool {
+    use link::*;
+    matches!(lt, NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2)
 }
 
 /// Adapt the IKE decoder's message to the table's view.

@@ -21,9 +21,9 @@ pub struct Damage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read the file: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path} is not a pcap or pcapng capture (first bytes {magic})")]
+    #[error("not a pcap or pcapng capture (it starts with bytes {magic})")]
     NotACapture { path: String, magic: String },
 }
 
@@ -70,7 +70,11 @@ impl Capture {
     fn check_magic(&self, path: &Path) -> Result<(), OpenError> {
         if Format::detect(self.as_bytes()).is_none() {
             let b = self.as_bytes();
-            let magic = b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+            let magic = if b.is_empty() {
+                "nothing: the file is empty".to_string()
+            } else {
+                b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+            };
             return Err(OpenError::NotACapture { path: path.display().to_string(), magic });
         }
         Ok(())

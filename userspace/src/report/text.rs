@@ -342,6 +342,10 @@ fn problems(o: &mut String, r: &Report) {
         let _ = writeln!(o, "  link type {} ({}) not decoded: {} frames counted only", l.linktype, l.name, l.frames);
     }
     for e in &r.errors {
-        let _ = writeln!(o, "  {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+        if e.offset == 0 {
+            let _ = writeln!(o, "  {}: {}", e.input, e.message);
+        } else {
+            let _ = writeln!(o, "  {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+        }
     }
 }
