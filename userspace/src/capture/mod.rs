@@ -9,6 +9,7 @@ use crate::event::Event;
 
 mod pcap;
 mod pcapng;
+pub mod writer;
 
 /// Why reading stopped early. Everything before `offset` was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
