@@ -10,6 +10,7 @@ use crate::event::Event;
 pub mod linktype;
 mod pcap;
 mod pcapng;
+pub mod writer;
 
 /// Why reading stopped early. Everything before `offset` was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
