@@ -142,7 +142,7 @@ impl SipMessage {
         if media_type.eq_ignore_ascii_case("application/sdp") {
             return Some(sdp::parse(&self.body));
         }
-        if media_type.len() > 10 && media_type[..10].eq_ignore_ascii_case("multipart/") {
+        if media_type.as_bytes().get(..10).is_some_and(|p| p.eq_ignore_ascii_case(b"multipart/")) {
             let boundary =
                 params(ct).find(|(k, _)| k.eq_ignore_ascii_case("boundary")).and_then(|(_, v)| v)?;
             return multipart_sdp(&self.body, boundary.as_bytes()).map(sdp::parse);
@@ -1142,6 +1142,9 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         // No SDP part, or a boundary that never appears: nothing.
         let none = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=zz\r\n\r\n--zz\r\nc: text/plain\r\n\r\nhi\r\n--zz--";
         assert_eq!(parse(none).unwrap().sdp(), None);
+        // Multi-byte characters where "multipart/" would end must not split a char.
+        let odd = "MESSAGE sip:b@x SIP/2.0\r\nc: multipar\u{20ac}x\r\n\r\nbody";
+        assert_eq!(parse(odd.as_bytes()).unwrap().sdp(), None);
         let lost = b"MESSAGE sip:b@x SIP/2.0\r\nc: multipart/mixed;boundary=qq\r\n\r\n--zz\r\n";
         assert_eq!(parse(lost).unwrap().sdp(), None);
     }
@@ -1285,6 +1288,22 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
             let p = parse(&m).unwrap();
             prop_assert_eq!(p.call_id.as_deref(), Some(call_id.as_str()));
             prop_assert_eq!(p.body, body);
+        }
+
+        #[test]
+        fn unicode_header_values_never_panic(v in "\\PC{0,60}", w in "[\\PC;<>\"]{0,60}") {
+            let msg = format!(
+                "INVITE sip:a@b SIP/2.0\r\nContent-Type: {v}\r\nFrom: {w}\r\nTo: {v}\r\nVia: {w}\r\n\
+    Contact: {w}, {v}\r\nCall-ID: {v}\r\n\r\n--{w}\r\nc: application/sdp\r\n\r\nm=audio 1 RTP/AVP 0\r\n"
+            );
+            if let Ok(m) = parse(msg.as_bytes()) {
+                let _ = m.sdp();
+                let _ = m.header_values("contact");
+            }
+            let multipart = format!("SIP/2.0 200 OK\r\nc: multipart/{v};boundary={w}\r\n\r\n--{w}\r\n{v}");
+            if let Ok(m) = parse(multipart.as_bytes()) {
+                let _ = m.sdp();
+            }
         }
 
         #[test]
