@@ -1380,6 +1380,111 @@ mod tests {
         assert!(!looks_like_ike(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"));
     }
 
+    /// Build an IKEv1 (unencrypted) message from payloads `(type, body)`.
+    fn v1_msg(exch: u8, payloads: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&0x0102030405060708u64.to_be_bytes());
+        m.extend_from_slice(&0x1112131415161718u64.to_be_bytes());
+        m.push(payloads.first().map_or(0, |p| p.0));
+        m.extend_from_slice(&[0x10, exch, 0, 0x63, 0x5a, 0x2e, 0x6a, 0, 0, 0, 0]);
+        for (i, (_, body)) in payloads.iter().enumerate() {
+            m.push(payloads.get(i + 1).map_or(0, |p| p.0));
+            m.push(0);
+            m.extend_from_slice(&u16::try_from(body.len() + 4).unwrap().to_be_bytes());
+            m.extend_from_slice(body);
+        }
+        let len = u32::try_from(m.len()).unwrap().to_be_bytes();
+        m[24..28].copy_from_slice(&len);
+        m
+    }
+
+    #[test]
+    fn ikev1_quick_mode_esp_proposal_from_rfc2407_layout() {
+        // SA (DOI 1, SIT_IDENTITY_ONLY) / Proposal #1 ESP, SPI f4dc0ae5, 2 transforms:
+        //  T1 ESP_AES(12): life seconds 3600, encap UDP_TUNNEL(3), auth HMAC-SHA(2), keylen 256,
+        //                  group 14 (PFS)
+        //  T2 ESP_3DES(3): encap TUNNEL, auth HMAC-MD5, life 4608000 KB as a 4-byte TLV
+        let t1_attrs: Vec<u8> = [
+            [0x80, 1, 0, 1],
+            [0x80, 2, 0x0e, 0x10],
+            [0x80, 4, 0, 3],
+            [0x80, 5, 0, 2],
+            [0x80, 6, 1, 0],
+            [0x80, 3, 0, 14],
+        ]
+        .concat();
+        let mut t2_attrs: Vec<u8> = [[0x80, 4, 0, 1], [0x80, 5, 0, 1], [0x80, 1, 0, 2]].concat();
+        t2_attrs.extend_from_slice(&[0, 2, 0, 4, 0x00, 0x46, 0x50, 0x00]);
+        let transform = |more: u8, num: u8, id: u8, attrs: &[u8]| {
+            let mut t = vec![more, 0, 0, 0, num, id, 0, 0];
+            t.extend_from_slice(attrs);
+            let l = u16::try_from(t.len()).unwrap().to_be_bytes();
+            t[2..4].copy_from_slice(&l);
+            t
+        };
+        let mut prop = vec![0, 0, 0, 0, 1, 3, 4, 2, 0xf4, 0xdc, 0x0a, 0xe5];
+        prop.extend(transform(3, 1, 12, &t1_attrs));
+        prop.extend(transform(0, 2, 3, &t2_attrs));
+        let pl = u16::try_from(prop.len()).unwrap().to_be_bytes();
+        prop[2..4].copy_from_slice(&pl);
+        let mut sa = vec![0, 0, 0, 1, 0, 0, 0, 1];
+        sa.extend(prop);
+        // Aggressive-mode style ID: ID_IPV4_ADDR 192.1.2.23, UDP port 500.
+        let id = vec![1, 17, 1, 0xf4, 192, 1, 2, 23];
+        let m = parse(&v1_msg(32, &[(1, sa), (5, id)])).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.exchange_name, "QUICK_MODE");
+        assert_eq!(m.message_id, 0x635a2e6a);
+        assert_eq!(m.proposals.len(), 2);
+        let a = &m.proposals[0];
+        assert_eq!(a.protocol, "ESP");
+        assert_eq!(a.encryption, strs(&["AES_CBC_256"]));
+        assert_eq!(a.integrity, strs(&["AUTH_HMAC_SHA1_96"]));
+        assert_eq!(a.dh, strs(&["MODP_2048"]));
+        assert_eq!(a.other, strs(&["transform=1", "spi=f4dc0ae5", "life=3600s", "mode=UDP_TUNNEL"]));
+        let b = &m.proposals[1];
+        assert_eq!(b.encryption, strs(&["3DES_CBC"]));
+        assert_eq!(b.integrity, strs(&["AUTH_HMAC_MD5_96"]));
+        assert_eq!(b.other, strs(&["transform=2", "spi=f4dc0ae5", "mode=TUNNEL", "life=4608000KB"]));
+        let i = &m.ids[0];
+        assert_eq!((i.type_name.as_str(), i.value.as_str(), i.protocol, i.port), ("ID_IPV4_ADDR", "192.1.2.23", 17, 500));
+    }
+
+    #[test]
+    fn ikev1_mode_cfg_attributes() {
+        // Transaction exchange, Attributes payload CFG_REPLY id 0x1234:
+        // INTERNAL_IP4_ADDRESS (TLV) 10.1.2.3, XAUTH_STATUS (TV) 1, UNITY_BANNER text.
+        let mut a = vec![2, 0, 0x12, 0x34];
+        a.extend_from_slice(&[0, 1, 0, 4, 10, 1, 2, 3]);
+        a.extend_from_slice(&[0x80 | 0x40, 0x8f, 0, 1]);
+        a.extend_from_slice(&[0x70, 0x00, 0, 5]);
+        a.extend_from_slice(b"hi\x07yo");
+        let m = parse(&v1_msg(6, &[(14, a)])).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.exchange_name, "TRANSACTION");
+        assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
+        let cfg: Vec<(&str, Option<&str>)> =
+            m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
+        assert_eq!(
+            cfg,
+            [
+                ("INTERNAL_IP4_ADDRESS", Some("10.1.2.3")),
+                ("XAUTH_STATUS", Some("1")),
+                ("UNITY_BANNER", Some("hi.yo"))
+            ]
+        );
+    }
+
+    #[test]
+    fn payload_walk_is_bounded() {
+        // 100 empty VendorID payloads chained: the walk stops at MAX_PAYLOADS with a reason.
+        let payloads: Vec<(u8, Vec<u8>)> = (0..100).map(|_| (43, Vec::new())).collect();
+        let m = parse(&v2_msg(37, 0, &payloads)).unwrap();
+        assert_eq!(m.payloads.len(), MAX_PAYLOADS);
+        assert_eq!(m.malformed, Some("ike too many payloads"));
+        assert_eq!(m.initiator_spi, 0x1122334455667788);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
