@@ -93,12 +93,16 @@ pub struct Group {
 
 impl Group {
     fn new(number: u16) -> Self {
-        Group { number, name: names::dh_group(number) }
+        Group {
+            number,
+            name: names::dh_group(number),
+        }
     }
 
     /// IANA name, or `DH_<n>`.
     pub fn label(&self) -> String {
-        self.name.map_or_else(|| format!("DH_{}", self.number), str::to_string)
+        self.name
+            .map_or_else(|| format!("DH_{}", self.number), str::to_string)
     }
 
     /// Weak by RFC 8247 standards (MODP below 2048 bits, small-subgroup or small ECP groups).
@@ -171,11 +175,17 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_be_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn payload_name(version: u8, t: u8) -> String {
-    let n = if version == 1 { names::v1_payload(t) } else { names::v2_payload(t) };
+    let n = if version == 1 {
+        names::v1_payload(t)
+    } else {
+        names::v2_payload(t)
+    };
     n.map_or_else(|| format!("PAYLOAD_{t}"), str::to_string)
 }
 
@@ -215,7 +225,11 @@ pub fn looks_like_ike(payload: &[u8]) -> bool {
         0x20 => 2,
         _ => return false,
     };
-    let flags_ok = if version == 1 { flags & 0xf8 == 0 } else { flags & !0x38 == 0 };
+    let flags_ok = if version == 1 {
+        flags & 0xf8 == 0
+    } else {
+        flags & !0x38 == 0
+    };
     let exch_ok = exchange_name(version, exch).is_some() && exch != 0;
     let len = len as usize;
     let fragment = (version == 2 && np == 53) || (version == 1 && np == 132);
@@ -326,7 +340,11 @@ fn walk(m: &mut IkeMessage, msg: &[u8]) {
         let body = &msg[at + 4..pend];
         m.payload_types.push(ptype);
         m.payloads.push(payload_name(m.version, ptype));
-        let res = if m.version == 2 { v2_payload(m, ptype, body) } else { v1_payload(m, ptype, body) };
+        let res = if m.version == 2 {
+            v2_payload(m, ptype, body)
+        } else {
+            v1_payload(m, ptype, body)
+        };
         if let Err(e) = res {
             set_malformed(m, e.reason);
         }
@@ -348,17 +366,31 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         35 | 36 => {
-            let id_type = *b.first().ok_or(Malformed::new("ike id payload truncated"))?;
-            let data = b.get(4..).ok_or(Malformed::new("ike id payload truncated"))?;
-            m.ids.push(identity(2, if t == 35 { "IDi" } else { "IDr" }, id_type, 0, 0, data));
+            let id_type = *b
+                .first()
+                .ok_or(Malformed::new("ike id payload truncated"))?;
+            let data = b
+                .get(4..)
+                .ok_or(Malformed::new("ike id payload truncated"))?;
+            m.ids.push(identity(
+                2,
+                if t == 35 { "IDi" } else { "IDr" },
+                id_type,
+                0,
+                0,
+                data,
+            ));
             Ok(())
         }
         41 => {
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2)) else {
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2))
+            else {
                 return Err(Malformed::new("ike notify payload truncated"));
             };
             let spi_end = 4 + usize::from(spi_size);
-            let spi = b.get(4..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            let spi = b
+                .get(4..spi_end)
+                .ok_or(Malformed::new("ike notify spi truncated"))?;
             let data = &b[spi_end..];
             m.notifies.push(notify(2, kind, proto, spi, data));
             Ok(())
@@ -367,7 +399,8 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(&proto), Some(&spi_size), Some(n)) = (b.first(), b.get(1), be16(b, 2)) else {
                 return Err(Malformed::new("ike delete payload truncated"));
             };
-            m.deletes.push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
+            m.deletes
+                .push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
             Ok(())
         }
         43 => {
@@ -380,8 +413,11 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         47 => {
-            let cfg = *b.first().ok_or(Malformed::new("ike cp payload truncated"))?;
-            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            let cfg = *b
+                .first()
+                .ok_or(Malformed::new("ike cp payload truncated"))?;
+            m.config_type =
+                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
             parse_cfg_attributes(m, 2, b.get(4..).unwrap_or(&[]))
         }
         53 => {
@@ -390,7 +426,10 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
                 return Err(Malformed::new("ike skf payload truncated"));
             };
-            m.fragment = Some(Fragment { number, total: Some(total) });
+            m.fragment = Some(Fragment {
+                number,
+                total: Some(total),
+            });
             Ok(())
         }
         _ => Ok(()),
@@ -401,7 +440,8 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
     match t {
         1 => parse_v1_sa(m, b),
         5 => {
-            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2)) else {
+            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2))
+            else {
                 return Err(Malformed::new("ike id payload truncated"));
             };
             m.ids.push(identity(1, "ID", id_type, proto, port, &b[4..]));
@@ -409,11 +449,14 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
         }
         11 => {
             // DOI(4) protocol(1) spi size(1) type(2) spi data
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6)) else {
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6))
+            else {
                 return Err(Malformed::new("ike notify payload truncated"));
             };
             let spi_end = 8 + usize::from(spi_size);
-            let spi = b.get(8..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            let spi = b
+                .get(8..spi_end)
+                .ok_or(Malformed::new("ike notify spi truncated"))?;
             m.notifies.push(notify(1, kind, proto, spi, &b[spi_end..]));
             Ok(())
         }
@@ -421,7 +464,8 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(&proto), Some(&spi_size), Some(n)) = (b.get(4), b.get(5), be16(b, 6)) else {
                 return Err(Malformed::new("ike delete payload truncated"));
             };
-            m.deletes.push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
+            m.deletes
+                .push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
             Ok(())
         }
         13 => {
@@ -429,8 +473,11 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         14 => {
-            let cfg = *b.first().ok_or(Malformed::new("ike attributes payload truncated"))?;
-            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            let cfg = *b
+                .first()
+                .ok_or(Malformed::new("ike attributes payload truncated"))?;
+            m.config_type =
+                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
             parse_cfg_attributes(m, 1, b.get(4..).unwrap_or(&[]))
         }
         132 => {
@@ -439,7 +486,10 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
                 return Err(Malformed::new("ike fragment payload truncated"));
             };
             let number = u16::from(number);
-            m.fragment = Some(Fragment { number, total: (flags & 1 != 0).then_some(number) });
+            m.fragment = Some(Fragment {
+                number,
+                total: (flags & 1 != 0).then_some(number),
+            });
             Ok(())
         }
         _ => Ok(()),
@@ -451,7 +501,11 @@ fn proto_name(p: u8) -> String {
 }
 
 fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Notify {
-    let known = if version == 1 { names::v1_notify(kind) } else { names::v2_notify(kind) };
+    let known = if version == 1 {
+        names::v1_notify(kind)
+    } else {
+        names::v2_notify(kind)
+    };
     let name = known.map_or_else(|| format!("NOTIFY_{kind}"), str::to_string);
     let detail = match (version, kind) {
         (2, 17) => be16(data, 0).map(|g| Group::new(g).label()),
@@ -466,7 +520,7 @@ fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Noti
                 .collect();
             Some(hashes.join(","))
         }
-        (2, 16388 | 16389 | 16390) if !data.is_empty() => Some(hex(data)),
+        (2, 16388..=16390) if !data.is_empty() => Some(hex(data)),
         (1, 36136 | 36137) => be32(data, 0).map(|s| format!("seq={s}")),
         _ => None,
     };
@@ -492,7 +546,11 @@ fn delete(protocol: u8, spi_size: u8, n: u16, spis: &[u8]) -> Result<Delete, Mal
             out.push(hex(s));
         }
     }
-    Ok(Delete { protocol, protocol_name: proto_name(protocol), spis: out })
+    Ok(Delete {
+        protocol,
+        protocol_name: proto_name(protocol),
+        spis: out,
+    })
 }
 
 fn text(b: &[u8]) -> String {
@@ -512,15 +570,38 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(<[u8; 16]>::try_from(b.get(..16)?).ok()?))
 }
 
-fn identity(version: u8, payload: &'static str, id_type: u8, protocol: u8, port: u16, d: &[u8]) -> Identity {
+fn identity(
+    version: u8,
+    payload: &'static str,
+    id_type: u8,
+    protocol: u8,
+    port: u16,
+    d: &[u8],
+) -> Identity {
     let value = match (version, id_type) {
         (_, 1) if d.len() == 4 => ipv4(d).map(|a| a.to_string()),
         (_, 5) if d.len() == 16 => ipv6(d).map(|a| a.to_string()),
         (_, 2 | 3) => Some(text(d)),
-        (1, 4) if d.len() == 8 => Some(format!("{}/{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
-        (1, 7) if d.len() == 8 => Some(format!("{}-{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
-        (1, 6) if d.len() == 32 => Some(format!("{}/{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
-        (1, 8) if d.len() == 32 => Some(format!("{}-{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
+        (1, 4) if d.len() == 8 => Some(format!(
+            "{}/{}",
+            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        )),
+        (1, 7) if d.len() == 8 => Some(format!(
+            "{}-{}",
+            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        )),
+        (1, 6) if d.len() == 32 => Some(format!(
+            "{}/{}",
+            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
+            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
+        )),
+        (1, 8) if d.len() == 32 => Some(format!(
+            "{}-{}",
+            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
+            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
+        )),
         // KEY_ID is opaque but often text (carrier NAIs, user names): show text when it is.
         (_, 11) if !d.is_empty() && d.iter().all(|&c| (0x20..0x7f).contains(&c)) => Some(text(d)),
         _ => None,
@@ -529,7 +610,8 @@ fn identity(version: u8, payload: &'static str, id_type: u8, protocol: u8, port:
     Identity {
         payload,
         id_type,
-        type_name: names::id_type(version, id_type).map_or_else(|| format!("ID_{id_type}"), str::to_string),
+        type_name: names::id_type(version, id_type)
+            .map_or_else(|| format!("ID_{id_type}"), str::to_string),
         value,
         protocol,
         port,
@@ -550,7 +632,9 @@ fn attributes(mut b: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
             b = &b[4..];
         } else {
             let end = 4 + usize::from(v);
-            let val = b.get(4..end).ok_or(Malformed::new("ike attribute length past end"))?;
+            let val = b
+                .get(4..end)
+                .ok_or(Malformed::new("ike attribute length past end"))?;
             out.push((t, val));
             b = &b[end..];
         }
@@ -600,7 +684,9 @@ fn for_each_proposal(
         }
         let p = &b[..len];
         let (number, proto, spi_size, ntrans) = (p[4], p[5], usize::from(p[6]), p[7]);
-        let spi = p.get(8..8 + spi_size).ok_or(Malformed::new("ike proposal spi truncated"))?;
+        let spi = p
+            .get(8..8 + spi_size)
+            .ok_or(Malformed::new("ike proposal spi truncated"))?;
         f(number, proto, spi, ntrans, &p[8 + spi_size..])?;
         b = &b[len..];
         if more == 0 {
@@ -655,18 +741,27 @@ fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
             }
             match ttype {
                 1 => {
-                    let base = names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
+                    let base =
+                        names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
                     p.encryption.push(match keylen {
                         Some(k) => format!("{base}_{k}"),
                         None => base,
                     });
                 }
-                2 => p.prf.push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
-                3 => p.integrity.push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
+                2 => p
+                    .prf
+                    .push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
+                3 => p
+                    .integrity
+                    .push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
                 4 => p.dh.push(Group::new(id).label()),
-                5 => p.esn.push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
+                5 => p
+                    .esn
+                    .push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
                 // RFC 9370 additional key exchanges 1..7.
-                6..=12 => p.other.push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
+                6..=12 => p
+                    .other
+                    .push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
                 _ => p.other.push(format!("TRANSFORM_{ttype}={id}")),
             }
             Ok(())
@@ -681,7 +776,9 @@ fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
 fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
     // DOI(4) situation(4); the IPsec DOI's labelled-domain situations add fields nobody sends.
     let doi = be32(b, 0).ok_or(Malformed::new("ike sa payload truncated"))?;
-    let rest = b.get(8..).ok_or(Malformed::new("ike sa payload truncated"))?;
+    let rest = b
+        .get(8..)
+        .ok_or(Malformed::new("ike sa payload truncated"))?;
     if doi != 1 {
         return Err(Malformed::new("ike sa doi unsupported"));
     }
@@ -731,11 +828,16 @@ fn v1_isakmp_transform(p: &mut Proposal, tid: u8, attrs: &[(u16, &[u8])]) {
         let n = uint(v).unwrap_or(0);
         let n16 = u16::try_from(n).unwrap_or(u16::MAX);
         match t {
-            1 => encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string)),
-            2 => p.integrity.push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
-            3 => p
-                .other
-                .push(format!("auth={}", names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string))),
+            1 => {
+                encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string))
+            }
+            2 => p
+                .integrity
+                .push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
+            3 => p.other.push(format!(
+                "auth={}",
+                names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string)
+            )),
             4 => p.dh.push(Group::new(n16).label()),
             5 => p.other.push(format!("group_type={n}")),
             11 => life_type = n16,
@@ -763,23 +865,30 @@ fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8]
             1 => life_type = n16,
             2 => life(p, life_type, v),
             3 => p.dh.push(Group::new(n16).label()),
-            4 => p
-                .other
-                .push(format!("mode={}", names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string))),
+            4 => p.other.push(format!(
+                "mode={}",
+                names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string)
+            )),
             5 => {
-                let a = names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
+                let a =
+                    names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
                 if !p.integrity.contains(&a) {
                     p.integrity.push(a);
                 }
             }
             6 => keylen = Some(n),
-            11 => p.esn.push(if n != 0 { "ESN".into() } else { "NO_ESN".into() }),
+            11 => p.esn.push(if n != 0 {
+                "ESN".into()
+            } else {
+                "NO_ESN".into()
+            }),
             _ => p.other.push(format!("attr{t}={}", hex(v))),
         }
     }
     match proto {
         3 => {
-            let base = names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
+            let base =
+                names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
             p.encryption.push(match keylen {
                 Some(k) => format!("{base}_{k}"),
                 None => base,
@@ -791,9 +900,10 @@ fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8]
                 p.integrity.insert(0, a);
             }
         }
-        4 => p
-            .other
-            .insert(0, names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string)),
+        4 => p.other.insert(
+            0,
+            names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string),
+        ),
         _ => p.other.insert(0, format!("transform_id={tid}")),
     }
 }
@@ -802,7 +912,11 @@ fn cfg_value(t: u16, v: &[u8]) -> String {
     match (t, v.len()) {
         // Addresses, IPv4 masks and P-CSCF/DNS servers.
         (1..=4 | 6 | 20 | 27, 4) => ipv4(v).map(|a| a.to_string()).unwrap_or_default(),
-        (13, 8) => format!("{}/{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        (13, 8) => format!(
+            "{}/{}",
+            ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        ),
         (10 | 12 | 19 | 21 | 28, 16) => ipv6(v).map(|a| a.to_string()).unwrap_or_default(),
         // IPv6 address/subnet + prefix length.
         (8 | 15 | 18, 17) => format!("{}/{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED), v[16]),
@@ -826,7 +940,9 @@ fn parse_cfg_attributes(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(),
             (t & 0x7fff, &rest[2..4], 4)
         } else {
             let end = 4 + usize::from(l);
-            let v = rest.get(4..end).ok_or(Malformed::new("ike cfg attribute length past end"))?;
+            let v = rest
+                .get(4..end)
+                .ok_or(Malformed::new("ike cfg attribute length past end"))?;
             (t & 0x7fff, v, end)
         };
         m.config.push(ConfigAttribute {
@@ -845,8 +961,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        assert!(s.len() % 2 == 0);
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        assert!(s.len().is_multiple_of(2));
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// ikev1_main_mode.pcap frame 1 UDP payload (168 bytes).
@@ -1032,7 +1151,10 @@ mod tests {
         assert_eq!(m.length, 168);
         assert_eq!(m.is_response, None);
         assert!(!m.encrypted);
-        assert_eq!(m.payloads, strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"]));
+        assert_eq!(
+            m.payloads,
+            strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"])
+        );
         assert_eq!(
             m.vendor_ids,
             strs(&[
@@ -1068,14 +1190,23 @@ mod tests {
         );
         assert_eq!(
             m3.vendor_ids,
-            strs(&["DPD (RFC 3706)", "unknown:11bdfe02d056587f2c18125972c32401", "XAUTH"])
+            strs(&[
+                "DPD (RFC 3706)",
+                "unknown:11bdfe02d056587f2c18125972c32401",
+                "XAUTH"
+            ])
         );
         assert_eq!(m3.ke_group, None);
 
         let m4 = parse(&unhex(V1_MM4)).unwrap();
         assert_eq!(
             m4.vendor_ids,
-            strs(&["Cisco Unity", "DPD (RFC 3706)", "unknown:55cc29ed902ab8ec53b1df867c610929", "XAUTH"])
+            strs(&[
+                "Cisco Unity",
+                "DPD (RFC 3706)",
+                "unknown:55cc29ed902ab8ec53b1df867c610929",
+                "XAUTH"
+            ])
         );
     }
 
@@ -1136,14 +1267,26 @@ mod tests {
         assert_eq!(m.payload_types, vec![33, 34, 40, 41, 41]);
         let p = &m.proposals[0];
         assert_eq!(p.protocol, "IKE");
-        assert_eq!(p.encryption, strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"]));
-        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"]));
-        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"]));
+        assert_eq!(
+            p.encryption,
+            strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"])
+        );
+        assert_eq!(
+            p.prf,
+            strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"])
+        );
+        assert_eq!(
+            p.integrity,
+            strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"])
+        );
         assert_eq!(p.dh, strs(&["MODP_1024", "MODP_2048"]));
         assert_eq!(m.ke_group.map(|g| g.label()), Some("MODP_1024".to_string()));
         assert!(m.ke_group.unwrap().is_weak());
         let n: Vec<&str> = m.notifies.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(n, ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]);
+        assert_eq!(
+            n,
+            ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]
+        );
         assert_eq!(m.notifies[0].kind, 16388);
     }
 
@@ -1156,7 +1299,10 @@ mod tests {
         let c = &m.notifies[0];
         assert_eq!(c.name, "COOKIE");
         assert_eq!(c.kind, 16390);
-        assert_eq!(c.detail.as_deref(), Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6"));
+        assert_eq!(
+            c.detail.as_deref(),
+            Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6")
+        );
     }
 
     #[test]
@@ -1207,7 +1353,12 @@ mod tests {
         assert_eq!(m.ke_group.map(|g| g.number), Some(20));
         assert_eq!(
             m.vendor_ids,
-            strs(&["Cisco Delete Reason", "Cisco VPN Revision 2", "Cisco Dynamic Route", "Cisco FlexVPN"])
+            strs(&[
+                "Cisco Delete Reason",
+                "Cisco VPN Revision 2",
+                "Cisco Dynamic Route",
+                "Cisco FlexVPN"
+            ])
         );
     }
 
@@ -1270,17 +1421,37 @@ mod tests {
         let n = vec![3, 4, 0x40, 0x09, 0xde, 0xad, 0xbe, 0xef];
         // INVALID_KE_PAYLOAD with group 14.
         let ike = vec![0, 0, 0, 17, 0, 14];
-        let m = v2_msg(35, 0x20, &[(35, idi), (36, idr), (47, cp), (42, del), (41, n), (41, ike)]);
+        let m = v2_msg(
+            35,
+            0x20,
+            &[
+                (35, idi),
+                (36, idr),
+                (47, cp),
+                (42, del),
+                (41, n),
+                (41, ike),
+            ],
+        );
         let m = parse(&m).unwrap();
         assert_eq!(m.malformed, None);
         assert_eq!(m.is_response, Some(true));
         assert_eq!(m.ids[0].payload, "IDi");
         assert_eq!(m.ids[0].type_name, "ID_RFC822_ADDR");
-        assert_eq!(m.ids[0].value, "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org");
-        assert_eq!((m.ids[1].type_name.as_str(), m.ids[1].value.as_str()), ("ID_FQDN", "ims"));
+        assert_eq!(
+            m.ids[0].value,
+            "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org"
+        );
+        assert_eq!(
+            (m.ids[1].type_name.as_str(), m.ids[1].value.as_str()),
+            ("ID_FQDN", "ims")
+        );
         assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
-        let cfg: Vec<(&str, Option<&str>)> =
-            m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
+        let cfg: Vec<(&str, Option<&str>)> = m
+            .config
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_deref()))
+            .collect();
         assert_eq!(
             cfg,
             [
@@ -1299,7 +1470,13 @@ mod tests {
         // SKF (RFC 7383): fragment 2 of 3.
         let f = v2_msg(35, 0x08, &[(53, vec![0, 2, 0, 3, 0xaa, 0xbb])]);
         let f = parse(&f).unwrap();
-        assert_eq!(f.fragment, Some(Fragment { number: 2, total: Some(3) }));
+        assert_eq!(
+            f.fragment,
+            Some(Fragment {
+                number: 2,
+                total: Some(3)
+            })
+        );
         assert!(f.encrypted);
         assert_eq!(f.payloads, strs(&["EncryptedFragment"]));
     }
@@ -1327,7 +1504,10 @@ mod tests {
         assert_eq!(p.payloads, strs(&["Notify", "Delete"]));
         assert_eq!(p.notifies[0].name, "R-U-THERE");
         assert_eq!(p.notifies[0].detail.as_deref(), Some("seq=7"));
-        assert_eq!(p.notifies[0].spi.as_deref(), Some("abababababababababababababababab"));
+        assert_eq!(
+            p.notifies[0].spi.as_deref(),
+            Some("abababababababababababababababab")
+        );
         assert_eq!(p.deletes[0].protocol_name, "ESP");
         assert_eq!(p.deletes[0].spis, strs(&["f4dc0ae5"]));
     }
@@ -1348,10 +1528,13 @@ mod tests {
         // Truncated capture: length field longer than the bytes present.
         let full = unhex(V2_FOUR1);
         let m = parse(&full[..100]).unwrap();
-        assert_eq!(m.malformed.is_some(), true);
+        assert_eq!(m.malformed, Some("ike length past datagram end"));
         assert_eq!(m.responder_spi, 0);
 
-        assert_eq!(parse(&full[..27]), Err(Malformed::new("ike header truncated")));
+        assert_eq!(
+            parse(&full[..27]),
+            Err(Malformed::new("ike header truncated"))
+        );
         let mut v3 = full.clone();
         v3[17] = 0x30;
         assert_eq!(parse(&v3), Err(Malformed::new("ike major version unknown")));
@@ -1377,7 +1560,9 @@ mod tests {
         b[19] |= 0x01;
         assert!(!looks_like_ike(&b), "reserved flag bit");
         assert!(!looks_like_ike(&[0u8; 40]));
-        assert!(!looks_like_ike(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"));
+        assert!(!looks_like_ike(
+            b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"
+        ));
     }
 
     /// Build an IKEv1 (unencrypted) message from payloads `(type, body)`.
@@ -1441,13 +1626,32 @@ mod tests {
         assert_eq!(a.encryption, strs(&["AES_CBC_256"]));
         assert_eq!(a.integrity, strs(&["AUTH_HMAC_SHA1_96"]));
         assert_eq!(a.dh, strs(&["MODP_2048"]));
-        assert_eq!(a.other, strs(&["transform=1", "spi=f4dc0ae5", "life=3600s", "mode=UDP_TUNNEL"]));
+        assert_eq!(
+            a.other,
+            strs(&[
+                "transform=1",
+                "spi=f4dc0ae5",
+                "life=3600s",
+                "mode=UDP_TUNNEL"
+            ])
+        );
         let b = &m.proposals[1];
         assert_eq!(b.encryption, strs(&["3DES_CBC"]));
         assert_eq!(b.integrity, strs(&["AUTH_HMAC_MD5_96"]));
-        assert_eq!(b.other, strs(&["transform=2", "spi=f4dc0ae5", "mode=TUNNEL", "life=4608000KB"]));
+        assert_eq!(
+            b.other,
+            strs(&[
+                "transform=2",
+                "spi=f4dc0ae5",
+                "mode=TUNNEL",
+                "life=4608000KB"
+            ])
+        );
         let i = &m.ids[0];
-        assert_eq!((i.type_name.as_str(), i.value.as_str(), i.protocol, i.port), ("ID_IPV4_ADDR", "192.1.2.23", 17, 500));
+        assert_eq!(
+            (i.type_name.as_str(), i.value.as_str(), i.protocol, i.port),
+            ("ID_IPV4_ADDR", "192.1.2.23", 17, 500)
+        );
     }
 
     #[test]
@@ -1463,8 +1667,11 @@ mod tests {
         assert_eq!(m.malformed, None);
         assert_eq!(m.exchange_name, "TRANSACTION");
         assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
-        let cfg: Vec<(&str, Option<&str>)> =
-            m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
+        let cfg: Vec<(&str, Option<&str>)> = m
+            .config
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_deref()))
+            .collect();
         assert_eq!(
             cfg,
             [
