@@ -350,3 +350,55 @@ fn strict_check_rejects_other_udp_in_corpus() {
         assert!(seen.ike.is_empty(), "{file}");
     }
 }
+
+#[test]
+fn vendor_id_names_across_corpus() {
+    // Every distinct VID in the corpus (tshark -V "Vendor ID:" lines) and the name we give it;
+    // tshark's own names agree where it knows them (it calls 4f456b52… and the rest unknown).
+    let mut got = std::collections::BTreeSet::new();
+    for file in [
+        "ikev1_ipv6_esp.pcap",
+        "ikev1_main_mode.pcap",
+        "ikev1_natt_4500_espudp.pcap",
+        "ikev2_four_exchanges_null.pcap",
+        "ikev2_natt_espudp.pcapng",
+        "ikev2_raw_esp.pcapng",
+        "ikev2_sa_init_rawip.pcap",
+    ] {
+        let Some(seen) = decode_file(file) else {
+            return;
+        };
+        for (_, m) in seen.ike {
+            got.extend(m.vendor_ids);
+        }
+    }
+    let want: std::collections::BTreeSet<String> = [
+        "Cisco Delete Reason",
+        "Cisco Dynamic Route",
+        "Cisco FlexVPN",
+        "Cisco Unity",
+        "Cisco VPN Revision 2",
+        "DPD (RFC 3706)",
+        "FRAGMENTATION",
+        "Fortinet FortiGate",
+        "Openswan/Libreswan",
+        "RFC 3947 NAT-T",
+        "XAUTH",
+        "draft-ietf-ipsec-nat-t-ike-00",
+        "draft-ietf-ipsec-nat-t-ike-02",
+        "draft-ietf-ipsec-nat-t-ike-02\\n",
+        "draft-ietf-ipsec-nat-t-ike-03",
+        "draft-ietf-ipsec-nat-t-ike-07",
+        "unknown:11bdfe02d056587f2c18125972c32401",
+        "unknown:55cc29ed902ab8ec53b1df867c610929",
+        "unknown:85817703c6e320d2ae5a4dd02056c6d7",
+        "unknown:a9b9b1034f7e50a2513b47b100bb85a9",
+        "unknown:c61baca1f1a60cc10800000000000000",
+        "unknown:c6f57ac398f493208145b7581e878983",
+        "unknown:eb4c1b788afd4a9cb7730a68d56c5321",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(got, want);
+}
