@@ -83,6 +83,40 @@ pub struct IkeMessage {
     pub malformed: Option<&'static str>,
 }
 
+impl IkeMessage {
+    /// Initiator SPI as the report writes it (16 lower-case hex digits).
+    pub fn initiator_spi_hex(&self) -> String {
+        format!("{:016x}", self.initiator_spi)
+    }
+
+    /// Responder SPI as the report writes it; `None` while still zero (first request).
+    pub fn responder_spi_hex(&self) -> Option<String> {
+        (self.responder_spi != 0).then(|| format!("{:016x}", self.responder_spi))
+    }
+
+    /// Notify names in payload order (the report's `notifies`).
+    pub fn notify_names(&self) -> Vec<String> {
+        self.notifies.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The peer speaks NAT traversal: IKEv2 NAT_DETECTION_* notifies, or IKEv1 NAT-D payloads
+    /// or an RFC 3947 / draft NAT-T vendor ID. Whether a NAT sits on the path needs the
+    /// addresses and is the aggregator's call.
+    pub fn announces_nat_t(&self) -> bool {
+        self.notifies
+            .iter()
+            .any(|n| n.kind == 16388 || n.kind == 16389)
+            || self
+                .payload_types
+                .iter()
+                .any(|&t| self.version == 1 && (t == 20 || t == 130))
+            || self
+                .vendor_ids
+                .iter()
+                .any(|v| v == "RFC 3947 NAT-T" || v.starts_with("draft-ietf-ipsec-nat-t-ike"))
+    }
+}
+
 /// A Diffie-Hellman group by number and IANA name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group {
@@ -1164,6 +1198,9 @@ mod tests {
                 "draft-ietf-ipsec-nat-t-ike-02\\n"
             ])
         );
+        assert_eq!(m.initiator_spi_hex(), "e47a591fd057587f");
+        assert_eq!(m.responder_spi_hex(), None);
+        assert!(m.announces_nat_t());
         assert_eq!(m.proposals.len(), 1);
         let p = &m.proposals[0];
         assert_eq!(p.number, 1);
@@ -1303,6 +1340,10 @@ mod tests {
             c.detail.as_deref(),
             Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6")
         );
+        assert_eq!(m.notify_names(), ["COOKIE"]);
+        assert!(!m.announces_nat_t());
+        let r = parse(&unhex(V2_FOUR4)).unwrap();
+        assert_eq!(r.responder_spi_hex().as_deref(), Some("71be8358efae7663"));
     }
 
     #[test]
