@@ -21,7 +21,10 @@ pub enum UdpEncap<'a> {
     /// IKE behind the four-byte non-ESP marker; the slice starts at the IKE header.
     Ike(&'a [u8]),
     /// ESP: the first four bytes are a non-zero SPI.
-    Esp { spi: u32, seq: u32 },
+    Esp {
+        spi: u32,
+        seq: u32,
+    },
     Malformed(Malformed),
 }
 
@@ -50,7 +53,10 @@ pub fn classify_udp_encap(payload: &[u8]) -> UdpEncap<'_> {
             }
         }
         _ => match parse(payload) {
-            Ok(h) => UdpEncap::Esp { spi: h.spi, seq: h.seq },
+            Ok(h) => UdpEncap::Esp {
+                spi: h.spi,
+                seq: h.seq,
+            },
             Err(_) => UdpEncap::Malformed(Malformed::new("udp-encap payload too short")),
         },
     }
@@ -83,7 +89,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// ikev2_natt_espudp.pcapng frame 5, first 24 bytes of the UDP payload (ESP-in-UDP,
@@ -109,14 +118,26 @@ mod tests {
 
     #[test]
     fn raw_and_udp_esp_from_corpus() {
-        assert_eq!(parse(&unhex(ESP_V6_MIN)), Ok(EspHeader { spi: 0x49507636, seq: 541414224 }));
+        assert_eq!(
+            parse(&unhex(ESP_V6_MIN)),
+            Ok(EspHeader {
+                spi: 0x49507636,
+                seq: 541414224
+            })
+        );
         assert_eq!(
             classify_udp_encap(&unhex(NATT_ESP)),
-            UdpEncap::Esp { spi: 0xac0faf03, seq: 1 }
+            UdpEncap::Esp {
+                spi: 0xac0faf03,
+                seq: 1
+            }
         );
         assert_eq!(
             classify_udp_encap(&unhex(V1_NATT_ESP)),
-            UdpEncap::Esp { spi: 0xf4dc0ae5, seq: 1 }
+            UdpEncap::Esp {
+                spi: 0xf4dc0ae5,
+                seq: 1
+            }
         );
     }
 
@@ -126,16 +147,31 @@ mod tests {
         assert_eq!(classify_udp_encap(&[0xff]), UdpEncap::Keepalive);
         let b = unhex(V1_NATT_IKE_HEAD);
         assert_eq!(classify_udp_encap(&b), UdpEncap::Ike(&b[4..]));
-        assert!(matches!(classify_udp_encap(&[0, 0, 0, 0]), UdpEncap::Malformed(_)));
+        assert!(matches!(
+            classify_udp_encap(&[0, 0, 0, 0]),
+            UdpEncap::Malformed(_)
+        ));
         assert!(matches!(classify_udp_encap(&[]), UdpEncap::Malformed(_)));
-        assert!(matches!(classify_udp_encap(&[0xff, 0xff]), UdpEncap::Malformed(_)));
-        assert!(matches!(classify_udp_encap(&[1, 2, 3, 4, 5, 6, 7]), UdpEncap::Malformed(_)));
+        assert!(matches!(
+            classify_udp_encap(&[0xff, 0xff]),
+            UdpEncap::Malformed(_)
+        ));
+        assert!(matches!(
+            classify_udp_encap(&[1, 2, 3, 4, 5, 6, 7]),
+            UdpEncap::Malformed(_)
+        ));
     }
 
     #[test]
     fn esp_rejects_short_and_zero_spi() {
-        assert_eq!(parse(&[1, 2, 3, 4, 5, 6, 7]), Err(Malformed::new("esp header truncated")));
-        assert_eq!(parse(&[0, 0, 0, 0, 0, 0, 0, 1]), Err(Malformed::new("esp spi zero")));
+        assert_eq!(
+            parse(&[1, 2, 3, 4, 5, 6, 7]),
+            Err(Malformed::new("esp header truncated"))
+        );
+        assert_eq!(
+            parse(&[0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(Malformed::new("esp spi zero"))
+        );
     }
 
     #[test]
@@ -143,14 +179,29 @@ mod tests {
         let b = unhex(AH_ESP);
         let (nh, spi, seq, rest) = parse_ah(&b).unwrap();
         assert_eq!((nh, spi, seq), (50, 0x8179b705, 3));
-        assert_eq!(parse(rest), Ok(EspHeader { spi: 0x48dac2e4, seq: 3 }));
+        assert_eq!(
+            parse(rest),
+            Ok(EspHeader {
+                spi: 0x48dac2e4,
+                seq: 3
+            })
+        );
         // AH claiming more words than the packet holds.
         let mut bad = b.clone();
         bad[1] = 200;
-        assert_eq!(parse_ah(&bad), Err(Malformed::new("ah length past packet end")));
+        assert_eq!(
+            parse_ah(&bad),
+            Err(Malformed::new("ah length past packet end"))
+        );
         bad[1] = 0;
-        assert_eq!(parse_ah(&bad), Err(Malformed::new("ah length below header size")));
-        assert_eq!(parse_ah(&b[..11]), Err(Malformed::new("ah header truncated")));
+        assert_eq!(
+            parse_ah(&bad),
+            Err(Malformed::new("ah length below header size"))
+        );
+        assert_eq!(
+            parse_ah(&b[..11]),
+            Err(Malformed::new("ah header truncated"))
+        );
     }
 
     proptest! {

@@ -83,6 +83,40 @@ pub struct IkeMessage {
     pub malformed: Option<&'static str>,
 }
 
+impl IkeMessage {
+    /// Initiator SPI as the report writes it (16 lower-case hex digits).
+    pub fn initiator_spi_hex(&self) -> String {
+        format!("{:016x}", self.initiator_spi)
+    }
+
+    /// Responder SPI as the report writes it; `None` while still zero (first request).
+    pub fn responder_spi_hex(&self) -> Option<String> {
+        (self.responder_spi != 0).then(|| format!("{:016x}", self.responder_spi))
+    }
+
+    /// Notify names in payload order (the report's `notifies`).
+    pub fn notify_names(&self) -> Vec<String> {
+        self.notifies.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The peer speaks NAT traversal: IKEv2 NAT_DETECTION_* notifies, or IKEv1 NAT-D payloads
+    /// or an RFC 3947 / draft NAT-T vendor ID. Whether a NAT sits on the path needs the
+    /// addresses and is the aggregator's call.
+    pub fn announces_nat_t(&self) -> bool {
+        self.notifies
+            .iter()
+            .any(|n| n.kind == 16388 || n.kind == 16389)
+            || self
+                .payload_types
+                .iter()
+                .any(|&t| self.version == 1 && (t == 20 || t == 130))
+            || self
+                .vendor_ids
+                .iter()
+                .any(|v| v == "RFC 3947 NAT-T" || v.starts_with("draft-ietf-ipsec-nat-t-ike"))
+    }
+}
+
 /// A Diffie-Hellman group by number and IANA name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group {
@@ -93,12 +127,16 @@ pub struct Group {
 
 impl Group {
     fn new(number: u16) -> Self {
-        Group { number, name: names::dh_group(number) }
+        Group {
+            number,
+            name: names::dh_group(number),
+        }
     }
 
     /// IANA name, or `DH_<n>`.
     pub fn label(&self) -> String {
-        self.name.map_or_else(|| format!("DH_{}", self.number), str::to_string)
+        self.name
+            .map_or_else(|| format!("DH_{}", self.number), str::to_string)
     }
 
     /// Weak by RFC 8247 standards (MODP below 2048 bits, small-subgroup or small ECP groups).
@@ -171,11 +209,17 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_be_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn payload_name(version: u8, t: u8) -> String {
-    let n = if version == 1 { names::v1_payload(t) } else { names::v2_payload(t) };
+    let n = if version == 1 {
+        names::v1_payload(t)
+    } else {
+        names::v2_payload(t)
+    };
     n.map_or_else(|| format!("PAYLOAD_{t}"), str::to_string)
 }
 
@@ -215,7 +259,11 @@ pub fn looks_like_ike(payload: &[u8]) -> bool {
         0x20 => 2,
         _ => return false,
     };
-    let flags_ok = if version == 1 { flags & 0xf8 == 0 } else { flags & !0x38 == 0 };
+    let flags_ok = if version == 1 {
+        flags & 0xf8 == 0
+    } else {
+        flags & !0x38 == 0
+    };
     let exch_ok = exchange_name(version, exch).is_some() && exch != 0;
     let len = len as usize;
     let fragment = (version == 2 && np == 53) || (version == 1 && np == 132);
@@ -326,7 +374,11 @@ fn walk(m: &mut IkeMessage, msg: &[u8]) {
         let body = &msg[at + 4..pend];
         m.payload_types.push(ptype);
         m.payloads.push(payload_name(m.version, ptype));
-        let res = if m.version == 2 { v2_payload(m, ptype, body) } else { v1_payload(m, ptype, body) };
+        let res = if m.version == 2 {
+            v2_payload(m, ptype, body)
+        } else {
+            v1_payload(m, ptype, body)
+        };
         if let Err(e) = res {
             set_malformed(m, e.reason);
         }
@@ -348,17 +400,31 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         35 | 36 => {
-            let id_type = *b.first().ok_or(Malformed::new("ike id payload truncated"))?;
-            let data = b.get(4..).ok_or(Malformed::new("ike id payload truncated"))?;
-            m.ids.push(identity(2, if t == 35 { "IDi" } else { "IDr" }, id_type, 0, 0, data));
+            let id_type = *b
+                .first()
+                .ok_or(Malformed::new("ike id payload truncated"))?;
+            let data = b
+                .get(4..)
+                .ok_or(Malformed::new("ike id payload truncated"))?;
+            m.ids.push(identity(
+                2,
+                if t == 35 { "IDi" } else { "IDr" },
+                id_type,
+                0,
+                0,
+                data,
+            ));
             Ok(())
         }
         41 => {
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2)) else {
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2))
+            else {
                 return Err(Malformed::new("ike notify payload truncated"));
             };
             let spi_end = 4 + usize::from(spi_size);
-            let spi = b.get(4..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            let spi = b
+                .get(4..spi_end)
+                .ok_or(Malformed::new("ike notify spi truncated"))?;
             let data = &b[spi_end..];
             m.notifies.push(notify(2, kind, proto, spi, data));
             Ok(())
@@ -367,7 +433,8 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(&proto), Some(&spi_size), Some(n)) = (b.first(), b.get(1), be16(b, 2)) else {
                 return Err(Malformed::new("ike delete payload truncated"));
             };
-            m.deletes.push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
+            m.deletes
+                .push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
             Ok(())
         }
         43 => {
@@ -380,8 +447,11 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         47 => {
-            let cfg = *b.first().ok_or(Malformed::new("ike cp payload truncated"))?;
-            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            let cfg = *b
+                .first()
+                .ok_or(Malformed::new("ike cp payload truncated"))?;
+            m.config_type =
+                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
             parse_cfg_attributes(m, 2, b.get(4..).unwrap_or(&[]))
         }
         53 => {
@@ -390,7 +460,10 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
                 return Err(Malformed::new("ike skf payload truncated"));
             };
-            m.fragment = Some(Fragment { number, total: Some(total) });
+            m.fragment = Some(Fragment {
+                number,
+                total: Some(total),
+            });
             Ok(())
         }
         _ => Ok(()),
@@ -401,7 +474,8 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
     match t {
         1 => parse_v1_sa(m, b),
         5 => {
-            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2)) else {
+            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2))
+            else {
                 return Err(Malformed::new("ike id payload truncated"));
             };
             m.ids.push(identity(1, "ID", id_type, proto, port, &b[4..]));
@@ -409,11 +483,14 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
         }
         11 => {
             // DOI(4) protocol(1) spi size(1) type(2) spi data
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6)) else {
+            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6))
+            else {
                 return Err(Malformed::new("ike notify payload truncated"));
             };
             let spi_end = 8 + usize::from(spi_size);
-            let spi = b.get(8..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+            let spi = b
+                .get(8..spi_end)
+                .ok_or(Malformed::new("ike notify spi truncated"))?;
             m.notifies.push(notify(1, kind, proto, spi, &b[spi_end..]));
             Ok(())
         }
@@ -421,7 +498,8 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let (Some(&proto), Some(&spi_size), Some(n)) = (b.get(4), b.get(5), be16(b, 6)) else {
                 return Err(Malformed::new("ike delete payload truncated"));
             };
-            m.deletes.push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
+            m.deletes
+                .push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
             Ok(())
         }
         13 => {
@@ -429,8 +507,11 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         14 => {
-            let cfg = *b.first().ok_or(Malformed::new("ike attributes payload truncated"))?;
-            m.config_type = Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
+            let cfg = *b
+                .first()
+                .ok_or(Malformed::new("ike attributes payload truncated"))?;
+            m.config_type =
+                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
             parse_cfg_attributes(m, 1, b.get(4..).unwrap_or(&[]))
         }
         132 => {
@@ -439,7 +520,10 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
                 return Err(Malformed::new("ike fragment payload truncated"));
             };
             let number = u16::from(number);
-            m.fragment = Some(Fragment { number, total: (flags & 1 != 0).then_some(number) });
+            m.fragment = Some(Fragment {
+                number,
+                total: (flags & 1 != 0).then_some(number),
+            });
             Ok(())
         }
         _ => Ok(()),
@@ -451,7 +535,11 @@ fn proto_name(p: u8) -> String {
 }
 
 fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Notify {
-    let known = if version == 1 { names::v1_notify(kind) } else { names::v2_notify(kind) };
+    let known = if version == 1 {
+        names::v1_notify(kind)
+    } else {
+        names::v2_notify(kind)
+    };
     let name = known.map_or_else(|| format!("NOTIFY_{kind}"), str::to_string);
     let detail = match (version, kind) {
         (2, 17) => be16(data, 0).map(|g| Group::new(g).label()),
@@ -466,7 +554,7 @@ fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Noti
                 .collect();
             Some(hashes.join(","))
         }
-        (2, 16388 | 16389 | 16390) if !data.is_empty() => Some(hex(data)),
+        (2, 16388..=16390) if !data.is_empty() => Some(hex(data)),
         (1, 36136 | 36137) => be32(data, 0).map(|s| format!("seq={s}")),
         _ => None,
     };
@@ -492,7 +580,11 @@ fn delete(protocol: u8, spi_size: u8, n: u16, spis: &[u8]) -> Result<Delete, Mal
             out.push(hex(s));
         }
     }
-    Ok(Delete { protocol, protocol_name: proto_name(protocol), spis: out })
+    Ok(Delete {
+        protocol,
+        protocol_name: proto_name(protocol),
+        spis: out,
+    })
 }
 
 fn text(b: &[u8]) -> String {
@@ -512,15 +604,38 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(<[u8; 16]>::try_from(b.get(..16)?).ok()?))
 }
 
-fn identity(version: u8, payload: &'static str, id_type: u8, protocol: u8, port: u16, d: &[u8]) -> Identity {
+fn identity(
+    version: u8,
+    payload: &'static str,
+    id_type: u8,
+    protocol: u8,
+    port: u16,
+    d: &[u8],
+) -> Identity {
     let value = match (version, id_type) {
         (_, 1) if d.len() == 4 => ipv4(d).map(|a| a.to_string()),
         (_, 5) if d.len() == 16 => ipv6(d).map(|a| a.to_string()),
         (_, 2 | 3) => Some(text(d)),
-        (1, 4) if d.len() == 8 => Some(format!("{}/{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
-        (1, 7) if d.len() == 8 => Some(format!("{}-{}", ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))),
-        (1, 6) if d.len() == 32 => Some(format!("{}/{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
-        (1, 8) if d.len() == 32 => Some(format!("{}-{}", ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED), ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED))),
+        (1, 4) if d.len() == 8 => Some(format!(
+            "{}/{}",
+            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        )),
+        (1, 7) if d.len() == 8 => Some(format!(
+            "{}-{}",
+            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        )),
+        (1, 6) if d.len() == 32 => Some(format!(
+            "{}/{}",
+            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
+            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
+        )),
+        (1, 8) if d.len() == 32 => Some(format!(
+            "{}-{}",
+            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
+            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
+        )),
         // KEY_ID is opaque but often text (carrier NAIs, user names): show text when it is.
         (_, 11) if !d.is_empty() && d.iter().all(|&c| (0x20..0x7f).contains(&c)) => Some(text(d)),
         _ => None,
@@ -529,7 +644,8 @@ fn identity(version: u8, payload: &'static str, id_type: u8, protocol: u8, port:
     Identity {
         payload,
         id_type,
-        type_name: names::id_type(version, id_type).map_or_else(|| format!("ID_{id_type}"), str::to_string),
+        type_name: names::id_type(version, id_type)
+            .map_or_else(|| format!("ID_{id_type}"), str::to_string),
         value,
         protocol,
         port,
@@ -550,7 +666,9 @@ fn attributes(mut b: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
             b = &b[4..];
         } else {
             let end = 4 + usize::from(v);
-            let val = b.get(4..end).ok_or(Malformed::new("ike attribute length past end"))?;
+            let val = b
+                .get(4..end)
+                .ok_or(Malformed::new("ike attribute length past end"))?;
             out.push((t, val));
             b = &b[end..];
         }
@@ -600,7 +718,9 @@ fn for_each_proposal(
         }
         let p = &b[..len];
         let (number, proto, spi_size, ntrans) = (p[4], p[5], usize::from(p[6]), p[7]);
-        let spi = p.get(8..8 + spi_size).ok_or(Malformed::new("ike proposal spi truncated"))?;
+        let spi = p
+            .get(8..8 + spi_size)
+            .ok_or(Malformed::new("ike proposal spi truncated"))?;
         f(number, proto, spi, ntrans, &p[8 + spi_size..])?;
         b = &b[len..];
         if more == 0 {
@@ -655,18 +775,27 @@ fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
             }
             match ttype {
                 1 => {
-                    let base = names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
+                    let base =
+                        names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
                     p.encryption.push(match keylen {
                         Some(k) => format!("{base}_{k}"),
                         None => base,
                     });
                 }
-                2 => p.prf.push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
-                3 => p.integrity.push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
+                2 => p
+                    .prf
+                    .push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
+                3 => p
+                    .integrity
+                    .push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
                 4 => p.dh.push(Group::new(id).label()),
-                5 => p.esn.push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
+                5 => p
+                    .esn
+                    .push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
                 // RFC 9370 additional key exchanges 1..7.
-                6..=12 => p.other.push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
+                6..=12 => p
+                    .other
+                    .push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
                 _ => p.other.push(format!("TRANSFORM_{ttype}={id}")),
             }
             Ok(())
@@ -681,7 +810,9 @@ fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
 fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
     // DOI(4) situation(4); the IPsec DOI's labelled-domain situations add fields nobody sends.
     let doi = be32(b, 0).ok_or(Malformed::new("ike sa payload truncated"))?;
-    let rest = b.get(8..).ok_or(Malformed::new("ike sa payload truncated"))?;
+    let rest = b
+        .get(8..)
+        .ok_or(Malformed::new("ike sa payload truncated"))?;
     if doi != 1 {
         return Err(Malformed::new("ike sa doi unsupported"));
     }
@@ -731,11 +862,16 @@ fn v1_isakmp_transform(p: &mut Proposal, tid: u8, attrs: &[(u16, &[u8])]) {
         let n = uint(v).unwrap_or(0);
         let n16 = u16::try_from(n).unwrap_or(u16::MAX);
         match t {
-            1 => encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string)),
-            2 => p.integrity.push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
-            3 => p
-                .other
-                .push(format!("auth={}", names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string))),
+            1 => {
+                encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string))
+            }
+            2 => p
+                .integrity
+                .push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
+            3 => p.other.push(format!(
+                "auth={}",
+                names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string)
+            )),
             4 => p.dh.push(Group::new(n16).label()),
             5 => p.other.push(format!("group_type={n}")),
             11 => life_type = n16,
@@ -763,23 +899,30 @@ fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8]
             1 => life_type = n16,
             2 => life(p, life_type, v),
             3 => p.dh.push(Group::new(n16).label()),
-            4 => p
-                .other
-                .push(format!("mode={}", names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string))),
+            4 => p.other.push(format!(
+                "mode={}",
+                names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string)
+            )),
             5 => {
-                let a = names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
+                let a =
+                    names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
                 if !p.integrity.contains(&a) {
                     p.integrity.push(a);
                 }
             }
             6 => keylen = Some(n),
-            11 => p.esn.push(if n != 0 { "ESN".into() } else { "NO_ESN".into() }),
+            11 => p.esn.push(if n != 0 {
+                "ESN".into()
+            } else {
+                "NO_ESN".into()
+            }),
             _ => p.other.push(format!("attr{t}={}", hex(v))),
         }
     }
     match proto {
         3 => {
-            let base = names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
+            let base =
+                names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
             p.encryption.push(match keylen {
                 Some(k) => format!("{base}_{k}"),
                 None => base,
@@ -791,9 +934,10 @@ fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8]
                 p.integrity.insert(0, a);
             }
         }
-        4 => p
-            .other
-            .insert(0, names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string)),
+        4 => p.other.insert(
+            0,
+            names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string),
+        ),
         _ => p.other.insert(0, format!("transform_id={tid}")),
     }
 }
@@ -802,7 +946,11 @@ fn cfg_value(t: u16, v: &[u8]) -> String {
     match (t, v.len()) {
         // Addresses, IPv4 masks and P-CSCF/DNS servers.
         (1..=4 | 6 | 20 | 27, 4) => ipv4(v).map(|a| a.to_string()).unwrap_or_default(),
-        (13, 8) => format!("{}/{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)),
+        (13, 8) => format!(
+            "{}/{}",
+            ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
+        ),
         (10 | 12 | 19 | 21 | 28, 16) => ipv6(v).map(|a| a.to_string()).unwrap_or_default(),
         // IPv6 address/subnet + prefix length.
         (8 | 15 | 18, 17) => format!("{}/{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED), v[16]),
@@ -826,7 +974,9 @@ fn parse_cfg_attributes(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(),
             (t & 0x7fff, &rest[2..4], 4)
         } else {
             let end = 4 + usize::from(l);
-            let v = rest.get(4..end).ok_or(Malformed::new("ike cfg attribute length past end"))?;
+            let v = rest
+                .get(4..end)
+                .ok_or(Malformed::new("ike cfg attribute length past end"))?;
             (t & 0x7fff, v, end)
         };
         m.config.push(ConfigAttribute {
@@ -845,8 +995,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        assert!(s.len() % 2 == 0);
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        assert!(s.len().is_multiple_of(2));
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// ikev1_main_mode.pcap frame 1 UDP payload (168 bytes).
@@ -1032,7 +1185,10 @@ mod tests {
         assert_eq!(m.length, 168);
         assert_eq!(m.is_response, None);
         assert!(!m.encrypted);
-        assert_eq!(m.payloads, strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"]));
+        assert_eq!(
+            m.payloads,
+            strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"])
+        );
         assert_eq!(
             m.vendor_ids,
             strs(&[
@@ -1042,6 +1198,9 @@ mod tests {
                 "draft-ietf-ipsec-nat-t-ike-02\\n"
             ])
         );
+        assert_eq!(m.initiator_spi_hex(), "e47a591fd057587f");
+        assert_eq!(m.responder_spi_hex(), None);
+        assert!(m.announces_nat_t());
         assert_eq!(m.proposals.len(), 1);
         let p = &m.proposals[0];
         assert_eq!(p.number, 1);
@@ -1068,14 +1227,23 @@ mod tests {
         );
         assert_eq!(
             m3.vendor_ids,
-            strs(&["DPD (RFC 3706)", "unknown:11bdfe02d056587f2c18125972c32401", "XAUTH"])
+            strs(&[
+                "DPD (RFC 3706)",
+                "unknown:11bdfe02d056587f2c18125972c32401",
+                "XAUTH"
+            ])
         );
         assert_eq!(m3.ke_group, None);
 
         let m4 = parse(&unhex(V1_MM4)).unwrap();
         assert_eq!(
             m4.vendor_ids,
-            strs(&["Cisco Unity", "DPD (RFC 3706)", "unknown:55cc29ed902ab8ec53b1df867c610929", "XAUTH"])
+            strs(&[
+                "Cisco Unity",
+                "DPD (RFC 3706)",
+                "unknown:55cc29ed902ab8ec53b1df867c610929",
+                "XAUTH"
+            ])
         );
     }
 
@@ -1136,14 +1304,26 @@ mod tests {
         assert_eq!(m.payload_types, vec![33, 34, 40, 41, 41]);
         let p = &m.proposals[0];
         assert_eq!(p.protocol, "IKE");
-        assert_eq!(p.encryption, strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"]));
-        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"]));
-        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"]));
+        assert_eq!(
+            p.encryption,
+            strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"])
+        );
+        assert_eq!(
+            p.prf,
+            strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"])
+        );
+        assert_eq!(
+            p.integrity,
+            strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"])
+        );
         assert_eq!(p.dh, strs(&["MODP_1024", "MODP_2048"]));
         assert_eq!(m.ke_group.map(|g| g.label()), Some("MODP_1024".to_string()));
         assert!(m.ke_group.unwrap().is_weak());
         let n: Vec<&str> = m.notifies.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(n, ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]);
+        assert_eq!(
+            n,
+            ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]
+        );
         assert_eq!(m.notifies[0].kind, 16388);
     }
 
@@ -1156,7 +1336,14 @@ mod tests {
         let c = &m.notifies[0];
         assert_eq!(c.name, "COOKIE");
         assert_eq!(c.kind, 16390);
-        assert_eq!(c.detail.as_deref(), Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6"));
+        assert_eq!(
+            c.detail.as_deref(),
+            Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6")
+        );
+        assert_eq!(m.notify_names(), ["COOKIE"]);
+        assert!(!m.announces_nat_t());
+        let r = parse(&unhex(V2_FOUR4)).unwrap();
+        assert_eq!(r.responder_spi_hex().as_deref(), Some("71be8358efae7663"));
     }
 
     #[test]
@@ -1207,7 +1394,12 @@ mod tests {
         assert_eq!(m.ke_group.map(|g| g.number), Some(20));
         assert_eq!(
             m.vendor_ids,
-            strs(&["Cisco Delete Reason", "Cisco VPN Revision 2", "Cisco Dynamic Route", "Cisco FlexVPN"])
+            strs(&[
+                "Cisco Delete Reason",
+                "Cisco VPN Revision 2",
+                "Cisco Dynamic Route",
+                "Cisco FlexVPN"
+            ])
         );
     }
 
@@ -1270,17 +1462,37 @@ mod tests {
         let n = vec![3, 4, 0x40, 0x09, 0xde, 0xad, 0xbe, 0xef];
         // INVALID_KE_PAYLOAD with group 14.
         let ike = vec![0, 0, 0, 17, 0, 14];
-        let m = v2_msg(35, 0x20, &[(35, idi), (36, idr), (47, cp), (42, del), (41, n), (41, ike)]);
+        let m = v2_msg(
+            35,
+            0x20,
+            &[
+                (35, idi),
+                (36, idr),
+                (47, cp),
+                (42, del),
+                (41, n),
+                (41, ike),
+            ],
+        );
         let m = parse(&m).unwrap();
         assert_eq!(m.malformed, None);
         assert_eq!(m.is_response, Some(true));
         assert_eq!(m.ids[0].payload, "IDi");
         assert_eq!(m.ids[0].type_name, "ID_RFC822_ADDR");
-        assert_eq!(m.ids[0].value, "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org");
-        assert_eq!((m.ids[1].type_name.as_str(), m.ids[1].value.as_str()), ("ID_FQDN", "ims"));
+        assert_eq!(
+            m.ids[0].value,
+            "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org"
+        );
+        assert_eq!(
+            (m.ids[1].type_name.as_str(), m.ids[1].value.as_str()),
+            ("ID_FQDN", "ims")
+        );
         assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
-        let cfg: Vec<(&str, Option<&str>)> =
-            m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
+        let cfg: Vec<(&str, Option<&str>)> = m
+            .config
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_deref()))
+            .collect();
         assert_eq!(
             cfg,
             [
@@ -1299,7 +1511,13 @@ mod tests {
         // SKF (RFC 7383): fragment 2 of 3.
         let f = v2_msg(35, 0x08, &[(53, vec![0, 2, 0, 3, 0xaa, 0xbb])]);
         let f = parse(&f).unwrap();
-        assert_eq!(f.fragment, Some(Fragment { number: 2, total: Some(3) }));
+        assert_eq!(
+            f.fragment,
+            Some(Fragment {
+                number: 2,
+                total: Some(3)
+            })
+        );
         assert!(f.encrypted);
         assert_eq!(f.payloads, strs(&["EncryptedFragment"]));
     }
@@ -1327,7 +1545,10 @@ mod tests {
         assert_eq!(p.payloads, strs(&["Notify", "Delete"]));
         assert_eq!(p.notifies[0].name, "R-U-THERE");
         assert_eq!(p.notifies[0].detail.as_deref(), Some("seq=7"));
-        assert_eq!(p.notifies[0].spi.as_deref(), Some("abababababababababababababababab"));
+        assert_eq!(
+            p.notifies[0].spi.as_deref(),
+            Some("abababababababababababababababab")
+        );
         assert_eq!(p.deletes[0].protocol_name, "ESP");
         assert_eq!(p.deletes[0].spis, strs(&["f4dc0ae5"]));
     }
@@ -1348,10 +1569,13 @@ mod tests {
         // Truncated capture: length field longer than the bytes present.
         let full = unhex(V2_FOUR1);
         let m = parse(&full[..100]).unwrap();
-        assert_eq!(m.malformed.is_some(), true);
+        assert_eq!(m.malformed, Some("ike length past datagram end"));
         assert_eq!(m.responder_spi, 0);
 
-        assert_eq!(parse(&full[..27]), Err(Malformed::new("ike header truncated")));
+        assert_eq!(
+            parse(&full[..27]),
+            Err(Malformed::new("ike header truncated"))
+        );
         let mut v3 = full.clone();
         v3[17] = 0x30;
         assert_eq!(parse(&v3), Err(Malformed::new("ike major version unknown")));
@@ -1377,7 +1601,136 @@ mod tests {
         b[19] |= 0x01;
         assert!(!looks_like_ike(&b), "reserved flag bit");
         assert!(!looks_like_ike(&[0u8; 40]));
-        assert!(!looks_like_ike(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"));
+        assert!(!looks_like_ike(
+            b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"
+        ));
+    }
+
+    /// Build an IKEv1 (unencrypted) message from payloads `(type, body)`.
+    fn v1_msg(exch: u8, payloads: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&0x0102030405060708u64.to_be_bytes());
+        m.extend_from_slice(&0x1112131415161718u64.to_be_bytes());
+        m.push(payloads.first().map_or(0, |p| p.0));
+        m.extend_from_slice(&[0x10, exch, 0, 0x63, 0x5a, 0x2e, 0x6a, 0, 0, 0, 0]);
+        for (i, (_, body)) in payloads.iter().enumerate() {
+            m.push(payloads.get(i + 1).map_or(0, |p| p.0));
+            m.push(0);
+            m.extend_from_slice(&u16::try_from(body.len() + 4).unwrap().to_be_bytes());
+            m.extend_from_slice(body);
+        }
+        let len = u32::try_from(m.len()).unwrap().to_be_bytes();
+        m[24..28].copy_from_slice(&len);
+        m
+    }
+
+    #[test]
+    fn ikev1_quick_mode_esp_proposal_from_rfc2407_layout() {
+        // SA (DOI 1, SIT_IDENTITY_ONLY) / Proposal #1 ESP, SPI f4dc0ae5, 2 transforms:
+        //  T1 ESP_AES(12): life seconds 3600, encap UDP_TUNNEL(3), auth HMAC-SHA(2), keylen 256,
+        //                  group 14 (PFS)
+        //  T2 ESP_3DES(3): encap TUNNEL, auth HMAC-MD5, life 4608000 KB as a 4-byte TLV
+        let t1_attrs: Vec<u8> = [
+            [0x80, 1, 0, 1],
+            [0x80, 2, 0x0e, 0x10],
+            [0x80, 4, 0, 3],
+            [0x80, 5, 0, 2],
+            [0x80, 6, 1, 0],
+            [0x80, 3, 0, 14],
+        ]
+        .concat();
+        let mut t2_attrs: Vec<u8> = [[0x80, 4, 0, 1], [0x80, 5, 0, 1], [0x80, 1, 0, 2]].concat();
+        t2_attrs.extend_from_slice(&[0, 2, 0, 4, 0x00, 0x46, 0x50, 0x00]);
+        let transform = |more: u8, num: u8, id: u8, attrs: &[u8]| {
+            let mut t = vec![more, 0, 0, 0, num, id, 0, 0];
+            t.extend_from_slice(attrs);
+            let l = u16::try_from(t.len()).unwrap().to_be_bytes();
+            t[2..4].copy_from_slice(&l);
+            t
+        };
+        let mut prop = vec![0, 0, 0, 0, 1, 3, 4, 2, 0xf4, 0xdc, 0x0a, 0xe5];
+        prop.extend(transform(3, 1, 12, &t1_attrs));
+        prop.extend(transform(0, 2, 3, &t2_attrs));
+        let pl = u16::try_from(prop.len()).unwrap().to_be_bytes();
+        prop[2..4].copy_from_slice(&pl);
+        let mut sa = vec![0, 0, 0, 1, 0, 0, 0, 1];
+        sa.extend(prop);
+        // Aggressive-mode style ID: ID_IPV4_ADDR 192.1.2.23, UDP port 500.
+        let id = vec![1, 17, 1, 0xf4, 192, 1, 2, 23];
+        let m = parse(&v1_msg(32, &[(1, sa), (5, id)])).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.exchange_name, "QUICK_MODE");
+        assert_eq!(m.message_id, 0x635a2e6a);
+        assert_eq!(m.proposals.len(), 2);
+        let a = &m.proposals[0];
+        assert_eq!(a.protocol, "ESP");
+        assert_eq!(a.encryption, strs(&["AES_CBC_256"]));
+        assert_eq!(a.integrity, strs(&["AUTH_HMAC_SHA1_96"]));
+        assert_eq!(a.dh, strs(&["MODP_2048"]));
+        assert_eq!(
+            a.other,
+            strs(&[
+                "transform=1",
+                "spi=f4dc0ae5",
+                "life=3600s",
+                "mode=UDP_TUNNEL"
+            ])
+        );
+        let b = &m.proposals[1];
+        assert_eq!(b.encryption, strs(&["3DES_CBC"]));
+        assert_eq!(b.integrity, strs(&["AUTH_HMAC_MD5_96"]));
+        assert_eq!(
+            b.other,
+            strs(&[
+                "transform=2",
+                "spi=f4dc0ae5",
+                "mode=TUNNEL",
+                "life=4608000KB"
+            ])
+        );
+        let i = &m.ids[0];
+        assert_eq!(
+            (i.type_name.as_str(), i.value.as_str(), i.protocol, i.port),
+            ("ID_IPV4_ADDR", "192.1.2.23", 17, 500)
+        );
+    }
+
+    #[test]
+    fn ikev1_mode_cfg_attributes() {
+        // Transaction exchange, Attributes payload CFG_REPLY id 0x1234:
+        // INTERNAL_IP4_ADDRESS (TLV) 10.1.2.3, XAUTH_STATUS (TV) 1, UNITY_BANNER text.
+        let mut a = vec![2, 0, 0x12, 0x34];
+        a.extend_from_slice(&[0, 1, 0, 4, 10, 1, 2, 3]);
+        a.extend_from_slice(&[0x80 | 0x40, 0x8f, 0, 1]);
+        a.extend_from_slice(&[0x70, 0x00, 0, 5]);
+        a.extend_from_slice(b"hi\x07yo");
+        let m = parse(&v1_msg(6, &[(14, a)])).unwrap();
+        assert_eq!(m.malformed, None);
+        assert_eq!(m.exchange_name, "TRANSACTION");
+        assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
+        let cfg: Vec<(&str, Option<&str>)> = m
+            .config
+            .iter()
+            .map(|c| (c.name.as_str(), c.value.as_deref()))
+            .collect();
+        assert_eq!(
+            cfg,
+            [
+                ("INTERNAL_IP4_ADDRESS", Some("10.1.2.3")),
+                ("XAUTH_STATUS", Some("1")),
+                ("UNITY_BANNER", Some("hi.yo"))
+            ]
+        );
+    }
+
+    #[test]
+    fn payload_walk_is_bounded() {
+        // 100 empty VendorID payloads chained: the walk stops at MAX_PAYLOADS with a reason.
+        let payloads: Vec<(u8, Vec<u8>)> = (0..100).map(|_| (43, Vec::new())).collect();
+        let m = parse(&v2_msg(37, 0, &payloads)).unwrap();
+        assert_eq!(m.payloads.len(), MAX_PAYLOADS);
+        assert_eq!(m.malformed, Some("ike too many payloads"));
+        assert_eq!(m.initiator_spi, 0x1122334455667788);
     }
 
     proptest! {
