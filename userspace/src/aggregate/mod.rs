@@ -26,6 +26,9 @@ pub use flows::FlowKey;
 use flows::{app, Flows};
 use iface::{Ifaces, Processes};
 
+/// Media endpoints remembered for RTP labelling; memory stays bounded on hostile input.
+const MAX_MEDIA_ENDPOINTS: usize = 200_000;
+
 /// Everything needed to place one decoded packet.
 #[derive(Debug, Clone, Copy)]
 struct Pkt {
@@ -363,12 +366,20 @@ impl Aggregator {
     fn sip_message(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, transport: dialog::Transport, m: &sipmsg::SipMessage) {
         let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.pid };
         self.sip.observe(m, ctx);
-        let before = self.rtp.len();
-        for (addr, port) in self.sip.media_endpoints() {
-            self.rtp.insert((addr, port));
+        // Media announced in this message's SDP labels the RTP flows to come.
+        if m.body.is_empty() {
+            return;
         }
-        if self.rtp.len() != before {
-            self.rtp_generation = self.rtp_generation.wrapping_add(1);
+        if let Some(sdp) = m.sdp() {
+            let before = self.rtp.len();
+            for (_, addr, port) in sdp.media_endpoints() {
+                if self.rtp.len() < MAX_MEDIA_ENDPOINTS {
+                    self.rtp.insert((addr, port));
+                }
+            }
+            if self.rtp.len() != before {
+                self.rtp_generation = self.rtp_generation.wrapping_add(1);
+            }
         }
     }
 
