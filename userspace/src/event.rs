@@ -89,13 +89,23 @@ pub struct SocketEvent {
     pub remote: Option<std::net::SocketAddr>,
 }
 
+/// Rare variants are boxed so the per-packet event stays small (it is moved once per packet).
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    Process(ProcessInfo),
-    Interface(InterfaceInfo),
-    Socket(SocketEvent),
+    Process(Box<ProcessInfo>),
+    Interface(Box<InterfaceInfo>),
+    Socket(Box<SocketEvent>),
     Packet(PacketEvent<'a>),
-    Counters(FlowCounters),
+    Counters(Box<FlowCounters>),
     /// Events the kernel could not deliver (ring buffer full).
     Loss { dropped: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn packet_events_stay_small() {
+        // Moved once per packet on the replay hot path.
+        assert!(std::mem::size_of::<super::Event<'_>>() <= 72, "{}", std::mem::size_of::<super::Event<'_>>());
+    }
 }

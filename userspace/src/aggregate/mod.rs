@@ -570,6 +570,9 @@ fn ike_view(m: &ike::IkeMessage) -> ike_table::IkeView {
     ike_table::IkeView::from(m)
 }
 
+/// How much of a mapped capture is read before its pages are handed back to the kernel.
+const RELEASE_EVERY: usize = 32 << 20;
+
 /// Replay capture files through a fresh aggregator. A file that cannot be opened or is damaged
 /// is named in the report's `errors`; the others are still reported.
 pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
@@ -586,10 +589,16 @@ pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
             }
         };
         let mut events = cap.events(next_iface);
-        for ev in events.by_ref() {
+        let mut released = 0usize;
+        while let Some(ev) = events.next() {
             match ev {
                 Ok(ev) => agg.feed(&ev),
                 Err(d) => agg.input_damaged(&name, &d),
+            }
+            let pos = events.position();
+            if pos - released.min(pos) >= RELEASE_EVERY {
+                cap.release_before(pos);
+                released = pos;
             }
         }
         next_iface += events.interfaces_seen();

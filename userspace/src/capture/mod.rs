@@ -49,11 +49,31 @@ impl Capture {
         } else {
             // SAFETY: the map is read-only; a capture truncated underneath us by another process
             // could fault, which is the accepted trade for zero-copy reading of multi-GB files.
-            Bytes::Mapped(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+            let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            #[cfg(unix)]
+            let _ = m.advise(memmap2::Advice::Sequential);
+            Bytes::Mapped(m)
         };
         let cap = Capture { bytes };
         cap.check_magic(path)?;
         Ok(cap)
+    }
+
+    /// Tell the kernel the pages before `offset` will not be read again, so a multi-GB replay
+    /// keeps a small resident set (mapped file pages count as the process's memory).
+    pub fn release_before(&self, offset: usize) {
+        #[cfg(target_os = "linux")]
+        if let Bytes::Mapped(m) = &self.bytes {
+            const PAGE: usize = 4096;
+            let end = offset.min(m.len()) / PAGE * PAGE;
+            if end > 0 {
+                // SAFETY: the mapping is private and read-only, so dropped pages are read back
+                // from the file unchanged should anything still look at them.
+                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end) };
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = offset;
     }
 
     /// A capture held in memory (tests, fuzzing).
@@ -120,6 +140,15 @@ pub enum Events<'a> {
 }
 
 impl<'a> Events<'a> {
+    /// Byte offset up to which the file has been consumed.
+    pub fn position(&self) -> usize {
+        match self {
+            Events::Pcap(r) => r.position(),
+            Events::Pcapng(r) => r.position(),
+            Events::Failed(_) => 0,
+        }
+    }
+
     /// Number of interface ids this file used so far (to chain files).
     pub fn interfaces_seen(&self) -> u32 {
         match self {

@@ -57,6 +57,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Byte offset of the next record or block: everything before it has been delivered.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     pub fn new(b: &'a [u8], first: u32) -> Self {
         let state = match parse_header(b) {
             Ok(h) => State::Announce(h),
@@ -84,12 +89,12 @@ impl<'a> Reader<'a> {
                 let h = *h;
                 self.state = State::Records(h);
                 self.announced = true;
-                return Some(Ok(Event::Interface(InterfaceInfo {
+                return Some(Ok(Event::Interface(Box::new(InterfaceInfo {
                     id: self.first,
                     name: None,
                     linktype: h.linktype,
                     ..InterfaceInfo::default()
-                })));
+                }))));
             }
             State::Failed(_) => {
                 let State::Failed(d) = std::mem::replace(&mut self.state, State::Done) else {

@@ -130,6 +130,11 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Byte offset of the next record or block: everything before it has been delivered.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     pub fn new(b: &'a [u8], first: u32) -> Self {
         Reader {
             b,
@@ -341,7 +346,7 @@ impl<'a> Reader<'a> {
         }
         self.ifaces.push(iface);
         self.seen = self.seen.saturating_add(1);
-        Ok(Event::Interface(info))
+        Ok(Event::Interface(Box::new(info)))
     }
 
     fn process(&mut self, at: usize, blk: &'a [u8]) -> Result<Event<'a>, Damage> {
@@ -372,7 +377,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.pibs.push(p.pid);
-        Ok(Event::Process(p))
+        Ok(Event::Process(Box::new(p)))
     }
 
     fn iface(&self, at: usize, index: u32) -> Result<&Iface, Damage> {
@@ -530,13 +535,13 @@ impl<'a> Reader<'a> {
             return None;
         }
         names.push(comm.to_owned());
-        Some(Event::Process(ProcessInfo {
+        Some(Event::Process(Box::new(ProcessInfo {
             pid: owner.pid,
             comm: (!comm.is_empty()).then(|| comm.to_owned()),
             exe: owner.cmd.filter(|c| c.contains('/')).map(str::to_owned),
             cmdline: owner.args.filter(|a| !a.is_empty()).map(str::to_owned),
             uid: None,
-        }))
+        })))
     }
 }
 
@@ -761,7 +766,7 @@ mod tests {
     fn ifaces(ev: &[Result<Event<'_>, Damage>]) -> Vec<InterfaceInfo> {
         ev.iter()
             .filter_map(|e| match e {
-                Ok(Event::Interface(i)) => Some(i.clone()),
+                Ok(Event::Interface(i)) => Some((**i).clone()),
                 _ => None,
             })
             .collect()
