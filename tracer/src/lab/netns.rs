@@ -1,0 +1,164 @@
+//! The two network namespaces and the veth between them, driven through iproute2.
+//!
+//! The outer link uses the benchmarking ranges (198.18.0.0/15, and 2001:2::/48 for the IPv6
+//! variant): nothing routes there, and no default route exists in either namespace, so lab
+//! traffic cannot leave the machine.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::LabError;
+
+pub const UE_V4: &str = "198.18.0.2";
+pub const EPDG_V4: &str = "198.18.0.1";
+pub const UE_V6: &str = "2001:2::2";
+pub const EPDG_V6: &str = "2001:2::1";
+/// The P-CSCF lives on the ePDG's loopback, reachable from the UE only through the tunnel.
+pub const PCSCF: &str = "198.19.0.1";
+pub const IMS_NET: &str = "198.19.0.0/24";
+pub const VIP_POOL: &str = "198.19.1.0/24";
+
+/// Names derived from the lab prefix, so parallel labs never share a namespace or interface.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub ns_ue: String,
+    pub ns_epdg: String,
+    pub veth_ue: String,
+    pub veth_epdg: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Names {
+        Names {
+            ns_ue: format!("{prefix}ue"),
+            ns_epdg: format!("{prefix}epdg"),
+            veth_ue: format!("{prefix}ue0"),
+            veth_epdg: format!("{prefix}gw0"),
+        }
+    }
+}
+
+/// Run a command to completion; a failure carries its stderr.
+pub fn run(cmd: &mut Command) -> Result<String, LabError> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::io(format!("run {shown}"), e))?;
+    if !out.status.success() {
+        return Err(LabError::Command {
+            cmd: shown,
+            status: out.status.to_string(),
+            output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn ip(args: &[&str]) -> Result<String, LabError> {
+    run(Command::new("ip").args(args))
+}
+
+/// A command that runs inside namespace `ns`. `ip netns exec` execs in place (no fork), so the
+/// child's pid ends up being the program's own pid.
+pub fn exec_in(ns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]);
+    c
+}
+
+pub fn exists(ns: &str) -> bool {
+    Path::new("/run/netns").join(ns).exists()
+}
+
+/// Identity of a namespace, comparable with /proc/PID/ns/net of processes inside it.
+pub fn inode(ns: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(Path::new("/run/netns").join(ns)).ok().map(|m| m.ino())
+}
+
+fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
+    run(exec_in(ns, "sysctl").args(["-q", "-w", setting])).map(|_| ())
+}
+
+/// Create both namespaces, the veth pair and the addresses. IPv6 is turned off everywhere except
+/// on the veth in the IPv6 variant, so ipsec0 carries only the tunnel's own traffic (no router
+/// solicitations or MLD reports in the inner capture).
+pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
+    ip(&["netns", "add", &n.ns_ue])?;
+    ip(&["netns", "add", &n.ns_epdg])?;
+    for ns in [&n.ns_ue, &n.ns_epdg] {
+        sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1")?;
+        sysctl(ns, "net.ipv6.conf.default.disable_ipv6=1")?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+    }
+    ip(&["link", "add", &n.veth_ue, "netns", &n.ns_ue, "type", "veth", "peer", "name", &n.veth_epdg, "netns", &n.ns_epdg])?;
+    for (ns, dev, v4, v6) in [(&n.ns_ue, &n.veth_ue, UE_V4, UE_V6), (&n.ns_epdg, &n.veth_epdg, EPDG_V4, EPDG_V6)] {
+        if ipv6_outer {
+            sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6=0"))?;
+            // nodad: duplicate address detection would hold the address tentative for ~1 s.
+            ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
+        } else {
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/30"), "dev", dev])?;
+        }
+        ip(&["-n", ns, "link", "set", dev, "up"])?;
+    }
+    ip(&["-n", &n.ns_epdg, "addr", "add", &format!("{PCSCF}/32"), "dev", "lo"])?;
+    Ok(())
+}
+
+/// Delete a namespace; its veth end goes with it (and takes the peer end along).
+pub fn delete(ns: &str) -> Result<(), LabError> {
+    if !exists(ns) {
+        return Ok(());
+    }
+    ip(&["netns", "del", ns]).map(|_| ())
+}
+
+/// Interfaces in a namespace (names only).
+pub fn links(ns: &str) -> Result<Vec<String>, LabError> {
+    let out = ip(&["-n", ns, "-o", "link", "show"])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .collect())
+}
+
+/// IPv4 addresses on one interface of a namespace.
+pub fn addrs_v4(ns: &str, dev: &str) -> Result<Vec<String>, LabError> {
+    let out = ip(&["-n", ns, "-o", "-4", "addr", "show", "dev", dev])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            it.find(|w| *w == "inet")?;
+            it.next().map(|a| a.split('/').next().unwrap_or(a).to_string())
+        })
+        .collect())
+}
+
+/// Namespaces whose name starts with `prefix` (leftovers of an earlier run).
+pub fn list_with_prefix(prefix: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/run/netns") else { return Vec::new() };
+    let mut v: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_interface_limit() {
+        let n = Names::new("tt-long-12-");
+        assert_eq!(n.veth_ue, "tt-long-12-ue0");
+        assert!(n.veth_epdg.len() <= 15);
+        assert_eq!(n.ns_epdg, "tt-long-12-epdg");
+    }
+}
