@@ -409,7 +409,8 @@ impl Lab {
             progress(&format!("charon in {} ready: vici answers, ipsec0 exists", c.ns));
         }
         for c in [&self.ue, &self.epdg].into_iter().flatten() {
-            netns::run(&mut strongswan::swanctl(&c.conf, &c.uri(), &["--load-all", "--noprompt", "--file"]).arg(&c.swanctl_conf))
+            let file = c.swanctl_conf.to_string_lossy();
+            netns::run(&mut strongswan::swanctl(&c.conf, &c.uri(), &["--load-all", "--noprompt", "--file", &file]))
                 .map_err(|e| LabError::Peer { what: format!("loading swanctl.conf into charon in {} failed: {e}", c.ns), log: tail(&c.log, 20) })?;
         }
         progress("IKEv2 configuration loaded on both sides");

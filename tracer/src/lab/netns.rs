@@ -17,6 +17,9 @@ pub const EPDG_V6: &str = "2001:2::1";
 pub const PCSCF: &str = "198.19.0.1";
 pub const IMS_NET: &str = "198.19.0.0/24";
 pub const VIP_POOL: &str = "198.19.1.0/24";
+/// Locally administered MACs for the veth ends.
+const UE_MAC: &str = "02:54:54:00:00:02";
+const EPDG_MAC: &str = "02:54:54:00:00:01";
 
 /// Names derived from the lab prefix, so parallel labs never share a namespace or interface.
 #[derive(Debug, Clone)]
@@ -93,7 +96,15 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
     }
     ip(&["link", "add", &n.veth_ue, "netns", &n.ns_ue, "type", "veth", "peer", "name", &n.veth_epdg, "netns", &n.ns_epdg])?;
-    for (ns, dev, v4, v6) in [(&n.ns_ue, &n.veth_ue, UE_V4, UE_V6), (&n.ns_epdg, &n.veth_epdg, EPDG_V4, EPDG_V6)] {
+    // Fixed MACs and permanent neighbour entries: no ARP or neighbour discovery on the outer
+    // link, so its capture holds exactly IKE and ESP, the same in every run.
+    let sides = [
+        (&n.ns_ue, &n.veth_ue, UE_V4, UE_V6, UE_MAC, EPDG_V4, EPDG_V6, EPDG_MAC),
+        (&n.ns_epdg, &n.veth_epdg, EPDG_V4, EPDG_V6, EPDG_MAC, UE_V4, UE_V6, UE_MAC),
+    ];
+    for (ns, dev, v4, v6, mac, peer_v4, peer_v6, peer_mac) in sides {
+        ip(&["-n", ns, "link", "set", dev, "address", mac])?;
+        let peer = if ipv6_outer { peer_v6 } else { peer_v4 };
         if ipv6_outer {
             sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6=0"))?;
             // nodad: duplicate address detection would hold the address tentative for ~1 s.
@@ -102,6 +113,7 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
             ip(&["-n", ns, "addr", "add", &format!("{v4}/30"), "dev", dev])?;
         }
         ip(&["-n", ns, "link", "set", dev, "up"])?;
+        ip(&["-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent"])?;
     }
     ip(&["-n", &n.ns_epdg, "addr", "add", &format!("{PCSCF}/32"), "dev", "lo"])?;
     Ok(())
