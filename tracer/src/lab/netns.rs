@@ -106,7 +106,12 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
         ip(&["-n", ns, "link", "set", dev, "address", mac])?;
         let peer = if ipv6_outer { peer_v6 } else { peer_v4 };
         if ipv6_outer {
-            sysctl(ns, &format!("net.ipv6.conf.{dev}.disable_ipv6=0"))?;
+            // No link-local address and no router solicitations; the multicast listener reports
+            // for the solicited-node group cannot be switched off, so they are squeezed into the
+            // first milliseconds, long before any capture starts.
+            for setting in ["addr_gen_mode=1", "router_solicitations=0", "accept_ra=0", "mldv2_unsolicited_report_interval=1", "disable_ipv6=0"] {
+                sysctl(ns, &format!("net.ipv6.conf.{dev}.{setting}"))?;
+            }
             // nodad: duplicate address detection would hold the address tentative for ~1 s.
             ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
         } else {
