@@ -94,6 +94,11 @@ pub struct LabConfig {
 }
 
 impl LabConfig {
+    /// What `tuntrace demo` runs: the defaults under the prefix "ttdemo-".
+    pub fn demo(workdir: impl Into<PathBuf>) -> LabConfig {
+        LabConfig::new("ttdemo-", workdir)
+    }
+
     /// PSK, SIP over UDP, IPv4 outer, REGISTER + 2 calls, captures on.
     pub fn new(prefix: &str, workdir: impl Into<PathBuf>) -> LabConfig {
         LabConfig {
@@ -114,6 +119,10 @@ impl LabConfig {
             return Err(LabError::BadConfig(format!(
                 "prefix {p:?}: use 1 to 11 characters of a-z, 0-9 and '-' (names like {p}epdg and {p}gw0 must fit)"
             )));
+        }
+        if self.workdir.starts_with("/run") || self.workdir.starts_with("/var/run") {
+            // Each charon sees a private directory mounted over /run: it could not write there.
+            return Err(LabError::BadConfig(format!("workdir {} is under /run, which charon cannot see; use another directory", self.workdir.display())));
         }
         if self.calls > 50 {
             return Err(LabError::BadConfig(format!("{} calls: the lab places at most 50", self.calls)));
@@ -166,6 +175,26 @@ impl std::error::Error for LabError {
             _ => None,
         }
     }
+}
+
+/// Result of [`demo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoOutcome {
+    pub truth: GroundTruth,
+    pub teardown: TeardownReport,
+}
+
+/// `tuntrace demo` in one call: lab up, scenario, lab down, whatever happens in between. The
+/// captures named in the truth stay in `cfg.workdir` for the caller to replay and report on.
+pub fn demo(cfg: &LabConfig, progress: &mut dyn FnMut(&str)) -> Result<DemoOutcome, LabError> {
+    let mut lab = Lab::up(cfg, progress)?;
+    let truth = lab.run_scenario(progress);
+    progress("tearing the lab down");
+    let teardown = lab.down();
+    let truth = truth?;
+    let teardown = teardown?;
+    progress(&format!("lab down in {} ms", teardown.duration_ms));
+    Ok(DemoOutcome { truth, teardown })
 }
 
 /// What teardown did.
@@ -364,6 +393,11 @@ impl Lab {
         let t0 = Instant::now();
         cfg.validate()?;
         check_prerequisites()?;
+        let mut cfg = cfg.clone();
+        // charon and tcpdump run with other working directories: give them absolute paths.
+        mkdir(&cfg.workdir)?;
+        cfg.workdir = std::fs::canonicalize(&cfg.workdir).map_err(|e| LabError::io(format!("resolve {}", cfg.workdir.display()), e))?;
+        let cfg = &cfg;
         for line in cleanup_stale(&cfg.prefix)? {
             progress(&format!("cleaned leftover of an earlier run: {line}"));
         }
@@ -551,6 +585,8 @@ impl Lab {
                 leftovers.push(format!("{}: {e}", dir.display()));
             }
         }
+        // Fails harmlessly while other labs still have their state there.
+        let _ = std::fs::remove_dir(procs::STATE_ROOT);
         for pid in pids {
             if procs::alive(pid) {
                 leftovers.push(format!("pid {pid} still alive"));

@@ -53,7 +53,15 @@ impl State {
     /// Written before each thing is created, so a crash at any point leaves a complete record.
     pub fn save(&self) -> Result<(), LabError> {
         let dir = state_dir(&self.prefix);
-        fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
+        // Another lab's teardown may remove the empty STATE_ROOT between our two mkdirs: retry.
+        let mut made = fs::create_dir_all(&dir);
+        for _ in 0..3 {
+            if made.is_ok() {
+                break;
+            }
+            made = fs::create_dir_all(&dir);
+        }
+        made.map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         let tmp = dir.join("state.json.tmp");
         fs::write(&tmp, text).map_err(|e| LabError::io(format!("write {}", tmp.display()), e))?;
