@@ -121,6 +121,22 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
         ip(&["-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent"])?;
     }
     ip(&["-n", &n.ns_epdg, "addr", "add", &format!("{PCSCF}/32"), "dev", "lo"])?;
+    // The kernel reports carrier changes from a deferred worker (up to a second late when many
+    // links change at once), and IPv6 sends its listener reports only then: wait for it, so that
+    // nothing of the link's own start-up lands in a capture started after bring-up.
+    for (ns, dev) in [(&n.ns_ue, &n.veth_ue), (&n.ns_epdg, &n.veth_epdg)] {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let out = ip(&["-n", ns, "-o", "link", "show", "dev", dev])?;
+            if out.contains("state UP") {
+                break;
+            }
+            if std::time::Instant::now() >= end {
+                return Err(LabError::Peer { what: format!("{dev} in {ns} did not come up within 5 s"), log: out });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
     Ok(())
 }
 
