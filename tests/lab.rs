@@ -45,16 +45,20 @@ fn assert_nothing_left(prefix: &str, pids: &[u32]) {
     for ns in [format!("{prefix}ue"), format!("{prefix}epdg")] {
         assert!(!list.lines().any(|l| l.split_whitespace().next() == Some(ns.as_str())), "namespace {ns} left: {list}");
     }
-    for pid in pids {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next()).unwrap_or(None);
-        assert!(matches!(state, None | Some('Z') | Some('X')), "pid {pid} still running: {stat}");
-    }
+    assert_nothing_running(pids);
     let links = Command::new("ip").args(["-o", "link", "show"]).output().expect("ip link");
     let links = String::from_utf8_lossy(&links.stdout);
     assert!(!links.contains(&format!(" {prefix}ue0")) && !links.contains(&format!(" {prefix}gw0")), "veth left in host: {links}");
     let state = Path::new("/run/tuntrace-lab").join(prefix);
     assert!(!state.exists(), "state dir {} left", state.display());
+}
+
+fn assert_nothing_running(pids: &[u32]) {
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, r)| r.chars().next()).unwrap_or(None);
+        assert!(matches!(state, None | Some('Z') | Some('X')), "pid {pid} still running: {stat}");
+    }
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -241,30 +245,72 @@ fn three_cycles_leave_nothing_behind() {
     let _ = std::fs::remove_dir_all(&cfg.workdir);
 }
 
+/// Child side of the next test: bring a lab up, say so, and wait to be killed.
+#[test]
+#[ignore = "helper: run as a child process by leftovers_of_a_killed_run_are_cleaned_on_next_start"]
+fn helper_lab_up_then_wait_to_be_killed() {
+    let Some(dir) = std::env::var_os("TUNTRACE_LAB_HELPER_DIR") else { return };
+    let mut cfg = LabConfig::new("tlk-", PathBuf::from(dir));
+    cfg.calls = 0;
+    cfg.register = false;
+    let l = Lab::up(&cfg, &mut |m: &str| eprintln!("[tlk- child] {m}")).unwrap_or_else(|e| panic!("lab up: {e}"));
+    println!("READY {}", l.pids().iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
 #[test]
 fn leftovers_of_a_killed_run_are_cleaned_on_next_start() {
+    use std::io::{BufRead, BufReader};
     require_prerequisites();
-    let mut cfg = LabConfig::new("tlk-", workdir("tlk-"));
+    let dir = workdir("tlk-");
+    // A real killed run: another process brings the lab up and is SIGKILLed, so no Drop runs.
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "helper_lab_up_then_wait_to_be_killed", "--nocapture", "--test-threads", "1"])
+        .env("TUNTRACE_LAB_HELPER_DIR", &dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn helper");
+    let mut old: Vec<u32> = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        // libtest's own "test NAME ... " may precede the line on stdout.
+        if let Some((_, rest)) = line.split_once("READY") {
+            old = rest.split_whitespace().map(|p| p.parse().unwrap()).collect();
+            break;
+        }
+    }
+    assert!(old.len() >= 2, "helper did not bring its lab up");
+    // While its owner lives, the lab is not a leftover: it must not be taken over.
+    let mut probe = LabConfig::new("tlk-", workdir("tlk-probe"));
+    probe.capture = false;
+    let err = Lab::up(&probe, &mut |_: &str| {}).err().expect("live lab must not be taken over");
+    assert!(err.to_string().contains(&format!("in use by running pid {}", child.id())), "{err}");
+    let _ = std::fs::remove_dir_all(&probe.workdir);
+    assert!(std::fs::read_to_string(format!("/proc/{}/comm", old[0])).unwrap_or_default().starts_with("charon"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(Path::new("/run/netns/tlk-ue").exists(), "the killed run's namespace is still there");
+    let charon = old[0];
+    assert!(std::fs::read_to_string(format!("/proc/{charon}/comm")).unwrap_or_default().starts_with("charon"));
+
+    let mut cfg = LabConfig::new("tlk-", dir);
     cfg.calls = 0;
     cfg.register = false;
     cfg.capture = false;
-    let mut p = progress("tlk-");
-    let first = Lab::up(&cfg, &mut p).unwrap_or_else(|e| panic!("lab up: {e}"));
-    let old = first.pids();
-    // A killed run never gets to tear down: its processes, namespaces and state stay.
-    std::mem::forget(first);
-    assert!(Path::new("/run/netns/tlk-ue").exists());
     let mut lines = Vec::new();
     let mut record = |m: &str| {
         eprintln!("[tlk-] {m}");
         lines.push(m.to_string());
     };
     let second = Lab::up(&cfg, &mut record).unwrap_or_else(|e| panic!("second lab up: {e}"));
-    assert!(lines.iter().any(|l| l.contains("cleaned leftover") && l.contains("charon")), "{lines:?}");
-    for pid in &old {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        assert!(stat.is_empty() || stat.contains(") Z"), "old pid {pid} survived: {stat}");
+    for what in ["charon ue", "charon epdg", "deleted namespace tlk-ue"] {
+        assert!(lines.iter().any(|l| l.contains("cleaned leftover") && l.contains(what)), "{what} not cleaned: {lines:?}");
     }
+    // Orphans are reaped by init, possibly a moment later: a zombie is not a survivor.
+    assert_nothing_running(&old);
+    // The same prefix cannot be brought up twice at once.
+    let err = Lab::up(&cfg, &mut |_: &str| {}).err().expect("second concurrent lab must be refused");
+    assert!(err.to_string().contains("already up"), "{err}");
     let pids = second.pids();
     second.down().unwrap_or_else(|e| panic!("lab down: {e}"));
     assert_nothing_left("tlk-", &pids);

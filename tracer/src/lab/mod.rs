@@ -282,6 +282,22 @@ pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, LabError> {
     let names = Names::new(prefix);
     let mut done = Vec::new();
     let state = State::load(prefix);
+    if let Some(owner) = state.as_ref().and_then(|s| s.owner) {
+        let mine = owner == procs::Owner::me();
+        // Our own earlier lab counts as stale only if it is no longer up (e.g. leaked).
+        if mine && !procs::claim(prefix) {
+            return Err(LabError::BadConfig(format!("a lab with prefix {prefix:?} is already up in this process")));
+        }
+        if !mine && owner.is_running() {
+            return Err(LabError::BadConfig(format!(
+                "a lab with prefix {prefix:?} is in use by running pid {}: pick another prefix",
+                owner.pid
+            )));
+        }
+        if mine {
+            procs::release(prefix);
+        }
+    }
     if let Some(st) = &state {
         for r in st.processes.iter().rev() {
             if let Some(s) = procs::stop_recorded(r, Duration::from_secs(5)) {
@@ -402,13 +418,20 @@ impl Lab {
             progress(&format!("cleaned leftover of an earlier run: {line}"));
         }
         let names = Names::new(&cfg.prefix);
+        if !procs::claim(&cfg.prefix) {
+            return Err(LabError::BadConfig(format!("a lab with prefix {:?} is already up in this process", cfg.prefix)));
+        }
         let state = State {
+            owner: Some(procs::Owner::me()),
             prefix: cfg.prefix.clone(),
             namespaces: vec![names.ns_ue.clone(), names.ns_epdg.clone()],
             processes: Vec::new(),
             workdir: cfg.workdir.clone(),
         };
-        state.save()?;
+        if let Err(e) = state.save() {
+            procs::release(&cfg.prefix);
+            return Err(e);
+        }
         let mut lab = Lab { cfg: cfg.clone(), names, state, ue: None, epdg: None, others: Vec::new(), up_ms: 0, ran: false, down: false };
         // On error the partly built lab is dropped here, which tears down what exists.
         lab.bring_up(progress)?;
@@ -597,6 +620,7 @@ impl Lab {
                 leftovers.push(format!("namespace {ns} still exists"));
             }
         }
+        procs::release(&self.cfg.prefix);
         report.duration_ms = ms(t0.elapsed());
         (report, leftovers)
     }

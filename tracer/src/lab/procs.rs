@@ -31,9 +31,54 @@ pub struct Recorded {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub prefix: String,
+    /// The process that brought the lab up, so a lab still in use is never taken for a leftover.
+    #[serde(default)]
+    pub owner: Option<Owner>,
     pub namespaces: Vec<String>,
     pub processes: Vec<Recorded>,
     pub workdir: PathBuf,
+}
+
+/// A process identified beyond its pid: (pid, start time in clock ticks since boot).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// Start time of a process (field 22 of /proc/PID/stat), which tells a reused pid apart.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    // rest starts at field 3 (state); field 22 is the 20th of rest.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl Owner {
+    pub fn me() -> Owner {
+        let pid = std::process::id();
+        Owner { pid, start: start_time(pid).unwrap_or(0) }
+    }
+
+    pub fn is_running(&self) -> bool {
+        alive(self.pid) && start_time(self.pid) == Some(self.start)
+    }
+}
+
+/// Prefixes of labs this process currently has up (a lab can only be owned by a live process).
+static LIVE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+pub fn claim(prefix: &str) -> bool {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if live.iter().any(|p| p == prefix) {
+        return false;
+    }
+    live.push(prefix.to_string());
+    true
+}
+
+pub fn release(prefix: &str) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != prefix);
 }
 
 pub fn state_dir(prefix: &str) -> PathBuf {
@@ -205,6 +250,9 @@ mod tests {
         let argv = cmdline(me).expect("own cmdline");
         assert!(program_of(&argv).is_some());
         assert!(!alive(u32::MAX - 1));
+        let me = Owner::me();
+        assert!(me.start > 0 && me.is_running());
+        assert!(!Owner { start: me.start + 1, ..me }.is_running(), "a different start time is another process");
     }
 
     #[test]
