@@ -52,7 +52,11 @@ pub fn run(cmd: &mut Command) -> Result<String, LabError> {
         return Err(LabError::Command {
             cmd: shown,
             status: out.status.to_string(),
-            output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -77,7 +81,9 @@ pub fn exists(ns: &str) -> bool {
 /// Identity of a namespace, comparable with /proc/PID/ns/net of processes inside it.
 pub fn inode(ns: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(Path::new("/run/netns").join(ns)).ok().map(|m| m.ino())
+    std::fs::metadata(Path::new("/run/netns").join(ns))
+        .ok()
+        .map(|m| m.ino())
 }
 
 fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
@@ -95,12 +101,36 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
         sysctl(ns, "net.ipv6.conf.default.disable_ipv6=1")?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
     }
-    ip(&["link", "add", &n.veth_ue, "netns", &n.ns_ue, "type", "veth", "peer", "name", &n.veth_epdg, "netns", &n.ns_epdg])?;
+    ip(&[
+        "link",
+        "add",
+        &n.veth_ue,
+        "netns",
+        &n.ns_ue,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &n.veth_epdg,
+        "netns",
+        &n.ns_epdg,
+    ])?;
     // Fixed MACs and permanent neighbour entries: no ARP or neighbour discovery on the outer
     // link, so its capture holds exactly IKE and ESP, the same in every run.
     let sides = [
-        (&n.ns_ue, &n.veth_ue, UE_V4, UE_V6, UE_MAC, EPDG_V4, EPDG_V6, EPDG_MAC),
-        (&n.ns_epdg, &n.veth_epdg, EPDG_V4, EPDG_V6, EPDG_MAC, UE_V4, UE_V6, UE_MAC),
+        (
+            &n.ns_ue, &n.veth_ue, UE_V4, UE_V6, UE_MAC, EPDG_V4, EPDG_V6, EPDG_MAC,
+        ),
+        (
+            &n.ns_epdg,
+            &n.veth_epdg,
+            EPDG_V4,
+            EPDG_V6,
+            EPDG_MAC,
+            UE_V4,
+            UE_V6,
+            UE_MAC,
+        ),
     ];
     for (ns, dev, v4, v6, mac, peer_v4, peer_v6, peer_mac) in sides {
         ip(&["-n", ns, "link", "set", dev, "address", mac])?;
@@ -109,18 +139,53 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
             // No link-local address and no router solicitations; the multicast listener reports
             // for the solicited-node group cannot be switched off, so they are squeezed into the
             // first milliseconds, long before any capture starts.
-            for setting in ["addr_gen_mode=1", "router_solicitations=0", "accept_ra=0", "mldv2_unsolicited_report_interval=1", "disable_ipv6=0"] {
+            for setting in [
+                "addr_gen_mode=1",
+                "router_solicitations=0",
+                "accept_ra=0",
+                "mldv2_unsolicited_report_interval=1",
+                "disable_ipv6=0",
+            ] {
                 sysctl(ns, &format!("net.ipv6.conf.{dev}.{setting}"))?;
             }
             // nodad: duplicate address detection would hold the address tentative for ~1 s.
-            ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
         } else {
             ip(&["-n", ns, "addr", "add", &format!("{v4}/30"), "dev", dev])?;
         }
         ip(&["-n", ns, "link", "set", dev, "up"])?;
-        ip(&["-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent"])?;
+        ip(&[
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            peer,
+            "lladdr",
+            peer_mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
+        ])?;
     }
-    ip(&["-n", &n.ns_epdg, "addr", "add", &format!("{PCSCF}/32"), "dev", "lo"])?;
+    ip(&[
+        "-n",
+        &n.ns_epdg,
+        "addr",
+        "add",
+        &format!("{PCSCF}/32"),
+        "dev",
+        "lo",
+    ])?;
     // The kernel reports carrier changes from a deferred worker (up to a second late when many
     // links change at once), and IPv6 sends its listener reports only then: wait for it, so that
     // nothing of the link's own start-up lands in a capture started after bring-up.
@@ -132,7 +197,10 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
                 break;
             }
             if std::time::Instant::now() >= end {
-                return Err(LabError::Peer { what: format!("{dev} in {ns} did not come up within 5 s"), log: out });
+                return Err(LabError::Peer {
+                    what: format!("{dev} in {ns} did not come up within 5 s"),
+                    log: out,
+                });
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -166,14 +234,17 @@ pub fn addrs_v4(ns: &str, dev: &str) -> Result<Vec<String>, LabError> {
         .filter_map(|l| {
             let mut it = l.split_whitespace();
             it.find(|w| *w == "inet")?;
-            it.next().map(|a| a.split('/').next().unwrap_or(a).to_string())
+            it.next()
+                .map(|a| a.split('/').next().unwrap_or(a).to_string())
         })
         .collect())
 }
 
 /// Namespaces whose name starts with `prefix` (leftovers of an earlier run).
 pub fn list_with_prefix(prefix: &str) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir("/run/netns") else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir("/run/netns") else {
+        return Vec::new();
+    };
     let mut v: Vec<String> = rd
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())

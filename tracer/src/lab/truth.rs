@@ -143,13 +143,19 @@ impl GroundTruth {
     /// Capture paths reduced to file names, for truth files stored beside their captures.
     pub fn with_relative_captures(mut self) -> GroundTruth {
         let rel = |p: &Option<PathBuf>| p.as_ref().and_then(|p| p.file_name()).map(PathBuf::from);
-        self.captures = Captures { outer: rel(&self.captures.outer), inner: rel(&self.captures.inner) };
+        self.captures = Captures {
+            outer: rel(&self.captures.outer),
+            inner: rel(&self.captures.inner),
+        };
         self
     }
 
     /// Capture paths resolved against the directory a truth file was read from.
     pub fn resolve_captures(&mut self, dir: &Path) {
-        for p in [&mut self.captures.outer, &mut self.captures.inner].into_iter().flatten() {
+        for p in [&mut self.captures.outer, &mut self.captures.inner]
+            .into_iter()
+            .flatten()
+        {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -158,7 +164,8 @@ impl GroundTruth {
 
     pub fn read(path: &Path) -> Result<GroundTruth, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut t: GroundTruth = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut t: GroundTruth =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(dir) = path.parent() {
             t.resolve_captures(dir);
         }
@@ -169,26 +176,58 @@ impl GroundTruth {
     /// the truth. Returns one line per disagreement; empty means the report matches.
     pub fn check_report(&self, report: &Value) -> Vec<String> {
         let mut bad = Vec::new();
-        let arr = |v: &Value, k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+        let arr = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
 
         let ike_sas = arr(report, "ike_sas");
         for sa in &self.ike_sas {
-            match ike_sas.iter().find(|r| s(r, "initiator_spi").as_deref() == Some(sa.initiator_spi.as_str())) {
-                None => bad.push(format!("ike_sas: no SA with initiator_spi {}", sa.initiator_spi)),
+            match ike_sas
+                .iter()
+                .find(|r| s(r, "initiator_spi").as_deref() == Some(sa.initiator_spi.as_str()))
+            {
+                None => bad.push(format!(
+                    "ike_sas: no SA with initiator_spi {}",
+                    sa.initiator_spi
+                )),
                 Some(r) => {
                     if s(r, "responder_spi").as_deref() != Some(sa.responder_spi.as_str()) {
-                        bad.push(format!("ike_sas[{}]: responder_spi {:?}, truth {}", sa.initiator_spi, s(r, "responder_spi"), sa.responder_spi));
+                        bad.push(format!(
+                            "ike_sas[{}]: responder_spi {:?}, truth {}",
+                            sa.initiator_spi,
+                            s(r, "responder_spi"),
+                            sa.responder_spi
+                        ));
                     }
                     if r.get("version").and_then(Value::as_u64) != Some(u64::from(sa.version)) {
-                        bad.push(format!("ike_sas[{}]: version {:?}, truth {}", sa.initiator_spi, r.get("version"), sa.version));
+                        bad.push(format!(
+                            "ike_sas[{}]: version {:?}, truth {}",
+                            sa.initiator_spi,
+                            r.get("version"),
+                            sa.version
+                        ));
                     }
                     if sa.nat_any && r.get("nat_t").and_then(Value::as_bool) != Some(true) {
                         bad.push(format!("ike_sas[{}]: nat_t not true", sa.initiator_spi));
                     }
-                    let (ini, res) = if sa.is_initiator { (&sa.local_address, &sa.remote_address) } else { (&sa.remote_address, &sa.local_address) };
-                    if s(r, "initiator").as_deref() != Some(ini.as_str()) || s(r, "responder").as_deref() != Some(res.as_str()) {
-                        bad.push(format!("ike_sas[{}]: endpoints {:?}->{:?}, truth {ini}->{res}", sa.initiator_spi, s(r, "initiator"), s(r, "responder")));
+                    let (ini, res) = if sa.is_initiator {
+                        (&sa.local_address, &sa.remote_address)
+                    } else {
+                        (&sa.remote_address, &sa.local_address)
+                    };
+                    if s(r, "initiator").as_deref() != Some(ini.as_str())
+                        || s(r, "responder").as_deref() != Some(res.as_str())
+                    {
+                        bad.push(format!(
+                            "ike_sas[{}]: endpoints {:?}->{:?}, truth {ini}->{res}",
+                            sa.initiator_spi,
+                            s(r, "initiator"),
+                            s(r, "responder")
+                        ));
                     }
                 }
             }
@@ -197,18 +236,30 @@ impl GroundTruth {
         let esp = arr(report, "esp_sas");
         for c in self.ike_sas.iter().flat_map(|i| &i.child_sas) {
             for (spi, truth_packets) in [(&c.spi_out, c.packets_out), (&c.spi_in, c.packets_in)] {
-                let found: Vec<&Value> = esp.iter().filter(|r| s(r, "spi").as_deref() == Some(spi.as_str())).collect();
+                let found: Vec<&Value> = esp
+                    .iter()
+                    .filter(|r| s(r, "spi").as_deref() == Some(spi.as_str()))
+                    .collect();
                 if found.is_empty() {
                     bad.push(format!("esp_sas: no SA with spi {spi}"));
                     continue;
                 }
-                if c.encap && !found.iter().all(|r| s(r, "encap").as_deref() == Some("udp")) {
+                if c.encap
+                    && !found
+                        .iter()
+                        .all(|r| s(r, "encap").as_deref() == Some("udp"))
+                {
                     bad.push(format!("esp_sas[{spi}]: encap is not udp"));
                 }
                 if let Some(want) = truth_packets {
-                    let got: u64 = found.iter().filter_map(|r| r.get("packets").and_then(Value::as_u64)).sum();
+                    let got: u64 = found
+                        .iter()
+                        .filter_map(|r| r.get("packets").and_then(Value::as_u64))
+                        .sum();
                     if got != want {
-                        bad.push(format!("esp_sas[{spi}]: {got} packets, charon counted {want}"));
+                        bad.push(format!(
+                            "esp_sas[{spi}]: {got} packets, charon counted {want}"
+                        ));
                     }
                 }
             }
@@ -218,20 +269,31 @@ impl GroundTruth {
         let mut groups = arr(&sip, "dialogs");
         groups.extend(arr(&sip, "registrations"));
         for d in &self.sip {
-            match groups.iter().find(|g| s(g, "call_id").as_deref() == Some(d.call_id.as_str())) {
-                None => bad.push(format!("sip: no dialog or registration with Call-ID {}", d.call_id)),
+            match groups
+                .iter()
+                .find(|g| s(g, "call_id").as_deref() == Some(d.call_id.as_str()))
+            {
+                None => bad.push(format!(
+                    "sip: no dialog or registration with Call-ID {}",
+                    d.call_id
+                )),
                 Some(g) => {
                     let msgs = arr(g, "messages");
                     let seq: Vec<String> = msgs
                         .iter()
-                        .map(|m| match (s(m, "method"), m.get("status").and_then(Value::as_u64)) {
-                            (Some(method), _) => method,
-                            (None, Some(code)) => code.to_string(),
-                            _ => "?".into(),
-                        })
+                        .map(
+                            |m| match (s(m, "method"), m.get("status").and_then(Value::as_u64)) {
+                                (Some(method), _) => method,
+                                (None, Some(code)) => code.to_string(),
+                                _ => "?".into(),
+                            },
+                        )
                         .collect();
                     if seq != d.sequence {
-                        bad.push(format!("sip[{}]: sequence {seq:?}, SIPp traced {:?}", d.call_id, d.sequence));
+                        bad.push(format!(
+                            "sip[{}]: sequence {seq:?}, SIPp traced {:?}",
+                            d.call_id, d.sequence
+                        ));
                     }
                 }
             }
@@ -299,16 +361,25 @@ mod tests {
                 messages: 4,
                 sent: 2,
                 received: 2,
-                sequence: vec!["REGISTER".into(), "401".into(), "REGISTER".into(), "200".into()],
+                sequence: vec![
+                    "REGISTER".into(),
+                    "401".into(),
+                    "REGISTER".into(),
+                    "200".into(),
+                ],
             }],
             packets: PacketCounts::default(),
-            captures: Captures { outer: Some("/x/outer.pcap".into()), inner: None },
+            captures: Captures {
+                outer: Some("/x/outer.pcap".into()),
+                inner: None,
+            },
             timings_ms: Timings::default(),
         }
     }
 
     fn matching_report() -> Value {
-        let m = |method: Option<&str>, status: Option<u64>| json!({"method": method, "status": status});
+        let m =
+            |method: Option<&str>, status: Option<u64>| json!({"method": method, "status": status});
         json!({
             "schema": "tuntrace.report/1",
             "ike_sas": [{"version": 2, "initiator_spi": "33b5d38250cb558d", "responder_spi": "f9d446cd4df251c1",
@@ -321,7 +392,10 @@ mod tests {
 
     #[test]
     fn matching_report_passes() {
-        assert_eq!(truth().check_report(&matching_report()), Vec::<String>::new());
+        assert_eq!(
+            truth().check_report(&matching_report()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -346,6 +420,9 @@ mod tests {
         let mut back: GroundTruth = serde_json::from_str(&text).unwrap();
         assert_eq!(back, t);
         back.resolve_captures(Path::new("/fix"));
-        assert_eq!(back.captures.outer.as_deref(), Some(Path::new("/fix/outer.pcap")));
+        assert_eq!(
+            back.captures.outer.as_deref(),
+            Some(Path::new("/fix/outer.pcap"))
+        );
     }
 }
