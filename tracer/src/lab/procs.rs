@@ -298,6 +298,11 @@ mod tests {
     fn recorded_pid_with_other_program_is_left_alone() {
         // A sleep we start, recorded under a program name it does not have: must not be touched.
         let mut child = Command::new("sleep").arg("5").spawn().expect("sleep");
+        // spawn() returns once exec has begun; argv appears a moment later.
+        let end = Instant::now() + Duration::from_secs(2);
+        while cmdline(child.id()).is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let r = Recorded {
             what: "test".into(),
             pid: child.id(),

@@ -252,4 +252,13 @@ Content-Length: 0
         assert!(UAC_REGISTER_XML.contains("[authentication"));
         assert!(UAC_CALL_XML.contains("BYE [next_url]"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_trace_is_read_without_panic(s in "(-{47}|\\PC|\\n| message sent| message received|Call-ID:|SIP/2.0 ){0,60}") {
+            let t = parse_trace(&s);
+            let d = dialogs(&t, SipTransport::Udp);
+            proptest::prop_assert_eq!(d.iter().map(|x| x.messages as usize).sum::<usize>(), t.len());
+        }
+    }
 }

@@ -389,4 +389,17 @@ mod tests {
         let lib = conf.find("kernel-libipsec").unwrap();
         assert!(lib < conf.find("kernel-netlink").unwrap());
     }
+
+    proptest::proptest! {
+        // swanctl's output is a peer's text: whatever it prints, reading it must not panic.
+        #[test]
+        fn any_text_is_read_without_panic(s in "[a-z{}\\[\\]= -]{0,200}") {
+            let _ = parse_list_sas(&s);
+        }
+
+        #[test]
+        fn any_unicode_is_read_without_panic(s in "\\PC{0,300}") {
+            let _ = parse_list_sas(&s);
+        }
+    }
 }
