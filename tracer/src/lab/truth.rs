@@ -140,6 +140,64 @@ impl GroundTruth {
         self.ike().and_then(|i| i.child_sas.first())
     }
 
+    /// What the peers said, for people (the `demo` output puts it beside tuntrace's report).
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let na = || "?".to_string();
+        for sa in &self.ike_sas {
+            out += &format!(
+                "IKEv{} SA {} {}/{}  {}:{} -> {}:{}{}\n",
+                sa.version,
+                sa.state,
+                sa.initiator_spi,
+                sa.responder_spi,
+                sa.local_address,
+                sa.local_port,
+                sa.remote_address,
+                sa.remote_port,
+                if sa.nat_any { "  (NAT-T)" } else { "" }
+            );
+            for c in &sa.child_sas {
+                out += &format!(
+                    "  ESP SPIs in {} out {}{}  packets in {} out {}\n",
+                    c.spi_in,
+                    c.spi_out,
+                    if c.encap { " (UDP-encapsulated)" } else { "" },
+                    c.packets_in.map_or_else(na, |n| n.to_string()),
+                    c.packets_out.map_or_else(na, |n| n.to_string())
+                );
+            }
+        }
+        out += &format!(
+            "charon pids: UE {}, ePDG {}; ipsec0 held by {}\n",
+            self.charon_pids.ue,
+            self.charon_pids.epdg,
+            self.ipsec0_holder.as_ref().map_or_else(
+                || "nobody found".to_string(),
+                |h| format!("{} (pid {}, fd {})", h.comm, h.pid, h.fd)
+            )
+        );
+        out += &format!(
+            "virtual IP {}, P-CSCF {}\n",
+            self.virtual_ip.clone().unwrap_or_else(na),
+            self.pcscf.clone().unwrap_or_else(na)
+        );
+        for d in &self.sip {
+            out += &format!(
+                "SIP {} ({}): {}\n",
+                d.call_id,
+                d.transport,
+                d.sequence.join(" ")
+            );
+        }
+        out += &format!(
+            "packets: {} outer, {} inner\n",
+            self.packets.outer.map_or_else(na, |n| n.to_string()),
+            self.packets.inner.map_or_else(na, |n| n.to_string())
+        );
+        out
+    }
+
     /// Capture paths reduced to file names, for truth files stored beside their captures.
     pub fn with_relative_captures(mut self) -> GroundTruth {
         let rel = |p: &Option<PathBuf>| p.as_ref().and_then(|p| p.file_name()).map(PathBuf::from);
@@ -388,6 +446,24 @@ mod tests {
             "sip": {"dialogs": [], "registrations": [{"call_id": "1-8384@198.19.1.1", "messages": [
                 m(Some("REGISTER"), None), m(None, Some(401)), m(Some("REGISTER"), None), m(None, Some(200))]}]}
         })
+    }
+
+    #[test]
+    fn summary_names_what_the_peers_said() {
+        let s = truth().summary();
+        assert!(
+            s.contains("IKEv2 SA established 33b5d38250cb558d/f9d446cd4df251c1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ESP SPIs in 530149f3 out 19f77a3e (UDP-encapsulated)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("SIP 1-8384@198.19.1.1 (udp): REGISTER 401 REGISTER 200"),
+            "{s}"
+        );
+        assert!(s.contains("ipsec0 held by nobody found"), "{s}");
     }
 
     #[test]
