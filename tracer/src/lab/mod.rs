@@ -532,6 +532,8 @@ impl Lab {
                 c.ns
             ));
         }
+        // Checked after charon's start-up, which overlaps the kernel's deferred carrier report.
+        netns::wait_carrier(&n)?;
         for c in [&self.ue, &self.epdg].into_iter().flatten() {
             let file = c.swanctl_conf.to_string_lossy();
             netns::run(&mut strongswan::swanctl(

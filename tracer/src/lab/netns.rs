@@ -186,6 +186,11 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
         "dev",
         "lo",
     ])?;
+    Ok(())
+}
+
+/// Wait until both veth ends report carrier.
+pub fn wait_carrier(n: &Names) -> Result<(), LabError> {
     // The kernel reports carrier changes from a deferred worker (up to a second late when many
     // links change at once), and IPv6 sends its listener reports only then: wait for it, so that
     // nothing of the link's own start-up lands in a capture started after bring-up.
