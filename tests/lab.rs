@@ -33,8 +33,26 @@ fn cycle(cfg: &LabConfig) -> (GroundTruth, TeardownReport, Vec<u32>) {
     let truth = l
         .run_scenario(&mut p)
         .unwrap_or_else(|e| panic!("scenario: {e}"));
-    let mut pids = l.pids();
-    pids.extend([truth.charon_pids.ue, truth.charon_pids.epdg]);
+    let started = l.started();
+    let roles: Vec<&str> = started.iter().map(|(w, _)| w.as_str()).collect();
+    assert!(
+        roles.contains(&"charon ue") && roles.contains(&"charon epdg"),
+        "{roles:?}"
+    );
+    if cfg.capture {
+        assert!(
+            roles.contains(&"tcpdump outer") && roles.contains(&"tcpdump inner"),
+            "{roles:?}"
+        );
+    }
+    if cfg.calls > 0 {
+        assert!(
+            roles.contains(&"sipp uas") && roles.contains(&"sipp calls"),
+            "{roles:?}"
+        );
+    }
+    let pids: Vec<u32> = started.iter().map(|(_, p)| *p).collect();
+    assert!(pids.contains(&truth.charon_pids.ue) && pids.contains(&truth.charon_pids.epdg));
     let down = l.down().unwrap_or_else(|e| panic!("lab down: {e}"));
     eprintln!(
         "[{}] up {} ms, scenario {} ms, down {} ms",
@@ -365,7 +383,6 @@ fn ipv6_outer_variant() {
 fn three_cycles_leave_nothing_behind() {
     let mut cfg = LabConfig::new("tl3-", workdir("tl3-"));
     cfg.calls = 1;
-    cfg.capture = false;
     let mut seen = Vec::new();
     for i in 0..3 {
         let (truth, down, pids) = cycle(&cfg);

@@ -668,6 +668,16 @@ impl Lab {
         self.up_ms
     }
 
+    /// Every process this lab has started so far, finished ones included: (role, pid), e.g.
+    /// ("charon ue", 1234), ("tcpdump outer", ...), ("sipp calls", ...).
+    pub fn started(&self) -> Vec<(String, u32)> {
+        self.state
+            .processes
+            .iter()
+            .map(|r| (r.what.clone(), r.pid))
+            .collect()
+    }
+
     /// Pids of the processes the lab currently runs (charons first).
     pub fn pids(&self) -> Vec<u32> {
         [&self.ue, &self.epdg]
