@@ -1,0 +1,3 @@
+//! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
+
+pub mod lab;
