@@ -12,6 +12,7 @@ use tuntrace_core::report::{ladder, text};
 const EXIT_OK: u8 = 0;
 const EXIT_INPUT: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+const EXIT_ENVIRONMENT: u8 = 3;
 
 #[derive(Parser)]
 #[command(name = "tuntrace", version, about = "Who created a tunnel interface, which processes use it, and what flows through it")]
@@ -34,12 +35,27 @@ enum Cmd {
         #[arg(long, value_name = "CALL-ID")]
         ladder: Option<String>,
     },
+    /// Bring up the Wi-Fi-calling lab (strongSwan IKEv2 + SIPp in network namespaces), run a
+    /// REGISTER and calls through the tunnel, tear it down, and report what was seen beside what
+    /// the peers themselves say. Needs root and the lab packages (ci/setup).
+    Demo {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Number of calls to place.
+        #[arg(long, default_value_t = 2)]
+        calls: u32,
+        /// Keep the captures and the peers' truth in this directory.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
+        Cmd::Demo { json, calls, keep } => demo(json, calls, keep),
     }
 }
 
@@ -81,4 +97,25 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
         }
     }
     if report.errors.is_empty() { ExitCode::from(EXIT_OK) } else { ExitCode::from(EXIT_INPUT) }
+}
+
+fn demo(json: bool, calls: u32, keep: Option<PathBuf>) -> ExitCode {
+    use tuntrace::demo::{run, Options, Outcome};
+    match run(&Options { json, keep, calls }) {
+        Ok(Outcome::Agrees) => {
+            eprintln!("tuntrace's report agrees with the peers (IKE and ESP SPIs, SIP Call-IDs and messages)");
+            ExitCode::from(EXIT_OK)
+        }
+        Ok(Outcome::Disagrees(points)) => {
+            eprintln!("tuntrace's report disagrees with the peers:");
+            for p in points {
+                eprintln!("  - {p}");
+            }
+            ExitCode::from(EXIT_INPUT)
+        }
+        Err(e) => {
+            eprintln!("tuntrace demo: {e}");
+            ExitCode::from(EXIT_ENVIRONMENT)
+        }
+    }
 }

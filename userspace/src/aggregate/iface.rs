@@ -35,7 +35,7 @@ pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
         "vti"
     } else if n == "lo" || starts("lo0") {
         "loopback"
-    } else if starts("en") || starts("eth") || starts("wl") || starts("veth") || starts("bond") || starts("br") {
+    } else if starts("en") || starts("eth") || starts("wl") || starts("veth") || starts("bond") || starts("br") || link == linktype::EN10MB {
         "ethernet"
     } else {
         "other"

@@ -1,0 +1,117 @@
+//! `tuntrace demo`: the Wi-Fi-calling lab brought up, exercised, captured, taken down, and
+//! reported on, with the peers' own account beside tuntrace's.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tuntrace_core::aggregate::Aggregator;
+use tuntrace_core::capture::Capture;
+use tuntrace_core::event::{Event, ProcessInfo};
+use tuntrace_core::report::{text, Report};
+
+use crate::lab::{self, truth::GroundTruth, LabConfig};
+
+pub struct Options {
+    pub json: bool,
+    /// Keep the captures and truth here instead of a temporary directory.
+    pub keep: Option<PathBuf>,
+    pub calls: u32,
+}
+
+pub enum Outcome {
+    /// The report agrees with the peers.
+    Agrees,
+    /// The report and the peers disagree on these points.
+    Disagrees(Vec<String>),
+}
+
+/// Run the demo; progress goes to stderr, the report to stdout.
+pub fn run(opts: &Options) -> Result<Outcome, String> {
+    lab::check_prerequisites().map_err(|e| e.to_string())?;
+    let workdir = match &opts.keep {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("tuntrace-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&workdir).map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+    let mut cfg = LabConfig::demo(&workdir);
+    cfg.calls = opts.calls;
+    let start = Instant::now();
+    let mut progress = |msg: &str| eprintln!("[{:5.2}s] {msg}", start.elapsed().as_secs_f64());
+    // A lab left behind by a killed demo is cleaned first (only what the state file names).
+    if let Ok(cleaned) = lab::cleanup_stale(&cfg.prefix) {
+        for c in cleaned {
+            progress(&format!("cleaned up after an earlier run: {c}"));
+        }
+    }
+    let outcome = lab::demo(&cfg, &mut progress).map_err(|e| e.to_string())?;
+    let truth = outcome.truth;
+    progress("replaying what was captured");
+    let report = report_from_truth(&truth);
+    if opts.json {
+        print!("{}", report.to_json());
+    } else {
+        println!("{}", text::render(&report));
+        println!("WHAT THE PEERS SAY (strongSwan swanctl, SIPp message trace, /proc, tcpdump)");
+        for line in truth.summary().lines() {
+            println!("  {line}");
+        }
+    }
+    let report_json: serde_json::Value = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;
+    let bad = truth.check_report(&report_json);
+    progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
+    if opts.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&workdir);
+    } else {
+        eprintln!("captures and truth kept in {}", workdir.display());
+    }
+    Ok(if bad.is_empty() { Outcome::Agrees } else { Outcome::Disagrees(bad) })
+}
+
+/// The report of the lab's captures, with what the lab knows about its interfaces: the outer
+/// veth's name, and ipsec0 with its holder and virtual address (until live tracing learns these
+/// from the kernel itself).
+pub fn report_from_truth(truth: &GroundTruth) -> Report {
+    let mut agg = Aggregator::new("replay", "pcap");
+    if let Some(h) = &truth.ipsec0_holder {
+        agg.feed(&Event::Process(Box::new(ProcessInfo { pid: h.pid, comm: Some(h.comm.clone()), ..Default::default() })));
+    }
+    let mut next_iface = 0;
+    let inputs = [(truth.captures.outer.as_deref(), false), (truth.captures.inner.as_deref(), true)];
+    for (path, inner) in inputs {
+        let Some(path) = path else { continue };
+        next_iface += feed_file(&mut agg, path, next_iface, |i| {
+            if inner {
+                i.name = Some("ipsec0".into());
+                i.owner = truth.ipsec0_holder.as_ref().map(|h| h.pid);
+                i.addresses = truth.virtual_ip.iter().cloned().collect();
+            } else {
+                i.name = Some(truth.scenario.outer_iface.clone());
+            }
+        });
+    }
+    agg.finish()
+}
+
+fn feed_file(agg: &mut Aggregator, path: &Path, first: u32, name_it: impl Fn(&mut tuntrace_core::event::InterfaceInfo)) -> u32 {
+    let name = path.display().to_string();
+    agg.add_input(name.clone());
+    let cap = match Capture::open(path) {
+        Ok(c) => c,
+        Err(e) => {
+            agg.input_damaged(&name, &tuntrace_core::capture::Damage { offset: 0, what: e.to_string() });
+            return 0;
+        }
+    };
+    let mut events = cap.events(first);
+    while let Some(ev) = events.next() {
+        match ev {
+            Ok(Event::Interface(mut i)) => {
+                name_it(&mut i);
+                agg.feed(&Event::Interface(i));
+            }
+            Ok(ev) => agg.feed(&ev),
+            Err(d) => agg.input_damaged(&name, &d),
+        }
+    }
+    events.interfaces_seen()
+}
