@@ -499,8 +499,8 @@ impl Sim {
             sdp: Vec::with_capacity(512),
             heap,
             counters: Counters { by_kind: [0; 6], calls: 0, ike_sas: 0 },
-            // Raw ESP is a side dish: about 3 % of what the phones send (~150 packets/s each).
-            tunnel_period: 2 * u64::from(n_tunnels) * SEC * 2 / (9 * u64::from(n_ues)),
+            // Raw ESP is a side dish: about 8 % of what the phones send (~150 packets/s each).
+            tunnel_period: 2 * u64::from(n_tunnels) * SEC / (12 * u64::from(n_ues)),
         }
     }
 
@@ -545,7 +545,7 @@ impl Sim {
                         let in_call = ue.in_call;
                         self.esp_udp(i, stream == S_ESP_UP);
                         // In a call the tunnel carries the voice frames; idle, some data.
-                        let next = if in_call { self.rng.range(21 * MS, 24 * MS) } else { self.rng.range(100 * MS, 700 * MS) };
+                        let next = if in_call { self.rng.range(23 * MS, 26 * MS) } else { self.rng.range(100 * MS, 700 * MS) };
                         self.heap.push(Reverse((t + next, id, gen)));
                         true
                     }
