@@ -58,9 +58,7 @@ const T0: Timestamp = Timestamp(1_767_225_600_123_456_789); // 2026-01-01T00:00:
 
 #[test]
 fn pcap_micro_and_nano_read_back_by_tcpdump() {
-    for (prec, flag, frac) in
-        [(TsPrecision::Micro, "micro", "123456"), (TsPrecision::Nano, "nano", "123456789")]
-    {
+    for (prec, flag, frac) in [(TsPrecision::Micro, "micro", "123456"), (TsPrecision::Nano, "nano", "123456789")] {
         let path = tmp(&format!("{flag}.pcap"));
         let file = std::fs::File::create(&path).unwrap();
         let mut w = PcapWriter::new(file, 1, 0, prec).unwrap();
@@ -69,10 +67,8 @@ fn pcap_micro_and_nano_read_back_by_tcpdump() {
         w.write_packet(T0, &f1, f1.len() as u32).unwrap();
         w.write_packet(Timestamp(T0.0 + 1_000), &f2, f2.len() as u32).unwrap();
         w.finish().unwrap();
-        let out = run(
-            "tcpdump",
-            &["-nn", "-tt", &format!("--time-stamp-precision={flag}"), "-r", path.to_str().unwrap()],
-        );
+        let out =
+            run("tcpdump", &["-nn", "-tt", &format!("--time-stamp-precision={flag}"), "-r", path.to_str().unwrap()]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "{out}");
         assert_eq!(lines[0], format!("1767225600.{frac} IP 198.18.0.2.40000 > 198.18.0.1.9: UDP, length 5"));
@@ -106,8 +102,14 @@ fn pcapng_interfaces_direction_comment_and_ns_time_read_back_by_tshark() {
     let outer = udp_frame([198, 18, 0, 2], 4500, [198, 18, 0, 1], 4500, &[0xff]);
     let inner = udp_frame([198, 19, 1, 1], 5060, [198, 19, 0, 1], 5060, b"OPTIONS sip:x SIP/2.0\r\n\r\n");
     let inner_ip = &inner[14..];
-    let m1 = PacketMeta { direction: Direction::Out, process: Some(charon), effective_process: None, comment: Some("PID: 4242\nCmd: charon") };
-    let m2 = PacketMeta { direction: Direction::In, process: Some(sipp), effective_process: Some(charon), comment: None };
+    let m1 = PacketMeta {
+        direction: Direction::Out,
+        process: Some(charon),
+        effective_process: None,
+        comment: Some("PID: 4242\nCmd: charon"),
+    };
+    let m2 =
+        PacketMeta { direction: Direction::In, process: Some(sipp), effective_process: Some(charon), comment: None };
     w.write_packet(en, T0, &outer, outer.len() as u32, &m1).unwrap();
     w.write_packet(ipsec, Timestamp(T0.0 + 1), inner_ip, inner_ip.len() as u32, &m2).unwrap();
     w.write_packet(en, Timestamp(T0.0 + 2), &outer, outer.len() as u32, &PacketMeta::default()).unwrap();

@@ -410,7 +410,8 @@ mod tests {
         assert_eq!(w.add_interface(Some("ipsec0"), 101, 0).unwrap(), 0);
         let pib = w.process_index(1500, Some("charon")).unwrap();
         assert_eq!(w.process_index(1500, Some("charon")).unwrap(), pib, "same process, same PIB");
-        let meta = PacketMeta { direction: Direction::Out, process: Some(pib), effective_process: None, comment: Some("hi") };
+        let meta =
+            PacketMeta { direction: Direction::Out, process: Some(pib), effective_process: None, comment: Some("hi") };
         w.write_packet(0, T, &[0x45, 0, 0], 3, &meta).unwrap();
         let b = w.finish().unwrap();
         #[rustfmt::skip]
