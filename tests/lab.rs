@@ -59,7 +59,25 @@ fn cycle(cfg: &LabConfig) -> (GroundTruth, TeardownReport, Vec<u32>) {
         cfg.prefix, truth.timings_ms.up, truth.timings_ms.scenario, down.duration_ms
     );
     assert_nothing_left(&cfg.prefix, &pids);
+    if cfg.capture {
+        replay_agrees_with_truth(&truth);
+    }
     (truth, down, pids)
+}
+
+/// tuntrace's report of this run's captures must tell what the peers say happened.
+fn replay_agrees_with_truth(t: &GroundTruth) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tuntrace"))
+        .args(["replay", "--json"])
+        .arg(t.captures.outer.as_deref().expect("outer capture"))
+        .arg(t.captures.inner.as_deref().expect("inner capture"))
+        .output()
+        .expect("run tuntrace");
+    assert!(out.status.success(), "tuntrace replay: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let bad = t.check_report(&report);
+    assert!(bad.is_empty(), "[{}] report disagrees with the peers:\n{}", t.scenario.prefix, bad.join("\n"));
+    assert_eq!(report["stats"]["malformed"], 0, "{}", report["malformed"]);
 }
 
 fn assert_nothing_left(prefix: &str, pids: &[u32]) {

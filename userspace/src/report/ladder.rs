@@ -148,8 +148,9 @@ fn draw(out: &mut String, msgs: &[SipMessage]) {
         let _ = writeln!(out, "{line}");
         for s in &m.sdp {
             let mut l = bars();
+            // To the right of the last column, so the ladder's bars stay whole.
             let note = format!("SDP {s}");
-            let c = centre(a.min(b)) + 2;
+            let c = centre(cols.len() - 1) + 3;
             for (k, ch) in note.bytes().enumerate() {
                 match l.get_mut(c + k) {
                     Some(slot) => *slot = ch,
