@@ -34,11 +34,11 @@ fn read(cap: &Capture) -> Read<'_> {
         match ev {
             Ok(Event::Interface(i)) => {
                 r.order.push('i');
-                r.interfaces.push(i)
+                r.interfaces.push(*i)
             }
             Ok(Event::Process(p)) => {
                 r.order.push('p');
-                r.processes.push(p)
+                r.processes.push(*p)
             }
             Ok(Event::Packet(p)) => {
                 r.order.push('k');
