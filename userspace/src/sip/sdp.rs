@@ -2,7 +2,7 @@
 //! codec names. Parsing is lenient: a line we cannot read is skipped, since one odd attribute
 //! should not hide where the RTP goes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// Bounds on what one body can make us keep (a crafted body could repeat lines forever).
 const MAX_MEDIA: usize = 32;
@@ -48,19 +48,58 @@ impl Media {
     /// Codec name per format: rtpmap first, then the RFC 3551 static payload types, else the
     /// format as written (T.38 `t38`, MSRP `*`).
     pub fn codecs(&self) -> Vec<String> {
-        let rtp = self.proto.to_ascii_uppercase().contains("RTP");
-        self.formats
-            .iter()
-            .map(|f| {
-                if let Some((_, enc)) = self.rtpmap.iter().find(|(pt, _)| pt == f) {
-                    return enc.clone();
+        let rtp = self.is_rtp();
+        self.formats.iter().map(|f| self.codec(f, rtp).to_owned()).collect()
+    }
+
+    fn is_rtp(&self) -> bool {
+        self.proto.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"RTP"))
+    }
+
+    fn codec<'a>(&'a self, f: &'a str, rtp: bool) -> &'a str {
+        if let Some((_, enc)) = self.rtpmap.iter().find(|(pt, _)| pt == f) {
+            return enc;
+        }
+        match f.parse::<u8>().ok().filter(|_| rtp).and_then(static_payload) {
+            Some(name) => name,
+            None => f,
+        }
+    }
+}
+
+/// Appends an address as `Display` writes it; IPv4 by hand, since the formatting machinery
+/// costs more than the rest of a SIP message's bookkeeping.
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
                 }
-                match f.parse::<u8>().ok().filter(|_| rtp).and_then(static_payload) {
-                    Some(name) => name.to_owned(),
-                    None => f.clone(),
-                }
-            })
-            .collect()
+                push_u32(out, u32::from(o));
+            }
+        }
+        IpAddr::V6(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Appends a number in decimal.
+pub(crate) fn push_u32(out: &mut String, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &buf[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -115,14 +154,26 @@ impl Sdp {
         self.media
             .iter()
             .map(|m| {
-                let at = match m.address(self.connection) {
-                    Some(a) => SocketAddr::new(a, m.port).to_string(),
-                    None => format!("?:{}", m.port),
-                };
-                let mut s = format!("{} {} {}", m.kind, at, m.proto);
-                for c in m.codecs() {
+                let mut s = String::with_capacity(64);
+                s.push_str(&m.kind);
+                s.push(' ');
+                match m.address(self.connection) {
+                    Some(a @ IpAddr::V6(_)) => {
+                        s.push('[');
+                        push_ip(&mut s, a);
+                        s.push(']');
+                    }
+                    Some(a) => push_ip(&mut s, a),
+                    None => s.push('?'),
+                }
+                s.push(':');
+                push_u32(&mut s, u32::from(m.port));
+                s.push(' ');
+                s.push_str(&m.proto);
+                let rtp = m.is_rtp();
+                for f in &m.formats {
                     s.push(' ');
-                    s.push_str(&c);
+                    s.push_str(m.codec(f, rtp));
                 }
                 s
             })
