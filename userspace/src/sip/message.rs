@@ -1012,6 +1012,12 @@ pub fn parse_name_addr(v: &str) -> NameAddr {
 }
 
 fn tag_of(tail: &str) -> Option<String> {
+    // The usual tail is exactly `;tag=value`.
+    if let Some(v) = tail.strip_prefix(";tag=") {
+        if v.bytes().all(|c| c.is_ascii_graphic() && !matches!(c, b';' | b'"' | b'=')) {
+            return Some(v.to_owned());
+        }
+    }
     params(tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v).map(str::to_owned)
 }
 
@@ -1035,14 +1041,15 @@ fn parse_cseq(v: &str) -> Result<CSeq, Malformed> {
 fn parse_via(v: &str) -> Option<Via> {
     let semi = find_unquoted(v, ';').unwrap_or(v.len());
     let (proto, tail) = v.split_at(semi);
-    let mut parts = proto.splitn(3, '/');
-    let name = trim(parts.next()?);
-    let version = trim(parts.next()?);
-    let rest = parts.next()?.trim_start();
+    let s1 = memchr(b'/', proto.as_bytes())?;
+    let s2 = s1 + 1 + memchr(b'/', &proto.as_bytes()[s1 + 1..])?;
+    let name = trim(&proto[..s1]);
+    let version = trim(&proto[s1 + 1..s2]);
+    let rest = proto[s2 + 1..].trim_start();
     if !name.eq_ignore_ascii_case("SIP") || version.is_empty() {
         return None;
     }
-    let t_end = rest.find(|c: char| c.is_ascii_whitespace()).unwrap_or(rest.len());
+    let t_end = rest.bytes().position(|c| c.is_ascii_whitespace()).unwrap_or(rest.len());
     let transport = rest[..t_end].to_ascii_uppercase();
     let sent_by = trim(&rest[t_end..]);
     if transport.is_empty() || sent_by.is_empty() {
@@ -1069,13 +1076,13 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         let after = &r[close + 1..];
         (&s[..close + 2], after.strip_prefix(':'))
     } else {
-        match s.rsplit_once(':') {
+        match s.bytes().rposition(|c| c == b':') {
             // A bare IPv6 address (several colons) has no port.
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            Some(c) if memchr(b':', &s.as_bytes()[..c]).is_none() => (&s[..c], Some(&s[c + 1..])),
             _ => (s, None),
         }
     };
-    let port = match port.map(str::trim) {
+    let port = match port.map(trim) {
         Some(p) => Some(p.parse::<u16>().ok()?),
         None => None,
     };

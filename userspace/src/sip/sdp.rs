@@ -72,12 +72,25 @@ impl Media {
 pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let mut n = 0;
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                push_u32(out, u32::from(o));
+                if o >= 100 {
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    buf[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or(""));
         }
         IpAddr::V6(_) => {
             use std::fmt::Write;
@@ -98,9 +111,7 @@ pub(crate) fn push_u32(out: &mut String, mut n: u32) {
             break;
         }
     }
-    for &d in &buf[i..] {
-        out.push(char::from(d));
-    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or(""));
 }
 
 /// RFC 3551 table 4 and 5: payload types with a fixed meaning.
@@ -188,10 +199,17 @@ pub fn parse(body: &[u8]) -> Sdp {
     let mut skipping = false;
     for line in body.split(|&c| c == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // Only `m=`, `c=` and `a=rtpmap:` lines matter: tell them by their first bytes before
+        // paying for UTF-8 validation (a line that is not UTF-8 is skipped either way).
+        let kind = match line {
+            [k @ (b'm' | b'c'), b'=', ..] => *k,
+            [b'a', b'=', rest @ ..] if rest.starts_with(b"rtpmap:") => b'a',
+            _ => continue,
+        };
         let Ok(line) = std::str::from_utf8(line) else { continue };
-        let Some((kind, value)) = line.split_once('=') else { continue };
+        let value = &line[2..];
         match kind {
-            "m" => {
+            b'm' => {
                 if sdp.media.len() >= MAX_MEDIA {
                     skipping = true;
                     continue;
@@ -199,7 +217,7 @@ pub fn parse(body: &[u8]) -> Sdp {
                 sdp.media.push(parse_media(value));
             }
             _ if skipping => {}
-            "c" => {
+            b'c' => {
                 let addr = parse_connection(value);
                 match sdp.media.last_mut() {
                     Some(m) => {
@@ -209,7 +227,7 @@ pub fn parse(body: &[u8]) -> Sdp {
                     None => sdp.connection = addr,
                 }
             }
-            "a" => {
+            b'a' => {
                 let Some(m) = sdp.media.last_mut() else { continue };
                 let Some(rest) = value.strip_prefix("rtpmap:") else { continue };
                 let mut it = rest.split_ascii_whitespace();
@@ -259,8 +277,11 @@ fn parse_connection(v: &str) -> Option<IpAddr> {
     let addr = addr.split('/').next()?;
     let addr = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
     let ip: IpAddr = addr.parse().ok()?;
-    match (family.to_ascii_uppercase().as_str(), ip) {
-        ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
+    let v4 = family.eq_ignore_ascii_case("IP4");
+    let v6 = family.eq_ignore_ascii_case("IP6");
+    match ip {
+        IpAddr::V4(_) if v4 => Some(ip),
+        IpAddr::V6(_) if v6 => Some(ip),
         _ => None,
     }
 }
