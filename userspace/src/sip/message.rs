@@ -1511,6 +1511,30 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         }
 
         #[test]
+        fn fast_memchr_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), needle in any::<u8>()) {
+            prop_assert_eq!(memchr(needle, &hay), hay.iter().position(|&c| c == needle));
+        }
+
+        #[test]
+        fn fast_paths_agree_with_the_char_scan(s in "[a-z;\"<>,= \\\\\u{e9}]{0,40}") {
+            // Reference: the quote-aware scan every fast path must match.
+            let slow = |v: &str, needle: char| {
+                let (mut q, mut e) = (false, false);
+                for (i, c) in v.char_indices() {
+                    if q {
+                        match c { _ if e => e = false, '\\' => e = true, '"' => q = false, _ => {} }
+                    } else if c == '"' { q = true } else if c == needle { return Some(i) }
+                }
+                None
+            };
+            prop_assert_eq!(find_unquoted(&s, ';'), slow(&s, ';'));
+            prop_assert_eq!(find_unquoted(&s, '<'), slow(&s, '<'));
+            let tail = format!(";tag={s}");
+            let by_params = params(&tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v).map(str::to_owned);
+            prop_assert_eq!(tag_of(&tail), by_params);
+        }
+
+        #[test]
         fn text_like_heads_never_panic(s in "[A-Za-z:;,<>\"\\\\ \t\r\n=/@.0-9\\[\\]-]{0,400}") {
             let msg = format!("SIP/2.0 200 OK\r\n{s}");
             let _ = parse(msg.as_bytes());

@@ -381,6 +381,18 @@ m=audio 6000 RTP/AVP 0\nc=IN IP4 host.example.com\n";
         }
 
         #[test]
+        fn hand_formatting_matches_display(a in any::<u32>(), v6 in any::<u128>(), n in any::<u32>()) {
+            for ip in [IpAddr::from(a.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
+                let mut s = String::new();
+                push_ip(&mut s, ip);
+                prop_assert_eq!(s, ip.to_string());
+            }
+            let mut s = String::new();
+            push_u32(&mut s, n);
+            prop_assert_eq!(s, n.to_string());
+        }
+
+        #[test]
         fn sdp_like_text_never_panics(s in "([cma]=[A-Za-z0-9 ./:\\[\\]-]{0,40}\r?\n){0,20}") {
             let sdp = parse(s.as_bytes());
             prop_assert!(sdp.media.len() <= MAX_MEDIA);
