@@ -706,6 +706,11 @@ impl<'a> Iterator for RawHeaders<'a> {
                 break region;
             }
         };
+        // The usual `Name: value`: a token right up to the colon needs no other checks.
+        let n = region.iter().take_while(|&&c| is_token_char(c)).count();
+        if n > 0 && region.get(n) == Some(&b':') {
+            return Some(Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded }));
+        }
         if matches!(region[0], b' ' | b'\t') {
             return Some(Err(Malformed::new("sip continuation line without header")));
         }
