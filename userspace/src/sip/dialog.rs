@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use crate::report;
 use crate::sip::message::SipMessage;
+use crate::sip::sdp::{push_ip, push_u32};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,15 +120,16 @@ impl Call {
             self.apply_register(m);
             return;
         }
-        let Some(dm) = self.effective_method().map(str::to_owned) else { return };
+        let Some(dm) = self.effective_method() else { return };
         if dm == "INVITE" {
             self.apply_invite(m);
             return;
         }
         // Out-of-dialog non-INVITE (OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY…): the latest final
         // answer to that method decides, so 407 then an authenticated 200 ends as success.
-        if let (Some(code), Some(c)) = (m.status(), cseq) {
-            if c.method == dm {
+        let answers = cseq.is_some_and(|c| c.method == dm);
+        if let (Some(code), true) = (m.status(), answers) {
+            {
                 match code {
                     200..=299 => self.state = State::Terminated,
                     300..=699 => self.state = State::Failed,
@@ -235,14 +237,19 @@ impl Tracker {
 
     /// Feed one message, in capture order.
     pub fn observe(&mut self, m: &SipMessage, ctx: MsgCtx) {
-        let sdp = m.sdp();
-        if let Some(sdp) = &sdp {
-            for (kind, ip, port) in sdp.media_endpoints() {
-                if self.media.len() >= MAX_MEDIA_ENDPOINTS && !self.media.contains_key(&(ip, port)) {
-                    self.dropped.media_endpoints += 1;
-                    continue;
+        let sdp = if m.body.is_empty() { None } else { m.sdp_ref() };
+        if let Some(sdp) = sdp {
+            // As `media_endpoints`, without copying each kind before knowing it is new.
+            for md in sdp.media.iter().filter(|md| md.port != 0) {
+                let Some(ip) = md.address(sdp.connection).filter(|a| !a.is_unspecified()) else { continue };
+                let full = self.media.len() >= MAX_MEDIA_ENDPOINTS;
+                match self.media.entry((ip, md.port)) {
+                    std::collections::btree_map::Entry::Occupied(_) => {}
+                    std::collections::btree_map::Entry::Vacant(_) if full => self.dropped.media_endpoints += 1,
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(md.kind.clone());
+                    }
                 }
-                self.media.entry((ip, port)).or_insert(kind);
             }
         }
 
@@ -291,12 +298,18 @@ impl Tracker {
         self.kept_messages += 1;
         call.messages.push(report::SipMessage {
             at: ctx.at,
-            src: ctx.src.to_string(),
-            dst: ctx.dst.to_string(),
+            src: ip_string(ctx.src),
+            dst: ip_string(ctx.dst),
             transport: ctx.transport.as_str(),
             method: m.method().map(str::to_owned),
             status: m.status(),
-            cseq: m.cseq.as_ref().map(|c| format!("{} {}", c.seq, c.method)),
+            cseq: m.cseq.as_ref().map(|c| {
+                let mut s = String::with_capacity(11 + c.method.len());
+                push_u32(&mut s, c.seq);
+                s.push(' ');
+                s.push_str(&c.method);
+                s
+            }),
             sport: ctx.sport,
             dport: ctx.dport,
             reason: m.reason().map(str::to_owned),
@@ -359,6 +372,12 @@ impl Tracker {
         }
         (dialogs, registrations)
     }
+}
+
+fn ip_string(ip: IpAddr) -> String {
+    let mut s = String::with_capacity(15);
+    push_ip(&mut s, ip);
+    s
 }
 
 fn new_call(call_id: &str, m: &SipMessage, at: Timestamp, order: usize) -> Call {

@@ -21,13 +21,13 @@ pub enum StartLine {
     Response { code: u16, reason: String },
 }
 
-/// One header line as written (name spelling kept) with folded lines joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    /// Lower-case long form (`v` → `via`), what lookups compare against.
-    pub key: String,
-    pub value: String,
+/// One header line: where its name (spelling kept) and its value (trimmed, folded lines
+/// joined) sit in the message's text. Spans, not strings: one allocation per message
+/// instead of three per header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    name: (u32, u32),
+    value: (u32, u32),
 }
 
 /// From, To, Contact and the like: `"Display" <uri>;params`.
@@ -59,7 +59,11 @@ pub struct CSeq {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipMessage {
     pub start: StartLine,
-    pub headers: Vec<Header>,
+    /// Header lines in order; read them with [`SipMessage::headers`].
+    headers: Vec<Header>,
+    /// The header block as text (lossy only when it is not UTF-8), then the unfolded values
+    /// of folded headers: what `headers` spans point into.
+    text: String,
     pub call_id: Option<String>,
     pub from: Option<NameAddr>,
     pub to: Option<NameAddr>,
@@ -74,6 +78,8 @@ pub struct SipMessage {
     /// The datagram ended before the blank line or before Content-Length bytes of body
     /// (snaplen, or a lost IP fragment): what is here is kept, flagged.
     pub truncated: bool,
+    /// The SDP body, read on first demand: the tracker and the RTP labeller both ask.
+    sdp: std::cell::OnceCell<Option<Sdp>>,
 }
 
 impl SipMessage {
@@ -109,10 +115,19 @@ impl SipMessage {
         matches!(self.start, StartLine::Request { .. })
     }
 
+    fn span(&self, (a, b): (u32, u32)) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// Every header line as `(name as written, value)`, in message order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers.iter().map(|h| (self.span(h.name), self.span(h.value)))
+    }
+
     /// First value of a header, by any spelling (`call-id`, `Call-ID`, `i`).
     pub fn header(&self, name: &str) -> Option<&str> {
         let key = canonical_name(name);
-        self.headers.iter().find(|h| h.key == key).map(|h| h.value.as_str())
+        self.headers().find(|(n, _)| name_is(n, &key)).map(|(_, v)| v)
     }
 
     /// All values of a header, across lines; list headers (Via, Contact, Allow, Supported…)
@@ -121,11 +136,11 @@ impl SipMessage {
         let key = canonical_name(name);
         let list = is_list_header(&key);
         let mut out = Vec::new();
-        for h in self.headers.iter().filter(|h| h.key == key) {
+        for (_, v) in self.headers().filter(|(n, _)| name_is(n, &key)) {
             if list {
-                out.extend(split_list(&h.value));
+                split_list_each(v, |item| out.push(item));
             } else {
-                out.push(h.value.as_str());
+                out.push(v);
             }
         }
         out
@@ -134,6 +149,15 @@ impl SipMessage {
     /// The SDP body, when the message carries one: Content-Type application/sdp, or an
     /// application/sdp part of a multipart body (IMS puts SDP beside ISUP or resource lists).
     pub fn sdp(&self) -> Option<Sdp> {
+        self.sdp_ref().cloned()
+    }
+
+    /// [`SipMessage::sdp`] without the copy; parsed once per message.
+    pub fn sdp_ref(&self) -> Option<&Sdp> {
+        self.sdp.get_or_init(|| self.read_sdp()).as_ref()
+    }
+
+    fn read_sdp(&self) -> Option<Sdp> {
         let ct = self.content_type.as_deref()?;
         if self.body.is_empty() {
             return None;
@@ -309,9 +333,11 @@ pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
         None => (b.get(line_end.map_or(b.len(), |e| e + 1)..).unwrap_or(&[]), b.len(), true),
     };
 
+    let mut text = lossy(head);
     let mut msg = SipMessage {
         start,
-        headers: Vec::new(),
+        headers: Vec::with_capacity(16),
+        text: String::new(),
         call_id: None,
         from: None,
         to: None,
@@ -322,30 +348,49 @@ pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
         content_length: None,
         body: Vec::new(),
         truncated: false,
+        sdp: std::cell::OnceCell::new(),
     };
 
-    for raw in RawHeaders::new(head) {
+    // Unfolded values go after the header block; their spans already count from its end.
+    let mut folds = String::new();
+    let head_len = text.len();
+    let t = text.as_str();
+    // Spans are u32: a head beyond 4 GiB cannot reach here (MAX_HEAD on streams, 64 KiB UDP).
+    if head_len > u32::MAX as usize / 2 {
+        return Err(Malformed::new("sip head too long"));
+    }
+    for raw in RawHeaders::new(t.as_bytes()) {
         let raw = raw?;
         if msg.headers.len() >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
-        let name = String::from_utf8_lossy(raw.name).into_owned();
-        let key = canonical_name(&name).into_owned();
-        let value = unfold(raw.value);
-        match key.as_str() {
-            "call-id" if msg.call_id.is_none() => msg.call_id = Some(value.clone()),
-            "from" if msg.from.is_none() => msg.from = Some(parse_name_addr(&value)),
-            "to" if msg.to.is_none() => msg.to = Some(parse_name_addr(&value)),
-            "cseq" => {
-                let c = parse_cseq(&value)?;
+        // Every cut RawHeaders makes is at an ASCII byte, hence on a char boundary.
+        let name_span = span_of(t, raw.name);
+        let value_span;
+        let value: &str = if raw.folded {
+            let from = folds.len();
+            unfold_into(sub(t, span_of(t, raw.value)), &mut folds);
+            value_span = ((head_len + from) as u32, (head_len + folds.len()) as u32);
+            &folds[from..]
+        } else {
+            let vs = span_of(t, trim_ws(raw.value));
+            value_span = (vs.0 as u32, vs.1 as u32);
+            sub(t, vs)
+        };
+        match known(raw.name) {
+            Known::CallId if msg.call_id.is_none() => msg.call_id = Some(value.to_owned()),
+            Known::From if msg.from.is_none() => msg.from = Some(parse_name_addr(value)),
+            Known::To if msg.to.is_none() => msg.to = Some(parse_name_addr(value)),
+            Known::CSeq => {
+                let c = parse_cseq(value)?;
                 if msg.cseq.is_none() {
                     msg.cseq = Some(c);
                 }
             }
-            "via" => msg.via.extend(split_list(&value).into_iter().filter_map(parse_via)),
-            "contact" => msg.contact.extend(split_list(&value).into_iter().map(str::to_owned)),
-            "content-type" if msg.content_type.is_none() => msg.content_type = Some(value.clone()),
-            "content-length" => {
+            Known::Via => split_list_each(value, |item| msg.via.extend(parse_via(item))),
+            Known::Contact => split_list_each(value, |item| msg.contact.push(item.to_owned())),
+            Known::ContentType if msg.content_type.is_none() => msg.content_type = Some(value.to_owned()),
+            Known::ContentLength => {
                 let n = parse_content_length(raw.value)?;
                 match msg.content_length {
                     Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
@@ -354,8 +399,10 @@ pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
             }
             _ => {}
         }
-        msg.headers.push(Header { name, key, value });
+        msg.headers.push(Header { name: (name_span.0 as u32, name_span.1 as u32), value: value_span });
     }
+    text.push_str(&folds);
+    msg.text = text;
 
     let rest = b.get(body_at..).unwrap_or(&[]);
     match msg.content_length {
@@ -375,7 +422,19 @@ pub fn parse(b: &[u8]) -> Result<SipMessage, Malformed> {
 // Start line
 
 fn is_token_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&c)
+    const fn table() -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+            c += 1;
+        }
+        t
+    }
+    static TOKEN: [bool; 256] = table();
+    TOKEN[usize::from(c)]
 }
 
 /// Longest method we believe in: known ones are ≤ 9 chars; a long "token" is likelier text.
@@ -465,23 +524,118 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine, Malformed> {
         if !(100..=699).contains(&code) {
             return Err(Malformed::new("sip status code out of range"));
         }
-        let reason = String::from_utf8_lossy(line.get(12..).unwrap_or(&[])).trim().to_owned();
+        let reason = lossy_cow(line.get(12..).unwrap_or(&[])).trim().to_owned();
         return Ok(StartLine::Response { code, reason });
     }
     let mut parts = line.splitn(3, |&c| c == b' ');
     let method = parts.next().unwrap_or(&[]);
     let uri = parts.next().unwrap_or(&[]);
     Ok(StartLine::Request {
-        method: String::from_utf8_lossy(method).into_owned(),
-        uri: String::from_utf8_lossy(uri).into_owned(),
+        method: lossy(method),
+        uri: lossy(uri),
     })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Header block
 
+/// First `needle` in `hay`, eight bytes per step: line scanning is most of what parsing
+/// and framing do, and a byte loop costs several instructions per byte.
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == needle)
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0usize;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ pattern;
+        // Classic zero-byte test: the lowest flagged byte is exactly the first zero byte
+        // (false flags only appear above a true one).
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(base + (z.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == needle).map(|p| base + p)
+}
+
+/// Owned text of wire bytes: a plain copy when they are UTF-8 (the common case, checked
+/// fast), lossy only otherwise.
+fn lossy(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+fn lossy_cow(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
+/// Byte range of `part`, a subslice of `whole`.
+fn span_of(whole: &str, part: &[u8]) -> (usize, usize) {
+    let a = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize).min(whole.len());
+    (a, a.saturating_add(part.len()).min(whole.len()))
+}
+
+fn sub(s: &str, (a, b): (usize, usize)) -> &str {
+    s.get(a..b).unwrap_or("")
+}
+
+/// Headers the parser reads into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    CallId,
+    From,
+    To,
+    CSeq,
+    Via,
+    Contact,
+    ContentType,
+    ContentLength,
+    Other,
+}
+
+/// Which field a header name feeds, by any spelling, without building a lower-case copy.
+fn known(name: &[u8]) -> Known {
+    let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+    match name.len() {
+        1 => match name[0].to_ascii_lowercase() {
+            b'i' => Known::CallId,
+            b'f' => Known::From,
+            b't' => Known::To,
+            b'v' => Known::Via,
+            b'm' => Known::Contact,
+            b'c' => Known::ContentType,
+            b'l' => Known::ContentLength,
+            _ => Known::Other,
+        },
+        2 if is("to") => Known::To,
+        3 if is("via") => Known::Via,
+        4 if is("from") => Known::From,
+        4 if is("cseq") => Known::CSeq,
+        7 if is("call-id") => Known::CallId,
+        7 if is("contact") => Known::Contact,
+        12 if is("content-type") => Known::ContentType,
+        14 if is("content-length") => Known::ContentLength,
+        _ => Known::Other,
+    }
+}
+
+/// Whether a header name as written is `key` (a lower-case long form from [`canonical_name`]).
+fn name_is(name: &str, key: &str) -> bool {
+    if name.len() == 1 {
+        if let Some(long) = compact_long(name.as_bytes()[0]) {
+            return long == key;
+        }
+    }
+    name.eq_ignore_ascii_case(key)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -508,6 +662,8 @@ struct RawHeader<'a> {
     name: &'a [u8],
     /// Everything after the colon, folded continuation lines included, line breaks as written.
     value: &'a [u8],
+    /// The value spans continuation lines, so its line breaks must be joined.
+    folded: bool,
 }
 
 /// Header lines of a head block (start line and blank line excluded), continuation lines
@@ -530,7 +686,9 @@ impl<'a> Iterator for RawHeaders<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let b = self.b;
         let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
+        let mut folded;
         let region = loop {
+            folded = false;
             if self.pos >= b.len() {
                 return None;
             }
@@ -539,6 +697,7 @@ impl<'a> Iterator for RawHeaders<'a> {
             // Each round consumes at least one byte, so this ends.
             while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
                 end = line_end(end + 1);
+                folded = true;
             }
             self.pos = end.saturating_add(1);
             let region = strip_cr(&b[start..end]);
@@ -547,6 +706,11 @@ impl<'a> Iterator for RawHeaders<'a> {
                 break region;
             }
         };
+        // The usual `Name: value`: a token right up to the colon needs no other checks.
+        let n = region.iter().take_while(|&&c| is_token_char(c)).count();
+        if n > 0 && region.get(n) == Some(&b':') {
+            return Some(Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded }));
+        }
         if matches!(region[0], b' ' | b'\t') {
             return Some(Err(Malformed::new("sip continuation line without header")));
         }
@@ -557,7 +721,7 @@ impl<'a> Iterator for RawHeaders<'a> {
         if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
             return Some(Err(Malformed::new("sip bad header name")));
         }
-        Some(Ok(RawHeader { name, value: &region[colon + 1..] }))
+        Some(Ok(RawHeader { name, value: &region[colon + 1..], folded }))
     }
 }
 
@@ -580,26 +744,16 @@ fn trim_ws(mut s: &[u8]) -> &[u8] {
 }
 
 /// Join folded lines: each line break with the whitespace around it becomes one space.
-fn unfold(v: &[u8]) -> String {
-    let v = trim_ws(v);
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        let c = v[i];
-        if c == b'\r' || c == b'\n' {
-            while out.last().is_some_and(|&l: &u8| l == b' ' || l == b'\t') {
-                out.pop();
-            }
-            while i < v.len() && matches!(v[i], b'\r' | b'\n' | b' ' | b'\t') {
-                i += 1;
-            }
-            out.push(b' ');
-            continue;
-        }
-        out.push(c);
-        i += 1;
+/// Appends to `out`: the value trimmed, breaks joined.
+fn unfold_into(v: &str, out: &mut String) {
+    let v = v.trim_matches(|c: char| c.is_ascii_whitespace());
+    let mut rest = v;
+    while let Some(br) = rest.find(['\r', '\n']) {
+        out.push_str(rest[..br].trim_end_matches([' ', '\t']));
+        rest = rest[br..].trim_start_matches(['\r', '\n', ' ', '\t']);
+        out.push(' ');
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.push_str(rest);
 }
 
 fn parse_content_length(v: &[u8]) -> Result<usize, Malformed> {
@@ -631,7 +785,21 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, Malformed> {
 /// that registered the later ones (3265, 3515, 3892, 3903, 3841, 4028, 4474).
 pub fn canonical_name(name: &str) -> std::borrow::Cow<'_, str> {
     if name.len() == 1 {
-        let long = match name.as_bytes()[0].to_ascii_lowercase() {
+        return match compact_long(name.as_bytes()[0]) {
+            Some(long) => long.into(),
+            None => name.to_ascii_lowercase().into(),
+        };
+    }
+    if name.bytes().any(|c| c.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    }
+}
+
+/// Long form of a one-letter compact header name.
+fn compact_long(c: u8) -> Option<&'static str> {
+    Some(match c.to_ascii_lowercase() {
             b'i' => "call-id",
             b'f' => "from",
             b't' => "to",
@@ -652,15 +820,8 @@ pub fn canonical_name(name: &str) -> std::borrow::Cow<'_, str> {
             b'd' => "request-disposition",
             b'y' => "identity",
             b'n' => "identity-info",
-            _ => return name.to_ascii_lowercase().into(),
-        };
-        return long.into();
-    }
-    if name.bytes().any(|c| c.is_ascii_uppercase()) {
-        name.to_ascii_lowercase().into()
-    } else {
-        name.into()
-    }
+            _ => return None,
+    })
 }
 
 /// Headers whose grammar is a comma-separated list (`1#element`), so a comma separates values.
@@ -704,51 +865,71 @@ fn is_list_header(key: &str) -> bool {
 /// Split on commas that are outside double quotes and angle brackets; empty items dropped.
 pub fn split_list(v: &str) -> Vec<&str> {
     let mut out = Vec::new();
+    split_list_each(v, |item| out.push(item));
+    out
+}
+
+/// [`split_list`] without the vector. Scans bytes: every delimiter is ASCII, and the
+/// continuation bytes of a multi-byte char never equal one.
+fn split_list_each<'a>(v: &'a str, mut f: impl FnMut(&'a str)) {
+    // Most values hold one item: without a comma there is nothing to split.
+    if memchr(b',', v.as_bytes()).is_none() {
+        let item = trim(v);
+        if !item.is_empty() {
+            f(item);
+        }
+        return;
+    }
     let (mut quoted, mut escaped, mut angle) = (false, false, 0usize);
     let mut start = 0;
-    for (i, c) in v.char_indices() {
+    for (i, &c) in v.as_bytes().iter().enumerate() {
         if quoted {
             match c {
                 _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
                 _ => {}
             }
             continue;
         }
         match c {
-            '"' => quoted = true,
-            '<' => angle = angle.saturating_add(1),
-            '>' => angle = angle.saturating_sub(1),
-            ',' if angle == 0 => {
-                let item = v[start..i].trim();
+            b'"' => quoted = true,
+            b'<' => angle = angle.saturating_add(1),
+            b'>' => angle = angle.saturating_sub(1),
+            b',' if angle == 0 => {
+                let item = trim(v.get(start..i).unwrap_or(""));
                 if !item.is_empty() {
-                    out.push(item);
+                    f(item);
                 }
                 start = i + 1;
             }
             _ => {}
         }
     }
-    let item = v[start..].trim();
+    let item = trim(v.get(start..).unwrap_or(""));
     if !item.is_empty() {
-        out.push(item);
+        f(item);
     }
-    out
 }
 
-/// Position of `needle` outside double-quoted strings.
+/// Position of `needle` (ASCII) outside double-quoted strings.
 fn find_unquoted(v: &str, needle: char) -> Option<usize> {
+    let needle = u8::try_from(needle).ok()?;
+    let first = memchr(needle, v.as_bytes())?;
+    // No quote before it: the first one is outside quotes (the common case, found fast).
+    if memchr(b'"', &v.as_bytes()[..first]).is_none() {
+        return Some(first);
+    }
     let (mut quoted, mut escaped) = (false, false);
-    for (i, c) in v.char_indices() {
+    for (i, &c) in v.as_bytes().iter().enumerate() {
         if quoted {
             match c {
                 _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => quoted = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
                 _ => {}
             }
-        } else if c == '"' {
+        } else if c == b'"' {
             quoted = true;
         } else if c == needle {
             return Some(i);
@@ -758,25 +939,46 @@ fn find_unquoted(v: &str, needle: char) -> Option<usize> {
 }
 
 /// `;name=value` parameters (outside quotes) after a URI or a Via.
-fn params(mut s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+/// Text before the first `;` is not a parameter. Quotes never span a `;` that ends a
+/// parameter, so each search may start afresh after the previous one.
+fn params(s: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let mut next = find_unquoted(s, ';').map(|p| p + 1);
     std::iter::from_fn(move || loop {
-        let semi = find_unquoted(s, ';')?;
-        let after = &s[semi + 1..];
-        let end = find_unquoted(after, ';').unwrap_or(after.len());
-        let p = after[..end].trim();
-        s = &after[end..];
+        let start = next?;
+        let after = s.get(start..)?;
+        let end = find_unquoted(after, ';');
+        next = end.map(|e| start + e + 1);
+        let p = trim(after.get(..end.unwrap_or(after.len()))?);
         if p.is_empty() {
             continue;
         }
-        return Some(match p.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+        return Some(match p.as_bytes().iter().position(|&c| c == b'=') {
+            Some(eq) => (trim(&p[..eq]), Some(trim_quotes(trim(&p[eq + 1..])))),
             None => (p, None),
         });
     })
 }
 
+/// `str::trim`, skipping its char decoding when both ends are visible ASCII (nearly always).
+fn trim(s: &str) -> &str {
+    let b = s.as_bytes();
+    match (b.first(), b.last()) {
+        (None, _) => s,
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
+/// `trim_matches('"')` on bytes.
+fn trim_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    let a = b.iter().take_while(|&&c| c == b'"').count();
+    let z = b[a..].iter().rev().take_while(|&&c| c == b'"').count();
+    &s[a..s.len() - z]
+}
+
 fn unquote(s: &str) -> String {
-    let s = s.trim();
+    let s = trim(s);
     match s.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
         Some(inner) => {
             let mut out = String::with_capacity(inner.len());
@@ -798,23 +1000,29 @@ fn unquote(s: &str) -> String {
 /// `"Display" <uri>;tag=x` or a bare `uri;tag=x` (whose `;` params belong to the header,
 /// RFC 3261 20.10).
 pub fn parse_name_addr(v: &str) -> NameAddr {
-    let v = v.trim();
+    let v = trim(v);
     if let Some(lt) = find_unquoted(v, '<') {
         let after = &v[lt + 1..];
-        let gt = after.find('>').unwrap_or(after.len());
+        let gt = memchr(b'>', after.as_bytes()).unwrap_or(after.len());
         let display = unquote(&v[..lt]);
         let tail = after.get(gt + 1..).unwrap_or("");
         return NameAddr {
             display: (!display.is_empty()).then_some(display),
-            uri: after[..gt].trim().to_owned(),
+            uri: trim(&after[..gt]).to_owned(),
             tag: tag_of(tail),
         };
     }
     let semi = find_unquoted(v, ';').unwrap_or(v.len());
-    NameAddr { display: None, uri: v[..semi].trim().to_owned(), tag: tag_of(&v[semi..]) }
+    NameAddr { display: None, uri: trim(&v[..semi]).to_owned(), tag: tag_of(&v[semi..]) }
 }
 
 fn tag_of(tail: &str) -> Option<String> {
+    // The usual tail is exactly `;tag=value`.
+    if let Some(v) = tail.strip_prefix(";tag=") {
+        if v.bytes().all(|c| c.is_ascii_graphic() && !matches!(c, b';' | b'"' | b'=')) {
+            return Some(v.to_owned());
+        }
+    }
     params(tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v).map(str::to_owned)
 }
 
@@ -838,16 +1046,17 @@ fn parse_cseq(v: &str) -> Result<CSeq, Malformed> {
 fn parse_via(v: &str) -> Option<Via> {
     let semi = find_unquoted(v, ';').unwrap_or(v.len());
     let (proto, tail) = v.split_at(semi);
-    let mut parts = proto.splitn(3, '/');
-    let name = parts.next()?.trim();
-    let version = parts.next()?.trim();
-    let rest = parts.next()?.trim_start();
+    let s1 = memchr(b'/', proto.as_bytes())?;
+    let s2 = s1 + 1 + memchr(b'/', &proto.as_bytes()[s1 + 1..])?;
+    let name = trim(&proto[..s1]);
+    let version = trim(&proto[s1 + 1..s2]);
+    let rest = proto[s2 + 1..].trim_start();
     if !name.eq_ignore_ascii_case("SIP") || version.is_empty() {
         return None;
     }
-    let t_end = rest.find(|c: char| c.is_ascii_whitespace()).unwrap_or(rest.len());
+    let t_end = rest.bytes().position(|c| c.is_ascii_whitespace()).unwrap_or(rest.len());
     let transport = rest[..t_end].to_ascii_uppercase();
-    let sent_by = rest[t_end..].trim();
+    let sent_by = trim(&rest[t_end..]);
     if transport.is_empty() || sent_by.is_empty() {
         return None;
     }
@@ -872,17 +1081,17 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         let after = &r[close + 1..];
         (&s[..close + 2], after.strip_prefix(':'))
     } else {
-        match s.rsplit_once(':') {
+        match s.bytes().rposition(|c| c == b':') {
             // A bare IPv6 address (several colons) has no port.
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            Some(c) if memchr(b':', &s.as_bytes()[..c]).is_none() => (&s[..c], Some(&s[c + 1..])),
             _ => (s, None),
         }
     };
-    let port = match port.map(str::trim) {
+    let port = match port.map(trim) {
         Some(p) => Some(p.parse::<u16>().ok()?),
         None => None,
     };
-    Some((host.trim(), port))
+    Some((trim(host), port))
 }
 
 #[cfg(test)]
@@ -1041,7 +1250,7 @@ hello";
         assert_eq!(m.header("referred-by"), Some("<sip:alice@example.com>"));
         assert_eq!(m.header("content-encoding"), Some("gzip"));
         assert_eq!(m.header("CALL-ID"), Some("abc@10.0.0.1"));
-        assert_eq!(m.headers[0].name, "v");
+        assert_eq!(m.headers().next(), Some(("v", "SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1")));
     }
 
     #[test]
@@ -1304,6 +1513,30 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
             if let Ok(m) = parse(multipart.as_bytes()) {
                 let _ = m.sdp();
             }
+        }
+
+        #[test]
+        fn fast_memchr_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), needle in any::<u8>()) {
+            prop_assert_eq!(memchr(needle, &hay), hay.iter().position(|&c| c == needle));
+        }
+
+        #[test]
+        fn fast_paths_agree_with_the_char_scan(s in "[a-z;\"<>,= \\\\\u{e9}]{0,40}") {
+            // Reference: the quote-aware scan every fast path must match.
+            let slow = |v: &str, needle: char| {
+                let (mut q, mut e) = (false, false);
+                for (i, c) in v.char_indices() {
+                    if q {
+                        match c { _ if e => e = false, '\\' => e = true, '"' => q = false, _ => {} }
+                    } else if c == '"' { q = true } else if c == needle { return Some(i) }
+                }
+                None
+            };
+            prop_assert_eq!(find_unquoted(&s, ';'), slow(&s, ';'));
+            prop_assert_eq!(find_unquoted(&s, '<'), slow(&s, '<'));
+            let tail = format!(";tag={s}");
+            let by_params = params(&tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v).map(str::to_owned);
+            prop_assert_eq!(tag_of(&tail), by_params);
         }
 
         #[test]

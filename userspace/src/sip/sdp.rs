@@ -2,7 +2,7 @@
 //! codec names. Parsing is lenient: a line we cannot read is skipped, since one odd attribute
 //! should not hide where the RTP goes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// Bounds on what one body can make us keep (a crafted body could repeat lines forever).
 const MAX_MEDIA: usize = 32;
@@ -48,20 +48,70 @@ impl Media {
     /// Codec name per format: rtpmap first, then the RFC 3551 static payload types, else the
     /// format as written (T.38 `t38`, MSRP `*`).
     pub fn codecs(&self) -> Vec<String> {
-        let rtp = self.proto.to_ascii_uppercase().contains("RTP");
-        self.formats
-            .iter()
-            .map(|f| {
-                if let Some((_, enc)) = self.rtpmap.iter().find(|(pt, _)| pt == f) {
-                    return enc.clone();
-                }
-                match f.parse::<u8>().ok().filter(|_| rtp).and_then(static_payload) {
-                    Some(name) => name.to_owned(),
-                    None => f.clone(),
-                }
-            })
-            .collect()
+        let rtp = self.is_rtp();
+        self.formats.iter().map(|f| self.codec(f, rtp).to_owned()).collect()
     }
+
+    fn is_rtp(&self) -> bool {
+        self.proto.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"RTP"))
+    }
+
+    fn codec<'a>(&'a self, f: &'a str, rtp: bool) -> &'a str {
+        if let Some((_, enc)) = self.rtpmap.iter().find(|(pt, _)| pt == f) {
+            return enc;
+        }
+        match f.parse::<u8>().ok().filter(|_| rtp).and_then(static_payload) {
+            Some(name) => name,
+            None => f,
+        }
+    }
+}
+
+/// Appends an address as `Display` writes it; IPv4 by hand, since the formatting machinery
+/// costs more than the rest of a SIP message's bookkeeping.
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                if o >= 100 {
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    buf[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + o % 10;
+                n += 1;
+            }
+            out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or(""));
+        }
+        IpAddr::V6(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Appends a number in decimal.
+pub(crate) fn push_u32(out: &mut String, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or(""));
 }
 
 /// RFC 3551 table 4 and 5: payload types with a fixed meaning.
@@ -115,14 +165,26 @@ impl Sdp {
         self.media
             .iter()
             .map(|m| {
-                let at = match m.address(self.connection) {
-                    Some(a) => SocketAddr::new(a, m.port).to_string(),
-                    None => format!("?:{}", m.port),
-                };
-                let mut s = format!("{} {} {}", m.kind, at, m.proto);
-                for c in m.codecs() {
+                let mut s = String::with_capacity(64);
+                s.push_str(&m.kind);
+                s.push(' ');
+                match m.address(self.connection) {
+                    Some(a @ IpAddr::V6(_)) => {
+                        s.push('[');
+                        push_ip(&mut s, a);
+                        s.push(']');
+                    }
+                    Some(a) => push_ip(&mut s, a),
+                    None => s.push('?'),
+                }
+                s.push(':');
+                push_u32(&mut s, u32::from(m.port));
+                s.push(' ');
+                s.push_str(&m.proto);
+                let rtp = m.is_rtp();
+                for f in &m.formats {
                     s.push(' ');
-                    s.push_str(&c);
+                    s.push_str(m.codec(f, rtp));
                 }
                 s
             })
@@ -137,10 +199,17 @@ pub fn parse(body: &[u8]) -> Sdp {
     let mut skipping = false;
     for line in body.split(|&c| c == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // Only `m=`, `c=` and `a=rtpmap:` lines matter: tell them by their first bytes before
+        // paying for UTF-8 validation (a line that is not UTF-8 is skipped either way).
+        let kind = match line {
+            [k @ (b'm' | b'c'), b'=', ..] => *k,
+            [b'a', b'=', rest @ ..] if rest.starts_with(b"rtpmap:") => b'a',
+            _ => continue,
+        };
         let Ok(line) = std::str::from_utf8(line) else { continue };
-        let Some((kind, value)) = line.split_once('=') else { continue };
+        let value = &line[2..];
         match kind {
-            "m" => {
+            b'm' => {
                 if sdp.media.len() >= MAX_MEDIA {
                     skipping = true;
                     continue;
@@ -148,7 +217,7 @@ pub fn parse(body: &[u8]) -> Sdp {
                 sdp.media.push(parse_media(value));
             }
             _ if skipping => {}
-            "c" => {
+            b'c' => {
                 let addr = parse_connection(value);
                 match sdp.media.last_mut() {
                     Some(m) => {
@@ -158,7 +227,7 @@ pub fn parse(body: &[u8]) -> Sdp {
                     None => sdp.connection = addr,
                 }
             }
-            "a" => {
+            b'a' => {
                 let Some(m) = sdp.media.last_mut() else { continue };
                 let Some(rest) = value.strip_prefix("rtpmap:") else { continue };
                 let mut it = rest.split_ascii_whitespace();
@@ -208,8 +277,11 @@ fn parse_connection(v: &str) -> Option<IpAddr> {
     let addr = addr.split('/').next()?;
     let addr = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
     let ip: IpAddr = addr.parse().ok()?;
-    match (family.to_ascii_uppercase().as_str(), ip) {
-        ("IP4", IpAddr::V4(_)) | ("IP6", IpAddr::V6(_)) => Some(ip),
+    let v4 = family.eq_ignore_ascii_case("IP4");
+    let v6 = family.eq_ignore_ascii_case("IP6");
+    match ip {
+        IpAddr::V4(_) if v4 => Some(ip),
+        IpAddr::V6(_) if v6 => Some(ip),
         _ => None,
     }
 }
@@ -306,6 +378,18 @@ m=audio 6000 RTP/AVP 0\nc=IN IP4 host.example.com\n";
             let s = parse(&b);
             let _ = s.media_endpoints();
             let _ = s.describe();
+        }
+
+        #[test]
+        fn hand_formatting_matches_display(a in any::<u32>(), v6 in any::<u128>(), n in any::<u32>()) {
+            for ip in [IpAddr::from(a.to_be_bytes()), IpAddr::from(v6.to_be_bytes())] {
+                let mut s = String::new();
+                push_ip(&mut s, ip);
+                prop_assert_eq!(s, ip.to_string());
+            }
+            let mut s = String::new();
+            push_u32(&mut s, n);
+            prop_assert_eq!(s, n.to_string());
         }
 
         #[test]
