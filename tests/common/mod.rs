@@ -8,22 +8,10 @@ pub fn tuntrace() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tuntrace"))
 }
 
-/// The public capture corpus: `$TUNTRACE_CORPUS`, else `../shared/corpus` beside the repository.
-/// `None` only when it is absent and `TUNTRACE_REQUIRE_CORPUS` is unset (`ci/test` sets it, so
-/// in CI a missing corpus fails instead of skipping).
-pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TUNTRACE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    if dir.join("MANIFEST.tsv").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("TUNTRACE_REQUIRE_CORPUS").is_some() {
-        panic!("corpus not found at {} (TUNTRACE_REQUIRE_CORPUS is set)", dir.display());
-    }
-    eprintln!("corpus not found at {}: corpus tests not run (set TUNTRACE_CORPUS)", dir.display());
-    None
-}
+// One corpus locator for both crates' tests (same depth below the repository root).
+#[path = "../../userspace/tests/common/mod.rs"]
+mod corpus;
+pub use corpus::corpus_dir;
 
 /// Every capture named in the corpus manifest.
 pub fn corpus_files(dir: &Path) -> Vec<PathBuf> {
