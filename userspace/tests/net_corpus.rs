@@ -15,7 +15,9 @@ use tuntrace_core::time::Timestamp;
 
 /// Legacy pcap only, enough for these tests: (linktype, records as (timestamp, bytes)).
 /// Stops quietly at the first record that does not fit in the file.
-fn read_pcap(name: &str) -> Option<(u32, Vec<(Timestamp, Vec<u8>)>)> {
+type Records = Vec<(Timestamp, Vec<u8>)>;
+
+fn read_pcap(name: &str) -> Option<(u32, Records)> {
     let path = common::corpus_file(name)?;
     let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let magic = u32::from_le_bytes(b[0..4].try_into().unwrap());
