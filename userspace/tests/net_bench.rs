@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use tuntrace_core::decode::{ip, link};
 
-const PACKETS: usize = 10_000_000;
+/// `NET_BENCH_PACKETS` lowers it for instruction counting under valgrind.
+fn packets() -> usize {
+    std::env::var("NET_BENCH_PACKETS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000)
+}
 /// Frames laid out back to back like a capture file, larger than the CPU caches by default
 /// (`NET_BENCH_POOL_MB` changes it, e.g. 1 to see the decoders without memory stalls).
 fn pool_bytes() -> usize {
@@ -117,7 +120,7 @@ fn run<H: std::hash::BuildHasher + Default>(
     let mut flows: HashMap<FlowKey, Ctr, H> = HashMap::default();
     let mut malformed = 0u64;
     let t = Instant::now();
-    for n in 0..PACKETS {
+    for n in 0..packets() {
         let (off, len) = recs[n % recs.len()];
         let f = &bytes[off..off + len];
         match decode(f) {
@@ -130,11 +133,11 @@ fn run<H: std::hash::BuildHasher + Default>(
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    let mpps = PACKETS as f64 / secs / 1e6;
+    let mpps = packets() as f64 / secs / 1e6;
     let total: u64 = flows.values().map(|c| c.packets).sum();
     println!(
         "{label:<44} {mpps:7.2} Mpkt/s  {:6.1} ns/pkt  flows {} pkts {} other {malformed}",
-        secs * 1e9 / PACKETS as f64,
+        secs * 1e9 / packets() as f64,
         flows.len(),
         total
     );
@@ -184,39 +187,56 @@ fn etherparse_slices(f: &[u8]) -> Option<FlowKey> {
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 fn hot_path_throughput() {
     let (bytes, recs) = pool();
-    println!("{} frames, {} MiB arena, {} packets per run", recs.len(), bytes.len() >> 20, PACKETS);
+    // Under `valgrind --tool=cachegrind --cache-sim=no` (the host is shared, so instruction
+    // counts are the stable measure): NET_BENCH_PHASE=baseline|ours|etherparse runs one loop;
+    // the difference of two runs' totals over the packet count is instructions per packet.
+    if let Ok(phase) = std::env::var("NET_BENCH_PHASE") {
+        let mut acc = 0u64;
+        for n in 0..packets() {
+            let (off, len) = recs[n % recs.len()];
+            let f = std::hint::black_box(&bytes[off..off + len]);
+            acc = acc.wrapping_add(match phase.as_str() {
+                "ours" => ours(f).map_or(0, |k| k.2 as u64),
+                "etherparse" => etherparse_slices(f).map_or(0, |k| k.2 as u64),
+                _ => f[14] as u64 + f[len - 1] as u64,
+            });
+        }
+        println!("{phase}: {acc}");
+        return;
+    }
+    println!("{} frames, {} MiB arena, {} packets per run", recs.len(), bytes.len() >> 20, packets());
     // Baseline: walk the records and read two bytes of each. The machine is shared, so compare
     // the lines below with this one, not with absolute numbers.
     let t = Instant::now();
     let mut acc = 0u64;
-    for n in 0..PACKETS {
+    for n in 0..packets() {
         let (off, len) = recs[n % recs.len()];
         let f = std::hint::black_box(&bytes[off..off + len]);
         acc = acc.wrapping_add(f[14] as u64 + f[len - 1] as u64);
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "baseline: touch each frame", PACKETS as f64 / s / 1e6, s * 1e9 / PACKETS as f64);
+    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "baseline: touch each frame", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
     // Decode only (flow key built, no table): the decoders' own cost.
     let t = Instant::now();
     let mut acc = 0u64;
-    for n in 0..PACKETS {
+    for n in 0..packets() {
         let (off, len) = recs[n % recs.len()];
         if let Some(k) = ours(std::hint::black_box(&bytes[off..off + len])) {
             acc = acc.wrapping_add(k.2 as u64);
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "tuntrace decode only", PACKETS as f64 / s / 1e6, s * 1e9 / PACKETS as f64);
+    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "tuntrace decode only", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
     let t = Instant::now();
     let mut acc = 0u64;
-    for n in 0..PACKETS {
+    for n in 0..packets() {
         let (off, len) = recs[n % recs.len()];
         if let Some(k) = etherparse_slices(std::hint::black_box(&bytes[off..off + len])) {
             acc = acc.wrapping_add(k.2 as u64);
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "etherparse SlicedPacket decode only", PACKETS as f64 / s / 1e6, s * 1e9 / PACKETS as f64);
+    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "etherparse SlicedPacket decode only", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
 
     let a = run::<BuildHasherDefault<Fx>>("tuntrace decode + flow table (Fx hash)", &bytes, &recs, ours);
     let b = run::<BuildHasherDefault<Fx>>("etherparse decode + flow table (Fx hash)", &bytes, &recs, etherparse_slices);
