@@ -15,7 +15,9 @@ use tuntrace_core::time::Timestamp;
 
 /// Legacy pcap only, enough for these tests: (linktype, records as (timestamp, bytes)).
 /// Stops quietly at the first record that does not fit in the file.
-fn read_pcap(name: &str) -> Option<(u32, Vec<(Timestamp, Vec<u8>)>)> {
+type Records = Vec<(Timestamp, Vec<u8>)>;
+
+fn read_pcap(name: &str) -> Option<(u32, Records)> {
     let path = common::corpus_file(name)?;
     let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let magic = u32::from_le_bytes(b[0..4].try_into().unwrap());
@@ -44,6 +46,46 @@ fn read_pcap(name: &str) -> Option<(u32, Vec<(Timestamp, Vec<u8>)>)> {
     Some((linktype, out))
 }
 
+/// pcapng, enough for these tests: (linktype of the packet's interface, bytes) per Enhanced
+/// Packet Block. Stops quietly at the first block that does not fit in the file.
+fn read_pcapng(name: &str) -> Option<Vec<(u32, Vec<u8>)>> {
+    let path = common::corpus_file(name)?;
+    let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut le = true;
+    let u32_at = |le: bool, at: usize| -> Option<u32> {
+        let s: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if le { u32::from_le_bytes(s) } else { u32::from_be_bytes(s) })
+    };
+    let mut links: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(kind) = u32_at(le, at) {
+        if kind == 0x0a0d0d0a {
+            le = b.get(at + 8..at + 12)? == [0x4d, 0x3c, 0x2b, 0x1a];
+            links.clear();
+        }
+        let len = u32_at(le, at + 4)? as usize;
+        if len < 12 || at + len > b.len() {
+            break;
+        }
+        match kind {
+            1 => {
+                let s: [u8; 2] = b[at + 8..at + 10].try_into().ok()?;
+                links.push(if le { u16::from_le_bytes(s) } else { u16::from_be_bytes(s) } as u32);
+            }
+            6 => {
+                let iface = u32_at(le, at + 8)? as usize;
+                let caplen = u32_at(le, at + 20)? as usize;
+                let data = b.get(at + 28..at + 28 + caplen)?;
+                out.push((*links.get(iface)?, data.to_vec()));
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    Some(out)
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Counts {
     v4: usize,
@@ -54,15 +96,21 @@ struct Counts {
     udp: usize,
     tcp: usize,
     esp: usize,
+    ah: usize,
     icmp: usize,
     frags: usize,
 }
 
 fn count(name: &str) -> Option<Counts> {
-    let (lt, pkts) = read_pcap(name)?;
+    let frames: Vec<(u32, Vec<u8>)> = if name.ends_with(".pcapng") {
+        read_pcapng(name)?
+    } else {
+        let (lt, pkts) = read_pcap(name)?;
+        pkts.into_iter().map(|(_, f)| (lt, f)).collect()
+    };
     let mut c = Counts::default();
-    for (_, frame) in &pkts {
-        let l = match link::decode(lt, frame) {
+    for (lt, frame) in &frames {
+        let l = match link::decode(*lt, frame) {
             Ok(l) => l,
             Err(_) => {
                 c.malformed += 1;
@@ -91,6 +139,7 @@ fn count(name: &str) -> Option<Counts> {
                 c.tcp += 1
             }
             ip::PROTO_ESP => c.esp += 1,
+            ip::PROTO_AH => c.ah += 1,
             ip::PROTO_ICMP | ip::PROTO_ICMPV6 => c.icmp += 1,
             other => panic!("{name}: unexpected protocol {other}"),
         }
@@ -117,6 +166,12 @@ fn corpus_protocol_counts_match_tshark() {
         ("sip_tcp_register.pcap", Counts { v4: 11, tcp: 11, ..d() }),
         ("sip_udp_5060_5061.pcap", Counts { v4: 10, udp: 10, ..d() }),
         ("sip_udp_register_invite_rtp.pcap", Counts { v4: 112, udp: 112, ..d() }),
+        // Three interfaces with different snaplens; AH is an upper layer for ip::parse.
+        ("ah_esp_multi_idb.pcapng", Counts { v4: 2, v6: 1, ah: 2, esp: 1, ..d() }),
+        ("ikev2_natt_espudp.pcapng", Counts { v4: 54, udp: 54, ..d() }),
+        ("ikev2_raw_esp.pcapng", Counts { v4: 6, udp: 4, esp: 2, ..d() }),
+        // en0 (Ethernet, IPv4) and pdp_ip0 (DLT_NULL, IPv6) in one file.
+        ("pktap_pcapng_procinfo_en0_pdpip0.pcapng", Counts { v4: 190, v6: 7, tcp: 197, ..d() }),
     ];
     for (name, want) in table {
         let Some(got) = count(name) else { return };

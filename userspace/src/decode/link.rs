@@ -434,6 +434,7 @@ mod tests {
         assert!(decode(LINUX_SLL2, &[0x08, 0, 0, 0]).is_err());
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn pktap_header(len: u32, rec: u32, dlt: u32, ifname: &str, flags: u32, pid: i32, comm: &str, epid: i32, ecomm: &str) -> Vec<u8> {
         let mut h = vec![0u8; 108];
         h[0..4].copy_from_slice(&len.to_le_bytes());

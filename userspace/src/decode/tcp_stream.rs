@@ -7,7 +7,7 @@
 //! connections. Callers should only push segments of connections they want framed (SIP ports),
 //! since this path allocates.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::decode::ip::TcpSeg;
@@ -303,6 +303,9 @@ impl StreamBuf {
     }
 }
 
+/// How many FIN-closed directions are remembered for retransmission checks.
+const RECENTLY_CLOSED: usize = 256;
+
 /// All TCP streams being framed.
 #[derive(Debug)]
 pub struct Streams {
@@ -311,6 +314,9 @@ pub struct Streams {
     /// Directions that saw FIN during the previous `push`; removed at the next one, so the
     /// caller could still frame their last bytes.
     closing: Vec<StreamKey>,
+    /// Directions closed by FIN lately, with the sequence number after their last byte: a late
+    /// retransmission must not come back as a new mid-stream connection and repeat a message.
+    recently_closed: VecDeque<(StreamKey, u32)>,
     /// Sum of `accounted` over all streams: an upper bound on bytes held.
     total: usize,
     last_sweep: Option<Timestamp>,
@@ -325,7 +331,15 @@ impl Default for Streams {
 
 impl Streams {
     pub fn new(limits: StreamLimits) -> Self {
-        Streams { limits, map: HashMap::new(), closing: Vec::new(), total: 0, last_sweep: None, stats: StreamStats::default() }
+        Streams {
+            limits,
+            map: HashMap::new(),
+            closing: Vec::new(),
+            recently_closed: VecDeque::new(),
+            total: 0,
+            last_sweep: None,
+            stats: StreamStats::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -371,6 +385,11 @@ impl Streams {
             if seg.payload.is_empty() {
                 return None;
             }
+            let end = seg.seq.wrapping_add(seg.payload.len() as u32);
+            if self.recently_closed.iter().any(|(k, fin)| *k == key && (fin.wrapping_sub(end) as i32) >= 0) {
+                self.stats.retransmitted_bytes += seg.payload.len() as u64;
+                return None;
+            }
             if !self.make_room(now) {
                 return None;
             }
@@ -399,9 +418,13 @@ impl Streams {
     /// Remove directions closed by FIN in earlier pushes (also done at each `push`).
     pub fn flush_closed(&mut self) {
         while let Some(k) = self.closing.pop() {
-            if self.map.get(&k).is_some_and(|s| s.closing) {
+            if let Some(end) = self.map.get(&k).filter(|s| s.closing).map(|s| s.next_seq) {
                 self.remove(&k);
                 self.stats.streams_closed += 1;
+                if self.recently_closed.len() >= RECENTLY_CLOSED {
+                    self.recently_closed.pop_front();
+                }
+                self.recently_closed.push_back((k, end));
             }
         }
     }
@@ -559,6 +582,12 @@ mod tests {
         let rev = key().reverse();
         assert!(st.push(T, rev, &seg(77, ACK, b"")).is_none());
         assert_eq!((st.len(), st.stats.streams_closed), (0, 1));
+        // The last segment retransmitted after FIN is not a new connection.
+        assert!(st.push(T, key(), &seg(1, ACK | FIN, b"2:hi")).is_none());
+        assert_eq!(st.stats.retransmitted_bytes, 4);
+        // New bytes past the FIN would be (a new connection without SYN seen).
+        assert!(st.push(T, key(), &seg(9, ACK, b"1:n")).is_some());
+        st.push(T, key(), &seg(12, RST, b""));
         // RST drops both directions at once.
         st.push(T, key(), &seg(0, SYN, b""));
         st.push(T, rev, &seg(50, SYN | ACK, b""));
