@@ -1,7 +1,7 @@
 //! Throughput of the replay hot path (link + IP + UDP/TCP header decode, flow-table lookup,
 //! counters), beside etherparse's slicer on the same frames. Prints numbers, asserts nothing
 //! about speed. Run:
-//!   cargo test -p tuntrace-core --release --test net_bench -- --ignored --nocapture
+//!   cargo bench -p tuntrace-core --bench decode_hot_path
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -183,9 +183,7 @@ fn etherparse_slices(f: &[u8]) -> Option<FlowKey> {
     Some((src, dst, sp, dp, proto))
 }
 
-#[test]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
-fn hot_path_throughput() {
+fn main() {
     let (bytes, recs) = pool();
     // Under `valgrind --tool=cachegrind --cache-sim=no` (the host is shared, so instruction
     // counts are the stable measure): NET_BENCH_PHASE=baseline|ours|etherparse runs one loop;
