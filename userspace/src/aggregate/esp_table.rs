@@ -4,15 +4,46 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use super::flows::{pack, unpack};
 use crate::report::EspSa;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One SA direction, with addresses packed as in the flow table (cheap to hash and compare:
+/// ESP is a large share of the packets on IPsec links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EspKey {
     pub spi: u32,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    src: u128,
+    dst: u128,
+    v6: bool,
     pub udp: bool,
+}
+
+impl EspKey {
+    #[inline]
+    pub fn new(spi: u32, src: IpAddr, dst: IpAddr, udp: bool) -> EspKey {
+        let ((src, v6), (dst, _)) = (pack(src), pack(dst));
+        EspKey { spi, src, dst, v6, udp }
+    }
+
+    pub fn src(&self) -> IpAddr {
+        unpack(self.src, self.v6)
+    }
+
+    pub fn dst(&self) -> IpAddr {
+        unpack(self.dst, self.v6)
+    }
+}
+
+impl std::hash::Hash for EspKey {
+    /// Two words folded from all fields (equal keys give equal words); the SPI alone is
+    /// nearly unique already.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
+        h.write_u64(fold(self.src) ^ fold(self.dst).rotate_left(32));
+        h.write_u64(u64::from(self.spi) | u64::from(self.v6) << 32 | u64::from(self.udp) << 33);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,8 +112,8 @@ impl EspTable {
             .into_iter()
             .map(|(k, s)| EspSa {
                 spi: format!("{:08x}", k.spi),
-                src: k.src.to_string(),
-                dst: k.dst.to_string(),
+                src: k.src().to_string(),
+                dst: k.dst().to_string(),
                 encap: if k.udp { "udp" } else { "none" },
                 packets: s.packets,
                 bytes: s.bytes,

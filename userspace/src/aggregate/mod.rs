@@ -47,6 +47,9 @@ pub struct Aggregator {
     procs: Processes,
     flows: Flows,
     flow_overflow: u64,
+    /// Earliest and latest packet time so far (`stats.started`/`ended` once finished).
+    ts_min: i64,
+    ts_max: i64,
     ike: ike_table::IkeTable,
     esp: esp_table::EspTable,
     sip: dialog::Tracker,
@@ -76,6 +79,8 @@ impl Aggregator {
             procs: Processes::default(),
             flows: Flows::default(),
             flow_overflow: 0,
+            ts_min: i64::MAX,
+            ts_max: i64::MIN,
             ike: Default::default(),
             esp: Default::default(),
             sip: dialog::Tracker::default(),
@@ -119,17 +124,26 @@ impl Aggregator {
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += u64::from(p.orig_len);
-        if s.started.is_none_or(|t| p.ts < t) {
-            s.started = Some(p.ts);
-        }
-        if s.ended.is_none_or(|t| p.ts > t) {
-            s.ended = Some(p.ts);
-        }
+        // Kept as plain integers here and put into `stats` by `finish`: two compares per
+        // packet instead of two `Option` tests and stores.
+        self.ts_min = self.ts_min.min(p.ts.0);
+        self.ts_max = self.ts_max.max(p.ts.0);
         let Some(mut idx) = self.ifaces.index(p.iface) else {
             self.bad(Malformed::new("packet on an interface never described"));
             return;
         };
         let lt = self.ifaces.list[idx].info.linktype;
+        // Fast path for the frame nearly every capture is made of, IPv4 in untagged Ethernet:
+        // exactly what `link::decode` would conclude, without building its `Link` (which
+        // carries the large PKTAP metadata and was copied around for every packet).
+        if lt == link::EN10MB {
+            if let (Some([0x08, 0x00]), Some(l3)) = (p.data.get(12..14), p.data.get(14..)) {
+                self.count_iface(idx, p.orig_len, p.pid);
+                let pk = Pkt { at: p.ts, iface: idx, pid: p.pid, wire_len: u64::from(p.orig_len) };
+                self.ip(pk, ip::parse_v4(l3));
+                return;
+            }
+        }
         let mut pid = p.pid;
         let l = match link::decode(lt, p.data) {
             Ok(l) if !decodes_linktype(lt) => {
@@ -168,8 +182,14 @@ impl Aggregator {
             link::L3::Ipv6(b) => ip::parse_v6(b),
             _ => return,
         };
+        self.ip(pk, parsed);
+    }
+
+    /// An IP packet: reassembled when it is a fragment, then handed to its transport.
+    #[inline]
+    fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
         match parsed {
-            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(p.ts, &pkt) {
+            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
                 reasm::ReasmResult::Complete(d) => {
                     self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
                 }
@@ -257,7 +277,7 @@ impl Aggregator {
 
     #[inline]
     fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, udp: bool) {
-        let key = esp_table::EspKey { spi, src, dst, udp };
+        let key = esp_table::EspKey::new(spi, src, dst, udp);
         self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
     }
 
@@ -278,7 +298,7 @@ impl Aggregator {
                 esp::UdpEncap::Keepalive => f.apps |= app::NAT_KEEPALIVE,
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
-                    let k = esp_table::EspKey { spi, src, dst, udp: true };
+                    let k = esp_table::EspKey::new(spi, src, dst, true);
                     self.esp.observe(k, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, src, sport, dst, dport, msg, true),
@@ -454,12 +474,12 @@ impl Aggregator {
                 sas.iter()
                     .enumerate()
                     .filter(|(_, sa)| {
-                        (sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src)) && sa.first <= s.first
+                        (sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src())) && sa.first <= s.first
                     })
                     .map(|(i, _)| i)
                     .next_back()
                     .or_else(|| {
-                        sas.iter().position(|sa| sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src))
+                        sas.iter().position(|sa| sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src()))
                     })
             },
             ifname,
@@ -470,7 +490,8 @@ impl Aggregator {
         let flows: Vec<report::Flow> = flow_list
             .into_iter()
             .map(|(k, f)| {
-                let ((s, sp), (d, dp)) = if f.a_first { ((k.a, k.ap), (k.b, k.bp)) } else { ((k.b, k.bp), (k.a, k.ap)) };
+                let ((s, sp), (d, dp)) =
+                    if f.a_first { ((k.a_addr(), k.ap), (k.b_addr(), k.bp)) } else { ((k.b_addr(), k.bp), (k.a_addr(), k.ap)) };
                 report::Flow {
                     iface: ifname(k.iface),
                     proto: flows::proto_name(k.proto),
@@ -539,10 +560,15 @@ impl Aggregator {
             .iter()
             .map(|(l, n)| report::LinktypeCount { linktype: *l, name: linktype::name(*l).to_string(), frames: *n })
             .collect();
+        let mut stats = self.stats.clone();
+        if stats.packets > 0 {
+            stats.started = Some(Timestamp(self.ts_min));
+            stats.ended = Some(Timestamp(self.ts_max));
+        }
         let mut r = Report {
             schema: report::SCHEMA,
             source: report::Source { kind: self.kind, backend: self.backend, inputs: self.inputs.clone() },
-            stats: self.stats.clone(),
+            stats,
             interfaces,
             processes,
             flows,
