@@ -162,6 +162,8 @@ impl<'a> Events<'a> {
 impl<'a> Iterator for Events<'a> {
     type Item = Result<Event<'a>, Damage>;
 
+    // Inlined into the replay loop: called once per packet.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Events::Pcap(r) => r.next(),
