@@ -37,35 +37,47 @@ pub fn unpack(bits: u128, v6: bool) -> IpAddr {
     }
 }
 
-/// One conversation. Both addresses of a key come from one IP header, so they share `v6`;
-/// the derived order (iface, proto, family, a, ap, b, bp) is therefore the order the report
-/// has always used for `IpAddr` keys (every IPv4 address before every IPv6 one, then by bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// One conversation, as six machine words so that the per-packet hash and compare are a few
+/// word operations (the table lookup is most of the cost of a bulk packet):
+/// `[a low, a high, b low, b high, iface << 32 | ap << 16 | bp, v6 << 8 | proto]`, with `a`
+/// and `b` packed by [`pack`]. Both addresses come from one IP header, so they share a family.
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct FlowKey {
-    pub iface: IfaceId,
-    pub proto: u8,
-    pub v6: bool,
-    pub a: u128,
-    pub ap: u16,
-    pub b: u128,
-    pub bp: u16,
+    w: [u64; 6],
+}
+
+impl PartialEq for FlowKey {
+    /// Branch-free: the derived compare of the array becomes a `memcmp` call.
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        let (x, y) = (&self.w, &o.w);
+        ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5])) == 0
+    }
 }
 
 impl std::hash::Hash for FlowKey {
-    /// Two words folded from all fields (equal keys give equal words), so FxHasher does two
-    /// multiply rounds per lookup instead of one per field. For IPv4 the first word holds
-    /// both addresses exactly.
+    /// Two words folded from all six (equal keys give equal words), so FxHasher does two
+    /// multiply rounds per lookup. For IPv4 the first word holds both addresses exactly.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
-        h.write_u64(fold(self.a) ^ fold(self.b).rotate_left(32));
-        h.write_u64(
-            u64::from(self.ap)
-                | u64::from(self.bp) << 16
-                | u64::from(self.proto) << 32
-                | u64::from(self.v6) << 40
-                | u64::from(self.iface).rotate_left(48),
-        );
+        let w = &self.w;
+        h.write_u64(w[0] ^ w[1].rotate_left(29) ^ (w[2] ^ w[3].rotate_left(29)).rotate_left(32));
+        h.write_u64(w[4] ^ w[5].rotate_left(40));
+    }
+}
+
+/// The report's order of flows with equal start times, unchanged from when the key held
+/// `IpAddr`s: iface, proto, then (a, ap, b, bp) with every IPv4 address before every IPv6 one.
+impl Ord for FlowKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        let t = |k: &FlowKey| (k.iface(), k.proto(), k.v6(), k.a(), k.ap(), k.b(), k.bp());
+        t(self).cmp(&t(o))
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
 }
 
@@ -80,19 +92,53 @@ impl FlowKey {
     /// [`FlowKey::new`] for addresses already packed (both of family `v6`).
     #[inline]
     pub fn packed(iface: IfaceId, proto: u8, v6: bool, src: u128, sport: u16, dst: u128, dport: u16) -> (FlowKey, bool) {
-        if (src, sport) <= (dst, dport) {
-            (FlowKey { iface, proto, v6, a: src, ap: sport, b: dst, bp: dport }, true)
-        } else {
-            (FlowKey { iface, proto, v6, a: dst, ap: dport, b: src, bp: sport }, false)
-        }
+        let a_is_src = (src, sport) <= (dst, dport);
+        let ((a, ap), (b, bp)) = if a_is_src { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
+        let w = [
+            a as u64,
+            (a >> 64) as u64,
+            b as u64,
+            (b >> 64) as u64,
+            u64::from(iface) << 32 | u64::from(ap) << 16 | u64::from(bp),
+            u64::from(v6) << 8 | u64::from(proto),
+        ];
+        (FlowKey { w }, a_is_src)
+    }
+
+    pub fn iface(&self) -> IfaceId {
+        (self.w[4] >> 32) as u32
+    }
+
+    pub fn proto(&self) -> u8 {
+        self.w[5] as u8
+    }
+
+    pub fn v6(&self) -> bool {
+        self.w[5] >> 8 & 1 == 1
+    }
+
+    fn a(&self) -> u128 {
+        u128::from(self.w[0]) | u128::from(self.w[1]) << 64
+    }
+
+    fn b(&self) -> u128 {
+        u128::from(self.w[2]) | u128::from(self.w[3]) << 64
+    }
+
+    pub fn ap(&self) -> u16 {
+        (self.w[4] >> 16) as u16
+    }
+
+    pub fn bp(&self) -> u16 {
+        self.w[4] as u16
     }
 
     pub fn a_addr(&self) -> IpAddr {
-        unpack(self.a, self.v6)
+        unpack(self.a(), self.v6())
     }
 
     pub fn b_addr(&self) -> IpAddr {
-        unpack(self.b, self.v6)
+        unpack(self.b(), self.v6())
     }
 }
 
@@ -224,13 +270,14 @@ mod tests {
         for (x, y) in [(1, 2), (2, 1), (255, 1), (1, 255), (7, 7)] {
             for (p, q) in [(5060, 5060), (1, 65535), (65535, 1)] {
                 cases.push((0, 17, v4(x, y), p, v4(y, x), q));
+                cases.push((70_000, 6, v4(x, y), p, v4(y, x), q));
                 cases.push((3, 50, v6(x.into(), 0x100), p, v6(y.into(), 1), q));
             }
         }
         let keys: Vec<_> = cases.iter().map(|&(i, pr, s, sp, d, dp)| (FlowKey::new(i, pr, s, sp, d, dp), old(i, pr, s, sp, d, dp))).collect();
         for ((k, a_src), (o, o_src)) in &keys {
             assert_eq!(a_src, o_src);
-            assert_eq!((k.iface, k.proto, k.a_addr(), k.ap, k.b_addr(), k.bp), (o.0, o.1, o.2, o.3, o.4, o.5));
+            assert_eq!((k.iface(), k.proto(), k.a_addr(), k.ap(), k.b_addr(), k.bp()), (o.0, o.1, o.2, o.3, o.4, o.5));
         }
         for (x, ox) in &keys {
             for (y, oy) in &keys {

@@ -205,24 +205,27 @@ impl Aggregator {
         }
     }
 
+    #[inline(always)]
     fn count_iface(&mut self, idx: usize, len: u32, pid: Option<u32>) {
         let st = &mut self.ifaces.list[idx];
         st.packets += 1;
         st.bytes += u64::from(len);
         match pid {
-            Some(pid) => {
-                let name = st.info.name.clone();
-                let pr = self.procs.map.entry(pid).or_default();
-                pr.info.pid = pid;
-                pr.packets += 1;
-                pr.bytes += u64::from(len);
-                if let Some(n) = name {
-                    if !pr.ifaces.contains(&n) {
-                        pr.ifaces.insert(n);
-                    }
-                }
-            }
+            Some(pid) => self.count_process(idx, len, pid),
             None => self.stats.unattributed_packets += 1,
+        }
+    }
+
+    fn count_process(&mut self, idx: usize, len: u32, pid: u32) {
+        let name = self.ifaces.list[idx].info.name.clone();
+        let pr = self.procs.map.entry(pid).or_default();
+        pr.info.pid = pid;
+        pr.packets += 1;
+        pr.bytes += u64::from(len);
+        if let Some(n) = name {
+            if !pr.ifaces.contains(&n) {
+                pr.ifaces.insert(n);
+            }
         }
     }
 
@@ -495,14 +498,14 @@ impl Aggregator {
             .into_iter()
             .map(|(k, f)| {
                 let ((s, sp), (d, dp)) =
-                    if f.a_first { ((k.a_addr(), k.ap), (k.b_addr(), k.bp)) } else { ((k.b_addr(), k.bp), (k.a_addr(), k.ap)) };
+                    if f.a_first { ((k.a_addr(), k.ap()), (k.b_addr(), k.bp())) } else { ((k.b_addr(), k.bp()), (k.a_addr(), k.ap())) };
                 report::Flow {
-                    iface: ifname(k.iface),
-                    proto: flows::proto_name(k.proto),
+                    iface: ifname(k.iface()),
+                    proto: flows::proto_name(k.proto()),
                     src: s.to_string(),
-                    sport: port(k.proto, sp),
+                    sport: port(k.proto(), sp),
                     dst: d.to_string(),
-                    dport: port(k.proto, dp),
+                    dport: port(k.proto(), dp),
                     app: app::label(f.apps),
                     pid: f.pid,
                     comm: f.pid.and_then(comm),
