@@ -2,9 +2,8 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
 
-use super::flows::{pack, unpack};
+use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
 use crate::report::EspSa;
 use crate::time::Timestamp;
 
@@ -35,14 +34,11 @@ impl EspKey {
     }
 }
 
-impl std::hash::Hash for EspKey {
-    /// Two words folded from all fields (equal keys give equal words); the SPI alone is
-    /// nearly unique already.
+impl TableKey for EspKey {
     #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+    fn table_hash(&self) -> u64 {
         let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
-        h.write_u64(fold(self.src) ^ fold(self.dst).rotate_left(32));
-        h.write_u64(u64::from(self.spi) | u64::from(self.v6) << 32 | u64::from(self.udp) << 33);
+        mix(fold(self.src) ^ fold(self.dst).rotate_left(32), u64::from(self.spi) | u64::from(self.v6) << 32 | u64::from(self.udp) << 33)
     }
 }
 
@@ -64,7 +60,7 @@ const MAX_SAS: usize = 500_000;
 
 #[derive(Default)]
 pub struct EspTable {
-    map: FxHashMap<EspKey, EspState>,
+    map: Table<EspKey, EspState>,
     pub overflow: u64,
 }
 
@@ -72,8 +68,9 @@ impl EspTable {
     #[inline]
     pub fn observe(&mut self, key: EspKey, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
         let n = self.map.len();
-        match self.map.get_mut(&key) {
-            Some(s) => {
+        match self.map.find(&key) {
+            Slot::Found(e) => {
+                let s = self.map.entry_mut(e);
                 s.packets += 1;
                 s.bytes += bytes;
                 // A jump forward past the next number is a gap; a lower number is a replay or
@@ -86,13 +83,14 @@ impl EspTable {
                     s.pid = pid;
                 }
             }
-            None if n < MAX_SAS => {
-                self.map.insert(
+            Slot::Vacant(slot) if n < MAX_SAS => {
+                self.map.insert_at(
+                    slot,
                     key,
                     EspState { packets: 1, bytes, first_seq: seq, last_seq: seq, gaps: 0, first: at, iface, pid, order: n },
                 );
             }
-            None => self.overflow += 1,
+            Slot::Vacant(_) => self.overflow += 1,
         }
     }
 

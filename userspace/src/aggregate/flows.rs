@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
 
 use crate::event::IfaceId;
 use crate::time::Timestamp;
@@ -37,6 +36,118 @@ pub fn unpack(bits: u128, v6: bool) -> IpAddr {
     }
 }
 
+/// A key with a cheap, well-mixed 64-bit hash (its top bits pick the slot).
+pub trait TableKey: Copy + Eq {
+    fn table_hash(&self) -> u64;
+}
+
+/// Insert-only hash table for the per-packet lookups (flows, ESP SAs).
+///
+/// Entries live in a `Vec` in insertion order; `slots` is an open-addressing index into it
+/// (linear probing, at most half full). A hit is one multiply, one or two slot reads and one
+/// key compare, about a quarter of what the std map's entry API cost here (it moves the key
+/// and its state through `RustcEntry` on every packet). Nothing is ever removed, which is
+/// what keeps the table this simple.
+pub struct Table<K, V> {
+    /// Entry index + 1; 0 is an empty slot.
+    slots: Vec<u32>,
+    /// `64 - log2(slots.len())`: the hash's top bits index the slots.
+    shift: u32,
+    entries: Vec<(K, V)>,
+}
+
+impl<K: TableKey, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Table { slots: vec![0; 64], shift: 64 - 6, entries: Vec::new() }
+    }
+}
+
+/// Where a key is, or where it would go.
+pub enum Slot {
+    Found(usize),
+    Vacant(usize),
+}
+
+#[allow(clippy::len_without_is_empty)]
+impl<K: TableKey, V> Table<K, V> {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    #[inline]
+    pub fn find(&self, key: &K) -> Slot {
+        let mask = self.slots.len() - 1;
+        let mut i = (key.table_hash() >> self.shift) as usize;
+        // Terminates: the table is never more than half full, so an empty slot exists.
+        loop {
+            match self.slots[i] {
+                0 => return Slot::Vacant(i),
+                e => {
+                    let e = e as usize - 1;
+                    if self.entries[e].0 == *key {
+                        return Slot::Found(e);
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self.find(key) {
+            Slot::Found(e) => Some(&mut self.entries[e].1),
+            Slot::Vacant(_) => None,
+        }
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, e: usize) -> &mut V {
+        &mut self.entries[e].1
+    }
+
+    /// Insert at the vacant slot `find` returned (no other insert in between); returns the
+    /// new entry's index.
+    pub fn insert_at(&mut self, slot: usize, key: K, value: V) -> usize {
+        let e = self.entries.len();
+        self.entries.push((key, value));
+        // The entry count is bounded by the callers (MAX_FLOWS, MAX_SAS) far below u32::MAX.
+        self.slots[slot] = (e + 1) as u32;
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        e
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.slots = vec![0; n];
+        self.shift -= 1;
+        let mask = n - 1;
+        for (e, (k, _)) in self.entries.iter().enumerate() {
+            let mut i = (k.table_hash() >> self.shift) as usize;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (e + 1) as u32;
+        }
+    }
+}
+
+/// Multiply-mix used by the table hashes: the product's top bits depend on every input bit.
+#[inline]
+pub fn mix(x: u64, y: u64) -> u64 {
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xd6e8_feb8_6659_fd93;
+    (x.wrapping_mul(K1) ^ y).wrapping_mul(K2)
+}
+
 /// One conversation, as six machine words so that the per-packet hash and compare are a few
 /// word operations (the table lookup is most of the cost of a bulk packet):
 /// `[a low, a high, b low, b high, iface << 32 | ap << 16 | bp, v6 << 8 | proto]`, with `a`
@@ -55,14 +166,12 @@ impl PartialEq for FlowKey {
     }
 }
 
-impl std::hash::Hash for FlowKey {
-    /// Two words folded from all six (equal keys give equal words), so FxHasher does two
-    /// multiply rounds per lookup. For IPv4 the first word holds both addresses exactly.
+impl TableKey for FlowKey {
+    /// For IPv4 the first word holds both addresses exactly.
     #[inline]
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+    fn table_hash(&self) -> u64 {
         let w = &self.w;
-        h.write_u64(w[0] ^ w[1].rotate_left(29) ^ (w[2] ^ w[3].rotate_left(29)).rotate_left(32));
-        h.write_u64(w[4] ^ w[5].rotate_left(40));
+        mix(w[0] ^ w[1].rotate_left(29) ^ (w[2] ^ w[3].rotate_left(29)).rotate_left(32), w[4] ^ w[5].rotate_left(40))
     }
 }
 
@@ -185,7 +294,7 @@ pub struct FlowState {
 
 #[derive(Default)]
 pub struct Flows {
-    pub map: FxHashMap<FlowKey, FlowState>,
+    pub map: Table<FlowKey, FlowState>,
 }
 
 /// Most flows in one report; beyond it new flows are counted in `overflow` only, so memory
@@ -203,14 +312,13 @@ impl Flows {
         bytes: u64,
         pid: Option<u32>,
     ) -> Option<&mut FlowState> {
-        let len = self.map.len();
-        let st = match self.map.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                if len >= MAX_FLOWS {
+        let e = match self.map.find(&key) {
+            Slot::Found(e) => e,
+            Slot::Vacant(slot) => {
+                if self.map.len() >= MAX_FLOWS {
                     return None;
                 }
-                v.insert(FlowState {
+                let st = FlowState {
                     a_first: a_is_src,
                     apps: 0,
                     pid: None,
@@ -220,9 +328,11 @@ impl Flows {
                     last: ts,
                     probes_left: 4,
                     rtp_checked: 0,
-                })
+                };
+                self.map.insert_at(slot, key, st)
             }
         };
+        let st = self.map.entry_mut(e);
         st.packets += 1;
         st.bytes += bytes;
         if ts > st.last {
@@ -293,7 +403,38 @@ mod tests {
         let (k2, s2) = FlowKey::new(0, 17, b, 4500, a, 4500);
         assert_eq!(k1, k2);
         assert_ne!(s1, s2);
-        let hash = |k: &FlowKey| std::hash::BuildHasher::hash_one(&rustc_hash::FxBuildHasher, k);
-        assert_eq!(hash(&k1), hash(&k2));
+        assert_eq!(k1.table_hash(), k2.table_hash());
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    struct K(u64);
+    impl TableKey for K {
+        fn table_hash(&self) -> u64 {
+            // Deliberately poor for small values so probing and growth are exercised.
+            self.0 % 7
+        }
+    }
+
+    #[test]
+    fn finds_every_inserted_key_through_growth() {
+        let mut t: Table<K, u64> = Table::default();
+        for i in 0..5_000u64 {
+            match t.find(&K(i * 3)) {
+                Slot::Vacant(s) => assert_eq!(t.insert_at(s, K(i * 3), i), i as usize),
+                Slot::Found(_) => panic!("{i} found before insert"),
+            }
+        }
+        assert_eq!(t.len(), 5_000);
+        for i in 0..15_000u64 {
+            let want = (i % 3 == 0).then_some(i / 3);
+            assert_eq!(t.get_mut(&K(i)).map(|v| *v), want, "key {i}");
+        }
+        let order: Vec<u64> = t.iter().map(|(_, v)| *v).collect();
+        assert_eq!(order, (0..5_000).collect::<Vec<_>>());
     }
 }
