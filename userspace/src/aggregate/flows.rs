@@ -303,7 +303,7 @@ pub const MAX_FLOWS: usize = 1_000_000;
 
 impl Flows {
     /// Count one packet; returns the flow's state, or `None` when the table is full.
-    #[inline]
+    #[inline(always)]
     pub fn touch(
         &mut self,
         key: FlowKey,

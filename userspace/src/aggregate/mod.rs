@@ -121,6 +121,7 @@ impl Aggregator {
         }
     }
 
+    #[inline]
     fn packet(&mut self, p: &PacketEvent<'_>) {
         let s = &mut self.stats;
         s.packets += 1;
@@ -644,10 +645,17 @@ pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
         };
         let mut events = cap.events(next_iface);
         let mut released = 0usize;
-        while let Some(ev) = events.next() {
-            match ev {
-                Ok(ev) => agg.feed(&ev),
-                Err(d) => agg.input_damaged(&name, &d),
+        loop {
+            // Packets straight from the reader where it can; everything else (interfaces,
+            // pcapng blocks, the end, damage) through the general iterator.
+            if let Some(p) = events.next_packet() {
+                agg.packet(&p);
+            } else {
+                match events.next() {
+                    Some(Ok(ev)) => agg.feed(&ev),
+                    Some(Err(d)) => agg.input_damaged(&name, &d),
+                    None => break,
+                }
             }
             let pos = events.position();
             if pos - released.min(pos) >= RELEASE_EVERY {
