@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 
-
 use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
 use crate::report::EspSa;
 use crate::time::Timestamp;

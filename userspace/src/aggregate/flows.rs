@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-
 use crate::event::IfaceId;
 use crate::time::Timestamp;
 
