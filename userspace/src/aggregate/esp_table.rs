@@ -2,17 +2,43 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
-
+use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
 use crate::report::EspSa;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One SA direction, with addresses packed as in the flow table (cheap to hash and compare:
+/// ESP is a large share of the packets on IPsec links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EspKey {
     pub spi: u32,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    src: u128,
+    dst: u128,
+    v6: bool,
     pub udp: bool,
+}
+
+impl EspKey {
+    #[inline]
+    pub fn new(spi: u32, src: IpAddr, dst: IpAddr, udp: bool) -> EspKey {
+        let ((src, v6), (dst, _)) = (pack(src), pack(dst));
+        EspKey { spi, src, dst, v6, udp }
+    }
+
+    pub fn src(&self) -> IpAddr {
+        unpack(self.src, self.v6)
+    }
+
+    pub fn dst(&self) -> IpAddr {
+        unpack(self.dst, self.v6)
+    }
+}
+
+impl TableKey for EspKey {
+    #[inline]
+    fn table_hash(&self) -> u64 {
+        let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(29);
+        mix(fold(self.src) ^ fold(self.dst).rotate_left(32), u64::from(self.spi) | u64::from(self.v6) << 32 | u64::from(self.udp) << 33)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +59,7 @@ const MAX_SAS: usize = 500_000;
 
 #[derive(Default)]
 pub struct EspTable {
-    map: FxHashMap<EspKey, EspState>,
+    map: Table<EspKey, EspState>,
     pub overflow: u64,
 }
 
@@ -41,8 +67,9 @@ impl EspTable {
     #[inline]
     pub fn observe(&mut self, key: EspKey, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
         let n = self.map.len();
-        match self.map.get_mut(&key) {
-            Some(s) => {
+        match self.map.find(&key) {
+            Slot::Found(e) => {
+                let s = self.map.entry_mut(e);
                 s.packets += 1;
                 s.bytes += bytes;
                 // A jump forward past the next number is a gap; a lower number is a replay or
@@ -55,13 +82,14 @@ impl EspTable {
                     s.pid = pid;
                 }
             }
-            None if n < MAX_SAS => {
-                self.map.insert(
+            Slot::Vacant(slot) if n < MAX_SAS => {
+                self.map.insert_at(
+                    slot,
                     key,
                     EspState { packets: 1, bytes, first_seq: seq, last_seq: seq, gaps: 0, first: at, iface, pid, order: n },
                 );
             }
-            None => self.overflow += 1,
+            Slot::Vacant(_) => self.overflow += 1,
         }
     }
 
@@ -81,8 +109,8 @@ impl EspTable {
             .into_iter()
             .map(|(k, s)| EspSa {
                 spi: format!("{:08x}", k.spi),
-                src: k.src.to_string(),
-                dst: k.dst.to_string(),
+                src: k.src().to_string(),
+                dst: k.dst().to_string(),
                 encap: if k.udp { "udp" } else { "none" },
                 packets: s.packets,
                 bytes: s.bytes,

@@ -3,8 +3,6 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
-
 use crate::event::IfaceId;
 use crate::time::Timestamp;
 
@@ -15,25 +13,240 @@ pub const AH: u8 = 51;
 pub const ICMP: u8 = 1;
 pub const ICMPV6: u8 = 58;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An address packed for the hot path: IPv4 as its 32-bit value, IPv6 as its 128-bit value,
+/// with the family kept beside it. Comparing and hashing a `u128` is a couple of instructions
+/// where `IpAddr` costs a discriminant branch and a byte-wise compare.
+#[inline]
+pub fn pack(ip: IpAddr) -> (u128, bool) {
+    match ip {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), false),
+        IpAddr::V6(a) => (u128::from(a), true),
+    }
+}
+
+/// The address [`pack`] packed.
+#[inline]
+pub fn unpack(bits: u128, v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(bits.into())
+    } else {
+        // A v4 value was packed from 32 bits, so the cast loses nothing.
+        IpAddr::V4((bits as u32).into())
+    }
+}
+
+/// A key with a cheap, well-mixed 64-bit hash (its top bits pick the slot).
+pub trait TableKey: Copy + Eq {
+    fn table_hash(&self) -> u64;
+}
+
+/// Insert-only hash table for the per-packet lookups (flows, ESP SAs).
+///
+/// Entries live in a `Vec` in insertion order; `slots` is an open-addressing index into it
+/// (linear probing, at most half full). A hit is one multiply, one or two slot reads and one
+/// key compare, about a quarter of what the std map's entry API cost here (it moves the key
+/// and its state through `RustcEntry` on every packet). Nothing is ever removed, which is
+/// what keeps the table this simple.
+pub struct Table<K, V> {
+    /// Entry index + 1; 0 is an empty slot.
+    slots: Vec<u32>,
+    /// `64 - log2(slots.len())`: the hash's top bits index the slots.
+    shift: u32,
+    entries: Vec<(K, V)>,
+}
+
+impl<K: TableKey, V> Default for Table<K, V> {
+    fn default() -> Self {
+        Table { slots: vec![0; 64], shift: 64 - 6, entries: Vec::new() }
+    }
+}
+
+/// Where a key is, or where it would go.
+pub enum Slot {
+    Found(usize),
+    Vacant(usize),
+}
+
+#[allow(clippy::len_without_is_empty)]
+impl<K: TableKey, V> Table<K, V> {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    #[inline]
+    pub fn find(&self, key: &K) -> Slot {
+        let mask = self.slots.len() - 1;
+        let mut i = (key.table_hash() >> self.shift) as usize;
+        // Terminates: the table is never more than half full, so an empty slot exists.
+        loop {
+            match self.slots[i] {
+                0 => return Slot::Vacant(i),
+                e => {
+                    let e = e as usize - 1;
+                    if self.entries[e].0 == *key {
+                        return Slot::Found(e);
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self.find(key) {
+            Slot::Found(e) => Some(&mut self.entries[e].1),
+            Slot::Vacant(_) => None,
+        }
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, e: usize) -> &mut V {
+        &mut self.entries[e].1
+    }
+
+    /// Insert at the vacant slot `find` returned (no other insert in between); returns the
+    /// new entry's index.
+    pub fn insert_at(&mut self, slot: usize, key: K, value: V) -> usize {
+        let e = self.entries.len();
+        self.entries.push((key, value));
+        // The entry count is bounded by the callers (MAX_FLOWS, MAX_SAS) far below u32::MAX.
+        self.slots[slot] = (e + 1) as u32;
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        e
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.slots = vec![0; n];
+        self.shift -= 1;
+        let mask = n - 1;
+        for (e, (k, _)) in self.entries.iter().enumerate() {
+            let mut i = (k.table_hash() >> self.shift) as usize;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (e + 1) as u32;
+        }
+    }
+}
+
+/// Multiply-mix used by the table hashes: the product's top bits depend on every input bit.
+#[inline]
+pub fn mix(x: u64, y: u64) -> u64 {
+    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K2: u64 = 0xd6e8_feb8_6659_fd93;
+    (x.wrapping_mul(K1) ^ y).wrapping_mul(K2)
+}
+
+/// One conversation, as six machine words so that the per-packet hash and compare are a few
+/// word operations (the table lookup is most of the cost of a bulk packet):
+/// `[a low, a high, b low, b high, iface << 32 | ap << 16 | bp, v6 << 8 | proto]`, with `a`
+/// and `b` packed by [`pack`]. Both addresses come from one IP header, so they share a family.
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct FlowKey {
-    pub iface: IfaceId,
-    pub proto: u8,
-    pub a: IpAddr,
-    pub ap: u16,
-    pub b: IpAddr,
-    pub bp: u16,
+    w: [u64; 6],
+}
+
+impl PartialEq for FlowKey {
+    /// Branch-free: the derived compare of the array becomes a `memcmp` call.
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        let (x, y) = (&self.w, &o.w);
+        ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) | (x[5] ^ y[5])) == 0
+    }
+}
+
+impl TableKey for FlowKey {
+    /// For IPv4 the first word holds both addresses exactly.
+    #[inline]
+    fn table_hash(&self) -> u64 {
+        let w = &self.w;
+        mix(w[0] ^ w[1].rotate_left(29) ^ (w[2] ^ w[3].rotate_left(29)).rotate_left(32), w[4] ^ w[5].rotate_left(40))
+    }
+}
+
+/// The report's order of flows with equal start times, unchanged from when the key held
+/// `IpAddr`s: iface, proto, then (a, ap, b, bp) with every IPv4 address before every IPv6 one.
+impl Ord for FlowKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        let t = |k: &FlowKey| (k.iface(), k.proto(), k.v6(), k.a(), k.ap(), k.b(), k.bp());
+        t(self).cmp(&t(o))
+    }
+}
+
+impl PartialOrd for FlowKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
 }
 
 impl FlowKey {
     /// The key and whether (src, sport) is the key's `a` side.
     #[inline]
     pub fn new(iface: IfaceId, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
-        if (src, sport) <= (dst, dport) {
-            (FlowKey { iface, proto, a: src, ap: sport, b: dst, bp: dport }, true)
-        } else {
-            (FlowKey { iface, proto, a: dst, ap: dport, b: src, bp: sport }, false)
-        }
+        let ((s, v6), (d, _)) = (pack(src), pack(dst));
+        Self::packed(iface, proto, v6, s, sport, d, dport)
+    }
+
+    /// [`FlowKey::new`] for addresses already packed (both of family `v6`).
+    #[inline]
+    pub fn packed(iface: IfaceId, proto: u8, v6: bool, src: u128, sport: u16, dst: u128, dport: u16) -> (FlowKey, bool) {
+        let a_is_src = (src, sport) <= (dst, dport);
+        let ((a, ap), (b, bp)) = if a_is_src { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
+        let w = [
+            a as u64,
+            (a >> 64) as u64,
+            b as u64,
+            (b >> 64) as u64,
+            u64::from(iface) << 32 | u64::from(ap) << 16 | u64::from(bp),
+            u64::from(v6) << 8 | u64::from(proto),
+        ];
+        (FlowKey { w }, a_is_src)
+    }
+
+    pub fn iface(&self) -> IfaceId {
+        (self.w[4] >> 32) as u32
+    }
+
+    pub fn proto(&self) -> u8 {
+        self.w[5] as u8
+    }
+
+    pub fn v6(&self) -> bool {
+        self.w[5] >> 8 & 1 == 1
+    }
+
+    fn a(&self) -> u128 {
+        u128::from(self.w[0]) | u128::from(self.w[1]) << 64
+    }
+
+    fn b(&self) -> u128 {
+        u128::from(self.w[2]) | u128::from(self.w[3]) << 64
+    }
+
+    pub fn ap(&self) -> u16 {
+        (self.w[4] >> 16) as u16
+    }
+
+    pub fn bp(&self) -> u16 {
+        self.w[4] as u16
+    }
+
+    pub fn a_addr(&self) -> IpAddr {
+        unpack(self.a(), self.v6())
+    }
+
+    pub fn b_addr(&self) -> IpAddr {
+        unpack(self.b(), self.v6())
     }
 }
 
@@ -80,7 +293,7 @@ pub struct FlowState {
 
 #[derive(Default)]
 pub struct Flows {
-    pub map: FxHashMap<FlowKey, FlowState>,
+    pub map: Table<FlowKey, FlowState>,
 }
 
 /// Most flows in one report; beyond it new flows are counted in `overflow` only, so memory
@@ -89,7 +302,7 @@ pub const MAX_FLOWS: usize = 1_000_000;
 
 impl Flows {
     /// Count one packet; returns the flow's state, or `None` when the table is full.
-    #[inline]
+    #[inline(always)]
     pub fn touch(
         &mut self,
         key: FlowKey,
@@ -98,14 +311,13 @@ impl Flows {
         bytes: u64,
         pid: Option<u32>,
     ) -> Option<&mut FlowState> {
-        let len = self.map.len();
-        let st = match self.map.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                if len >= MAX_FLOWS {
+        let e = match self.map.find(&key) {
+            Slot::Found(e) => e,
+            Slot::Vacant(slot) => {
+                if self.map.len() >= MAX_FLOWS {
                     return None;
                 }
-                v.insert(FlowState {
+                let st = FlowState {
                     a_first: a_is_src,
                     apps: 0,
                     pid: None,
@@ -115,9 +327,11 @@ impl Flows {
                     last: ts,
                     probes_left: 4,
                     rtp_checked: 0,
-                })
+                };
+                self.map.insert_at(slot, key, st)
             }
         };
+        let st = self.map.entry_mut(e);
         st.packets += 1;
         st.bytes += bytes;
         if ts > st.last {
@@ -137,5 +351,89 @@ pub fn proto_name(p: u8) -> &'static str {
         ESP => "esp",
         ICMP | ICMPV6 => "icmp",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// The key the table used before packing, to check the packed one orders the same way.
+    #[derive(PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct OldKey(IfaceId, u8, IpAddr, u16, IpAddr, u16);
+
+    fn old(iface: IfaceId, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (OldKey, bool) {
+        if (src, sport) <= (dst, dport) {
+            (OldKey(iface, proto, src, sport, dst, dport), true)
+        } else {
+            (OldKey(iface, proto, dst, dport, src, sport), false)
+        }
+    }
+
+    #[test]
+    fn packed_key_matches_ipaddr_order_and_round_trips() {
+        let v4 = |a: u8, b: u8| IpAddr::V4(Ipv4Addr::new(10, a, 0, b));
+        let v6 = |a: u16, b: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, a, 0, 0, 0, 0, b));
+        let mut cases = Vec::new();
+        for (x, y) in [(1, 2), (2, 1), (255, 1), (1, 255), (7, 7)] {
+            for (p, q) in [(5060, 5060), (1, 65535), (65535, 1)] {
+                cases.push((0, 17, v4(x, y), p, v4(y, x), q));
+                cases.push((70_000, 6, v4(x, y), p, v4(y, x), q));
+                cases.push((3, 50, v6(x.into(), 0x100), p, v6(y.into(), 1), q));
+            }
+        }
+        let keys: Vec<_> = cases.iter().map(|&(i, pr, s, sp, d, dp)| (FlowKey::new(i, pr, s, sp, d, dp), old(i, pr, s, sp, d, dp))).collect();
+        for ((k, a_src), (o, o_src)) in &keys {
+            assert_eq!(a_src, o_src);
+            assert_eq!((k.iface(), k.proto(), k.a_addr(), k.ap(), k.b_addr(), k.bp()), (o.0, o.1, o.2, o.3, o.4, o.5));
+        }
+        for (x, ox) in &keys {
+            for (y, oy) in &keys {
+                assert_eq!(x.0.cmp(&y.0), ox.0.cmp(&oy.0), "{:?} vs {:?}", ox.0, oy.0);
+            }
+        }
+    }
+
+    #[test]
+    fn reply_lands_on_the_same_key() {
+        let (a, b) = ("192.0.2.1".parse().unwrap(), "198.51.100.7".parse().unwrap());
+        let (k1, s1) = FlowKey::new(0, 17, a, 4500, b, 4500);
+        let (k2, s2) = FlowKey::new(0, 17, b, 4500, a, 4500);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+        assert_eq!(k1.table_hash(), k2.table_hash());
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    struct K(u64);
+    impl TableKey for K {
+        fn table_hash(&self) -> u64 {
+            // Deliberately poor for small values so probing and growth are exercised.
+            self.0 % 7
+        }
+    }
+
+    #[test]
+    fn finds_every_inserted_key_through_growth() {
+        let mut t: Table<K, u64> = Table::default();
+        for i in 0..5_000u64 {
+            match t.find(&K(i * 3)) {
+                Slot::Vacant(s) => assert_eq!(t.insert_at(s, K(i * 3), i), i as usize),
+                Slot::Found(_) => panic!("{i} found before insert"),
+            }
+        }
+        assert_eq!(t.len(), 5_000);
+        for i in 0..15_000u64 {
+            let want = (i % 3 == 0).then_some(i / 3);
+            assert_eq!(t.get_mut(&K(i)).map(|v| *v), want, "key {i}");
+        }
+        let order: Vec<u64> = t.iter().map(|(_, v)| *v).collect();
+        assert_eq!(order, (0..5_000).collect::<Vec<_>>());
     }
 }

@@ -88,11 +88,17 @@ impl Processes {
     }
 }
 
+/// Ids below this are also kept in a flat table.
+const SMALL_IDS: usize = 4096;
+
 /// Interfaces by event id, plus interfaces named inside frames (PKTAP).
 #[derive(Default)]
 pub struct Ifaces {
     pub list: Vec<IfaceState>,
     by_id: BTreeMap<IfaceId, usize>,
+    /// `by_id` for the small ids that capture files hand out (0, 1, 2…), looked up once per
+    /// packet: an index instead of a tree walk. `usize::MAX` marks a hole.
+    small: Vec<usize>,
     by_name: BTreeMap<String, usize>,
 }
 
@@ -105,6 +111,14 @@ impl Ifaces {
         self.list.push(IfaceState { info: info.clone(), packets: 0, bytes: 0 });
         let i = self.list.len() - 1;
         self.by_id.insert(info.id, i);
+        if let Ok(id) = usize::try_from(info.id) {
+            if id < SMALL_IDS {
+                if self.small.len() <= id {
+                    self.small.resize(id + 1, usize::MAX);
+                }
+                self.small[id] = i;
+            }
+        }
         if let Some(n) = &info.name {
             self.by_name.entry(n.clone()).or_insert(i);
         }
@@ -113,7 +127,12 @@ impl Ifaces {
 
     #[inline]
     pub fn index(&self, id: IfaceId) -> Option<usize> {
-        self.by_id.get(&id).copied()
+        match self.small.get(id as usize) {
+            Some(&i) if i != usize::MAX => Some(i),
+            // Not announced, or an id too large for the table (live sources may use kernel
+            // ifindexes): the tree knows.
+            _ => self.by_id.get(&id).copied(),
+        }
     }
 
     /// The interface a PKTAP header names; created on first sight.
@@ -131,5 +150,22 @@ impl Ifaces {
 
     pub fn name(&self, idx: usize) -> Option<String> {
         self.list.get(idx).and_then(|s| s.info.name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_finds_small_and_large_ids() {
+        let mut f = Ifaces::default();
+        let info = |id| InterfaceInfo { id, ..Default::default() };
+        assert_eq!(f.announce(&info(2)), 0);
+        assert_eq!(f.announce(&info(70_000)), 1);
+        assert_eq!(f.announce(&info(0)), 2);
+        assert_eq!(f.announce(&info(2)), 0);
+        assert_eq!((f.index(0), f.index(1), f.index(2), f.index(3)), (Some(2), None, Some(0), None));
+        assert_eq!((f.index(70_000), f.index(70_001), f.index(u32::MAX)), (Some(1), None, None));
     }
 }

@@ -47,6 +47,9 @@ pub struct Aggregator {
     procs: Processes,
     flows: Flows,
     flow_overflow: u64,
+    /// Earliest and latest packet time so far (`stats.started`/`ended` once finished).
+    ts_min: i64,
+    ts_max: i64,
     ike: ike_table::IkeTable,
     esp: esp_table::EspTable,
     sip: dialog::Tracker,
@@ -76,6 +79,8 @@ impl Aggregator {
             procs: Processes::default(),
             flows: Flows::default(),
             flow_overflow: 0,
+            ts_min: i64::MAX,
+            ts_max: i64::MIN,
             ike: Default::default(),
             esp: Default::default(),
             sip: dialog::Tracker::default(),
@@ -103,6 +108,7 @@ impl Aggregator {
         *self.malformed.entry(m.reason).or_insert(0) += 1;
     }
 
+    #[inline]
     pub fn feed(&mut self, ev: &Event<'_>) {
         match ev {
             Event::Process(p) => self.procs.learn(p),
@@ -115,21 +121,34 @@ impl Aggregator {
         }
     }
 
+    #[inline]
     fn packet(&mut self, p: &PacketEvent<'_>) {
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += u64::from(p.orig_len);
-        if s.started.is_none_or(|t| p.ts < t) {
-            s.started = Some(p.ts);
-        }
-        if s.ended.is_none_or(|t| p.ts > t) {
-            s.ended = Some(p.ts);
-        }
+        // Kept as plain integers here and put into `stats` by `finish`: two compares per
+        // packet instead of two `Option` tests and stores.
+        self.ts_min = self.ts_min.min(p.ts.0);
+        self.ts_max = self.ts_max.max(p.ts.0);
         let Some(mut idx) = self.ifaces.index(p.iface) else {
             self.bad(Malformed::new("packet on an interface never described"));
             return;
         };
         let lt = self.ifaces.list[idx].info.linktype;
+        // Fast path for the frame nearly every capture is made of, IPv4 in untagged Ethernet:
+        // exactly what `link::decode` would conclude, without building its `Link` (which
+        // carries the large PKTAP metadata and was copied around for every packet).
+        if lt == link::EN10MB {
+            if let (Some([0x08, 0x00]), Some(l3)) = (p.data.get(12..14), p.data.get(14..)) {
+                self.count_iface(idx, p.orig_len, p.pid);
+                let pk = Pkt { at: p.ts, iface: idx, pid: p.pid, wire_len: u64::from(p.orig_len) };
+                match plain_ipv4(l3) {
+                    Some((src, dst, proto, payload)) => self.transport(pk, src, dst, proto, payload),
+                    None => self.ip(pk, ip::parse_v4(l3)),
+                }
+                return;
+            }
+        }
         let mut pid = p.pid;
         let l = match link::decode(lt, p.data) {
             Ok(l) if !decodes_linktype(lt) => {
@@ -168,8 +187,14 @@ impl Aggregator {
             link::L3::Ipv6(b) => ip::parse_v6(b),
             _ => return,
         };
+        self.ip(pk, parsed);
+    }
+
+    /// An IP packet: reassembled when it is a fragment, then handed to its transport.
+    #[inline]
+    fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
         match parsed {
-            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(p.ts, &pkt) {
+            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
                 reasm::ReasmResult::Complete(d) => {
                     self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
                 }
@@ -181,24 +206,27 @@ impl Aggregator {
         }
     }
 
+    #[inline(always)]
     fn count_iface(&mut self, idx: usize, len: u32, pid: Option<u32>) {
         let st = &mut self.ifaces.list[idx];
         st.packets += 1;
         st.bytes += u64::from(len);
         match pid {
-            Some(pid) => {
-                let name = st.info.name.clone();
-                let pr = self.procs.map.entry(pid).or_default();
-                pr.info.pid = pid;
-                pr.packets += 1;
-                pr.bytes += u64::from(len);
-                if let Some(n) = name {
-                    if !pr.ifaces.contains(&n) {
-                        pr.ifaces.insert(n);
-                    }
-                }
-            }
+            Some(pid) => self.count_process(idx, len, pid),
             None => self.stats.unattributed_packets += 1,
+        }
+    }
+
+    fn count_process(&mut self, idx: usize, len: u32, pid: u32) {
+        let name = self.ifaces.list[idx].info.name.clone();
+        let pr = self.procs.map.entry(pid).or_default();
+        pr.info.pid = pid;
+        pr.packets += 1;
+        pr.bytes += u64::from(len);
+        if let Some(n) = name {
+            if !pr.ifaces.contains(&n) {
+                pr.ifaces.insert(n);
+            }
         }
     }
 
@@ -257,7 +285,7 @@ impl Aggregator {
 
     #[inline]
     fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, udp: bool) {
-        let key = esp_table::EspKey { spi, src, dst, udp };
+        let key = esp_table::EspKey::new(spi, src, dst, udp);
         self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
     }
 
@@ -278,7 +306,7 @@ impl Aggregator {
                 esp::UdpEncap::Keepalive => f.apps |= app::NAT_KEEPALIVE,
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
-                    let k = esp_table::EspKey { spi, src, dst, udp: true };
+                    let k = esp_table::EspKey::new(spi, src, dst, true);
                     self.esp.observe(k, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, src, sport, dst, dport, msg, true),
@@ -454,12 +482,12 @@ impl Aggregator {
                 sas.iter()
                     .enumerate()
                     .filter(|(_, sa)| {
-                        (sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src)) && sa.first <= s.first
+                        (sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src())) && sa.first <= s.first
                     })
                     .map(|(i, _)| i)
                     .next_back()
                     .or_else(|| {
-                        sas.iter().position(|sa| sa.peers == (k.src, k.dst) || sa.peers == (k.dst, k.src))
+                        sas.iter().position(|sa| sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src()))
                     })
             },
             ifname,
@@ -470,14 +498,15 @@ impl Aggregator {
         let flows: Vec<report::Flow> = flow_list
             .into_iter()
             .map(|(k, f)| {
-                let ((s, sp), (d, dp)) = if f.a_first { ((k.a, k.ap), (k.b, k.bp)) } else { ((k.b, k.bp), (k.a, k.ap)) };
+                let ((s, sp), (d, dp)) =
+                    if f.a_first { ((k.a_addr(), k.ap()), (k.b_addr(), k.bp())) } else { ((k.b_addr(), k.bp()), (k.a_addr(), k.ap())) };
                 report::Flow {
-                    iface: ifname(k.iface),
-                    proto: flows::proto_name(k.proto),
+                    iface: ifname(k.iface()),
+                    proto: flows::proto_name(k.proto()),
                     src: s.to_string(),
-                    sport: port(k.proto, sp),
+                    sport: port(k.proto(), sp),
                     dst: d.to_string(),
-                    dport: port(k.proto, dp),
+                    dport: port(k.proto(), dp),
                     app: app::label(f.apps),
                     pid: f.pid,
                     comm: f.pid.and_then(comm),
@@ -539,10 +568,15 @@ impl Aggregator {
             .iter()
             .map(|(l, n)| report::LinktypeCount { linktype: *l, name: linktype::name(*l).to_string(), frames: *n })
             .collect();
+        let mut stats = self.stats.clone();
+        if stats.packets > 0 {
+            stats.started = Some(Timestamp(self.ts_min));
+            stats.ended = Some(Timestamp(self.ts_max));
+        }
         let mut r = Report {
             schema: report::SCHEMA,
             source: report::Source { kind: self.kind, backend: self.backend, inputs: self.inputs.clone() },
-            stats: self.stats.clone(),
+            stats,
             interfaces,
             processes,
             flows,
@@ -557,6 +591,27 @@ impl Aggregator {
         r.verdicts = verdict::derive(&r);
         r
     }
+}
+
+/// The common IPv4 header (no options, not a fragment, sane length) read in place, giving
+/// `(src, dst, proto, payload)` exactly as `ip::parse_v4` would; anything else is `None` and
+/// takes the full decoder (which also names what is wrong).
+#[inline]
+fn plain_ipv4(b: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
+    let h = b.first_chunk::<20>()?;
+    // 0x3fff: fragment offset and more-fragments bits.
+    if h[0] != 0x45 || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+        return None;
+    }
+    let announced = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // 0: a TSO super-segment, whose real length is what was captured.
+    let total = if announced == 0 { b.len() } else { announced };
+    if total < 20 {
+        return None;
+    }
+    let src = IpAddr::from([h[12], h[13], h[14], h[15]]);
+    let dst = IpAddr::from([h[16], h[17], h[18], h[19]]);
+    Some((src, dst, h[9], b.get(20..total.min(b.len()))?))
 }
 
 /// Link types whose frames the link decoder understands (others are counted by type only).
@@ -590,10 +645,17 @@ pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
         };
         let mut events = cap.events(next_iface);
         let mut released = 0usize;
-        while let Some(ev) = events.next() {
-            match ev {
-                Ok(ev) => agg.feed(&ev),
-                Err(d) => agg.input_damaged(&name, &d),
+        loop {
+            // Packets straight from the reader where it can; everything else (interfaces,
+            // pcapng blocks, the end, damage) through the general iterator.
+            if let Some(p) = events.next_packet() {
+                agg.packet(&p);
+            } else {
+                match events.next() {
+                    Some(Ok(ev)) => agg.feed(&ev),
+                    Some(Err(d)) => agg.input_damaged(&name, &d),
+                    None => break,
+                }
             }
             let pos = events.position();
             if pos - released.min(pos) >= RELEASE_EVERY {
@@ -604,4 +666,44 @@ pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
         next_iface += events.interfaces_seen();
     }
     agg.finish()
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// The fast IPv4 read agrees with the full decoder wherever it answers, and leaves options,
+    /// fragments and bad lengths to it.
+    #[test]
+    fn plain_ipv4_agrees_with_parse_v4() {
+        let mut hdr = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2];
+        hdr.extend_from_slice(&[0x13, 0xc4, 0x13, 0xc4, 0, 8, 0, 0, 0xaa, 0xbb]);
+        let check = |b: &[u8]| {
+            if let Some((s, d, pr, pl)) = plain_ipv4(b) {
+                let full = ip::parse_v4(b).expect("fast path accepted what the decoder rejects");
+                assert!(full.frag.is_none());
+                assert_eq!((s, d, pr, pl), (full.src, full.dst, full.proto, full.payload));
+            }
+        };
+        assert!(plain_ipv4(&hdr).is_some());
+        check(&hdr);
+        let mut x: u32 = 12345;
+        for i in 0..20_000usize {
+            let mut b = hdr.clone();
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let at = (x >> 8) as usize % 10;
+            b[at] = (x >> 16) as u8;
+            b.truncate(b.len() - i % 14);
+            check(&b);
+        }
+        for (at, v) in [(0, 0x46u8), (6, 0x20), (7, 1), (3, 0), (3, 19)] {
+            let mut b = hdr.clone();
+            b[at] = v;
+            if (at, v) == (3, 0) {
+                assert!(plain_ipv4(&b).is_some(), "total length 0 means the captured length");
+            } else {
+                assert!(plain_ipv4(&b).is_none(), "byte {at} = {v:#x}");
+            }
+        }
+    }
 }

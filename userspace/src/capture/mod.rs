@@ -149,6 +149,17 @@ impl<'a> Events<'a> {
         }
     }
 
+    /// The next packet when the source can hand it over directly (pcap records in steady
+    /// state); `None` means "call `next()`", which then yields whatever comes (including
+    /// that same packet from sources without a fast path).
+    #[inline(always)]
+    pub fn next_packet(&mut self) -> Option<crate::event::PacketEvent<'a>> {
+        match self {
+            Events::Pcap(r) => r.next_packet(),
+            _ => None,
+        }
+    }
+
     /// Number of interface ids this file used so far (to chain files).
     pub fn interfaces_seen(&self) -> u32 {
         match self {
@@ -162,6 +173,8 @@ impl<'a> Events<'a> {
 impl<'a> Iterator for Events<'a> {
     type Item = Result<Event<'a>, Damage>;
 
+    // Inlined into the replay loop: called once per packet.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Events::Pcap(r) => r.next(),
