@@ -73,7 +73,7 @@ fn ladder_draws_a_call() {
     let r = run(&["replay", "--ladder", &id, f.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(&id));
-    assert!(r.stdout.contains("INVITE") && r.stdout.contains("-->") || r.stdout.contains("->|"), "{}", r.stdout);
+    assert!(r.stdout.contains("INVITE") && r.stdout.contains("->|") && r.stdout.contains("|<-"), "{}", r.stdout);
     assert!(r.stdout.contains("200"), "{}", r.stdout);
     let r = run(&["replay", "--ladder", "no-such-call", f.to_str().unwrap()]);
     assert_eq!(r.code, 2);
