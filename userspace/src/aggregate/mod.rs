@@ -503,9 +503,9 @@ impl Aggregator {
                 report::Flow {
                     iface: ifname(k.iface()),
                     proto: flows::proto_name(k.proto()),
-                    src: s.to_string(),
+                    src: flows::addr_string(s),
                     sport: port(k.proto(), sp),
-                    dst: d.to_string(),
+                    dst: flows::addr_string(d),
                     dport: port(k.proto(), dp),
                     app: app::label(f.apps),
                     pid: f.pid,
