@@ -64,6 +64,42 @@ impl From<&crate::decode::ike::IkeMessage> for IkeView {
     }
 }
 
+/// The same as the `&IkeMessage` conversion, moving the message's vectors and strings instead
+/// of copying them (the aggregator has no use for the message afterwards).
+impl From<crate::decode::ike::IkeMessage> for IkeView {
+    fn from(m: crate::decode::ike::IkeMessage) -> Self {
+        let mut notifies: Vec<String> = Vec::new();
+        for n in &m.notifies {
+            if !notifies.contains(&n.name) {
+                notifies.push(n.name.clone());
+            }
+        }
+        let deletes_ike_sa = m.deletes.iter().any(|d| d.protocol == 1);
+        // IKEv2 error notifies are below 16384, IKEv1's below 8192.
+        let error_notify = m.notifies.iter().any(|n| n.kind != 0 && n.kind < if m.version == 2 { 16384 } else { 8192 });
+        let nat_detection = m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION"))
+            || m.payloads.iter().any(|p| p == "NAT-D");
+        IkeView {
+            version: m.version,
+            ispi: m.initiator_spi,
+            rspi: m.responder_spi,
+            exchange: m.exchange_name,
+            message_id: m.message_id,
+            response: m.is_response,
+            from_initiator: m.initiator,
+            payloads: m.payloads,
+            proposals: m.proposals,
+            ke_group: m.ke_group.map(|g| g.label()),
+            notifies,
+            vendor_ids: m.vendor_ids,
+            encrypted_payloads: u64::from(m.encrypted_payloads),
+            deletes_ike_sa,
+            error_notify,
+            nat_detection,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {
     pub at: Timestamp,
@@ -122,7 +158,7 @@ fn push_unique(v: &mut Vec<String>, items: &[String]) {
 }
 
 impl IkeTable {
-    pub fn observe(&mut self, m: IkeView, c: Ctx) {
+    pub fn observe(&mut self, mut m: IkeView, c: Ctx) {
         let key = (m.version, m.ispi);
         let idx = match self.by_ispi.get(&key) {
             Some(&i) => i,
@@ -194,11 +230,13 @@ impl IkeTable {
         if sa.pid.is_none() && c.pid.is_some() {
             sa.pid = c.pid;
         }
+        // Computed before `m`'s proposals and exchange name are moved into the SA below.
+        let next = next_state(sa.state, &m, response);
         if !m.proposals.is_empty() {
             if response {
-                sa.chosen.get_or_insert_with(|| m.proposals[0].clone());
+                sa.chosen.get_or_insert_with(|| m.proposals.swap_remove(0));
             } else if sa.proposals.is_empty() {
-                sa.proposals = m.proposals.clone();
+                sa.proposals = std::mem::take(&mut m.proposals);
             }
         }
         if sa.ke_group.is_none() {
@@ -207,10 +245,10 @@ impl IkeTable {
         push_unique(&mut sa.vendor_ids, &m.vendor_ids);
         push_unique(&mut sa.notifies, &m.notifies);
         sa.encrypted_payloads += m.encrypted_payloads;
-        sa.state = next_state(sa.state, &m, response);
+        sa.state = next;
         if sa.exchanges.len() < MAX_EXCHANGES {
             sa.exchanges.push(IkeExchange {
-                kind: m.exchange.clone(),
+                kind: m.exchange,
                 message_id: m.message_id,
                 response,
                 at: c.at,
