@@ -341,3 +341,44 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::IkeView;
+    use crate::decode::ike;
+
+    /// ikev1_main_mode.pcap frame 1 UDP payload: proposals, vendor IDs.
+    const V1_MM1: &str = concat!(
+        "e47a591fd057587f00000000000000000110020000000000000000a80d00003c00000001000000010000003001010001",
+        "000000280101000080010007800e0080800200028004000280030001800b0001000c0004000151800d0000144a131c81",
+        "070358455c5728f20e95452f0d000014439b59f8ba676c4c7737ae22eab8f5820d0000147d9419a65310ca6f2c179d92",
+        "15529d560000001490cb80913ebb696e086381b5ec427b1f",
+    );
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// The moving conversion must give exactly what the copying one gives.
+    fn same_view(b: &[u8]) {
+        if let Ok(m) = ike::parse(b) {
+            let by_ref = format!("{:?}", IkeView::from(&m));
+            assert_eq!(format!("{:?}", IkeView::from(m)), by_ref);
+        }
+    }
+
+    #[test]
+    fn owned_view_equals_borrowed_view() {
+        let b = unhex(V1_MM1);
+        let v = IkeView::from(ike::parse(&b).unwrap());
+        assert!(!v.proposals.is_empty() && !v.vendor_ids.is_empty(), "{v:?}");
+        same_view(&b);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn owned_view_equals_borrowed_view_any(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            same_view(&b);
+        }
+    }
+}
