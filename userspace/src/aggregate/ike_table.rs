@@ -254,7 +254,13 @@ impl IkeTable {
                 at: c.at,
                 src: c.src.to_string(),
                 sport: c.sport,
-                payloads: m.payloads,
+                // Moved from the decoder, the vector keeps its growth slack; every exchange is
+                // kept until the report, so give the slack back (a clone used to do that).
+                payloads: {
+                    let mut p = m.payloads;
+                    p.shrink_to_fit();
+                    p
+                },
             });
         } else {
             self.dropped_exchanges += 1;
