@@ -149,6 +149,14 @@ pub struct IkeTable {
     pub dropped_exchanges: u64,
 }
 
+/// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
+/// report, so give it back (the clones this replaced were exact-sized).
+fn shrink_proposal(p: &mut Proposal) {
+    for v in [&mut p.encryption, &mut p.prf, &mut p.integrity, &mut p.dh, &mut p.esn, &mut p.other] {
+        v.shrink_to_fit();
+    }
+}
+
 fn push_unique(v: &mut Vec<String>, items: &[String]) {
     for i in items {
         if !v.contains(i) {
@@ -234,9 +242,15 @@ impl IkeTable {
         let next = next_state(sa.state, &m, response);
         if !m.proposals.is_empty() {
             if response {
-                sa.chosen.get_or_insert_with(|| m.proposals.swap_remove(0));
+                sa.chosen.get_or_insert_with(|| {
+                    let mut p = m.proposals.swap_remove(0);
+                    shrink_proposal(&mut p);
+                    p
+                });
             } else if sa.proposals.is_empty() {
                 sa.proposals = std::mem::take(&mut m.proposals);
+                sa.proposals.shrink_to_fit();
+                sa.proposals.iter_mut().for_each(shrink_proposal);
             }
         }
         if sa.ke_group.is_none() {
