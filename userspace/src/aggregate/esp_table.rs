@@ -109,8 +109,8 @@ impl EspTable {
             .into_iter()
             .map(|(k, s)| EspSa {
                 spi: format!("{:08x}", k.spi),
-                src: k.src().to_string(),
-                dst: k.dst().to_string(),
+                src: super::flows::addr_string(k.src()),
+                dst: super::flows::addr_string(k.dst()),
                 encap: if k.udp { "udp" } else { "none" },
                 packets: s.packets,
                 bytes: s.bytes,

@@ -64,6 +64,42 @@ impl From<&crate::decode::ike::IkeMessage> for IkeView {
     }
 }
 
+/// The same as the `&IkeMessage` conversion, moving the message's vectors and strings instead
+/// of copying them (the aggregator has no use for the message afterwards).
+impl From<crate::decode::ike::IkeMessage> for IkeView {
+    fn from(m: crate::decode::ike::IkeMessage) -> Self {
+        let mut notifies: Vec<String> = Vec::new();
+        for n in &m.notifies {
+            if !notifies.contains(&n.name) {
+                notifies.push(n.name.clone());
+            }
+        }
+        let deletes_ike_sa = m.deletes.iter().any(|d| d.protocol == 1);
+        // IKEv2 error notifies are below 16384, IKEv1's below 8192.
+        let error_notify = m.notifies.iter().any(|n| n.kind != 0 && n.kind < if m.version == 2 { 16384 } else { 8192 });
+        let nat_detection = m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION"))
+            || m.payloads.iter().any(|p| p == "NAT-D");
+        IkeView {
+            version: m.version,
+            ispi: m.initiator_spi,
+            rspi: m.responder_spi,
+            exchange: m.exchange_name,
+            message_id: m.message_id,
+            response: m.is_response,
+            from_initiator: m.initiator,
+            payloads: m.payloads,
+            proposals: m.proposals,
+            ke_group: m.ke_group.map(|g| g.label()),
+            notifies,
+            vendor_ids: m.vendor_ids,
+            encrypted_payloads: u64::from(m.encrypted_payloads),
+            deletes_ike_sa,
+            error_notify,
+            nat_detection,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx {
     pub at: Timestamp,
@@ -113,6 +149,14 @@ pub struct IkeTable {
     pub dropped_exchanges: u64,
 }
 
+/// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
+/// report, so give it back (the clones this replaced were exact-sized).
+fn shrink_proposal(p: &mut Proposal) {
+    for v in [&mut p.encryption, &mut p.prf, &mut p.integrity, &mut p.dh, &mut p.esn, &mut p.other] {
+        v.shrink_to_fit();
+    }
+}
+
 fn push_unique(v: &mut Vec<String>, items: &[String]) {
     for i in items {
         if !v.contains(i) {
@@ -122,7 +166,7 @@ fn push_unique(v: &mut Vec<String>, items: &[String]) {
 }
 
 impl IkeTable {
-    pub fn observe(&mut self, m: IkeView, c: Ctx) {
+    pub fn observe(&mut self, mut m: IkeView, c: Ctx) {
         let key = (m.version, m.ispi);
         let idx = match self.by_ispi.get(&key) {
             Some(&i) => i,
@@ -194,11 +238,19 @@ impl IkeTable {
         if sa.pid.is_none() && c.pid.is_some() {
             sa.pid = c.pid;
         }
+        // Computed before `m`'s proposals and exchange name are moved into the SA below.
+        let next = next_state(sa.state, &m, response);
         if !m.proposals.is_empty() {
             if response {
-                sa.chosen.get_or_insert_with(|| m.proposals[0].clone());
+                sa.chosen.get_or_insert_with(|| {
+                    let mut p = m.proposals.swap_remove(0);
+                    shrink_proposal(&mut p);
+                    p
+                });
             } else if sa.proposals.is_empty() {
-                sa.proposals = m.proposals.clone();
+                sa.proposals = std::mem::take(&mut m.proposals);
+                sa.proposals.shrink_to_fit();
+                sa.proposals.iter_mut().for_each(shrink_proposal);
             }
         }
         if sa.ke_group.is_none() {
@@ -207,16 +259,22 @@ impl IkeTable {
         push_unique(&mut sa.vendor_ids, &m.vendor_ids);
         push_unique(&mut sa.notifies, &m.notifies);
         sa.encrypted_payloads += m.encrypted_payloads;
-        sa.state = next_state(sa.state, &m, response);
+        sa.state = next;
         if sa.exchanges.len() < MAX_EXCHANGES {
             sa.exchanges.push(IkeExchange {
-                kind: m.exchange.clone(),
+                kind: m.exchange,
                 message_id: m.message_id,
                 response,
                 at: c.at,
                 src: c.src.to_string(),
                 sport: c.sport,
-                payloads: m.payloads,
+                // Moved from the decoder, the vector keeps its growth slack; every exchange is
+                // kept until the report, so give the slack back (a clone used to do that).
+                payloads: {
+                    let mut p = m.payloads;
+                    p.shrink_to_fit();
+                    p
+                },
             });
         } else {
             self.dropped_exchanges += 1;
@@ -301,5 +359,46 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
             "QUICK_MODE" | "INFORMATIONAL" | "TRANSACTION" if m.rspi != 0 && cur != "established" => "established",
             _ => cur,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IkeView;
+    use crate::decode::ike;
+
+    /// ikev1_main_mode.pcap frame 1 UDP payload: proposals, vendor IDs.
+    const V1_MM1: &str = concat!(
+        "e47a591fd057587f00000000000000000110020000000000000000a80d00003c00000001000000010000003001010001",
+        "000000280101000080010007800e0080800200028004000280030001800b0001000c0004000151800d0000144a131c81",
+        "070358455c5728f20e95452f0d000014439b59f8ba676c4c7737ae22eab8f5820d0000147d9419a65310ca6f2c179d92",
+        "15529d560000001490cb80913ebb696e086381b5ec427b1f",
+    );
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// The moving conversion must give exactly what the copying one gives.
+    fn same_view(b: &[u8]) {
+        if let Ok(m) = ike::parse(b) {
+            let by_ref = format!("{:?}", IkeView::from(&m));
+            assert_eq!(format!("{:?}", IkeView::from(m)), by_ref);
+        }
+    }
+
+    #[test]
+    fn owned_view_equals_borrowed_view() {
+        let b = unhex(V1_MM1);
+        let v = IkeView::from(ike::parse(&b).unwrap());
+        assert!(!v.proposals.is_empty() && !v.vendor_ids.is_empty(), "{v:?}");
+        same_view(&b);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn owned_view_equals_borrowed_view_any(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            same_view(&b);
+        }
     }
 }

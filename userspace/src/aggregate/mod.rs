@@ -368,7 +368,7 @@ impl Aggregator {
                 if let Some(reason) = m.malformed {
                     self.bad(Malformed::new(reason));
                 }
-                self.ike.observe(ike_view(&m), ctx);
+                self.ike.observe(ike_view(m), ctx);
             }
             Err(e) => self.bad(e),
         }
@@ -503,9 +503,9 @@ impl Aggregator {
                 report::Flow {
                     iface: ifname(k.iface()),
                     proto: flows::proto_name(k.proto()),
-                    src: s.to_string(),
+                    src: flows::addr_string(s),
                     sport: port(k.proto(), sp),
-                    dst: d.to_string(),
+                    dst: flows::addr_string(d),
                     dport: port(k.proto(), dp),
                     app: app::label(f.apps),
                     pid: f.pid,
@@ -621,7 +621,7 @@ fn decodes_linktype(lt: u32) -> bool {
 }
 
 /// Adapt the IKE decoder's message to the table's view.
-fn ike_view(m: &ike::IkeMessage) -> ike_table::IkeView {
+fn ike_view(m: ike::IkeMessage) -> ike_table::IkeView {
     ike_table::IkeView::from(m)
 }
 

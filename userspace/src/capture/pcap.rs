@@ -149,17 +149,16 @@ impl<'a> Reader<'a> {
                 ),
             ));
         };
-        let word = |i: usize| {
-            let w = [hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]];
-            if h.big_endian {
-                u32::from_be_bytes(w)
-            } else {
-                u32::from_le_bytes(w)
-            }
-        };
-        let secs = word(0);
-        let frac = word(4);
-        let (mut incl, mut orig) = (word(8), word(12));
+        // Read all four words little-endian and swap once for big-endian files: one branch a
+        // record instead of one per word (most captures are little-endian).
+        let le = |i: usize| u32::from_le_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
+        let (mut secs, mut frac, mut incl, mut orig) = (le(0), le(4), le(8), le(12));
+        if h.big_endian {
+            secs = secs.swap_bytes();
+            frac = frac.swap_bytes();
+            incl = incl.swap_bytes();
+            orig = orig.swap_bytes();
+        }
         match h.lengths {
             Lengths::AsWritten => {}
             Lengths::Swapped => std::mem::swap(&mut incl, &mut orig),
