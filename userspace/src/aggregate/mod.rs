@@ -150,13 +150,12 @@ impl Aggregator {
             }
         }
         let mut pid = p.pid;
+        if !decodes_linktype(lt) {
+            self.count_iface(idx, p.orig_len, pid);
+            *self.unknown_link.entry(lt).or_insert(0) += 1;
+            return;
+        }
         let l = match link::decode(lt, p.data) {
-            Ok(l) if !decodes_linktype(lt) => {
-                let _ = l;
-                self.count_iface(idx, p.orig_len, pid);
-                *self.unknown_link.entry(lt).or_insert(0) += 1;
-                return;
-            }
             Ok(l) => l,
             Err(m) => {
                 self.count_iface(idx, p.orig_len, pid);
@@ -166,8 +165,8 @@ impl Aggregator {
         };
         if let Some(meta) = &l.pktap {
             // PKTAP names the real interface and the process of every frame.
-            if let Some(name) = Some(meta.ifname).filter(|n| !n.is_empty()) {
-                idx = self.ifaces.named(name, meta.inner_dlt);
+            if !meta.ifname.is_empty() {
+                idx = self.ifaces.named(meta.ifname, meta.inner_dlt);
             }
             if let Some(ppid) = meta.pid {
                 if pid.is_none() {
