@@ -6,21 +6,11 @@
 use crate::decode::{be16, Malformed};
 use crate::event::Direction;
 
-// pcap LINKTYPE_* numbers (the values written in capture files).
-pub const NULL: u32 = 0;
-pub const EN10MB: u32 = 1;
-/// Old DLT_RAW values still found in capture files (12 on most systems, 14 on OpenBSD).
-pub const DLT_RAW_12: u32 = 12;
-pub const DLT_RAW_14: u32 = 14;
-pub const RAW: u32 = 101;
-pub const LOOP: u32 = 108;
-pub const LINUX_SLL: u32 = 113;
-/// macOS tcpdump writes PKTAP frames under this user link type.
-pub const USER2: u32 = 149;
-pub const IPV4: u32 = 228;
-pub const IPV6: u32 = 229;
-pub const PKTAP: u32 = 258;
-pub const LINUX_SLL2: u32 = 276;
+// pcap LINKTYPE_* numbers: one table for the readers and the decoders.
+pub use crate::capture::linktype::{
+    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12, RAW_DLT14 as DLT_RAW_14,
+    USER2,
+};
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
