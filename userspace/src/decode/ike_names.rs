@@ -333,23 +333,14 @@ pub fn v1_ipsec_auth(n: u16) -> Option<&'static str> {
     })
 }
 
-/// IKEv1 AH transform ids (RFC 2407 §4.4.3), named like the matching integrity transforms.
+/// IKEv1 AH transform ids (RFC 2407 §4.4.3), named like the matching integrity transforms:
+/// ids 2–4 are the authentication algorithms one number up, from 5 on they coincide.
 pub fn v1_ah_transform(n: u8) -> Option<&'static str> {
-    Some(match n {
-        2 => "AUTH_HMAC_MD5_96",
-        3 => "AUTH_HMAC_SHA1_96",
-        4 => "AUTH_DES_MAC",
-        5 => "AUTH_HMAC_SHA2_256_128",
-        6 => "AUTH_HMAC_SHA2_384_192",
-        7 => "AUTH_HMAC_SHA2_512_256",
-        8 => "AUTH_HMAC_RIPEMD_160_96",
-        9 => "AUTH_AES_XCBC_96",
-        10 => "AUTH_SIG_RSA",
-        11 => "AUTH_AES_128_GMAC",
-        12 => "AUTH_AES_192_GMAC",
-        13 => "AUTH_AES_256_GMAC",
-        _ => return None,
-    })
+    match n {
+        2..=4 => v1_ipsec_auth(u16::from(n) - 1),
+        5..=13 => v1_ipsec_auth(u16::from(n)),
+        _ => None,
+    }
 }
 
 /// IKEv1 IPCOMP transform ids.
@@ -1017,5 +1008,21 @@ mod tests {
         assert_eq!(v2_exchange(43), Some("IKE_INTERMEDIATE"));
         assert_eq!(v1_exchange(32), Some("QUICK_MODE"));
         assert_eq!(v1_esp_transform(12), Some("AES_CBC"));
+    }
+}
+
+#[cfg(test)]
+mod ah_tests {
+    use super::v1_ah_transform;
+
+    #[test]
+    fn ah_transform_ids_name_the_integrity_algorithm() {
+        assert_eq!(v1_ah_transform(1), None);
+        assert_eq!(v1_ah_transform(2), Some("AUTH_HMAC_MD5_96"));
+        assert_eq!(v1_ah_transform(3), Some("AUTH_HMAC_SHA1_96"));
+        assert_eq!(v1_ah_transform(4), Some("AUTH_DES_MAC"));
+        assert_eq!(v1_ah_transform(5), Some("AUTH_HMAC_SHA2_256_128"));
+        assert_eq!(v1_ah_transform(13), Some("AUTH_AES_256_GMAC"));
+        assert_eq!(v1_ah_transform(14), None);
     }
 }

@@ -880,20 +880,13 @@ fn split_list_each<'a>(v: &'a str, mut f: impl FnMut(&'a str)) {
         }
         return;
     }
-    let (mut quoted, mut escaped, mut angle) = (false, false, 0usize);
+    let (mut quotes, mut angle) = (Quotes::default(), 0usize);
     let mut start = 0;
     for (i, &c) in v.as_bytes().iter().enumerate() {
-        if quoted {
-            match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => quoted = false,
-                _ => {}
-            }
+        if !quotes.outside(c) {
             continue;
         }
         match c {
-            b'"' => quoted = true,
             b'<' => angle = angle.saturating_add(1),
             b'>' => angle = angle.saturating_sub(1),
             b',' if angle == 0 => {
@@ -920,22 +913,38 @@ fn find_unquoted(v: &str, needle: char) -> Option<usize> {
     if memchr(b'"', &v.as_bytes()[..first]).is_none() {
         return Some(first);
     }
-    let (mut quoted, mut escaped) = (false, false);
-    for (i, &c) in v.as_bytes().iter().enumerate() {
-        if quoted {
+    let mut quotes = Quotes::default();
+    v.as_bytes().iter().position(|&c| quotes.outside(c) && c == needle)
+}
+
+/// Double-quote tracking shared by the header-value scans (RFC 3261 quoted-string with
+/// backslash escapes).
+#[derive(Default)]
+struct Quotes {
+    quoted: bool,
+    escaped: bool,
+}
+
+impl Quotes {
+    /// Feed the next byte; true when it stands outside any quoted string (the quote marks
+    /// themselves count as inside).
+    #[inline]
+    fn outside(&mut self, c: u8) -> bool {
+        if self.quoted {
             match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => quoted = false,
+                _ if self.escaped => self.escaped = false,
+                b'\\' => self.escaped = true,
+                b'"' => self.quoted = false,
                 _ => {}
             }
+            false
         } else if c == b'"' {
-            quoted = true;
-        } else if c == needle {
-            return Some(i);
+            self.quoted = true;
+            false
+        } else {
+            true
         }
     }
-    None
 }
 
 /// `;name=value` parameters (outside quotes) after a URI or a Via.
