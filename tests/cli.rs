@@ -79,3 +79,35 @@ fn ladder_draws_a_call() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("Call-IDs seen"), "{}", r.stderr);
 }
+
+/// `-` reads the capture from standard input (e.g. `tcpdump -w - | tuntrace replay -`), with
+/// the same report as the file gives.
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lab/outer.pcap");
+    let bytes = std::fs::read(&file).unwrap();
+    let mut child = tuntrace()
+        .args(["replay", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Written in small pieces, as a live pipe delivers it.
+    let writer = std::thread::spawn(move || {
+        for chunk in bytes.chunks(1000) {
+            stdin.write_all(chunk).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mut piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut direct = replay_json(&file);
+    assert_eq!(piped["source"]["inputs"], serde_json::json!(["-"]));
+    piped["source"]["inputs"] = serde_json::Value::Null;
+    direct["source"]["inputs"] = serde_json::Value::Null;
+    assert_eq!(piped, direct);
+    assert!(direct["stats"]["packets"].as_u64().unwrap() > 0);
+}

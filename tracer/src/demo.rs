@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tuntrace_core::aggregate::Aggregator;
-use tuntrace_core::capture::Capture;
+use tuntrace_core::capture::{Damage, Sink};
 use tuntrace_core::event::{Event, ProcessInfo};
 use tuntrace_core::report::{text, Report};
 
@@ -93,25 +93,35 @@ pub fn report_from_truth(truth: &GroundTruth) -> Report {
 }
 
 fn feed_file(agg: &mut Aggregator, path: &Path, first: u32, name_it: impl Fn(&mut tuntrace_core::event::InterfaceInfo)) -> u32 {
-    let name = path.display().to_string();
-    agg.add_input(name.clone());
-    let cap = match Capture::open(path) {
-        Ok(c) => c,
-        Err(e) => {
-            agg.input_damaged(&name, &tuntrace_core::capture::Damage { offset: 0, what: e.to_string() });
-            return 0;
+    /// The aggregator's sink, with this lab's names put on the file's interfaces.
+    struct Named<'g, F> {
+        inner: tuntrace_core::aggregate::InputSink<'g>,
+        name_it: F,
+    }
+    impl<F: Fn(&mut tuntrace_core::event::InterfaceInfo)> Sink for Named<'_, F> {
+        fn packet(&mut self, p: &tuntrace_core::event::PacketEvent<'_>) {
+            self.inner.packet(p);
         }
-    };
-    let mut events = cap.events(first);
-    while let Some(ev) = events.next() {
-        match ev {
-            Ok(Event::Interface(mut i)) => {
-                name_it(&mut i);
-                agg.feed(&Event::Interface(i));
+        fn event(&mut self, e: &Event<'_>) {
+            match e {
+                Event::Interface(i) => {
+                    let mut i = i.clone();
+                    (self.name_it)(&mut i);
+                    self.inner.event(&Event::Interface(i));
+                }
+                e => self.inner.event(e),
             }
-            Ok(ev) => agg.feed(&ev),
-            Err(d) => agg.input_damaged(&name, &d),
+        }
+        fn damage(&mut self, d: &Damage) {
+            self.inner.damage(d);
         }
     }
-    events.interfaces_seen()
+    let mut sink = Named { inner: agg.input(path.display().to_string()), name_it };
+    match tuntrace_core::capture::stream(path, first, &mut sink) {
+        Ok(n) => n,
+        Err(e) => {
+            sink.damage(&Damage { offset: 0, what: e.to_string() });
+            0
+        }
+    }
 }

@@ -25,7 +25,8 @@ struct Cli {
 enum Cmd {
     /// Report on pcap/pcapng captures (tcpdump, Wireshark, macOS `tcpdump -i pktap`) or tuntrace recordings.
     Replay {
-        /// Capture files, read in order as one stream.
+        /// Capture files, read in order as one stream (`-` reads standard input, e.g. from
+        /// `tcpdump -w -`).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Print the report as JSON (schema tuntrace.report/1, docs/report-schema.md).

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashSet;
 
-use crate::capture::{linktype, Damage};
+use crate::capture::{linktype, Damage, Sink};
 use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, Malformed};
 use crate::event::{Event, PacketEvent};
 use crate::report::{self, Report};
@@ -475,19 +475,19 @@ impl Aggregator {
         let comm = |pid: u32| self.procs.comm(pid);
         let ike_sas = self.ike.report(ifname, comm);
         let sas = &self.ike.sas;
+        // IKE SAs by the pair of hosts (either order), in order of appearance: one lookup per
+        // ESP SA instead of a scan of every IKE SA (thousands of each on a busy ePDG capture).
+        let unordered = |a: IpAddr, b: IpAddr| if a <= b { (a, b) } else { (b, a) };
+        let mut by_peers: rustc_hash::FxHashMap<(IpAddr, IpAddr), Vec<usize>> = Default::default();
+        for (i, sa) in sas.iter().enumerate() {
+            by_peers.entry(unordered(sa.peers.0, sa.peers.1)).or_default().push(i);
+        }
         let esp_sas = self.esp.report(
             |k, s| {
-                // The newest IKE SA between the same two hosts that began before this ESP SA.
-                sas.iter()
-                    .enumerate()
-                    .filter(|(_, sa)| {
-                        (sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src())) && sa.first <= s.first
-                    })
-                    .map(|(i, _)| i)
-                    .next_back()
-                    .or_else(|| {
-                        sas.iter().position(|sa| sa.peers == (k.src(), k.dst()) || sa.peers == (k.dst(), k.src()))
-                    })
+                let list = by_peers.get(&unordered(k.src(), k.dst()))?;
+                // The newest IKE SA between the same two hosts that began before this ESP SA,
+                // else the first one between them.
+                list.iter().rev().copied().find(|&i| sas[i].first <= s.first).or(list.first().copied())
             },
             ifname,
         );
@@ -624,45 +624,47 @@ fn ike_view(m: ike::IkeMessage) -> ike_table::IkeView {
     ike_table::IkeView::from(m)
 }
 
-/// How much of a mapped capture is read before its pages are handed back to the kernel.
-const RELEASE_EVERY: usize = 32 << 20;
+/// Feeds one input file into an [`Aggregator`] ([`crate::capture::stream`]'s sink): damage is
+/// recorded against the input's name.
+pub struct InputSink<'g> {
+    agg: &'g mut Aggregator,
+    name: String,
+}
 
-/// Replay capture files through a fresh aggregator. A file that cannot be opened or is damaged
-/// is named in the report's `errors`; the others are still reported.
+impl Aggregator {
+    /// Register `name` as an input and return the sink its events go into.
+    pub fn input(&mut self, name: impl Into<String>) -> InputSink<'_> {
+        let name = name.into();
+        self.add_input(name.clone());
+        InputSink { agg: self, name }
+    }
+}
+
+impl crate::capture::Sink for InputSink<'_> {
+    #[inline(always)]
+    fn packet(&mut self, p: &PacketEvent<'_>) {
+        self.agg.packet(p);
+    }
+
+    fn event(&mut self, e: &Event<'_>) {
+        self.agg.feed(e);
+    }
+
+    fn damage(&mut self, d: &Damage) {
+        self.agg.input_damaged(&self.name, d);
+    }
+}
+
+/// Replay capture files (`-` is standard input) into one report.
 pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
     let mut agg = Aggregator::new("replay", "pcap");
     let mut next_iface = 0u32;
     for path in paths {
-        let name = path.display().to_string();
-        agg.add_input(name.clone());
-        let cap = match crate::capture::Capture::open(path) {
-            Ok(c) => c,
-            Err(e) => {
-                agg.errors.push(report::InputError { input: name, offset: 0, message: e.to_string() });
-                continue;
-            }
-        };
-        let mut events = cap.events(next_iface);
-        let mut released = 0usize;
-        loop {
-            // Packets straight from the reader where it can; everything else (interfaces,
-            // pcapng blocks, the end, damage) through the general iterator.
-            if let Some(p) = events.next_packet() {
-                agg.packet(&p);
-            } else {
-                match events.next() {
-                    Some(Ok(ev)) => agg.feed(&ev),
-                    Some(Err(d)) => agg.input_damaged(&name, &d),
-                    None => break,
-                }
-            }
-            let pos = events.position();
-            if pos - released.min(pos) >= RELEASE_EVERY {
-                cap.release_before(pos);
-                released = pos;
-            }
+        let mut sink = agg.input(path.display().to_string());
+        match crate::capture::stream(path, next_iface, &mut sink) {
+            Ok(n) => next_iface += n,
+            Err(e) => sink.damage(&Damage { offset: 0, what: e.to_string() }),
         }
-        next_iface += events.interfaces_seen();
     }
     agg.finish()
 }

@@ -1,16 +1,33 @@
 //! Capture files (pcap, pcapng) turned into [`Event`]s.
 //!
-//! A file is memory-mapped and read without copying packet bytes. Reading stops at the first
-//! damage; everything before it has already been delivered, and [`Damage`] names the byte offset.
+//! Two ways in, one pair of readers:
+//! - [`stream`] reads a file (or a pipe) through a small window buffer that is refilled as the
+//!   readers consume it: constant memory whatever the file's size, and the packets are read
+//!   from cache-warm memory (a memory-mapped multi-GB file cost twice as long here, in page
+//!   faults and in stalls on every first touch of a page);
+//! - [`Capture`] holds a whole capture in memory (tests, fuzzing, small files).
+//!
+//! Reading stops at the first damage; everything before it has already been delivered, and
+//! [`Damage`] names the byte offset in the file.
 
+use std::io::Read;
 use std::path::Path;
 
-use crate::event::Event;
+use crate::event::{Event, PacketEvent};
 
 pub mod linktype;
 mod pcap;
 mod pcapng;
 pub mod writer;
+
+/// Largest pcap record or pcapng block accepted. Real ones are at most a few hundred KB
+/// (libpcap's largest snaplen is 256 KiB); a bigger length is damage, so a corrupt length word
+/// cannot make the stream buffer grow without bound.
+pub const MAX_RECORD: usize = 64 << 20;
+
+/// Bytes read per refill of the stream window: small enough to stay in the L2 cache while
+/// the packets in it are decoded, large enough that the read calls cost nothing.
+pub const WINDOW: usize = 128 << 10;
 
 /// Why reading stopped early. Everything before `offset` was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,77 +45,144 @@ pub enum OpenError {
     NotACapture { path: String, magic: String },
 }
 
-/// An opened capture file.
-pub struct Capture {
-    bytes: Bytes,
+fn not_a_capture(path: &str, b: &[u8]) -> OpenError {
+    let magic = if b.is_empty() {
+        "nothing: the file is empty".to_string()
+    } else {
+        b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    };
+    OpenError::NotACapture { path: path.to_string(), magic }
 }
 
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
+/// Where [`stream`] delivers what it reads, in file order.
+pub trait Sink {
+    /// A packet (the common case, without the `Event` wrapper).
+    fn packet(&mut self, p: &PacketEvent<'_>);
+    /// Anything else: interfaces, processes, and packets of formats without a fast path.
+    fn event(&mut self, e: &Event<'_>);
+    /// Reading stopped here; called at most once, last.
+    fn damage(&mut self, d: &Damage);
+}
+
+/// Read the capture file at `path` into `sink`. Interfaces get ids in order of appearance,
+/// starting at `first_iface`; returns how many the file used (to chain files). `-` is
+/// standard input.
+pub fn stream(path: &Path, first_iface: u32, sink: &mut impl Sink) -> Result<u32, OpenError> {
+    let name = path.display().to_string();
+    if path.as_os_str() == "-" {
+        return stream_from(std::io::stdin().lock(), &name, WINDOW, first_iface, sink);
+    }
+    let file = std::fs::File::open(path).map_err(|source| OpenError::Io { path: name.clone(), source })?;
+    stream_from(file, &name, WINDOW, first_iface, sink)
+}
+
+/// [`stream`] from any reader, refilling `window` bytes at a time (the window grows when one
+/// record is larger). `name` is used in errors.
+pub fn stream_from(
+    mut src: impl Read,
+    name: &str,
+    window: usize,
+    first_iface: u32,
+    sink: &mut impl Sink,
+) -> Result<u32, OpenError> {
+    let window = window.max(64);
+    let mut buf = vec![0u8; window];
+    // `buf[..len]` holds file bytes from offset `base`; `eof` once the source has ended.
+    let mut len = 0usize;
+    let mut eof = false;
+    let mut read_error: Option<std::io::Error> = None;
+    let io = |source| OpenError::Io { path: name.to_string(), source };
+    fill(&mut src, &mut buf, &mut len, &mut eof, &mut read_error);
+    if len == 0 {
+        if let Some(e) = read_error {
+            return Err(io(e));
+        }
+    }
+    let Some(format) = Format::detect(&buf[..len]) else {
+        return Err(not_a_capture(name, &buf[..len]));
+    };
+    let mut detached: Option<Events<'static>> = None;
+    loop {
+        let view = &buf[..len];
+        let mut ev = match detached.take() {
+            None => Events::window(format, view, !eof, first_iface),
+            Some(d) => d.attach(view, !eof),
+        };
+        loop {
+            if let Some(p) = ev.next_packet() {
+                sink.packet(&p);
+                continue;
+            }
+            match ev.next() {
+                Some(Ok(e)) => sink.event(&e),
+                Some(Err(mut d)) => {
+                    if let Some(e) = &read_error {
+                        d.what = format!("{} (reading the file failed there: {e})", d.what);
+                    }
+                    sink.damage(&d);
+                    return Ok(ev.interfaces_seen());
+                }
+                None => break,
+            }
+        }
+        if !ev.starved() {
+            if let Some(e) = read_error {
+                // The error fell between two records: everything before it was read.
+                sink.damage(&Damage { offset: ev.file_position(), what: format!("reading the file failed: {e}") });
+            }
+            return Ok(ev.interfaces_seen());
+        }
+        // The window ends inside a record: keep its start, read on after it.
+        let pos = ev.position();
+        detached = Some(ev.detach());
+        buf.copy_within(pos..len, 0);
+        len -= pos;
+        if len == buf.len() {
+            // One record larger than the window: widen it (the readers refuse records over
+            // MAX_RECORD, so this stops there).
+            buf.resize((buf.len() * 2).min(MAX_RECORD + window), 0);
+        }
+        fill(&mut src, &mut buf, &mut len, &mut eof, &mut read_error);
+    }
+}
+
+/// Read until `buf` is full or the source ends (an error ends it too, kept for the report).
+fn fill(src: &mut impl Read, buf: &mut [u8], len: &mut usize, eof: &mut bool, error: &mut Option<std::io::Error>) {
+    while *len < buf.len() && !*eof {
+        match src.read(&mut buf[*len..]) {
+            Ok(0) => *eof = true,
+            Ok(n) => *len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                *error = Some(e);
+                *eof = true;
+            }
+        }
+    }
+}
+
+/// A capture held whole in memory.
+pub struct Capture {
+    bytes: Vec<u8>,
 }
 
 impl Capture {
+    /// Read the whole file into memory (for large files use [`stream`]).
     pub fn open(path: &Path) -> Result<Capture, OpenError> {
-        let io = |source| OpenError::Io { path: path.display().to_string(), source };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        // An empty file cannot be mapped; treat it as an empty buffer and let the format check speak.
-        let bytes = if len == 0 {
-            Bytes::Owned(Vec::new())
-        } else {
-            // SAFETY: the map is read-only; a capture truncated underneath us by another process
-            // could fault, which is the accepted trade for zero-copy reading of multi-GB files.
-            let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-            #[cfg(unix)]
-            let _ = m.advise(memmap2::Advice::Sequential);
-            Bytes::Mapped(m)
-        };
-        let cap = Capture { bytes };
-        cap.check_magic(path)?;
-        Ok(cap)
-    }
-
-    /// Tell the kernel the pages before `offset` will not be read again, so a multi-GB replay
-    /// keeps a small resident set (mapped file pages count as the process's memory).
-    pub fn release_before(&self, offset: usize) {
-        #[cfg(target_os = "linux")]
-        if let Bytes::Mapped(m) = &self.bytes {
-            const PAGE: usize = 4096;
-            let end = offset.min(m.len()) / PAGE * PAGE;
-            if end > 0 {
-                // SAFETY: the mapping is private and read-only, so dropped pages are read back
-                // from the file unchanged should anything still look at them.
-                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 0, end) };
-            }
+        let bytes = std::fs::read(path).map_err(|source| OpenError::Io { path: path.display().to_string(), source })?;
+        if Format::detect(&bytes).is_none() {
+            return Err(not_a_capture(&path.display().to_string(), &bytes));
         }
-        #[cfg(not(target_os = "linux"))]
-        let _ = offset;
+        Ok(Capture { bytes })
     }
 
     /// A capture held in memory (tests, fuzzing).
     pub fn from_bytes(bytes: Vec<u8>) -> Capture {
-        Capture { bytes: Bytes::Owned(bytes) }
+        Capture { bytes }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-
-    fn check_magic(&self, path: &Path) -> Result<(), OpenError> {
-        if Format::detect(self.as_bytes()).is_none() {
-            let b = self.as_bytes();
-            let magic = if b.is_empty() {
-                "nothing: the file is empty".to_string()
-            } else {
-                b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
-            };
-            return Err(OpenError::NotACapture { path: path.display().to_string(), magic });
-        }
-        Ok(())
+        &self.bytes
     }
 
     /// Iterate the file's events. Interfaces get ids in order of appearance, starting at
@@ -106,8 +190,7 @@ impl Capture {
     pub fn events(&self, first_iface: u32) -> Events<'_> {
         let b = self.as_bytes();
         match Format::detect(b) {
-            Some(Format::Pcap) => Events::Pcap(pcap::Reader::new(b, first_iface)),
-            Some(Format::Pcapng) => Events::Pcapng(pcapng::Reader::new(b, first_iface)),
+            Some(f) => Events::window(f, b, false, first_iface),
             None => Events::Failed(Some(Damage { offset: 0, what: "not a pcap or pcapng file".into() })),
         }
     }
@@ -140,7 +223,49 @@ pub enum Events<'a> {
 }
 
 impl<'a> Events<'a> {
-    /// Byte offset up to which the file has been consumed.
+    fn window(format: Format, b: &'a [u8], more: bool, first_iface: u32) -> Self {
+        match format {
+            Format::Pcap => Events::Pcap(pcap::Reader::window(b, more, first_iface)),
+            Format::Pcapng => Events::Pcapng(pcapng::Reader::window(b, more, first_iface)),
+        }
+    }
+
+    /// Stopped at the end of a window, in the middle of a record.
+    fn starved(&self) -> bool {
+        match self {
+            Events::Pcap(r) => r.starved(),
+            Events::Pcapng(r) => r.starved(),
+            Events::Failed(_) => false,
+        }
+    }
+
+    fn detach(self) -> Events<'static> {
+        match self {
+            Events::Pcap(r) => Events::Pcap(r.detach()),
+            Events::Pcapng(r) => Events::Pcapng(r.detach()),
+            Events::Failed(d) => Events::Failed(d),
+        }
+    }
+
+    /// Continue in the window `b`, which starts where the last one was left.
+    fn attach(self, b: &'a [u8], more: bool) -> Events<'a> {
+        match self {
+            Events::Pcap(r) => Events::Pcap(r.attach(b, more)),
+            Events::Pcapng(r) => Events::Pcapng(r.attach(b, more)),
+            Events::Failed(d) => Events::Failed(d),
+        }
+    }
+
+    /// File offset up to which the file has been consumed.
+    fn file_position(&self) -> u64 {
+        match self {
+            Events::Pcap(r) => r.file_position(),
+            Events::Pcapng(r) => r.file_position(),
+            Events::Failed(_) => 0,
+        }
+    }
+
+    /// Byte offset (in the bytes being read) up to which they have been consumed.
     pub fn position(&self) -> usize {
         match self {
             Events::Pcap(r) => r.position(),

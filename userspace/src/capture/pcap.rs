@@ -2,7 +2,8 @@
 //!
 //! This is the replay hot path (GB-sized captures at millions of packets per second), so a
 //! record is read straight from its 16-byte header with no allocation and no parser library in
-//! between; packet bytes are borrowed from the mapped file.
+//! between; packet bytes are borrowed from the bytes in view (the whole file, or the stream
+//! window; see `capture::stream`).
 //!
 //! Compatibility choices follow libpcap, since the corpus references were produced with it:
 //! - files of version 2.0–2.2 store `incl_len`/`orig_len` the other way round, and 2.3 files do
@@ -49,7 +50,14 @@ enum State {
 }
 
 pub struct Reader<'a> {
+    /// The bytes in view: the whole file, or a window of it when streaming.
     b: &'a [u8],
+    /// File offset of `b[0]` (damage is named with file offsets).
+    base: u64,
+    /// More of the file follows `b`: a record cut off at its end is not damage yet.
+    more: bool,
+    /// Stopped at the end of the window with a record only partly in view.
+    starved: bool,
     pos: usize,
     first: u32,
     announced: bool,
@@ -62,17 +70,65 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// [`Reader::position`] as an offset in the file.
+    pub fn file_position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// A reader of the whole file `b`.
     pub fn new(b: &'a [u8], first: u32) -> Self {
+        Self::window(b, false, first)
+    }
+
+    /// A reader of the file's first bytes `b`; `more` when the file goes on past them (`b`
+    /// must then hold at least the file header).
+    pub fn window(b: &'a [u8], more: bool, first: u32) -> Self {
         let state = match parse_header(b) {
             Ok(h) => State::Announce(h),
             Err(d) => State::Failed(d),
         };
         Reader {
             b,
+            base: 0,
+            more,
+            starved: false,
             pos: FILE_HEADER_LEN,
             first,
             announced: false,
             state,
+        }
+    }
+
+    /// True when reading stopped at the end of a window that has more of the file after it:
+    /// [`Reader::detach`], refill, [`Reader::attach`] and go on.
+    pub fn starved(&self) -> bool {
+        self.starved
+    }
+
+    /// The reader's state without its bytes, to outlive the window's buffer.
+    pub fn detach(self) -> Reader<'static> {
+        Reader {
+            b: &[],
+            base: self.base,
+            more: self.more,
+            starved: self.starved,
+            pos: self.pos,
+            first: self.first,
+            announced: self.announced,
+            state: self.state,
+        }
+    }
+
+    /// Go on in a new window `b` that starts at the file offset of [`Reader::position`] in
+    /// the old one.
+    pub fn attach(self, b: &'a [u8], more: bool) -> Self {
+        Reader {
+            b,
+            base: self.base + self.pos as u64,
+            more,
+            starved: false,
+            pos: 0,
+            ..self
         }
     }
 
@@ -106,6 +162,7 @@ impl<'a> Reader<'a> {
         };
         match self.record(&h) {
             Ok(Some(p)) => Some(Ok(Event::Packet(p))),
+            Ok(None) if self.starved => None,
             Ok(None) => {
                 self.state = State::Done;
                 None
@@ -130,18 +187,23 @@ impl<'a> Reader<'a> {
         self.record(&h).ok().flatten()
     }
 
-    /// The record at `self.pos`; `Ok(None)` at a clean end of file. `self.pos` moves only
-    /// when a packet is returned.
+    /// The record at `self.pos`; `Ok(None)` at a clean end of file, or at the end of a window
+    /// (`starved` set). `self.pos` moves only when a packet is returned.
     #[inline(always)]
     fn record(&mut self, h: &Header) -> Result<Option<PacketEvent<'a>>, Damage> {
         let b = self.b;
         let at = self.pos;
         let rest = b.get(at..).unwrap_or_default();
         if rest.is_empty() {
+            self.starved = self.more;
             return Ok(None);
         }
         let Some((hdr, body)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
-            return Err(damage(
+            if self.more {
+                self.starved = true;
+                return Ok(None);
+            }
+            return Err(self.damage(
                 at,
                 format!(
                     "record header truncated ({RECORD_HEADER_LEN} bytes needed, {} left)",
@@ -172,7 +234,16 @@ impl<'a> Reader<'a> {
         // simply larger than the file.
         let n = usize::try_from(incl).unwrap_or(usize::MAX);
         let Some(data) = body.get(..n) else {
-            let what = if incl > h.limit {
+            if self.more && n <= super::MAX_RECORD {
+                self.starved = true;
+                return Ok(None);
+            }
+            let what = if n > super::MAX_RECORD {
+                format!(
+                    "packet record claims {incl} bytes, more than the {} a record may hold",
+                    super::MAX_RECORD
+                )
+            } else if incl > h.limit {
                 format!(
                     "packet record claims {incl} bytes, more than the {} snaplen",
                     h.limit
@@ -183,7 +254,7 @@ impl<'a> Reader<'a> {
                     body.len()
                 )
             };
-            return Err(damage(at, what));
+            return Err(self.damage(at, what));
         };
         self.pos = at + RECORD_HEADER_LEN + n;
         // secs < 2^32 and frac < 2^32: the sum stays far below i64::MAX.
@@ -204,6 +275,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// Damage at window position `at`, named by its file offset.
+    fn damage(&self, at: usize, what: String) -> Damage {
+        Damage { offset: self.base + at as u64, what }
+    }
+}
+
+/// Damage in the file header (always at the start of the file).
 fn damage(offset: usize, what: String) -> Damage {
     Damage {
         offset: offset as u64,

@@ -108,7 +108,14 @@ struct Iface {
 }
 
 pub struct Reader<'a> {
+    /// The bytes in view: the whole file, or a window of it when streaming.
     b: &'a [u8],
+    /// File offset of `b[0]` (damage is named with file offsets).
+    base: u64,
+    /// More of the file follows `b`: a block cut off at its end is not damage yet.
+    more: bool,
+    /// Stopped at the end of the window with a block only partly in view.
+    starved: bool,
     pos: usize,
     first: u32,
     /// Interfaces announced so far in the whole file.
@@ -135,9 +142,23 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// [`Reader::position`] as an offset in the file.
+    pub fn file_position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// A reader of the whole file `b`.
     pub fn new(b: &'a [u8], first: u32) -> Self {
+        Self::window(b, false, first)
+    }
+
+    /// A reader of the file's first bytes `b`; `more` when the file goes on past them.
+    pub fn window(b: &'a [u8], more: bool, first: u32) -> Self {
         Reader {
             b,
+            base: 0,
+            more,
+            starved: false,
             pos: 0,
             first,
             seen: 0,
@@ -156,16 +177,61 @@ impl<'a> Reader<'a> {
         self.seen
     }
 
+    /// True when reading stopped at the end of a window that has more of the file after it:
+    /// [`Reader::detach`], refill, [`Reader::attach`] and go on.
+    pub fn starved(&self) -> bool {
+        self.starved
+    }
+
+    /// The reader's state without its bytes, to outlive the window's buffer. Only called
+    /// once `next` returned `None` (so no packet is held back).
+    pub fn detach(self) -> Reader<'static> {
+        debug_assert!(self.pending.is_none());
+        Reader {
+            b: &[],
+            base: self.base,
+            more: self.more,
+            starved: self.starved,
+            pos: self.pos,
+            first: self.first,
+            seen: self.seen,
+            done: self.done,
+            in_section: self.in_section,
+            big_endian: self.big_endian,
+            ifaces: self.ifaces,
+            pibs: self.pibs,
+            announced: self.announced,
+            pending: None,
+            last_ts: self.last_ts,
+        }
+    }
+
+    /// Go on in a new window `b` that starts at the file offset of [`Reader::position`] in
+    /// the old one.
+    pub fn attach(self, b: &'a [u8], more: bool) -> Self {
+        Reader {
+            b,
+            base: self.base + self.pos as u64,
+            more,
+            starved: false,
+            pos: 0,
+            ..self
+        }
+    }
+
     pub fn next(&mut self) -> Option<Result<Event<'a>, Damage>> {
         if let Some(p) = self.pending.take() {
             return Some(Ok(Event::Packet(p)));
         }
-        // Every pass either consumes a block of at least 12 bytes or ends the file.
-        while !self.done {
+        // Every pass either consumes a block of at least 12 bytes, ends the file or ends
+        // the window.
+        while !self.done && !self.starved {
             match self.block() {
                 Ok(Some(ev)) => return Some(Ok(ev)),
                 Ok(None) => {}
-                Err(d) => {
+                Err(mut d) => {
+                    // Blocks name window positions; the file offset is what a person can use.
+                    d.offset += self.base;
                     self.done = true;
                     return Some(Err(d));
                 }
@@ -184,10 +250,18 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let rest = self.b.get(at..).unwrap_or_default();
         if rest.is_empty() {
-            self.done = true;
+            if self.more {
+                self.starved = true;
+            } else {
+                self.done = true;
+            }
             return Ok(None);
         }
         let Some(head) = rest.first_chunk::<BLOCK_OVERHEAD>() else {
+            if self.more {
+                self.starved = true;
+                return Ok(None);
+            }
             return Err(damage(
                 at,
                 format!(
@@ -233,7 +307,20 @@ impl<'a> Reader<'a> {
                 format!("block length {len32} is not a multiple of 4"),
             ));
         }
+        if len > super::MAX_RECORD {
+            return Err(damage(
+                at,
+                format!(
+                    "block length {len32} is more than the {} a block may hold",
+                    super::MAX_RECORD
+                ),
+            ));
+        }
         let Some(blk) = rest.get(..len) else {
+            if self.more {
+                self.starved = true;
+                return Ok(None);
+            }
             return Err(damage(
                 at,
                 format!(
