@@ -56,6 +56,19 @@ pub struct PacketEvent<'a> {
     pub effective_pid: Option<u32>,
 }
 
+impl PacketEvent<'_> {
+    /// A placeholder (no bytes) for filling arrays.
+    pub const EMPTY: PacketEvent<'static> = PacketEvent {
+        ts: crate::time::Timestamp(0),
+        iface: 0,
+        direction: Direction::Unknown,
+        orig_len: 0,
+        data: &[],
+        pid: None,
+        effective_pid: None,
+    };
+}
+
 /// Exact per-flow totals counted in the kernel (live sessions).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowCounters {

@@ -113,3 +113,65 @@ fn corpus_files_with_flipped_bytes() {
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
 }
+
+/// The batched packet path (`Aggregator::packets`, which starts its table lookups ahead) and
+/// one packet at a time give the same report, on every corpus file and on the frames above.
+#[test]
+fn batched_and_single_packets_give_the_same_report() {
+    let one_by_one = |bytes: &[u8]| {
+        let mut agg = Aggregator::default();
+        agg.add_input("x");
+        for ev in Capture::from_bytes(bytes.to_vec()).events(0) {
+            match ev {
+                Ok(e) => agg.feed(&e),
+                Err(d) => agg.input_damaged("x", &d),
+            }
+        }
+        agg.finish().to_json()
+    };
+    let batched = |bytes: &[u8], size: usize| {
+        let mut agg = Aggregator::default();
+        agg.add_input("x");
+        let cap = Capture::from_bytes(bytes.to_vec());
+        let mut batch = Vec::new();
+        for ev in cap.events(0) {
+            match ev {
+                Ok(Event::Packet(p)) => {
+                    batch.push(p);
+                    if batch.len() == size {
+                        agg.packets(&batch);
+                        batch.clear();
+                    }
+                }
+                Ok(e) => {
+                    agg.packets(&batch);
+                    batch.clear();
+                    agg.feed(&e);
+                }
+                Err(d) => {
+                    agg.packets(&batch);
+                    batch.clear();
+                    agg.input_damaged("x", &d);
+                }
+            }
+        }
+        agg.packets(&batch);
+        agg.finish().to_json()
+    };
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    if let Some(dir) = common::corpus_dir() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                files.push(std::fs::read(p).unwrap());
+            }
+        }
+    }
+    assert!(common::corpus_dir().is_none() || files.len() > 10);
+    for (i, b) in files.iter().enumerate() {
+        let want = one_by_one(b);
+        for size in [1, 3, 16, 40] {
+            assert_eq!(batched(b, size), want, "corpus file {i}, batches of {size}");
+        }
+    }
+}

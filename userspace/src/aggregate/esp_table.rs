@@ -93,6 +93,18 @@ impl EspTable {
         }
     }
 
+    /// See [`Table::prefetch_slot`].
+    #[inline]
+    pub fn prefetch_slot(&self, key: &EspKey) {
+        self.map.prefetch_slot(key);
+    }
+
+    /// See [`Table::prefetch_entry`].
+    #[inline]
+    pub fn prefetch_entry(&self, key: &EspKey) {
+        self.map.prefetch_entry(key);
+    }
+
     /// SAs in order of first appearance.
     pub fn entries(&self) -> Vec<(&EspKey, &EspState)> {
         let mut v: Vec<_> = self.map.iter().collect();

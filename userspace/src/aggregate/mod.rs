@@ -8,6 +8,7 @@ mod esp_table;
 mod flows;
 mod iface;
 mod ike_table;
+mod prefetch;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -187,6 +188,90 @@ impl Aggregator {
             _ => return,
         };
         self.ip(pk, parsed);
+    }
+
+    /// Count a batch of packets. The flow and ESP-SA lookups of the common frames (IPv4 in
+    /// Ethernet, UDP or ESP) are started for the whole batch first, in two rounds (slots, then
+    /// the entries they point at), so their cache misses overlap instead of stalling one
+    /// packet after another; then each packet goes through [`Aggregator::packet`] unchanged.
+    #[inline]
+    pub fn packets(&mut self, batch: &[PacketEvent<'_>]) {
+        const MAX: usize = 16;
+        if batch.len() > MAX {
+            for chunk in batch.chunks(MAX) {
+                self.packets(chunk);
+            }
+            return;
+        }
+        let mut keys = [(None, None); MAX];
+        for (k, p) in keys.iter_mut().zip(batch) {
+            *k = self.lookup_keys(p);
+            if let Some(f) = &k.0 {
+                self.flows.map.prefetch_slot(f);
+            }
+            if let Some(e) = &k.1 {
+                self.esp.prefetch_slot(e);
+            }
+        }
+        // Entries a few packets ahead of the one being counted: by then its slot has arrived,
+        // and the entry arrives while the packets before it are counted.
+        const AHEAD: usize = 4;
+        let entry = |agg: &Self, k: &(Option<FlowKey>, Option<esp_table::EspKey>)| {
+            if let Some(f) = &k.0 {
+                agg.flows.map.prefetch_entry(f);
+            }
+            if let Some(e) = &k.1 {
+                agg.esp.prefetch_entry(e);
+            }
+        };
+        for k in keys.iter().take(AHEAD.min(batch.len())) {
+            entry(self, k);
+        }
+        for (i, p) in batch.iter().enumerate() {
+            if let Some(k) = keys.get(i + AHEAD).filter(|_| i + AHEAD < batch.len()) {
+                entry(self, k);
+            }
+            self.packet(p);
+        }
+    }
+
+    /// The flow key and ESP SA key `packet` will look up, for the frames the fast path takes
+    /// (a hint only: `None` where working it out would cost more than the miss).
+    #[inline]
+    fn lookup_keys(&self, p: &PacketEvent<'_>) -> (Option<FlowKey>, Option<esp_table::EspKey>) {
+        let Some(idx) = self.ifaces.index(p.iface) else {
+            return (None, None);
+        };
+        if self.ifaces.list[idx].info.linktype != link::EN10MB {
+            return (None, None);
+        }
+        let (Some([0x08, 0x00]), Some(l3)) = (p.data.get(12..14), p.data.get(14..)) else {
+            return (None, None);
+        };
+        let Some((src, dst, proto, payload)) = plain_ipv4(l3) else {
+            return (None, None);
+        };
+        let word = |at: usize| payload.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        match proto {
+            flows::UDP => {
+                let Some(ports) = word(0) else {
+                    return (None, None);
+                };
+                let (sport, dport) = ((ports >> 16) as u16, ports as u16);
+                let flow = FlowKey::new(idx as u32, proto, src, sport, dst, dport).0;
+                // ESP in UDP: a non-zero SPI where IKE has its zero marker.
+                let esp = match word(8) {
+                    Some(spi) if spi != 0 && (sport == 4500 || dport == 4500) => Some(esp_table::EspKey::new(spi, src, dst, true)),
+                    _ => None,
+                };
+                (Some(flow), esp)
+            }
+            flows::ESP => {
+                let flow = FlowKey::new(idx as u32, proto, src, 0, dst, 0).0;
+                (Some(flow), word(0).map(|spi| esp_table::EspKey::new(spi, src, dst, false)))
+            }
+            _ => (None, None),
+        }
     }
 
     /// An IP packet: reassembled when it is a fragment, then handed to its transport.
@@ -644,6 +729,11 @@ impl crate::capture::Sink for InputSink<'_> {
     #[inline(always)]
     fn packet(&mut self, p: &PacketEvent<'_>) {
         self.agg.packet(p);
+    }
+
+    #[inline(always)]
+    fn packets(&mut self, batch: &[PacketEvent<'_>]) {
+        self.agg.packets(batch);
     }
 
     fn event(&mut self, e: &Event<'_>) {

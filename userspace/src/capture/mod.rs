@@ -25,6 +25,9 @@ pub mod writer;
 /// cannot make the stream buffer grow without bound.
 pub const MAX_RECORD: usize = 64 << 20;
 
+/// Packets handed to [`Sink::packets`] at a time.
+const BATCH: usize = 16;
+
 /// Bytes read per refill of the stream window: small enough to stay in the L2 cache while
 /// the packets in it are decoded, large enough that the read calls cost nothing.
 pub const WINDOW: usize = 128 << 10;
@@ -58,6 +61,13 @@ fn not_a_capture(path: &str, b: &[u8]) -> OpenError {
 pub trait Sink {
     /// A packet (the common case, without the `Event` wrapper).
     fn packet(&mut self, p: &PacketEvent<'_>);
+    /// Several packets in a row, in order (the stream hands them over in small batches so
+    /// that a sink can start the memory loads for all of them before it works on the first).
+    fn packets(&mut self, batch: &[PacketEvent<'_>]) {
+        for p in batch {
+            self.packet(p);
+        }
+    }
     /// Anything else: interfaces, processes, and packets of formats without a fast path.
     fn event(&mut self, e: &Event<'_>);
     /// Reading stopped here; called at most once, last.
@@ -108,10 +118,23 @@ pub fn stream_from(
             None => Events::window(format, view, !eof, first_iface),
             Some(d) => d.attach(view, !eof),
         };
+        let mut batch = [PacketEvent::EMPTY; BATCH];
         loop {
-            if let Some(p) = ev.next_packet() {
-                sink.packet(&p);
-                continue;
+            let mut n = 0;
+            while n < BATCH {
+                match ev.next_packet() {
+                    Some(p) => {
+                        batch[n] = p;
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            if n > 0 {
+                sink.packets(&batch[..n]);
+                if n == BATCH {
+                    continue;
+                }
             }
             match ev.next() {
                 Some(Ok(e)) => sink.event(&e),
