@@ -66,8 +66,15 @@ pub struct EspTable {
 impl EspTable {
     #[inline]
     pub fn observe(&mut self, key: EspKey, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
+        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, pid);
+    }
+
+    /// [`EspTable::observe`] with the key's `table_hash` already worked out.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn observe_hashed(&mut self, key: EspKey, hash: u64, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
         let n = self.map.len();
-        match self.map.find(&key) {
+        match self.map.find_hashed(&key, hash) {
             Slot::Found(e) => {
                 let s = self.map.entry_mut(e);
                 s.packets += 1;
@@ -95,14 +102,14 @@ impl EspTable {
 
     /// See [`Table::prefetch_slot`].
     #[inline]
-    pub fn prefetch_slot(&self, key: &EspKey) {
-        self.map.prefetch_slot(key);
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.map.prefetch_slot(hash);
     }
 
     /// See [`Table::prefetch_entry`].
     #[inline]
-    pub fn prefetch_entry(&self, key: &EspKey) {
-        self.map.prefetch_entry(key);
+    pub fn prefetch_entry(&self, hash: u64) {
+        self.map.prefetch_entry(hash);
     }
 
     /// SAs in order of first appearance.

@@ -105,8 +105,15 @@ impl<K: TableKey, V> Table<K, V> {
 
     #[inline]
     pub fn find(&self, key: &K) -> Slot {
+        self.find_hashed(key, key.table_hash())
+    }
+
+    /// [`Table::find`] with the key's `table_hash` already worked out.
+    #[inline]
+    pub fn find_hashed(&self, key: &K, hash: u64) -> Slot {
+        debug_assert_eq!(hash, key.table_hash());
         let mask = self.slots.len() - 1;
-        let mut i = (key.table_hash() >> self.shift) as usize;
+        let mut i = (hash >> self.shift) as usize;
         // Terminates: the table is never more than half full, so an empty slot exists.
         loop {
             match self.slots[i] {
@@ -122,23 +129,22 @@ impl<K: TableKey, V> Table<K, V> {
         }
     }
 
-    /// Start loading the slot `key` hashes to. For batches: issue the loads of many packets'
-    /// lookups first, then do the lookups, so that the cache misses overlap (a table of
-    /// thousands of flows does not fit in L2, and a miss costs more than the rest of a packet).
+    /// Start loading the slot of a key whose `table_hash` is `hash`. For batches: issue the
+    /// loads of many packets' lookups first, then do the lookups, so that the cache misses
+    /// overlap (a table of thousands of flows does not fit in L2, and a miss costs more than
+    /// the rest of a packet).
     #[inline]
-    pub fn prefetch_slot(&self, key: &K) {
-        let i = (key.table_hash() >> self.shift) as usize;
-        if let Some(s) = self.slots.get(i) {
+    pub fn prefetch_slot(&self, hash: u64) {
+        if let Some(s) = self.slots.get((hash >> self.shift) as usize) {
             super::prefetch::hint(s);
         }
     }
 
-    /// Start loading the entry `key`'s slot points at (after [`Table::prefetch_slot`] had
-    /// time to bring the slot in); both cache lines when the entry straddles two.
+    /// Start loading the entry that slot points at (once [`Table::prefetch_slot`] had time to
+    /// bring the slot in); both cache lines when the entry straddles two.
     #[inline]
-    pub fn prefetch_entry(&self, key: &K) {
-        let i = (key.table_hash() >> self.shift) as usize;
-        match self.slots.get(i) {
+    pub fn prefetch_entry(&self, hash: u64) {
+        match self.slots.get((hash >> self.shift) as usize) {
             Some(&e) if e != 0 => {
                 if let Some(x) = self.entries.get(e as usize - 1) {
                     super::prefetch::hint_all(x);
@@ -362,7 +368,21 @@ impl Flows {
         bytes: u64,
         pid: Option<u32>,
     ) -> Option<&mut FlowState> {
-        let e = match self.map.find(&key) {
+        self.touch_hashed(key, key.table_hash(), a_is_src, ts, bytes, pid)
+    }
+
+    /// [`Flows::touch`] with the key's `table_hash` already worked out.
+    #[inline(always)]
+    pub fn touch_hashed(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        a_is_src: bool,
+        ts: Timestamp,
+        bytes: u64,
+        pid: Option<u32>,
+    ) -> Option<&mut FlowState> {
+        let e = match self.map.find_hashed(&key, hash) {
             Slot::Found(e) => e,
             Slot::Vacant(slot) => {
                 if self.map.len() >= MAX_FLOWS {

@@ -24,7 +24,7 @@ use crate::sip::{dialog, message as sipmsg};
 use crate::time::Timestamp;
 
 pub use flows::FlowKey;
-use flows::{app, Flows};
+use flows::{app, Flows, TableKey};
 use iface::{Ifaces, Processes};
 
 /// Media endpoints remembered for RTP labelling; memory stays bounded on hostile input.
@@ -37,6 +37,49 @@ struct Pkt {
     iface: usize,
     pid: Option<u32>,
     wire_len: u64,
+}
+
+/// Table keys and hashes worked out ahead for a packet of a batch ([`Aggregator::packets`]):
+/// the flow key (with which side sent) and the ESP SA key its fast path looks up.
+#[derive(Debug, Clone, Copy)]
+struct Hint {
+    flow: Option<(FlowKey, bool, u64)>,
+    esp: Option<(esp_table::EspKey, u64)>,
+}
+
+impl Hint {
+    const NONE: Hint = Hint { flow: None, esp: None };
+
+    /// The flow key and hash for these fields: the hint's when there is one (it was made from
+    /// the same fields), else computed.
+    #[inline(always)]
+    fn flow_key(&self, iface: usize, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool, u64) {
+        match self.flow {
+            Some(h) => {
+                debug_assert_eq!((h.0, h.1), FlowKey::new(iface as u32, proto, src, sport, dst, dport));
+                h
+            }
+            None => {
+                let (k, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
+                (k, a_src, k.table_hash())
+            }
+        }
+    }
+
+    /// The ESP SA key and hash, from the hint when it is for this SPI.
+    #[inline(always)]
+    fn esp_key(&self, spi: u32, src: IpAddr, dst: IpAddr, udp: bool) -> (esp_table::EspKey, u64) {
+        match self.esp {
+            Some(h) if h.0.spi == spi && h.0.udp == udp => {
+                debug_assert_eq!(h.0, esp_table::EspKey::new(spi, src, dst, udp));
+                h
+            }
+            _ => {
+                let k = esp_table::EspKey::new(spi, src, dst, udp);
+                (k, k.table_hash())
+            }
+        }
+    }
 }
 
 pub struct Aggregator {
@@ -124,6 +167,12 @@ impl Aggregator {
 
     #[inline]
     fn packet(&mut self, p: &PacketEvent<'_>) {
+        self.packet_hinted(p, &Hint::NONE);
+    }
+
+    /// One packet; `hint` holds table keys [`Aggregator::hint`] worked out for its fast path.
+    #[inline]
+    fn packet_hinted(&mut self, p: &PacketEvent<'_>, hint: &Hint) {
         let s = &mut self.stats;
         s.packets += 1;
         s.bytes += u64::from(p.orig_len);
@@ -144,7 +193,7 @@ impl Aggregator {
                 self.count_iface(idx, p.orig_len, p.pid);
                 let pk = Pkt { at: p.ts, iface: idx, pid: p.pid, wire_len: u64::from(p.orig_len) };
                 match plain_ipv4(l3) {
-                    Some((src, dst, proto, payload)) => self.transport(pk, src, dst, proto, payload),
+                    Some((src, dst, proto, payload)) => self.transport(pk, src, dst, proto, payload, hint),
                     None => self.ip(pk, ip::parse_v4(l3)),
                 }
                 return;
@@ -190,87 +239,93 @@ impl Aggregator {
         self.ip(pk, parsed);
     }
 
-    /// Count a batch of packets. The flow and ESP-SA lookups of the common frames (IPv4 in
-    /// Ethernet, UDP or ESP) are started for the whole batch first, in two rounds (slots, then
-    /// the entries they point at), so their cache misses overlap instead of stalling one
-    /// packet after another; then each packet goes through [`Aggregator::packet`] unchanged.
+    /// Count a batch of packets. The table keys of the common frames (IPv4 in Ethernet, UDP or
+    /// ESP) are worked out for the whole batch first and their slots prefetched; each entry is
+    /// prefetched a few packets before its packet is counted. The cache misses of a batch
+    /// then overlap instead of stalling one packet after another, and the counting reuses
+    /// the keys and hashes. Same result as [`Aggregator::feed`] packet by packet.
     #[inline]
     pub fn packets(&mut self, batch: &[PacketEvent<'_>]) {
         const MAX: usize = 16;
+        // Entries this many packets ahead of the one being counted: by then their slot has
+        // arrived, and they arrive while the packets before them are counted.
+        const AHEAD: usize = 4;
         if batch.len() > MAX {
             for chunk in batch.chunks(MAX) {
                 self.packets(chunk);
             }
             return;
         }
-        let mut keys = [(None, None); MAX];
-        for (k, p) in keys.iter_mut().zip(batch) {
-            *k = self.lookup_keys(p);
-            if let Some(f) = &k.0 {
-                self.flows.map.prefetch_slot(f);
+        let mut hints = [Hint::NONE; MAX];
+        for (h, p) in hints.iter_mut().zip(batch) {
+            *h = self.hint(p);
+            if let Some((_, _, hash)) = h.flow {
+                self.flows.map.prefetch_slot(hash);
             }
-            if let Some(e) = &k.1 {
-                self.esp.prefetch_slot(e);
+            if let Some((_, hash)) = h.esp {
+                self.esp.prefetch_slot(hash);
             }
         }
-        // Entries a few packets ahead of the one being counted: by then its slot has arrived,
-        // and the entry arrives while the packets before it are counted.
-        const AHEAD: usize = 4;
-        let entry = |agg: &Self, k: &(Option<FlowKey>, Option<esp_table::EspKey>)| {
-            if let Some(f) = &k.0 {
-                agg.flows.map.prefetch_entry(f);
+        let entry = |agg: &Self, h: &Hint| {
+            if let Some((_, _, hash)) = h.flow {
+                agg.flows.map.prefetch_entry(hash);
             }
-            if let Some(e) = &k.1 {
-                agg.esp.prefetch_entry(e);
+            if let Some((_, hash)) = h.esp {
+                agg.esp.prefetch_entry(hash);
             }
         };
-        for k in keys.iter().take(AHEAD.min(batch.len())) {
-            entry(self, k);
+        let hints = &hints[..batch.len()];
+        for h in hints.iter().take(AHEAD) {
+            entry(self, h);
         }
         for (i, p) in batch.iter().enumerate() {
-            if let Some(k) = keys.get(i + AHEAD).filter(|_| i + AHEAD < batch.len()) {
-                entry(self, k);
+            if let Some(h) = hints.get(i + AHEAD) {
+                entry(self, h);
             }
-            self.packet(p);
+            self.packet_hinted(p, &hints[i]);
         }
     }
 
-    /// The flow key and ESP SA key `packet` will look up, for the frames the fast path takes
-    /// (a hint only: `None` where working it out would cost more than the miss).
+    /// The flow and ESP-SA keys (with hashes) the fast path of [`Aggregator::packet`] will look
+    /// up for this frame; nothing for frames it does not take (they are rare).
     #[inline]
-    fn lookup_keys(&self, p: &PacketEvent<'_>) -> (Option<FlowKey>, Option<esp_table::EspKey>) {
+    fn hint(&self, p: &PacketEvent<'_>) -> Hint {
         let Some(idx) = self.ifaces.index(p.iface) else {
-            return (None, None);
+            return Hint::NONE;
         };
         if self.ifaces.list[idx].info.linktype != link::EN10MB {
-            return (None, None);
+            return Hint::NONE;
         }
         let (Some([0x08, 0x00]), Some(l3)) = (p.data.get(12..14), p.data.get(14..)) else {
-            return (None, None);
+            return Hint::NONE;
         };
         let Some((src, dst, proto, payload)) = plain_ipv4(l3) else {
-            return (None, None);
+            return Hint::NONE;
         };
         let word = |at: usize| payload.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        let flow = |sport, dport| {
+            let (k, a_src) = FlowKey::new(idx as u32, proto, src, sport, dst, dport);
+            Some((k, a_src, k.table_hash()))
+        };
+        let esp = |spi, udp| {
+            let k = esp_table::EspKey::new(spi, src, dst, udp);
+            Some((k, k.table_hash()))
+        };
         match proto {
             flows::UDP => {
                 let Some(ports) = word(0) else {
-                    return (None, None);
+                    return Hint::NONE;
                 };
                 let (sport, dport) = ((ports >> 16) as u16, ports as u16);
-                let flow = FlowKey::new(idx as u32, proto, src, sport, dst, dport).0;
                 // ESP in UDP: a non-zero SPI where IKE has its zero marker.
                 let esp = match word(8) {
-                    Some(spi) if spi != 0 && (sport == 4500 || dport == 4500) => Some(esp_table::EspKey::new(spi, src, dst, true)),
+                    Some(spi) if spi != 0 && (sport == 4500 || dport == 4500) => esp(spi, true),
                     _ => None,
                 };
-                (Some(flow), esp)
+                Hint { flow: flow(sport, dport), esp }
             }
-            flows::ESP => {
-                let flow = FlowKey::new(idx as u32, proto, src, 0, dst, 0).0;
-                (Some(flow), word(0).map(|spi| esp_table::EspKey::new(spi, src, dst, false)))
-            }
-            _ => (None, None),
+            flows::ESP => Hint { flow: flow(0, 0), esp: word(0).and_then(|spi| esp(spi, false)) },
+            _ => Hint::NONE,
         }
     }
 
@@ -280,12 +335,12 @@ impl Aggregator {
         match parsed {
             Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
                 reasm::ReasmResult::Complete(d) => {
-                    self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
+                    self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload, &Hint::NONE);
                 }
                 reasm::ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
                 _ => {}
             },
-            Ok(pkt) => self.transport(pk, pkt.src, pkt.dst, pkt.proto, pkt.payload),
+            Ok(pkt) => self.transport(pk, pkt.src, pkt.dst, pkt.proto, pkt.payload, &Hint::NONE),
             Err(m) => self.bad(m),
         }
     }
@@ -314,10 +369,10 @@ impl Aggregator {
         }
     }
 
-    fn transport(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
+    fn transport(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8], hint: &Hint) {
         match proto {
             flows::UDP => match ip::udp(payload) {
-                Ok((sport, dport, data)) => self.udp(pk, src, sport, dst, dport, data),
+                Ok((sport, dport, data)) => self.udp(pk, src, sport, dst, dport, data, hint),
                 Err(m) => self.bad(m),
             },
             flows::TCP => match ip::tcp(payload) {
@@ -325,9 +380,16 @@ impl Aggregator {
                 Err(m) => self.bad(m),
             },
             flows::ESP => {
-                self.flow(pk, proto, src, 0, dst, 0, app::ESP);
+                let (key, a_src, hash) = hint.flow_key(pk.iface, proto, src, 0, dst, 0);
+                match self.flows.touch_hashed(key, hash, a_src, pk.at, pk.wire_len, pk.pid) {
+                    Some(f) => f.apps |= app::ESP,
+                    None => self.flow_overflow += 1,
+                }
                 match esp::parse(payload) {
-                    Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
+                    Ok(h) => {
+                        let (key, hash) = hint.esp_key(h.spi, src, dst, false);
+                        self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
+                    }
                     Err(m) => self.bad(m),
                 }
             }
@@ -373,10 +435,11 @@ impl Aggregator {
         self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
     }
 
-    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8]) {
+    #[allow(clippy::too_many_arguments)]
+    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8], hint: &Hint) {
         let gen = self.rtp_generation;
-        let (key, a_src) = FlowKey::new(pk.iface as u32, flows::UDP, src, sport, dst, dport);
-        let Some(f) = self.flows.touch(key, a_src, pk.at, pk.wire_len, pk.pid) else {
+        let (key, a_src, hash) = hint.flow_key(pk.iface, flows::UDP, src, sport, dst, dport);
+        let Some(f) = self.flows.touch_hashed(key, hash, a_src, pk.at, pk.wire_len, pk.pid) else {
             self.flow_overflow += 1;
             return;
         };
@@ -390,8 +453,8 @@ impl Aggregator {
                 esp::UdpEncap::Keepalive => f.apps |= app::NAT_KEEPALIVE,
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
-                    let k = esp_table::EspKey::new(spi, src, dst, true);
-                    self.esp.observe(k, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
+                    let (k, hash) = hint.esp_key(spi, src, dst, true);
+                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, src, sport, dst, dport, msg, true),
                 esp::UdpEncap::Malformed(m) => self.bad(m),
