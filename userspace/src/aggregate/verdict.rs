@@ -97,17 +97,22 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
         for (s, &(esp_sas, esp_packets)) in r.ike_sas.iter().zip(&esp) {
             let mut evidence = vec![exchanges_line(s)];
             if !s.vendor_ids.is_empty() {
-                evidence.push(format!("vendor IDs: {}", s.vendor_ids.join(", ")));
+                evidence.push(["vendor IDs: ", &s.vendor_ids.join(", ")].concat());
             }
             if esp_sas > 0 {
-                evidence.push(format!("{} carrying {} packets", plural(esp_sas, "ESP SA", "ESP SAs"), esp_packets));
+                let mut line = String::with_capacity(40);
+                push_count(&mut line, esp_sas as u64, "ESP SA", "ESP SAs");
+                line.push_str(" carrying ");
+                push_decimal(&mut line, esp_packets);
+                line.push_str(" packets");
+                evidence.push(line);
             }
             let mut summary = outside_summary(s);
             if ims_seen && nat_t {
                 summary.push_str("; with IMS SIP alongside: looks like Wi-Fi calling");
                 explained_sip = true;
             }
-            out.push(Verdict { subject: format!("IKE SA {}", s.initiator_spi), summary, evidence });
+            out.push(Verdict { subject: ["IKE SA ", s.initiator_spi.as_str()].concat(), summary, evidence });
         }
     }
     if r.ike_sas.is_empty() && !r.esp_sas.is_empty() {
@@ -184,14 +189,43 @@ fn exchanges_line(s: &IkeSa) -> String {
 
 /// `IKEv2 IPsec tunnel between A and B[ through NAT (UDP 4500)], state`.
 fn outside_summary(s: &IkeSa) -> String {
-    format!(
-        "IKEv{} IPsec tunnel between {} and {}{}, {}",
-        s.version,
-        s.initiator,
-        s.responder,
-        if s.nat_t { " through NAT (UDP 4500)" } else { "" },
-        s.state
-    )
+    let mut line = String::with_capacity(160);
+    line.push_str("IKEv");
+    push_decimal(&mut line, s.version.into());
+    line.push_str(" IPsec tunnel between ");
+    line.push_str(&s.initiator);
+    line.push_str(" and ");
+    line.push_str(&s.responder);
+    if s.nat_t {
+        line.push_str(" through NAT (UDP 4500)");
+    }
+    line.push_str(", ");
+    line.push_str(s.state);
+    line
+}
+
+/// `n` in decimal. The IKE verdicts, one per SA, each spell a few numbers; `format!` for
+/// them cost more than the rest of the verdict.
+fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// [`plural`] written into `s`.
+fn push_count(s: &mut String, n: u64, one: &str, many: &str) {
+    push_decimal(s, n);
+    s.push(' ');
+    s.push_str(if n == 1 { one } else { many });
 }
 
 /// ESP with no IKE in view: one verdict per pair of hosts, in the order of the pairs'
