@@ -127,7 +127,7 @@ impl EspTable {
         self.entries()
             .into_iter()
             .map(|(k, s)| EspSa {
-                spi: format!("{:08x}", k.spi),
+                spi: super::flows::hex_id(k.spi.into(), 8),
                 src: super::flows::addr_string(k.src()),
                 dst: super::flows::addr_string(k.dst()),
                 encap: if k.udp { "udp" } else { "none" },

@@ -60,6 +60,14 @@ pub fn addr_string(ip: IpAddr) -> String {
     }
 }
 
+/// The low `digits` hex digits of an SPI, lowercase: `format!("{v:016x}")` for an IKE SPI,
+/// `{:08x}` for an ESP one, without the formatting machinery (the report spells one or two
+/// per IKE and ESP SA).
+pub fn hex_id(v: u64, digits: u32) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..digits).rev().map(|i| char::from(HEX[(v >> (i * 4)) as usize & 0xf])).collect()
+}
+
 /// A key with a cheap, well-mixed 64-bit hash (its top bits pick the slot).
 pub trait TableKey: Copy + Eq {
     fn table_hash(&self) -> u64;
@@ -436,6 +444,15 @@ mod tests {
         }
         let ip = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
         assert_eq!(super::addr_string(ip), "2001:db8::1");
+    }
+
+    #[test]
+    fn hex_id_matches_format() {
+        for v in [0u64, 1, 0xabc, 0x0bf0_1aff_05f5_eb1e, u64::MAX] {
+            assert_eq!(super::hex_id(v, 16), format!("{v:016x}"));
+            let w = v as u32;
+            assert_eq!(super::hex_id(w.into(), 8), format!("{w:08x}"));
+        }
     }
 
     proptest::proptest! {

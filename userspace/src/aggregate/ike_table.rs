@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use super::flows::{addr_string, hex_id};
 use crate::report::{IkeExchange, IkeSa, Proposal};
 use crate::time::Timestamp;
 
@@ -281,27 +282,31 @@ impl IkeTable {
         }
     }
 
-    pub fn report(&self, iface_name: impl Fn(u32) -> Option<String>, comm: impl Fn(u32) -> Option<String>) -> Vec<IkeSa> {
+    /// The SAs in order of first sight. Consumes the table: the exchanges, proposals and
+    /// names move into the report instead of being copied (and the originals freed) on the
+    /// way, which for thousands of SAs with their exchange lists was a large share of
+    /// building the report.
+    pub fn into_report(self, iface_name: impl Fn(u32) -> Option<String>, comm: impl Fn(u32) -> Option<String>) -> Vec<IkeSa> {
         self.sas
-            .iter()
+            .into_iter()
             .map(|s| IkeSa {
                 version: s.version,
-                initiator_spi: format!("{:016x}", s.ispi),
-                responder_spi: (s.rspi != 0).then(|| format!("{:016x}", s.rspi)),
-                initiator: s.initiator.0.to_string(),
+                initiator_spi: hex_id(s.ispi, 16),
+                responder_spi: (s.rspi != 0).then(|| hex_id(s.rspi, 16)),
+                initiator: addr_string(s.initiator.0),
                 initiator_port: s.initiator.1,
-                responder: s.responder.0.to_string(),
+                responder: addr_string(s.responder.0),
                 responder_port: s.responder.1,
                 nat_t: s.nat_t,
                 state: s.state,
-                exchanges: s.exchanges.clone(),
-                vendor_ids: s.vendor_ids.clone(),
+                exchanges: s.exchanges,
+                vendor_ids: s.vendor_ids,
                 pid: s.pid,
                 comm: s.pid.and_then(&comm),
-                proposals: s.proposals.clone(),
-                chosen: s.chosen.clone(),
-                ke_group: s.ke_group.clone(),
-                notifies: s.notifies.clone(),
+                proposals: s.proposals,
+                chosen: s.chosen,
+                ke_group: s.ke_group,
+                notifies: s.notifies,
                 encrypted_payloads: s.encrypted_payloads,
                 nat_detected: s.nat_detected.then_some(true),
                 iface: s.iface.and_then(&iface_name),

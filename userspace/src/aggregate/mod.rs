@@ -621,7 +621,6 @@ impl Aggregator {
     pub fn finish(self) -> Report {
         let ifname = |i: u32| self.ifaces.name(i as usize);
         let comm = |pid: u32| self.procs.comm(pid);
-        let ike_sas = self.ike.report(ifname, comm);
         let sas = &self.ike.sas;
         // IKE SAs by the pair of hosts (either order), in order of appearance: one lookup per
         // ESP SA instead of a scan of every IKE SA (thousands of each on a busy ePDG capture).
@@ -639,6 +638,8 @@ impl Aggregator {
             },
             ifname,
         );
+        // After the ESP SAs are linked: the table is consumed, its SAs moved into the report.
+        let ike_sas = self.ike.into_report(ifname, comm);
         let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = self.flows.map.iter().collect();
         flow_list.sort_by(|a, b| a.1.first.cmp(&b.1.first).then(a.0.cmp(b.0)));
         let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
@@ -715,14 +716,14 @@ impl Aggregator {
             .iter()
             .map(|(l, n)| report::LinktypeCount { linktype: *l, name: linktype::name(*l).to_string(), frames: *n })
             .collect();
-        let mut stats = self.stats.clone();
+        let mut stats = self.stats;
         if stats.packets > 0 {
             stats.started = Some(Timestamp(self.ts_min));
             stats.ended = Some(Timestamp(self.ts_max));
         }
         let mut r = Report {
             schema: report::SCHEMA,
-            source: report::Source { kind: self.kind, backend: self.backend, inputs: self.inputs.clone() },
+            source: report::Source { kind: self.kind, backend: self.backend, inputs: self.inputs },
             stats,
             interfaces,
             processes,
@@ -733,7 +734,7 @@ impl Aggregator {
             verdicts: Vec::new(),
             malformed,
             unknown_linktypes,
-            errors: self.errors.clone(),
+            errors: self.errors,
         };
         r.verdicts = verdict::derive(&r);
         r

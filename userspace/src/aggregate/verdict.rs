@@ -1,9 +1,16 @@
 //! Plain-language verdicts: what the evidence in a report means, with the evidence listed.
+//!
+//! Everything a verdict needs from the report's lists (flows per tunnel, ESP SAs per IKE SA or
+//! per pair of hosts) is gathered in one pass over each list: a capture from a busy ePDG holds
+//! thousands of IKE and ESP SAs, and a scan of one list per entry of another was most of the
+//! cost of building the report.
 
 use std::collections::BTreeSet;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use super::iface::is_tunnel_kind;
-use crate::report::{Report, Verdict};
+use crate::report::{EspSa, IkeSa, Report, Verdict};
 
 /// A SIP URI or host in the IMS namespace of a mobile operator (3GPP TS 23.003).
 fn is_ims(s: &str) -> bool {
@@ -31,11 +38,12 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
     let mut explained_sip = false;
 
     // Tunnel interfaces first: they are the question tuntrace answers.
+    let ipsec = !r.ike_sas.is_empty() || !r.esp_sas.is_empty();
+    // The same for every tunnel interface, so built at most once.
+    let mut ike_evidence: Option<BTreeSet<String>> = None;
     for i in r.interfaces.iter().filter(|i| is_tunnel_kind(i.kind)) {
         let Some(name) = &i.name else { continue };
-        let on_if = |app: &str| r.flows.iter().filter(|f| f.iface.as_deref() == Some(name) && f.app == app).count();
-        let sip_flows = on_if("sip") + on_if("sip-tls");
-        let rtp_flows = on_if("rtp");
+        let (sip_flows, rtp_flows) = sip_and_rtp_flows(r, name);
         let mut evidence = Vec::new();
         if let Some(o) = &i.owner {
             evidence.push(format!("held by {} (pid {})", o.comm.as_deref().unwrap_or("?"), o.pid));
@@ -46,7 +54,6 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
         if let Some(m) = i.mtu {
             evidence.push(format!("MTU {m}"));
         }
-        let ipsec = !r.ike_sas.is_empty() || !r.esp_sas.is_empty();
         let mut summary = match (i.kind, ipsec) {
             ("ipsec" | "xfrm" | "vti", _) | (_, true) => "IPsec tunnel".to_string(),
             ("wireguard", _) => "WireGuard tunnel".to_string(),
@@ -54,14 +61,11 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
             _ => "tunnel interface".to_string(),
         };
         if ipsec {
-            let sas: BTreeSet<String> = r
-                .ike_sas
-                .iter()
-                .map(|s| format!("IKEv{} SA {}:{} -> {}:{}{}, {}", s.version, s.initiator, s.initiator_port, s.responder, s.responder_port, if s.nat_t { " (NAT-T)" } else { "" }, s.state))
-                .collect();
-            evidence.extend(sas);
-            if let Some(peer) = r.ike_sas.last().map(|s| s.responder.clone()) {
-                summary.push_str(&format!(" to {peer}"));
+            let sas = ike_evidence.get_or_insert_with(|| r.ike_sas.iter().map(ike_sa_line).collect());
+            evidence.extend(sas.iter().cloned());
+            if let Some(peer) = r.ike_sas.last().map(|s| &s.responder) {
+                summary.push_str(" to ");
+                summary.push_str(peer);
                 if ims_seen {
                     summary.push_str(" (the carrier's ePDG)");
                 }
@@ -89,47 +93,30 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
 
     // IPsec seen only from outside (the physical interface's view).
     if out.is_empty() && !r.ike_sas.is_empty() {
-        for (n, s) in r.ike_sas.iter().enumerate() {
-            let esp: Vec<&crate::report::EspSa> = r.esp_sas.iter().filter(|e| e.ike_sa == Some(n)).collect();
-            let mut evidence = vec![format!(
-                "exchanges: {}",
-                s.exchanges.iter().map(|e| format!("{}{}", e.kind, if e.response { " (resp)" } else { "" })).collect::<Vec<_>>().join(", ")
-            )];
+        let esp = esp_per_ike_sa(r);
+        for (s, &(esp_sas, esp_packets)) in r.ike_sas.iter().zip(&esp) {
+            let mut evidence = vec![exchanges_line(s)];
             if !s.vendor_ids.is_empty() {
-                evidence.push(format!("vendor IDs: {}", s.vendor_ids.join(", ")));
+                evidence.push(["vendor IDs: ", &s.vendor_ids.join(", ")].concat());
             }
-            if !esp.is_empty() {
-                let pk: u64 = esp.iter().map(|e| e.packets).sum();
-                evidence.push(format!("{} carrying {} packets", plural(esp.len(), "ESP SA", "ESP SAs"), pk));
+            if esp_sas > 0 {
+                let mut line = String::with_capacity(40);
+                push_count(&mut line, esp_sas as u64, "ESP SA", "ESP SAs");
+                line.push_str(" carrying ");
+                push_decimal(&mut line, esp_packets);
+                line.push_str(" packets");
+                evidence.push(line);
             }
-            let mut summary = format!(
-                "IKEv{} IPsec tunnel between {} and {}{}, {}",
-                s.version,
-                s.initiator,
-                s.responder,
-                if s.nat_t { " through NAT (UDP 4500)" } else { "" },
-                s.state
-            );
+            let mut summary = outside_summary(s);
             if ims_seen && nat_t {
                 summary.push_str("; with IMS SIP alongside: looks like Wi-Fi calling");
                 explained_sip = true;
             }
-            out.push(Verdict { subject: format!("IKE SA {}", s.initiator_spi), summary, evidence });
+            out.push(Verdict { subject: ["IKE SA ", s.initiator_spi.as_str()].concat(), summary, evidence });
         }
     }
     if r.ike_sas.is_empty() && !r.esp_sas.is_empty() {
-        let peers: BTreeSet<(String, String)> = r.esp_sas.iter().map(|e| (e.src.clone(), e.dst.clone())).collect();
-        for (a, b) in peers {
-            if peers_contains_reverse(&out, &a, &b) {
-                continue;
-            }
-            let n: Vec<_> = r.esp_sas.iter().filter(|e| (e.src == a && e.dst == b) || (e.src == b && e.dst == a)).collect();
-            out.push(Verdict {
-                subject: format!("{a} <-> {b}"),
-                summary: "ESP traffic with no IKE negotiation in view (the SA was set up before the capture began, or manually keyed)".into(),
-                evidence: n.iter().map(|e| format!("SPI {} {} -> {}, {} packets{}", e.spi, e.src, e.dst, e.packets, if e.encap == "udp" { ", in UDP 4500" } else { "" })).collect(),
-            });
-        }
+        esp_only(r, &mut out);
     }
     if !explained_sip && (regs > 0 || !r.sip.dialogs.is_empty()) {
         let mut evidence = vec![format!("{}, {}", plural(regs, "registration", "registrations"), plural(calls, "call", "calls"))];
@@ -143,7 +130,127 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
     out
 }
 
-fn peers_contains_reverse(out: &[Verdict], a: &str, b: &str) -> bool {
-    let rev = format!("{b} <-> {a}");
-    out.iter().any(|v| v.subject == rev)
+/// SIP (plain or TLS) and RTP flows on the interface `name`, in one pass over the flows.
+fn sip_and_rtp_flows(r: &Report, name: &str) -> (usize, usize) {
+    let (mut sip, mut rtp) = (0, 0);
+    for f in r.flows.iter().filter(|f| f.iface.as_deref() == Some(name)) {
+        match f.app {
+            "sip" | "sip-tls" => sip += 1,
+            "rtp" => rtp += 1,
+            _ => {}
+        }
+    }
+    (sip, rtp)
+}
+
+/// One IKE SA as a tunnel interface's evidence line.
+fn ike_sa_line(s: &IkeSa) -> String {
+    format!(
+        "IKEv{} SA {}:{} -> {}:{}{}, {}",
+        s.version,
+        s.initiator,
+        s.initiator_port,
+        s.responder,
+        s.responder_port,
+        if s.nat_t { " (NAT-T)" } else { "" },
+        s.state
+    )
+}
+
+/// ESP SAs linked to each IKE SA and the packets they carried, indexed like `r.ike_sas`.
+fn esp_per_ike_sa(r: &Report) -> Vec<(usize, u64)> {
+    let mut per = vec![(0usize, 0u64); r.ike_sas.len()];
+    for e in &r.esp_sas {
+        if let Some(slot) = e.ike_sa.and_then(|n| per.get_mut(n)) {
+            slot.0 += 1;
+            slot.1 += e.packets;
+        }
+    }
+    per
+}
+
+/// `exchanges: IKE_SA_INIT, IKE_SA_INIT (resp), …`, written into one string.
+fn exchanges_line(s: &IkeSa) -> String {
+    const RESP: &str = " (resp)";
+    let len: usize = s.exchanges.iter().map(|e| e.kind.len() + RESP.len() + 2).sum();
+    let mut line = String::with_capacity("exchanges: ".len() + len);
+    line.push_str("exchanges: ");
+    for (n, e) in s.exchanges.iter().enumerate() {
+        if n > 0 {
+            line.push_str(", ");
+        }
+        line.push_str(&e.kind);
+        if e.response {
+            line.push_str(RESP);
+        }
+    }
+    line
+}
+
+/// `IKEv2 IPsec tunnel between A and B[ through NAT (UDP 4500)], state`.
+fn outside_summary(s: &IkeSa) -> String {
+    let mut line = String::with_capacity(160);
+    line.push_str("IKEv");
+    push_decimal(&mut line, s.version.into());
+    line.push_str(" IPsec tunnel between ");
+    line.push_str(&s.initiator);
+    line.push_str(" and ");
+    line.push_str(&s.responder);
+    if s.nat_t {
+        line.push_str(" through NAT (UDP 4500)");
+    }
+    line.push_str(", ");
+    line.push_str(s.state);
+    line
+}
+
+/// `n` in decimal. The IKE verdicts, one per SA, each spell a few numbers; `format!` for
+/// them cost more than the rest of the verdict.
+fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// [`plural`] written into `s`.
+fn push_count(s: &mut String, n: u64, one: &str, many: &str) {
+    push_decimal(s, n);
+    s.push(' ');
+    s.push_str(if n == 1 { one } else { many });
+}
+
+/// ESP with no IKE in view: one verdict per pair of hosts, in the order of the pairs'
+/// (src, dst) spelling, skipping a pair whose reverse spelling already has a verdict.
+fn esp_only(r: &Report, out: &mut Vec<Verdict>) {
+    // ESP SAs by unordered pair of hosts, each list in report order.
+    let mut by_pair: FxHashMap<(&str, &str), Vec<&EspSa>> = FxHashMap::default();
+    let mut peers: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for e in &r.esp_sas {
+        let (a, b) = (e.src.as_str(), e.dst.as_str());
+        peers.insert((a, b));
+        by_pair.entry(if a <= b { (a, b) } else { (b, a) }).or_default().push(e);
+    }
+    let mut subjects: FxHashSet<String> = out.iter().map(|v| v.subject.clone()).collect();
+    for (a, b) in peers {
+        if subjects.contains(&format!("{b} <-> {a}")) {
+            continue;
+        }
+        let n = &by_pair[&if a <= b { (a, b) } else { (b, a) }];
+        let subject = format!("{a} <-> {b}");
+        subjects.insert(subject.clone());
+        out.push(Verdict {
+            subject,
+            summary: "ESP traffic with no IKE negotiation in view (the SA was set up before the capture began, or manually keyed)".into(),
+            evidence: n.iter().map(|e| format!("SPI {} {} -> {}, {} packets{}", e.spi, e.src, e.dst, e.packets, if e.encap == "udp" { ", in UDP 4500" } else { "" })).collect(),
+        });
+    }
 }

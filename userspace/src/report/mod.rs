@@ -259,7 +259,7 @@ impl Report {
         // report through serde_json instead, so the output never depends on which ran.
         let mut w = json::Writer::default();
         let mut s = match self.serialize(&mut w) {
-            Ok(()) => String::from_utf8(w.out).unwrap_or_else(|_| serde_json::to_string_pretty(self).expect("report serialises")),
+            Ok(()) => w.out,
             Err(_) => serde_json::to_string_pretty(self).expect("report serialises"),
         };
         s.push('\n');
@@ -272,8 +272,10 @@ impl Report {
 ///
 /// serde_json writes every token, indent level and escaped run through `io::Write` into its
 /// buffer, one small copy each; for a report of thousands of flows and SIP messages that was a
-/// tenth of a whole replay. Here the output buffer is written directly, indents in one piece,
-/// and strings without anything to escape in one copy.
+/// tenth of a whole replay. Here the output buffer (a `String`, so never validated again) is
+/// written directly: a field's comma, indent and key in one cached piece, an element's comma
+/// and indent in one fixed-length copy, strings without anything to escape in one copy, and
+/// numbers without `core::fmt`.
 mod json {
     use serde::ser::{self, Impossible, Serialize};
     use std::fmt;
@@ -296,108 +298,218 @@ mod json {
         }
     }
 
+    /// Writes into a `String` (every piece written is a `&str` or an ASCII character), so the
+    /// finished document needs no UTF-8 validation pass.
     #[derive(Default)]
     pub struct Writer {
-        pub out: Vec<u8>,
+        pub out: String,
         depth: usize,
+        prefixes: KeyPrefixes,
     }
 
-    const SPACES: [u8; 64] = [b' '; 64];
+    /// What goes before an element at a nesting level: a comma unless it is the first,
+    /// newline, indent. 32 bytes each, enough for 15 levels (a report has 7).
+    const COMMA_RUN: &str = ",\n                              ";
+    const NEWLINE_RUN: &str = "\n                               ";
 
     impl Writer {
-        fn newline_indent(&mut self) {
-            self.out.push(b'\n');
-            let mut n = self.depth * 2;
-            while n > 0 {
-                let k = n.min(SPACES.len());
-                self.out.extend_from_slice(&SPACES[..k]);
-                n -= k;
+        /// Newline and indent, after a comma unless `first`. One line of JSON in three is an
+        /// array element or a closing bracket, each starting this way: the whole run is copied
+        /// and cut back, since a copy of constant length is a couple of vector moves where
+        /// one of the exact length is a `memcpy` call.
+        fn separator(&mut self, first: bool) {
+            let (run, len) = if first { (NEWLINE_RUN, 1 + self.depth * 2) } else { (COMMA_RUN, 2 + self.depth * 2) };
+            let start = self.out.len();
+            self.out.push_str(run);
+            if len <= run.len() {
+                self.out.truncate(start + len);
+            } else {
+                for _ in run.len()..len {
+                    self.out.push(' ');
+                }
             }
+        }
+
+        /// Separator, object key and `": "` for a field, copied in one piece from the cache.
+        fn field(&mut self, first: bool, key: &'static str) {
+            let prefix = self.prefixes.get(key, self.depth);
+            self.out.push_str(&prefix[usize::from(first)..]);
         }
 
         fn string(&mut self, s: &str) {
-            self.out.push(b'"');
-            let b = s.as_bytes();
-            if !needs_escape(b) {
-                self.out.extend_from_slice(b);
+            self.out.push('"');
+            if needs_escape(s.as_bytes()) {
+                self.escaped(s);
             } else {
-                let mut start = 0;
-                for (i, &c) in b.iter().enumerate() {
-                    let esc: &[u8] = match c {
-                        b'"' => b"\\\"",
-                        b'\\' => b"\\\\",
-                        0x08 => b"\\b",
-                        0x0c => b"\\f",
-                        b'\n' => b"\\n",
-                        b'\r' => b"\\r",
-                        b'\t' => b"\\t",
-                        0..=0x1f => b"",
-                        _ => continue,
-                    };
-                    self.out.extend_from_slice(&b[start..i]);
-                    if esc.is_empty() {
-                        const HEX: &[u8; 16] = b"0123456789abcdef";
-                        self.out.extend_from_slice(b"\\u00");
-                        self.out.push(HEX[usize::from(c >> 4)]);
-                        self.out.push(HEX[usize::from(c & 0xf)]);
-                    } else {
-                        self.out.extend_from_slice(esc);
-                    }
-                    start = i + 1;
-                }
-                self.out.extend_from_slice(&b[start..]);
+                self.out.push_str(s);
             }
-            self.out.push(b'"');
+            self.out.push('"');
         }
 
+        /// `s` with serde_json's escapes: runs without any written in one piece.
+        #[cold]
+        fn escaped(&mut self, s: &str) {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut start = 0;
+            for (i, c) in s.bytes().enumerate() {
+                let esc = match c {
+                    b'"' => "\\\"",
+                    b'\\' => "\\\\",
+                    0x08 => "\\b",
+                    0x0c => "\\f",
+                    b'\n' => "\\n",
+                    b'\r' => "\\r",
+                    b'\t' => "\\t",
+                    0..=0x1f => "",
+                    _ => continue,
+                };
+                // Every byte escaped is ASCII, so `i` is a character boundary.
+                self.out.push_str(&s[start..i]);
+                if esc.is_empty() {
+                    self.out.push_str("\\u00");
+                    self.out.push(char::from(HEX[usize::from(c >> 4)]));
+                    self.out.push(char::from(HEX[usize::from(c & 0xf)]));
+                } else {
+                    self.out.push_str(esc);
+                }
+                start = i + 1;
+            }
+            self.out.push_str(&s[start..]);
+        }
+
+        /// Decimal digits, two per step from a table, without `core::fmt`.
         fn uint(&mut self, mut v: u64) {
+            const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                2021222324252627282930313233343536373839\
+                4041424344454647484950515253545556575859\
+                6061626364656667686970717273747576777879\
+                8081828384858687888990919293949596979899";
             let mut buf = [0u8; 20];
             let mut i = buf.len();
-            loop {
-                i -= 1;
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
+            while v >= 100 {
+                let p = (v % 100) as usize * 2;
+                v /= 100;
+                i -= 2;
+                buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
             }
-            self.out.extend_from_slice(&buf[i..]);
+            if v >= 10 {
+                let p = v as usize * 2;
+                i -= 2;
+                buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+            } else {
+                i -= 1;
+                buf[i] = b'0' + v as u8;
+            }
+            self.out.reserve(buf.len() - i);
+            for &d in &buf[i..] {
+                self.out.push(char::from(d));
+            }
         }
 
         fn int(&mut self, v: i64) {
             if v < 0 {
-                self.out.push(b'-');
+                self.out.push('-');
             }
             self.uint(v.unsigned_abs());
         }
 
-        fn open(&mut self, c: u8) -> Compound<'_> {
+        fn open(&mut self, c: char) -> Compound<'_> {
             self.out.push(c);
             self.depth += 1;
             Compound { w: self, first: true }
         }
     }
 
-    /// Whether any byte is a control character, `"` or `\\`: eight bytes per step, since
-    /// nearly every string in a report has nothing to escape.
-    fn needs_escape(b: &[u8]) -> bool {
+    /// `,\n<indent>"key": ` for the (key, depth) pairs seen, direct-mapped by the key's
+    /// address. Half the lines of a report are object fields, and writing each one's comma,
+    /// indent, quotes and key in pieces cost more than the values; a report has a few dozen
+    /// distinct keys, so nearly every field is a lookup and one copy. A slot taken by another
+    /// pair is simply rebuilt.
+    ///
+    /// Keys are the report structs' field names (Rust identifiers, or renames such as
+    /// `type`), which never need escaping; the test comparing a whole report with
+    /// serde_json's output checks that this holds.
+    struct KeyPrefixes {
+        slots: Vec<KeyPrefix>,
+    }
+
+    #[derive(Default, Clone)]
+    struct KeyPrefix {
+        /// Address and length of the key it was built for (0 for an empty slot).
+        addr: usize,
+        len: usize,
+        depth: usize,
+        text: String,
+    }
+
+    /// One per value of the hash's top byte.
+    const PREFIX_SLOTS: usize = 256;
+
+    impl Default for KeyPrefixes {
+        fn default() -> Self {
+            KeyPrefixes { slots: vec![KeyPrefix::default(); PREFIX_SLOTS] }
+        }
+    }
+
+    impl KeyPrefixes {
+        fn get(&mut self, key: &'static str, depth: usize) -> &str {
+            debug_assert!(!needs_escape(key.as_bytes()), "{key:?} needs escaping");
+            let addr = key.as_ptr() as usize;
+            // Fibonacci hashing of address and depth; the top eight bits pick the slot.
+            let h = (addr as u64 ^ (depth as u64).rotate_right(8)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let slot = &mut self.slots[(h >> 56) as usize];
+            if slot.addr != addr || slot.len != key.len() || slot.depth != depth {
+                slot.text.clear();
+                slot.text.push_str(",\n");
+                for _ in 0..depth {
+                    slot.text.push_str("  ");
+                }
+                slot.text.push('"');
+                slot.text.push_str(key);
+                slot.text.push_str("\": ");
+                (slot.addr, slot.len, slot.depth) = (addr, key.len(), depth);
+            }
+            &slot.text
+        }
+    }
+
+    /// Whether a byte of the word is a control character, `"` or `\\`.
+    #[inline]
+    fn word_needs_escape(w: u64) -> bool {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGH: u64 = 0x8080_8080_8080_8080;
         // A byte of `x` is zero exactly where the result has its high bit set (the classic
         // "has zero byte" test; it can only err when a lower byte is zero, which is reported
         // anyway).
         let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            // Bytes below 0x20: subtracting 0x20 borrows into the high bit of those bytes
-            // whose own high bit was clear.
-            let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-            if ctrl | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0 {
+        // Bytes below 0x20: subtracting 0x20 borrows into the high bit of those bytes whose
+        // own high bit was clear.
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        ctrl | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0
+    }
+
+    /// Whether any byte is a control character, `"` or `\\`: eight bytes per step, since
+    /// nearly every string in a report has nothing to escape. The bytes past the last full
+    /// word are checked in one more word that overlaps the ones before, and strings shorter
+    /// than a word are read as (possibly overlapping) halves or padded with spaces, so no
+    /// string costs a byte-by-byte loop.
+    fn needs_escape(b: &[u8]) -> bool {
+        let n = b.len();
+        let w = if let Some(last) = b.last_chunk::<8>() {
+            let (words, _) = b.as_chunks::<8>();
+            if words.iter().any(|c| word_needs_escape(u64::from_le_bytes(*c))) {
                 return true;
             }
-        }
-        chunks.remainder().iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+            u64::from_le_bytes(*last)
+        } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+            u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32
+        } else if n > 0 {
+            // One to three bytes: first, middle and last cover them all.
+            u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' '])
+        } else {
+            return false;
+        };
+        word_needs_escape(w)
     }
 
     /// An array or object being written.
@@ -408,17 +520,14 @@ mod json {
 
     impl Compound<'_> {
         fn next(&mut self) {
-            if !self.first {
-                self.w.out.push(b',');
-            }
+            self.w.separator(self.first);
             self.first = false;
-            self.w.newline_indent();
         }
 
-        fn close(self, c: u8) {
+        fn close(self, c: char) {
             self.w.depth -= 1;
             if !self.first {
-                self.w.newline_indent();
+                self.w.separator(true);
             }
             self.w.out.push(c);
         }
@@ -432,7 +541,7 @@ mod json {
             v.serialize(&mut *self.w)
         }
         fn end(self) -> Result<(), Unsupported> {
-            self.close(b']');
+            self.close(']');
             Ok(())
         }
     }
@@ -463,13 +572,12 @@ mod json {
         type Ok = ();
         type Error = Unsupported;
         fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<(), Unsupported> {
-            self.next();
-            self.w.string(key);
-            self.w.out.extend_from_slice(b": ");
+            self.w.field(self.first, key);
+            self.first = false;
             v.serialize(&mut *self.w)
         }
         fn end(self) -> Result<(), Unsupported> {
-            self.close(b'}');
+            self.close('}');
             Ok(())
         }
     }
@@ -488,7 +596,7 @@ mod json {
         type SerializeStructVariant = No;
 
         fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
-            self.out.extend_from_slice(if v { b"true" } else { b"false" });
+            self.out.push_str(if v { "true" } else { "false" });
             Ok(())
         }
         fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
@@ -541,7 +649,7 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_none(self) -> Result<(), Unsupported> {
-            self.out.extend_from_slice(b"null");
+            self.out.push_str("null");
             Ok(())
         }
         fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Unsupported> {
@@ -564,13 +672,13 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
+            Ok(self.open('['))
         }
         fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
+            Ok(self.open('['))
         }
         fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
+            Ok(self.open('['))
         }
         fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
             Err(Unsupported)
@@ -579,7 +687,7 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'{'))
+            Ok(self.open('{'))
         }
         fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
             Err(Unsupported)
@@ -623,7 +731,7 @@ mod json {
         fn ours<T: Serialize>(v: &T) -> String {
             let mut w = Writer::default();
             v.serialize(&mut w).expect("supported");
-            String::from_utf8(w.out).unwrap()
+            w.out
         }
 
         #[test]
@@ -694,6 +802,158 @@ mod json {
             assert!(1.5f64.serialize(&mut w).is_err());
             let m: std::collections::BTreeMap<String, u8> = [("a".to_string(), 1)].into();
             assert!(m.serialize(&mut Writer::default()).is_err());
+        }
+
+        /// A report with every field of every struct present (and some absent), written by
+        /// `to_json` and by serde_json: every key of the schema goes through the cached key
+        /// prefixes, at the depths where the report puts them.
+        #[test]
+        fn whole_report_matches_serde_json() {
+            use crate::report::*;
+            use crate::time::Timestamp;
+            let at = Timestamp::from_secs_nanos(1_767_225_600, 599_000);
+            let proc_ref = ProcRef { pid: 7, comm: Some("charon".into()), exe: None };
+            let proposal = Proposal {
+                number: 1,
+                protocol: "IKE".into(),
+                encryption: vec!["AES_CBC_256".into()],
+                prf: vec!["PRF_HMAC_SHA2_256".into()],
+                integrity: vec![],
+                dh: vec!["ECP_256".into(), "MODP_2048".into()],
+                esn: vec![],
+                other: vec!["tab\there".into()],
+            };
+            let exchange = |response| IkeExchange {
+                kind: "IKE_SA_INIT".into(),
+                message_id: 0,
+                response,
+                at,
+                src: "198.18.5.40".into(),
+                sport: 500,
+                payloads: vec!["SA".into(), "KE".into()],
+            };
+            let message = |status: Option<u16>| SipMessage {
+                at,
+                src: "2001:db8::1".into(),
+                dst: "198.19.0.1".into(),
+                transport: "udp",
+                method: status.is_none().then(|| "INVITE".into()),
+                status,
+                cseq: Some("1 INVITE".into()),
+                sport: 5060,
+                dport: 5060,
+                reason: status.map(|_| "Ringing \"soon\"".into()),
+                sdp: vec!["audio 198.19.3.53:50002 RTP/AVP PCMU/8000".into()],
+            };
+            let r = Report {
+                schema: SCHEMA,
+                source: Source { kind: "replay", backend: "pcap", inputs: vec!["a.pcap".into(), "b\\c.pcap".into()] },
+                stats: Stats { packets: 3, bytes: 1500, malformed: 1, unattributed_packets: 2, dropped_events: 0, started: Some(at), ended: None },
+                interfaces: vec![Interface {
+                    name: Some("ipsec0".into()),
+                    kind: "ipsec",
+                    mtu: Some(1400),
+                    addresses: vec!["10.0.0.2/32".into()],
+                    owner: Some(proc_ref.clone()),
+                    created_by: Some(CreatedBy { pid: 7, comm: None, at: Some(at) }),
+                    packets: 3,
+                    bytes: 1500,
+                    linktype: "RAW".into(),
+                }],
+                processes: vec![Process {
+                    pid: 7,
+                    comm: Some("charon".into()),
+                    exe: Some("/usr/sbin/charon".into()),
+                    cmdline: None,
+                    uid: Some(0),
+                    packets: 3,
+                    bytes: 1500,
+                    interfaces: vec!["ipsec0".into()],
+                }],
+                flows: vec![Flow {
+                    iface: None,
+                    proto: "udp",
+                    src: "198.18.5.40".into(),
+                    sport: Some(4500),
+                    dst: "198.18.0.4".into(),
+                    dport: None,
+                    app: "ike",
+                    pid: Some(7),
+                    comm: None,
+                    packets: u64::MAX,
+                    bytes: 0,
+                    first: at,
+                    last: at,
+                }],
+                ike_sas: vec![IkeSa {
+                    version: 2,
+                    initiator_spi: "0bf01aff05f5eb1e".into(),
+                    responder_spi: None,
+                    initiator: "198.18.5.40".into(),
+                    initiator_port: 500,
+                    responder: "198.18.0.4".into(),
+                    responder_port: 500,
+                    nat_t: true,
+                    state: "established",
+                    exchanges: vec![exchange(false), exchange(true)],
+                    vendor_ids: vec![],
+                    pid: None,
+                    comm: None,
+                    proposals: vec![proposal.clone()],
+                    chosen: Some(proposal),
+                    ke_group: Some("ECP_256".into()),
+                    notifies: vec!["NAT_DETECTION_SOURCE_IP".into()],
+                    encrypted_payloads: 6,
+                    nat_detected: Some(true),
+                    iface: Some("en0".into()),
+                }],
+                esp_sas: vec![EspSa {
+                    spi: "c0ffee01".into(),
+                    src: "198.18.5.40".into(),
+                    dst: "198.18.0.4".into(),
+                    encap: "udp",
+                    packets: 10,
+                    bytes: 1000,
+                    ike_sa: Some(0),
+                    first_seq: Some(1),
+                    last_seq: None,
+                    seq_gaps: 0,
+                    iface: None,
+                }],
+                sip: Sip {
+                    dialogs: vec![SipDialog {
+                        call_id: "a84b4c76e66710@pc33".into(),
+                        from: Some("\"Alice\" <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>".into()),
+                        to: None,
+                        method: "INVITE".into(),
+                        state: "confirmed",
+                        messages: vec![message(None), message(Some(180))],
+                        pid: None,
+                        comm: None,
+                    }],
+                    registrations: vec![SipRegistration {
+                        call_id: "reg\u{1}1".into(),
+                        aor: Some("sip:bob@example.org".into()),
+                        registrar: None,
+                        result: Some(200),
+                        messages: vec![],
+                        pid: Some(9),
+                        comm: Some("baresip".into()),
+                    }],
+                },
+                verdicts: vec![Verdict { subject: "ipsec0".into(), summary: "IPsec tunnel".into(), evidence: vec!["MTU 1400".into()] }],
+                malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
+                unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
+                errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+            };
+            let mut want = serde_json::to_string_pretty(&r).unwrap();
+            want.push('\n');
+            assert_eq!(r.to_json(), want);
+            // Each struct with all-empty lists, so that `[]` follows every key too.
+            let empty = Report { interfaces: vec![], flows: vec![], sip: Sip::default(), ..r };
+            let mut want = serde_json::to_string_pretty(&empty).unwrap();
+            want.push('\n');
+            assert_eq!(empty.to_json(), want);
         }
     }
 }
