@@ -902,7 +902,8 @@ fn starts_with_hex(b: &[u8], prefix: &str) -> bool {
 fn exact_vids() -> &'static FxHashMap<Vec<u8>, &'static str> {
     static TABLE: OnceLock<FxHashMap<Vec<u8>, &'static str>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = FxHashMap::default();
+        let n = VID_EXACT.len() + VID_STRONGSWAN_VERSIONS.len();
+        let mut t = FxHashMap::with_capacity_and_hasher(n, Default::default());
         for (k, name) in VID_EXACT.iter().chain(VID_STRONGSWAN_VERSIONS) {
             t.entry(unhex(k)).or_insert(*name);
         }
