@@ -1,102 +1,64 @@
 //! IKE SAs, one per initiator SPI, built from every cleartext IKE header and payload seen.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use super::flows::{addr_string, hex_id};
+use crate::decode::ike::{self, Group};
+use crate::decode::ike_names;
 use crate::report::{IkeExchange, IkeSa, Proposal};
 use crate::time::Timestamp;
 
-/// What the aggregator takes from one decoded IKE message (decoder-neutral).
-#[derive(Debug, Clone, Default)]
-pub struct IkeView {
+/// What the table takes from one IKE message. Header facts and flags are plain values; the
+/// lists an SA keeps (payload names, notifies, vendor IDs, proposals) are rendered from the
+/// decoder's scan only when and as far as the SA keeps them: most messages are retransmissions
+/// or encrypted and add nothing but an exchange entry.
+#[derive(Debug, Clone)]
+pub struct IkeView<'a> {
     pub version: u8,
     pub ispi: u64,
     pub rspi: u64,
-    pub exchange: String,
+    pub exchange: Cow<'static, str>,
+    pub exchange_type: u8,
     pub message_id: u32,
     /// IKEv2: the R flag. IKEv1 has none: inferred from the sender.
     pub response: Option<bool>,
     /// IKEv2: the I flag (sender is the original initiator).
     pub from_initiator: Option<bool>,
-    pub payloads: Vec<String>,
-    pub proposals: Vec<Proposal>,
-    pub ke_group: Option<String>,
-    pub notifies: Vec<String>,
-    pub vendor_ids: Vec<String>,
+    pub ke_group: Option<Group>,
     pub encrypted_payloads: u64,
+    /// An IKEv1 body under the E flag (its one payload name is "Encrypted").
+    pub encrypted_body: bool,
     /// A cleartext Delete payload for the IKE SA itself.
     pub deletes_ike_sa: bool,
     /// A cleartext error notify (type < 16384), e.g. NO_PROPOSAL_CHOSEN.
     pub error_notify: bool,
     /// NAT_DETECTION_* / NAT-D payloads present.
     pub nat_detection: bool,
+    scan: ike::Scan<'a>,
 }
 
-impl From<&crate::decode::ike::IkeMessage> for IkeView {
-    fn from(m: &crate::decode::ike::IkeMessage) -> Self {
-        let mut notifies = Vec::new();
-        for n in &m.notifies {
-            if !notifies.contains(&n.name) {
-                notifies.push(n.name.clone());
-            }
-        }
+impl<'a> From<ike::Scan<'a>> for IkeView<'a> {
+    fn from(s: ike::Scan<'a>) -> Self {
+        let h = s.header;
         IkeView {
-            version: m.version,
-            ispi: m.initiator_spi,
-            rspi: m.responder_spi,
-            exchange: m.exchange_name.clone(),
-            message_id: m.message_id,
-            response: m.is_response,
-            from_initiator: m.initiator,
-            payloads: m.payloads.clone(),
-            proposals: m.proposals.clone(),
-            ke_group: m.ke_group.map(|g| g.label()),
-            notifies,
-            vendor_ids: m.vendor_ids.clone(),
-            encrypted_payloads: u64::from(m.encrypted_payloads),
-            deletes_ike_sa: m.deletes.iter().any(|d| d.protocol == 1),
-            // IKEv2 error notifies are below 16384, IKEv1's below 8192.
-            error_notify: m.notifies.iter().any(|n| n.kind != 0 && n.kind < if m.version == 2 { 16384 } else { 8192 }),
-            nat_detection: m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION"))
-                || m.payloads.iter().any(|p| p == "NAT-D"),
-        }
-    }
-}
-
-/// The same as the `&IkeMessage` conversion, moving the message's vectors and strings instead
-/// of copying them (the aggregator has no use for the message afterwards).
-impl From<crate::decode::ike::IkeMessage> for IkeView {
-    fn from(m: crate::decode::ike::IkeMessage) -> Self {
-        let mut notifies: Vec<String> = Vec::new();
-        for n in &m.notifies {
-            if !notifies.contains(&n.name) {
-                notifies.push(n.name.clone());
-            }
-        }
-        let deletes_ike_sa = m.deletes.iter().any(|d| d.protocol == 1);
-        // IKEv2 error notifies are below 16384, IKEv1's below 8192.
-        let error_notify = m.notifies.iter().any(|n| n.kind != 0 && n.kind < if m.version == 2 { 16384 } else { 8192 });
-        let nat_detection = m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION"))
-            || m.payloads.iter().any(|p| p == "NAT-D");
-        IkeView {
-            version: m.version,
-            ispi: m.initiator_spi,
-            rspi: m.responder_spi,
-            exchange: m.exchange_name,
-            message_id: m.message_id,
-            response: m.is_response,
-            from_initiator: m.initiator,
-            payloads: m.payloads,
-            proposals: m.proposals,
-            ke_group: m.ke_group.map(|g| g.label()),
-            notifies,
-            vendor_ids: m.vendor_ids,
-            encrypted_payloads: u64::from(m.encrypted_payloads),
-            deletes_ike_sa,
-            error_notify,
-            nat_detection,
+            version: h.version,
+            ispi: h.initiator_spi,
+            rspi: h.responder_spi,
+            exchange: s.exchange_name(),
+            exchange_type: h.exchange_type,
+            message_id: h.message_id,
+            response: h.is_response(),
+            from_initiator: h.initiator(),
+            ke_group: s.ke_group,
+            encrypted_payloads: u64::from(s.encrypted_payloads),
+            encrypted_body: h.v1_encrypted(),
+            deletes_ike_sa: s.deletes_ike_sa,
+            error_notify: s.error_notify,
+            nat_detection: s.nat_detection,
+            scan: s,
         }
     }
 }
@@ -123,7 +85,8 @@ pub struct SaState {
     pub responder: (IpAddr, u16),
     pub nat_t: bool,
     pub state: &'static str,
-    pub exchanges: Vec<IkeExchange>,
+    /// In arrival order; [`SaState::exchange_reports`] renders them.
+    pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
     pub pid: Option<u32>,
     pub proposals: Vec<Proposal>,
@@ -136,6 +99,92 @@ pub struct SaState {
     pub first: Timestamp,
     /// Peer addresses as seen on the wire, both sides (for linking ESP SAs).
     pub peers: (IpAddr, IpAddr),
+}
+
+/// One exchange as the table keeps it: numbers, the sender's address and the payload types.
+/// The report's names and texts are made once, by [`SaState::exchange_reports`], instead of
+/// being allocated for every message and copied again for the report.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    exchange_type: u8,
+    message_id: u32,
+    response: bool,
+    at: Timestamp,
+    src: IpAddr,
+    sport: u16,
+    /// An IKEv1 body under the E flag: no types, one "Encrypted" name.
+    encrypted_body: bool,
+    payload_types: Box<[u8]>,
+}
+
+impl Exchange {
+    fn new(m: &IkeView<'_>, c: &Ctx, response: bool) -> Self {
+        // Sized exactly, so the boxed slice needs no second allocation.
+        let count = if m.encrypted_body { 0 } else { m.scan.payload_count };
+        let mut types = Vec::with_capacity(count);
+        types.extend(m.scan.header.payloads().map(|(t, _)| t));
+        Exchange {
+            exchange_type: m.exchange_type,
+            message_id: m.message_id,
+            response,
+            at: c.at,
+            src: c.src,
+            sport: c.sport,
+            encrypted_body: m.encrypted_body,
+            payload_types: types.into_boxed_slice(),
+        }
+    }
+}
+
+impl SaState {
+    /// The exchanges as the report lists them. Each sender address is formatted once per SA:
+    /// an SA's messages come from its two peers (a few more when a NAT rebinds).
+    pub fn exchange_reports(&self) -> Vec<IkeExchange> {
+        let mut texts: Vec<(IpAddr, String)> = Vec::new();
+        let mut src_text = |addr: IpAddr| {
+            if let Some((_, t)) = texts.iter().find(|(a, _)| *a == addr) {
+                return t.clone();
+            }
+            let t = addr_text(addr);
+            texts.push((addr, t.clone()));
+            t
+        };
+        self.exchanges
+            .iter()
+            .map(|e| IkeExchange {
+                kind: ike::exchange_label(self.version, e.exchange_type).into_owned(),
+                message_id: e.message_id,
+                response: e.response,
+                at: e.at,
+                src: src_text(e.src),
+                sport: e.sport,
+                payloads: if e.encrypted_body {
+                    vec!["Encrypted".to_string()]
+                } else {
+                    e.payload_types
+                        .iter()
+                        .map(|&t| ike::payload_name(self.version, t).into_owned())
+                        .collect()
+                },
+            })
+            .collect()
+    }
+}
+
+/// `addr` as `Display` writes it. IPv4 is written by hand: the formatter costs several times
+/// the work for four small numbers.
+fn addr_text(addr: IpAddr) -> String {
+    let IpAddr::V4(a) = addr else {
+        return addr.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        ike::push_decimal(&mut s, u64::from(octet));
+    }
+    s
 }
 
 /// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
@@ -158,16 +207,24 @@ fn shrink_proposal(p: &mut Proposal) {
     }
 }
 
-fn push_unique(v: &mut Vec<String>, items: &[String]) {
-    for i in items {
-        if !v.contains(i) {
-            v.push(i.clone());
-        }
+/// Append `name` unless already listed; allocates only for a new name.
+fn push_unique(v: &mut Vec<String>, name: Cow<'_, str>) {
+    if !v.iter().any(|x| *x == *name) {
+        v.push(name.into_owned());
     }
 }
 
+/// The proposals of `m`, all of them or (for a response's chosen one) the first.
+fn kept_proposals(m: &IkeView<'_>) -> Vec<Proposal> {
+    let mut props = m.scan.proposals();
+    // Kept until the report: give back the vectors' growth slack.
+    props.shrink_to_fit();
+    props.iter_mut().for_each(shrink_proposal);
+    props
+}
+
 impl IkeTable {
-    pub fn observe(&mut self, mut m: IkeView, c: Ctx) {
+    pub fn observe(&mut self, m: IkeView<'_>, c: Ctx) {
         let key = (m.version, m.ispi);
         let idx = match self.by_ispi.get(&key) {
             Some(&i) => i,
@@ -239,44 +296,33 @@ impl IkeTable {
         if sa.pid.is_none() && c.pid.is_some() {
             sa.pid = c.pid;
         }
-        // Computed before `m`'s proposals and exchange name are moved into the SA below.
         let next = next_state(sa.state, &m, response);
-        if !m.proposals.is_empty() {
+        if m.scan.has_sa {
             if response {
-                sa.chosen.get_or_insert_with(|| {
-                    let mut p = m.proposals.swap_remove(0);
-                    shrink_proposal(&mut p);
-                    p
-                });
+                if sa.chosen.is_none() {
+                    sa.chosen = kept_proposals(&m).into_iter().next();
+                }
             } else if sa.proposals.is_empty() {
-                sa.proposals = std::mem::take(&mut m.proposals);
-                sa.proposals.shrink_to_fit();
-                sa.proposals.iter_mut().for_each(shrink_proposal);
+                sa.proposals = kept_proposals(&m);
             }
         }
         if sa.ke_group.is_none() {
-            sa.ke_group = m.ke_group.clone();
+            sa.ke_group = m.ke_group.map(|g| g.label());
         }
-        push_unique(&mut sa.vendor_ids, &m.vendor_ids);
-        push_unique(&mut sa.notifies, &m.notifies);
+        if m.scan.has_vendor_id {
+            for vid in m.scan.vendor_ids() {
+                push_unique(&mut sa.vendor_ids, ike_names::vendor_id_name(vid));
+            }
+        }
+        if m.scan.has_notify {
+            for kind in m.scan.notify_kinds() {
+                push_unique(&mut sa.notifies, ike::notify_name(m.version, kind));
+            }
+        }
         sa.encrypted_payloads += m.encrypted_payloads;
         sa.state = next;
         if sa.exchanges.len() < MAX_EXCHANGES {
-            sa.exchanges.push(IkeExchange {
-                kind: m.exchange,
-                message_id: m.message_id,
-                response,
-                at: c.at,
-                src: c.src.to_string(),
-                sport: c.sport,
-                // Moved from the decoder, the vector keeps its growth slack; every exchange is
-                // kept until the report, so give the slack back (a clone used to do that).
-                payloads: {
-                    let mut p = m.payloads;
-                    p.shrink_to_fit();
-                    p
-                },
-            });
+            sa.exchanges.push(Exchange::new(&m, &c, response));
         } else {
             self.dropped_exchanges += 1;
         }
@@ -299,7 +345,7 @@ impl IkeTable {
                 responder_port: s.responder.1,
                 nat_t: s.nat_t,
                 state: s.state,
-                exchanges: s.exchanges,
+                exchanges: s.exchange_reports(),
                 vendor_ids: s.vendor_ids,
                 pid: s.pid,
                 comm: s.pid.and_then(&comm),
@@ -317,14 +363,14 @@ impl IkeTable {
 
 /// SA state from the exchanges seen so far. Only cleartext evidence moves it: a Delete inside
 /// an encrypted INFORMATIONAL cannot be seen, so an SA may stay "established" after its end.
-fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
+fn next_state(cur: &'static str, m: &IkeView<'_>, response: bool) -> &'static str {
     if cur == "deleted" {
         return cur;
     }
     if m.deletes_ike_sa {
         return "deleted";
     }
-    let ex = m.exchange.as_str();
+    let ex = &*m.exchange;
     match m.version {
         2 => match ex {
             "IKE_SA_INIT" if cur == "unknown" || cur == "init" => "init",
@@ -336,7 +382,7 @@ fn next_state(cur: &'static str, m: &IkeView, response: bool) -> &'static str {
         _ => match ex {
             // Main mode: messages 1-4 negotiate in clear, 5-6 authenticate encrypted.
             "MAIN_MODE" => {
-                if m.encrypted_payloads > 0 || m.payloads.iter().any(|p| p == "Encrypted") {
+                if m.encrypted_payloads > 0 || m.encrypted_body {
                     if response {
                         "established"
                     } else if cur != "established" {
@@ -384,26 +430,22 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
-    /// The moving conversion must give exactly what the copying one gives.
-    fn same_view(b: &[u8]) {
-        if let Ok(m) = ike::parse(b) {
-            let by_ref = format!("{:?}", IkeView::from(&m));
-            assert_eq!(format!("{:?}", IkeView::from(m)), by_ref);
-        }
-    }
-
     #[test]
-    fn owned_view_equals_borrowed_view() {
+    fn view_renders_what_the_sa_keeps() {
         let b = unhex(V1_MM1);
-        let v = IkeView::from(ike::parse(&b).unwrap());
-        assert!(!v.proposals.is_empty() && !v.vendor_ids.is_empty(), "{v:?}");
-        same_view(&b);
+        let v = IkeView::from(ike::scan(&b).unwrap());
+        let m = ike::parse(&b).unwrap();
+        assert_eq!(v.exchange, m.exchange_name);
+        assert_eq!(super::kept_proposals(&v), m.proposals);
+        assert!(v.scan.has_vendor_id && !v.encrypted_body && !v.nat_detection, "{v:?}");
     }
 
     proptest::proptest! {
         #[test]
-        fn owned_view_equals_borrowed_view_any(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
-            same_view(&b);
+        fn addr_text_is_display(v4 in proptest::prelude::any::<u32>(), v6 in proptest::prelude::any::<u128>()) {
+            for a in [std::net::IpAddr::from(v4.to_be_bytes()), std::net::IpAddr::from(v6.to_be_bytes())] {
+                proptest::prop_assert_eq!(super::addr_text(a), a.to_string());
+            }
         }
     }
 }

@@ -508,7 +508,8 @@ impl Aggregator {
 
     #[allow(clippy::too_many_arguments)]
     fn ike_msg(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, msg: &[u8], encapsulated: bool) {
-        match ike::parse(msg) {
+        // `scan`, not `parse`: the table renders only the parts of a message it keeps.
+        match ike::scan(msg) {
             Ok(m) => {
                 self.mark(pk, src, sport, dst, dport, app::IKE);
                 let ctx = ike_table::Ctx { at: pk.at, src, sport, dst, dport, pid: pk.pid, iface: Some(pk.iface as u32), encapsulated };
@@ -768,8 +769,8 @@ fn decodes_linktype(lt: u32) -> bool {
     matches!(lt, NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2)
 }
 
-/// Adapt the IKE decoder's message to the table's view.
-fn ike_view(m: ike::IkeMessage) -> ike_table::IkeView {
+/// Adapt the IKE decoder's scan to the table's view.
+fn ike_view(m: ike::Scan<'_>) -> ike_table::IkeView<'_> {
     ike_table::IkeView::from(m)
 }
 

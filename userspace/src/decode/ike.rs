@@ -1,14 +1,20 @@
 //! ISAKMP/IKEv1 (RFC 2408/2409) and IKEv2 (RFC 7296) message decoder.
 //!
 //! Input starts at the IKE header: the UDP payload on port 500, or what follows the four-byte
-//! non-ESP marker on 4500 (see [`super::esp::classify_udp_encap`]). IKE messages are rare next
-//! to ESP, so this decoder allocates freely and returns an owned [`IkeMessage`].
+//! non-ESP marker on 4500 (see [`super::esp::classify_udp_encap`]).
+//!
+//! Two entry points share one header reader, one payload walk and one set of payload readers:
+//! [`parse`] returns an owned [`IkeMessage`] with every field rendered, and [`scan`] checks the
+//! same things without building strings or vectors. The aggregator sees thousands of IKE
+//! messages a second on a busy tap and keeps only part of each (retransmissions, encrypted
+//! IKE_AUTH and INFORMATIONAL messages add almost nothing), so it scans, and renders from the
+//! [`Scan`] only what it keeps.
 //!
 //! Damage inside the payload chain does not throw the message away: the header (SPIs, exchange,
 //! message id) is what ties packets to an SA, so it is kept and the reason goes into
 //! [`IkeMessage::malformed`]. Only input too short for a header, or not IKE at all, is an `Err`.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ike_names as names;
@@ -201,9 +207,12 @@ pub struct Fragment {
 
 /// Lower-case hex, for SPIs and unknown blobs.
 pub fn hex(b: &[u8]) -> String {
+    // A digit table rather than `write!` per byte: the formatter costs more than the bytes.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0f)]));
     }
     s
 }
@@ -214,13 +223,32 @@ fn be64(b: &[u8], at: usize) -> Option<u64> {
     ))
 }
 
-fn payload_name(version: u8, t: u8) -> String {
+/// IANA name of payload type `t`, or `PAYLOAD_<n>`.
+pub fn payload_name(version: u8, t: u8) -> Cow<'static, str> {
     let n = if version == 1 {
         names::v1_payload(t)
     } else {
         names::v2_payload(t)
     };
-    n.map_or_else(|| format!("PAYLOAD_{t}"), str::to_string)
+    n.map_or_else(|| Cow::Owned(format!("PAYLOAD_{t}")), Cow::Borrowed)
+}
+
+/// IANA name of exchange type `t`, or `EXCHANGE_<n>`.
+pub fn exchange_label(version: u8, t: u8) -> Cow<'static, str> {
+    exchange_name(version, t).map_or_else(|| Cow::Owned(format!("EXCHANGE_{t}")), Cow::Borrowed)
+}
+
+/// IANA name of notify type `kind`, or `NOTIFY_<n>`.
+pub fn notify_name(version: u8, kind: u16) -> Cow<'static, str> {
+    known_notify(version, kind).map_or_else(|| Cow::Owned(format!("NOTIFY_{kind}")), Cow::Borrowed)
+}
+
+fn known_notify(version: u8, kind: u16) -> Option<&'static str> {
+    if version == 1 {
+        names::v1_notify(kind)
+    } else {
+        names::v2_notify(kind)
+    }
 }
 
 fn exchange_name(version: u8, t: u8) -> Option<&'static str> {
@@ -271,73 +299,188 @@ pub fn looks_like_ike(payload: &[u8]) -> bool {
     ispi != 0 && flags_ok && exch_ok && len_ok && np != 0 && known_payload(version, np)
 }
 
+/// The fixed header of a message and the span its payload chain may use; read the same way by
+/// [`parse`] and [`scan`].
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    /// Major version, 1 or 2.
+    pub version: u8,
+    pub minor_version: u8,
+    pub initiator_spi: u64,
+    pub responder_spi: u64,
+    /// Header "next payload": the type of the first payload.
+    pub first_payload: u8,
+    pub exchange_type: u8,
+    pub flags: u8,
+    pub message_id: u32,
+    /// Header length field.
+    pub length: u32,
+    /// The message cut at its length field, or at the capture's end when that comes first.
+    body: &'a [u8],
+    /// A length field that does not fit the datagram; reported before anything in the chain.
+    length_damage: Option<&'static str>,
+}
+
+impl<'a> Header<'a> {
+    /// IKEv1 E flag: everything after the header is ciphertext.
+    pub fn v1_encrypted(&self) -> bool {
+        self.version == 1 && self.flags & V1_FLAG_ENCRYPTION != 0
+    }
+
+    /// IKEv2 I flag (sent by the original initiator); `None` for IKEv1.
+    pub fn initiator(&self) -> Option<bool> {
+        (self.version == 2).then_some(self.flags & V2_FLAG_INITIATOR != 0)
+    }
+
+    /// IKEv2 R flag; `None` for IKEv1, which has no such flag.
+    pub fn is_response(&self) -> Option<bool> {
+        (self.version == 2).then_some(self.flags & V2_FLAG_RESPONSE != 0)
+    }
+
+    /// The cleartext payload chain; empty under the IKEv1 E flag.
+    pub fn payloads(&self) -> Payloads<'a> {
+        Payloads {
+            msg: self.body,
+            version: self.version,
+            next: if self.v1_encrypted() {
+                0
+            } else {
+                self.first_payload
+            },
+            at: HEADER_LEN,
+            count: 0,
+            stop: None,
+        }
+    }
+}
+
+/// Read the header. `Err` when there is none: fewer than 28 bytes, or a major version other
+/// than 1 or 2.
+fn header(msg: &[u8]) -> Result<Header<'_>, Malformed> {
+    if msg.len() < HEADER_LEN {
+        return Err(Malformed::new("ike header truncated"));
+    }
+    let bad = || Malformed::new("ike header truncated");
+    let ver = msg[17];
+    let version = ver >> 4;
+    if version != 1 && version != 2 {
+        return Err(Malformed::new("ike major version unknown"));
+    }
+    let length = be32(msg, 24).ok_or_else(bad)?;
+    // The length field bounds the chain; a capture cut short (snaplen) or a lying length
+    // still lets us read whatever is present.
+    let declared = length as usize;
+    let (end, length_damage) = if declared < HEADER_LEN {
+        (msg.len(), Some("ike length below header size"))
+    } else if declared > msg.len() {
+        (msg.len(), Some("ike length past datagram end"))
+    } else {
+        (declared, None)
+    };
+    Ok(Header {
+        version,
+        minor_version: ver & 0x0f,
+        initiator_spi: be64(msg, 0).ok_or_else(bad)?,
+        responder_spi: be64(msg, 8).ok_or_else(bad)?,
+        first_payload: msg[16],
+        exchange_type: msg[18],
+        flags: msg[19],
+        message_id: be32(msg, 20).ok_or_else(bad)?,
+        length,
+        body: &msg[..end],
+        length_damage,
+    })
+}
+
+/// The payload chain as `(type, body)` pairs in order. It ends at next-payload 0, after an
+/// IKEv2 SK or SKF payload, or at damage, whose reason is then in [`Payloads::stop`].
+#[derive(Debug, Clone)]
+pub struct Payloads<'a> {
+    msg: &'a [u8],
+    version: u8,
+    next: u8,
+    at: usize,
+    count: usize,
+    /// Why the walk ended before next-payload 0, if it did.
+    pub stop: Option<&'static str>,
+}
+
+impl Payloads<'_> {
+    fn fail<T>(&mut self, reason: &'static str) -> Option<T> {
+        self.stop = Some(reason);
+        self.next = 0;
+        None
+    }
+}
+
+impl<'a> Iterator for Payloads<'a> {
+    type Item = (u8, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == 0 {
+            return None;
+        }
+        if self.count >= MAX_PAYLOADS {
+            return self.fail("ike too many payloads");
+        }
+        self.count += 1;
+        let ptype = self.next;
+        let (Some(&np), Some(plen)) = (self.msg.get(self.at), be16(self.msg, self.at + 2)) else {
+            return self.fail("ike payload header truncated");
+        };
+        let plen = usize::from(plen);
+        if plen < 4 {
+            return self.fail("ike payload length below 4");
+        }
+        let Some(pend) = self.at.checked_add(plen).filter(|&e| e <= self.msg.len()) else {
+            return self.fail("ike payload length past message end");
+        };
+        let body = &self.msg[self.at + 4..pend];
+        // SK/SKF must be last: its "next payload" names the first *inner* payload.
+        self.next = if self.version == 2 && (ptype == 46 || ptype == 53) {
+            0
+        } else {
+            np
+        };
+        self.at = pend;
+        Some((ptype, body))
+    }
+}
+
 /// Decode one IKE message (either version).
 ///
 /// `Err` only when there is no usable header: fewer than 28 bytes or a major version other than
 /// 1 or 2. Everything past the header that does not parse is reported in
 /// [`IkeMessage::malformed`] with what was read before it.
 pub fn parse(msg: &[u8]) -> Result<IkeMessage, Malformed> {
-    if msg.len() < HEADER_LEN {
-        return Err(Malformed::new("ike header truncated"));
-    }
-    let bad = || Malformed::new("ike header truncated");
-    let initiator_spi = be64(msg, 0).ok_or_else(bad)?;
-    let responder_spi = be64(msg, 8).ok_or_else(bad)?;
-    let first_payload = msg[16];
-    let ver = msg[17];
-    let version = ver >> 4;
-    if version != 1 && version != 2 {
-        return Err(Malformed::new("ike major version unknown"));
-    }
-    let exchange_type = msg[18];
-    let flags = msg[19];
-    let message_id = be32(msg, 20).ok_or_else(bad)?;
-    let length = be32(msg, 24).ok_or_else(bad)?;
-
+    let h = header(msg)?;
     let mut m = IkeMessage {
-        version,
-        minor_version: ver & 0x0f,
-        initiator_spi,
-        responder_spi,
-        first_payload,
-        exchange_type,
-        exchange_name: exchange_name(version, exchange_type)
-            .map_or_else(|| format!("EXCHANGE_{exchange_type}"), str::to_string),
-        flags,
-        message_id,
-        length,
+        version: h.version,
+        minor_version: h.minor_version,
+        initiator_spi: h.initiator_spi,
+        responder_spi: h.responder_spi,
+        first_payload: h.first_payload,
+        exchange_type: h.exchange_type,
+        exchange_name: exchange_label(h.version, h.exchange_type).into_owned(),
+        flags: h.flags,
+        message_id: h.message_id,
+        length: h.length,
+        initiator: h.initiator(),
+        is_response: h.is_response(),
+        malformed: h.length_damage,
         ..IkeMessage::default()
     };
-    if version == 2 {
-        m.initiator = Some(flags & V2_FLAG_INITIATOR != 0);
-        m.is_response = Some(flags & V2_FLAG_RESPONSE != 0);
-    } else {
-        m.encrypted = flags & V1_FLAG_ENCRYPTION != 0;
-        m.commit = flags & V1_FLAG_COMMIT != 0;
+    if h.version == 1 {
+        m.encrypted = h.v1_encrypted();
+        m.commit = h.flags & V1_FLAG_COMMIT != 0;
     }
-
-    // The length field bounds the chain; a capture cut short (snaplen) or a lying length
-    // still lets us read whatever is present.
-    let declared = length as usize;
-    let end = if declared < HEADER_LEN {
-        m.malformed = Some("ike length below header size");
-        msg.len()
-    } else if declared > msg.len() {
-        m.malformed = Some("ike length past datagram end");
-        msg.len()
-    } else {
-        declared
-    };
-    let body = &msg[..end];
-
-    if version == 1 && m.encrypted {
+    if h.v1_encrypted() {
         // Everything after the header is ciphertext; the declared first payload is all we know.
         m.payloads.push("Encrypted".to_string());
         m.encrypted_payloads = 1;
         return Ok(m);
     }
-
-    walk(&mut m, body);
+    walk(&mut m, h.payloads());
     Ok(m)
 }
 
@@ -347,33 +490,10 @@ fn set_malformed(m: &mut IkeMessage, reason: &'static str) {
     }
 }
 
-fn walk(m: &mut IkeMessage, msg: &[u8]) {
-    let mut next = m.first_payload;
-    let mut at = HEADER_LEN;
-    let mut count = 0usize;
-    while next != 0 {
-        if count >= MAX_PAYLOADS {
-            set_malformed(m, "ike too many payloads");
-            return;
-        }
-        count += 1;
-        let ptype = next;
-        let (Some(&np), Some(plen)) = (msg.get(at), be16(msg, at + 2)) else {
-            set_malformed(m, "ike payload header truncated");
-            return;
-        };
-        let plen = usize::from(plen);
-        if plen < 4 {
-            set_malformed(m, "ike payload length below 4");
-            return;
-        }
-        let Some(pend) = at.checked_add(plen).filter(|&e| e <= msg.len()) else {
-            set_malformed(m, "ike payload length past message end");
-            return;
-        };
-        let body = &msg[at + 4..pend];
+fn walk(m: &mut IkeMessage, mut chain: Payloads<'_>) {
+    for (ptype, body) in chain.by_ref() {
         m.payload_types.push(ptype);
-        m.payloads.push(payload_name(m.version, ptype));
+        m.payloads.push(payload_name(m.version, ptype).into_owned());
         let res = if m.version == 2 {
             v2_payload(m, ptype, body)
         } else {
@@ -382,59 +502,31 @@ fn walk(m: &mut IkeMessage, msg: &[u8]) {
         if let Err(e) = res {
             set_malformed(m, e.reason);
         }
-        if m.version == 2 && (ptype == 46 || ptype == 53) {
-            // SK/SKF must be last: its "next payload" names the first *inner* payload.
-            return;
-        }
-        next = np;
-        at = pend;
+    }
+    if let Some(reason) = chain.stop {
+        set_malformed(m, reason);
     }
 }
 
 fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
     match t {
-        33 => parse_v2_sa(m, b),
+        33 => v2_sa(b, Some(&mut m.proposals)),
         34 => {
-            let g = be16(b, 0).ok_or(Malformed::new("ike ke payload truncated"))?;
-            m.ke_group = Some(Group::new(g));
+            m.ke_group = Some(ke_group(b)?);
             Ok(())
         }
         35 | 36 => {
-            let id_type = *b
-                .first()
-                .ok_or(Malformed::new("ike id payload truncated"))?;
-            let data = b
-                .get(4..)
-                .ok_or(Malformed::new("ike id payload truncated"))?;
-            m.ids.push(identity(
-                2,
-                if t == 35 { "IDi" } else { "IDr" },
-                id_type,
-                0,
-                0,
-                data,
-            ));
+            let id = id_fields(2, b)?;
+            m.ids
+                .push(identity(2, if t == 35 { "IDi" } else { "IDr" }, &id));
             Ok(())
         }
         41 => {
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2))
-            else {
-                return Err(Malformed::new("ike notify payload truncated"));
-            };
-            let spi_end = 4 + usize::from(spi_size);
-            let spi = b
-                .get(4..spi_end)
-                .ok_or(Malformed::new("ike notify spi truncated"))?;
-            let data = &b[spi_end..];
-            m.notifies.push(notify(2, kind, proto, spi, data));
+            m.notifies.push(notify(2, &notify_fields(2, b)?));
             Ok(())
         }
         42 => {
-            let (Some(&proto), Some(&spi_size), Some(n)) = (b.first(), b.get(1), be16(b, 2)) else {
-                return Err(Malformed::new("ike delete payload truncated"));
-            };
-            m.deletes
-                .push(delete(proto, spi_size, n, b.get(4..).unwrap_or(&[]))?);
+            m.deletes.push(delete(&delete_fields(2, b)?));
             Ok(())
         }
         43 => {
@@ -450,20 +542,13 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let cfg = *b
                 .first()
                 .ok_or(Malformed::new("ike cp payload truncated"))?;
-            m.config_type =
-                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
-            parse_cfg_attributes(m, 2, b.get(4..).unwrap_or(&[]))
+            m.config_type = Some(cfg_type_name(cfg));
+            config(m, 2, b.get(4..).unwrap_or(&[]))
         }
         53 => {
             m.encrypted = true;
             m.encrypted_payloads = m.encrypted_payloads.saturating_add(1);
-            let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
-                return Err(Malformed::new("ike skf payload truncated"));
-            };
-            m.fragment = Some(Fragment {
-                number,
-                total: Some(total),
-            });
+            m.fragment = Some(v2_fragment(b)?);
             Ok(())
         }
         _ => Ok(()),
@@ -472,34 +557,17 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
 
 fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
     match t {
-        1 => parse_v1_sa(m, b),
+        1 => v1_sa(b, Some(&mut m.proposals)),
         5 => {
-            let (Some(&id_type), Some(&proto), Some(port)) = (b.first(), b.get(1), be16(b, 2))
-            else {
-                return Err(Malformed::new("ike id payload truncated"));
-            };
-            m.ids.push(identity(1, "ID", id_type, proto, port, &b[4..]));
+            m.ids.push(identity(1, "ID", &id_fields(1, b)?));
             Ok(())
         }
         11 => {
-            // DOI(4) protocol(1) spi size(1) type(2) spi data
-            let (Some(&proto), Some(&spi_size), Some(kind)) = (b.get(4), b.get(5), be16(b, 6))
-            else {
-                return Err(Malformed::new("ike notify payload truncated"));
-            };
-            let spi_end = 8 + usize::from(spi_size);
-            let spi = b
-                .get(8..spi_end)
-                .ok_or(Malformed::new("ike notify spi truncated"))?;
-            m.notifies.push(notify(1, kind, proto, spi, &b[spi_end..]));
+            m.notifies.push(notify(1, &notify_fields(1, b)?));
             Ok(())
         }
         12 => {
-            let (Some(&proto), Some(&spi_size), Some(n)) = (b.get(4), b.get(5), be16(b, 6)) else {
-                return Err(Malformed::new("ike delete payload truncated"));
-            };
-            m.deletes
-                .push(delete(proto, spi_size, n, b.get(8..).unwrap_or(&[]))?);
+            m.deletes.push(delete(&delete_fields(1, b)?));
             Ok(())
         }
         13 => {
@@ -510,23 +578,250 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             let cfg = *b
                 .first()
                 .ok_or(Malformed::new("ike attributes payload truncated"))?;
-            m.config_type =
-                Some(names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string));
-            parse_cfg_attributes(m, 1, b.get(4..).unwrap_or(&[]))
+            m.config_type = Some(cfg_type_name(cfg));
+            config(m, 1, b.get(4..).unwrap_or(&[]))
         }
         132 => {
-            // Cisco/strongSwan IKEv1 fragment: id(2) number(1) flags(1, bit 0 = last)
-            let (Some(&number), Some(&flags)) = (b.get(2), b.get(3)) else {
-                return Err(Malformed::new("ike fragment payload truncated"));
-            };
-            let number = u16::from(number);
-            m.fragment = Some(Fragment {
-                number,
-                total: (flags & 1 != 0).then_some(number),
-            });
+            m.fragment = Some(v1_fragment(b)?);
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+fn ke_group(b: &[u8]) -> Result<Group, Malformed> {
+    be16(b, 0)
+        .map(Group::new)
+        .ok_or(Malformed::new("ike ke payload truncated"))
+}
+
+fn v2_fragment(b: &[u8]) -> Result<Fragment, Malformed> {
+    let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
+        return Err(Malformed::new("ike skf payload truncated"));
+    };
+    Ok(Fragment {
+        number,
+        total: Some(total),
+    })
+}
+
+/// Cisco/strongSwan IKEv1 fragment: id(2) number(1) flags(1, bit 0 = last).
+fn v1_fragment(b: &[u8]) -> Result<Fragment, Malformed> {
+    let (Some(&number), Some(&flags)) = (b.get(2), b.get(3)) else {
+        return Err(Malformed::new("ike fragment payload truncated"));
+    };
+    let number = u16::from(number);
+    Ok(Fragment {
+        number,
+        total: (flags & 1 != 0).then_some(number),
+    })
+}
+
+fn cfg_type_name(cfg: u8) -> String {
+    names::cfg_type(cfg).map_or_else(|| format!("CFG_{cfg}"), str::to_string)
+}
+
+/// What [`scan`] learns from one message. The header and the flags are read once; the lists
+/// (payload names, notifies, vendor IDs, proposals) are read again from the packet by the
+/// methods below, so a caller renders only those it keeps.
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    pub header: Header<'a>,
+    /// Number of encrypted payloads (SK, SKF, or 1 for an IKEv1 E-flag body).
+    pub encrypted_payloads: u32,
+    /// IKEv2 KE payload group (the last one, as in [`IkeMessage::ke_group`]).
+    pub ke_group: Option<Group>,
+    /// Same reason [`parse`] gives in [`IkeMessage::malformed`].
+    pub malformed: Option<&'static str>,
+    /// An SA payload is present (its proposals may still be empty).
+    pub has_sa: bool,
+    /// A well-formed Notify payload is present.
+    pub has_notify: bool,
+    pub has_vendor_id: bool,
+    /// A cleartext Delete payload for the IKE SA itself.
+    pub deletes_ike_sa: bool,
+    /// A cleartext error notify (IKEv2 type < 16384, IKEv1 < 8192), e.g. NO_PROPOSAL_CHOSEN.
+    pub error_notify: bool,
+    /// NAT_DETECTION_* notifies or IKEv1 NAT-D payloads.
+    pub nat_detection: bool,
+    /// Entries in [`Scan::payload_names`].
+    pub payload_count: usize,
+}
+
+/// Check one IKE message as [`parse`] does, without rendering it: same `Err` cases, same
+/// [`Scan::malformed`] reason as [`IkeMessage::malformed`].
+pub fn scan(msg: &[u8]) -> Result<Scan<'_>, Malformed> {
+    let header = header(msg)?;
+    let mut s = Scan {
+        header,
+        encrypted_payloads: 0,
+        ke_group: None,
+        malformed: header.length_damage,
+        has_sa: false,
+        has_notify: false,
+        has_vendor_id: false,
+        deletes_ike_sa: false,
+        error_notify: false,
+        nat_detection: false,
+        payload_count: 0,
+    };
+    if header.v1_encrypted() {
+        s.encrypted_payloads = 1;
+        s.payload_count = 1;
+        return Ok(s);
+    }
+    let mut chain = header.payloads();
+    // Config attributes are limited per message, across CP payloads (see `config`).
+    let mut cfg_seen = 0;
+    for (t, b) in chain.by_ref() {
+        s.payload_count += 1;
+        let res = if header.version == 2 {
+            s.check_v2(t, b, &mut cfg_seen)
+        } else {
+            s.check_v1(t, b, &mut cfg_seen)
+        };
+        if let Err(e) = res {
+            s.malformed.get_or_insert(e.reason);
+        }
+    }
+    if let Some(reason) = chain.stop {
+        s.malformed.get_or_insert(reason);
+    }
+    Ok(s)
+}
+
+impl<'a> Scan<'a> {
+    fn check_v2(&mut self, t: u8, b: &[u8], cfg_seen: &mut usize) -> Result<(), Malformed> {
+        match t {
+            33 => {
+                self.has_sa = true;
+                v2_sa(b, None)
+            }
+            34 => {
+                self.ke_group = Some(ke_group(b)?);
+                Ok(())
+            }
+            35 | 36 => id_fields(2, b).map(drop),
+            41 => self.saw_notify(notify_fields(2, b)?.kind),
+            42 => self.saw_delete(delete_fields(2, b)?.protocol),
+            43 => {
+                self.has_vendor_id = true;
+                Ok(())
+            }
+            46 => {
+                self.encrypted_payloads = self.encrypted_payloads.saturating_add(1);
+                Ok(())
+            }
+            47 => {
+                b.first()
+                    .ok_or(Malformed::new("ike cp payload truncated"))?;
+                check_config(2, b.get(4..).unwrap_or(&[]), cfg_seen)
+            }
+            53 => {
+                self.encrypted_payloads = self.encrypted_payloads.saturating_add(1);
+                v2_fragment(b).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_v1(&mut self, t: u8, b: &[u8], cfg_seen: &mut usize) -> Result<(), Malformed> {
+        match t {
+            1 => {
+                self.has_sa = true;
+                v1_sa(b, None)
+            }
+            5 => id_fields(1, b).map(drop),
+            11 => self.saw_notify(notify_fields(1, b)?.kind),
+            12 => self.saw_delete(delete_fields(1, b)?.protocol),
+            13 => {
+                self.has_vendor_id = true;
+                Ok(())
+            }
+            14 => {
+                b.first()
+                    .ok_or(Malformed::new("ike attributes payload truncated"))?;
+                check_config(1, b.get(4..).unwrap_or(&[]), cfg_seen)
+            }
+            20 | 130 => {
+                self.nat_detection = true;
+                Ok(())
+            }
+            132 => v1_fragment(b).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    fn saw_notify(&mut self, kind: u16) -> Result<(), Malformed> {
+        let version = self.header.version;
+        self.has_notify = true;
+        // IKEv2 error notifies are below 16384, IKEv1's below 8192.
+        let errors_below = if version == 2 { 16384 } else { 8192 };
+        self.error_notify |= kind != 0 && kind < errors_below;
+        self.nat_detection |=
+            known_notify(version, kind).is_some_and(|n| n.starts_with("NAT_DETECTION"));
+        Ok(())
+    }
+
+    fn saw_delete(&mut self, protocol: u8) -> Result<(), Malformed> {
+        self.deletes_ike_sa |= protocol == 1;
+        Ok(())
+    }
+
+    /// IANA exchange name, or `EXCHANGE_<n>`.
+    pub fn exchange_name(&self) -> Cow<'static, str> {
+        exchange_label(self.header.version, self.header.exchange_type)
+    }
+
+    /// Payload names in chain order, as [`IkeMessage::payloads`].
+    pub fn payload_names(&self) -> impl Iterator<Item = Cow<'static, str>> + 'a {
+        let version = self.header.version;
+        let body = self
+            .header
+            .v1_encrypted()
+            .then_some(Cow::Borrowed("Encrypted"));
+        body.into_iter().chain(
+            self.header
+                .payloads()
+                .map(move |(t, _)| payload_name(version, t)),
+        )
+    }
+
+    /// Types of the well-formed Notify payloads in order, as in [`IkeMessage::notifies`].
+    pub fn notify_kinds(&self) -> impl Iterator<Item = u16> + 'a {
+        let version = self.header.version;
+        let notify = if version == 2 { 41 } else { 11 };
+        self.header
+            .payloads()
+            .filter(move |&(t, _)| t == notify)
+            .filter_map(move |(_, b)| notify_fields(version, b).ok().map(|n| n.kind))
+    }
+
+    /// Vendor ID payload bodies in order (name them with [`names::vendor_id_name`]).
+    pub fn vendor_ids(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let vid = if self.header.version == 2 { 43 } else { 13 };
+        self.header
+            .payloads()
+            .filter(move |&(t, _)| t == vid)
+            .map(|(_, b)| b)
+    }
+
+    /// The proposals [`IkeMessage::proposals`] holds, rendered now.
+    pub fn proposals(&self) -> Vec<Proposal> {
+        let mut out = Vec::new();
+        if !self.has_sa {
+            return out;
+        }
+        let version = self.header.version;
+        for (t, b) in self.header.payloads() {
+            // Damage was counted by `scan`; what was read before it is kept, as `parse` does.
+            let _ = match (version, t) {
+                (2, 33) => v2_sa(b, Some(&mut out)),
+                (1, 1) => v1_sa(b, Some(&mut out)),
+                _ => Ok(()),
+            };
+        }
+        out
     }
 }
 
@@ -534,13 +829,42 @@ fn proto_name(p: u8) -> String {
     names::protocol(p).map_or_else(|| format!("PROTO_{p}"), str::to_string)
 }
 
-fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Notify {
-    let known = if version == 1 {
-        names::v1_notify(kind)
+/// IKEv1 payloads that share an IKEv2 layout put a DOI (4 bytes) in front of it.
+fn skip_doi(version: u8, b: &[u8]) -> &[u8] {
+    if version == 1 {
+        b.get(4..).unwrap_or(&[])
     } else {
-        names::v2_notify(kind)
+        b
+    }
+}
+
+/// A Notify payload's fields: protocol(1) spi size(1) type(2) spi data.
+struct NotifyFields<'a> {
+    protocol: u8,
+    kind: u16,
+    spi: &'a [u8],
+    data: &'a [u8],
+}
+
+fn notify_fields(version: u8, b: &[u8]) -> Result<NotifyFields<'_>, Malformed> {
+    let b = skip_doi(version, b);
+    let (Some(&protocol), Some(&spi_size), Some(kind)) = (b.first(), b.get(1), be16(b, 2)) else {
+        return Err(Malformed::new("ike notify payload truncated"));
     };
-    let name = known.map_or_else(|| format!("NOTIFY_{kind}"), str::to_string);
+    let spi_end = 4 + usize::from(spi_size);
+    let spi = b
+        .get(4..spi_end)
+        .ok_or(Malformed::new("ike notify spi truncated"))?;
+    Ok(NotifyFields {
+        protocol,
+        kind,
+        spi,
+        data: &b[spi_end..],
+    })
+}
+
+fn notify(version: u8, f: &NotifyFields<'_>) -> Notify {
+    let (kind, data) = (f.kind, f.data);
     let detail = match (version, kind) {
         (2, 17) => be16(data, 0).map(|g| Group::new(g).label()),
         (2, 16431) => {
@@ -560,31 +884,50 @@ fn notify(version: u8, kind: u16, protocol: u8, spi: &[u8], data: &[u8]) -> Noti
     };
     Notify {
         kind,
-        name,
-        protocol,
-        spi: (!spi.is_empty()).then(|| hex(spi)),
+        name: notify_name(version, kind).into_owned(),
+        protocol: f.protocol,
+        spi: (!f.spi.is_empty()).then(|| hex(f.spi)),
         data_len: data.len(),
         detail,
     }
 }
 
-fn delete(protocol: u8, spi_size: u8, n: u16, spis: &[u8]) -> Result<Delete, Malformed> {
-    let size = usize::from(spi_size);
-    let mut out = Vec::new();
-    if size > 0 {
-        for i in 0..usize::from(n).min(MAX_DELETE_SPIS) {
-            let start = i * size;
-            let s = spis
-                .get(start..start + size)
-                .ok_or(Malformed::new("ike delete spis truncated"))?;
-            out.push(hex(s));
-        }
-    }
-    Ok(Delete {
+/// A Delete payload's fields: protocol(1) spi size(1) count(2), then the SPIs, which
+/// `spis` holds exactly (at most [`MAX_DELETE_SPIS`] of them).
+struct DeleteFields<'a> {
+    protocol: u8,
+    spi_size: usize,
+    spis: &'a [u8],
+}
+
+fn delete_fields(version: u8, b: &[u8]) -> Result<DeleteFields<'_>, Malformed> {
+    let b = skip_doi(version, b);
+    let (Some(&protocol), Some(&spi_size), Some(n)) = (b.first(), b.get(1), be16(b, 2)) else {
+        return Err(Malformed::new("ike delete payload truncated"));
+    };
+    let spi_size = usize::from(spi_size);
+    let listed = spi_size * usize::from(n).min(MAX_DELETE_SPIS);
+    let spis = b
+        .get(4..)
+        .unwrap_or(&[])
+        .get(..listed)
+        .ok_or(Malformed::new("ike delete spis truncated"))?;
+    Ok(DeleteFields {
         protocol,
-        protocol_name: proto_name(protocol),
-        spis: out,
+        spi_size,
+        spis,
     })
+}
+
+fn delete(f: &DeleteFields<'_>) -> Delete {
+    Delete {
+        protocol: f.protocol,
+        protocol_name: proto_name(f.protocol),
+        spis: match f.spi_size {
+            0 => Vec::new(),
+            n => f.spis.chunks_exact(n).map(hex).collect(),
+        },
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -604,14 +947,34 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(<[u8; 16]>::try_from(b.get(..16)?).ok()?))
 }
 
-fn identity(
-    version: u8,
-    payload: &'static str,
+/// An ID payload's fields. IKEv1: type(1) protocol(1) port(2) data; IKEv2: type(1)
+/// reserved(3) data.
+struct IdFields<'a> {
     id_type: u8,
     protocol: u8,
     port: u16,
-    d: &[u8],
-) -> Identity {
+    data: &'a [u8],
+}
+
+fn id_fields(version: u8, b: &[u8]) -> Result<IdFields<'_>, Malformed> {
+    let (Some(&id_type), Some(data)) = (b.first(), b.get(4..)) else {
+        return Err(Malformed::new("ike id payload truncated"));
+    };
+    let (protocol, port) = if version == 1 {
+        (b[1], u16::from_be_bytes([b[2], b[3]]))
+    } else {
+        (0, 0)
+    };
+    Ok(IdFields {
+        id_type,
+        protocol,
+        port,
+        data,
+    })
+}
+
+fn identity(version: u8, payload: &'static str, f: &IdFields<'_>) -> Identity {
+    let (id_type, d) = (f.id_type, f.data);
     let value = match (version, id_type) {
         (_, 1) if d.len() == 4 => ipv4(d).map(|a| a.to_string()),
         (_, 5) if d.len() == 16 => ipv6(d).map(|a| a.to_string()),
@@ -647,33 +1010,65 @@ fn identity(
         type_name: names::id_type(version, id_type)
             .map_or_else(|| format!("ID_{id_type}"), str::to_string),
         value,
-        protocol,
-        port,
+        protocol: f.protocol,
+        port: f.port,
     }
 }
 
-/// One SA attribute: (type without the AF bit, value bytes). TV attributes carry two bytes.
-fn attributes(mut b: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        if out.len() >= MAX_ATTRIBUTES {
-            return Err(Malformed::new("ike too many attributes"));
-        }
-        let t = be16(b, 0).ok_or(Malformed::new("ike attribute truncated"))?;
-        let v = be16(b, 2).ok_or(Malformed::new("ike attribute truncated"))?;
-        if t & 0x8000 != 0 {
-            out.push((t & 0x7fff, &b[2..4]));
-            b = &b[4..];
-        } else {
-            let end = 4 + usize::from(v);
-            let val = b
-                .get(4..end)
-                .ok_or(Malformed::new("ike attribute length past end"))?;
-            out.push((t, val));
-            b = &b[end..];
-        }
+/// SA attributes as `(type without the AF bit, value bytes)`; TV attributes carry two bytes.
+/// Yields one `Err` at damage or past [`MAX_ATTRIBUTES`], then ends.
+struct Attributes<'a> {
+    rest: &'a [u8],
+    count: usize,
+}
+
+impl<'a> Attributes<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Attributes { rest: b, count: 0 }
     }
-    Ok(out)
+
+    fn fail(&mut self, reason: &'static str) -> Option<Result<(u16, &'a [u8]), Malformed>> {
+        self.rest = &[];
+        Some(Err(Malformed::new(reason)))
+    }
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<(u16, &'a [u8]), Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.rest;
+        if b.is_empty() {
+            return None;
+        }
+        if self.count >= MAX_ATTRIBUTES {
+            return self.fail("ike too many attributes");
+        }
+        let (Some(t), Some(v)) = (be16(b, 0), be16(b, 2)) else {
+            return self.fail("ike attribute truncated");
+        };
+        self.count += 1;
+        if t & 0x8000 != 0 {
+            self.rest = &b[4..];
+            return Some(Ok((t & 0x7fff, &b[2..4])));
+        }
+        let end = 4 + usize::from(v);
+        let Some(val) = b.get(4..end) else {
+            return self.fail("ike attribute length past end");
+        };
+        self.rest = &b[end..];
+        Some(Ok((t, val)))
+    }
+}
+
+/// `Err` when [`Attributes`] would meet damage.
+fn check_attributes(b: &[u8]) -> Result<(), Malformed> {
+    Attributes::new(b).try_for_each(|a| a.map(drop))
+}
+
+/// The attributes of a block [`check_attributes`] accepted.
+fn checked_attributes(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    Attributes::new(b).map_while(Result::ok)
 }
 
 /// Big-endian integer of up to 8 bytes (IKEv1 life durations are variable length).
@@ -757,57 +1152,100 @@ fn for_each_transform(
     Ok(())
 }
 
-fn parse_v2_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
-    let mut props = Vec::new();
-    let res = for_each_proposal(b, |number, proto, spi, _n, transforms| {
+/// An IKEv2 SA payload: its proposals appended to `out`, or with `out` `None` only the checks.
+/// Proposals read before damage are kept.
+fn v2_sa(b: &[u8], mut out: Option<&mut Vec<Proposal>>) -> Result<(), Malformed> {
+    for_each_proposal(b, |number, proto, spi, _n, transforms| {
+        let Some(out) = out.as_deref_mut() else {
+            return for_each_transform(transforms, |_, attrs| check_attributes(attrs));
+        };
         let mut p = new_proposal(number, proto);
         if !spi.is_empty() {
-            p.other.push(format!("spi={}", hex(spi)));
+            add(&mut p.other, format!("spi={}", hex(spi)));
         }
-        let r = for_each_transform(transforms, |h, attrs| {
-            let ttype = h[0];
-            let id = u16::from_be_bytes([h[2], h[3]]);
-            let mut keylen = None;
-            for (t, v) in attributes(attrs)? {
-                if t == 14 {
-                    keylen = uint(v);
-                }
-            }
-            match ttype {
-                1 => {
-                    let base =
-                        names::v2_encr(id).map_or_else(|| format!("ENCR_{id}"), str::to_string);
-                    p.encryption.push(match keylen {
-                        Some(k) => format!("{base}_{k}"),
-                        None => base,
-                    });
-                }
-                2 => p
-                    .prf
-                    .push(names::v2_prf(id).map_or_else(|| format!("PRF_{id}"), str::to_string)),
-                3 => p
-                    .integrity
-                    .push(names::v2_integ(id).map_or_else(|| format!("AUTH_{id}"), str::to_string)),
-                4 => p.dh.push(Group::new(id).label()),
-                5 => p
-                    .esn
-                    .push(names::v2_esn(id).map_or_else(|| format!("ESN_{id}"), str::to_string)),
-                // RFC 9370 additional key exchanges 1..7.
-                6..=12 => p
-                    .other
-                    .push(format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
-                _ => p.other.push(format!("TRANSFORM_{ttype}={id}")),
-            }
-            Ok(())
-        });
-        props.push(p);
+        let r = for_each_transform(transforms, |h, attrs| v2_transform(&mut p, h, attrs));
+        out.reserve_exact(1);
+        out.push(p);
         r
-    });
-    m.proposals.extend(props);
-    res
+    })
 }
 
-fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
+fn v2_transform(p: &mut Proposal, h: &[u8], attrs: &[u8]) -> Result<(), Malformed> {
+    let ttype = h[0];
+    let id = u16::from_be_bytes([h[2], h[3]]);
+    let mut keylen = None;
+    for a in Attributes::new(attrs) {
+        let (t, v) = a?;
+        if t == 14 {
+            keylen = uint(v);
+        }
+    }
+    match ttype {
+        1 => {
+            let base =
+                names::v2_encr(id).map_or_else(|| Cow::Owned(format!("ENCR_{id}")), Cow::Borrowed);
+            add(&mut p.encryption, with_key_length(&base, keylen));
+        }
+        2 => add(&mut p.prf, name_or(names::v2_prf(id), "PRF_", id)),
+        3 => add(&mut p.integrity, name_or(names::v2_integ(id), "AUTH_", id)),
+        4 => add(&mut p.dh, Group::new(id).label()),
+        5 => add(&mut p.esn, name_or(names::v2_esn(id), "ESN_", id)),
+        // RFC 9370 additional key exchanges 1..7.
+        6..=12 => add(
+            &mut p.other,
+            format!("ADDKE{}={}", ttype - 5, Group::new(id).label()),
+        ),
+        _ => add(&mut p.other, format!("TRANSFORM_{ttype}={id}")),
+    }
+    Ok(())
+}
+
+/// Append to a proposal list one slot at a time. The aggregator keeps proposals until the
+/// report, and most lists hold a single entry: growing exactly leaves no slack to give back.
+fn add(v: &mut Vec<String>, s: String) {
+    v.reserve_exact(1);
+    v.push(s);
+}
+
+/// The registry name, or `prefix` followed by the number.
+fn name_or(known: Option<&'static str>, prefix: &str, n: u16) -> String {
+    match known {
+        Some(name) => name.to_string(),
+        None => format!("{prefix}{n}"),
+    }
+}
+
+/// `AES_CBC` with a key length attribute of 256 becomes `AES_CBC_256`. Built by hand: this
+/// runs for every proposal kept, and `format!` costs several times the copy.
+fn with_key_length(base: &str, keylen: Option<u64>) -> String {
+    let Some(k) = keylen else {
+        return base.to_string();
+    };
+    let mut s = String::with_capacity(base.len() + 21);
+    s.push_str(base);
+    s.push('_');
+    push_decimal(&mut s, k);
+    s
+}
+
+/// Append `n` in decimal, as `{n}` would.
+pub(crate) fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// An IKEv1 SA payload: one proposal per transform appended to `out`, or with `out` `None` only
+/// the checks. Transforms read before damage are kept.
+fn v1_sa(b: &[u8], mut out: Option<&mut Vec<Proposal>>) -> Result<(), Malformed> {
     // DOI(4) situation(4); the IPsec DOI's labelled-domain situations add fields nobody sends.
     let doi = be32(b, 0).ok_or(Malformed::new("ike sa payload truncated"))?;
     let rest = b
@@ -816,11 +1254,13 @@ fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
     if doi != 1 {
         return Err(Malformed::new("ike sa doi unsupported"));
     }
-    let mut props = Vec::new();
-    let res = for_each_proposal(rest, |number, proto, spi, ntrans, transforms| {
+    for_each_proposal(rest, |number, proto, spi, ntrans, transforms| {
         for_each_transform(transforms, |h, attrs| {
-            let tnum = h[0];
-            let tid = h[1];
+            check_attributes(attrs)?;
+            let Some(out) = out.as_deref_mut() else {
+                return Ok(());
+            };
+            let (tnum, tid) = (h[0], h[1]);
             let mut p = new_proposal(number, proto);
             if ntrans > 1 {
                 p.other.push(format!("transform={tnum}"));
@@ -828,18 +1268,16 @@ fn parse_v1_sa(m: &mut IkeMessage, b: &[u8]) -> Result<(), Malformed> {
             if !spi.is_empty() {
                 p.other.push(format!("spi={}", hex(spi)));
             }
-            let attrs = attributes(attrs)?;
             if proto == 1 {
-                v1_isakmp_transform(&mut p, tid, &attrs);
+                v1_isakmp_transform(&mut p, tid, checked_attributes(attrs));
             } else {
-                v1_ipsec_transform(&mut p, proto, tid, &attrs);
+                v1_ipsec_transform(&mut p, proto, tid, checked_attributes(attrs));
             }
-            props.push(p);
+            out.reserve_exact(1);
+            out.push(p);
             Ok(())
         })
-    });
-    m.proposals.extend(props);
-    res
+    })
 }
 
 fn life(p: &mut Proposal, life_type: u16, v: &[u8]) {
@@ -851,14 +1289,18 @@ fn life(p: &mut Proposal, life_type: u16, v: &[u8]) {
     }
 }
 
-fn v1_isakmp_transform(p: &mut Proposal, tid: u8, attrs: &[(u16, &[u8])]) {
+fn v1_isakmp_transform<'a>(
+    p: &mut Proposal,
+    tid: u8,
+    attrs: impl Iterator<Item = (u16, &'a [u8])>,
+) {
     if tid != 1 {
         p.other.push(format!("transform_id={tid}"));
     }
     let mut encr = None;
     let mut keylen = None;
     let mut life_type = 1u16;
-    for &(t, v) in attrs {
+    for (t, v) in attrs {
         let n = uint(v).unwrap_or(0);
         let n16 = u16::try_from(n).unwrap_or(u16::MAX);
         match t {
@@ -882,17 +1324,19 @@ fn v1_isakmp_transform(p: &mut Proposal, tid: u8, attrs: &[(u16, &[u8])]) {
         }
     }
     if let Some(e) = encr {
-        p.encryption.push(match keylen {
-            Some(k) => format!("{e}_{k}"),
-            None => e,
-        });
+        p.encryption.push(with_key_length(&e, keylen));
     }
 }
 
-fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8])]) {
+fn v1_ipsec_transform<'a>(
+    p: &mut Proposal,
+    proto: u8,
+    tid: u8,
+    attrs: impl Iterator<Item = (u16, &'a [u8])>,
+) {
     let mut keylen = None;
     let mut life_type = 1u16;
-    for &(t, v) in attrs {
+    for (t, v) in attrs {
         let n = uint(v).unwrap_or(0);
         let n16 = u16::try_from(n).unwrap_or(u16::MAX);
         match t {
@@ -923,10 +1367,7 @@ fn v1_ipsec_transform(p: &mut Proposal, proto: u8, tid: u8, attrs: &[(u16, &[u8]
         3 => {
             let base =
                 names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
-            p.encryption.push(match keylen {
-                Some(k) => format!("{base}_{k}"),
-                None => base,
-            });
+            p.encryption.push(with_key_length(&base, keylen));
         }
         2 => {
             let a = names::v1_ah_transform(tid).map_or_else(|| format!("AH_{tid}"), str::to_string);
@@ -961,32 +1402,79 @@ fn cfg_value(t: u16, v: &[u8]) -> String {
     }
 }
 
-fn parse_cfg_attributes(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(), Malformed> {
-    // IKEv1 Mode-CFG uses the AF bit (TV format) like SA attributes; IKEv2 reserves it.
-    let mut rest = b;
-    while !rest.is_empty() {
-        if m.config.len() >= MAX_ATTRIBUTES {
-            return Err(Malformed::new("ike too many attributes"));
+/// Config attributes `(type, value)` of a CP / Mode-CFG payload. IKEv1 Mode-CFG uses the AF
+/// bit (TV format) like SA attributes; IKEv2 reserves it. The [`MAX_ATTRIBUTES`] limit counts
+/// the whole message, so `seen` says how many earlier CP payloads held. Yields one `Err` at
+/// damage, then ends.
+struct CfgAttributes<'a> {
+    rest: &'a [u8],
+    version: u8,
+    seen: usize,
+}
+
+impl<'a> CfgAttributes<'a> {
+    fn fail(&mut self, reason: &'static str) -> Option<Result<(u16, &'a [u8]), Malformed>> {
+        self.rest = &[];
+        Some(Err(Malformed::new(reason)))
+    }
+}
+
+impl<'a> Iterator for CfgAttributes<'a> {
+    type Item = Result<(u16, &'a [u8]), Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest;
+        if rest.is_empty() {
+            return None;
         }
-        let t = be16(rest, 0).ok_or(Malformed::new("ike cfg attribute truncated"))?;
-        let l = be16(rest, 2).ok_or(Malformed::new("ike cfg attribute truncated"))?;
-        let (ty, val, adv) = if version == 1 && t & 0x8000 != 0 {
-            (t & 0x7fff, &rest[2..4], 4)
+        if self.seen >= MAX_ATTRIBUTES {
+            return self.fail("ike too many attributes");
+        }
+        let (Some(t), Some(l)) = (be16(rest, 0), be16(rest, 2)) else {
+            return self.fail("ike cfg attribute truncated");
+        };
+        let (val, adv) = if self.version == 1 && t & 0x8000 != 0 {
+            (&rest[2..4], 4)
         } else {
             let end = 4 + usize::from(l);
-            let v = rest
-                .get(4..end)
-                .ok_or(Malformed::new("ike cfg attribute length past end"))?;
-            (t & 0x7fff, v, end)
+            let Some(v) = rest.get(4..end) else {
+                return self.fail("ike cfg attribute length past end");
+            };
+            (v, end)
         };
+        self.seen += 1;
+        self.rest = &rest[adv..];
+        Some(Ok((t & 0x7fff, val)))
+    }
+}
+
+fn config(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(), Malformed> {
+    let attrs = CfgAttributes {
+        rest: b,
+        version,
+        seen: m.config.len(),
+    };
+    for a in attrs {
+        let (ty, val) = a?;
         m.config.push(ConfigAttribute {
             attr_type: ty,
             name: names::cfg_attribute(ty).map_or_else(|| format!("ATTR_{ty}"), str::to_string),
             value: (!val.is_empty()).then(|| cfg_value(ty, val)),
         });
-        rest = &rest[adv..];
     }
     Ok(())
+}
+
+/// The checks of [`config`]; `seen` carries the message's attribute count across CP payloads.
+fn check_config(version: u8, b: &[u8], seen: &mut usize) -> Result<(), Malformed> {
+    let mut attrs = CfgAttributes {
+        rest: b,
+        version,
+        seen: *seen,
+    };
+    let res = attrs.try_for_each(|a| a.map(drop));
+    *seen = attrs.seen;
+    res
 }
 
 #[cfg(test)]
@@ -1733,12 +2221,95 @@ mod tests {
         assert_eq!(m.initiator_spi, 0x1122334455667788);
     }
 
+    /// `scan` must tell the aggregator exactly what `parse` would have: same `Err`, same
+    /// malformed reason, and the same lists once rendered.
+    fn scan_agrees_with_parse(b: &[u8]) {
+        let (m, s) = match (parse(b), scan(b)) {
+            (Ok(m), Ok(s)) => (m, s),
+            (Err(e), Err(f)) => return assert_eq!(e, f),
+            (m, s) => panic!("parse {m:?} but scan {s:?}"),
+        };
+        let h = &s.header;
+        assert_eq!(s.malformed, m.malformed);
+        assert_eq!(
+            (h.version, h.initiator_spi, h.responder_spi, h.message_id),
+            (m.version, m.initiator_spi, m.responder_spi, m.message_id)
+        );
+        assert_eq!(
+            (h.initiator(), h.is_response()),
+            (m.initiator, m.is_response)
+        );
+        assert_eq!(s.exchange_name(), m.exchange_name);
+        assert_eq!(s.encrypted_payloads, m.encrypted_payloads);
+        assert_eq!(s.ke_group, m.ke_group);
+        let names: Vec<String> = s.payload_names().map(Cow::into_owned).collect();
+        assert_eq!(names, m.payloads);
+        assert_eq!(s.payload_count, m.payloads.len());
+        let kinds: Vec<u16> = s.notify_kinds().collect();
+        assert_eq!(kinds, m.notifies.iter().map(|n| n.kind).collect::<Vec<_>>());
+        assert_eq!(s.has_notify, !m.notifies.is_empty());
+        let vids: Vec<String> = s.vendor_ids().map(names::vendor_id).collect();
+        assert_eq!(vids, m.vendor_ids);
+        assert_eq!(s.has_vendor_id, !m.vendor_ids.is_empty());
+        assert_eq!(s.proposals(), m.proposals);
+        assert_eq!(s.deletes_ike_sa, m.deletes.iter().any(|d| d.protocol == 1));
+        let errors_below = if m.version == 2 { 16384 } else { 8192 };
+        let error_notify = m
+            .notifies
+            .iter()
+            .any(|n| n.kind != 0 && n.kind < errors_below);
+        assert_eq!(s.error_notify, error_notify);
+        let nat_d = m
+            .notifies
+            .iter()
+            .any(|n| n.name.starts_with("NAT_DETECTION"))
+            || m.payloads.iter().any(|p| p == "NAT-D");
+        assert_eq!(s.nat_detection, nat_d);
+    }
+
+    #[test]
+    fn scan_agrees_with_parse_on_real_messages() {
+        let all = [
+            V1_MM1, V1_MM2, V1_MM3, V1_MM4, V1_MM5, V1_QM1, V1_V6_MM1, V2_FOUR1, V2_FOUR2,
+            V2_FOUR4, V2_FOUR5, V2_FOUR6, V2_RAWIP, V2_RAWESP1,
+        ];
+        for src in all {
+            let b = unhex(src);
+            for cut in 0..=b.len() {
+                scan_agrees_with_parse(&b[..cut]);
+            }
+        }
+    }
+
+    /// Payload types with a body reader, and a few without, for both versions.
+    const TYPES: [u8; 22] = [
+        1, 5, 11, 12, 13, 14, 20, 130, 132, 33, 34, 35, 36, 41, 42, 43, 46, 47, 53, 40, 0x7f, 3,
+    ];
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = parse(&data);
             let _ = looks_like_ike(&data);
+            scan_agrees_with_parse(&data);
+        }
+
+        #[test]
+        fn built_messages_scan_like_parse(
+            v1 in any::<bool>(),
+            flags in any::<u8>(),
+            payloads in proptest::collection::vec(
+                (proptest::sample::select(&TYPES[..]), proptest::collection::vec(any::<u8>(), 0..48)),
+                0..8,
+            ),
+            cut in any::<usize>(),
+        ) {
+            let mut b = if v1 { v1_msg(2, &payloads) } else { v2_msg(34, 0, &payloads) };
+            b[19] = flags;
+            let n = b.len();
+            b.truncate(cut % (n + 1));
+            scan_agrees_with_parse(&b);
         }
 
         #[test]
@@ -1758,6 +2329,7 @@ mod tests {
             if let Ok(m) = parse(&b) {
                 prop_assert!(m.payloads.len() <= MAX_PAYLOADS);
             }
+            scan_agrees_with_parse(&b);
         }
     }
 }

@@ -3,6 +3,13 @@
 //! that one string means one thing in the report whichever version carried it; numbers the
 //! registries do not name come back as `None` and the caller renders the raw number.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+
+use super::ike::hex;
+
 /// IKEv1 exchange types (RFC 2408 §3.1, RFC 2409, Mode-CFG draft for Transaction).
 pub fn v1_exchange(n: u8) -> Option<&'static str> {
     Some(match n {
@@ -861,50 +868,81 @@ fn windows_version(v: u32) -> Option<&'static str> {
     })
 }
 
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
 fn printable(b: &[u8]) -> bool {
     !b.is_empty() && b.iter().all(|&c| (0x20..0x7f).contains(&c))
+}
+
+/// Value of one lower-case hex digit; the tables above are checked to hold nothing else.
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c.wrapping_sub(b'a').wrapping_add(10),
+    }
+}
+
+fn unhex(h: &str) -> Vec<u8> {
+    h.as_bytes()
+        .chunks_exact(2)
+        .map(|c| (nibble(c[0]) << 4) | nibble(c[1]))
+        .collect()
+}
+
+/// `b` begins with the bytes that the even-length hex string `prefix` spells.
+fn starts_with_hex(b: &[u8], prefix: &str) -> bool {
+    let p = prefix.as_bytes();
+    p.len() <= 2 * b.len()
+        && p.chunks_exact(2)
+            .zip(b)
+            .all(|(c, &x)| (nibble(c[0]) << 4) | nibble(c[1]) == x)
+}
+
+/// The whole-value tables keyed by their bytes, built on first use. Every IKE_SA_INIT and Main
+/// Mode message carries vendor IDs; one hash lookup replaces hex-encoding each of them and
+/// comparing the text with every entry. The first entry wins should a digest repeat.
+fn exact_vids() -> &'static FxHashMap<Vec<u8>, &'static str> {
+    static TABLE: OnceLock<FxHashMap<Vec<u8>, &'static str>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let n = VID_EXACT.len() + VID_STRONGSWAN_VERSIONS.len();
+        let mut t = FxHashMap::with_capacity_and_hasher(n, Default::default());
+        for (k, name) in VID_EXACT.iter().chain(VID_STRONGSWAN_VERSIONS) {
+            t.entry(unhex(k)).or_insert(*name);
+        }
+        t
+    })
 }
 
 /// The name the report shows for a vendor ID: a known product, the text itself when the VID is
 /// plain ASCII (Cisco's IKEv2 VIDs, Libreswan's "OE-Libreswan-…"), else `unknown:` + hex of at
 /// most the first 16 bytes.
 pub fn vendor_id(b: &[u8]) -> String {
-    let h = hex(b);
-    for (k, name) in VID_EXACT.iter().chain(VID_STRONGSWAN_VERSIONS.iter()) {
-        if h == *k {
-            return (*name).to_string();
-        }
+    vendor_id_name(b).into_owned()
+}
+
+/// [`vendor_id`] without an allocation for the known products, for callers that keep the name
+/// only when it is new to them.
+pub fn vendor_id_name(b: &[u8]) -> Cow<'static, str> {
+    if let Some(name) = exact_vids().get(b) {
+        return Cow::Borrowed(*name);
     }
     const MS_NT5: &str = "1e2b516905991c7d7c96fcbfb587e461";
-    if let Some(tail) = h.strip_prefix(MS_NT5) {
+    if starts_with_hex(b, MS_NT5) {
         let ver = b
             .get(16..20)
             .and_then(|t| Some(u32::from_be_bytes(t.try_into().ok()?)));
         return match ver.and_then(windows_version) {
-            Some(w) => format!("Microsoft {w}"),
-            None if tail.is_empty() => "Microsoft Windows".to_string(),
-            None => format!("Microsoft Windows (v{})", ver.unwrap_or(0)),
+            Some(w) => Cow::Owned(format!("Microsoft {w}")),
+            None if b.len() == MS_NT5.len() / 2 => Cow::Borrowed("Microsoft Windows"),
+            None => Cow::Owned(format!("Microsoft Windows (v{})", ver.unwrap_or(0))),
         };
     }
-    for (k, name) in VID_PREFIX {
-        if h.starts_with(k) {
-            return (*name).to_string();
-        }
+    if let Some((_, name)) = VID_PREFIX.iter().find(|(k, _)| starts_with_hex(b, k)) {
+        return Cow::Borrowed(*name);
     }
     if let Some(rest) = b.strip_prefix(b"OE-Libreswan-") {
         return if printable(rest) {
-            format!("Libreswan {}", String::from_utf8_lossy(rest))
+            Cow::Owned(format!("Libreswan {}", String::from_utf8_lossy(rest)))
         } else {
-            "Libreswan".to_string()
+            Cow::Borrowed("Libreswan")
         };
     }
     // Cisco IKEv2 peers announce capabilities as plain-text VIDs.
@@ -916,20 +954,20 @@ pub fn vendor_id(b: &[u8]) -> String {
         (b"CISCO-GRE-MODE", "Cisco GRE Mode"),
     ];
     if let Some((_, name)) = cisco_text.iter().find(|(t, _)| *t == b) {
-        return (*name).to_string();
+        return Cow::Borrowed(*name);
     }
     if b.starts_with(b"CISCO(COPYRIGHT)") {
-        return "Cisco Copyright".to_string();
+        return Cow::Borrowed("Cisco Copyright");
     }
     // Openswan (and Libreswan before 3.6) send "OE" plus ten base64-ish characters.
     if b.len() == 12 && b.starts_with(b"OE") && printable(b) {
-        return "Openswan/Libreswan".to_string();
+        return Cow::Borrowed("Openswan/Libreswan");
     }
     if printable(b) && b.len() >= 4 {
-        return String::from_utf8_lossy(b).into_owned();
+        return Cow::Owned(String::from_utf8_lossy(b).into_owned());
     }
     let shown = b.get(..16).unwrap_or(b);
-    format!("unknown:{}", hex(shown))
+    Cow::Owned(format!("unknown:{}", hex(shown)))
 }
 
 #[cfg(test)]
@@ -996,6 +1034,20 @@ mod tests {
         assert!(VID_STRONGSWAN_VERSIONS
             .iter()
             .all(|(h, n)| h.len() == 32 && n.starts_with("strongSwan ")));
+    }
+
+    #[test]
+    fn vid_tables_are_lower_case_hex_of_whole_bytes() {
+        let keys = VID_EXACT
+            .iter()
+            .chain(VID_STRONGSWAN_VERSIONS)
+            .chain(VID_PREFIX);
+        for (k, _) in keys {
+            assert!(
+                k.len() % 2 == 0 && k.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                "{k}"
+            );
+        }
     }
 
     #[test]
