@@ -149,15 +149,16 @@ impl Sdp {
     /// `(media kind, address, port)` of every active stream with a known address: what the
     /// sender of this body expects to receive RTP on.
     pub fn media_endpoints(&self) -> Vec<(String, IpAddr, u16)> {
-        self.media
-            .iter()
-            .filter(|m| m.port != 0)
-            .filter_map(|m| {
-                let a = m.address(self.connection)?;
-                // 0.0.0.0 / :: put a stream on hold (RFC 3264 8.4): no one receives there.
-                (!a.is_unspecified()).then(|| (m.kind.clone(), a, m.port))
-            })
-            .collect()
+        self.endpoints().map(|(kind, a, port)| (kind.to_owned(), a, port)).collect()
+    }
+
+    /// [`Sdp::media_endpoints`] without copying anything.
+    pub fn endpoints(&self) -> impl Iterator<Item = (&str, IpAddr, u16)> + '_ {
+        self.media.iter().filter(|m| m.port != 0).filter_map(|m| {
+            let a = m.address(self.connection)?;
+            // 0.0.0.0 / :: put a stream on hold (RFC 3264 8.4): no one receives there.
+            (!a.is_unspecified()).then_some((m.kind.as_str(), a, m.port))
+        })
     }
 
     /// One line per media stream for the report: `audio 10.0.0.1:8000 RTP/AVP PCMU/8000`.
