@@ -699,7 +699,7 @@ fn start_spans(text: &str, code: Option<u16>) -> Start {
 
 /// First `needle` in `hay`, eight bytes per step: line scanning is most of what parsing
 /// and framing do, and a byte loop costs several instructions per byte.
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO.wrapping_mul(u64::from(needle));
@@ -1214,16 +1214,19 @@ fn tag_of(tail: &str) -> Option<&str> {
 /// folds included: its line breaks are whitespace between the two tokens.
 fn parse_cseq(v: &[u8]) -> Result<(u32, &[u8]), Malformed> {
     let bad = || Malformed::new("sip cseq invalid");
-    let mut it = v.split(u8::is_ascii_whitespace).filter(|t| !t.is_empty());
-    let seq = it
-        .next()
-        .filter(|d| d.len() <= 10 && d.iter().all(u8::is_ascii_digit))
-        .and_then(|d| u32::try_from(d.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'))).ok())
-        .ok_or_else(bad)?;
-    let method = it.next().filter(|m| m.iter().all(|&c| is_token_char(c))).ok_or_else(bad)?;
-    if it.next().is_some() {
+    let v = trim_ws(v);
+    let digits_end = v.iter().position(u8::is_ascii_whitespace).ok_or_else(bad)?;
+    let (digits, rest) = v.split_at(digits_end);
+    // Whitespace is no token char, so a third word fails the method check.
+    let method = trim_ws(rest);
+    if digits.len() > 10
+        || !digits.iter().all(u8::is_ascii_digit)
+        || method.is_empty()
+        || !method.iter().all(|&c| is_token_char(c))
+    {
         return Err(bad());
     }
+    let seq = u32::try_from(digits.iter().fold(0u64, |n, &c| n * 10 + u64::from(c - b'0'))).map_err(|_| bad())?;
     Ok((seq, method))
 }
 
@@ -1703,6 +1706,19 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         #[test]
         fn fast_memchr_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), needle in any::<u8>()) {
             prop_assert_eq!(memchr(needle, &hay), hay.iter().position(|&c| c == needle));
+        }
+
+        #[test]
+        fn cseq_reads_like_a_split_into_two_words(s in "[0-9A-Za-z \t\r\n-]{0,24}") {
+            let words: Vec<&str> = s.split_ascii_whitespace().collect();
+            let reference = match words[..] {
+                [d, m] if d.len() <= 10 && d.bytes().all(|c| c.is_ascii_digit()) && m.bytes().all(is_token_char) => {
+                    d.parse::<u32>().ok().map(|n| (n, m))
+                }
+                _ => None,
+            };
+            let got = parse_cseq(s.as_bytes()).ok().map(|(n, m)| (n, std::str::from_utf8(m).unwrap()));
+            prop_assert_eq!(got, reference);
         }
 
         #[test]
