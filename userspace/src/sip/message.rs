@@ -374,7 +374,14 @@ pub fn frame_len(buf: &[u8]) -> FrameResult {
     if !start_line_ok(strip_cr(&buf[..line_end]), true) {
         return FrameResult::NotSip;
     }
-    let Some((head_end, body_at)) = find_head_end(buf) else {
+    let (cl, head_end) = match blank_line_after(buf, line_end) {
+        Some(body_at) => (Ok(None), Some((line_end + 1, body_at))),
+        None => {
+            let mut lines = RawHeaders::head_at(buf, line_end + 1);
+            (content_length(&mut lines), lines.head_end)
+        }
+    };
+    let Some((_, body_at)) = head_end else {
         if buf.len() > MAX_HEAD {
             return FrameResult::Malformed(Malformed::new("sip head too long"));
         }
@@ -383,8 +390,7 @@ pub fn frame_len(buf: &[u8]) -> FrameResult {
     if body_at > MAX_HEAD {
         return FrameResult::Malformed(Malformed::new("sip head too long"));
     }
-    let head = &buf[line_end + 1..head_end];
-    let cl = match content_length(head) {
+    let cl = match cl {
         Ok(cl) => cl.unwrap_or(0), // streams must carry it (RFC 3261 20.14); absent means none
         Err(e) => return FrameResult::Malformed(e),
     };
@@ -516,13 +522,11 @@ impl<'a> SipMessage<'a> {
 fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Malformed> {
     let mut kept = Kept::default();
     let mut lines = RawHeaders::head_at(b, from);
-    let mut count = 0usize;
-    for raw in &mut lines {
+    for (count, raw) in (&mut lines).enumerate() {
         let raw = raw?;
         if count >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
-        count += 1;
         let value = || Some(Kept1 { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
         match known(raw.name) {
             Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
@@ -938,20 +942,22 @@ fn parse_content_length(v: &[u8]) -> Result<usize, Malformed> {
     Ok(d.iter().fold(0usize, |n, &c| n * 10 + usize::from(c - b'0')))
 }
 
-/// The Content-Length of a head block (header lines only), without allocating. Other bad
-/// header lines are not its business: the stream stays in step and `parse` reports them.
-fn content_length(head: &[u8]) -> Result<Option<usize>, Malformed> {
-    let mut found = None;
-    for raw in RawHeaders::new(head).filter_map(Result::ok) {
-        if raw.name.eq_ignore_ascii_case(b"content-length") || raw.name.eq_ignore_ascii_case(b"l") {
-            let n = parse_content_length(raw.value)?;
-            if found.is_some_and(|p| p != n) {
-                return Err(Malformed::new("sip content-length conflicting"));
-            }
-            found = Some(n);
-        }
+/// The Content-Length among the header lines `lines` yields, walking them all (a head
+/// cut out, or up to the blank line); no allocation. Other bad header lines are not its
+/// business: the stream stays in step and `parse` reports them.
+fn content_length(lines: &mut RawHeaders<'_>) -> Result<Option<usize>, Malformed> {
+    let mut found: Result<Option<usize>, Malformed> = Ok(None);
+    for raw in lines.filter_map(Result::ok) {
+        let is_length = raw.name.eq_ignore_ascii_case(b"content-length") || raw.name.eq_ignore_ascii_case(b"l");
+        // The first bad value decides; the walk still goes on, to find the blank line.
+        let (true, Ok(prev)) = (is_length, &found) else { continue };
+        found = match parse_content_length(raw.value) {
+            Ok(n) if prev.is_some_and(|p| p != n) => Err(Malformed::new("sip content-length conflicting")),
+            Ok(n) => Ok(Some(n)),
+            Err(e) => Err(e),
+        };
     }
-    Ok(found)
+    found
 }
 
 /// Lower-case long form of a header name; compact forms per RFC 3261 7.3.3 and the RFCs
