@@ -463,7 +463,7 @@ pub fn parse(b: &[u8]) -> Result<SipMessage<'_>, Malformed> {
 
 /// A kept header value: where it sits, and whether continuation lines must be joined.
 #[derive(Debug, Clone, Copy)]
-struct Kept1 {
+struct KeptValue {
     span: Span,
     folded: bool,
 }
@@ -473,16 +473,16 @@ struct Kept1 {
 struct Kept {
     /// End of the header lines (the start of the blank line, or the end of the text).
     end: usize,
-    call_id: Option<Kept1>,
-    from: Option<Kept1>,
-    to: Option<Kept1>,
-    content_type: Option<Kept1>,
+    call_id: Option<KeptValue>,
+    from: Option<KeptValue>,
+    to: Option<KeptValue>,
+    content_type: Option<KeptValue>,
     cseq: Option<(u32, Span)>,
     content_length: Option<usize>,
 }
 
 impl Kept {
-    fn values(&mut self) -> impl Iterator<Item = &mut Kept1> {
+    fn values(&mut self) -> impl Iterator<Item = &mut KeptValue> {
         [&mut self.call_id, &mut self.from, &mut self.to, &mut self.content_type].into_iter().flatten()
     }
 
@@ -497,7 +497,7 @@ impl<'a> SipMessage<'a> {
     /// is set by the caller.
     fn new(text: Cow<'a, str>, code: Option<u16>, kept: Kept) -> Self {
         let start_end = memchr(b'\n', text.as_bytes()).map_or(text.len(), |e| e + 1);
-        let span = |k: Option<Kept1>| k.map(|k| k.span);
+        let span = |k: Option<KeptValue>| k.map(|k| k.span);
         SipMessage {
             start: start_spans(&text, code),
             head: (start_end.min(kept.end), kept.end),
@@ -527,7 +527,7 @@ fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Ma
         if count >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
-        let value = || Some(Kept1 { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
+        let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
         match known(raw.name) {
             Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
             Known::From if kept.from.is_none() => kept.from = value(),
@@ -566,7 +566,7 @@ fn copied_text(head: &[u8]) -> Result<(String, Kept), Malformed> {
     for v in kept.values().filter(|v| v.folded) {
         let from = joined.len();
         unfold_into(sub(&text, v.span), &mut joined);
-        *v = Kept1 { span: (text.len() + from, text.len() + joined.len()), folded: false };
+        *v = KeptValue { span: (text.len() + from, text.len() + joined.len()), folded: false };
     }
     text.push_str(&joined);
     Ok((text, kept))
