@@ -539,16 +539,16 @@ impl Aggregator {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn sip_message(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, transport: dialog::Transport, m: &sipmsg::SipMessage) {
+    fn sip_message(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.pid };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {
             return;
         }
-        if let Some(sdp) = m.sdp() {
+        if let Some(sdp) = m.sdp_ref() {
             let before = self.rtp.len();
-            for (_, addr, port) in sdp.media_endpoints() {
+            for (_, addr, port) in sdp.endpoints() {
                 if self.rtp.len() < MAX_MEDIA_ENDPOINTS {
                     self.rtp.insert((addr, port));
                 }

@@ -114,8 +114,8 @@ impl Call {
         self.method.as_deref().or(self.cseq_method.as_deref())
     }
 
-    fn apply(&mut self, m: &SipMessage) {
-        let cseq = m.cseq.as_ref();
+    fn apply(&mut self, m: &SipMessage<'_>) {
+        let cseq = m.cseq();
         if self.register {
             self.apply_register(m);
             return;
@@ -139,7 +139,7 @@ impl Call {
         }
     }
 
-    fn apply_invite(&mut self, m: &SipMessage) {
+    fn apply_invite(&mut self, m: &SipMessage<'_>) {
         if self.state == State::Terminated {
             // Retransmitted 200s and late answers after BYE must not revive the call.
             return;
@@ -150,14 +150,14 @@ impl Call {
             Some("CANCEL") => self.cancel_seen = true,
             _ => {}
         }
-        let (Some(code), Some(c)) = (m.status(), m.cseq.as_ref()) else { return };
+        let (Some(code), Some(c)) = (m.status(), m.cseq()) else { return };
         if c.method != "INVITE" {
             return;
         }
         match code {
             101..=199 => {
                 // Early needs a to-tag (RFC 3261 12.1): a 1xx without one makes no dialog.
-                let tagged = m.to.as_ref().is_some_and(|t| t.tag.is_some());
+                let tagged = m.to().is_some_and(|t| t.tag.is_some());
                 if tagged && !self.confirmed_once && matches!(self.state, State::Unknown | State::Failed) {
                     self.state = State::Early;
                 }
@@ -177,8 +177,8 @@ impl Call {
         }
     }
 
-    fn apply_register(&mut self, m: &SipMessage) {
-        let Some(c) = m.cseq.as_ref().filter(|c| c.method == "REGISTER") else { return };
+    fn apply_register(&mut self, m: &SipMessage<'_>) {
+        let Some(c) = m.cseq().filter(|c| c.method == "REGISTER") else { return };
         if m.is_request() {
             if self.reg_cseq != Some(c.seq) {
                 self.reg_cseq = Some(c.seq);
@@ -236,24 +236,23 @@ impl Tracker {
     }
 
     /// Feed one message, in capture order.
-    pub fn observe(&mut self, m: &SipMessage, ctx: MsgCtx) {
+    pub fn observe(&mut self, m: &SipMessage<'_>, ctx: MsgCtx) {
         let sdp = if m.body.is_empty() { None } else { m.sdp_ref() };
         if let Some(sdp) = sdp {
-            // As `media_endpoints`, without copying each kind before knowing it is new.
-            for md in sdp.media.iter().filter(|md| md.port != 0) {
-                let Some(ip) = md.address(sdp.connection).filter(|a| !a.is_unspecified()) else { continue };
+            // The kind is copied only for an endpoint not seen before.
+            for (kind, ip, port) in sdp.endpoints() {
                 let full = self.media.len() >= MAX_MEDIA_ENDPOINTS;
-                match self.media.entry((ip, md.port)) {
+                match self.media.entry((ip, port)) {
                     std::collections::btree_map::Entry::Occupied(_) => {}
                     std::collections::btree_map::Entry::Vacant(_) if full => self.dropped.media_endpoints += 1,
                     std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(md.kind.clone());
+                        v.insert(kind.to_owned());
                     }
                 }
             }
         }
 
-        let Some(call_id) = m.call_id.as_deref().filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
+        let Some(call_id) = m.call_id().filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
         else {
             self.dropped.no_call_id += 1;
             return;
@@ -282,8 +281,8 @@ impl Tracker {
             call.registrar = m.request_uri().map(str::to_owned);
         }
         if call.from.is_none() && call.to.is_none() {
-            call.from = m.from.as_ref().map(|f| f.uri.clone());
-            call.to = m.to.as_ref().map(|t| t.uri.clone());
+            call.from = m.from().map(|f| f.uri.to_owned());
+            call.to = m.to().map(|t| t.uri.to_owned());
         }
         if call.pid.is_none() {
             call.pid = ctx.pid;
@@ -303,11 +302,11 @@ impl Tracker {
             transport: ctx.transport.as_str(),
             method: m.method().map(str::to_owned),
             status: m.status(),
-            cseq: m.cseq.as_ref().map(|c| {
+            cseq: m.cseq().map(|c| {
                 let mut s = String::with_capacity(11 + c.method.len());
                 push_u32(&mut s, c.seq);
                 s.push(' ');
-                s.push_str(&c.method);
+                s.push_str(c.method);
                 s
             }),
             sport: ctx.sport,
@@ -380,8 +379,8 @@ fn ip_string(ip: IpAddr) -> String {
     s
 }
 
-fn new_call(call_id: &str, m: &SipMessage, at: Timestamp, order: usize) -> Call {
-    let cseq_method = m.cseq.as_ref().map(|c| c.method.clone());
+fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> Call {
+    let cseq_method = m.cseq().map(|c| c.method.to_owned());
     let register = m.method().or(cseq_method.as_deref()) == Some("REGISTER");
     Call {
         call_id: call_id.to_owned(),
@@ -425,7 +424,7 @@ mod tests {
     }
 
     /// A request or response of call `cid`; `to_tag` adds a tag to To.
-    fn msg(start: &str, cid: &str, cseq: &str, to_tag: bool, body: &str) -> SipMessage {
+    fn msg(start: &str, cid: &str, cseq: &str, to_tag: bool, body: &str) -> SipMessage<'static> {
         let tag = if to_tag { ";tag=callee1" } else { "" };
         let ct = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
         let raw = format!(
@@ -433,7 +432,7 @@ mod tests {
 To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        parse(raw.as_bytes()).unwrap()
+        parse(raw.as_bytes()).unwrap().into_owned()
     }
 
     const OFFER: &str = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 8000 RTP/AVP 0\r\n";
@@ -618,8 +617,7 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "2 OPTIONS", false, ""), ctx(8, A, B));
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "3 OPTIONS", false, ""), ctx(9, A, B));
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "c", "1 OPTIONS", false, ""), ctx(10, A, B));
-        let mut no_id = msg("OPTIONS sip:b@x SIP/2.0", "x", "1 OPTIONS", false, "");
-        no_id.call_id = None;
+        let no_id = parse(b"OPTIONS sip:b@x SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").unwrap();
         t.observe(&no_id, ctx(11, A, B));
         let long = "z".repeat(MAX_CALL_ID_LEN + 1);
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", &long, "1 OPTIONS", false, ""), ctx(12, A, B));
