@@ -39,46 +39,46 @@ struct Pkt {
     wire_len: u64,
 }
 
-/// Table keys and hashes worked out ahead for a packet of a batch ([`Aggregator::packets`]):
-/// the flow key (with which side sent) and the ESP SA key its fast path looks up.
+/// Table hashes worked out ahead for a packet of a batch ([`Aggregator::packets`]): of the
+/// flow key and of the ESP SA key (with its SPI and encapsulation, to check it is the one asked
+/// for) that the packet's fast path looks up. Only the hashes are kept: rebuilding a key costs
+/// less than carrying it from one stage to the next.
 #[derive(Debug, Clone, Copy)]
 struct Hint {
-    flow: Option<(FlowKey, bool, u64)>,
-    esp: Option<(esp_table::EspKey, u64)>,
+    flow: Option<u64>,
+    esp: Option<(u32, bool, u64)>,
 }
 
 impl Hint {
     const NONE: Hint = Hint { flow: None, esp: None };
 
-    /// The flow key and hash for these fields: the hint's when there is one (it was made from
-    /// the same fields), else computed.
+    /// The flow key for these fields, and its hash (the hint's when there is one: it was
+    /// made from the same fields).
     #[inline(always)]
     fn flow_key(&self, iface: usize, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool, u64) {
-        match self.flow {
+        let (k, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
+        let hash = match self.flow {
             Some(h) => {
-                debug_assert_eq!((h.0, h.1), FlowKey::new(iface as u32, proto, src, sport, dst, dport));
+                debug_assert_eq!(h, k.table_hash());
                 h
             }
-            None => {
-                let (k, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
-                (k, a_src, k.table_hash())
-            }
-        }
+            None => k.table_hash(),
+        };
+        (k, a_src, hash)
     }
 
-    /// The ESP SA key and hash, from the hint when it is for this SPI.
+    /// The ESP SA key and its hash, from the hint when it is for this SPI.
     #[inline(always)]
     fn esp_key(&self, spi: u32, src: IpAddr, dst: IpAddr, udp: bool) -> (esp_table::EspKey, u64) {
-        match self.esp {
-            Some(h) if h.0.spi == spi && h.0.udp == udp => {
-                debug_assert_eq!(h.0, esp_table::EspKey::new(spi, src, dst, udp));
+        let k = esp_table::EspKey::new(spi, src, dst, udp);
+        let hash = match self.esp {
+            Some((hspi, hudp, h)) if hspi == spi && hudp == udp => {
+                debug_assert_eq!(h, k.table_hash());
                 h
             }
-            _ => {
-                let k = esp_table::EspKey::new(spi, src, dst, udp);
-                (k, k.table_hash())
-            }
-        }
+            _ => k.table_hash(),
+        };
+        (k, hash)
     }
 }
 
@@ -259,18 +259,18 @@ impl Aggregator {
         let mut hints = [Hint::NONE; MAX];
         for (h, p) in hints.iter_mut().zip(batch) {
             *h = self.hint(p);
-            if let Some((_, _, hash)) = h.flow {
+            if let Some(hash) = h.flow {
                 self.flows.map.prefetch_slot(hash);
             }
-            if let Some((_, hash)) = h.esp {
+            if let Some((_, _, hash)) = h.esp {
                 self.esp.prefetch_slot(hash);
             }
         }
         let entry = |agg: &Self, h: &Hint| {
-            if let Some((_, _, hash)) = h.flow {
+            if let Some(hash) = h.flow {
                 agg.flows.map.prefetch_entry(hash);
             }
-            if let Some((_, hash)) = h.esp {
+            if let Some((_, _, hash)) = h.esp {
                 agg.esp.prefetch_entry(hash);
             }
         };
@@ -303,14 +303,8 @@ impl Aggregator {
             return Hint::NONE;
         };
         let word = |at: usize| payload.get(at..at + 4).map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-        let flow = |sport, dport| {
-            let (k, a_src) = FlowKey::new(idx as u32, proto, src, sport, dst, dport);
-            Some((k, a_src, k.table_hash()))
-        };
-        let esp = |spi, udp| {
-            let k = esp_table::EspKey::new(spi, src, dst, udp);
-            Some((k, k.table_hash()))
-        };
+        let flow = |sport, dport| Some(FlowKey::new(idx as u32, proto, src, sport, dst, dport).0.table_hash());
+        let esp = |spi, udp| Some((spi, udp, esp_table::EspKey::new(spi, src, dst, udp).table_hash()));
         match proto {
             flows::UDP => {
                 let Some(ports) = word(0) else {
