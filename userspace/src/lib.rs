@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod capture;
 pub mod decode;
+pub mod digits;
 pub mod event;
 pub mod report;
 pub mod sip;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::iface::is_tunnel_kind;
+use crate::digits::push_decimal;
 use crate::report::{EspSa, IkeSa, Report, Verdict};
 
 /// A SIP URI or host in the IMS namespace of a mobile operator (3GPP TS 23.003).
@@ -202,23 +203,6 @@ fn outside_summary(s: &IkeSa) -> String {
     line.push_str(", ");
     line.push_str(s.state);
     line
-}
-
-/// `n` in decimal. The IKE verdicts, one per SA, each spell a few numbers; `format!` for
-/// them cost more than the rest of the verdict.
-fn push_decimal(s: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// [`plural`] written into `s`.

@@ -19,6 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ike_names as names;
 use super::{be16, be32, Malformed};
+use crate::digits::push_decimal;
 use crate::report::Proposal;
 
 /// ISAKMP header length, identical in both versions.
@@ -1226,21 +1227,6 @@ fn with_key_length(base: &str, keylen: Option<u64>) -> String {
     s.push('_');
     push_decimal(&mut s, k);
     s
-}
-
-/// Append `n` in decimal, as `{n}` would.
-pub(crate) fn push_decimal(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// An IKEv1 SA payload: one proposal per transform appended to `out`, or with `out` `None` only

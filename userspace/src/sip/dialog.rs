@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::report;
 use crate::sip::message::SipMessage;
-use crate::sip::sdp::{push_ip, push_u32};
+use crate::digits::{push_decimal, push_ip};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -304,7 +304,7 @@ impl Tracker {
             status: m.status(),
             cseq: m.cseq().map(|c| {
                 let mut s = String::with_capacity(11 + c.method.len());
-                push_u32(&mut s, c.seq);
+                push_decimal(&mut s, u64::from(c.seq));
                 s.push(' ');
                 s.push_str(c.method);
                 s
