@@ -56,6 +56,7 @@ pub struct EspState {
 
 /// SPIs kept; beyond this, packets of new SPIs are counted in `overflow`.
 const MAX_SAS: usize = 500_000;
+const _: () = assert!(MAX_SAS < super::flows::MAX_ENTRIES);
 
 #[derive(Default)]
 pub struct EspTable {

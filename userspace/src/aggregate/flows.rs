@@ -50,11 +50,25 @@ pub trait TableKey: Copy + Eq {
 /// and its state through `RustcEntry` on every packet). Nothing is ever removed, which is
 /// what keeps the table this simple.
 pub struct Table<K, V> {
-    /// Entry index + 1; 0 is an empty slot.
+    /// 0 for an empty slot, else `tag << INDEX_BITS | (entry index + 1)`: the tag (8 bits of
+    /// the key's hash) lets a probe pass over other keys' slots without loading their
+    /// entries, which are the cache misses of a lookup.
     slots: Vec<u32>,
     /// `64 - log2(slots.len())`: the hash's top bits index the slots.
     shift: u32,
     entries: Vec<(K, V)>,
+}
+
+/// Bits of a slot that hold the entry index + 1.
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
+/// Most entries a table can hold; the callers' limits (MAX_FLOWS, MAX_SAS) are far below.
+pub const MAX_ENTRIES: usize = INDEX_MASK as usize - 1;
+
+/// The slot tag of a hash: its low 8 bits (the slot index comes from the top bits).
+#[inline(always)]
+fn tag(hash: u64) -> u32 {
+    (hash as u32 & 0xff) << INDEX_BITS
 }
 
 impl<K: TableKey, V> Default for Table<K, V> {
@@ -90,17 +104,19 @@ impl<K: TableKey, V> Table<K, V> {
     pub fn find_hashed(&self, key: &K, hash: u64) -> Slot {
         debug_assert_eq!(hash, key.table_hash());
         let mask = self.slots.len() - 1;
+        let tag = tag(hash);
         let mut i = (hash >> self.shift) as usize;
         // Terminates: the table is never more than half full, so an empty slot exists.
         loop {
             match self.slots[i] {
                 0 => return Slot::Vacant(i),
-                e => {
-                    let e = e as usize - 1;
+                s if s & !INDEX_MASK == tag => {
+                    let e = (s & INDEX_MASK) as usize - 1;
                     if self.entries[e].0 == *key {
                         return Slot::Found(e);
                     }
                 }
+                _ => {}
             }
             i = (i + 1) & mask;
         }
@@ -117,17 +133,28 @@ impl<K: TableKey, V> Table<K, V> {
         }
     }
 
-    /// Start loading the entry that slot points at (once [`Table::prefetch_slot`] had time to
-    /// bring the slot in); both cache lines when the entry straddles two.
+    /// Start loading the entry the key's slot points at (once [`Table::prefetch_slot`] had
+    /// time to bring the slot in): the first one along the probe whose tag matches, both
+    /// cache lines when it straddles two.
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
-        match self.slots.get((hash >> self.shift) as usize) {
-            Some(&e) if e != 0 => {
-                if let Some(x) = self.entries.get(e as usize - 1) {
-                    super::prefetch::hint_all(x);
+        let mask = self.slots.len() - 1;
+        let tag = tag(hash);
+        let mut i = (hash >> self.shift) as usize;
+        // A few probes at most: they are on the slot's cache line or the next.
+        for _ in 0..4 {
+            match self.slots.get(i) {
+                Some(&s) if s != 0 => {
+                    if s & !INDEX_MASK == tag {
+                        if let Some(x) = self.entries.get((s & INDEX_MASK) as usize - 1) {
+                            super::prefetch::hint_all(x);
+                        }
+                        return;
+                    }
                 }
+                _ => return,
             }
-            _ => {}
+            i = (i + 1) & mask;
         }
     }
 
@@ -145,12 +172,13 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     /// Insert at the vacant slot `find` returned (no other insert in between); returns the
-    /// new entry's index.
+    /// new entry's index. The callers keep the table below [`MAX_ENTRIES`].
     pub fn insert_at(&mut self, slot: usize, key: K, value: V) -> usize {
         let e = self.entries.len();
+        debug_assert!(e < MAX_ENTRIES);
+        let hash = key.table_hash();
         self.entries.push((key, value));
-        // The entry count is bounded by the callers (MAX_FLOWS, MAX_SAS) far below u32::MAX.
-        self.slots[slot] = (e + 1) as u32;
+        self.slots[slot] = tag(hash) | (e + 1) as u32;
         if self.entries.len() * 2 > self.slots.len() {
             self.grow();
         }
@@ -164,11 +192,12 @@ impl<K: TableKey, V> Table<K, V> {
         self.shift -= 1;
         let mask = n - 1;
         for (e, (k, _)) in self.entries.iter().enumerate() {
-            let mut i = (k.table_hash() >> self.shift) as usize;
+            let hash = k.table_hash();
+            let mut i = (hash >> self.shift) as usize;
             while self.slots[i] != 0 {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = (e + 1) as u32;
+            self.slots[i] = tag(hash) | (e + 1) as u32;
         }
     }
 }
@@ -347,6 +376,7 @@ pub struct Flows {
 /// Most flows in one report; beyond it new flows are counted in `overflow` only, so memory
 /// stays bounded whatever the input.
 pub const MAX_FLOWS: usize = 1_000_000;
+const _: () = assert!(MAX_FLOWS < MAX_ENTRIES);
 
 impl Flows {
     /// Count one packet; returns the flow's state, or `None` when the table is full.
@@ -508,10 +538,35 @@ mod table_tests {
         }
         assert_eq!(t.len(), 5_000);
         for i in 0..15_000u64 {
+            // Hints on any key, present or not, only warm caches.
+            t.prefetch_slot(K(i).table_hash());
+            t.prefetch_entry(K(i).table_hash());
             let want = (i % 3 == 0).then_some(i / 3);
             assert_eq!(t.get_mut(&K(i)).map(|v| *v), want, "key {i}");
         }
         let order: Vec<u64> = t.iter().map(|(_, v)| *v).collect();
         assert_eq!(order, (0..5_000).collect::<Vec<_>>());
+    }
+
+    /// Keys with a well-spread hash: slot tags differ, and a tag match with another key
+    /// (1 in 256) still compares the key itself.
+    #[test]
+    fn tags_never_stand_in_for_keys() {
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        struct M(u64);
+        impl TableKey for M {
+            fn table_hash(&self) -> u64 {
+                mix(self.0, 0x1234)
+            }
+        }
+        let mut t: Table<M, u64> = Table::default();
+        for i in (0..40_000u64).step_by(2) {
+            if let Slot::Vacant(s) = t.find(&M(i)) {
+                t.insert_at(s, M(i), i);
+            }
+        }
+        for i in 0..40_000u64 {
+            assert_eq!(t.get_mut(&M(i)).map(|v| *v), (i % 2 == 0).then_some(i), "key {i}");
+        }
     }
 }
