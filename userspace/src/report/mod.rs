@@ -258,7 +258,7 @@ impl Report {
         // fraction of the cost; anything it does not handle (maps, floats…) sends the whole
         // report through serde_json instead, so the output never depends on which ran.
         let mut w = json::Writer::default();
-        let mut s = match self.serialize(&mut w) {
+        let mut s = match json::write_report(&mut w, self) {
             Ok(()) => w.out,
             Err(_) => serde_json::to_string_pretty(self).expect("report serialises"),
         };
@@ -279,6 +279,10 @@ impl Report {
 mod json {
     use serde::ser::{self, Impossible, Serialize};
     use std::fmt;
+
+    mod direct;
+
+    pub use direct::report as write_report;
 
     /// A type the writer leaves to serde_json (none occurs in the report today).
     #[derive(Debug)]
@@ -305,6 +309,7 @@ mod json {
         pub out: String,
         depth: usize,
         prefixes: KeyPrefixes,
+        stamps: direct::StampPrefixes,
     }
 
     /// What goes before an element at a nesting level: a comma unless it is the first,
@@ -949,6 +954,33 @@ mod json {
             let mut want = serde_json::to_string_pretty(&r).unwrap();
             want.push('\n');
             assert_eq!(r.to_json(), want);
+            // Every `Option` of the directly written records the other way round, timestamps
+            // in other seconds and outside the years `Timestamp` formats digit by digit.
+            let mut flipped = r.clone();
+            let f = &mut flipped.flows[0];
+            (f.iface, f.sport, f.dport, f.pid, f.comm) = (Some("wg0".into()), None, Some(500), None, Some("x".into()));
+            f.last = Timestamp(i64::MAX);
+            let sa = &mut flipped.ike_sas[0];
+            (sa.responder_spi, sa.pid, sa.comm, sa.chosen) = (Some("ff".into()), Some(1), Some("iked".into()), None);
+            (sa.ke_group, sa.nat_detected, sa.iface, sa.nat_t) = (None, None, None, false);
+            sa.vendor_ids = vec!["strongSwan".into()];
+            sa.exchanges[1].at = Timestamp(-1);
+            let mut other = sa.clone();
+            other.nat_detected = Some(false);
+            other.proposals.clear();
+            flipped.ike_sas.push(other);
+            let esp = &mut flipped.esp_sas[0];
+            (esp.ike_sa, esp.first_seq, esp.last_seq, esp.iface) = (None, None, Some(9), Some("eth0".into()));
+            let d = &mut flipped.sip.dialogs[0];
+            (d.from, d.to, d.pid, d.comm) = (None, Some("<sip:bob@example.org>".into()), Some(3), Some("sipd".into()));
+            d.messages[0].cseq = None;
+            d.messages[1].at = Timestamp::from_secs_nanos(1_767_225_601, 999_999_999);
+            let reg = &mut flipped.sip.registrations[0];
+            (reg.aor, reg.registrar, reg.result, reg.pid, reg.comm) = (None, Some("sip:registrar".into()), None, None, None);
+            reg.messages = flipped.sip.dialogs[0].messages.clone();
+            let mut want = serde_json::to_string_pretty(&flipped).unwrap();
+            want.push('\n');
+            assert_eq!(flipped.to_json(), want);
             // Each struct with all-empty lists, so that `[]` follows every key too.
             let empty = Report { interfaces: vec![], flows: vec![], sip: Sip::default(), ..r };
             let mut want = serde_json::to_string_pretty(&empty).unwrap();
