@@ -96,24 +96,30 @@ pub fn stream_from(
     sink: &mut impl Sink,
 ) -> Result<u32, OpenError> {
     let window = window.max(64);
-    let mut buf = vec![0u8; window];
-    // `buf[..len]` holds file bytes from offset `base`; `eof` once the source has ended.
+    // The window is `buf[start..start + len]`: file bytes from offset `base` on. It is placed
+    // so that its address and its file offset agree modulo the page size; each read then
+    // copies page-cache bytes to the same offset within a page. (When the destination ran
+    // 1 to 31 bytes ahead of the source, the kernel's copy ran four times slower here.)
+    let mut buf = vec![0u8; window + PAGE];
+    let mut start = page_offset(&buf, 0);
+    let mut base = 0u64;
     let mut len = 0usize;
+    // Set once the source has ended.
     let mut eof = false;
     let mut read_error: Option<std::io::Error> = None;
     let io = |source| OpenError::Io { path: name.to_string(), source };
-    fill(&mut src, &mut buf, &mut len, &mut eof, &mut read_error);
+    fill(&mut src, &mut buf[start..], &mut len, &mut eof, &mut read_error);
     if len == 0 {
         if let Some(e) = read_error {
             return Err(io(e));
         }
     }
-    let Some(format) = Format::detect(&buf[..len]) else {
-        return Err(not_a_capture(name, &buf[..len]));
+    let Some(format) = Format::detect(&buf[start..start + len]) else {
+        return Err(not_a_capture(name, &buf[start..start + len]));
     };
     let mut detached: Option<Events<'static>> = None;
     loop {
-        let view = &buf[..len];
+        let view = &buf[start..start + len];
         let mut ev = match detached.take() {
             None => Events::window(format, view, !eof, first_iface),
             Some(d) => d.attach(view, !eof),
@@ -158,15 +164,26 @@ pub fn stream_from(
         // The window ends inside a record: keep its start, read on after it.
         let pos = ev.position();
         detached = Some(ev.detach());
-        buf.copy_within(pos..len, 0);
+        base += pos as u64;
         len -= pos;
-        if len == buf.len() {
+        if len + PAGE >= buf.len() {
             // One record larger than the window: widen it (the readers refuse records over
             // MAX_RECORD, so this stops there).
-            buf.resize((buf.len() * 2).min(MAX_RECORD + window), 0);
+            buf.resize((buf.len() * 2).min(MAX_RECORD + window + PAGE), 0);
         }
-        fill(&mut src, &mut buf, &mut len, &mut eof, &mut read_error);
+        let from = start + pos;
+        start = page_offset(&buf, base);
+        buf.copy_within(from..from + len, start);
+        fill(&mut src, &mut buf[start..], &mut len, &mut eof, &mut read_error);
     }
+}
+
+const PAGE: usize = 4096;
+
+/// Where in `buf` the byte at file offset `at` goes so that both agree modulo [`PAGE`].
+fn page_offset(buf: &[u8], at: u64) -> usize {
+    let addr = buf.as_ptr() as usize % PAGE;
+    (at as usize % PAGE + PAGE - addr) % PAGE
 }
 
 /// Read until `buf` is full or the source ends (an error ends it too, kept for the report).
