@@ -1016,16 +1016,28 @@ fn identity(version: u8, payload: &'static str, f: &IdFields<'_>) -> Identity {
     }
 }
 
-/// SA attributes as `(type without the AF bit, value bytes)`; TV attributes carry two bytes.
-/// Yields one `Err` at damage or past [`MAX_ATTRIBUTES`], then ends.
+/// Data attributes as `(type without the AF bit, value bytes)`: those of SA transforms, and the
+/// config attributes of CP / Mode-CFG payloads. With the AF bit set an attribute is TV (two
+/// bytes of value), as in every SA attribute and IKEv1 Mode-CFG; IKEv2 CP payloads reserve the
+/// bit, so there it is masked and the attribute read as TLV. Yields one `Err` at damage or past
+/// [`MAX_ATTRIBUTES`] (for config attributes counted over the whole message), then ends.
 struct Attributes<'a> {
     rest: &'a [u8],
     count: usize,
+    /// The AF bit means TV format.
+    tv: bool,
+    /// Config attributes: named so in malformed reasons.
+    cfg: bool,
 }
 
 impl<'a> Attributes<'a> {
     fn new(b: &'a [u8]) -> Self {
-        Attributes { rest: b, count: 0 }
+        Attributes { rest: b, count: 0, tv: true, cfg: false }
+    }
+
+    /// Config attributes of a CP (IKEv2) or Mode-CFG (IKEv1) payload, after `seen` earlier ones.
+    fn config(b: &'a [u8], version: u8, seen: usize) -> Self {
+        Attributes { rest: b, count: seen, tv: version == 1, cfg: true }
     }
 
     fn fail(&mut self, reason: &'static str) -> Option<Result<(u16, &'a [u8]), Malformed>> {
@@ -1046,19 +1058,19 @@ impl<'a> Iterator for Attributes<'a> {
             return self.fail("ike too many attributes");
         }
         let (Some(t), Some(v)) = (be16(b, 0), be16(b, 2)) else {
-            return self.fail("ike attribute truncated");
+            return self.fail(if self.cfg { "ike cfg attribute truncated" } else { "ike attribute truncated" });
         };
         self.count += 1;
-        if t & 0x8000 != 0 {
+        if self.tv && t & 0x8000 != 0 {
             self.rest = &b[4..];
             return Some(Ok((t & 0x7fff, &b[2..4])));
         }
         let end = 4 + usize::from(v);
         let Some(val) = b.get(4..end) else {
-            return self.fail("ike attribute length past end");
+            return self.fail(if self.cfg { "ike cfg attribute length past end" } else { "ike attribute length past end" });
         };
         self.rest = &b[end..];
-        Some(Ok((t, val)))
+        Some(Ok((t & 0x7fff, val)))
     }
 }
 
@@ -1388,58 +1400,8 @@ fn cfg_value(t: u16, v: &[u8]) -> String {
     }
 }
 
-/// Config attributes `(type, value)` of a CP / Mode-CFG payload. IKEv1 Mode-CFG uses the AF
-/// bit (TV format) like SA attributes; IKEv2 reserves it. The [`MAX_ATTRIBUTES`] limit counts
-/// the whole message, so `seen` says how many earlier CP payloads held. Yields one `Err` at
-/// damage, then ends.
-struct CfgAttributes<'a> {
-    rest: &'a [u8],
-    version: u8,
-    seen: usize,
-}
-
-impl<'a> CfgAttributes<'a> {
-    fn fail(&mut self, reason: &'static str) -> Option<Result<(u16, &'a [u8]), Malformed>> {
-        self.rest = &[];
-        Some(Err(Malformed::new(reason)))
-    }
-}
-
-impl<'a> Iterator for CfgAttributes<'a> {
-    type Item = Result<(u16, &'a [u8]), Malformed>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.rest;
-        if rest.is_empty() {
-            return None;
-        }
-        if self.seen >= MAX_ATTRIBUTES {
-            return self.fail("ike too many attributes");
-        }
-        let (Some(t), Some(l)) = (be16(rest, 0), be16(rest, 2)) else {
-            return self.fail("ike cfg attribute truncated");
-        };
-        let (val, adv) = if self.version == 1 && t & 0x8000 != 0 {
-            (&rest[2..4], 4)
-        } else {
-            let end = 4 + usize::from(l);
-            let Some(v) = rest.get(4..end) else {
-                return self.fail("ike cfg attribute length past end");
-            };
-            (v, end)
-        };
-        self.seen += 1;
-        self.rest = &rest[adv..];
-        Some(Ok((t & 0x7fff, val)))
-    }
-}
-
 fn config(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(), Malformed> {
-    let attrs = CfgAttributes {
-        rest: b,
-        version,
-        seen: m.config.len(),
-    };
+    let attrs = Attributes::config(b, version, m.config.len());
     for a in attrs {
         let (ty, val) = a?;
         m.config.push(ConfigAttribute {
@@ -1453,13 +1415,9 @@ fn config(m: &mut IkeMessage, version: u8, b: &[u8]) -> Result<(), Malformed> {
 
 /// The checks of [`config`]; `seen` carries the message's attribute count across CP payloads.
 fn check_config(version: u8, b: &[u8], seen: &mut usize) -> Result<(), Malformed> {
-    let mut attrs = CfgAttributes {
-        rest: b,
-        version,
-        seen: *seen,
-    };
+    let mut attrs = Attributes::config(b, version, *seen);
     let res = attrs.try_for_each(|a| a.map(drop));
-    *seen = attrs.seen;
+    *seen = attrs.count;
     res
 }
 
