@@ -170,7 +170,7 @@ fn batched_and_single_packets_give_the_same_report() {
     assert!(common::corpus_dir().is_none() || files.len() > 10);
     for (i, b) in files.iter().enumerate() {
         let want = one_by_one(b);
-        for size in [1, 3, 16, 40] {
+        for size in [1, 3, 16, 40, 64, 100] {
             assert_eq!(batched(b, size), want, "corpus file {i}, batches of {size}");
         }
     }

@@ -246,45 +246,48 @@ impl Aggregator {
     /// the keys and hashes. Same result as [`Aggregator::feed`] packet by packet.
     #[inline]
     pub fn packets(&mut self, batch: &[PacketEvent<'_>]) {
-        const MAX: usize = 16;
-        // Entries this many packets ahead of the one being counted: by then their slot has
-        // arrived, and they arrive while the packets before them are counted.
-        const AHEAD: usize = 4;
+        const MAX: usize = 64;
+        // A software pipeline over the batch: a packet's hint is worked out and its slots
+        // prefetched SLOTS_AHEAD packets before it is counted, its entries ENTRIES_AHEAD
+        // before (by then the slot has arrived, and the entry arrives while the packets in
+        // between are counted). Only the first few packets of a batch wait.
+        const SLOTS_AHEAD: usize = 12;
+        const ENTRIES_AHEAD: usize = 4;
         if batch.len() > MAX {
             for chunk in batch.chunks(MAX) {
                 self.packets(chunk);
             }
             return;
         }
+        let n = batch.len();
         let mut hints = [Hint::NONE; MAX];
-        for (h, p) in hints.iter_mut().zip(batch) {
-            *h = self.hint(p);
-            if let Some(hash) = h.flow {
-                self.flows.map.prefetch_slot(hash);
-            }
-            if let Some((_, _, hash)) = h.esp {
-                self.esp.prefetch_slot(hash);
-            }
-        }
-        let entry = |agg: &Self, h: &Hint| {
-            if let Some(hash) = h.flow {
-                agg.flows.map.prefetch_entry(hash);
-            }
-            if let Some((_, _, hash)) = h.esp {
-                agg.esp.prefetch_entry(hash);
-            }
-        };
-        let hints = &hints[..batch.len()];
-        for h in hints.iter().take(AHEAD) {
-            entry(self, h);
-        }
+        let (mut hinted, mut fetched) = (0, 0);
         for (i, p) in batch.iter().enumerate() {
-            if let Some(h) = hints.get(i + AHEAD) {
-                entry(self, h);
+            while hinted < n && hinted < i + SLOTS_AHEAD {
+                let h = self.hint(&batch[hinted]);
+                if let Some(hash) = h.flow {
+                    self.flows.map.prefetch_slot(hash);
+                }
+                if let Some((_, _, hash)) = h.esp {
+                    self.esp.prefetch_slot(hash);
+                }
+                hints[hinted] = h;
+                hinted += 1;
+            }
+            while fetched < hinted && fetched < i + ENTRIES_AHEAD {
+                let h = &hints[fetched];
+                if let Some(hash) = h.flow {
+                    self.flows.map.prefetch_entry(hash);
+                }
+                if let Some((_, _, hash)) = h.esp {
+                    self.esp.prefetch_entry(hash);
+                }
+                fetched += 1;
             }
             self.packet_hinted(p, &hints[i]);
         }
     }
+
 
     /// The flow and ESP-SA keys (with hashes) the fast path of [`Aggregator::packet`] will look
     /// up for this frame; nothing for frames it does not take (they are rare).

@@ -26,7 +26,7 @@ pub mod writer;
 pub const MAX_RECORD: usize = 64 << 20;
 
 /// Packets handed to [`Sink::packets`] at a time.
-const BATCH: usize = 16;
+const BATCH: usize = 64;
 
 /// Bytes read per refill of the stream window: small enough to stay in the L2 cache while
 /// the packets in it are decoded, large enough that the read calls cost nothing.
