@@ -57,6 +57,44 @@ fn not_a_capture(path: &str, b: &[u8]) -> OpenError {
     OpenError::NotACapture { path: path.to_string(), magic }
 }
 
+/// The part of a capture a reader has in view, and where it is in it. The same for both
+/// readers: the whole file (`more` false), or one window of a stream that the reader is moved
+/// to with [`View::detach`] / [`View::attach`] as the buffer is refilled.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    /// The bytes in view.
+    b: &'a [u8],
+    /// File offset of `b[0]` (damage is named with file offsets).
+    base: u64,
+    /// More of the file follows `b`: a record cut off at its end is not damage yet.
+    more: bool,
+    /// Stopped at the end of `b` with a record only partly in view.
+    starved: bool,
+    /// Offset in `b` of the next record or block: everything before it has been delivered.
+    pos: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(b: &'a [u8], more: bool, pos: usize) -> Self {
+        View { b, base: 0, more, starved: false, pos }
+    }
+
+    /// [`View::pos`] as an offset in the file.
+    fn file_position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// The position without the bytes, to outlive the buffer they are in.
+    fn detach(self) -> View<'static> {
+        View { b: &[], ..self }
+    }
+
+    /// The next window `b`, which starts at this view's position in the file.
+    fn attach(self, b: &'a [u8], more: bool) -> Self {
+        View { b, base: self.file_position(), more, starved: false, pos: 0 }
+    }
+}
+
 /// Where [`stream`] delivers what it reads, in file order.
 pub trait Sink {
     /// A packet (the common case, without the `Event` wrapper).

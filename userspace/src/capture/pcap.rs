@@ -13,7 +13,7 @@
 //!   (writers with a wrong snaplen in the header exist; a record that fits is still a packet).
 
 use super::linktype;
-use super::Damage;
+use super::{Damage, View};
 use crate::event::{Direction, Event, InterfaceInfo, PacketEvent};
 use crate::time::Timestamp;
 
@@ -50,15 +50,8 @@ enum State {
 }
 
 pub struct Reader<'a> {
-    /// The bytes in view: the whole file, or a window of it when streaming.
-    b: &'a [u8],
-    /// File offset of `b[0]` (damage is named with file offsets).
-    base: u64,
-    /// More of the file follows `b`: a record cut off at its end is not damage yet.
-    more: bool,
-    /// Stopped at the end of the window with a record only partly in view.
-    starved: bool,
-    pos: usize,
+    /// The bytes in view and the position in them.
+    v: View<'a>,
     first: u32,
     announced: bool,
     state: State,
@@ -67,12 +60,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Byte offset of the next record or block: everything before it has been delivered.
     pub fn position(&self) -> usize {
-        self.pos
+        self.v.pos
     }
 
     /// [`Reader::position`] as an offset in the file.
     pub fn file_position(&self) -> u64 {
-        self.base + self.pos as u64
+        self.v.file_position()
     }
 
     /// A reader of the whole file `b`.
@@ -88,11 +81,7 @@ impl<'a> Reader<'a> {
             Err(d) => State::Failed(d),
         };
         Reader {
-            b,
-            base: 0,
-            more,
-            starved: false,
-            pos: FILE_HEADER_LEN,
+            v: View::new(b, more, FILE_HEADER_LEN),
             first,
             announced: false,
             state,
@@ -102,17 +91,13 @@ impl<'a> Reader<'a> {
     /// True when reading stopped at the end of a window that has more of the file after it:
     /// [`Reader::detach`], refill, [`Reader::attach`] and go on.
     pub fn starved(&self) -> bool {
-        self.starved
+        self.v.starved
     }
 
     /// The reader's state without its bytes, to outlive the window's buffer.
     pub fn detach(self) -> Reader<'static> {
         Reader {
-            b: &[],
-            base: self.base,
-            more: self.more,
-            starved: self.starved,
-            pos: self.pos,
+            v: self.v.detach(),
             first: self.first,
             announced: self.announced,
             state: self.state,
@@ -123,11 +108,7 @@ impl<'a> Reader<'a> {
     /// the old one.
     pub fn attach(self, b: &'a [u8], more: bool) -> Self {
         Reader {
-            b,
-            base: self.base + self.pos as u64,
-            more,
-            starved: false,
-            pos: 0,
+            v: self.v.attach(b, more),
             ..self
         }
     }
@@ -162,7 +143,7 @@ impl<'a> Reader<'a> {
         };
         match self.record(&h) {
             Ok(Some(p)) => Some(Ok(Event::Packet(p))),
-            Ok(None) if self.starved => None,
+            Ok(None) if self.v.starved => None,
             Ok(None) => {
                 self.state = State::Done;
                 None
@@ -187,20 +168,20 @@ impl<'a> Reader<'a> {
         self.record(&h).ok().flatten()
     }
 
-    /// The record at `self.pos`; `Ok(None)` at a clean end of file, or at the end of a window
-    /// (`starved` set). `self.pos` moves only when a packet is returned.
+    /// The record at `self.v.pos`; `Ok(None)` at a clean end of file, or at the end of a window
+    /// (`starved` set). `self.v.pos` moves only when a packet is returned.
     #[inline(always)]
     fn record(&mut self, h: &Header) -> Result<Option<PacketEvent<'a>>, Damage> {
-        let b = self.b;
-        let at = self.pos;
+        let b = self.v.b;
+        let at = self.v.pos;
         let rest = b.get(at..).unwrap_or_default();
         if rest.is_empty() {
-            self.starved = self.more;
+            self.v.starved = self.v.more;
             return Ok(None);
         }
         let Some((hdr, body)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
-            if self.more {
-                self.starved = true;
+            if self.v.more {
+                self.v.starved = true;
                 return Ok(None);
             }
             return Err(self.damage(
@@ -234,8 +215,8 @@ impl<'a> Reader<'a> {
         // simply larger than the file.
         let n = usize::try_from(incl).unwrap_or(usize::MAX);
         let Some(data) = body.get(..n) else {
-            if self.more && n <= super::MAX_RECORD {
-                self.starved = true;
+            if self.v.more && n <= super::MAX_RECORD {
+                self.v.starved = true;
                 return Ok(None);
             }
             let what = if n > super::MAX_RECORD {
@@ -256,7 +237,7 @@ impl<'a> Reader<'a> {
             };
             return Err(self.damage(at, what));
         };
-        self.pos = at + RECORD_HEADER_LEN + n;
+        self.v.pos = at + RECORD_HEADER_LEN + n;
         // secs < 2^32 and frac < 2^32: the sum stays far below i64::MAX.
         let ns = if h.nanos {
             i64::from(frac)
@@ -278,7 +259,7 @@ impl<'a> Reader<'a> {
 impl Reader<'_> {
     /// Damage at window position `at`, named by its file offset.
     fn damage(&self, at: usize, what: String) -> Damage {
-        Damage { offset: self.base + at as u64, what }
+        Damage { offset: self.v.base + at as u64, what }
     }
 }
 

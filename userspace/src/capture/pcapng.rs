@@ -28,7 +28,7 @@ use pcap_parser::pcapng::{
 };
 
 use super::linktype;
-use super::Damage;
+use super::{Damage, View};
 use crate::event::{Direction, Event, InterfaceInfo, PacketEvent, ProcessInfo};
 use crate::time::Timestamp;
 
@@ -108,15 +108,8 @@ struct Iface {
 }
 
 pub struct Reader<'a> {
-    /// The bytes in view: the whole file, or a window of it when streaming.
-    b: &'a [u8],
-    /// File offset of `b[0]` (damage is named with file offsets).
-    base: u64,
-    /// More of the file follows `b`: a block cut off at its end is not damage yet.
-    more: bool,
-    /// Stopped at the end of the window with a block only partly in view.
-    starved: bool,
-    pos: usize,
+    /// The bytes in view and the position in them.
+    v: View<'a>,
     first: u32,
     /// Interfaces announced so far in the whole file.
     seen: u32,
@@ -139,12 +132,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Byte offset of the next record or block: everything before it has been delivered.
     pub fn position(&self) -> usize {
-        self.pos
+        self.v.pos
     }
 
     /// [`Reader::position`] as an offset in the file.
     pub fn file_position(&self) -> u64 {
-        self.base + self.pos as u64
+        self.v.file_position()
     }
 
     /// A reader of the whole file `b`.
@@ -155,11 +148,7 @@ impl<'a> Reader<'a> {
     /// A reader of the file's first bytes `b`; `more` when the file goes on past them.
     pub fn window(b: &'a [u8], more: bool, first: u32) -> Self {
         Reader {
-            b,
-            base: 0,
-            more,
-            starved: false,
-            pos: 0,
+            v: View::new(b, more, 0),
             first,
             seen: 0,
             done: false,
@@ -180,7 +169,7 @@ impl<'a> Reader<'a> {
     /// True when reading stopped at the end of a window that has more of the file after it:
     /// [`Reader::detach`], refill, [`Reader::attach`] and go on.
     pub fn starved(&self) -> bool {
-        self.starved
+        self.v.starved
     }
 
     /// The reader's state without its bytes, to outlive the window's buffer. Only called
@@ -188,11 +177,7 @@ impl<'a> Reader<'a> {
     pub fn detach(self) -> Reader<'static> {
         debug_assert!(self.pending.is_none());
         Reader {
-            b: &[],
-            base: self.base,
-            more: self.more,
-            starved: self.starved,
-            pos: self.pos,
+            v: self.v.detach(),
             first: self.first,
             seen: self.seen,
             done: self.done,
@@ -210,11 +195,7 @@ impl<'a> Reader<'a> {
     /// the old one.
     pub fn attach(self, b: &'a [u8], more: bool) -> Self {
         Reader {
-            b,
-            base: self.base + self.pos as u64,
-            more,
-            starved: false,
-            pos: 0,
+            v: self.v.attach(b, more),
             ..self
         }
     }
@@ -225,13 +206,13 @@ impl<'a> Reader<'a> {
         }
         // Every pass either consumes a block of at least 12 bytes, ends the file or ends
         // the window.
-        while !self.done && !self.starved {
+        while !self.done && !self.v.starved {
             match self.block() {
                 Ok(Some(ev)) => return Some(Ok(ev)),
                 Ok(None) => {}
                 Err(mut d) => {
                     // Blocks name window positions; the file offset is what a person can use.
-                    d.offset += self.base;
+                    d.offset += self.v.base;
                     self.done = true;
                     return Some(Err(d));
                 }
@@ -245,21 +226,21 @@ impl<'a> Reader<'a> {
         read_u32(b, at, self.big_endian)
     }
 
-    /// Frame the block at `self.pos` and act on it; `Ok(None)` when it produced no event.
+    /// Frame the block at `self.v.pos` and act on it; `Ok(None)` when it produced no event.
     fn block(&mut self) -> Result<Option<Event<'a>>, Damage> {
-        let at = self.pos;
-        let rest = self.b.get(at..).unwrap_or_default();
+        let at = self.v.pos;
+        let rest = self.v.b.get(at..).unwrap_or_default();
         if rest.is_empty() {
-            if self.more {
-                self.starved = true;
+            if self.v.more {
+                self.v.starved = true;
             } else {
                 self.done = true;
             }
             return Ok(None);
         }
         let Some(head) = rest.first_chunk::<BLOCK_OVERHEAD>() else {
-            if self.more {
-                self.starved = true;
+            if self.v.more {
+                self.v.starved = true;
                 return Ok(None);
             }
             return Err(damage(
@@ -317,8 +298,8 @@ impl<'a> Reader<'a> {
             ));
         }
         let Some(blk) = rest.get(..len) else {
-            if self.more {
-                self.starved = true;
+            if self.v.more {
+                self.v.starved = true;
                 return Ok(None);
             }
             return Err(damage(
@@ -336,7 +317,7 @@ impl<'a> Reader<'a> {
                 format!("block length {len32} does not match trailer {trailer}"),
             ));
         }
-        self.pos = at + len;
+        self.v.pos = at + len;
         match btype {
             SHB => self.section(at, blk),
             IDB => self.interface(at, blk).map(Some),
