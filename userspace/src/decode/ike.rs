@@ -980,26 +980,15 @@ fn identity(version: u8, payload: &'static str, f: &IdFields<'_>) -> Identity {
         (_, 1) if d.len() == 4 => ipv4(d).map(|a| a.to_string()),
         (_, 5) if d.len() == 16 => ipv6(d).map(|a| a.to_string()),
         (_, 2 | 3) => Some(text(d)),
-        (1, 4) if d.len() == 8 => Some(format!(
-            "{}/{}",
-            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
-            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
-        )),
-        (1, 7) if d.len() == 8 => Some(format!(
-            "{}-{}",
-            ipv4(d).unwrap_or(Ipv4Addr::UNSPECIFIED),
-            ipv4(&d[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
-        )),
-        (1, 6) if d.len() == 32 => Some(format!(
-            "{}/{}",
-            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
-            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
-        )),
-        (1, 8) if d.len() == 32 => Some(format!(
-            "{}-{}",
-            ipv6(d).unwrap_or(Ipv6Addr::UNSPECIFIED),
-            ipv6(&d[16..]).unwrap_or(Ipv6Addr::UNSPECIFIED)
-        )),
+        // IKEv1 subnets (address/mask) and ranges (first-last), IPv4 and IPv6.
+        (1, 4 | 7) if d.len() == 8 => {
+            let a = |at: usize| ipv4(&d[at..]).unwrap_or(Ipv4Addr::UNSPECIFIED);
+            Some(format!("{}{}{}", a(0), if id_type == 4 { '/' } else { '-' }, a(4)))
+        }
+        (1, 6 | 8) if d.len() == 32 => {
+            let a = |at: usize| ipv6(&d[at..]).unwrap_or(Ipv6Addr::UNSPECIFIED);
+            Some(format!("{}{}{}", a(0), if id_type == 6 { '/' } else { '-' }, a(16)))
+        }
         // KEY_ID is opaque but often text (carrier NAIs, user names): show text when it is.
         (_, 11) if !d.is_empty() && d.iter().all(|&c| (0x20..0x7f).contains(&c)) => Some(text(d)),
         _ => None,
@@ -1425,6 +1414,26 @@ fn check_config(version: u8, b: &[u8], seen: &mut usize) -> Result<(), Malformed
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// IKEv1 subnet and range IDs, IPv4 and IPv6, as address/mask and first-last.
+    #[test]
+    fn subnet_and_range_ids() {
+        let v4: Vec<u8> = [10, 0, 0, 0, 255, 255, 255, 0].to_vec();
+        let mut v6 = vec![0u8; 32];
+        v6[0] = 0x20;
+        v6[1] = 0x01;
+        v6[16] = 0xff;
+        v6[17] = 0xff;
+        for (ty, data, want) in [
+            (4u8, &v4, "10.0.0.0/255.255.255.0"),
+            (7, &v4, "10.0.0.0-255.255.255.0"),
+            (6, &v6, "2001::/ffff::"),
+            (8, &v6, "2001::-ffff::"),
+        ] {
+            let f = IdFields { id_type: ty, protocol: 0, port: 0, data };
+            assert_eq!(identity(1, "ID", &f).value, want, "type {ty}");
+        }
+    }
 
     fn unhex(s: &str) -> Vec<u8> {
         assert!(s.len().is_multiple_of(2));
