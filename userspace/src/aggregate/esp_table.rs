@@ -24,6 +24,12 @@ impl EspKey {
         EspKey { spi, src, dst, v6, udp }
     }
 
+    /// [`EspKey::new`] for two IPv4 addresses given as their 32-bit values.
+    #[inline]
+    pub fn v4(spi: u32, src: u32, dst: u32, udp: bool) -> EspKey {
+        EspKey { spi, src: src.into(), dst: dst.into(), v6: false, udp }
+    }
+
     pub fn src(&self) -> IpAddr {
         unpack(self.src, self.v6)
     }

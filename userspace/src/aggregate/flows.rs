@@ -253,6 +253,9 @@ impl PartialOrd for FlowKey {
 }
 
 impl FlowKey {
+    /// A placeholder for filling arrays; no packet has it (interface 0, protocol 0, no ports).
+    pub const EMPTY: FlowKey = FlowKey { w: [0; 6] };
+
     /// The key and whether (src, sport) is the key's `a` side.
     #[inline]
     pub fn new(iface: IfaceId, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> (FlowKey, bool) {
@@ -267,11 +270,12 @@ impl FlowKey {
     /// order the ends instead of two 128-bit ones (nearly every packet of a capture is IPv4).
     #[inline]
     pub fn v4(iface: IfaceId, proto: u8, src: u32, sport: u16, dst: u32, dport: u16) -> (FlowKey, bool) {
+        // Each end as one number, address above port: ordering the ends is a min and a max.
         let end = |addr: u32, port: u16| u64::from(addr) << 16 | u64::from(port);
-        let a_is_src = end(src, sport) <= end(dst, dport);
-        let ((a, ap), (b, bp)) = if a_is_src { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
-        let w = [u64::from(a), 0, u64::from(b), 0, u64::from(iface) << 32 | u64::from(ap) << 16 | u64::from(bp), u64::from(proto)];
-        (FlowKey { w }, a_is_src)
+        let (s, d) = (end(src, sport), end(dst, dport));
+        let (a, b) = (s.min(d), s.max(d));
+        let w = [a >> 16, 0, b >> 16, 0, u64::from(iface) << 32 | (a & 0xffff) << 16 | (b & 0xffff), u64::from(proto)];
+        (FlowKey { w }, s <= d)
     }
 
     /// [`FlowKey::new`] for addresses already packed (both of family `v6`).
