@@ -393,21 +393,21 @@ impl Flows {
         bytes: u64,
         pid: Option<u32>,
     ) -> Option<&mut FlowState> {
-        self.touch_hashed(key, key.table_hash(), a_is_src, ts, bytes, pid)
+        self.touch_hashed(&key, key.table_hash(), a_is_src, ts, bytes, pid)
     }
 
     /// [`Flows::touch`] with the key's `table_hash` already worked out.
     #[inline(always)]
     pub fn touch_hashed(
         &mut self,
-        key: FlowKey,
+        key: &FlowKey,
         hash: u64,
         a_is_src: bool,
         ts: Timestamp,
         bytes: u64,
         pid: Option<u32>,
     ) -> Option<&mut FlowState> {
-        let e = match self.map.find_hashed(&key, hash) {
+        let e = match self.map.find_hashed(key, hash) {
             Slot::Found(e) => e,
             Slot::Vacant(slot) => {
                 if self.map.len() >= MAX_FLOWS {
@@ -424,7 +424,7 @@ impl Flows {
                     probes_left: 4,
                     rtp_checked: 0,
                 };
-                self.map.insert_at(slot, key, st)
+                self.map.insert_at(slot, *key, st)
             }
         };
         let st = self.map.entry_mut(e);

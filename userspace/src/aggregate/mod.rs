@@ -49,8 +49,6 @@ struct Pkt {
 struct Fast {
     /// [`flows::UDP`] or [`flows::ESP`]; 0 for a frame the general path counts.
     proto: u8,
-    /// Whether the sender is the flow key's `a` side.
-    a_src: bool,
     sport: u16,
     dport: u16,
     /// Interface index.
@@ -60,8 +58,7 @@ struct Fast {
     /// Where the UDP data, or the ESP packet, lies in the frame.
     start: u32,
     end: u32,
-    key: FlowKey,
-    hash: u64,
+    flow: Keyed,
     /// The SPI and SA-key hash of ESP, and of UDP that looks like ESP in UDP (checked against
     /// the payload's classification before use).
     esp: Option<(u32, u64)>,
@@ -70,7 +67,6 @@ struct Fast {
 impl Fast {
     const NONE: Fast = Fast {
         proto: 0,
-        a_src: false,
         sport: 0,
         dport: 0,
         iface: 0,
@@ -78,8 +74,7 @@ impl Fast {
         dst: 0,
         start: 0,
         end: 0,
-        key: FlowKey::EMPTY,
-        hash: 0,
+        flow: Keyed { key: FlowKey::EMPTY, a_src: false, hash: 0 },
         esp: None,
     };
 }
@@ -87,8 +82,14 @@ impl Fast {
 /// Most packets [`Aggregator::packets`] parses ahead of counting them.
 const BATCH: usize = 64;
 
-/// A flow key with its direction and hash, worked out once.
-type Keyed = (FlowKey, bool, u64);
+/// A flow key with its direction (whether the sender is the key's `a` side) and its hash,
+/// worked out once.
+#[derive(Debug, Clone, Copy)]
+struct Keyed {
+    key: FlowKey,
+    a_src: bool,
+    hash: u64,
+}
 
 /// The ESP SA key for `spi`, with the hash from `hint` when it was worked out for that SPI.
 #[inline(always)]
@@ -107,8 +108,8 @@ fn esp_key(hint: Option<(u32, u64)>, spi: u32, src: IpAddr, dst: IpAddr, udp: bo
 /// The flow key of these fields, its direction and hash.
 #[inline(always)]
 fn keyed(iface: usize, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Keyed {
-    let (k, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
-    (k, a_src, k.table_hash())
+    let (key, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
+    Keyed { key, a_src, hash: key.table_hash() }
 }
 
 pub struct Aggregator {
@@ -233,11 +234,10 @@ impl Aggregator {
         // In range: the parse took `start..end` from this frame.
         let data = &p.data[f.start as usize..f.end as usize];
         let (src, dst) = (IpAddr::V4(f.src.into()), IpAddr::V4(f.dst.into()));
-        let keyed = (f.key, f.a_src, f.hash);
         if f.proto == flows::UDP {
-            self.udp(pk, src, f.sport, dst, f.dport, data, keyed, f.esp);
+            self.udp(pk, src, f.sport, dst, f.dport, data, &f.flow, f.esp);
         } else {
-            self.esp_raw(pk, src, dst, data, keyed, f.esp);
+            self.esp_raw(pk, src, dst, data, &f.flow, f.esp);
         }
     }
 
@@ -331,7 +331,7 @@ impl Aggregator {
                 let f = &mut parsed[ahead];
                 self.parse_fast(&batch[ahead], f);
                 if f.proto != 0 {
-                    self.flows.map.prefetch_slot(f.hash);
+                    self.flows.map.prefetch_slot(f.flow.hash);
                     if let Some((_, hash)) = f.esp {
                         self.esp.prefetch_slot(hash);
                     }
@@ -341,7 +341,7 @@ impl Aggregator {
             while fetched < ahead && fetched < i + ENTRIES_AHEAD {
                 let f = &parsed[fetched];
                 if f.proto != 0 {
-                    self.flows.map.prefetch_entry(f.hash);
+                    self.flows.map.prefetch_entry(f.flow.hash);
                     if let Some((_, hash)) = f.esp {
                         self.esp.prefetch_entry(hash);
                     }
@@ -399,7 +399,8 @@ impl Aggregator {
             _ => return,
         };
         let (key, a_src) = FlowKey::v4(iface, proto, src, sport, dst, dport);
-        *f = Fast { proto, a_src, sport, dport, iface, src, dst, start: start as u32, end: end as u32, key, hash: key.table_hash(), esp };
+        let flow = Keyed { key, a_src, hash: key.table_hash() };
+        *f = Fast { proto, sport, dport, iface, src, dst, start: start as u32, end: end as u32, flow, esp };
     }
 
     /// An IP packet: reassembled when it is a fragment, then handed to its transport.
@@ -447,7 +448,7 @@ impl Aggregator {
             flows::UDP => match ip::udp(payload) {
                 Ok((sport, dport, data)) => {
                     let k = keyed(pk.iface, flows::UDP, src, sport, dst, dport);
-                    self.udp(pk, src, sport, dst, dport, data, k, None);
+                    self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
                 Err(m) => self.bad(m),
             },
@@ -455,7 +456,7 @@ impl Aggregator {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
                 Err(m) => self.bad(m),
             },
-            flows::ESP => self.esp_raw(pk, src, dst, payload, keyed(pk.iface, proto, src, 0, dst, 0), None),
+            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, src, 0, dst, 0), None),
             flows::AH => match esp::parse_ah(payload) {
                 Ok((next, _, _, rest)) if next == flows::ESP => {
                     self.flow(pk, flows::ESP, src, 0, dst, 0, app::ESP);
@@ -477,8 +478,8 @@ impl Aggregator {
 
     /// Raw ESP (IP protocol 50): its flow, then its SA.
     #[inline]
-    fn esp_raw(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], (key, a_src, hash): Keyed, esp_hint: Option<(u32, u64)>) {
-        match self.flows.touch_hashed(key, hash, a_src, pk.at, pk.wire_len, pk.pid) {
+    fn esp_raw(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], k: &Keyed, esp_hint: Option<(u32, u64)>) {
+        match self.flows.touch_hashed(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) {
             Some(f) => f.apps |= app::ESP,
             None => self.flow_overflow += 1,
         }
@@ -516,9 +517,9 @@ impl Aggregator {
 
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8], (key, a_src, hash): Keyed, esp_hint: Option<(u32, u64)>) {
+    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8], k: &Keyed, esp_hint: Option<(u32, u64)>) {
         let gen = self.rtp_generation;
-        let Some(f) = self.flows.touch_hashed(key, hash, a_src, pk.at, pk.wire_len, pk.pid) else {
+        let Some(f) = self.flows.touch_hashed(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) else {
             self.flow_overflow += 1;
             return;
         };
