@@ -519,14 +519,30 @@ impl<'a> SipMessage<'a> {
 /// Check the header lines of `b` from `from` up to the blank line, noting the kept
 /// fields. Returns them and, when there is a blank line, `(end of the header block, start
 /// of body)`.
+///
+/// The lines are those [`RawHeaders::head_at`] yields, walked here in a plain loop: this
+/// runs once per message on every header line, and the iterator's per-line bookkeeping cost
+/// as much as reading the line.
 fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Malformed> {
     let mut kept = Kept::default();
-    let mut lines = RawHeaders::head_at(b, from);
-    for (count, raw) in (&mut lines).enumerate() {
-        let raw = raw?;
+    let mut head_end = None;
+    let mut pos = from;
+    let mut count = 0usize;
+    while pos < b.len() && head_end.is_none() {
+        let (start, end, folded) = header_line(b, pos);
+        pos = end.saturating_add(1);
+        if end < b.len() {
+            head_end = blank_line_after(b, end).map(|body| (end + 1, body));
+        }
+        let region = strip_cr(&b[start..end]);
+        if region.is_empty() {
+            continue;
+        }
+        let raw = split_header(region, folded)?;
         if count >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
+        count += 1;
         let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
         match known(raw.name) {
             Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
@@ -549,7 +565,6 @@ fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Ma
             _ => {}
         }
     }
-    let head_end = lines.head_end;
     kept.end = head_end.map_or(b.len(), |(he, _)| he);
     Ok((kept, head_end))
 }
@@ -762,6 +777,11 @@ enum Known {
 /// Which field a header name feeds, by any spelling, without building a lower-case copy.
 fn known(name: &[u8]) -> Known {
     let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+    // Most lines are Via, Max-Forwards, Contact, Authorization…: the first letter (every
+    // long form here starts with c, f or t) rules them out before any full comparison.
+    if name.len() > 1 && !matches!(name[0] | 0x20, b'c' | b'f' | b't') {
+        return Known::Other;
+    }
     match name.len() {
         1 => match name[0].to_ascii_lowercase() {
             b'i' => Known::CallId,
@@ -859,20 +879,11 @@ impl<'a> Iterator for RawHeaders<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let b = self.b;
-        let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
-        let mut folded;
-        let region = loop {
-            folded = false;
+        let (region, folded) = loop {
             if self.pos >= b.len() || self.head_end.is_some() {
                 return None;
             }
-            let start = self.pos;
-            let mut end = line_end(start);
-            // Each round consumes at least one byte, so this ends.
-            while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
-                end = line_end(end + 1);
-                folded = true;
-            }
+            let (start, end, folded) = header_line(b, self.pos);
             self.pos = end.saturating_add(1);
             if self.to_blank && end < b.len() {
                 self.head_end = blank_line_after(b, end).map(|body| (end + 1, body));
@@ -880,26 +891,47 @@ impl<'a> Iterator for RawHeaders<'a> {
             let region = strip_cr(&b[start..end]);
             // An empty line can only be the tail of an unterminated head: nothing to report.
             if !region.is_empty() {
-                break region;
+                break (region, folded);
             }
         };
-        // The usual `Name: value`: a token right up to the colon needs no other checks.
-        let n = region.iter().take_while(|&&c| is_token_char(c)).count();
-        if n > 0 && region.get(n) == Some(&b':') {
-            return Some(Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded }));
-        }
-        if matches!(region[0], b' ' | b'\t') {
-            return Some(Err(Malformed::new("sip continuation line without header")));
-        }
-        let Some(colon) = memchr(b':', region) else {
-            return Some(Err(Malformed::new("sip header without colon")));
-        };
-        let name = trim_ws(&region[..colon]);
-        if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
-            return Some(Err(Malformed::new("sip bad header name")));
-        }
-        Some(Ok(RawHeader { name, value: &region[colon + 1..], folded }))
+        Some(split_header(region, folded))
     }
+}
+
+/// The header line starting at `start`, continuation lines included: `(start, end, folded)`
+/// where `end` is the index of its last LF (or the end of `b`).
+#[inline(always)]
+fn header_line(b: &[u8], start: usize) -> (usize, usize, bool) {
+    let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
+    let mut end = line_end(start);
+    let mut folded = false;
+    // Each round consumes at least one byte, so this ends.
+    while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
+        end = line_end(end + 1);
+        folded = true;
+    }
+    (start, end, folded)
+}
+
+/// `Name: value` of one non-empty header line (line break stripped).
+#[inline(always)]
+fn split_header(region: &[u8], folded: bool) -> Result<RawHeader<'_>, Malformed> {
+    // The usual `Name: value`: a token right up to the colon needs no other checks.
+    let n = region.iter().take_while(|&&c| is_token_char(c)).count();
+    if n > 0 && region.get(n) == Some(&b':') {
+        return Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded });
+    }
+    if matches!(region[0], b' ' | b'\t') {
+        return Err(Malformed::new("sip continuation line without header"));
+    }
+    let Some(colon) = memchr(b':', region) else {
+        return Err(Malformed::new("sip header without colon"));
+    };
+    let name = trim_ws(&region[..colon]);
+    if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
+        return Err(Malformed::new("sip bad header name"));
+    }
+    Ok(RawHeader { name, value: &region[colon + 1..], folded })
 }
 
 fn trim_ws(mut s: &[u8]) -> &[u8] {
@@ -1744,6 +1776,56 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
             let tail = format!(";tag={s}");
             let by_params = params(&tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v);
             prop_assert_eq!(tag_of(&tail), by_params);
+        }
+
+        #[test]
+        fn read_head_agrees_with_the_line_iterator(s in "[A-Za-z:;<> \t\r\n=@.0-9-]{0,300}", extra in 0usize..600) {
+            // Reference: the walk read_head made before it had its own loop.
+            fn by_iterator(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Malformed> {
+                let mut kept = Kept::default();
+                let mut lines = RawHeaders::head_at(b, from);
+                for (count, raw) in (&mut lines).enumerate() {
+                    let raw = raw?;
+                    if count >= MAX_HEADERS {
+                        return Err(Malformed::new("sip too many headers"));
+                    }
+                    let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
+                    match known(raw.name) {
+                        Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
+                        Known::From if kept.from.is_none() => kept.from = value(),
+                        Known::To if kept.to.is_none() => kept.to = value(),
+                        Known::ContentType if kept.content_type.is_none() => kept.content_type = value(),
+                        Known::CSeq => {
+                            let (seq, method) = parse_cseq(raw.value)?;
+                            if kept.cseq.is_none() {
+                                kept.cseq = Some((seq, span_of_bytes(b, method)));
+                            }
+                        }
+                        Known::ContentLength => {
+                            let n = parse_content_length(raw.value)?;
+                            match kept.content_length {
+                                Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
+                                _ => kept.content_length = Some(n),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let head_end = lines.head_end;
+                kept.end = head_end.map_or(b.len(), |(he, _)| he);
+                Ok((kept, head_end))
+            }
+            // Known names in every spelling, mixed into the random lines; sometimes past the
+            // header cap.
+            let known_lines = "Call-ID: a@b\r\nf: <sip:x>;tag=1\r\nTO: y\r\nCSeq: 4 INVITE\r\nl: 3\r\nc: application/sdp\r\n";
+            let text = format!("SIP/2.0 200 OK\r\n{}{s}\r\nx: {}\r\n\r\nabc", known_lines.repeat(extra / 100), "v\r\n y".repeat(extra % 7));
+            let b = text.as_bytes();
+            let from = memchr(b'\n', b).unwrap() + 1;
+            prop_assert_eq!(format!("{:?}", read_head(b, from)), format!("{:?}", by_iterator(b, from)));
+            let many = format!("SIP/2.0 200 OK\r\n{}", "a: 1\r\n".repeat(MAX_HEADERS - 3 + extra % 8) + &s);
+            let b = many.as_bytes();
+            let from = memchr(b'\n', b).unwrap() + 1;
+            prop_assert_eq!(format!("{:?}", read_head(b, from)), format!("{:?}", by_iterator(b, from)));
         }
 
         #[test]
