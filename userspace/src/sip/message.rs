@@ -440,10 +440,12 @@ pub fn parse(b: &[u8]) -> Result<SipMessage<'_>, Malformed> {
     };
 
     let mut msg = match std::str::from_utf8(&b[..head_len]) {
-        Ok(t) if !kept.folded() => SipMessage::new(Cow::Borrowed(t), code, kept),
+        // Borrowed, the text starts with the same bytes: the start line ends where found.
+        Ok(t) if !kept.folded() => SipMessage::new(Cow::Borrowed(t), code, kept, line_end),
         _ => {
             let (t, kept) = copied_text(&b[..head_len])?;
-            SipMessage::new(Cow::Owned(t), code, kept)
+            let lf = memchr(b'\n', t.as_bytes());
+            SipMessage::new(Cow::Owned(t), code, kept, lf)
         }
     };
 
@@ -494,12 +496,12 @@ impl Kept {
 
 impl<'a> SipMessage<'a> {
     /// A message over `text` (start line, then header lines up to `kept.end`); the body
-    /// is set by the caller.
-    fn new(text: Cow<'a, str>, code: Option<u16>, kept: Kept) -> Self {
-        let start_end = memchr(b'\n', text.as_bytes()).map_or(text.len(), |e| e + 1);
+    /// is set by the caller. `lf` is the first line break of `text`, which the caller found.
+    fn new(text: Cow<'a, str>, code: Option<u16>, kept: Kept, lf: Option<usize>) -> Self {
+        let start_end = lf.map_or(text.len(), |e| e + 1);
         let span = |k: Option<KeptValue>| k.map(|k| k.span);
         SipMessage {
-            start: start_spans(&text, code),
+            start: start_spans(&text, code, lf.unwrap_or(text.len())),
             head: (start_end.min(kept.end), kept.end),
             text,
             call_id: span(kept.call_id),
@@ -699,9 +701,9 @@ fn check_start_line(line: &[u8]) -> Result<Option<u16>, Malformed> {
 
 /// Where method and URI, or the reason phrase, sit in a checked start line (the first
 /// line of `text`).
-fn start_spans(text: &str, code: Option<u16>) -> Start {
+fn start_spans(text: &str, code: Option<u16>, lf: usize) -> Start {
     let b = text.as_bytes();
-    let line = strip_cr(&b[..memchr(b'\n', b).unwrap_or(b.len())]);
+    let line = strip_cr(&b[..lf]);
     match code {
         // The 12 bytes before the reason are `SIP/2.0 NNN `, all ASCII.
         Some(code) => Start::Response { code, reason: span_of(text, trim(sub(text, (12, line.len()))).as_bytes()) },
