@@ -787,6 +787,28 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
     }
 
     #[test]
+    fn alternating_calls_and_prefix_call_ids_stay_apart() {
+        // Interleaved calls whose Call-IDs are prefixes of each other are grouped apart.
+        let mut t = Tracker::new();
+        let ids = ["ab", "a", "ab", "ab", "abc", "a", "a", "ab"];
+        for (i, c) in ids.iter().enumerate() {
+            t.observe(&msg("OPTIONS sip:b@x SIP/2.0", c, &format!("{i} OPTIONS"), false, ""), ctx(i as i64, A, B));
+        }
+        let (d, _) = t.finish();
+        let got: Vec<(String, Vec<String>)> =
+            d.into_iter().map(|d| (d.call_id, d.messages.into_iter().filter_map(|m| m.cseq).collect())).collect();
+        let seq = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                ("ab".to_string(), seq(&["0 OPTIONS", "2 OPTIONS", "3 OPTIONS", "7 OPTIONS"])),
+                ("a".to_string(), seq(&["1 OPTIONS", "5 OPTIONS", "6 OPTIONS"])),
+                ("abc".to_string(), seq(&["4 OPTIONS"])),
+            ]
+        );
+    }
+
+    #[test]
     fn words_past_the_shared_cap_still_read_back() {
         let mut w = Words::default();
         // Every common word's id reads back as itself, through the match or the list.

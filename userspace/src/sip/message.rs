@@ -650,7 +650,7 @@ fn start_line_ok(line: &[u8], complete: bool) -> bool {
         return false;
     }
     let uri_rest = &line[m + 1..];
-    let u = uri_rest.iter().take_while(|&&c| c > 0x20 && c != 0x7f).count();
+    let u = uri_len(uri_rest);
     let uri = &uri_rest[..u];
     if !uri_scheme_ok(uri, complete || u < uri_rest.len()) {
         return false;
@@ -665,6 +665,32 @@ fn start_line_ok(line: &[u8], complete: bool) -> bool {
     } else {
         ver.len() <= VERSION.len() && prefix_ci(ver, VERSION)
     }
+}
+
+/// Length of the run of bytes above 0x20 other than DEL that starts `b`: the URI of a
+/// request line. Eight bytes per step, as [`memchr`]: it is the longest part of the line.
+fn uri_len(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0usize;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // Bytes below 0x21, and bytes equal to DEL (zero after the xor). In each mask the
+        // lowest flagged byte is a true one (a borrow only flags bytes above a true one), so
+        // the lower of the two is the first byte that ends the run.
+        let low = x.wrapping_sub(LO * 0x21) & !x & HI;
+        let d = x ^ (LO * 0x7f);
+        let del = d.wrapping_sub(LO) & !d & HI;
+        let stop = low.trailing_zeros().min(del.trailing_zeros());
+        if stop < 64 {
+            return base + (stop / 8) as usize;
+        }
+        base += 8;
+    }
+    base + chunks.remainder().iter().take_while(|&&c| c > 0x20 && c != 0x7f).count()
 }
 
 /// `scheme:` with an alphabetic start, as every SIP Request-URI has (`sip:`, `sips:`, `tel:`).
@@ -1746,6 +1772,16 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         #[test]
         fn fast_memchr_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), needle in any::<u8>()) {
             prop_assert_eq!(memchr(needle, &hay), hay.iter().position(|&c| c == needle));
+        }
+
+        #[test]
+        fn fast_uri_len_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), pick in proptest::collection::vec(0usize..6, 0..80)) {
+            // Random bytes end the run at once; bias half of them towards the edge values.
+            let edge = [0x20u8, 0x21, 0x7f, 0x7e, 0x80, 0xff];
+            let hay: Vec<u8> = hay.iter().zip(pick.iter().chain(std::iter::repeat(&9))).map(|(&c, &p)| {
+                match p { 0..=5 if c % 2 == 0 => edge[p], _ => c | 0x40 }
+            }).collect();
+            prop_assert_eq!(uri_len(&hay), hay.iter().take_while(|&&c| c > 0x20 && c != 0x7f).count());
         }
 
         #[test]
