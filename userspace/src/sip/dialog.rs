@@ -305,27 +305,47 @@ impl Words {
 /// (only a crafted one) spells the rest per message rather than search a long list.
 const MAX_SPELLED_ADDRS: usize = 8;
 
+/// Addresses already spelled in a call's report messages, to copy rather than format
+/// again: `(address, index of a message, whether it is that message's source)`. A fixed
+/// array, so remembering them costs no allocation of its own.
+struct Spelled {
+    at: [(IpAddr, usize, bool); MAX_SPELLED_ADDRS],
+    len: usize,
+}
+
+impl Spelled {
+    fn find(&self, ip: IpAddr) -> Option<(usize, bool)> {
+        self.at[..self.len].iter().find(|e| e.0 == ip).map(|&(_, i, src)| (i, src))
+    }
+
+    fn note(&mut self, ip: IpAddr, i: usize, src: bool) {
+        if self.len < MAX_SPELLED_ADDRS && self.find(ip).is_none() {
+            self.at[self.len] = (ip, i, src);
+            self.len += 1;
+        }
+    }
+}
+
 /// The report's messages for one call: names and addresses spelled out. A call's messages
 /// go between the same two or three hosts, so each address is formatted once and copied.
 fn report_messages(kept: Vec<Kept>, words: &Words) -> Vec<report::SipMessage> {
-    let mut spelled: Vec<(IpAddr, String)> = Vec::new();
-    let mut addr = |ip: IpAddr| -> String {
-        if let Some((_, s)) = spelled.iter().find(|(a, _)| *a == ip) {
-            return s.clone();
-        }
-        let s = ip_string(ip);
-        if spelled.len() < MAX_SPELLED_ADDRS {
-            spelled.push((ip, s.clone()));
-        }
-        s
-    };
+    let mut spelled = Spelled { at: [(IpAddr::from([0u8; 4]), 0, false); MAX_SPELLED_ADDRS], len: 0 };
     let word = |i: u32| words.get(i).to_owned();
-    let mut out = Vec::with_capacity(kept.len());
+    let mut out: Vec<report::SipMessage> = Vec::with_capacity(kept.len());
     for k in kept {
+        let copy = |ip: IpAddr| {
+            let (j, src) = spelled.find(ip)?;
+            Some(if src { out[j].src.clone() } else { out[j].dst.clone() })
+        };
+        let src = copy(k.src).unwrap_or_else(|| ip_string(k.src));
+        let dst = if k.dst == k.src { src.clone() } else { copy(k.dst).unwrap_or_else(|| ip_string(k.dst)) };
+        let i = out.len();
+        spelled.note(k.src, i, true);
+        spelled.note(k.dst, i, false);
         out.push(report::SipMessage {
             at: k.at,
-            src: addr(k.src),
-            dst: addr(k.dst),
+            src,
+            dst,
             transport: k.transport.as_str(),
             method: k.method.map(word),
             status: k.status,
@@ -839,8 +859,15 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
             t.observe(&m, ctx(i as i64, h, "2001:db8::7"));
         }
         t.observe(&msg("SIP/2.0 200 OK", "many", "3 OPTIONS", true, ""), ctx(99, "2001:db8::7", &hosts[3]));
+        // Same host both ends (loopback): the copy of a source serves as destination.
+        t.observe(&msg("SIP/2.0 200 OK", "many", "4 OPTIONS", true, ""), ctx(100, &hosts[1], &hosts[1]));
+        t.observe(&msg("SIP/2.0 200 OK", "many", "5 OPTIONS", true, ""), ctx(101, "127.0.0.1", "127.0.0.1"));
         let (d, _) = t.finish();
-        let m = &d[0].messages;
+        let mut m = d[0].messages.clone();
+        let lo = m.pop().unwrap();
+        assert_eq!((lo.src.as_str(), lo.dst.as_str()), ("127.0.0.1", "127.0.0.1"));
+        let same = m.pop().unwrap();
+        assert_eq!((same.src.as_str(), same.dst.as_str()), (hosts[1].as_str(), hosts[1].as_str()));
         for (i, h) in hosts.iter().enumerate() {
             assert_eq!((m[i].src.as_str(), m[i].dst.as_str()), (h.as_str(), "2001:db8::7"));
             assert_eq!(m[i].cseq, Some(format!("{i} OPTIONS")));
