@@ -4,12 +4,14 @@
 //! Pure and deterministic: state moves only on the messages given, in the order given.
 //! Memory is bounded by caps on Call-IDs and kept messages; what a cap refuses is counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
+
+use crate::digits::{ip_string, push_decimal};
 use crate::report;
 use crate::sip::message::SipMessage;
-use crate::digits::{push_decimal, push_ip};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,7 +102,7 @@ struct Call {
     cseq_method: Option<String>,
     registrar: Option<String>,
     pid: Option<u32>,
-    messages: Vec<report::SipMessage>,
+    messages: Vec<Kept>,
     state: State,
     confirmed_once: bool,
     cancel_seen: bool,
@@ -198,12 +200,180 @@ impl Call {
     }
 }
 
+/// A kept message as the tracker holds it until [`Tracker::finish`]: addresses as numbers
+/// and names as [`Words`] indexes. Spelling them per message was most of the tracker's
+/// work; the report needs them only once, at the end, and a dialog repeats the same few.
+#[derive(Debug)]
+struct Kept {
+    at: Timestamp,
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    transport: Transport,
+    method: Option<u32>,
+    status: Option<u16>,
+    cseq: Option<(u32, u32)>,
+    reason: Option<u32>,
+    sdp: Vec<String>,
+}
+
+/// Most distinct names [`Words`] looks up by content. Real traffic has a few dozen methods
+/// and reason phrases; past this, a name is still kept (once per message, as a copy would
+/// be) but not indexed, so crafted names cannot grow the index or slow its lookups.
+const MAX_SHARED_WORDS: usize = 256;
+
+/// Method names and reason phrases of kept messages, each text stored once while it is
+/// among the first [`MAX_SHARED_WORDS`] seen.
+#[derive(Debug)]
+struct Words {
+    /// [`COMMON_WORDS`] first, then the others in order of first use.
+    list: Vec<Box<str>>,
+    /// Index into `list` by text, for words past [`COMMON_WORDS`]. Fx is safe here: the
+    /// size cap bounds any collision chain.
+    ids: FxHashMap<Box<str>, u32>,
+}
+
+/// The methods and reason phrases of nearly every message: found by a `match` on the text,
+/// which costs a fraction of a hash-map lookup. Their ids are their positions here.
+const COMMON_WORDS: [&str; 24] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "UPDATE", "INFO", "SUBSCRIBE",
+    "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "OK", "Trying", "Ringing", "Session Progress",
+    "Unauthorized", "Proxy Authentication Required", "Request Terminated", "Busy Here", "Accepted",
+    "Not Found",
+];
+
+fn common_word(w: &str) -> Option<u32> {
+    Some(match w {
+        "INVITE" => 0,
+        "ACK" => 1,
+        "BYE" => 2,
+        "CANCEL" => 3,
+        "REGISTER" => 4,
+        "OPTIONS" => 5,
+        "PRACK" => 6,
+        "UPDATE" => 7,
+        "INFO" => 8,
+        "SUBSCRIBE" => 9,
+        "NOTIFY" => 10,
+        "REFER" => 11,
+        "MESSAGE" => 12,
+        "PUBLISH" => 13,
+        "OK" => 14,
+        "Trying" => 15,
+        "Ringing" => 16,
+        "Session Progress" => 17,
+        "Unauthorized" => 18,
+        "Proxy Authentication Required" => 19,
+        "Request Terminated" => 20,
+        "Busy Here" => 21,
+        "Accepted" => 22,
+        "Not Found" => 23,
+        _ => return None,
+    })
+}
+
+impl Default for Words {
+    fn default() -> Self {
+        Words { list: COMMON_WORDS.iter().map(|&w| w.into()).collect(), ids: FxHashMap::default() }
+    }
+}
+
+impl Words {
+    fn id(&mut self, w: &str) -> u32 {
+        if let Some(i) = common_word(w) {
+            return i;
+        }
+        if let Some(&i) = self.ids.get(w) {
+            return i;
+        }
+        // Fewer than 2^32 entries: one per kept message at most, and those are capped.
+        let i = self.list.len() as u32;
+        self.list.push(w.into());
+        if self.ids.len() < MAX_SHARED_WORDS {
+            self.ids.insert(w.into(), i);
+        }
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        &self.list[i as usize]
+    }
+}
+
+/// Most distinct addresses spelled once per call in [`Tracker::finish`]; a call with more
+/// (only a crafted one) spells the rest per message rather than search a long list.
+const MAX_SPELLED_ADDRS: usize = 8;
+
+/// Addresses already spelled in a call's report messages, to copy rather than format
+/// again: `(address, index of a message, whether it is that message's source)`. A fixed
+/// array, so remembering them costs no allocation of its own.
+struct Spelled {
+    at: [(IpAddr, usize, bool); MAX_SPELLED_ADDRS],
+    len: usize,
+}
+
+impl Spelled {
+    fn find(&self, ip: IpAddr) -> Option<(usize, bool)> {
+        self.at[..self.len].iter().find(|e| e.0 == ip).map(|&(_, i, src)| (i, src))
+    }
+
+    fn note(&mut self, ip: IpAddr, i: usize, src: bool) {
+        if self.len < MAX_SPELLED_ADDRS && self.find(ip).is_none() {
+            self.at[self.len] = (ip, i, src);
+            self.len += 1;
+        }
+    }
+}
+
+/// The report's messages for one call: names and addresses spelled out. A call's messages
+/// go between the same two or three hosts, so each address is formatted once and copied.
+fn report_messages(kept: Vec<Kept>, words: &Words) -> Vec<report::SipMessage> {
+    let mut spelled = Spelled { at: [(IpAddr::from([0u8; 4]), 0, false); MAX_SPELLED_ADDRS], len: 0 };
+    let word = |i: u32| words.get(i).to_owned();
+    let mut out: Vec<report::SipMessage> = Vec::with_capacity(kept.len());
+    for k in kept {
+        let copy = |ip: IpAddr| {
+            let (j, src) = spelled.find(ip)?;
+            Some(if src { out[j].src.clone() } else { out[j].dst.clone() })
+        };
+        let src = copy(k.src).unwrap_or_else(|| ip_string(k.src));
+        let dst = if k.dst == k.src { src.clone() } else { copy(k.dst).unwrap_or_else(|| ip_string(k.dst)) };
+        let i = out.len();
+        spelled.note(k.src, i, true);
+        spelled.note(k.dst, i, false);
+        out.push(report::SipMessage {
+            at: k.at,
+            src,
+            dst,
+            transport: k.transport.as_str(),
+            method: k.method.map(word),
+            status: k.status,
+            cseq: k.cseq.map(|(seq, method)| {
+                let method = words.get(method);
+                let mut s = String::with_capacity(11 + method.len());
+                push_decimal(&mut s, u64::from(seq));
+                s.push(' ');
+                s.push_str(method);
+                s
+            }),
+            sport: k.sport,
+            dport: k.dport,
+            reason: k.reason.map(word),
+            sdp: k.sdp,
+        });
+    }
+    out
+}
+
 /// Groups SIP messages by Call-ID and follows each dialog's and registration's state.
 #[derive(Debug)]
 pub struct Tracker {
     index: HashMap<String, usize>,
     calls: Vec<Call>,
-    media: BTreeMap<(IpAddr, u16), String>,
+    /// Sorted only when asked ([`Tracker::media_endpoints`]): insertion is per SDP body.
+    media: FxHashMap<(IpAddr, u16), String>,
+    words: Words,
     kept_messages: usize,
     max_calls: usize,
     max_messages_per_call: usize,
@@ -226,7 +396,8 @@ impl Tracker {
         Tracker {
             index: HashMap::new(),
             calls: Vec::new(),
-            media: BTreeMap::new(),
+            media: FxHashMap::default(),
+            words: Words::default(),
             kept_messages: 0,
             max_calls,
             max_messages_per_call,
@@ -243,9 +414,9 @@ impl Tracker {
             for (kind, ip, port) in sdp.endpoints() {
                 let full = self.media.len() >= MAX_MEDIA_ENDPOINTS;
                 match self.media.entry((ip, port)) {
-                    std::collections::btree_map::Entry::Occupied(_) => {}
-                    std::collections::btree_map::Entry::Vacant(_) if full => self.dropped.media_endpoints += 1,
-                    std::collections::btree_map::Entry::Vacant(v) => {
+                    std::collections::hash_map::Entry::Occupied(_) => {}
+                    std::collections::hash_map::Entry::Vacant(_) if full => self.dropped.media_endpoints += 1,
+                    std::collections::hash_map::Entry::Vacant(v) => {
                         v.insert(kind.to_owned());
                     }
                 }
@@ -295,23 +466,18 @@ impl Tracker {
             return;
         }
         self.kept_messages += 1;
-        call.messages.push(report::SipMessage {
+        let words = &mut self.words;
+        call.messages.push(Kept {
             at: ctx.at,
-            src: ip_string(ctx.src),
-            dst: ip_string(ctx.dst),
-            transport: ctx.transport.as_str(),
-            method: m.method().map(str::to_owned),
-            status: m.status(),
-            cseq: m.cseq().map(|c| {
-                let mut s = String::with_capacity(11 + c.method.len());
-                push_decimal(&mut s, u64::from(c.seq));
-                s.push(' ');
-                s.push_str(c.method);
-                s
-            }),
+            src: ctx.src,
+            dst: ctx.dst,
             sport: ctx.sport,
             dport: ctx.dport,
-            reason: m.reason().map(str::to_owned),
+            transport: ctx.transport,
+            method: m.method().map(|w| words.id(w)),
+            status: m.status(),
+            cseq: m.cseq().map(|c| (c.seq, words.id(c.method))),
+            reason: m.reason().map(|w| words.id(w)),
             sdp: sdp.map(|s| s.describe()).unwrap_or_default(),
         });
     }
@@ -319,7 +485,9 @@ impl Tracker {
     /// Every SDP media address and port announced so far, sorted: RTP (and, at port + 1,
     /// RTCP) to or from these belongs to a call.
     pub fn media_endpoints(&self) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
-        self.media.keys().copied()
+        let mut all: Vec<(IpAddr, u16)> = self.media.keys().copied().collect();
+        all.sort_unstable();
+        all.into_iter()
     }
 
     /// Media kind (`audio`, `video`…) announced for an endpoint.
@@ -341,6 +509,7 @@ impl Tracker {
     /// `comm` is left `None`: the tracker knows pids only; the aggregator names them.
     pub fn finish(self) -> (Vec<report::SipDialog>, Vec<report::SipRegistration>) {
         let mut calls = self.calls;
+        let words = self.words;
         calls.sort_by_key(|c| (c.first_at, c.order));
         let mut dialogs = Vec::new();
         let mut registrations = Vec::new();
@@ -351,7 +520,7 @@ impl Tracker {
                     aor: c.to,
                     registrar: c.registrar,
                     result: c.reg_result,
-                    messages: c.messages,
+                    messages: report_messages(c.messages, &words),
                     pid: c.pid,
                     comm: None,
                 });
@@ -363,7 +532,7 @@ impl Tracker {
                     to: c.to,
                     method,
                     state: c.state.as_str(),
-                    messages: c.messages,
+                    messages: report_messages(c.messages, &words),
                     pid: c.pid,
                     comm: None,
                 });
@@ -371,12 +540,6 @@ impl Tracker {
         }
         (dialogs, registrations)
     }
-}
-
-fn ip_string(ip: IpAddr) -> String {
-    let mut s = String::with_capacity(15);
-    push_ip(&mut s, ip);
-    s
 }
 
 fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> Call {
@@ -641,6 +804,78 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let (d, _) = t.finish();
         assert_eq!(d[0].pid, Some(42));
         assert_eq!(d[0].messages[0].transport, "tcp");
+    }
+
+    #[test]
+    fn alternating_calls_and_prefix_call_ids_stay_apart() {
+        // Interleaved calls whose Call-IDs are prefixes of each other are grouped apart.
+        let mut t = Tracker::new();
+        let ids = ["ab", "a", "ab", "ab", "abc", "a", "a", "ab"];
+        for (i, c) in ids.iter().enumerate() {
+            t.observe(&msg("OPTIONS sip:b@x SIP/2.0", c, &format!("{i} OPTIONS"), false, ""), ctx(i as i64, A, B));
+        }
+        let (d, _) = t.finish();
+        let got: Vec<(String, Vec<String>)> =
+            d.into_iter().map(|d| (d.call_id, d.messages.into_iter().filter_map(|m| m.cseq).collect())).collect();
+        let seq = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                ("ab".to_string(), seq(&["0 OPTIONS", "2 OPTIONS", "3 OPTIONS", "7 OPTIONS"])),
+                ("a".to_string(), seq(&["1 OPTIONS", "5 OPTIONS", "6 OPTIONS"])),
+                ("abc".to_string(), seq(&["4 OPTIONS"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn words_past_the_shared_cap_still_read_back() {
+        let mut w = Words::default();
+        // Every common word's id reads back as itself, through the match or the list.
+        for (i, c) in COMMON_WORDS.iter().enumerate() {
+            assert_eq!((w.id(c), w.get(i as u32)), (i as u32, *c));
+        }
+        let ringing = w.id("Ringing");
+        assert_eq!(w.get(ringing), "Ringing");
+        let names: Vec<String> = (0..MAX_SHARED_WORDS + 50).map(|i| format!("R{i}")).collect();
+        let ids: Vec<u32> = names.iter().map(|n| w.id(n)).collect();
+        // Shared ones are found again; later ones get a fresh entry each time but read the same.
+        assert_eq!(w.id("R0"), ids[0]);
+        let late = &names[MAX_SHARED_WORDS + 10];
+        assert_ne!(w.id(late), ids[MAX_SHARED_WORDS + 10]);
+        for (n, &i) in names.iter().zip(&ids) {
+            assert_eq!(w.get(i), n);
+        }
+        assert_eq!(w.ids.len(), MAX_SHARED_WORDS);
+    }
+
+    #[test]
+    fn many_addresses_in_one_call_are_all_spelled_right() {
+        // More hosts than are spelled once: the rest are formatted per message, same text.
+        let mut t = Tracker::new();
+        let hosts: Vec<String> = (0..MAX_SPELLED_ADDRS + 4).map(|i| format!("10.1.{i}.{}", 200 + i)).collect();
+        for (i, h) in hosts.iter().enumerate() {
+            let m = msg("OPTIONS sip:b@x SIP/2.0", "many", &format!("{i} OPTIONS"), false, "");
+            t.observe(&m, ctx(i as i64, h, "2001:db8::7"));
+        }
+        t.observe(&msg("SIP/2.0 200 OK", "many", "3 OPTIONS", true, ""), ctx(99, "2001:db8::7", &hosts[3]));
+        // Same host both ends (loopback): the copy of a source serves as destination.
+        t.observe(&msg("SIP/2.0 200 OK", "many", "4 OPTIONS", true, ""), ctx(100, &hosts[1], &hosts[1]));
+        t.observe(&msg("SIP/2.0 200 OK", "many", "5 OPTIONS", true, ""), ctx(101, "127.0.0.1", "127.0.0.1"));
+        let (d, _) = t.finish();
+        let mut m = d[0].messages.clone();
+        let lo = m.pop().unwrap();
+        assert_eq!((lo.src.as_str(), lo.dst.as_str()), ("127.0.0.1", "127.0.0.1"));
+        let same = m.pop().unwrap();
+        assert_eq!((same.src.as_str(), same.dst.as_str()), (hosts[1].as_str(), hosts[1].as_str()));
+        for (i, h) in hosts.iter().enumerate() {
+            assert_eq!((m[i].src.as_str(), m[i].dst.as_str()), (h.as_str(), "2001:db8::7"));
+            assert_eq!(m[i].cseq, Some(format!("{i} OPTIONS")));
+            assert_eq!(m[i].method.as_deref(), Some("OPTIONS"));
+        }
+        let last = m.last().unwrap();
+        assert_eq!((last.src.as_str(), last.dst.as_str()), ("2001:db8::7", hosts[3].as_str()));
+        assert_eq!((last.status, last.reason.as_deref(), last.method.as_deref()), (Some(200), Some("OK"), None));
     }
 
     proptest! {

@@ -440,10 +440,12 @@ pub fn parse(b: &[u8]) -> Result<SipMessage<'_>, Malformed> {
     };
 
     let mut msg = match std::str::from_utf8(&b[..head_len]) {
-        Ok(t) if !kept.folded() => SipMessage::new(Cow::Borrowed(t), code, kept),
+        // Borrowed, the text starts with the same bytes: the start line ends where found.
+        Ok(t) if !kept.folded() => SipMessage::new(Cow::Borrowed(t), code, kept, line_end),
         _ => {
             let (t, kept) = copied_text(&b[..head_len])?;
-            SipMessage::new(Cow::Owned(t), code, kept)
+            let lf = memchr(b'\n', t.as_bytes());
+            SipMessage::new(Cow::Owned(t), code, kept, lf)
         }
     };
 
@@ -494,12 +496,12 @@ impl Kept {
 
 impl<'a> SipMessage<'a> {
     /// A message over `text` (start line, then header lines up to `kept.end`); the body
-    /// is set by the caller.
-    fn new(text: Cow<'a, str>, code: Option<u16>, kept: Kept) -> Self {
-        let start_end = memchr(b'\n', text.as_bytes()).map_or(text.len(), |e| e + 1);
+    /// is set by the caller. `lf` is the first line break of `text`, which the caller found.
+    fn new(text: Cow<'a, str>, code: Option<u16>, kept: Kept, lf: Option<usize>) -> Self {
+        let start_end = lf.map_or(text.len(), |e| e + 1);
         let span = |k: Option<KeptValue>| k.map(|k| k.span);
         SipMessage {
-            start: start_spans(&text, code),
+            start: start_spans(&text, code, lf.unwrap_or(text.len())),
             head: (start_end.min(kept.end), kept.end),
             text,
             call_id: span(kept.call_id),
@@ -519,14 +521,30 @@ impl<'a> SipMessage<'a> {
 /// Check the header lines of `b` from `from` up to the blank line, noting the kept
 /// fields. Returns them and, when there is a blank line, `(end of the header block, start
 /// of body)`.
+///
+/// The lines are those [`RawHeaders::head_at`] yields, walked here in a plain loop: this
+/// runs once per message on every header line, and the iterator's per-line bookkeeping cost
+/// as much as reading the line.
 fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Malformed> {
     let mut kept = Kept::default();
-    let mut lines = RawHeaders::head_at(b, from);
-    for (count, raw) in (&mut lines).enumerate() {
-        let raw = raw?;
+    let mut head_end = None;
+    let mut pos = from;
+    let mut count = 0usize;
+    while pos < b.len() && head_end.is_none() {
+        let (start, end, folded) = header_line(b, pos);
+        pos = end.saturating_add(1);
+        if end < b.len() {
+            head_end = blank_line_after(b, end).map(|body| (end + 1, body));
+        }
+        let region = strip_cr(&b[start..end]);
+        if region.is_empty() {
+            continue;
+        }
+        let raw = split_header(region, folded)?;
         if count >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
+        count += 1;
         let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
         match known(raw.name) {
             Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
@@ -549,7 +567,6 @@ fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Ma
             _ => {}
         }
     }
-    let head_end = lines.head_end;
     kept.end = head_end.map_or(b.len(), |(he, _)| he);
     Ok((kept, head_end))
 }
@@ -633,7 +650,7 @@ fn start_line_ok(line: &[u8], complete: bool) -> bool {
         return false;
     }
     let uri_rest = &line[m + 1..];
-    let u = uri_rest.iter().take_while(|&&c| c > 0x20 && c != 0x7f).count();
+    let u = uri_len(uri_rest);
     let uri = &uri_rest[..u];
     if !uri_scheme_ok(uri, complete || u < uri_rest.len()) {
         return false;
@@ -648,6 +665,32 @@ fn start_line_ok(line: &[u8], complete: bool) -> bool {
     } else {
         ver.len() <= VERSION.len() && prefix_ci(ver, VERSION)
     }
+}
+
+/// Length of the run of bytes above 0x20 other than DEL that starts `b`: the URI of a
+/// request line. Eight bytes per step, as [`memchr`]: it is the longest part of the line.
+fn uri_len(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0usize;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        // Bytes below 0x21, and bytes equal to DEL (zero after the xor). In each mask the
+        // lowest flagged byte is a true one (a borrow only flags bytes above a true one), so
+        // the lower of the two is the first byte that ends the run.
+        let low = x.wrapping_sub(LO * 0x21) & !x & HI;
+        let d = x ^ (LO * 0x7f);
+        let del = d.wrapping_sub(LO) & !d & HI;
+        let stop = low.trailing_zeros().min(del.trailing_zeros());
+        if stop < 64 {
+            return base + (stop / 8) as usize;
+        }
+        base += 8;
+    }
+    base + chunks.remainder().iter().take_while(|&&c| c > 0x20 && c != 0x7f).count()
 }
 
 /// `scheme:` with an alphabetic start, as every SIP Request-URI has (`sip:`, `sips:`, `tel:`).
@@ -684,9 +727,9 @@ fn check_start_line(line: &[u8]) -> Result<Option<u16>, Malformed> {
 
 /// Where method and URI, or the reason phrase, sit in a checked start line (the first
 /// line of `text`).
-fn start_spans(text: &str, code: Option<u16>) -> Start {
+fn start_spans(text: &str, code: Option<u16>, lf: usize) -> Start {
     let b = text.as_bytes();
-    let line = strip_cr(&b[..memchr(b'\n', b).unwrap_or(b.len())]);
+    let line = strip_cr(&b[..lf]);
     match code {
         // The 12 bytes before the reason are `SIP/2.0 NNN `, all ASCII.
         Some(code) => Start::Response { code, reason: span_of(text, trim(sub(text, (12, line.len()))).as_bytes()) },
@@ -759,9 +802,15 @@ enum Known {
     Other,
 }
 
-/// Which field a header name feeds, by any spelling, without building a lower-case copy.
+/// Which field a header name (token chars only, as [`split_header`] checked) feeds, by any
+/// spelling, without building a lower-case copy.
 fn known(name: &[u8]) -> Known {
-    let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+    let is = |long: &str| token_is(name, long.as_bytes());
+    // Most lines are Via, Max-Forwards, Contact, Authorization…: the first letter (every
+    // long form here starts with c, f or t) rules them out before any full comparison.
+    if name.len() > 1 && !matches!(name[0] | 0x20, b'c' | b'f' | b't') {
+        return Known::Other;
+    }
     match name.len() {
         1 => match name[0].to_ascii_lowercase() {
             b'i' => Known::CallId,
@@ -779,6 +828,14 @@ fn known(name: &[u8]) -> Known {
         14 if is("content-length") => Known::ContentLength,
         _ => Known::Other,
     }
+}
+
+/// Whether `name`, all token chars, is `lower` (lower-case letters and `-`) in any case.
+/// OR-ing 0x20 lower-cases a letter and keeps `-`, and turns no other token char into
+/// either, so one pass of ORs and XORs decides: no branch per byte, unlike
+/// `eq_ignore_ascii_case`, which was most of the cost of naming each kept line.
+fn token_is(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).fold(0u8, |d, (&a, &b)| d | ((a | 0x20) ^ b)) == 0
 }
 
 /// Whether a header name as written is `key` (a lower-case long form from [`canonical_name`]).
@@ -859,20 +916,11 @@ impl<'a> Iterator for RawHeaders<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let b = self.b;
-        let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
-        let mut folded;
-        let region = loop {
-            folded = false;
+        let (region, folded) = loop {
             if self.pos >= b.len() || self.head_end.is_some() {
                 return None;
             }
-            let start = self.pos;
-            let mut end = line_end(start);
-            // Each round consumes at least one byte, so this ends.
-            while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
-                end = line_end(end + 1);
-                folded = true;
-            }
+            let (start, end, folded) = header_line(b, self.pos);
             self.pos = end.saturating_add(1);
             if self.to_blank && end < b.len() {
                 self.head_end = blank_line_after(b, end).map(|body| (end + 1, body));
@@ -880,26 +928,47 @@ impl<'a> Iterator for RawHeaders<'a> {
             let region = strip_cr(&b[start..end]);
             // An empty line can only be the tail of an unterminated head: nothing to report.
             if !region.is_empty() {
-                break region;
+                break (region, folded);
             }
         };
-        // The usual `Name: value`: a token right up to the colon needs no other checks.
-        let n = region.iter().take_while(|&&c| is_token_char(c)).count();
-        if n > 0 && region.get(n) == Some(&b':') {
-            return Some(Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded }));
-        }
-        if matches!(region[0], b' ' | b'\t') {
-            return Some(Err(Malformed::new("sip continuation line without header")));
-        }
-        let Some(colon) = memchr(b':', region) else {
-            return Some(Err(Malformed::new("sip header without colon")));
-        };
-        let name = trim_ws(&region[..colon]);
-        if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
-            return Some(Err(Malformed::new("sip bad header name")));
-        }
-        Some(Ok(RawHeader { name, value: &region[colon + 1..], folded }))
+        Some(split_header(region, folded))
     }
+}
+
+/// The header line starting at `start`, continuation lines included: `(start, end, folded)`
+/// where `end` is the index of its last LF (or the end of `b`).
+#[inline(always)]
+fn header_line(b: &[u8], start: usize) -> (usize, usize, bool) {
+    let line_end = |from: usize| memchr(b'\n', &b[from..]).map_or(b.len(), |o| from + o);
+    let mut end = line_end(start);
+    let mut folded = false;
+    // Each round consumes at least one byte, so this ends.
+    while end + 1 < b.len() && matches!(b[end + 1], b' ' | b'\t') {
+        end = line_end(end + 1);
+        folded = true;
+    }
+    (start, end, folded)
+}
+
+/// `Name: value` of one non-empty header line (line break stripped).
+#[inline(always)]
+fn split_header(region: &[u8], folded: bool) -> Result<RawHeader<'_>, Malformed> {
+    // The usual `Name: value`: a token right up to the colon needs no other checks.
+    let n = region.iter().take_while(|&&c| is_token_char(c)).count();
+    if n > 0 && region.get(n) == Some(&b':') {
+        return Ok(RawHeader { name: &region[..n], value: &region[n + 1..], folded });
+    }
+    if matches!(region[0], b' ' | b'\t') {
+        return Err(Malformed::new("sip continuation line without header"));
+    }
+    let Some(colon) = memchr(b':', region) else {
+        return Err(Malformed::new("sip header without colon"));
+    };
+    let name = trim_ws(&region[..colon]);
+    if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
+        return Err(Malformed::new("sip bad header name"));
+    }
+    Ok(RawHeader { name, value: &region[colon + 1..], folded })
 }
 
 fn trim_ws(mut s: &[u8]) -> &[u8] {
@@ -1715,6 +1784,44 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
         }
 
         #[test]
+        fn fast_uri_len_agrees_with_a_byte_loop(hay in proptest::collection::vec(any::<u8>(), 0..80), pick in proptest::collection::vec(0usize..6, 0..80)) {
+            // Random bytes end the run at once; bias half of them towards the edge values.
+            let edge = [0x20u8, 0x21, 0x7f, 0x7e, 0x80, 0xff];
+            let hay: Vec<u8> = hay.iter().zip(pick.iter().chain(std::iter::repeat(&9))).map(|(&c, &p)| {
+                match p { 0..=5 if c % 2 == 0 => edge[p], _ => c | 0x40 }
+            }).collect();
+            prop_assert_eq!(uri_len(&hay), hay.iter().take_while(|&&c| c > 0x20 && c != 0x7f).count());
+        }
+
+        #[test]
+        fn known_names_match_case_insensitively(name in "([cCfFtTiIlL]|[cC][aAsSoO][a-zA-Z-]{0,12}|[fFtT][a-zA-Z0-9!%*_+`'~.-]{0,5})") {
+            let reference = |long: &str| name.as_bytes().eq_ignore_ascii_case(long.as_bytes());
+            let want = if name.len() == 1 {
+                known(name.as_bytes())
+            } else if reference("to") {
+                Known::To
+            } else if reference("from") {
+                Known::From
+            } else if reference("cseq") {
+                Known::CSeq
+            } else if reference("call-id") {
+                Known::CallId
+            } else if reference("content-type") {
+                Known::ContentType
+            } else if reference("content-length") {
+                Known::ContentLength
+            } else {
+                Known::Other
+            };
+            prop_assert_eq!(known(name.as_bytes()), want);
+            // Every case variant of a long name is found.
+            for long in ["to", "from", "cseq", "call-id", "content-type", "content-length"] {
+                let mixed: String = long.chars().zip(name.bytes().cycle()).map(|(c, b)| if b % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect();
+                prop_assert_ne!(known(mixed.as_bytes()), Known::Other);
+            }
+        }
+
+        #[test]
         fn cseq_reads_like_a_split_into_two_words(s in "[0-9A-Za-z \t\r\n-]{0,24}") {
             let words: Vec<&str> = s.split_ascii_whitespace().collect();
             let reference = match words[..] {
@@ -1744,6 +1851,56 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
             let tail = format!(";tag={s}");
             let by_params = params(&tail).find(|(k, _)| k.eq_ignore_ascii_case("tag")).and_then(|(_, v)| v);
             prop_assert_eq!(tag_of(&tail), by_params);
+        }
+
+        #[test]
+        fn read_head_agrees_with_the_line_iterator(s in "[A-Za-z:;<> \t\r\n=@.0-9-]{0,300}", extra in 0usize..600) {
+            // Reference: the walk read_head made before it had its own loop.
+            fn by_iterator(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Malformed> {
+                let mut kept = Kept::default();
+                let mut lines = RawHeaders::head_at(b, from);
+                for (count, raw) in (&mut lines).enumerate() {
+                    let raw = raw?;
+                    if count >= MAX_HEADERS {
+                        return Err(Malformed::new("sip too many headers"));
+                    }
+                    let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
+                    match known(raw.name) {
+                        Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
+                        Known::From if kept.from.is_none() => kept.from = value(),
+                        Known::To if kept.to.is_none() => kept.to = value(),
+                        Known::ContentType if kept.content_type.is_none() => kept.content_type = value(),
+                        Known::CSeq => {
+                            let (seq, method) = parse_cseq(raw.value)?;
+                            if kept.cseq.is_none() {
+                                kept.cseq = Some((seq, span_of_bytes(b, method)));
+                            }
+                        }
+                        Known::ContentLength => {
+                            let n = parse_content_length(raw.value)?;
+                            match kept.content_length {
+                                Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
+                                _ => kept.content_length = Some(n),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let head_end = lines.head_end;
+                kept.end = head_end.map_or(b.len(), |(he, _)| he);
+                Ok((kept, head_end))
+            }
+            // Known names in every spelling, mixed into the random lines; sometimes past the
+            // header cap.
+            let known_lines = "Call-ID: a@b\r\nf: <sip:x>;tag=1\r\nTO: y\r\nCSeq: 4 INVITE\r\nl: 3\r\nc: application/sdp\r\n";
+            let text = format!("SIP/2.0 200 OK\r\n{}{s}\r\nx: {}\r\n\r\nabc", known_lines.repeat(extra / 100), "v\r\n y".repeat(extra % 7));
+            let b = text.as_bytes();
+            let from = memchr(b'\n', b).unwrap() + 1;
+            prop_assert_eq!(format!("{:?}", read_head(b, from)), format!("{:?}", by_iterator(b, from)));
+            let many = format!("SIP/2.0 200 OK\r\n{}", "a: 1\r\n".repeat(MAX_HEADERS - 3 + extra % 8) + &s);
+            let b = many.as_bytes();
+            let from = memchr(b'\n', b).unwrap() + 1;
+            prop_assert_eq!(format!("{:?}", read_head(b, from)), format!("{:?}", by_iterator(b, from)));
         }
 
         #[test]

@@ -18,26 +18,56 @@ pub struct Sdp {
     pub media: Vec<Media>,
 }
 
+/// Byte range `start..end` of [`Media::text`].
+type Span = (usize, usize);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Media {
-    /// `audio`, `video`, `image`, `application`, `message`…
-    pub kind: String,
     /// 0 means the stream is rejected or disabled.
     pub port: u16,
     /// `m=audio 49170/2 …` → 2; usually 1.
     pub port_count: u16,
-    pub proto: String,
-    pub formats: Vec<String>,
     /// Media-level `c=`, which overrides the session one.
     pub connection: Option<IpAddr>,
     /// A media-level `c=` was present, even if unreadable (a host name): then the session
     /// address does not apply either.
     pub has_connection: bool,
-    /// `a=rtpmap:<pt> <encoding>` pairs in body order, e.g. `("0", "PCMU/8000")`.
-    pub rtpmap: Vec<(String, String)>,
+    /// Kind, proto, formats and rtpmap words copied into one string: a body's dozen short
+    /// words each in its own `String` cost more than the rest of the parse. The spans
+    /// below point into it.
+    text: String,
+    kind: Span,
+    proto: Span,
+    /// The formats, one space between each (none of them holds whitespace).
+    formats: Span,
+    /// `a=rtpmap:<pt> <encoding>` pairs in body order.
+    rtpmap: Vec<(Span, Span)>,
 }
 
 impl Media {
+    fn span(&self, (a, b): Span) -> &str {
+        &self.text[a..b]
+    }
+
+    /// `audio`, `video`, `image`, `application`, `message`…
+    pub fn kind(&self) -> &str {
+        self.span(self.kind)
+    }
+
+    pub fn proto(&self) -> &str {
+        self.span(self.proto)
+    }
+
+    /// The formats as written on the `m=` line (payload types for RTP).
+    pub fn formats(&self) -> impl Iterator<Item = &str> + '_ {
+        self.span(self.formats).split(' ').filter(|f| !f.is_empty())
+    }
+
+    /// `a=rtpmap:<pt> <encoding>` pairs in body order, e.g. `("0", "PCMU/8000")`.
+    pub fn rtpmap(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.rtpmap.iter().map(|&(pt, enc)| (self.span(pt), self.span(enc)))
+    }
+
     /// Where this stream's RTP is to be sent, if the body says.
     pub fn address(&self, session: Option<IpAddr>) -> Option<IpAddr> {
         if self.has_connection {
@@ -51,15 +81,15 @@ impl Media {
     /// format as written (T.38 `t38`, MSRP `*`).
     pub fn codecs(&self) -> Vec<String> {
         let rtp = self.is_rtp();
-        self.formats.iter().map(|f| self.codec(f, rtp).to_owned()).collect()
+        self.formats().map(|f| self.codec(f, rtp).to_owned()).collect()
     }
 
     fn is_rtp(&self) -> bool {
-        self.proto.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"RTP"))
+        self.proto().as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"RTP"))
     }
 
     fn codec<'a>(&'a self, f: &'a str, rtp: bool) -> &'a str {
-        if let Some((_, enc)) = self.rtpmap.iter().find(|(pt, _)| pt == f) {
+        if let Some((_, enc)) = self.rtpmap().find(|&(pt, _)| pt == f) {
             return enc;
         }
         match f.parse::<u8>().ok().filter(|_| rtp).and_then(static_payload) {
@@ -112,7 +142,7 @@ impl Sdp {
         self.media.iter().filter(|m| m.port != 0).filter_map(|m| {
             let a = m.address(self.connection)?;
             // 0.0.0.0 / :: put a stream on hold (RFC 3264 8.4): no one receives there.
-            (!a.is_unspecified()).then_some((m.kind.as_str(), a, m.port))
+            (!a.is_unspecified()).then_some((m.kind(), a, m.port))
         })
     }
 
@@ -122,7 +152,7 @@ impl Sdp {
             .iter()
             .map(|m| {
                 let mut s = String::with_capacity(64);
-                s.push_str(&m.kind);
+                s.push_str(m.kind());
                 s.push(' ');
                 match m.address(self.connection) {
                     Some(a @ IpAddr::V6(_)) => {
@@ -136,9 +166,9 @@ impl Sdp {
                 s.push(':');
                 push_decimal(&mut s, u64::from(m.port));
                 s.push(' ');
-                s.push_str(&m.proto);
+                s.push_str(m.proto());
                 let rtp = m.is_rtp();
-                for f in &m.formats {
+                for f in m.formats() {
                     s.push(' ');
                     s.push_str(m.codec(f, rtp));
                 }
@@ -189,7 +219,9 @@ pub fn parse(body: &[u8]) -> Sdp {
                 let mut it = rest.split_ascii_whitespace();
                 if let (Some(pt), Some(enc)) = (it.next(), it.next()) {
                     if m.rtpmap.len() < MAX_RTPMAP {
-                        m.rtpmap.push((pt.to_owned(), enc.to_owned()));
+                        let pt = m.push_word(pt);
+                        let enc = m.push_word(enc);
+                        m.rtpmap.push((pt, enc));
                     }
                 }
             }
@@ -222,22 +254,40 @@ fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// the line's attributes still land on their own stream, not the previous one.
 fn parse_media(v: &str) -> Media {
     let mut it = v.split_ascii_whitespace();
-    let kind = it.next().unwrap_or("").to_owned();
-    let (port, port_count) = match it.next().map(|p| p.split_once('/').unwrap_or((p, "1"))) {
-        Some((p, n)) => (p.parse().unwrap_or(0), n.parse().unwrap_or(1)),
-        None => (0, 1),
-    };
-    let proto = it.next().unwrap_or("").to_owned();
-    let formats = it.take(MAX_FORMATS).map(str::to_owned).collect();
-    Media {
-        kind,
-        port,
-        port_count,
-        proto,
-        formats,
+    // Room for the line's words and a few rtpmap pairs: usually the only allocation.
+    let mut m = Media {
+        port: 0,
+        port_count: 1,
         connection: None,
         has_connection: false,
+        text: String::with_capacity(v.len() + 64),
+        kind: (0, 0),
+        proto: (0, 0),
+        formats: (0, 0),
         rtpmap: Vec::new(),
+    };
+    m.kind = m.push_word(it.next().unwrap_or(""));
+    if let Some((p, n)) = it.next().map(|p| p.split_once('/').unwrap_or((p, "1"))) {
+        (m.port, m.port_count) = (p.parse().unwrap_or(0), n.parse().unwrap_or(1));
+    }
+    m.proto = m.push_word(it.next().unwrap_or(""));
+    let start = m.text.len();
+    for (i, f) in it.take(MAX_FORMATS).enumerate() {
+        if i > 0 {
+            m.text.push(' ');
+        }
+        m.text.push_str(f);
+    }
+    m.formats = (start, m.text.len());
+    m
+}
+
+impl Media {
+    /// Append a word to `text`, returning where it went.
+    fn push_word(&mut self, w: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(w);
+        (start, self.text.len())
     }
 }
 
@@ -295,8 +345,9 @@ a=rtpmap:101 AMR-WB/16000\r\n";
         assert_eq!(s.connection, Some("212.242.33.36".parse().unwrap()));
         assert_eq!(s.media.len(), 1);
         let m = &s.media[0];
-        assert_eq!((m.kind.as_str(), m.port, m.proto.as_str()), ("audio", 40392, "RTP/AVP"));
-        assert_eq!(m.formats, vec!["8", "0"]);
+        assert_eq!((m.kind(), m.port, m.proto()), ("audio", 40392, "RTP/AVP"));
+        assert_eq!(m.formats().collect::<Vec<_>>(), vec!["8", "0"]);
+        assert_eq!(m.rtpmap().collect::<Vec<_>>(), vec![("8", "PCMA/8000/1"), ("0", "PCMU/8000/1")]);
         assert_eq!(m.codecs(), vec!["PCMA/8000/1", "PCMU/8000/1"]);
         assert_eq!(s.media_endpoints(), vec![("audio".to_owned(), "212.242.33.36".parse().unwrap(), 40392)]);
         assert_eq!(s.describe(), vec!["audio 212.242.33.36:40392 RTP/AVP PCMA/8000/1 PCMU/8000/1"]);
@@ -335,7 +386,9 @@ m=audio 6000 RTP/AVP 0\nc=IN IP4 host.example.com\n";
         let s = parse(b"c=IN IP6 10.0.0.1\r\nm=audio x RTP/AVP\r\na=rtpmap:\r\n\xff\xfe\r\nc=IN\r\n");
         assert_eq!(s.connection, None);
         assert_eq!(s.media[0].port, 0);
-        assert!(s.media[0].rtpmap.is_empty());
+        assert_eq!(s.media[0].rtpmap().count(), 0);
+        assert_eq!((s.media[0].kind(), s.media[0].proto()), ("audio", "RTP/AVP"));
+        assert_eq!(s.media[0].formats().count(), 0);
         assert!(s.media_endpoints().is_empty());
     }
 
@@ -355,6 +408,27 @@ m=audio 6000 RTP/AVP 0\nc=IN IP4 host.example.com\n";
             let _ = s.describe();
         }
 
+
+        #[test]
+        fn media_words_read_back_as_split(
+            line in "[a-z0-9/ \t]{0,60}",
+            maps in proptest::collection::vec(("[0-9a-z]{1,4}", "[A-Za-z0-9/.-]{1,12}"), 0..5),
+        ) {
+            // Reference: the words as a plain whitespace split of the same lines.
+            let mut body = format!("m={line}\r\n");
+            for (pt, enc) in &maps {
+                body.push_str(&format!("a=rtpmap:{pt} {enc}\r\n"));
+            }
+            let sdp = parse(body.as_bytes());
+            let m = &sdp.media[0];
+            let words: Vec<&str> = line.split_ascii_whitespace().collect();
+            prop_assert_eq!(m.kind(), words.first().copied().unwrap_or(""));
+            prop_assert_eq!(m.proto(), words.get(2).copied().unwrap_or(""));
+            let formats: Vec<&str> = words.iter().skip(3).take(MAX_FORMATS).copied().collect();
+            prop_assert_eq!(m.formats().collect::<Vec<_>>(), formats);
+            let pairs: Vec<(&str, &str)> = maps.iter().map(|(p, e)| (p.as_str(), e.as_str())).collect();
+            prop_assert_eq!(m.rtpmap().collect::<Vec<_>>(), pairs);
+        }
 
         #[test]
         fn sdp_like_text_never_panics(s in "([cma]=[A-Za-z0-9 ./:\\[\\]-]{0,40}\r?\n){0,20}") {
