@@ -531,19 +531,29 @@ mod json {
         }
     }
 
-    /// Whether a byte of the word is a control character, `"` or `\\`.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// The high bit of each byte of the result is set where that byte of `w` needs no
+    /// escape (it is not a control character, `"` or `\\`). Every byte needing one is
+    /// ASCII, so the test is on the low seven bits `y` of the bytes whose own high bit is
+    /// clear: `y + 0x60` reaches 0x80 exactly when `y >= 0x20`, `(y ^ c) + 0x7f` exactly
+    /// when `y != c`. No sum exceeds 0xff, so no byte carries into the next and every byte's
+    /// answer is exact.
     #[inline]
+    fn clean_bits(w: u64) -> u64 {
+        const LOW7: u64 = ONES * 0x7f;
+        let y = w & LOW7;
+        let ctrl = y + ONES * 0x60;
+        let quote = (y ^ (ONES * u64::from(b'"'))) + LOW7;
+        let backslash = (y ^ (ONES * u64::from(b'\\'))) + LOW7;
+        w | (ctrl & quote & backslash)
+    }
+
+    /// Whether a byte of the word is a control character, `"` or `\\`.
+    #[cfg(test)]
     fn word_needs_escape(w: u64) -> bool {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        // A byte of `x` is zero exactly where the result has its high bit set (the classic
-        // "has zero byte" test; it can only err when a lower byte is zero, which is reported
-        // anyway).
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        // Bytes below 0x20: subtracting 0x20 borrows into the high bit of those bytes whose
-        // own high bit was clear.
-        let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        ctrl | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0
+        clean_bits(w) & HIGH != HIGH
     }
 
     /// Whether any byte is a control character, `"` or `\\`: eight bytes per step, since
@@ -551,23 +561,26 @@ mod json {
     /// word are checked in one more word that overlaps the ones before, and strings shorter
     /// than a word are read as (possibly overlapping) halves or padded with spaces, so no
     /// string costs a byte-by-byte loop.
+    #[inline]
     fn needs_escape(b: &[u8]) -> bool {
         let n = b.len();
-        let w = if let Some(last) = b.last_chunk::<8>() {
+        let clean = if let Some(last) = b.last_chunk::<8>() {
             let (words, _) = b.as_chunks::<8>();
-            if words.iter().any(|c| word_needs_escape(u64::from_le_bytes(*c))) {
+            // A branch per word rather than one at the end: an and-ed fold over the words
+            // is vectorised, which costs more than it saves on strings of a few words.
+            if words.iter().any(|c| clean_bits(u64::from_le_bytes(*c)) & HIGH != HIGH) {
                 return true;
             }
-            u64::from_le_bytes(*last)
+            clean_bits(u64::from_le_bytes(*last))
         } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32
+            clean_bits(u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32)
         } else if n > 0 {
             // One to three bytes: first, middle and last cover them all.
-            u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' '])
+            clean_bits(u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' ']))
         } else {
             return false;
         };
-        word_needs_escape(w)
+        clean & HIGH != HIGH
     }
 
     /// Append `b`. Most strings of a report (addresses, ports' text, methods, SPIs) are
@@ -839,6 +852,23 @@ mod json {
             };
             assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
             assert_eq!(ours(&Vec::<u8>::new()), "[]");
+        }
+
+        /// Every pair of byte values side by side at every position of a word: the word
+        /// test sees exactly the bytes that need escaping, whatever their neighbours (no
+        /// carry from one byte reaches the next).
+        #[test]
+        fn word_test_is_exact_for_every_pair_of_bytes() {
+            let bad = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
+            for pos in 0..7 {
+                for a in 0..=255u8 {
+                    for b in 0..=255u8 {
+                        let mut w = [b'x'; 8];
+                        (w[pos], w[pos + 1]) = (a, b);
+                        assert_eq!(word_needs_escape(u64::from_le_bytes(w)), bad(a) || bad(b), "{w:?}");
+                    }
+                }
+            }
         }
 
         #[test]
