@@ -64,7 +64,7 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
     let report = replay_files(files);
     let out = if let Some(id) = ladder_id {
         match ladder::render(&report, id) {
-            Some(l) => l,
+            Some(l) => l.into_bytes(),
             None => {
                 let known: Vec<&str> = report
                     .sip
@@ -83,13 +83,13 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
             }
         }
     } else if json {
-        report.to_json()
+        report.to_json_bytes()
     } else {
-        text::render(&report)
+        text::render(&report).into_bytes()
     };
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    let _ = stdout.write_all(&out).and_then(|_| stdout.flush());
     for e in &report.errors {
         if e.offset == 0 {
             eprintln!("tuntrace: {}: {}", e.input, e.message);

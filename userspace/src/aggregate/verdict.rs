@@ -98,7 +98,7 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
         for (s, &(esp_sas, esp_packets)) in r.ike_sas.iter().zip(&esp) {
             let mut evidence = vec![exchanges_line(s)];
             if !s.vendor_ids.is_empty() {
-                evidence.push(["vendor IDs: ", &s.vendor_ids.join(", ")].concat());
+                evidence.push(vendor_ids_line(&s.vendor_ids));
             }
             if esp_sas > 0 {
                 let mut line = String::with_capacity(40);
@@ -184,6 +184,21 @@ fn exchanges_line(s: &IkeSa) -> String {
         if e.response {
             line.push_str(RESP);
         }
+    }
+    line
+}
+
+/// `vendor IDs: a, b, …` in one string (a `join` and a `concat` were two).
+fn vendor_ids_line(ids: &[String]) -> String {
+    const HEAD: &str = "vendor IDs: ";
+    let len: usize = ids.iter().map(|v| v.len() + 2).sum();
+    let mut line = String::with_capacity(HEAD.len() + len);
+    line.push_str(HEAD);
+    for (n, v) in ids.iter().enumerate() {
+        if n > 0 {
+            line.push_str(", ");
+        }
+        line.push_str(v);
     }
     line
 }

@@ -254,15 +254,22 @@ pub struct InputError {
 impl Report {
     /// The `--json` document: pretty-printed, deterministic, with a trailing newline.
     pub fn to_json(&self) -> String {
+        // Everything the writer copies is a whole `&str`, a run of one between ASCII bytes,
+        // or ASCII: the bytes are UTF-8 by construction, and this check never fails.
+        String::from_utf8(self.to_json_bytes()).expect("the JSON writer writes UTF-8")
+    }
+
+    /// [`Report::to_json`] as bytes, for writing straight out without the UTF-8 check.
+    pub fn to_json_bytes(&self) -> Vec<u8> {
         // The direct writer below prints exactly what serde_json's pretty printer does, at a
         // fraction of the cost; anything it does not handle (maps, floats…) sends the whole
         // report through serde_json instead, so the output never depends on which ran.
-        let mut w = json::Writer::default();
+        let mut w = json::Writer::with_capacity(json::size_estimate(self));
         let mut s = match json::write_report(&mut w, self) {
             Ok(()) => w.out,
-            Err(_) => serde_json::to_string_pretty(self).expect("report serialises"),
+            Err(_) => serde_json::to_vec_pretty(self).expect("report serialises"),
         };
-        s.push('\n');
+        s.push(b'\n');
         s
     }
 }
@@ -272,10 +279,10 @@ impl Report {
 ///
 /// serde_json writes every token, indent level and escaped run through `io::Write` into its
 /// buffer, one small copy each; for a report of thousands of flows and SIP messages that was a
-/// tenth of a whole replay. Here the output buffer (a `String`, so never validated again) is
+/// tenth of a whole replay. Here the output buffer (bytes, sized for the report up front) is
 /// written directly: a field's comma, indent and key in one cached piece, an element's comma
-/// and indent in one fixed-length copy, strings without anything to escape in one copy, and
-/// numbers without `core::fmt`.
+/// and indent in one fixed-length copy, strings checked and copied eight bytes at a time,
+/// and numbers without `core::fmt`.
 mod json {
     use serde::ser::{self, Impossible, Serialize};
     use std::fmt;
@@ -302,95 +309,176 @@ mod json {
         }
     }
 
-    /// Writes into a `String` (every piece written is a `&str` or an ASCII character), so the
-    /// finished document needs no UTF-8 validation pass.
+    /// Writes into bytes rather than a `String`: a `String` only takes `&str` pieces or
+    /// `char`s, so a digit or an eight-byte run of a string was a `push` each, with its
+    /// capacity check and UTF-8 length branch, or a `memcpy` call of the exact length. Every
+    /// piece written is a whole `&str`, a part of one cut next to an ASCII byte, or ASCII, so
+    /// the bytes stay UTF-8 ([`Report::to_json`] checks it anyway).
     #[derive(Default)]
     pub struct Writer {
-        pub out: String,
+        pub out: Vec<u8>,
         depth: usize,
         prefixes: KeyPrefixes,
         stamps: direct::StampPrefixes,
     }
 
+    /// Roughly what the document takes, a little more (about a sixth) for a typical report:
+    /// its records by the thousand print a few hundred bytes each (the figures are from the
+    /// 1.1 GB benchmark capture's report). Reserving it up front saves growing, and copying,
+    /// the buffer a dozen times over; pages reserved but never written are not touched, so
+    /// erring high costs little, and erring low one more doubling.
+    pub fn size_estimate(r: &super::Report) -> usize {
+        const FLOW: usize = 400;
+        const IKE_SA: usize = 800;
+        const EXCHANGE: usize = 330;
+        const PROPOSAL: usize = 420;
+        const ESP_SA: usize = 300;
+        const DIALOG: usize = 340;
+        const MESSAGE: usize = 440;
+        const VERDICT: usize = 100;
+        const EVIDENCE: usize = 150;
+        let ike: usize = r
+            .ike_sas
+            .iter()
+            .map(|s| IKE_SA + EXCHANGE * s.exchanges.len() + PROPOSAL * (s.proposals.len() + usize::from(s.chosen.is_some())))
+            .sum();
+        let dialogs: usize = r.sip.dialogs.iter().map(|d| DIALOG + MESSAGE * d.messages.len()).sum();
+        let regs: usize = r.sip.registrations.iter().map(|g| DIALOG + MESSAGE * g.messages.len()).sum();
+        let verdicts: usize = r.verdicts.iter().map(|v| VERDICT + EVIDENCE * v.evidence.len()).sum();
+        16 * 1024 + FLOW * r.flows.len() + ike + ESP_SA * r.esp_sas.len() + dialogs + regs + verdicts
+    }
+
+    /// Every number below 100 as two digits.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+
     /// What goes before an element at a nesting level: a comma unless it is the first,
     /// newline, indent. 32 bytes each, enough for 15 levels (a report has 7).
-    const COMMA_RUN: &str = ",\n                              ";
-    const NEWLINE_RUN: &str = "\n                               ";
+    const COMMA_RUN: &[u8; 32] = b",\n                              ";
+    const NEWLINE_RUN: &[u8; 32] = b"\n                               ";
 
     impl Writer {
+        pub fn with_capacity(n: usize) -> Self {
+            Writer { out: Vec::with_capacity(n), ..Writer::default() }
+        }
+
         /// Newline and indent, after a comma unless `first`. One line of JSON in three is an
         /// array element or a closing bracket, each starting this way: the whole run is copied
         /// and cut back, since a copy of constant length is a couple of vector moves where
         /// one of the exact length is a `memcpy` call.
+        #[inline]
         fn separator(&mut self, first: bool) {
             let (run, len) = if first { (NEWLINE_RUN, 1 + self.depth * 2) } else { (COMMA_RUN, 2 + self.depth * 2) };
             let start = self.out.len();
-            self.out.push_str(run);
+            self.out.extend_from_slice(run);
             if len <= run.len() {
                 self.out.truncate(start + len);
             } else {
-                for _ in run.len()..len {
-                    self.out.push(' ');
-                }
+                self.out.resize(start + len, b' ');
             }
         }
 
         /// Separator, object key and `": "` for a field, copied in one piece from the cache.
         fn field(&mut self, first: bool, key: &'static str) {
             let prefix = self.prefixes.get(key, self.depth);
-            self.out.push_str(&prefix[usize::from(first)..]);
+            self.out.extend_from_slice(&prefix.as_bytes()[usize::from(first)..]);
         }
 
-        fn string(&mut self, s: &str) {
-            self.out.push('"');
-            if needs_escape(s.as_bytes()) {
-                self.escaped(s);
-            } else {
-                self.out.push_str(s);
+        /// `s` quoted, with serde_json's escapes.
+        ///
+        /// Three strings in four of a report have 8 to 32 bytes (addresses, Call-IDs,
+        /// CSeqs, SPIs). Those are read as four eight-byte words at 0, 8, n-16 and n-8 (two
+        /// of them, at 0 and n-8, up to 16 bytes), which overlap to cover every byte; when
+        /// none needs escaping the words are laid out, between quotes, in a buffer on the
+        /// stack that is copied whole and cut back to length: loads, stores and one
+        /// constant-length copy, where quotes and string apart were three appends, each
+        /// with its capacity check.
+        #[inline]
+        pub(super) fn string(&mut self, s: &str) {
+            let b = s.as_bytes();
+            let n = b.len();
+            let word = |i: usize| b.get(i..i + 8).and_then(|w| w.first_chunk::<8>()).copied();
+            if (8..=32).contains(&n) {
+                let (i1, i2) = if n > 16 { (8, n - 16) } else { (0, n - 8) };
+                if let (Some(w0), Some(w1), Some(w2), Some(w3)) = (word(0), word(i1), word(i2), word(n - 8)) {
+                    let clean = |w: [u8; 8]| clean_bits(u64::from_le_bytes(w));
+                    if clean(w0) & clean(w1) & clean(w2) & clean(w3) & HIGH == HIGH {
+                        // Quotes everywhere, so the one after the string is already there.
+                        let mut buf = [b'"'; 40];
+                        for (i, w) in [(0, w0), (i1, w1), (i2, w2), (n - 8, w3)] {
+                            buf[1 + i..9 + i].copy_from_slice(&w);
+                        }
+                        let start = self.out.len();
+                        self.out.extend_from_slice(&buf);
+                        self.out.truncate(start + n + 2);
+                        return;
+                    }
+                }
             }
-            self.out.push('"');
+            self.any_string(b);
         }
 
-        /// `s` with serde_json's escapes: runs without any written in one piece.
+        /// [`Writer::string`] for any length.
+        fn any_string(&mut self, b: &[u8]) {
+            self.out.reserve(b.len() + 2);
+            self.out.push(b'"');
+            if needs_escape(b) {
+                self.escaped(b);
+            } else {
+                put(&mut self.out, b);
+            }
+            self.out.push(b'"');
+        }
+
+        /// `s` with serde_json's escapes: runs without any written in one piece. Only ASCII
+        /// bytes are escaped, so every run copied is cut at character boundaries.
         #[cold]
-        fn escaped(&mut self, s: &str) {
+        fn escaped(&mut self, s: &[u8]) {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             let mut start = 0;
-            for (i, c) in s.bytes().enumerate() {
-                let esc = match c {
-                    b'"' => "\\\"",
-                    b'\\' => "\\\\",
-                    0x08 => "\\b",
-                    0x0c => "\\f",
-                    b'\n' => "\\n",
-                    b'\r' => "\\r",
-                    b'\t' => "\\t",
-                    0..=0x1f => "",
+            for (i, &c) in s.iter().enumerate() {
+                let esc: &[u8] = match c {
+                    b'"' => b"\\\"",
+                    b'\\' => b"\\\\",
+                    0x08 => b"\\b",
+                    0x0c => b"\\f",
+                    b'\n' => b"\\n",
+                    b'\r' => b"\\r",
+                    b'\t' => b"\\t",
+                    0..=0x1f => b"",
                     _ => continue,
                 };
-                // Every byte escaped is ASCII, so `i` is a character boundary.
-                self.out.push_str(&s[start..i]);
+                self.out.extend_from_slice(&s[start..i]);
                 if esc.is_empty() {
-                    self.out.push_str("\\u00");
-                    self.out.push(char::from(HEX[usize::from(c >> 4)]));
-                    self.out.push(char::from(HEX[usize::from(c & 0xf)]));
+                    self.out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0xf)]]);
                 } else {
-                    self.out.push_str(esc);
+                    self.out.extend_from_slice(esc);
                 }
                 start = i + 1;
             }
-            self.out.push_str(&s[start..]);
+            self.out.extend_from_slice(&s[start..]);
         }
 
-        /// Decimal digits, two per step from a table, without `core::fmt`.
-        fn uint(&mut self, mut v: u64) {
-            const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-                2021222324252627282930313233343536373839\
-                4041424344454647484950515253545556575859\
-                6061626364656667686970717273747576777879\
-                8081828384858687888990919293949596979899";
-            let mut buf = [0u8; 20];
-            let mut i = buf.len();
+        /// Decimal digits, two per step from a table, without `core::fmt`. The digits are
+        /// laid out at the front of a 20-byte buffer (room for `u64::MAX`), which is copied
+        /// whole and cut back to the count: a constant-length copy is two vector moves, where
+        /// one of the exact length was a `push` per digit.
+        #[inline]
+        pub(super) fn uint(&mut self, mut v: u64) {
+            // Most numbers in a report are ports, IDs, status codes and small counts.
+            let len = match v {
+                0..10 => 1,
+                10..100 => 2,
+                100..1000 => 3,
+                1000..10_000 => 4,
+                10_000..100_000 => 5,
+                _ => v.ilog10() as usize + 1,
+            };
+            let mut buf = [b'0'; 20];
+            let mut i = len;
             while v >= 100 {
                 let p = (v % 100) as usize * 2;
                 v /= 100;
@@ -399,26 +487,23 @@ mod json {
             }
             if v >= 10 {
                 let p = v as usize * 2;
-                i -= 2;
-                buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+                buf[..2].copy_from_slice(&PAIRS[p..p + 2]);
             } else {
-                i -= 1;
-                buf[i] = b'0' + v as u8;
+                buf[0] = b'0' + v as u8;
             }
-            self.out.reserve(buf.len() - i);
-            for &d in &buf[i..] {
-                self.out.push(char::from(d));
-            }
+            let start = self.out.len();
+            self.out.extend_from_slice(&buf);
+            self.out.truncate(start + len);
         }
 
         fn int(&mut self, v: i64) {
             if v < 0 {
-                self.out.push('-');
+                self.out.push(b'-');
             }
             self.uint(v.unsigned_abs());
         }
 
-        fn open(&mut self, c: char) -> Compound<'_> {
+        fn open(&mut self, c: u8) -> Compound<'_> {
             self.out.push(c);
             self.depth += 1;
             Compound { w: self, first: true }
@@ -478,19 +563,29 @@ mod json {
         }
     }
 
-    /// Whether a byte of the word is a control character, `"` or `\\`.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// The high bit of each byte of the result is set where that byte of `w` needs no
+    /// escape (it is not a control character, `"` or `\\`). Every byte needing one is
+    /// ASCII, so the test is on the low seven bits `y` of the bytes whose own high bit is
+    /// clear: `y + 0x60` reaches 0x80 exactly when `y >= 0x20`, `(y ^ c) + 0x7f` exactly
+    /// when `y != c`. No sum exceeds 0xff, so no byte carries into the next and every byte's
+    /// answer is exact.
     #[inline]
+    fn clean_bits(w: u64) -> u64 {
+        const LOW7: u64 = ONES * 0x7f;
+        let y = w & LOW7;
+        let ctrl = y + ONES * 0x60;
+        let quote = (y ^ (ONES * u64::from(b'"'))) + LOW7;
+        let backslash = (y ^ (ONES * u64::from(b'\\'))) + LOW7;
+        w | (ctrl & quote & backslash)
+    }
+
+    /// Whether a byte of the word is a control character, `"` or `\\`.
+    #[cfg(test)]
     fn word_needs_escape(w: u64) -> bool {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        // A byte of `x` is zero exactly where the result has its high bit set (the classic
-        // "has zero byte" test; it can only err when a lower byte is zero, which is reported
-        // anyway).
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        // Bytes below 0x20: subtracting 0x20 borrows into the high bit of those bytes whose
-        // own high bit was clear.
-        let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        ctrl | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0
+        clean_bits(w) & HIGH != HIGH
     }
 
     /// Whether any byte is a control character, `"` or `\\`: eight bytes per step, since
@@ -498,23 +593,51 @@ mod json {
     /// word are checked in one more word that overlaps the ones before, and strings shorter
     /// than a word are read as (possibly overlapping) halves or padded with spaces, so no
     /// string costs a byte-by-byte loop.
+    #[inline]
     fn needs_escape(b: &[u8]) -> bool {
         let n = b.len();
-        let w = if let Some(last) = b.last_chunk::<8>() {
+        let clean = if let Some(last) = b.last_chunk::<8>() {
             let (words, _) = b.as_chunks::<8>();
-            if words.iter().any(|c| word_needs_escape(u64::from_le_bytes(*c))) {
+            // A branch per word rather than one at the end: an and-ed fold over the words
+            // is vectorised, which costs more than it saves on strings of a few words.
+            if words.iter().any(|c| clean_bits(u64::from_le_bytes(*c)) & HIGH != HIGH) {
                 return true;
             }
-            u64::from_le_bytes(*last)
+            clean_bits(u64::from_le_bytes(*last))
         } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32
+            clean_bits(u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32)
         } else if n > 0 {
             // One to three bytes: first, middle and last cover them all.
-            u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' '])
+            clean_bits(u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' ']))
         } else {
             return false;
         };
-        word_needs_escape(w)
+        clean & HIGH != HIGH
+    }
+
+    /// Append `b`. Most strings of a report (addresses, ports' text, methods, SPIs) are
+    /// under 16 bytes: those go as two overlapping copies of constant length, the second
+    /// written over the end of the first (a few moves, where a `memcpy` of the exact length
+    /// is a call that costs more than the copy).
+    #[inline]
+    fn put(out: &mut Vec<u8>, b: &[u8]) {
+        let start = out.len();
+        let n = b.len();
+        if n > 16 {
+            out.extend_from_slice(b);
+        } else if let (Some(head), Some(tail)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+            out.extend_from_slice(head);
+            out.truncate(start + n - 8);
+            out.extend_from_slice(tail);
+        } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+            out.extend_from_slice(head);
+            out.truncate(start + n - 4);
+            out.extend_from_slice(tail);
+        } else {
+            for &c in b {
+                out.push(c);
+            }
+        }
     }
 
     /// An array or object being written.
@@ -529,7 +652,7 @@ mod json {
             self.first = false;
         }
 
-        fn close(self, c: char) {
+        fn close(self, c: u8) {
             self.w.depth -= 1;
             if !self.first {
                 self.w.separator(true);
@@ -546,7 +669,7 @@ mod json {
             v.serialize(&mut *self.w)
         }
         fn end(self) -> Result<(), Unsupported> {
-            self.close(']');
+            self.close(b']');
             Ok(())
         }
     }
@@ -582,7 +705,7 @@ mod json {
             v.serialize(&mut *self.w)
         }
         fn end(self) -> Result<(), Unsupported> {
-            self.close('}');
+            self.close(b'}');
             Ok(())
         }
     }
@@ -601,7 +724,7 @@ mod json {
         type SerializeStructVariant = No;
 
         fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
-            self.out.push_str(if v { "true" } else { "false" });
+            self.out.extend_from_slice(if v { b"true" } else { b"false" });
             Ok(())
         }
         fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
@@ -654,7 +777,7 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_none(self) -> Result<(), Unsupported> {
-            self.out.push_str("null");
+            self.out.extend_from_slice(b"null");
             Ok(())
         }
         fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Unsupported> {
@@ -677,13 +800,13 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open('['))
+            Ok(self.open(b'['))
         }
         fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open('['))
+            Ok(self.open(b'['))
         }
         fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open('['))
+            Ok(self.open(b'['))
         }
         fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
             Err(Unsupported)
@@ -692,7 +815,7 @@ mod json {
             Err(Unsupported)
         }
         fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open('{'))
+            Ok(self.open(b'{'))
         }
         fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
             Err(Unsupported)
@@ -706,6 +829,7 @@ mod json {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use proptest::prelude::*;
         use serde::Serialize;
 
         #[derive(Serialize)]
@@ -736,7 +860,7 @@ mod json {
         fn ours<T: Serialize>(v: &T) -> String {
             let mut w = Writer::default();
             v.serialize(&mut w).expect("supported");
-            w.out
+            String::from_utf8(w.out).expect("UTF-8")
         }
 
         #[test]
@@ -760,6 +884,23 @@ mod json {
             };
             assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
             assert_eq!(ours(&Vec::<u8>::new()), "[]");
+        }
+
+        /// Every pair of byte values side by side at every position of a word: the word
+        /// test sees exactly the bytes that need escaping, whatever their neighbours (no
+        /// carry from one byte reaches the next).
+        #[test]
+        fn word_test_is_exact_for_every_pair_of_bytes() {
+            let bad = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
+            for pos in 0..7 {
+                for a in 0..=255u8 {
+                    for b in 0..=255u8 {
+                        let mut w = [b'x'; 8];
+                        (w[pos], w[pos + 1]) = (a, b);
+                        assert_eq!(word_needs_escape(u64::from_le_bytes(w)), bad(a) || bad(b), "{w:?}");
+                    }
+                }
+            }
         }
 
         #[test]
@@ -788,6 +929,66 @@ mod json {
                     b.retain(|&c| !slow(&[c]));
                     assert!(!needs_escape(&b));
                 }
+            }
+        }
+
+        /// Every ASCII character at every position of strings of every length around the
+        /// word sizes the escaper works in, among plain letters and multi-byte characters.
+        #[test]
+        fn every_ascii_character_everywhere_escapes_like_serde_json() {
+            for len in 0..=26 {
+                for pos in 0..len {
+                    for c in 0u8..0x80 {
+                        for filler in ["a", "é", "☎"] {
+                            let mut s: String = (0..len).map(|i| if i == pos { char::from(c).to_string() } else { filler.to_string() }).collect();
+                            assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                            s.push('"');
+                            assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+                        }
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            /// Arbitrary strings, and strings made mostly of the characters that matter
+            /// (control characters, quotes, backslashes, DEL, multi-byte UTF-8 including
+            /// U+2028, which JSON allows unescaped and serde_json leaves alone), written as
+            /// serde_json writes them.
+            #[test]
+            fn strings_escape_like_serde_json(
+                any_text in any::<String>(),
+                chars in prop::collection::vec(
+                    prop_oneof![
+                        (0u8..0x20).prop_map(char::from),
+                        Just('"'),
+                        Just('\\'),
+                        Just('\u{7f}'),
+                        Just('\u{2028}'),
+                        Just('\u{2029}'),
+                        Just('é'),
+                        Just('\u{10ffff}'),
+                        (0x20u8..0x7f).prop_map(char::from),
+                        any::<char>(),
+                    ],
+                    0..70,
+                ),
+            ) {
+                let special: String = chars.into_iter().collect();
+                for s in [&any_text, &special] {
+                    prop_assert_eq!(ours(s), serde_json::to_string(s).unwrap());
+                    // Inside a record, after other output (the buffer is not empty).
+                    let v = (s.as_str(), 7u8, s.as_str());
+                    prop_assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
+                }
+            }
+
+            #[test]
+            fn numbers_like_serde_json(n in any::<u64>(), shift in 0u32..64, i in any::<i64>()) {
+                for v in [n, n >> shift] {
+                    prop_assert_eq!(ours(&v), v.to_string());
+                }
+                prop_assert_eq!(ours(&i), i.to_string());
             }
         }
 

@@ -106,16 +106,27 @@ fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
             w[i] = w[i].max(c.chars().count());
         }
     }
+    // Each line written straight into `o` and trimmed there: a `String` per line and
+    // `core::fmt`'s padding cost more than the rest of the text report together. Padding
+    // counts characters, as `{c:<width$}` does.
+    const SPACES: &str = "                                                                ";
     let line = |o: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let mut s = String::from("  ");
+        let start = o.len();
+        o.push_str("  ");
         for (i, c) in cells.enumerate() {
+            o.push_str(c);
             if i + 1 < n {
-                let _ = write!(s, "{c:<width$}  ", width = w[i]);
-            } else {
-                s.push_str(c);
+                let mut pad = w[i].saturating_sub(c.chars().count()) + 2;
+                while pad > 0 {
+                    let k = pad.min(SPACES.len());
+                    o.push_str(&SPACES[..k]);
+                    pad -= k;
+                }
             }
         }
-        let _ = writeln!(o, "{}", s.trim_end());
+        let kept = o[start..].trim_end().len();
+        o.truncate(start + kept);
+        o.push('\n');
     };
     line(o, &mut head.iter().copied());
     for row in rows {

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use super::{Unsupported, Writer};
+use super::{Unsupported, Writer, PAIRS};
 use crate::report::{EspSa, Flow, IkeExchange, IkeSa, Proposal, Report, SipDialog, SipMessage, SipRegistration};
 use crate::time::Timestamp;
 
@@ -52,21 +52,25 @@ macro_rules! close {
 type Result = std::result::Result<(), Unsupported>;
 
 impl Writer {
+    /// A constant piece. Inlined so that the copy, of a length known where it is called,
+    /// becomes a few moves rather than a `memcpy` call.
+    #[inline(always)]
     fn raw(&mut self, s: &'static str) {
-        self.out.push_str(s);
+        self.out.extend_from_slice(s.as_bytes());
     }
 
     /// `{`, one level deeper. `level` is the level its fields are written at, which the
     /// constant keys of the caller assume.
     fn open_object(&mut self, level: usize) {
-        self.out.push('{');
+        self.out.push(b'{');
         self.depth += 1;
         debug_assert_eq!(self.depth, level, "record written at an unexpected depth");
     }
 
+    #[inline(always)]
     fn close_object(&mut self, tail: &'static str) {
         self.depth -= 1;
-        self.out.push_str(tail);
+        self.raw(tail);
     }
 
     fn opt_string(&mut self, v: Option<&String>) {
@@ -93,22 +97,28 @@ impl Writer {
     /// digits of microseconds are written anew. The prefix comes from `Timestamp`'s own
     /// `Display`, which stays the one spelling of a timestamp: it always ends in `.` and six
     /// digits of microseconds.
+    ///
+    /// Both parts are copied at a constant length: the cached `"` + prefix + `.` from its
+    /// fixed-size slot, then cut back to its length, and the digits with the closing `Z"`
+    /// as one eight-byte piece.
     fn timestamp(&mut self, t: Timestamp) -> Result {
-        let prefix = self.stamps.get(t);
-        let mut micros = t.subsec_nanos() / 1000;
-        let mut digits = [b'0'; 6];
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (micros % 10) as u8;
-            micros /= 10;
+        let micros = (t.subsec_nanos() / 1000) as usize;
+        let (hi, mid, lo) = (micros / 10_000 * 2, micros / 100 % 100 * 2, micros % 100 * 2);
+        let tail = [PAIRS[hi], PAIRS[hi + 1], PAIRS[mid], PAIRS[mid + 1], PAIRS[lo], PAIRS[lo + 1], b'Z', b'"'];
+        let start = self.out.len();
+        match self.stamps.get(t) {
+            Some((head, len)) => {
+                self.out.extend_from_slice(head);
+                self.out.truncate(start + len);
+            }
+            None => {
+                // A prefix too long for a slot (no `Timestamp` has one): as `Display` spells it.
+                let text = t.to_string();
+                self.out.push(b'"');
+                self.out.extend_from_slice(&text.as_bytes()[..text.rfind('.').unwrap_or(text.len()) + 1]);
+            }
         }
-        self.out.reserve(prefix.len() + 10);
-        self.out.push('"');
-        self.out.push_str(prefix);
-        self.out.push('.');
-        for d in digits {
-            self.out.push(char::from(d));
-        }
-        self.out.push_str("Z\"");
+        self.out.extend_from_slice(&tail);
         Ok(())
     }
 
@@ -118,7 +128,7 @@ impl Writer {
             self.raw("[]");
             return Ok(());
         }
-        self.out.push('[');
+        self.out.push(b'[');
         self.depth += 1;
         for (i, item) in items.iter().enumerate() {
             self.separator(i == 0);
@@ -126,7 +136,7 @@ impl Writer {
         }
         self.depth -= 1;
         self.separator(true);
-        self.out.push(']');
+        self.out.push(b']');
         Ok(())
     }
 
@@ -426,35 +436,52 @@ fn sip_message(w: &mut Writer, m: &SipMessage) -> Result {
     Ok(())
 }
 
-/// Timestamp text up to the `.` of the fraction, for the seconds seen lately, direct-mapped
-/// by the second. Flows alternate between their first and last second, and SIP messages
-/// and IKE exchanges come grouped by dialog and SA rather than in time order, so one cached
-/// second would miss on most timestamps; 64 slots cover the spread of a typical capture.
+/// `"` and the timestamp text up to and including the `.` of the fraction, for the seconds
+/// seen lately, direct-mapped by the second. Flows alternate between their first and last
+/// second, and SIP messages and IKE exchanges come grouped by dialog and SA rather than in
+/// time order, so one cached second would miss on most timestamps; 64 slots cover the spread
+/// of a typical capture.
 pub(super) struct StampPrefixes {
-    slots: Vec<(i64, String)>,
+    slots: Vec<StampSlot>,
+}
+
+/// The second, the bytes (`"2026-01-01T00:00:05.`, 21 of them for every year a `Timestamp`
+/// can hold), and how many of them there are.
+#[derive(Clone)]
+struct StampSlot {
+    secs: i64,
+    head: [u8; STAMP_HEAD],
+    len: usize,
 }
 
 const STAMP_SLOTS: usize = 64;
+const STAMP_HEAD: usize = 32;
 
 impl Default for StampPrefixes {
     fn default() -> Self {
         // `i64::MIN` is no timestamp's second (`secs()` of the smallest is above it), so
         // every slot starts empty.
-        StampPrefixes { slots: vec![(i64::MIN, String::new()); STAMP_SLOTS] }
+        StampPrefixes { slots: vec![StampSlot { secs: i64::MIN, head: [b' '; STAMP_HEAD], len: 0 }; STAMP_SLOTS] }
     }
 }
 
 impl StampPrefixes {
-    fn get(&mut self, t: Timestamp) -> &str {
+    /// The slot's bytes and the length of the prefix in them; `None` if it does not fit.
+    fn get(&mut self, t: Timestamp) -> Option<(&[u8; STAMP_HEAD], usize)> {
         let secs = t.secs();
         let slot = &mut self.slots[secs.rem_euclid(STAMP_SLOTS as i64) as usize];
-        if slot.0 != secs {
+        if slot.secs != secs {
             let text = t.to_string();
-            let dot = text.rfind('.').unwrap_or(text.len());
-            slot.1.clear();
-            slot.1.push_str(&text[..dot]);
-            slot.0 = secs;
+            let prefix = &text.as_bytes()[..text.rfind('.').unwrap_or(text.len())];
+            if prefix.len() + 2 > STAMP_HEAD {
+                return None;
+            }
+            slot.head[0] = b'"';
+            slot.head[1..=prefix.len()].copy_from_slice(prefix);
+            slot.head[prefix.len() + 1] = b'.';
+            slot.len = prefix.len() + 2;
+            slot.secs = secs;
         }
-        &slot.1
+        Some((&slot.head, slot.len))
     }
 }
