@@ -518,6 +518,36 @@ impl<'a> SipMessage<'a> {
     }
 }
 
+impl Kept {
+    /// Note one header line of message `b` if it is one the report keeps (the first of each,
+    /// but every CSeq and Content-Length is checked, and Content-Lengths must agree).
+    #[inline(always)]
+    fn note(&mut self, b: &[u8], raw: &RawHeader<'_>) -> Result<(), Malformed> {
+        let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
+        match known(raw.name) {
+            Known::CallId if self.call_id.is_none() => self.call_id = value(),
+            Known::From if self.from.is_none() => self.from = value(),
+            Known::To if self.to.is_none() => self.to = value(),
+            Known::ContentType if self.content_type.is_none() => self.content_type = value(),
+            Known::CSeq => {
+                let (seq, method) = parse_cseq(raw.value)?;
+                if self.cseq.is_none() {
+                    self.cseq = Some((seq, span_of_bytes(b, method)));
+                }
+            }
+            Known::ContentLength => {
+                let n = parse_content_length(raw.value)?;
+                match self.content_length {
+                    Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
+                    _ => self.content_length = Some(n),
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 /// Check the header lines of `b` from `from` up to the blank line, noting the kept
 /// fields. Returns them and, when there is a blank line, `(end of the header block, start
 /// of body)`.
@@ -545,27 +575,7 @@ fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, usize)>), Ma
             return Err(Malformed::new("sip too many headers"));
         }
         count += 1;
-        let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
-        match known(raw.name) {
-            Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
-            Known::From if kept.from.is_none() => kept.from = value(),
-            Known::To if kept.to.is_none() => kept.to = value(),
-            Known::ContentType if kept.content_type.is_none() => kept.content_type = value(),
-            Known::CSeq => {
-                let (seq, method) = parse_cseq(raw.value)?;
-                if kept.cseq.is_none() {
-                    kept.cseq = Some((seq, span_of_bytes(b, method)));
-                }
-            }
-            Known::ContentLength => {
-                let n = parse_content_length(raw.value)?;
-                match kept.content_length {
-                    Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
-                    _ => kept.content_length = Some(n),
-                }
-            }
-            _ => {}
-        }
+        kept.note(b, &raw)?;
     }
     kept.end = head_end.map_or(b.len(), |(he, _)| he);
     Ok((kept, head_end))
@@ -1864,27 +1874,7 @@ v=0\r\nc=IN IP4 192.0.2.4\r\nm=audio 4000 RTP/AVP 0\r\n\
                     if count >= MAX_HEADERS {
                         return Err(Malformed::new("sip too many headers"));
                     }
-                    let value = || Some(KeptValue { span: span_of_bytes(b, trim_ws(raw.value)), folded: raw.folded });
-                    match known(raw.name) {
-                        Known::CallId if kept.call_id.is_none() => kept.call_id = value(),
-                        Known::From if kept.from.is_none() => kept.from = value(),
-                        Known::To if kept.to.is_none() => kept.to = value(),
-                        Known::ContentType if kept.content_type.is_none() => kept.content_type = value(),
-                        Known::CSeq => {
-                            let (seq, method) = parse_cseq(raw.value)?;
-                            if kept.cseq.is_none() {
-                                kept.cseq = Some((seq, span_of_bytes(b, method)));
-                            }
-                        }
-                        Known::ContentLength => {
-                            let n = parse_content_length(raw.value)?;
-                            match kept.content_length {
-                                Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
-                                _ => kept.content_length = Some(n),
-                            }
-                        }
-                        _ => {}
-                    }
+                    kept.note(b, &raw)?;
                 }
                 let head_end = lines.head_end;
                 kept.end = head_end.map_or(b.len(), |(he, _)| he);
