@@ -56,7 +56,9 @@ fn damage_keeps_earlier_inputs() {
 #[test]
 fn json_is_deterministic() {
     let Some(dir) = corpus_dir() else { return };
-    for name in ["sip_udp_register_invite_rtp.pcap", "ikev2_natt_espudp.pcapng", "pktap_pcapng_procinfo_en0_pdpip0.pcapng"] {
+    for name in
+        ["sip_udp_register_invite_rtp.pcap", "ikev2_natt_espudp.pcapng", "pktap_pcapng_procinfo_en0_pdpip0.pcapng"]
+    {
         let f = dir.join(name);
         let a = run(&["replay", "--json", f.to_str().unwrap()]);
         let b = run(&["replay", "--json", f.to_str().unwrap()]);

@@ -92,11 +92,23 @@ fn ike_sas_match_tshark() {
             let ex = sa["exchanges"].as_array().unwrap();
             let got: Vec<(String, u64, Option<bool>)> = ex
                 .iter()
-                .map(|e| (s(&e["type"]), e["message_id"].as_u64().unwrap(), (version == 2).then(|| e["response"].as_bool().unwrap())))
+                .map(|e| {
+                    (
+                        s(&e["type"]),
+                        e["message_id"].as_u64().unwrap(),
+                        (version == 2).then(|| e["response"].as_bool().unwrap()),
+                    )
+                })
                 .collect();
             let exp: Vec<(String, u64, Option<bool>)> = msgs
                 .iter()
-                .map(|m| (exchange_name(version, parse_num(&m[3]) as u8), parse_num(&m[4]), (version == 2).then(|| m[5] == "1" || m[5] == "True")))
+                .map(|m| {
+                    (
+                        exchange_name(version, parse_num(&m[3]) as u8),
+                        parse_num(&m[4]),
+                        (version == 2).then(|| m[5] == "1" || m[5] == "True"),
+                    )
+                })
                 .collect();
             assert_eq!(got, exp, "{} {ispi}: exchanges", f.display());
             checked += 1;
@@ -151,16 +163,17 @@ fn sip_call_ids_match_tshark() {
             let (mut mi, mut ci) = (0, 0);
             for id in ids {
                 // A message is a request when tshark gave a method for it; values are in message order.
-                let item = if mi < methods.len() && !methods[mi].is_empty() && (ci >= codes.len() || codes[ci].is_empty()) {
-                    mi += 1;
-                    methods[mi - 1].to_string()
-                } else if ci < codes.len() && !codes[ci].is_empty() {
-                    ci += 1;
-                    codes[ci - 1].to_string()
-                } else {
-                    mi += 1;
-                    methods.get(mi - 1).unwrap_or(&"?").to_string()
-                };
+                let item =
+                    if mi < methods.len() && !methods[mi].is_empty() && (ci >= codes.len() || codes[ci].is_empty()) {
+                        mi += 1;
+                        methods[mi - 1].to_string()
+                    } else if ci < codes.len() && !codes[ci].is_empty() {
+                        ci += 1;
+                        codes[ci - 1].to_string()
+                    } else {
+                        mi += 1;
+                        methods.get(mi - 1).unwrap_or(&"?").to_string()
+                    };
                 want.entry(id.to_string()).or_default().push(item);
             }
         }

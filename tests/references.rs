@@ -34,13 +34,15 @@ fn ikev1_main_mode_matches_zeek() {
     for v in ["3947", "nat-t-ike-07", "nat-t-ike-03", "nat-t-ike-02", "DPD", "XAUTH", "Cisco Unity"] {
         assert!(has(&vids, v), "vendor ID {v} missing from {vids:?}");
     }
-    let ex: Vec<String> = sa["exchanges"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
+    let ex: Vec<String> =
+        sa["exchanges"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
     assert_eq!(ex.iter().filter(|e| e.as_str() == "MAIN_MODE").count(), 6, "{ex:?}");
     assert_eq!(ex.iter().filter(|e| e.as_str() == "QUICK_MODE").count(), 3, "{ex:?}");
     assert_eq!(sa["state"], "established");
     // Encryption Algorithm=7 (AES-CBC) key 128, Hash=2 (SHA1), Group=2 (MODP 1024), Auth=1 (PSK).
     let p = &sa["proposals"][0];
-    let all: Vec<String> = ["encryption", "integrity", "prf", "dh", "other"].iter().flat_map(|k| strings(&p[k])).collect();
+    let all: Vec<String> =
+        ["encryption", "integrity", "prf", "dh", "other"].iter().flat_map(|k| strings(&p[k])).collect();
     for part in ["AES", "128", "SHA", "1024"] {
         assert!(has(&all, part), "proposal lacks {part}: {all:?}");
     }
@@ -91,7 +93,8 @@ fn espudp_only_matches_tcpdump() {
 fn ikev2_raw_esp_matches_ndpi() {
     let Some(f) = file("ikev2_raw_esp.pcapng") else { return };
     let j = replay_json(&f);
-    let spis: Vec<String> = j["esp_sas"].as_array().unwrap().iter().map(|e| e["spi"].as_str().unwrap().to_string()).collect();
+    let spis: Vec<String> =
+        j["esp_sas"].as_array().unwrap().iter().map(|e| e["spi"].as_str().unwrap().to_string()).collect();
     assert!(spis.contains(&"2360b0e3".to_string()) && spis.contains(&"f0092cb5".to_string()), "{spis:?}");
     for e in j["esp_sas"].as_array().unwrap() {
         assert_eq!(e["encap"], "none");
@@ -164,11 +167,15 @@ fn sip_ipv6_fragments_and_odd_ports() {
     let d = j["sip"]["dialogs"].as_array().unwrap();
     assert_eq!(d.len(), 1, "one Call-ID");
     let msgs = d[0]["messages"].as_array().unwrap();
-    let seq: Vec<String> = msgs.iter().map(|m| m["method"].as_str().map(str::to_string).unwrap_or_else(|| m["status"].to_string())).collect();
+    let seq: Vec<String> = msgs
+        .iter()
+        .map(|m| m["method"].as_str().map(str::to_string).unwrap_or_else(|| m["status"].to_string()))
+        .collect();
     for want in ["INVITE", "183", "PRACK", "UPDATE", "ACK", "BYE"] {
         assert!(seq.iter().any(|s| s == want), "{want} missing from {seq:?}");
     }
-    let ports: std::collections::BTreeSet<u64> = msgs.iter().flat_map(|m| [m["sport"].as_u64().unwrap(), m["dport"].as_u64().unwrap()]).collect();
+    let ports: std::collections::BTreeSet<u64> =
+        msgs.iter().flat_map(|m| [m["sport"].as_u64().unwrap(), m["dport"].as_u64().unwrap()]).collect();
     assert_eq!(ports, [5062, 15060, 25060].into_iter().collect(), "both legs through the proxy");
     assert_eq!(d[0]["state"], "terminated");
     assert_eq!(j["stats"]["malformed"], 0, "{}", j["malformed"]);
@@ -203,9 +210,11 @@ fn apple_pktap_process_blocks() {
     let Some(f) = file("pktap_pcapng_procinfo_en0_pdpip0.pcapng") else { return };
     let j = replay_json(&f);
     assert_eq!(j["stats"]["packets"], 197);
-    let names: Vec<String> = j["interfaces"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str().map(str::to_string)).collect();
+    let names: Vec<String> =
+        j["interfaces"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str().map(str::to_string)).collect();
     assert!(names.contains(&"en0".into()) && names.contains(&"pdp_ip0".into()), "{names:?}");
-    let comms: Vec<String> = j["processes"].as_array().unwrap().iter().filter_map(|p| p["comm"].as_str().map(str::to_string)).collect();
+    let comms: Vec<String> =
+        j["processes"].as_array().unwrap().iter().filter_map(|p| p["comm"].as_str().map(str::to_string)).collect();
     assert!(comms.iter().any(|c| c == "network_test"), "{comms:?}");
     assert!(j["stats"]["unattributed_packets"].as_u64().unwrap() < 197);
 }
@@ -215,7 +224,8 @@ fn apple_pktap_process_blocks() {
 fn pktap_dlt258_interface_named() {
     let Some(f) = file("pktap_dlt258.pcap") else { return };
     let j = replay_json(&f);
-    let names: Vec<String> = j["interfaces"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str().map(str::to_string)).collect();
+    let names: Vec<String> =
+        j["interfaces"].as_array().unwrap().iter().filter_map(|i| i["name"].as_str().map(str::to_string)).collect();
     assert_eq!(names, vec!["en0".to_string()]);
     assert_eq!(j["flows"][0]["dport"], 53);
 }
@@ -241,7 +251,8 @@ fn multi_idb_snaplens() {
     let Some(f) = file("ah_esp_multi_idb.pcapng") else { return };
     let j = replay_json(&f);
     assert_eq!(j["stats"]["packets"], 3);
-    let spis: Vec<String> = j["esp_sas"].as_array().unwrap().iter().map(|e| e["spi"].as_str().unwrap().to_string()).collect();
+    let spis: Vec<String> =
+        j["esp_sas"].as_array().unwrap().iter().map(|e| e["spi"].as_str().unwrap().to_string()).collect();
     assert!(spis.contains(&"48dac2e4".to_string()), "{spis:?}");
 }
 

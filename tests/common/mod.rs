@@ -34,7 +34,11 @@ pub struct Run {
 pub fn run(args: &[&str]) -> Run {
     let out = tuntrace().args(args).output().expect("run tuntrace");
     let code = out.status.code().unwrap_or_else(|| panic!("tuntrace {args:?} killed by a signal: {:?}", out.status));
-    Run { code, stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 /// `tuntrace replay --json FILE`, parsed. Exit code 0 or 1 (input damaged) is accepted.
@@ -54,8 +58,5 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("tshark not found: run ci/setup");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }

@@ -73,7 +73,11 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
 pub fn report_from_truth(truth: &GroundTruth) -> Report {
     let mut agg = Aggregator::new("replay", "pcap");
     if let Some(h) = &truth.ipsec0_holder {
-        agg.feed(&Event::Process(Box::new(ProcessInfo { pid: h.pid, comm: Some(h.comm.clone()), ..Default::default() })));
+        agg.feed(&Event::Process(Box::new(ProcessInfo {
+            pid: h.pid,
+            comm: Some(h.comm.clone()),
+            ..Default::default()
+        })));
     }
     let mut next_iface = 0;
     let inputs = [(truth.captures.outer.as_deref(), false), (truth.captures.inner.as_deref(), true)];
@@ -92,7 +96,12 @@ pub fn report_from_truth(truth: &GroundTruth) -> Report {
     agg.finish()
 }
 
-fn feed_file(agg: &mut Aggregator, path: &Path, first: u32, name_it: impl Fn(&mut tuntrace_core::event::InterfaceInfo)) -> u32 {
+fn feed_file(
+    agg: &mut Aggregator,
+    path: &Path,
+    first: u32,
+    name_it: impl Fn(&mut tuntrace_core::event::InterfaceInfo),
+) -> u32 {
     /// The aggregator's sink, with this lab's names put on the file's interfaces.
     struct Named<'g, F> {
         inner: tuntrace_core::aggregate::InputSink<'g>,

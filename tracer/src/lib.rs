@@ -1,4 +1,4 @@
 //! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
 
-pub mod lab;
 pub mod demo;
+pub mod lab;

@@ -15,7 +15,11 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_ENVIRONMENT: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "tuntrace", version, about = "Who created a tunnel interface, which processes use it, and what flows through it")]
+#[command(
+    name = "tuntrace",
+    version,
+    about = "Who created a tunnel interface, which processes use it, and what flows through it"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -94,7 +98,10 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
         if e.offset == 0 {
             eprintln!("tuntrace: {}: {}", e.input, e.message);
         } else {
-            eprintln!("tuntrace: {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+            eprintln!(
+                "tuntrace: {}: {} at byte offset {}; everything before it is reported",
+                e.input, e.message, e.offset
+            );
         }
     }
     let code = if report.errors.is_empty() { ExitCode::from(EXIT_OK) } else { ExitCode::from(EXIT_INPUT) };

@@ -213,7 +213,12 @@ fn main() {
         acc = acc.wrapping_add(f[14] as u64 + f[len - 1] as u64);
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "baseline: touch each frame", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
+    println!(
+        "{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})",
+        "baseline: touch each frame",
+        packets() as f64 / s / 1e6,
+        s * 1e9 / packets() as f64
+    );
     // Decode only (flow key built, no table): the decoders' own cost.
     let t = Instant::now();
     let mut acc = 0u64;
@@ -224,7 +229,12 @@ fn main() {
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "tuntrace decode only", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
+    println!(
+        "{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})",
+        "tuntrace decode only",
+        packets() as f64 / s / 1e6,
+        s * 1e9 / packets() as f64
+    );
     let t = Instant::now();
     let mut acc = 0u64;
     for n in 0..packets() {
@@ -234,7 +244,12 @@ fn main() {
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})", "etherparse SlicedPacket decode only", packets() as f64 / s / 1e6, s * 1e9 / packets() as f64);
+    println!(
+        "{:<44} {:7.2} Mpkt/s  {:6.1} ns/pkt  ({acc})",
+        "etherparse SlicedPacket decode only",
+        packets() as f64 / s / 1e6,
+        s * 1e9 / packets() as f64
+    );
 
     let a = run::<BuildHasherDefault<Fx>>("tuntrace decode + flow table (Fx hash)", &bytes, &recs, ours);
     let b = run::<BuildHasherDefault<Fx>>("etherparse decode + flow table (Fx hash)", &bytes, &recs, etherparse_slices);

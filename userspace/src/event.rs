@@ -111,7 +111,9 @@ pub enum Event<'a> {
     Packet(PacketEvent<'a>),
     Counters(Box<FlowCounters>),
     /// Events the kernel could not deliver (ring buffer full).
-    Loss { dropped: u64 },
+    Loss {
+        dropped: u64,
+    },
 }
 
 #[cfg(test)]

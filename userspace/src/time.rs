@@ -124,14 +124,27 @@ mod tests {
             let secs = t.secs();
             let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
             let sod = secs.rem_euclid(86_400);
-            format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", y, mo, d, sod / 3600, (sod / 60) % 60, sod % 60, t.subsec_nanos() / 1000)
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                y,
+                mo,
+                d,
+                sod / 3600,
+                (sod / 60) % 60,
+                sod % 60,
+                t.subsec_nanos() / 1000
+            )
         };
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for i in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let t = Timestamp(if i % 2 == 0 { (x >> 1) as i64 } else { (x % 4_000_000_000_000_000_000) as i64 - 100_000_000_000_000_000 });
+            let t = Timestamp(if i % 2 == 0 {
+                (x >> 1) as i64
+            } else {
+                (x % 4_000_000_000_000_000_000) as i64 - 100_000_000_000_000_000
+            });
             assert_eq!(t.to_string(), slow(t));
             assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", slow(t)));
         }

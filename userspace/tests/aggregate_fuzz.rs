@@ -35,7 +35,28 @@ fn udp_frame(port: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 12];
     f.extend_from_slice(&[0x08, 0x00]);
     let total = (20 + 8 + payload.len()) as u16;
-    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+        198,
+        18,
+        0,
+        2,
+        198,
+        18,
+        0,
+        1,
+    ]);
     let ulen = (8 + payload.len()) as u16;
     f.extend_from_slice(&port.to_be_bytes());
     f.extend_from_slice(&port.to_be_bytes());

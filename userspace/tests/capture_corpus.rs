@@ -26,10 +26,7 @@ fn read(cap: &Capture) -> Read<'_> {
     let mut events = cap.events(0);
     let limit = cap.as_bytes().len() + 10;
     for (n, ev) in events.by_ref().enumerate() {
-        assert!(
-            n <= limit,
-            "more events than bytes: the reader does not terminate"
-        );
+        assert!(n <= limit, "more events than bytes: the reader does not terminate");
         assert!(r.damage.is_none(), "an event after the damage");
         match ev {
             Ok(Event::Interface(i)) => {
@@ -56,12 +53,7 @@ fn corpus_captures(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("corpus directory")
         .map(|e| e.expect("dir entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
         .collect();
     v.sort();
     v
@@ -72,10 +64,7 @@ fn manifest(dir: &Path) -> BTreeMap<String, usize> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = header
-        .iter()
-        .position(|h| *h == "packets")
-        .expect("packets column");
+    let col = header.iter().position(|h| *h == "packets").expect("packets column");
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -101,29 +90,16 @@ fn every_corpus_file_reads_and_intact_ones_match_the_manifest() {
         let n = name(&path);
         let cap = Capture::open(&path).unwrap_or_else(|e| panic!("{n}: {e}"));
         let r = read(&cap);
-        let expected = *counts
-            .get(&n)
-            .unwrap_or_else(|| panic!("{n} is not in MANIFEST.tsv"));
+        let expected = *counts.get(&n).unwrap_or_else(|| panic!("{n} is not in MANIFEST.tsv"));
         assert!(!r.interfaces.is_empty(), "{n}: no interface announced");
-        assert_eq!(
-            r.order.find('i'),
-            Some(0),
-            "{n}: the interface comes before everything"
-        );
+        assert_eq!(r.order.find('i'), Some(0), "{n}: the interface comes before everything");
         if n.starts_with("fuzz_") {
             continue;
         }
         assert_eq!(r.damage, None, "{n}");
-        assert_eq!(
-            r.packets.len(),
-            expected,
-            "{n}: packet count differs from MANIFEST.tsv"
-        );
+        assert_eq!(r.packets.len(), expected, "{n}: packet count differs from MANIFEST.tsv");
         for p in &r.packets {
-            assert!(
-                r.interfaces.iter().any(|i| i.id == p.iface),
-                "{n}: packet on an unannounced interface"
-            );
+            assert!(r.interfaces.iter().any(|i| i.id == p.iface), "{n}: packet on an unannounced interface");
         }
     }
 }
@@ -141,14 +117,8 @@ fn linktypes_from_the_manifest() {
         ("linux_sll2_lo.pcap", &[linktype::LINUX_SLL2]),
         ("pktap_dlt258.pcap", &[linktype::PKTAP]),
         ("sip_ipv6_frag_sll.pcap", &[linktype::LINUX_SLL]),
-        (
-            "pktap_pcapng_procinfo_en0_pdpip0.pcapng",
-            &[linktype::EN10MB, linktype::NULL],
-        ),
-        (
-            "ah_esp_multi_idb.pcapng",
-            &[linktype::EN10MB, linktype::EN10MB, linktype::EN10MB],
-        ),
+        ("pktap_pcapng_procinfo_en0_pdpip0.pcapng", &[linktype::EN10MB, linktype::NULL]),
+        ("ah_esp_multi_idb.pcapng", &[linktype::EN10MB, linktype::EN10MB, linktype::EN10MB]),
     ];
     for (file, lts) in cases {
         let cap = Capture::open(&dir.join(file)).unwrap();
@@ -167,29 +137,15 @@ fn fuzz_truncated_file_null_reads_like_libpcap_then_reports_the_cut() {
     assert_eq!(cap.as_bytes().len(), 239);
     let r = read(&cap);
     assert_eq!(r.interfaces.len(), 1);
-    assert_eq!(
-        r.interfaces[0].linktype,
-        linktype::NULL,
-        "FCS bits 0x40000000 are masked off"
-    );
+    assert_eq!(r.interfaces[0].linktype, linktype::NULL, "FCS bits 0x40000000 are masked off");
     // Version 2.0 file: libpcap (hence tcpdump and nDPI, the reference) reads the length words
     // swapped, giving one 197-byte packet whose wire length is 524501.
     assert_eq!(r.packets.len(), 1);
-    assert_eq!(
-        (r.packets[0].data.len(), r.packets[0].orig_len),
-        (197, 524_501)
-    );
-    assert_eq!(
-        r.packets[0].data.as_ptr(),
-        cap.as_bytes()[40..].as_ptr(),
-        "zero-copy"
-    );
+    assert_eq!((r.packets[0].data.len(), r.packets[0].orig_len), (197, 524_501));
+    assert_eq!(r.packets[0].data.as_ptr(), cap.as_bytes()[40..].as_ptr(), "zero-copy");
     assert_eq!(
         r.damage,
-        Some(Damage {
-            offset: 237,
-            what: "record header truncated (16 bytes needed, 2 left)".into()
-        })
+        Some(Damage { offset: 237, what: "record header truncated (16 bytes needed, 2 left)".into() })
     );
     assert_eq!(r.order, "ik");
 }
@@ -211,24 +167,11 @@ fn ah_esp_multi_idb_reads_all_three_interfaces() {
     };
     let cap = Capture::open(&dir.join("ah_esp_multi_idb.pcapng")).unwrap();
     let r = read(&cap);
-    assert_eq!(
-        r.interfaces.iter().map(|i| i.id).collect::<Vec<_>>(),
-        vec![0, 1, 2]
-    );
-    assert_eq!(
-        r.packets.iter().map(|p| p.iface).collect::<Vec<_>>(),
-        vec![0, 2, 1]
-    );
-    assert_eq!(
-        r.packets.iter().map(|p| p.data.len()).collect::<Vec<_>>(),
-        vec![194, 62, 158]
-    );
+    assert_eq!(r.interfaces.iter().map(|i| i.id).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(r.packets.iter().map(|p| p.iface).collect::<Vec<_>>(), vec![0, 2, 1]);
+    assert_eq!(r.packets.iter().map(|p| p.data.len()).collect::<Vec<_>>(), vec![194, 62, 158]);
     // The third interface is a Windows NPF device, named in its IDB.
-    assert!(r.interfaces[2]
-        .name
-        .as_deref()
-        .unwrap_or("")
-        .starts_with("\\Device\\NPF_"));
+    assert!(r.interfaces[2].name.as_deref().unwrap_or("").starts_with("\\Device\\NPF_"));
 }
 
 #[test]
@@ -240,23 +183,9 @@ fn apple_pktap_pcapng_processes_and_packets() {
     let cap = Capture::open(&dir.join(file)).unwrap();
     let r = read(&cap);
     assert_eq!(r.damage, None);
-    let ifs: Vec<_> = r
-        .interfaces
-        .iter()
-        .map(|i| (i.id, i.name.as_deref(), i.linktype))
-        .collect();
-    assert_eq!(
-        ifs,
-        vec![
-            (0, Some("en0"), linktype::EN10MB),
-            (1, Some("pdp_ip0"), linktype::NULL)
-        ]
-    );
-    let procs: Vec<_> = r
-        .processes
-        .iter()
-        .map(|p| (p.pid, p.comm.as_deref()))
-        .collect();
+    let ifs: Vec<_> = r.interfaces.iter().map(|i| (i.id, i.name.as_deref(), i.linktype)).collect();
+    assert_eq!(ifs, vec![(0, Some("en0"), linktype::EN10MB), (1, Some("pdp_ip0"), linktype::NULL)]);
+    let procs: Vec<_> = r.processes.iter().map(|p| (p.pid, p.comm.as_deref())).collect();
     let nt = Some("network_test");
     assert_eq!(
         procs,
@@ -303,21 +232,12 @@ fn apple_pktap_pcapng_processes_and_packets() {
     .collect();
     assert_eq!(tally, expected);
     let p = &r.packets;
-    assert_eq!(
-        (p[0].pid, p[0].effective_pid, p[0].direction),
-        (Some(1500), None, Direction::Out)
-    );
-    assert_eq!(
-        (p[1].pid, p[1].effective_pid, p[1].direction),
-        (Some(1500), Some(1500), Direction::In)
-    );
+    assert_eq!((p[0].pid, p[0].effective_pid, p[0].direction), (Some(1500), None, Direction::Out));
+    assert_eq!((p[1].pid, p[1].effective_pid, p[1].direction), (Some(1500), Some(1500), Direction::In));
 
     // Apple tcpdump's output (the reference) lists all 197 packets: same times, same order.
     let reference = std::fs::read_to_string(dir.join(format!("{file}.apple-tcpdump.ref"))).unwrap();
-    let ref_lines: Vec<&str> = reference
-        .lines()
-        .filter(|l| !l.starts_with("###"))
-        .collect();
+    let ref_lines: Vec<&str> = reference.lines().filter(|l| !l.starts_with("###")).collect();
     assert_eq!(ref_lines.len(), 197);
     for (i, (pkt, line)) in p.iter().zip(&ref_lines).enumerate() {
         let mut f = line.split_whitespace();
@@ -342,22 +262,8 @@ fn tshark(path: &Path) -> std::io::Result<std::process::Child> {
     Command::new("tshark")
         .args(["-r"])
         .arg(path)
-        .args([
-            "-T",
-            "fields",
-            "-e",
-            "frame.time_epoch",
-            "-e",
-            "frame.len",
-            "-e",
-            "frame.cap_len",
-        ])
-        .args([
-            "-e",
-            "frame.interface_id",
-            "-e",
-            "frame.packet_flags_direction",
-        ])
+        .args(["-T", "fields", "-e", "frame.time_epoch", "-e", "frame.len", "-e", "frame.cap_len"])
+        .args(["-e", "frame.interface_id", "-e", "frame.packet_flags_direction"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -372,19 +278,12 @@ fn tshark_rows(path: &Path, child: std::process::Child) -> Vec<TsharkRow> {
             let f: Vec<&str> = l.split('\t').collect();
             let (secs, frac) = f[0].split_once('.').unwrap_or((f[0], "0"));
             let frac = format!("{frac:0<9}");
-            let ns =
-                secs.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap();
+            let ns = secs.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap();
             let flags = f
                 .get(4)
                 .filter(|s| !s.is_empty())
                 .map(|s| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap());
-            (
-                ns,
-                f[1].parse().unwrap(),
-                f[2].parse().unwrap(),
-                f.get(3).and_then(|s| s.parse().ok()),
-                flags,
-            )
+            (ns, f[1].parse().unwrap(), f[2].parse().unwrap(), f.get(3).and_then(|s| s.parse().ok()), flags)
         })
         .collect()
 }
@@ -394,16 +293,8 @@ fn packets_agree_with_tshark() {
     let Some(dir) = common::corpus_dir() else {
         return;
     };
-    if Command::new("tshark")
-        .arg("-v")
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("TUNTRACE_REQUIRE_CORPUS").is_none(),
-            "tshark is required as the oracle in CI"
-        );
+    if Command::new("tshark").arg("-v").stdout(std::process::Stdio::null()).status().is_err() {
+        assert!(std::env::var_os("TUNTRACE_REQUIRE_CORPUS").is_none(), "tshark is required as the oracle in CI");
         eprintln!("tshark not installed: per-packet comparison not run");
         return;
     }
@@ -449,10 +340,7 @@ mod damaged {
         let Some(dir) = common::corpus_dir() else {
             return Vec::new();
         };
-        corpus_captures(&dir)
-            .into_iter()
-            .map(|p| (name(&p), std::fs::read(&p).unwrap()))
-            .collect()
+        corpus_captures(&dir).into_iter().map(|p| (name(&p), std::fs::read(&p).unwrap())).collect()
     }
 
     proptest! {

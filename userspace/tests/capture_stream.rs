@@ -117,7 +117,9 @@ fn every_corpus_file_streams_as_it_reads_whole() {
 #[test]
 fn a_read_error_keeps_what_came_before_and_names_the_offset() {
     let files = corpus();
-    let Some((name, b)) = files.iter().find(|(n, b)| n.ends_with(".pcap") && b.len() > 4000 && whole(b, 0).damage.is_none()) else {
+    let Some((name, b)) =
+        files.iter().find(|(n, b)| n.ends_with(".pcap") && b.len() > 4000 && whole(b, 0).damage.is_none())
+    else {
         return;
     };
     let full = whole(b, 0);

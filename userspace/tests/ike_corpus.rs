@@ -129,9 +129,7 @@ fn frames(name: &str) -> Option<Vec<(usize, i32, Vec<u8>)>> {
                     PcapBlockOwned::Legacy(b) => {
                         out.push((out.len() + 1, legacy_lt, b.data.to_vec()));
                     }
-                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                        idb_lt.push(idb.linktype.0)
-                    }
+                    PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => idb_lt.push(idb.linktype.0),
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                         let lt = idb_lt[epb.if_id as usize];
                         let n = (epb.caplen as usize).min(epb.data.len());
@@ -161,9 +159,7 @@ fn ip_of(lt: i32, f: &[u8]) -> Option<&[u8]> {
                 at += 4;
                 et = u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]);
             }
-            matches!(et, 0x0800 | 0x86dd)
-                .then(|| f.get(at + 2..))
-                .flatten()
+            matches!(et, 0x0800 | 0x86dd).then(|| f.get(at + 2..)).flatten()
         }
         _ => None,
     }
@@ -217,22 +213,14 @@ fn decode_file(name: &str) -> Option<Seen> {
                     match esp::classify_udp_encap(udp) {
                         UdpEncap::Keepalive => seen.keepalives += 1,
                         UdpEncap::Esp { spi, .. } => *seen.esp.entry(spi).or_default() += 1,
-                        UdpEncap::Ike(m) => {
-                            seen.ike.push((no, ike::parse(m).expect("IKE decodes")))
-                        }
+                        UdpEncap::Ike(m) => seen.ike.push((no, ike::parse(m).expect("IKE decodes"))),
                         UdpEncap::Malformed(m) => panic!("{name} frame {no}: {m}"),
                     }
                 } else if sport == 500 || dport == 500 {
-                    assert!(
-                        ike::looks_like_ike(udp),
-                        "{name} frame {no}: strict check refused real IKE"
-                    );
+                    assert!(ike::looks_like_ike(udp), "{name} frame {no}: strict check refused real IKE");
                     seen.ike.push((no, ike::parse(udp).expect("IKE decodes")));
                 } else {
-                    assert!(
-                        !ike::looks_like_ike(udp),
-                        "{name} frame {no}: non-IKE UDP taken for IKE"
-                    );
+                    assert!(!ike::looks_like_ike(udp), "{name} frame {no}: non-IKE UDP taken for IKE");
                 }
             }
             _ => {}
@@ -245,10 +233,7 @@ fn decode_file(name: &str) -> Option<Seen> {
 fn ike_messages_match_tshark() {
     let mut files: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for line in TSHARK.lines().filter(|l| !l.is_empty()) {
-        files
-            .entry(line.split(' ').next().unwrap())
-            .or_default()
-            .push(line);
+        files.entry(line.split(' ').next().unwrap()).or_default().push(line);
     }
     for (file, lines) in files {
         let Some(seen) = decode_file(file) else {
@@ -270,20 +255,12 @@ fn ike_messages_match_tshark() {
                 assert_eq!(m.is_response, Some(m.flags & 0x20 != 0), "{ctx}");
             }
             let chain: Vec<String> = m.payload_types.iter().map(|t| t.to_string()).collect();
-            let expected = if f[7] == "-" {
-                String::new()
-            } else {
-                f[7].to_string()
-            };
+            let expected = if f[7] == "-" { String::new() } else { f[7].to_string() };
             assert_eq!(chain.join(","), expected, "{ctx}");
             if m.encrypted && m.version == 1 {
                 assert_eq!(m.payloads, ["Encrypted"], "{ctx}");
             }
-            assert!(
-                m.payloads.iter().all(|p| !p.starts_with("PAYLOAD_")),
-                "{ctx}: {:?}",
-                m.payloads
-            );
+            assert!(m.payloads.iter().all(|p| !p.starts_with("PAYLOAD_")), "{ctx}: {:?}", m.payloads);
             for n in &m.notifies {
                 assert!(!n.name.starts_with("NOTIFY_"), "{ctx}: {}", n.name);
             }
@@ -296,35 +273,16 @@ fn esp_spis_and_keepalives_match_tshark() {
     // tshark -e esp.spi; keepalives: udp.length == 9 on 4500.
     type Expect<'a> = (&'a str, &'a [(u32, usize)], usize);
     let expect: &[Expect] = &[
-        (
-            "ah_esp_multi_idb.pcapng",
-            &[(0x48dac2e4, 1), (0x49507636, 1)],
-            0,
-        ),
+        ("ah_esp_multi_idb.pcapng", &[(0x48dac2e4, 1), (0x49507636, 1)], 0),
         ("espudp_only.pcap", &[(0x12345678, 8)], 0),
-        (
-            "ikev1_ipv6_esp.pcap",
-            &[(0x3d71315a, 148), (0x8905e940, 74), (0xe8f1f49c, 74)],
-            0,
-        ),
+        ("ikev1_ipv6_esp.pcap", &[(0x3d71315a, 148), (0x8905e940, 74), (0xe8f1f49c, 74)], 0),
         ("ikev1_natt_4500_espudp.pcap", &[(0xf4dc0ae5, 8)], 4),
         (
             "ikev2_natt_espudp.pcapng",
-            &[
-                (0x78bd5377, 4),
-                (0x958a753b, 4),
-                (0xac0faf03, 4),
-                (0xb6b5f296, 4),
-                (0xc1a9656b, 4),
-                (0xc1d717e8, 4),
-            ],
+            &[(0x78bd5377, 4), (0x958a753b, 4), (0xac0faf03, 4), (0xb6b5f296, 4), (0xc1a9656b, 4), (0xc1d717e8, 4)],
             0,
         ),
-        (
-            "ikev2_raw_esp.pcapng",
-            &[(0x2360b0e3, 1), (0xf0092cb5, 1)],
-            0,
-        ),
+        ("ikev2_raw_esp.pcapng", &[(0x2360b0e3, 1), (0xf0092cb5, 1)], 0),
     ];
     for (file, spis, keepalives) in expect {
         let Some(seen) = decode_file(file) else {
@@ -339,11 +297,9 @@ fn esp_spis_and_keepalives_match_tshark() {
 #[test]
 fn strict_check_rejects_other_udp_in_corpus() {
     // SIP, RTP and DNS datagrams must never pass for IKE on a non-IKE port.
-    for file in [
-        "sip_udp_5060_5061.pcap",
-        "sip_udp_register_invite_rtp.pcap",
-        "pktap_pcapng_procinfo_en0_pdpip0.pcapng",
-    ] {
+    for file in
+        ["sip_udp_5060_5061.pcap", "sip_udp_register_invite_rtp.pcap", "pktap_pcapng_procinfo_en0_pdpip0.pcapng"]
+    {
         let Some(seen) = decode_file(file) else {
             return;
         };

@@ -50,12 +50,8 @@ fn run(name: &str) -> Option<Run> {
         };
         let Ok(p) = sliced else { continue };
         let (src, dst): (IpAddr, IpAddr) = match &p.net {
-            Some(NetSlice::Ipv4(v4)) => {
-                (v4.header().source_addr().into(), v4.header().destination_addr().into())
-            }
-            Some(NetSlice::Ipv6(v6)) => {
-                (v6.header().source_addr().into(), v6.header().destination_addr().into())
-            }
+            Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+            Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
             _ => continue,
         };
         let ctx = |sport, dport, transport| MsgCtx { at, src, sport, dst, dport, transport, pid: None };
@@ -112,11 +108,8 @@ fn cseqs(msgs: &[tuntrace_core::report::SipMessage]) -> Vec<String> {
 #[test]
 fn cloudshark_invite_register_invite_on_5060_5061() {
     let Some(r) = run("sip_udp_5060_5061.pcap") else { return };
-    let d: Vec<_> = r
-        .dialogs
-        .iter()
-        .map(|d| (d.call_id.as_str(), d.method.as_str(), d.state, d.messages.len()))
-        .collect();
+    let d: Vec<_> =
+        r.dialogs.iter().map(|d| (d.call_id.as_str(), d.method.as_str(), d.state, d.messages.len())).collect();
     assert_eq!(
         d,
         vec![
@@ -131,10 +124,7 @@ fn cloudshark_invite_register_invite_on_5060_5061() {
     assert_eq!(cseqs(&first.messages), ["1 INVITE", "1 INVITE", "1 INVITE", "1 INVITE", "1 ACK"]);
     let statuses: Vec<_> = first.messages.iter().map(|m| m.status).collect();
     assert_eq!(statuses, [None, Some(100), Some(180), Some(200), None]);
-    assert_eq!(
-        first.messages[0].sdp,
-        ["audio 200.57.7.196:40376 RTP/AVP PCMA/8000 G729/8000 G723/8000 PCMU/8000"]
-    );
+    assert_eq!(first.messages[0].sdp, ["audio 200.57.7.196:40376 RTP/AVP PCMA/8000 G729/8000 G723/8000 PCMU/8000"]);
     assert_eq!((first.messages[0].sport, first.messages[0].dport), (5060, 5061));
 
     assert_eq!(r.registrations.len(), 1);
@@ -152,8 +142,7 @@ fn ndpi_register_auth_and_failed_invites() {
     let Some(r) = run("sip_udp_register_invite_rtp.pcap") else { return };
     // The 21 five-byte "     " datagrams on 5060 are NAT keepalives, not SIP; RTP/RTCP neither.
     assert_eq!(r.not_sip, 21 + 10);
-    let regs: Vec<_> =
-        r.registrations.iter().map(|g| (g.call_id.as_str(), g.result, g.messages.len())).collect();
+    let regs: Vec<_> = r.registrations.iter().map(|g| (g.call_id.as_str(), g.result, g.messages.len())).collect();
     assert_eq!(
         regs,
         vec![
@@ -213,8 +202,8 @@ fn sngrep_ipv6_fragmented_invite_through_proxy() {
     assert_eq!(
         methods,
         [
-            "INVITE", "INVITE", "PRACK", "PRACK", "UPDATE", "UPDATE", "PRACK", "PRACK", "UPDATE", "UPDATE",
-            "ACK", "ACK", "BYE", "BYE"
+            "INVITE", "INVITE", "PRACK", "PRACK", "UPDATE", "UPDATE", "PRACK", "PRACK", "UPDATE", "UPDATE", "ACK",
+            "ACK", "BYE", "BYE"
         ]
     );
     assert!(r.media.contains(&("fd17:625c:f037:2:a00:27ff:feb9:1521".parse().unwrap(), 15062)));

@@ -115,11 +115,7 @@ impl LabConfig {
 
     fn validate(&self) -> Result<(), LabError> {
         let p = &self.prefix;
-        if p.is_empty()
-            || p.len() > 11
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        if p.is_empty() || p.len() > 11 || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             return Err(LabError::BadConfig(format!(
                 "prefix {p:?}: use 1 to 11 characters of a-z, 0-9 and '-' (names like {p}epdg and {p}gw0 must fit)"
@@ -133,10 +129,7 @@ impl LabConfig {
             )));
         }
         if self.calls > 50 {
-            return Err(LabError::BadConfig(format!(
-                "{} calls: the lab places at most 50",
-                self.calls
-            )));
+            return Err(LabError::BadConfig(format!("{} calls: the lab places at most 50", self.calls)));
         }
         Ok(())
     }
@@ -168,21 +161,19 @@ pub enum LabError {
 
 impl LabError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> LabError {
-        LabError::Io {
-            what: what.into(),
-            source,
-        }
+        LabError::Io { what: what.into(), source }
     }
 }
 
 impl fmt::Display for LabError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LabError::NotRoot => write!(
-                f,
-                "the lab needs root (it creates network namespaces, runs charon and tcpdump): run as root"
-            ),
-            LabError::Missing(m) => write!(f, "lab prerequisites missing: {}; run ci/setup (as root) to install them", m.join(", ")),
+            LabError::NotRoot => {
+                write!(f, "the lab needs root (it creates network namespaces, runs charon and tcpdump): run as root")
+            }
+            LabError::Missing(m) => {
+                write!(f, "lab prerequisites missing: {}; run ci/setup (as root) to install them", m.join(", "))
+            }
             LabError::BadConfig(m) => write!(f, "lab configuration: {m}"),
             LabError::Io { what, source } => write!(f, "{what}: {source}"),
             LabError::Command { cmd, status, output } => write!(f, "`{cmd}` failed ({status}): {}", output.trim()),
@@ -232,19 +223,13 @@ pub struct TeardownReport {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
         .unwrap_or(false)
 }
 
 fn find_program(name: &str, path: &std::ffi::OsStr) -> bool {
     // sbin directories are searched too: root's PATH in CI may lack them.
-    std::env::split_paths(path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .any(|d| d.join(name).is_file())
+    std::env::split_paths(path).chain(["/usr/sbin", "/sbin"].map(PathBuf::from)).any(|d| d.join(name).is_file())
 }
 
 /// Missing programs and files given a PATH, each as "what (package)".
@@ -267,10 +252,7 @@ fn missing_with_path(path: &std::ffi::OsStr) -> Vec<String> {
         }
     }
     if !Path::new(strongswan::CHARON).is_file() {
-        missing.push(format!(
-            "{} (package strongswan-charon)",
-            strongswan::CHARON
-        ));
+        missing.push(format!("{} (package strongswan-charon)", strongswan::CHARON));
     }
     for plugin in strongswan::PLUGINS.split_whitespace() {
         let file = Path::new(strongswan::PLUGIN_DIR).join(format!("libstrongswan-{plugin}.so"));
@@ -317,9 +299,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, LabError> {
         let mine = owner == procs::Owner::me();
         // Our own earlier lab counts as stale only if it is no longer up (e.g. leaked).
         if mine && !procs::claim(prefix) {
-            return Err(LabError::BadConfig(format!(
-                "a lab with prefix {prefix:?} is already up in this process"
-            )));
+            return Err(LabError::BadConfig(format!("a lab with prefix {prefix:?} is already up in this process")));
         }
         if !mine && owner.is_running() {
             return Err(LabError::BadConfig(format!(
@@ -341,12 +321,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, LabError> {
     let mut namespaces = vec![names.ns_ue.clone(), names.ns_epdg.clone()];
     if let Some(st) = &state {
         // Only names this prefix would generate: a corrupted state file must not name others.
-        namespaces.extend(
-            st.namespaces
-                .iter()
-                .filter(|n| **n == names.ns_ue || **n == names.ns_epdg)
-                .cloned(),
-        );
+        namespaces.extend(st.namespaces.iter().filter(|n| **n == names.ns_ue || **n == names.ns_epdg).cloned());
     }
     namespaces.sort();
     namespaces.dedup();
@@ -354,10 +329,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, LabError> {
     // inside a namespace only this prefix creates; only the lab's own programs are ended.
     for ns in &namespaces {
         for s in scenario::stop_lab_programs_in(ns) {
-            done.push(format!(
-                "stopped unrecorded {} (pid {}, {}) in {ns}",
-                s.what, s.pid, s.how
-            ));
+            done.push(format!("stopped unrecorded {} (pid {}, {}) in {ns}", s.what, s.pid, s.how));
         }
     }
     for ns in &namespaces {
@@ -368,8 +340,7 @@ pub fn cleanup_stale(prefix: &str) -> Result<Vec<String>, LabError> {
     }
     let dir = procs::state_dir(prefix);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| LabError::io(format!("remove {}", dir.display()), e))?;
+        std::fs::remove_dir_all(&dir).map_err(|e| LabError::io(format!("remove {}", dir.display()), e))?;
         done.push(format!("removed {}", dir.display()));
     }
     Ok(done)
@@ -504,21 +475,13 @@ impl Lab {
             n.ns_epdg,
             n.veth_ue,
             n.veth_epdg,
-            if self.cfg.ipv6_outer {
-                "IPv6 2001:2::/64"
-            } else {
-                "198.18.0.0/30"
-            }
+            if self.cfg.ipv6_outer { "IPv6 2001:2::/64" } else { "198.18.0.0/30" }
         ));
         netns::create(&n, self.cfg.ipv6_outer)?;
         mkdir(&self.cfg.workdir)?;
         for side in ["ue", "epdg"] {
             let c = self.start_charon(side)?;
-            progress(&format!(
-                "charon in {} started (pid {})",
-                c.ns,
-                c.proc.pid()
-            ));
+            progress(&format!("charon in {} started (pid {})", c.ns, c.proc.pid()));
             if side == "ue" {
                 self.ue = Some(c);
             } else {
@@ -527,35 +490,24 @@ impl Lab {
         }
         for c in [&mut self.ue, &mut self.epdg].into_iter().flatten() {
             Self::await_charon(c)?;
-            progress(&format!(
-                "charon in {} ready: vici answers, ipsec0 exists",
-                c.ns
-            ));
+            progress(&format!("charon in {} ready: vici answers, ipsec0 exists", c.ns));
         }
         // Checked after charon's start-up, which overlaps the kernel's deferred carrier report.
         netns::wait_carrier(&n)?;
         for c in [&self.ue, &self.epdg].into_iter().flatten() {
             let file = c.swanctl_conf.to_string_lossy();
-            netns::run(&mut strongswan::swanctl(
-                &c.conf,
-                &c.uri(),
-                &["--load-all", "--noprompt", "--file", &file],
-            ))
-            .map_err(|e| LabError::Peer {
-                what: format!("loading swanctl.conf into charon in {} failed: {e}", c.ns),
-                log: tail(&c.log, 20),
-            })?;
+            netns::run(&mut strongswan::swanctl(&c.conf, &c.uri(), &["--load-all", "--noprompt", "--file", &file]))
+                .map_err(|e| LabError::Peer {
+                    what: format!("loading swanctl.conf into charon in {} failed: {e}", c.ns),
+                    log: tail(&c.log, 20),
+                })?;
         }
         progress("IKEv2 configuration loaded on both sides");
         Ok(())
     }
 
     fn start_charon(&mut self, side: &'static str) -> Result<Charon, LabError> {
-        let ns = if side == "ue" {
-            self.names.ns_ue.clone()
-        } else {
-            self.names.ns_epdg.clone()
-        };
+        let ns = if side == "ue" { self.names.ns_ue.clone() } else { self.names.ns_epdg.clone() };
         let dir = self.cfg.workdir.join(side);
         mkdir(&dir)?;
         let run_dir = procs::state_dir(&self.cfg.prefix).join(format!("run-{side}"));
@@ -572,33 +524,19 @@ impl Lab {
             strongswan::swanctl_conf_epdg(&self.cfg)
         };
         write(&swanctl_conf, &text)?;
-        let out = std::fs::File::create(dir.join("charon.stderr"))
-            .map_err(|e| LabError::io("create charon.stderr", e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| LabError::io("dup charon.stderr", e))?;
+        let out =
+            std::fs::File::create(dir.join("charon.stderr")).map_err(|e| LabError::io("create charon.stderr", e))?;
+        let err = out.try_clone().map_err(|e| LabError::io("dup charon.stderr", e))?;
         let child = strongswan::charon_command(&ns, &conf, &run_dir)
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .map_err(|e| LabError::io(format!("start charon in {ns}"), e))?;
-        let proc = Proc {
-            what: format!("charon {side}"),
-            program: "charon".into(),
-            child,
-        };
+        let proc = Proc { what: format!("charon {side}"), program: "charon".into(), child };
         self.state.processes.push(proc.recorded());
         self.state.save()?;
-        Ok(Charon {
-            side,
-            ns,
-            proc,
-            conf,
-            swanctl_conf,
-            run_dir,
-            log,
-        })
+        Ok(Charon { side, ns, proc, conf, swanctl_conf, run_dir, log })
     }
 
     /// Ready means: vici answers and kernel-libipsec has created ipsec0 in the namespace.
@@ -618,20 +556,11 @@ impl Lab {
                     .unwrap_or(false);
             ok.then_some(true)
         });
-        let log = || {
-            format!(
-                "{}\n{}",
-                tail(&c.log, 25),
-                tail(&c.log.with_file_name("charon.stderr"), 10)
-            )
-        };
+        let log = || format!("{}\n{}", tail(&c.log, 25), tail(&c.log.with_file_name("charon.stderr"), 10));
         match vici {
             Some(true) => {}
             Some(false) => {
-                return Err(LabError::Peer {
-                    what: format!("charon in {} exited during start-up", c.ns),
-                    log: log(),
-                })
+                return Err(LabError::Peer { what: format!("charon in {} exited during start-up", c.ns), log: log() })
             }
             None => {
                 return Err(LabError::Peer {
@@ -640,11 +569,7 @@ impl Lab {
                 })
             }
         }
-        let tun = poll(limit, || {
-            netns::links(&c.ns)
-                .ok()
-                .filter(|l| l.iter().any(|n| n == "ipsec0"))
-        });
+        let tun = poll(limit, || netns::links(&c.ns).ok().filter(|l| l.iter().any(|n| n == "ipsec0")));
         if tun.is_none() {
             return Err(LabError::Peer {
                 what: format!("charon in {} did not create ipsec0 within 10 s", c.ns),
@@ -671,11 +596,7 @@ impl Lab {
     /// Every process this lab has started so far, finished ones included: (role, pid), e.g.
     /// ("charon ue", 1234), ("tcpdump outer", ...), ("sipp calls", ...).
     pub fn started(&self) -> Vec<(String, u32)> {
-        self.state
-            .processes
-            .iter()
-            .map(|r| (r.what.clone(), r.pid))
-            .collect()
+        self.state.processes.iter().map(|r| (r.what.clone(), r.pid)).collect()
     }
 
     /// Pids of the processes the lab currently runs (charons first).
@@ -702,11 +623,7 @@ impl Lab {
 
     fn teardown(&mut self) -> (TeardownReport, Vec<String>) {
         let t0 = Instant::now();
-        let mut report = TeardownReport {
-            duration_ms: 0,
-            stopped: Vec::new(),
-            namespaces_removed: Vec::new(),
-        };
+        let mut report = TeardownReport { duration_ms: 0, stopped: Vec::new(), namespaces_removed: Vec::new() };
         if self.down {
             return (report, Vec::new());
         }
@@ -717,10 +634,7 @@ impl Lab {
             report.stopped.push(p.stop("TERM", Duration::from_secs(2)));
         }
         // Both charons get SIGTERM before either is waited for: their shutdowns overlap.
-        let mut charons: Vec<Charon> = [self.ue.take(), self.epdg.take()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut charons: Vec<Charon> = [self.ue.take(), self.epdg.take()].into_iter().flatten().collect();
         for c in &mut charons {
             pids.push(c.proc.pid());
             if !c.proc.exited() {
@@ -728,17 +642,12 @@ impl Lab {
             }
         }
         for c in &mut charons {
-            report
-                .stopped
-                .push(c.proc.stop("TERM", Duration::from_secs(5)));
+            report.stopped.push(c.proc.stop("TERM", Duration::from_secs(5)));
         }
         let mut leftovers = Vec::new();
         for ns in [&self.names.ns_ue, &self.names.ns_epdg] {
             for s in scenario::stop_lab_programs_in(ns) {
-                leftovers.push(format!(
-                    "{} (pid {}) was still running in {ns}",
-                    s.what, s.pid
-                ));
+                leftovers.push(format!("{} (pid {}) was still running in {ns}", s.what, s.pid));
             }
             if netns::exists(ns) {
                 match netns::delete(ns) {
@@ -789,13 +698,7 @@ mod tests {
     fn prefix_is_checked() {
         assert!(LabConfig::new("tt1-", "/tmp").validate().is_ok());
         for bad in ["", "TT", "a b", "much-too-long-prefix", "x/y"] {
-            assert!(
-                matches!(
-                    LabConfig::new(bad, "/tmp").validate(),
-                    Err(LabError::BadConfig(_))
-                ),
-                "{bad}"
-            );
+            assert!(matches!(LabConfig::new(bad, "/tmp").validate(), Err(LabError::BadConfig(_))), "{bad}");
         }
     }
 
@@ -811,10 +714,7 @@ mod tests {
     #[test]
     fn errors_say_what_to_do() {
         assert!(LabError::NotRoot.to_string().contains("needs root"));
-        let e = LabError::Peer {
-            what: "charon in ue did not create ipsec0 within 10 s".into(),
-            log: "line".into(),
-        };
+        let e = LabError::Peer { what: "charon in ue did not create ipsec0 within 10 s".into(), log: "line".into() };
         assert!(e.to_string().contains("its log:\nline"));
     }
 }

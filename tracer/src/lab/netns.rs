@@ -44,19 +44,12 @@ impl Names {
 /// Run a command to completion; a failure carries its stderr.
 pub fn run(cmd: &mut Command) -> Result<String, LabError> {
     let shown = format!("{cmd:?}").replace('"', "");
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| LabError::io(format!("run {shown}"), e))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| LabError::io(format!("run {shown}"), e))?;
     if !out.status.success() {
         return Err(LabError::Command {
             cmd: shown,
             status: out.status.to_string(),
-            output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
+            output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -81,9 +74,7 @@ pub fn exists(ns: &str) -> bool {
 /// Identity of a namespace, comparable with /proc/PID/ns/net of processes inside it.
 pub fn inode(ns: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(Path::new("/run/netns").join(ns))
-        .ok()
-        .map(|m| m.ino())
+    std::fs::metadata(Path::new("/run/netns").join(ns)).ok().map(|m| m.ino())
 }
 
 fn sysctl(ns: &str, setting: &str) -> Result<(), LabError> {
@@ -118,19 +109,8 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
     // Fixed MACs and permanent neighbour entries: no ARP or neighbour discovery on the outer
     // link, so its capture holds exactly IKE and ESP, the same in every run.
     let sides = [
-        (
-            &n.ns_ue, &n.veth_ue, UE_V4, UE_V6, UE_MAC, EPDG_V4, EPDG_V6, EPDG_MAC,
-        ),
-        (
-            &n.ns_epdg,
-            &n.veth_epdg,
-            EPDG_V4,
-            EPDG_V6,
-            EPDG_MAC,
-            UE_V4,
-            UE_V6,
-            UE_MAC,
-        ),
+        (&n.ns_ue, &n.veth_ue, UE_V4, UE_V6, UE_MAC, EPDG_V4, EPDG_V6, EPDG_MAC),
+        (&n.ns_epdg, &n.veth_epdg, EPDG_V4, EPDG_V6, EPDG_MAC, UE_V4, UE_V6, UE_MAC),
     ];
     for (ns, dev, v4, v6, mac, peer_v4, peer_v6, peer_mac) in sides {
         ip(&["-n", ns, "link", "set", dev, "address", mac])?;
@@ -149,43 +129,14 @@ pub fn create(n: &Names, ipv6_outer: bool) -> Result<(), LabError> {
                 sysctl(ns, &format!("net.ipv6.conf.{dev}.{setting}"))?;
             }
             // nodad: duplicate address detection would hold the address tentative for ~1 s.
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])?;
+            ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
         } else {
             ip(&["-n", ns, "addr", "add", &format!("{v4}/30"), "dev", dev])?;
         }
         ip(&["-n", ns, "link", "set", dev, "up"])?;
-        ip(&[
-            "-n",
-            ns,
-            "neigh",
-            "replace",
-            peer,
-            "lladdr",
-            peer_mac,
-            "dev",
-            dev,
-            "nud",
-            "permanent",
-        ])?;
+        ip(&["-n", ns, "neigh", "replace", peer, "lladdr", peer_mac, "dev", dev, "nud", "permanent"])?;
     }
-    ip(&[
-        "-n",
-        &n.ns_epdg,
-        "addr",
-        "add",
-        &format!("{PCSCF}/32"),
-        "dev",
-        "lo",
-    ])?;
+    ip(&["-n", &n.ns_epdg, "addr", "add", &format!("{PCSCF}/32"), "dev", "lo"])?;
     Ok(())
 }
 
@@ -202,10 +153,7 @@ pub fn wait_carrier(n: &Names) -> Result<(), LabError> {
                 break;
             }
             if std::time::Instant::now() >= end {
-                return Err(LabError::Peer {
-                    what: format!("{dev} in {ns} did not come up within 5 s"),
-                    log: out,
-                });
+                return Err(LabError::Peer { what: format!("{dev} in {ns} did not come up within 5 s"), log: out });
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -239,8 +187,7 @@ pub fn addrs_v4(ns: &str, dev: &str) -> Result<Vec<String>, LabError> {
         .filter_map(|l| {
             let mut it = l.split_whitespace();
             it.find(|w| *w == "inet")?;
-            it.next()
-                .map(|a| a.split('/').next().unwrap_or(a).to_string())
+            it.next().map(|a| a.split('/').next().unwrap_or(a).to_string())
         })
         .collect())
 }

@@ -57,10 +57,7 @@ pub fn start_time(pid: u32) -> Option<u64> {
 impl Owner {
     pub fn me() -> Owner {
         let pid = std::process::id();
-        Owner {
-            pid,
-            start: start_time(pid).unwrap_or(0),
-        }
+        Owner { pid, start: start_time(pid).unwrap_or(0) }
     }
 
     pub fn is_running(&self) -> bool {
@@ -81,9 +78,7 @@ pub fn claim(prefix: &str) -> bool {
 }
 
 pub fn release(prefix: &str) {
-    LIVE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|p| p != prefix);
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != prefix);
 }
 
 pub fn state_dir(prefix: &str) -> PathBuf {
@@ -115,8 +110,7 @@ impl State {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         let tmp = dir.join("state.json.tmp");
         fs::write(&tmp, text).map_err(|e| LabError::io(format!("write {}", tmp.display()), e))?;
-        fs::rename(&tmp, Self::path(&self.prefix))
-            .map_err(|e| LabError::io(format!("rename {}", tmp.display()), e))
+        fs::rename(&tmp, Self::path(&self.prefix)).map_err(|e| LabError::io(format!("rename {}", tmp.display()), e))
     }
 }
 
@@ -127,12 +121,7 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
         // Zombies and kernel threads have an empty cmdline.
         return None;
     }
-    Some(
-        raw.split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect(),
-    )
+    Some(raw.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
 }
 
 pub fn program_of(argv: &[String]) -> Option<&str> {
@@ -143,10 +132,7 @@ pub fn program_of(argv: &[String]) -> Option<&str> {
 pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised comm, which may itself contain ") ".
-        Ok(s) => s
-            .rsplit_once(") ")
-            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
-            .unwrap_or(false),
+        Ok(s) => s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')).unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -184,11 +170,7 @@ impl Proc {
     }
 
     pub fn recorded(&self) -> Recorded {
-        Recorded {
-            what: self.what.clone(),
-            pid: self.pid(),
-            program: self.program.clone(),
-        }
+        Recorded { what: self.what.clone(), pid: self.pid(), program: self.program.clone() }
     }
 
     /// True once the process has exited (and reaps it).
@@ -215,27 +197,15 @@ impl Proc {
         let pid = self.pid();
         let what = self.what.clone();
         if self.exited() {
-            return Stopped {
-                what,
-                pid,
-                how: "exited".into(),
-            };
+            return Stopped { what, pid, how: "exited".into() };
         }
         signal(pid, sig);
         if self.wait_for_exit(grace) {
-            return Stopped {
-                what,
-                pid,
-                how: sig.to_ascii_lowercase(),
-            };
+            return Stopped { what, pid, how: sig.to_ascii_lowercase() };
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        Stopped {
-            what,
-            pid,
-            how: "kill".into(),
-        }
+        Stopped { what, pid, how: "kill".into() }
     }
 }
 
@@ -250,11 +220,7 @@ pub fn stop_recorded(r: &Recorded, grace: Duration) -> Option<Stopped> {
     let end = Instant::now() + grace;
     while Instant::now() < end {
         if !alive(r.pid) {
-            return Some(Stopped {
-                what: r.what.clone(),
-                pid: r.pid,
-                how: "term".into(),
-            });
+            return Some(Stopped { what: r.what.clone(), pid: r.pid, how: "term".into() });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -264,11 +230,7 @@ pub fn stop_recorded(r: &Recorded, grace: Duration) -> Option<Stopped> {
         return None;
     }
     signal(r.pid, "KILL");
-    Some(Stopped {
-        what: r.what.clone(),
-        pid: r.pid,
-        how: "kill".into(),
-    })
+    Some(Stopped { what: r.what.clone(), pid: r.pid, how: "kill".into() })
 }
 
 #[cfg(test)]
@@ -284,14 +246,7 @@ mod tests {
         assert!(!alive(u32::MAX - 1));
         let me = Owner::me();
         assert!(me.start > 0 && me.is_running());
-        assert!(
-            !Owner {
-                start: me.start + 1,
-                ..me
-            }
-            .is_running(),
-            "a different start time is another process"
-        );
+        assert!(!Owner { start: me.start + 1, ..me }.is_running(), "a different start time is another process");
     }
 
     #[test]
@@ -303,17 +258,10 @@ mod tests {
         while cmdline(child.id()).is_none() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let r = Recorded {
-            what: "test".into(),
-            pid: child.id(),
-            program: "charon".into(),
-        };
+        let r = Recorded { what: "test".into(), pid: child.id(), program: "charon".into() };
         assert!(stop_recorded(&r, Duration::from_millis(100)).is_none());
         assert!(matches!(child.try_wait(), Ok(None)), "sleep must still run");
-        let r = Recorded {
-            program: "sleep".into(),
-            ..r
-        };
+        let r = Recorded { program: "sleep".into(), ..r };
         let s = stop_recorded(&r, Duration::from_secs(2)).expect("stopped");
         assert_eq!(s.pid, child.id());
         let _ = child.wait();

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use super::procs::{self, Proc, Stopped};
 use super::strongswan::{self, get, get_list, get_section};
 use super::truth::{
-    self, CharonPids, ChildSaTruth, GroundTruth, Holder, IkeSaTruth, PacketCounts, ScenarioInfo,
-    Timings,
+    self, CharonPids, ChildSaTruth, GroundTruth, Holder, IkeSaTruth, PacketCounts, ScenarioInfo, Timings,
 };
 use super::{ms, netns, poll, sipp, tail, write, Charon, Lab, LabError};
 
@@ -29,9 +28,7 @@ fn pids_in(ns: &str) -> Vec<u32> {
     rd.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/net"))
-                .map(|l| l.to_string_lossy() == want)
-                .unwrap_or(false)
+            std::fs::read_link(format!("/proc/{pid}/ns/net")).map(|l| l.to_string_lossy() == want).unwrap_or(false)
         })
         .collect()
 }
@@ -48,11 +45,7 @@ pub(crate) fn stop_lab_programs_in(ns: &str) -> Vec<Stopped> {
             continue;
         };
         if LAB_PROGRAMS.contains(&prog) {
-            let r = procs::Recorded {
-                what: prog.to_string(),
-                pid,
-                program: prog.to_string(),
-            };
+            let r = procs::Recorded { what: prog.to_string(), pid, program: prog.to_string() };
             if let Some(s) = procs::stop_recorded(&r, Duration::from_secs(5)) {
                 out.push(s);
             }
@@ -68,25 +61,17 @@ pub fn tun_holder(ns: &str, iface: &str) -> Option<Holder> {
             continue;
         };
         for fd in fds.filter_map(|e| e.ok()) {
-            let is_tun = std::fs::read_link(fd.path())
-                .map(|t| t == Path::new("/dev/net/tun"))
-                .unwrap_or(false);
+            let is_tun = std::fs::read_link(fd.path()).map(|t| t == Path::new("/dev/net/tun")).unwrap_or(false);
             if !is_tun {
                 continue;
             }
             let Some(n) = fd.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            let info =
-                std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).unwrap_or_default();
-            let holds = info
-                .lines()
-                .any(|l| l.strip_prefix("iff:").map(str::trim) == Some(iface));
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).unwrap_or_default();
+            let holds = info.lines().any(|l| l.strip_prefix("iff:").map(str::trim) == Some(iface));
             if holds {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
                 return Some(Holder { pid, comm, fd: n });
             }
         }
@@ -97,11 +82,7 @@ pub fn tun_holder(ns: &str, iface: &str) -> Option<Holder> {
 /// tcpdump's "N packets captured" line.
 fn captured(stderr: &str) -> Option<u64> {
     stderr.lines().find_map(|l| {
-        l.strip_suffix(" packets captured")
-            .or_else(|| l.strip_suffix(" packet captured"))?
-            .trim()
-            .parse()
-            .ok()
+        l.strip_suffix(" packets captured").or_else(|| l.strip_suffix(" packet captured"))?.trim().parse().ok()
     })
 }
 
@@ -132,25 +113,15 @@ fn ike_truth(name: String, s: &strongswan::Section) -> IkeSaTruth {
     }
     IkeSaTruth {
         name,
-        version: num("version")
-            .and_then(|v| u8::try_from(v).ok())
-            .unwrap_or(0),
-        initiator_spi: get(s, "initiator-spi")
-            .unwrap_or_default()
-            .to_ascii_lowercase(),
-        responder_spi: get(s, "responder-spi")
-            .unwrap_or_default()
-            .to_ascii_lowercase(),
+        version: num("version").and_then(|v| u8::try_from(v).ok()).unwrap_or(0),
+        initiator_spi: get(s, "initiator-spi").unwrap_or_default().to_ascii_lowercase(),
+        responder_spi: get(s, "responder-spi").unwrap_or_default().to_ascii_lowercase(),
         state: get(s, "state").unwrap_or_default().to_ascii_lowercase(),
         is_initiator: get(s, "initiator") == Some("yes"),
         local_address: get(s, "local-host").unwrap_or_default().to_string(),
-        local_port: num("local-port")
-            .and_then(|v| u16::try_from(v).ok())
-            .unwrap_or(0),
+        local_port: num("local-port").and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
         remote_address: get(s, "remote-host").unwrap_or_default().to_string(),
-        remote_port: num("remote-port")
-            .and_then(|v| u16::try_from(v).ok())
-            .unwrap_or(0),
+        remote_port: num("remote-port").and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
         nat_any: get(s, "nat-any") == Some("yes"),
         local_vips: get_list(s, "local-vips"),
         child_sas,
@@ -158,11 +129,7 @@ fn ike_truth(name: String, s: &strongswan::Section) -> IkeSaTruth {
 }
 
 fn list_sas(c: &Charon) -> Result<Vec<IkeSaTruth>, LabError> {
-    let raw = netns::run(&mut strongswan::swanctl(
-        &c.conf,
-        &c.uri(),
-        &["--list-sas", "--raw", "--noblock"],
-    ))?;
+    let raw = netns::run(&mut strongswan::swanctl(&c.conf, &c.uri(), &["--list-sas", "--raw", "--noblock"]))?;
     let sas = strongswan::parse_list_sas(&raw).map_err(|e| LabError::Peer {
         what: format!("cannot read swanctl --list-sas of charon in {}: {e}", c.ns),
         log: raw.clone(),
@@ -171,22 +138,13 @@ fn list_sas(c: &Charon) -> Result<Vec<IkeSaTruth>, LabError> {
 }
 
 fn output_file(path: &Path) -> Result<(File, File), LabError> {
-    let f =
-        File::create(path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
-    let g = f
-        .try_clone()
-        .map_err(|e| LabError::io(format!("dup {}", path.display()), e))?;
+    let f = File::create(path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
+    let g = f.try_clone().map_err(|e| LabError::io(format!("dup {}", path.display()), e))?;
     Ok((f, g))
 }
 
 impl Lab {
-    fn track(
-        &mut self,
-        what: &str,
-        program: &str,
-        cmd: &mut Command,
-        log: &Path,
-    ) -> Result<usize, LabError> {
+    fn track(&mut self, what: &str, program: &str, cmd: &mut Command, log: &Path) -> Result<usize, LabError> {
         let (out, err) = output_file(log)?;
         let child = cmd
             .current_dir(&self.cfg.workdir)
@@ -195,11 +153,7 @@ impl Lab {
             .stderr(err)
             .spawn()
             .map_err(|e| LabError::io(format!("start {what}"), e))?;
-        let p = Proc {
-            what: what.to_string(),
-            program: program.to_string(),
-            child,
-        };
+        let p = Proc { what: what.to_string(), program: program.to_string(), child };
         self.state.processes.push(p.recorded());
         self.state.save()?;
         self.others.push(p);
@@ -210,28 +164,13 @@ impl Lab {
         let log = file.with_extension("tcpdump.log");
         let mut cmd = netns::exec_in(&self.names.ns_ue, "tcpdump");
         // -Z root: Debian's tcpdump otherwise drops to user tcpdump, which may not write workdir.
-        cmd.args([
-            "-i",
-            dev,
-            "-n",
-            "-s",
-            "0",
-            "--immediate-mode",
-            "-U",
-            "-Z",
-            "root",
-            "-w",
-        ])
-        .arg(file);
+        cmd.args(["-i", dev, "-n", "-s", "0", "--immediate-mode", "-U", "-Z", "root", "-w"]).arg(file);
         let i = self.track(what, "tcpdump", &mut cmd, &log)?;
         let ready = poll(Duration::from_secs(5), || {
             if self.others[i].exited() {
                 return Some(false);
             }
-            std::fs::read_to_string(&log)
-                .ok()
-                .filter(|t| t.contains("listening on"))
-                .map(|_| true)
+            std::fs::read_to_string(&log).ok().filter(|t| t.contains("listening on")).map(|_| true)
         });
         if ready != Some(true) {
             return Err(LabError::Peer {
@@ -243,27 +182,15 @@ impl Lab {
     }
 
     /// Run a short-lived SIPp UAC to completion.
-    fn run_uac(
-        &mut self,
-        what: &str,
-        cmd: &mut Command,
-        log: &Path,
-        msg_file: &Path,
-    ) -> Result<(), LabError> {
+    fn run_uac(&mut self, what: &str, cmd: &mut Command, log: &Path, msg_file: &Path) -> Result<(), LabError> {
         let i = self.track(what, "sipp", cmd, log)?;
         let finished = self.others[i].wait_for_exit(Duration::from_secs(25));
         let mut p = self.others.remove(i);
         if !finished {
             p.stop("TERM", Duration::from_secs(1));
-            return Err(LabError::Peer {
-                what: format!("{what} did not finish within 25 s"),
-                log: tail(msg_file, 30),
-            });
+            return Err(LabError::Peer { what: format!("{what} did not finish within 25 s"), log: tail(msg_file, 30) });
         }
-        let status = p
-            .child
-            .wait()
-            .map_err(|e| LabError::io(format!("wait {what}"), e))?;
+        let status = p.child.wait().map_err(|e| LabError::io(format!("wait {what}"), e))?;
         if !status.success() {
             return Err(LabError::Peer {
                 what: format!("{what} failed ({status})"),
@@ -275,14 +202,9 @@ impl Lab {
 
     /// Run the scenario once: start captures, negotiate IKEv2 (forced NAT-T), REGISTER with
     /// digest, the configured number of calls, stop captures, and collect the peers' own account.
-    pub fn run_scenario(
-        &mut self,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<GroundTruth, LabError> {
+    pub fn run_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
         if self.ran {
-            return Err(LabError::BadConfig(
-                "run_scenario runs once per lab: bring a new lab up".into(),
-            ));
+            return Err(LabError::BadConfig("run_scenario runs once per lab: bring a new lab up".into()));
         }
         self.ran = true;
         let t0 = Instant::now();
@@ -294,24 +216,14 @@ impl Lab {
         let inner_path = wd.join("inner.pcap");
         let mut caps: Vec<(usize, PathBuf)> = Vec::new();
         if cfg.capture {
-            caps.push((
-                self.start_tcpdump("tcpdump outer", &n.veth_ue, &outer_path)?,
-                outer_path.clone(),
-            ));
-            caps.push((
-                self.start_tcpdump("tcpdump inner", "ipsec0", &inner_path)?,
-                inner_path.clone(),
-            ));
-            progress(&format!(
-                "capturing {} and ipsec0 in {}",
-                n.veth_ue, n.ns_ue
-            ));
+            caps.push((self.start_tcpdump("tcpdump outer", &n.veth_ue, &outer_path)?, outer_path.clone()));
+            caps.push((self.start_tcpdump("tcpdump inner", "ipsec0", &inner_path)?, inner_path.clone()));
+            progress(&format!("capturing {} and ipsec0 in {}", n.veth_ue, n.ns_ue));
         }
 
         let dialogs = u32::from(cfg.register) + cfg.calls;
         let sip_dir = wd.join("sip");
-        std::fs::create_dir_all(&sip_dir)
-            .map_err(|e| LabError::io(format!("create {}", sip_dir.display()), e))?;
+        std::fs::create_dir_all(&sip_dir).map_err(|e| LabError::io(format!("create {}", sip_dir.display()), e))?;
         let uas_xml = sip_dir.join("uas.xml");
         let reg_xml = sip_dir.join("uac_register.xml");
         let call_xml = sip_dir.join("uac_call.xml");
@@ -322,8 +234,7 @@ impl Lab {
         let uas_log = sip_dir.join("uas.log");
         let mut uas = None;
         if dialogs > 0 {
-            let mut cmd =
-                sipp::uas_command(&n.ns_epdg, &uas_xml, cfg.sip_transport, dialogs, &uas_msgs);
+            let mut cmd = sipp::uas_command(&n.ns_epdg, &uas_xml, cfg.sip_transport, dialogs, &uas_msgs);
             let i = self.track("sipp uas", "sipp", &mut cmd, &uas_log)?;
             let pid = self.others[i].pid();
             let ready = poll(Duration::from_secs(5), || {
@@ -347,38 +258,20 @@ impl Lab {
             uas = Some(i);
         }
 
-        let ue = self
-            .ue
-            .as_ref()
-            .ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
+        let ue = self.ue.as_ref().ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
         let t_ike = Instant::now();
         progress("UE initiates IKEv2 to the ePDG (NAT-T forced, asks for a virtual IP)");
-        netns::run(&mut strongswan::swanctl(
-            &ue.conf,
-            &ue.uri(),
-            &["--initiate", "--child", "ims", "--timeout", "10"],
-        ))
-        .map_err(|e| LabError::Peer {
-            what: format!("IKEv2 negotiation failed: {e}"),
-            log: tail(&ue.log, 30),
-        })?;
+        netns::run(&mut strongswan::swanctl(&ue.conf, &ue.uri(), &["--initiate", "--child", "ims", "--timeout", "10"]))
+            .map_err(|e| LabError::Peer { what: format!("IKEv2 negotiation failed: {e}"), log: tail(&ue.log, 30) })?;
         let ike_ms = ms(t_ike.elapsed());
         let sas = list_sas(ue)?;
-        let vip = sas
-            .first()
-            .and_then(|s| s.local_vips.first())
-            .cloned()
-            .ok_or_else(|| LabError::Peer {
-                what: "IKE_SA up but the UE got no virtual IP".into(),
-                log: tail(&ue.log, 30),
-            })?;
+        let vip = sas.first().and_then(|s| s.local_vips.first()).cloned().ok_or_else(|| LabError::Peer {
+            what: "IKE_SA up but the UE got no virtual IP".into(),
+            log: tail(&ue.log, 30),
+        })?;
         let ns_ue = n.ns_ue.clone();
-        if poll(Duration::from_secs(5), || {
-            netns::addrs_v4(&ns_ue, "ipsec0")
-                .ok()
-                .filter(|a| a.contains(&vip))
-        })
-        .is_none()
+        if poll(Duration::from_secs(5), || netns::addrs_v4(&ns_ue, "ipsec0").ok().filter(|a| a.contains(&vip)))
+            .is_none()
         {
             return Err(LabError::Peer {
                 what: format!("virtual IP {vip} did not appear on ipsec0 within 5 s"),
@@ -390,9 +283,7 @@ impl Lab {
             .and_then(|s| s.child_sas.first())
             .map(|c| format!("ESP SPIs {}/{}", c.spi_in, c.spi_out))
             .unwrap_or_default();
-        progress(&format!(
-            "tunnel up in {ike_ms} ms: virtual IP {vip} on ipsec0, {spis}"
-        ));
+        progress(&format!("tunnel up in {ike_ms} ms: virtual IP {vip} on ipsec0, {spis}"));
 
         let t_sip = Instant::now();
         let mut msg_files = Vec::new();
@@ -400,28 +291,13 @@ impl Lab {
             let msgs = sip_dir.join("uac_register.messages");
             let mut cmd = sipp::uac_command(&n.ns_ue, &reg_xml, &vip, cfg.sip_transport, 1, &msgs);
             progress("REGISTER through the tunnel (digest challenge expected)");
-            self.run_uac(
-                "sipp register",
-                &mut cmd,
-                &sip_dir.join("uac_register.log"),
-                &msgs,
-            )?;
+            self.run_uac("sipp register", &mut cmd, &sip_dir.join("uac_register.log"), &msgs)?;
             msg_files.push(msgs);
         }
         if cfg.calls > 0 {
             let msgs = sip_dir.join("uac_call.messages");
-            let mut cmd = sipp::uac_command(
-                &n.ns_ue,
-                &call_xml,
-                &vip,
-                cfg.sip_transport,
-                cfg.calls,
-                &msgs,
-            );
-            progress(&format!(
-                "placing {} call(s): INVITE/180/200/ACK/BYE",
-                cfg.calls
-            ));
+            let mut cmd = sipp::uac_command(&n.ns_ue, &call_xml, &vip, cfg.sip_transport, cfg.calls, &msgs);
+            progress(&format!("placing {} call(s): INVITE/180/200/ACK/BYE", cfg.calls));
             self.run_uac("sipp calls", &mut cmd, &sip_dir.join("uac_call.log"), &msgs)?;
             msg_files.push(msgs);
         }
@@ -436,37 +312,25 @@ impl Lab {
         let sip_ms = ms(t_sip.elapsed());
 
         // Counters are read before the captures stop; nothing else crosses the tunnel now.
-        let ue = self
-            .ue
-            .as_ref()
-            .ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
+        let ue = self.ue.as_ref().ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
         let ike_sas = list_sas(ue)?;
-        let pcscf_received_by_ue = std::fs::read_to_string(&ue.log)
-            .map(|l| l.contains("P_CSCF_IP4_ADDRESS"))
-            .unwrap_or(false);
+        let pcscf_received_by_ue =
+            std::fs::read_to_string(&ue.log).map(|l| l.contains("P_CSCF_IP4_ADDRESS")).unwrap_or(false);
         let ue_pid = ue.proc.pid();
-        let epdg = self
-            .epdg
-            .as_ref()
-            .ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
+        let epdg = self.epdg.as_ref().ok_or_else(|| LabError::BadConfig("lab is not up".into()))?;
         let epdg_ike_sas = list_sas(epdg)?;
         let epdg_pid = epdg.proc.pid();
         let holder = tun_holder(&n.ns_ue, "ipsec0");
 
         let mut packets = PacketCounts::default();
         // Stop captures last-started first; indices shift as they are removed, so go by pid.
-        let cap_pids: Vec<(u32, PathBuf)> = caps
-            .iter()
-            .map(|(i, p)| (self.others[*i].pid(), p.clone()))
-            .collect();
+        let cap_pids: Vec<(u32, PathBuf)> = caps.iter().map(|(i, p)| (self.others[*i].pid(), p.clone())).collect();
         for (pid, path) in cap_pids {
             if let Some(pos) = self.others.iter().position(|p| p.pid() == pid) {
                 let mut p = self.others.remove(pos);
                 p.stop("TERM", Duration::from_secs(3));
             }
-            let count = captured(
-                &std::fs::read_to_string(path.with_extension("tcpdump.log")).unwrap_or_default(),
-            );
+            let count = captured(&std::fs::read_to_string(path.with_extension("tcpdump.log")).unwrap_or_default());
             if path == outer_path {
                 packets.outer = count;
             } else {
@@ -486,9 +350,7 @@ impl Lab {
 
         let mut traced = Vec::new();
         for f in &msg_files {
-            traced.extend(sipp::parse_trace(
-                &std::fs::read_to_string(f).unwrap_or_default(),
-            ));
+            traced.extend(sipp::parse_trace(&std::fs::read_to_string(f).unwrap_or_default()));
         }
         let sip = sipp::dialogs(&traced, cfg.sip_transport);
 
@@ -507,10 +369,7 @@ impl Lab {
             },
             ike_sas,
             epdg_ike_sas,
-            charon_pids: CharonPids {
-                ue: ue_pid,
-                epdg: epdg_pid,
-            },
+            charon_pids: CharonPids { ue: ue_pid, epdg: epdg_pid },
             ipsec0_holder: holder,
             virtual_ip: Some(vip),
             pcscf: Some(netns::PCSCF.into()),
@@ -521,12 +380,7 @@ impl Lab {
                 outer: cfg.capture.then(|| outer_path.clone()),
                 inner: cfg.capture.then(|| inner_path.clone()),
             },
-            timings_ms: Timings {
-                up: self.up_ms,
-                ike: ike_ms,
-                sip: sip_ms,
-                scenario: ms(t0.elapsed()),
-            },
+            timings_ms: Timings { up: self.up_ms, ike: ike_ms, sip: sip_ms, scenario: ms(t0.elapsed()) },
         })
     }
 }

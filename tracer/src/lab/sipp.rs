@@ -26,44 +26,15 @@ fn transport_flag(t: SipTransport) -> &'static str {
 /// Flags every SIPp run of the lab shares: no terminal UI, no default BYE/error behaviour that
 /// would add messages nobody scripted, a message trace, a hard timeout so a lost peer cannot hang
 /// the lab, and media bound to the scenario address (there is no other address to pick).
-fn common(
-    c: &mut Command,
-    scenario: &Path,
-    local_ip: &str,
-    t: SipTransport,
-    msg_file: &Path,
-    timeout_s: u32,
-) {
+fn common(c: &mut Command, scenario: &Path, local_ip: &str, t: SipTransport, msg_file: &Path, timeout_s: u32) {
     c.arg("-sf").arg(scenario);
-    c.args([
-        "-i",
-        local_ip,
-        "-mi",
-        local_ip,
-        "-p",
-        &SIP_PORT.to_string(),
-        "-t",
-        transport_flag(t),
-    ]);
-    c.args([
-        "-nostdin",
-        "-nd",
-        "-trace_msg",
-        "-timeout",
-        &format!("{timeout_s}s"),
-        "-timeout_error",
-    ]);
+    c.args(["-i", local_ip, "-mi", local_ip, "-p", &SIP_PORT.to_string(), "-t", transport_flag(t)]);
+    c.args(["-nostdin", "-nd", "-trace_msg", "-timeout", &format!("{timeout_s}s"), "-timeout_error"]);
     c.arg("-message_file").arg(msg_file);
 }
 
 /// The P-CSCF in the ePDG namespace; exits by itself after `calls` dialogs.
-pub fn uas_command(
-    ns: &str,
-    scenario: &Path,
-    t: SipTransport,
-    calls: u32,
-    msg_file: &Path,
-) -> Command {
+pub fn uas_command(ns: &str, scenario: &Path, t: SipTransport, calls: u32, msg_file: &Path) -> Command {
     let mut c = netns::exec_in(ns, "sipp");
     common(&mut c, scenario, netns::PCSCF, t, msg_file, 30);
     c.args(["-m", &calls.to_string()]);
@@ -71,14 +42,7 @@ pub fn uas_command(
 }
 
 /// The UE's SIPp in the UE namespace, from its virtual IP through the tunnel to the P-CSCF.
-pub fn uac_command(
-    ns: &str,
-    scenario: &Path,
-    vip: &str,
-    t: SipTransport,
-    calls: u32,
-    msg_file: &Path,
-) -> Command {
+pub fn uac_command(ns: &str, scenario: &Path, vip: &str, t: SipTransport, calls: u32, msg_file: &Path) -> Command {
     let mut c = netns::exec_in(ns, "sipp");
     c.arg(format!("{}:{SIP_PORT}", netns::PCSCF));
     common(&mut c, scenario, vip, t, msg_file, 20);
@@ -117,10 +81,7 @@ pub struct Traced {
 /// like `UDP message sent (444 bytes):` or `TCP message received [414] bytes :`, then the message.
 pub fn parse_trace(text: &str) -> Vec<Traced> {
     let mut out = Vec::new();
-    for entry in text
-        .split("-----------------------------------------------")
-        .skip(1)
-    {
+    for entry in text.split("-----------------------------------------------").skip(1) {
         let mut lines = entry.lines();
         lines.next(); // time stamp
         let Some(head) = lines.next() else { continue };
@@ -152,11 +113,7 @@ pub fn parse_trace(text: &str) -> Vec<Traced> {
             }
         }
         if !what.is_empty() {
-            out.push(Traced {
-                sent,
-                what,
-                call_id,
-            });
+            out.push(Traced { sent, what, call_id });
         }
     }
     out
@@ -186,10 +143,7 @@ pub fn dialogs(traced: &[Traced], transport: SipTransport) -> Vec<SipDialog> {
         }
         d.sequence.push(m.what.clone());
     }
-    order
-        .into_iter()
-        .filter_map(|id| by_id.remove(&id))
-        .collect()
+    order.into_iter().filter_map(|id| by_id.remove(&id)).collect()
 }
 
 #[cfg(test)]
@@ -223,14 +177,7 @@ Content-Length: 0
     fn reads_sipp_trace() {
         let t = parse_trace(TRACE);
         assert_eq!(t.len(), 2);
-        assert_eq!(
-            t[0],
-            Traced {
-                sent: true,
-                what: "REGISTER".into(),
-                call_id: "1-8384@198.19.1.1".into()
-            }
-        );
+        assert_eq!(t[0], Traced { sent: true, what: "REGISTER".into(), call_id: "1-8384@198.19.1.1".into() });
         assert_eq!(t[1].what, "401");
         assert!(!t[1].sent);
         let d = dialogs(&t, SipTransport::Udp);

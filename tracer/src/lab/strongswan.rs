@@ -13,8 +13,7 @@ pub const PLUGIN_DIR: &str = "/usr/lib/ipsec/plugins";
 
 /// kernel-libipsec must precede kernel-netlink, or kernel-netlink claims the IPsec role and SA
 /// installation fails ("Protocol not supported": this kernel has no ESP).
-pub const PLUGINS: &str =
-    "random nonce openssl aes sha1 sha2 hmac gmp kdf pem pkcs1 x509 pubkey revocation \
+pub const PLUGINS: &str = "random nonce openssl aes sha1 sha2 hmac gmp kdf pem pkcs1 x509 pubkey revocation \
 constraints kernel-libipsec kernel-netlink socket-default vici attr updown eap-identity eap-md5";
 
 pub const UE_ID: &str = "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org";
@@ -180,9 +179,7 @@ pub fn vici_uri(run_dir: &Path) -> String {
 /// A `swanctl` invocation against one charon.
 pub fn swanctl(conf: &Path, uri: &str, args: &[&str]) -> Command {
     let mut c = Command::new("swanctl");
-    c.args(args)
-        .args(["--uri", uri])
-        .env("STRONGSWAN_CONF", conf);
+    c.args(args).args(["--uri", uri]).env("STRONGSWAN_CONF", conf);
     c
 }
 
@@ -354,10 +351,7 @@ mod tests {
         let child = get_section(get_section(ike, "child-sas").unwrap(), "ims-1").unwrap();
         assert_eq!(get(child, "spi-in"), Some("530149f3"));
         assert_eq!(get(child, "encap"), Some("yes"));
-        assert_eq!(
-            get_list(child, "remote-ts"),
-            vec!["198.19.0.0/24".to_string()]
-        );
+        assert_eq!(get_list(child, "remote-ts"), vec!["198.19.0.0/24".to_string()]);
     }
 
     #[test]
@@ -371,20 +365,14 @@ mod tests {
         let mut cfg = LabConfig::new("t-", "/tmp/x");
         let ue = swanctl_conf_ue(&cfg);
         assert!(
-            ue.contains("encap = yes")
-                && ue.contains("vips = 0.0.0.0")
-                && ue.contains("remote_addrs = 198.18.0.1")
+            ue.contains("encap = yes") && ue.contains("vips = 0.0.0.0") && ue.contains("remote_addrs = 198.18.0.1")
         );
         let gw = swanctl_conf_epdg(&cfg);
         assert!(gw.contains("20 = 198.19.0.1") && gw.contains("addrs = 198.19.1.0/24"));
         cfg.auth = Auth::Eap;
         cfg.ipv6_outer = true;
         let ue = swanctl_conf_ue(&cfg);
-        assert!(
-            ue.contains("auth = eap-md5")
-                && ue.contains("remote_addrs = 2001:2::1")
-                && ue.contains("eap-ue")
-        );
+        assert!(ue.contains("auth = eap-md5") && ue.contains("remote_addrs = 2001:2::1") && ue.contains("eap-ue"));
         let conf = strongswan_conf(Path::new("/tmp/x/charon.log"));
         let lib = conf.find("kernel-libipsec").unwrap();
         assert!(lib < conf.find("kernel-netlink").unwrap());

@@ -172,10 +172,9 @@ impl GroundTruth {
             "charon pids: UE {}, ePDG {}; ipsec0 held by {}\n",
             self.charon_pids.ue,
             self.charon_pids.epdg,
-            self.ipsec0_holder.as_ref().map_or_else(
-                || "nobody found".to_string(),
-                |h| format!("{} (pid {}, fd {})", h.comm, h.pid, h.fd)
-            )
+            self.ipsec0_holder
+                .as_ref()
+                .map_or_else(|| "nobody found".to_string(), |h| format!("{} (pid {}, fd {})", h.comm, h.pid, h.fd))
         );
         out += &format!(
             "virtual IP {}, P-CSCF {}\n",
@@ -183,12 +182,7 @@ impl GroundTruth {
             self.pcscf.clone().unwrap_or_else(na)
         );
         for d in &self.sip {
-            out += &format!(
-                "SIP {} ({}): {}\n",
-                d.call_id,
-                d.transport,
-                d.sequence.join(" ")
-            );
+            out += &format!("SIP {} ({}): {}\n", d.call_id, d.transport, d.sequence.join(" "));
         }
         out += &format!(
             "packets: {} outer, {} inner\n",
@@ -201,19 +195,13 @@ impl GroundTruth {
     /// Capture paths reduced to file names, for truth files stored beside their captures.
     pub fn with_relative_captures(mut self) -> GroundTruth {
         let rel = |p: &Option<PathBuf>| p.as_ref().and_then(|p| p.file_name()).map(PathBuf::from);
-        self.captures = Captures {
-            outer: rel(&self.captures.outer),
-            inner: rel(&self.captures.inner),
-        };
+        self.captures = Captures { outer: rel(&self.captures.outer), inner: rel(&self.captures.inner) };
         self
     }
 
     /// Capture paths resolved against the directory a truth file was read from.
     pub fn resolve_captures(&mut self, dir: &Path) {
-        for p in [&mut self.captures.outer, &mut self.captures.inner]
-            .into_iter()
-            .flatten()
-        {
+        for p in [&mut self.captures.outer, &mut self.captures.inner].into_iter().flatten() {
             if p.is_relative() {
                 *p = dir.join(&*p);
             }
@@ -222,8 +210,7 @@ impl GroundTruth {
 
     pub fn read(path: &Path) -> Result<GroundTruth, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut t: GroundTruth =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut t: GroundTruth = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(dir) = path.parent() {
             t.resolve_captures(dir);
         }
@@ -234,24 +221,13 @@ impl GroundTruth {
     /// the truth. Returns one line per disagreement; empty means the report matches.
     pub fn check_report(&self, report: &Value) -> Vec<String> {
         let mut bad = Vec::new();
-        let arr = |v: &Value, k: &str| {
-            v.get(k)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
+        let arr = |v: &Value, k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
 
         let ike_sas = arr(report, "ike_sas");
         for sa in &self.ike_sas {
-            match ike_sas
-                .iter()
-                .find(|r| s(r, "initiator_spi").as_deref() == Some(sa.initiator_spi.as_str()))
-            {
-                None => bad.push(format!(
-                    "ike_sas: no SA with initiator_spi {}",
-                    sa.initiator_spi
-                )),
+            match ike_sas.iter().find(|r| s(r, "initiator_spi").as_deref() == Some(sa.initiator_spi.as_str())) {
+                None => bad.push(format!("ike_sas: no SA with initiator_spi {}", sa.initiator_spi)),
                 Some(r) => {
                     if s(r, "responder_spi").as_deref() != Some(sa.responder_spi.as_str()) {
                         bad.push(format!(
@@ -294,30 +270,18 @@ impl GroundTruth {
         let esp = arr(report, "esp_sas");
         for c in self.ike_sas.iter().flat_map(|i| &i.child_sas) {
             for (spi, truth_packets) in [(&c.spi_out, c.packets_out), (&c.spi_in, c.packets_in)] {
-                let found: Vec<&Value> = esp
-                    .iter()
-                    .filter(|r| s(r, "spi").as_deref() == Some(spi.as_str()))
-                    .collect();
+                let found: Vec<&Value> = esp.iter().filter(|r| s(r, "spi").as_deref() == Some(spi.as_str())).collect();
                 if found.is_empty() {
                     bad.push(format!("esp_sas: no SA with spi {spi}"));
                     continue;
                 }
-                if c.encap
-                    && !found
-                        .iter()
-                        .all(|r| s(r, "encap").as_deref() == Some("udp"))
-                {
+                if c.encap && !found.iter().all(|r| s(r, "encap").as_deref() == Some("udp")) {
                     bad.push(format!("esp_sas[{spi}]: encap is not udp"));
                 }
                 if let Some(want) = truth_packets {
-                    let got: u64 = found
-                        .iter()
-                        .filter_map(|r| r.get("packets").and_then(Value::as_u64))
-                        .sum();
+                    let got: u64 = found.iter().filter_map(|r| r.get("packets").and_then(Value::as_u64)).sum();
                     if got != want {
-                        bad.push(format!(
-                            "esp_sas[{spi}]: {got} packets, charon counted {want}"
-                        ));
+                        bad.push(format!("esp_sas[{spi}]: {got} packets, charon counted {want}"));
                     }
                 }
             }
@@ -327,31 +291,20 @@ impl GroundTruth {
         let mut groups = arr(&sip, "dialogs");
         groups.extend(arr(&sip, "registrations"));
         for d in &self.sip {
-            match groups
-                .iter()
-                .find(|g| s(g, "call_id").as_deref() == Some(d.call_id.as_str()))
-            {
-                None => bad.push(format!(
-                    "sip: no dialog or registration with Call-ID {}",
-                    d.call_id
-                )),
+            match groups.iter().find(|g| s(g, "call_id").as_deref() == Some(d.call_id.as_str())) {
+                None => bad.push(format!("sip: no dialog or registration with Call-ID {}", d.call_id)),
                 Some(g) => {
                     let msgs = arr(g, "messages");
                     let seq: Vec<String> = msgs
                         .iter()
-                        .map(
-                            |m| match (s(m, "method"), m.get("status").and_then(Value::as_u64)) {
-                                (Some(method), _) => method,
-                                (None, Some(code)) => code.to_string(),
-                                _ => "?".into(),
-                            },
-                        )
+                        .map(|m| match (s(m, "method"), m.get("status").and_then(Value::as_u64)) {
+                            (Some(method), _) => method,
+                            (None, Some(code)) => code.to_string(),
+                            _ => "?".into(),
+                        })
                         .collect();
                     if seq != d.sequence {
-                        bad.push(format!(
-                            "sip[{}]: sequence {seq:?}, SIPp traced {:?}",
-                            d.call_id, d.sequence
-                        ));
+                        bad.push(format!("sip[{}]: sequence {seq:?}, SIPp traced {:?}", d.call_id, d.sequence));
                     }
                 }
             }
@@ -419,25 +372,16 @@ mod tests {
                 messages: 4,
                 sent: 2,
                 received: 2,
-                sequence: vec![
-                    "REGISTER".into(),
-                    "401".into(),
-                    "REGISTER".into(),
-                    "200".into(),
-                ],
+                sequence: vec!["REGISTER".into(), "401".into(), "REGISTER".into(), "200".into()],
             }],
             packets: PacketCounts::default(),
-            captures: Captures {
-                outer: Some("/x/outer.pcap".into()),
-                inner: None,
-            },
+            captures: Captures { outer: Some("/x/outer.pcap".into()), inner: None },
             timings_ms: Timings::default(),
         }
     }
 
     fn matching_report() -> Value {
-        let m =
-            |method: Option<&str>, status: Option<u64>| json!({"method": method, "status": status});
+        let m = |method: Option<&str>, status: Option<u64>| json!({"method": method, "status": status});
         json!({
             "schema": "tuntrace.report/1",
             "ike_sas": [{"version": 2, "initiator_spi": "33b5d38250cb558d", "responder_spi": "f9d446cd4df251c1",
@@ -451,27 +395,15 @@ mod tests {
     #[test]
     fn summary_names_what_the_peers_said() {
         let s = truth().summary();
-        assert!(
-            s.contains("IKEv2 SA established 33b5d38250cb558d/f9d446cd4df251c1"),
-            "{s}"
-        );
-        assert!(
-            s.contains("ESP SPIs in 530149f3 out 19f77a3e (UDP-encapsulated)"),
-            "{s}"
-        );
-        assert!(
-            s.contains("SIP 1-8384@198.19.1.1 (udp): REGISTER 401 REGISTER 200"),
-            "{s}"
-        );
+        assert!(s.contains("IKEv2 SA established 33b5d38250cb558d/f9d446cd4df251c1"), "{s}");
+        assert!(s.contains("ESP SPIs in 530149f3 out 19f77a3e (UDP-encapsulated)"), "{s}");
+        assert!(s.contains("SIP 1-8384@198.19.1.1 (udp): REGISTER 401 REGISTER 200"), "{s}");
         assert!(s.contains("ipsec0 held by nobody found"), "{s}");
     }
 
     #[test]
     fn matching_report_passes() {
-        assert_eq!(
-            truth().check_report(&matching_report()),
-            Vec::<String>::new()
-        );
+        assert_eq!(truth().check_report(&matching_report()), Vec::<String>::new());
     }
 
     #[test]
@@ -496,9 +428,6 @@ mod tests {
         let mut back: GroundTruth = serde_json::from_str(&text).unwrap();
         assert_eq!(back, t);
         back.resolve_captures(Path::new("/fix"));
-        assert_eq!(
-            back.captures.outer.as_deref(),
-            Some(Path::new("/fix/outer.pcap"))
-        );
+        assert_eq!(back.captures.outer.as_deref(), Some(Path::new("/fix/outer.pcap")));
     }
 }

@@ -105,7 +105,16 @@ impl EspTable {
     /// [`EspTable::observe`] with the key's `table_hash` already worked out.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub fn observe_hashed(&mut self, key: EspKey, hash: u64, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
+    pub fn observe_hashed(
+        &mut self,
+        key: EspKey,
+        hash: u64,
+        seq: u32,
+        bytes: u64,
+        at: Timestamp,
+        iface: Option<u32>,
+        pid: Option<u32>,
+    ) {
         let n = self.map.len();
         match self.map.find_hashed(&key, hash) {
             Slot::Found(e) => {
@@ -126,7 +135,17 @@ impl EspTable {
                 self.map.insert_at(
                     slot,
                     key,
-                    EspState { packets: 1, bytes, first_seq: seq, last_seq: seq, gaps: 0, first: at, iface, pid, order: n },
+                    EspState {
+                        packets: 1,
+                        bytes,
+                        first_seq: seq,
+                        last_seq: seq,
+                        gaps: 0,
+                        first: at,
+                        iface,
+                        pid,
+                        order: n,
+                    },
                 );
             }
             Slot::Vacant(_) => self.overflow += 1,

@@ -280,7 +280,15 @@ impl FlowKey {
 
     /// [`FlowKey::new`] for addresses already packed (both of family `v6`).
     #[inline]
-    pub fn packed(iface: IfaceId, proto: u8, v6: bool, src: u128, sport: u16, dst: u128, dport: u16) -> (FlowKey, bool) {
+    pub fn packed(
+        iface: IfaceId,
+        proto: u8,
+        v6: bool,
+        src: u128,
+        sport: u16,
+        dst: u128,
+        dport: u16,
+    ) -> (FlowKey, bool) {
         let a_is_src = (src, sport) <= (dst, dport);
         let ((a, ap), (b, bp)) = if a_is_src { ((src, sport), (dst, dport)) } else { ((dst, dport), (src, sport)) };
         let w = [
@@ -495,7 +503,10 @@ mod tests {
                 cases.push((3, 50, v6(x.into(), 0x100), p, v6(y.into(), 1), q));
             }
         }
-        let keys: Vec<_> = cases.iter().map(|&(i, pr, s, sp, d, dp)| (FlowKey::new(i, pr, s, sp, d, dp), old(i, pr, s, sp, d, dp))).collect();
+        let keys: Vec<_> = cases
+            .iter()
+            .map(|&(i, pr, s, sp, d, dp)| (FlowKey::new(i, pr, s, sp, d, dp), old(i, pr, s, sp, d, dp)))
+            .collect();
         for ((k, a_src), (o, o_src)) in &keys {
             assert_eq!(a_src, o_src);
             assert_eq!((k.iface(), k.proto(), k.a_addr(), k.ap(), k.b_addr(), k.bp()), (o.0, o.1, o.2, o.3, o.4, o.5));

@@ -35,7 +35,14 @@ pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
         "vti"
     } else if n == "lo" || starts("lo0") {
         "loopback"
-    } else if starts("en") || starts("eth") || starts("wl") || starts("veth") || starts("bond") || starts("br") || link == linktype::EN10MB {
+    } else if starts("en")
+        || starts("eth")
+        || starts("wl")
+        || starts("veth")
+        || starts("bond")
+        || starts("br")
+        || link == linktype::EN10MB
+    {
         "ethernet"
     } else {
         "other"
@@ -62,7 +69,10 @@ pub struct Processes {
 impl Processes {
     /// Merge what a source says about a process: later facts fill gaps, never erase.
     pub fn learn(&mut self, p: &ProcessInfo) {
-        let e = self.map.entry(p.pid).or_insert_with(|| ProcState { info: ProcessInfo { pid: p.pid, ..Default::default() }, ..Default::default() });
+        let e = self.map.entry(p.pid).or_insert_with(|| ProcState {
+            info: ProcessInfo { pid: p.pid, ..Default::default() },
+            ..Default::default()
+        });
         let i = &mut e.info;
         if p.comm.is_some() {
             i.comm = p.comm.clone();

@@ -161,10 +161,7 @@ impl SaState {
                 payloads: if e.encrypted_body {
                     vec!["Encrypted".to_string()]
                 } else {
-                    e.payload_types
-                        .iter()
-                        .map(|&t| ike::payload_name(self.version, t).into_owned())
-                        .collect()
+                    e.payload_types.iter().map(|&t| ike::payload_name(self.version, t).into_owned()).collect()
                 },
             })
             .collect()
@@ -316,7 +313,11 @@ impl IkeTable {
     /// names move into the report instead of being copied (and the originals freed) on the
     /// way, which for thousands of SAs with their exchange lists was a large share of
     /// building the report.
-    pub fn into_report(self, iface_name: impl Fn(u32) -> Option<String>, comm: impl Fn(u32) -> Option<String>) -> Vec<IkeSa> {
+    pub fn into_report(
+        self,
+        iface_name: impl Fn(u32) -> Option<String>,
+        comm: impl Fn(u32) -> Option<String>,
+    ) -> Vec<IkeSa> {
         self.sas
             .into_iter()
             .map(|s| IkeSa {

@@ -257,7 +257,9 @@ impl Aggregator {
                 self.count_iface(idx, p.orig_len, p.pid);
                 let pk = Pkt { at: p.ts, iface: idx, pid: p.pid, wire_len: u64::from(p.orig_len) };
                 match plain_ipv4(l3) {
-                    Some((src, dst, proto, payload)) => self.transport(pk, IpAddr::V4(src.into()), IpAddr::V4(dst.into()), proto, payload),
+                    Some((src, dst, proto, payload)) => {
+                        self.transport(pk, IpAddr::V4(src.into()), IpAddr::V4(dst.into()), proto, payload)
+                    }
                     None => self.ip(pk, ip::parse_v4(l3)),
                 }
                 return;
@@ -288,7 +290,11 @@ impl Aggregator {
                 }
                 if let Some(c) = meta.comm.filter(|c| !c.is_empty()) {
                     if self.procs.comm(ppid).is_none() {
-                        self.procs.learn(&crate::event::ProcessInfo { pid: ppid, comm: Some(c.to_string()), ..Default::default() });
+                        self.procs.learn(&crate::event::ProcessInfo {
+                            pid: ppid,
+                            comm: Some(c.to_string()),
+                            ..Default::default()
+                        });
                     }
                 }
             }
@@ -495,7 +501,16 @@ impl Aggregator {
     /// Count a packet on its flow, marking `apps`; returns a copy of the flow's app bits.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn flow(&mut self, pk: Pkt, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, apps: u16) -> Option<&mut flows::FlowState> {
+    fn flow(
+        &mut self,
+        pk: Pkt,
+        proto: u8,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        apps: u16,
+    ) -> Option<&mut flows::FlowState> {
         let (key, a_src) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
         match self.flows.touch(key, a_src, pk.at, pk.wire_len, pk.pid) {
             Some(f) => {
@@ -517,7 +532,17 @@ impl Aggregator {
 
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn udp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8], k: &Keyed, esp_hint: Option<(u32, u64)>) {
+    fn udp(
+        &mut self,
+        pk: Pkt,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        data: &[u8],
+        k: &Keyed,
+        esp_hint: Option<(u32, u64)>,
+    ) {
         let gen = self.rtp_generation;
         let Some(f) = self.flows.touch_hashed(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) else {
             self.flow_overflow += 1;
@@ -575,7 +600,15 @@ impl Aggregator {
         }
     }
 
-    fn flow_state(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> Option<&mut flows::FlowState> {
+    fn flow_state(
+        &mut self,
+        pk: Pkt,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        proto: u8,
+    ) -> Option<&mut flows::FlowState> {
         let (key, _) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
         self.flows.map.get_mut(&key)
     }
@@ -592,7 +625,16 @@ impl Aggregator {
         match ike::scan(msg) {
             Ok(m) => {
                 self.mark(pk, src, sport, dst, dport, app::IKE);
-                let ctx = ike_table::Ctx { at: pk.at, src, sport, dst, dport, pid: pk.pid, iface: Some(pk.iface as u32), encapsulated };
+                let ctx = ike_table::Ctx {
+                    at: pk.at,
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                    pid: pk.pid,
+                    iface: Some(pk.iface as u32),
+                    encapsulated,
+                };
                 if let Some(reason) = m.malformed {
                     self.bad(Malformed::new(reason));
                 }
@@ -619,7 +661,16 @@ impl Aggregator {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn sip_message(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
+    fn sip_message(
+        &mut self,
+        pk: Pkt,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        transport: dialog::Transport,
+        m: &sipmsg::SipMessage<'_>,
+    ) {
         let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.pid };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
@@ -668,7 +719,9 @@ impl Aggregator {
             buf.drain_frames(
                 |b| match sipmsg::frame_len(b) {
                     sipmsg::FrameResult::Complete(n) => tcp_stream::Frame::Complete(n),
-                    sipmsg::FrameResult::Keepalive(k) => tcp_stream::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 }),
+                    sipmsg::FrameResult::Keepalive(k) => {
+                        tcp_stream::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
+                    }
                     sipmsg::FrameResult::Incomplete => tcp_stream::Frame::Incomplete,
                     sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
                         garbage += 1;
@@ -727,8 +780,11 @@ impl Aggregator {
         let flows: Vec<report::Flow> = flow_list
             .into_iter()
             .map(|(k, f)| {
-                let ((s, sp), (d, dp)) =
-                    if f.a_first { ((k.a_addr(), k.ap()), (k.b_addr(), k.bp())) } else { ((k.b_addr(), k.bp()), (k.a_addr(), k.ap())) };
+                let ((s, sp), (d, dp)) = if f.a_first {
+                    ((k.a_addr(), k.ap()), (k.b_addr(), k.bp()))
+                } else {
+                    ((k.b_addr(), k.bp()), (k.a_addr(), k.ap()))
+                };
                 report::Flow {
                     iface: ifname(k.iface()),
                     proto: flows::proto_name(k.proto()),
@@ -790,7 +846,10 @@ impl Aggregator {
         let mut malformed: Vec<report::MalformedCount> =
             self.malformed.iter().map(|(r, n)| report::MalformedCount { reason: r.to_string(), packets: *n }).collect();
         if self.flow_overflow > 0 {
-            malformed.push(report::MalformedCount { reason: "flow table full (not a packet fault)".into(), packets: self.flow_overflow });
+            malformed.push(report::MalformedCount {
+                reason: "flow table full (not a packet fault)".into(),
+                packets: self.flow_overflow,
+            });
         }
         let unknown_linktypes = self
             .unknown_link
@@ -846,7 +905,10 @@ fn plain_ipv4(b: &[u8]) -> Option<(u32, u32, u8, &[u8])> {
 /// Link types whose frames the link decoder understands (others are counted by type only).
 fn decodes_linktype(lt: u32) -> bool {
     use link::*;
-    matches!(lt, NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2)
+    matches!(
+        lt,
+        NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2
+    )
 }
 
 /// Adapt the IKE decoder's scan to the table's view.
@@ -918,7 +980,10 @@ mod fast_path_tests {
             if let Some((s, d, pr, pl)) = plain_ipv4(b) {
                 let full = ip::parse_v4(b).expect("fast path accepted what the decoder rejects");
                 assert!(full.frag.is_none());
-                assert_eq!((IpAddr::from(s.to_be_bytes()), IpAddr::from(d.to_be_bytes()), pr, pl), (full.src, full.dst, full.proto, full.payload));
+                assert_eq!(
+                    (IpAddr::from(s.to_be_bytes()), IpAddr::from(d.to_be_bytes()), pr, pl),
+                    (full.src, full.dst, full.proto, full.payload)
+                );
             }
         };
         assert!(plain_ipv4(&hdr).is_some());
@@ -1019,7 +1084,11 @@ mod fast_path_tests {
     fn fast_path_agrees_with_the_general_path() {
         let run = |general: bool| {
             let mut agg = Aggregator::default();
-            agg.feed(&Event::Interface(Box::new(crate::event::InterfaceInfo { id: 0, linktype: link::EN10MB, ..Default::default() })));
+            agg.feed(&Event::Interface(Box::new(crate::event::InterfaceInfo {
+                id: 0,
+                linktype: link::EN10MB,
+                ..Default::default()
+            })));
             let frames = frames();
             let mut fast = 0;
             for (i, f) in frames.iter().enumerate() {
@@ -1047,5 +1116,4 @@ mod fast_path_tests {
         assert!(taken > n / 2 && taken < n, "fast path took {taken} of {n} frames");
         assert_eq!(general, fast);
     }
-
 }

@@ -74,7 +74,12 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
         }
         if sip_flows > 0 {
             explained_sip = true;
-            evidence.push(format!("{} inside the tunnel ({}, {})", plural(sip_flows, "SIP flow", "SIP flows"), plural(regs, "registration", "registrations"), plural(calls, "call", "calls")));
+            evidence.push(format!(
+                "{} inside the tunnel ({}, {})",
+                plural(sip_flows, "SIP flow", "SIP flows"),
+                plural(regs, "registration", "registrations"),
+                plural(calls, "call", "calls")
+            ));
             if rtp_flows > 0 {
                 evidence.push(plural(rtp_flows, "RTP media flow", "RTP media flows"));
             }
@@ -120,12 +125,14 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
         esp_only(r, &mut out);
     }
     if !explained_sip && (regs > 0 || !r.sip.dialogs.is_empty()) {
-        let mut evidence = vec![format!("{}, {}", plural(regs, "registration", "registrations"), plural(calls, "call", "calls"))];
+        let mut evidence =
+            vec![format!("{}, {}", plural(regs, "registration", "registrations"), plural(calls, "call", "calls"))];
         let failed = r.sip.dialogs.iter().filter(|d| d.state == "failed").count();
         if failed > 0 {
             evidence.push(plural(failed, "failed dialog", "failed dialogs"));
         }
-        let summary = if ims_seen { "IMS SIP signalling (VoLTE / Wi-Fi calling identities)" } else { "SIP voice signalling" };
+        let summary =
+            if ims_seen { "IMS SIP signalling (VoLTE / Wi-Fi calling identities)" } else { "SIP voice signalling" };
         out.push(Verdict { subject: "SIP".into(), summary: summary.into(), evidence });
     }
     out

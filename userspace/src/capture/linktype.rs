@@ -128,10 +128,7 @@ mod tests {
     #[test]
     fn registry_values() {
         assert_eq!((NULL, EN10MB, RAW, LOOP, LINUX_SLL), (0, 1, 101, 108, 113));
-        assert_eq!(
-            (USER2, IPV4, IPV6, PKTAP, LINUX_SLL2),
-            (149, 228, 229, 258, 276)
-        );
+        assert_eq!((USER2, IPV4, IPV6, PKTAP, LINUX_SLL2), (149, 228, 229, 258, 276));
     }
 
     #[test]

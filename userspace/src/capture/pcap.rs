@@ -80,12 +80,7 @@ impl<'a> Reader<'a> {
             Ok(h) => State::Announce(h),
             Err(d) => State::Failed(d),
         };
-        Reader {
-            v: View::new(b, more, FILE_HEADER_LEN),
-            first,
-            announced: false,
-            state,
-        }
+        Reader { v: View::new(b, more, FILE_HEADER_LEN), first, announced: false, state }
     }
 
     /// True when reading stopped at the end of a window that has more of the file after it:
@@ -96,21 +91,13 @@ impl<'a> Reader<'a> {
 
     /// The reader's state without its bytes, to outlive the window's buffer.
     pub fn detach(self) -> Reader<'static> {
-        Reader {
-            v: self.v.detach(),
-            first: self.first,
-            announced: self.announced,
-            state: self.state,
-        }
+        Reader { v: self.v.detach(), first: self.first, announced: self.announced, state: self.state }
     }
 
     /// Go on in a new window `b` that starts at the file offset of [`Reader::position`] in
     /// the old one.
     pub fn attach(self, b: &'a [u8], more: bool) -> Self {
-        Reader {
-            v: self.v.attach(b, more),
-            ..self
-        }
+        Reader { v: self.v.attach(b, more), ..self }
     }
 
     /// A pcap file has exactly one interface, counted once it has been announced.
@@ -186,10 +173,7 @@ impl<'a> Reader<'a> {
             }
             return Err(self.damage(
                 at,
-                format!(
-                    "record header truncated ({RECORD_HEADER_LEN} bytes needed, {} left)",
-                    rest.len()
-                ),
+                format!("record header truncated ({RECORD_HEADER_LEN} bytes needed, {} left)", rest.len()),
             ));
         };
         // Read all four words little-endian and swap once for big-endian files: one branch a
@@ -220,30 +204,17 @@ impl<'a> Reader<'a> {
                 return Ok(None);
             }
             let what = if n > super::MAX_RECORD {
-                format!(
-                    "packet record claims {incl} bytes, more than the {} a record may hold",
-                    super::MAX_RECORD
-                )
+                format!("packet record claims {incl} bytes, more than the {} a record may hold", super::MAX_RECORD)
             } else if incl > h.limit {
-                format!(
-                    "packet record claims {incl} bytes, more than the {} snaplen",
-                    h.limit
-                )
+                format!("packet record claims {incl} bytes, more than the {} snaplen", h.limit)
             } else {
-                format!(
-                    "packet record truncated ({incl} bytes claimed, {} left)",
-                    body.len()
-                )
+                format!("packet record truncated ({incl} bytes claimed, {} left)", body.len())
             };
             return Err(self.damage(at, what));
         };
         self.v.pos = at + RECORD_HEADER_LEN + n;
         // secs < 2^32 and frac < 2^32: the sum stays far below i64::MAX.
-        let ns = if h.nanos {
-            i64::from(frac)
-        } else {
-            i64::from(frac) * 1_000
-        };
+        let ns = if h.nanos { i64::from(frac) } else { i64::from(frac) * 1_000 };
         Ok(Some(PacketEvent {
             ts: Timestamp(i64::from(secs) * 1_000_000_000 + ns),
             iface: self.first,
@@ -265,21 +236,12 @@ impl Reader<'_> {
 
 /// Damage in the file header (always at the start of the file).
 fn damage(offset: usize, what: String) -> Damage {
-    Damage {
-        offset: offset as u64,
-        what,
-    }
+    Damage { offset: offset as u64, what }
 }
 
 fn parse_header(b: &[u8]) -> Result<Header, Damage> {
     let Some(hdr) = b.first_chunk::<FILE_HEADER_LEN>() else {
-        return Err(damage(
-            0,
-            format!(
-                "file header truncated ({FILE_HEADER_LEN} bytes needed, {} left)",
-                b.len()
-            ),
-        ));
+        return Err(damage(0, format!("file header truncated ({FILE_HEADER_LEN} bytes needed, {} left)", b.len())));
     };
     let (big_endian, nanos) = match [hdr[0], hdr[1], hdr[2], hdr[3]] {
         [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
@@ -287,13 +249,7 @@ fn parse_header(b: &[u8]) -> Result<Header, Damage> {
         [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
         [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
         m => {
-            return Err(damage(
-                0,
-                format!(
-                    "not a pcap file (magic {:02x}{:02x}{:02x}{:02x})",
-                    m[0], m[1], m[2], m[3]
-                ),
-            ))
+            return Err(damage(0, format!("not a pcap file (magic {:02x}{:02x}{:02x}{:02x})", m[0], m[1], m[2], m[3])))
         }
     };
     let u16_at = |i: usize| {
@@ -322,13 +278,7 @@ fn parse_header(b: &[u8]) -> Result<Header, Damage> {
     };
     let snaplen = u32_at(16);
     let linktype = linktype::canonical(u32_at(20) & linktype::LINKTYPE_MASK);
-    Ok(Header {
-        big_endian,
-        nanos,
-        lengths,
-        limit: snaplen.max(MAX_SNAPLEN),
-        linktype,
-    })
+    Ok(Header { big_endian, nanos, lengths, limit: snaplen.max(MAX_SNAPLEN), linktype })
 }
 
 #[cfg(test)]
@@ -345,12 +295,8 @@ mod tests {
         recs: &[(u32, u32, &[u8], u32)],
     ) -> Vec<u8> {
         let mut v = Vec::new();
-        let p32 = |v: &mut Vec<u8>, x: u32| {
-            v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() })
-        };
-        let p16 = |v: &mut Vec<u8>, x: u16| {
-            v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() })
-        };
+        let p32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
+        let p16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&if be { x.to_be_bytes() } else { x.to_le_bytes() });
         p32(&mut v, magic);
         p16(&mut v, version.0);
         p16(&mut v, version.1);
@@ -395,29 +341,20 @@ mod tests {
             (2, 4),
             65535,
             1,
-            &[
-                (1_102_274_184, 317_453, &[1, 2, 3], 60),
-                (1, 999_999, &[9], 1),
-            ],
+            &[(1_102_274_184, 317_453, &[1, 2, 3], 60), (1, 999_999, &[9], 1)],
         );
         assert_eq!(&b[..4], &[0xa1, 0xb2, 0xc3, 0xd4]);
         let ev = all(&b);
         assert_eq!(ev.len(), 3);
         match &ev[0] {
             Ok(Event::Interface(i)) => {
-                assert_eq!(
-                    (i.id, i.linktype, i.name.as_deref(), i.mtu),
-                    (7, 1, None, None)
-                );
+                assert_eq!((i.id, i.linktype, i.name.as_deref(), i.mtu), (7, 1, None, None));
             }
             other => panic!("first event {other:?}"),
         }
         let p = packets(&ev);
         assert_eq!(p[0].ts.to_string(), "2004-12-05T19:16:24.317453Z");
-        assert_eq!(
-            (p[0].data, p[0].orig_len, p[0].iface),
-            (&[1u8, 2, 3][..], 60, 7)
-        );
+        assert_eq!((p[0].data, p[0].orig_len, p[0].iface), (&[1u8, 2, 3][..], 60, 7));
         assert_eq!(p[1].ts, Timestamp(1_999_999_000));
         assert_eq!(p[1].direction, Direction::Unknown);
     }
@@ -425,14 +362,7 @@ mod tests {
     #[test]
     fn nanosecond_both_byte_orders() {
         for be in [false, true] {
-            let b = file(
-                be,
-                0xa1b23c4d,
-                (2, 4),
-                0,
-                101,
-                &[(10, 123_456_789, &[0x45; 20], 20)],
-            );
+            let b = file(be, 0xa1b23c4d, (2, 4), 0, 101, &[(10, 123_456_789, &[0x45; 20], 20)]);
             let ev = all(&b);
             let p = packets(&ev);
             assert_eq!(p.len(), 1, "be={be}");
@@ -442,14 +372,7 @@ mod tests {
 
     #[test]
     fn fcs_bits_masked_and_raw_dlt_folded() {
-        let b = file(
-            false,
-            0xa1b2c3d4,
-            (2, 4),
-            65535,
-            0x1000_0000 | 0x4000_0000 | 1,
-            &[],
-        );
+        let b = file(false, 0xa1b2c3d4, (2, 4), 65535, 0x1000_0000 | 0x4000_0000 | 1, &[]);
         let ev = all(&b);
         assert_eq!(ev.len(), 1);
         assert!(matches!(&ev[0], Ok(Event::Interface(i)) if i.linktype == 1));
@@ -486,10 +409,7 @@ mod tests {
         assert_eq!(packets(&ev).len(), 1);
         assert_eq!(
             ev.last().unwrap().as_ref().unwrap_err(),
-            &Damage {
-                offset: 50,
-                what: "record header truncated (16 bytes needed, 7 left)".into()
-            }
+            &Damage { offset: 50, what: "record header truncated (16 bytes needed, 7 left)".into() }
         );
     }
 
@@ -501,10 +421,7 @@ mod tests {
         assert_eq!(ev.len(), 2);
         assert_eq!(
             ev[1].as_ref().unwrap_err(),
-            &Damage {
-                offset: 24,
-                what: "packet record truncated (10 bytes claimed, 7 left)".into()
-            }
+            &Damage { offset: 24, what: "packet record truncated (10 bytes claimed, 7 left)".into() }
         );
 
         let mut b = file(false, 0xa1b2c3d4, (2, 4), 65535, 1, &[]);
@@ -515,10 +432,7 @@ mod tests {
         let ev = all(&b);
         assert_eq!(
             ev[1].as_ref().unwrap_err(),
-            &Damage {
-                offset: 24,
-                what: "packet record claims 524501 bytes, more than the 262144 snaplen".into()
-            }
+            &Damage { offset: 24, what: "packet record claims 524501 bytes, more than the 262144 snaplen".into() }
         );
         assert_eq!(ev.len(), 2);
     }
@@ -526,14 +440,7 @@ mod tests {
     #[test]
     fn oversized_record_that_fits_is_read() {
         let big = vec![0xab; 300_000];
-        let b = file(
-            false,
-            0xa1b2c3d4,
-            (2, 4),
-            1500,
-            1,
-            &[(0, 0, &big, 300_000), (1, 0, &[1], 1)],
-        );
+        let b = file(false, 0xa1b2c3d4, (2, 4), 1500, 1, &[(0, 0, &big, 300_000), (1, 0, &[1], 1)]);
         assert_eq!(packets(&all(&b)).len(), 2);
     }
 
@@ -541,15 +448,9 @@ mod tests {
     fn bad_header() {
         let ev = all(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0]);
         assert_eq!(ev.len(), 1);
-        assert_eq!(
-            ev[0].as_ref().unwrap_err().what,
-            "file header truncated (24 bytes needed, 6 left)"
-        );
+        assert_eq!(ev[0].as_ref().unwrap_err().what, "file header truncated (24 bytes needed, 6 left)");
         let ev = all(&[0u8; 24]);
-        assert_eq!(
-            ev[0].as_ref().unwrap_err().what,
-            "not a pcap file (magic 00000000)"
-        );
+        assert_eq!(ev[0].as_ref().unwrap_err().what, "not a pcap file (magic 00000000)");
         let mut r = Reader::new(&[], 0);
         assert_eq!(r.interfaces_seen(), 0);
         assert!(r.next().unwrap().is_err());

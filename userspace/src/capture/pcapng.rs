@@ -23,8 +23,8 @@
 use std::collections::HashMap;
 
 use pcap_parser::pcapng::{
-    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
-    parse_processinformationblock_be, parse_processinformationblock_le, parse_sectionheaderblock,
+    parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le, parse_processinformationblock_be,
+    parse_processinformationblock_le, parse_sectionheaderblock,
 };
 
 use super::linktype;
@@ -194,10 +194,7 @@ impl<'a> Reader<'a> {
     /// Go on in a new window `b` that starts at the file offset of [`Reader::position`] in
     /// the old one.
     pub fn attach(self, b: &'a [u8], more: bool) -> Self {
-        Reader {
-            v: self.v.attach(b, more),
-            ..self
-        }
+        Reader { v: self.v.attach(b, more), ..self }
     }
 
     pub fn next(&mut self) -> Option<Result<Event<'a>, Damage>> {
@@ -243,13 +240,7 @@ impl<'a> Reader<'a> {
                 self.v.starved = true;
                 return Ok(None);
             }
-            return Err(damage(
-                at,
-                format!(
-                    "block header truncated (12 bytes needed, {} left)",
-                    rest.len()
-                ),
-            ));
+            return Err(damage(at, format!("block header truncated (12 bytes needed, {} left)", rest.len())));
         };
         if head[..4] == SHB_TYPE_BYTES {
             // The byte-order magic decides how this and all following blocks are read.
@@ -268,33 +259,21 @@ impl<'a> Reader<'a> {
             };
             self.in_section = true;
         } else if !self.in_section {
-            return Err(damage(
-                at,
-                "file does not start with a pcapng section header block".into(),
-            ));
+            return Err(damage(at, "file does not start with a pcapng section header block".into()));
         }
         let btype = self.u32_at(head, 0);
         let len32 = self.u32_at(head, 4);
         let len = usize::try_from(len32).unwrap_or(usize::MAX);
         if len < BLOCK_OVERHEAD {
-            return Err(damage(
-                at,
-                format!("block length {len32} is shorter than the 12-byte minimum"),
-            ));
+            return Err(damage(at, format!("block length {len32} is shorter than the 12-byte minimum")));
         }
         if len % 4 != 0 {
-            return Err(damage(
-                at,
-                format!("block length {len32} is not a multiple of 4"),
-            ));
+            return Err(damage(at, format!("block length {len32} is not a multiple of 4")));
         }
         if len > super::MAX_RECORD {
             return Err(damage(
                 at,
-                format!(
-                    "block length {len32} is more than the {} a block may hold",
-                    super::MAX_RECORD
-                ),
+                format!("block length {len32} is more than the {} a block may hold", super::MAX_RECORD),
             ));
         }
         let Some(blk) = rest.get(..len) else {
@@ -302,20 +281,11 @@ impl<'a> Reader<'a> {
                 self.v.starved = true;
                 return Ok(None);
             }
-            return Err(damage(
-                at,
-                format!(
-                    "block truncated ({len32} bytes claimed, {} left)",
-                    rest.len()
-                ),
-            ));
+            return Err(damage(at, format!("block truncated ({len32} bytes claimed, {} left)", rest.len())));
         };
         let trailer = self.u32_at(blk, len - 4);
         if trailer != len32 {
-            return Err(damage(
-                at,
-                format!("block length {len32} does not match trailer {trailer}"),
-            ));
+            return Err(damage(at, format!("block length {len32} does not match trailer {trailer}")));
         }
         self.v.pos = at + len;
         match btype {
@@ -330,22 +300,12 @@ impl<'a> Reader<'a> {
     }
 
     fn section(&mut self, at: usize, blk: &'a [u8]) -> Result<Option<Event<'a>>, Damage> {
-        let (_, shb) = parse_sectionheaderblock(blk).map_err(|_| {
-            damage(
-                at,
-                format!(
-                    "section header block of {} bytes is malformed (28 needed)",
-                    blk.len()
-                ),
-            )
-        })?;
+        let (_, shb) = parse_sectionheaderblock(blk)
+            .map_err(|_| damage(at, format!("section header block of {} bytes is malformed (28 needed)", blk.len())))?;
         if shb.major_version != 1 {
             return Err(damage(
                 at,
-                format!(
-                    "pcapng version {}.{} is not supported (only 1.x)",
-                    shb.major_version, shb.minor_version
-                ),
+                format!("pcapng version {}.{} is not supported (only 1.x)", shb.major_version, shb.minor_version),
             ));
         }
         self.ifaces.clear();
@@ -360,25 +320,14 @@ impl<'a> Reader<'a> {
             parse_interfacedescriptionblock_le(blk)
         };
         let (_, idb) = parsed.map_err(|_| {
-            damage(
-                at,
-                format!(
-                    "interface description block of {} bytes is malformed (20 needed)",
-                    blk.len()
-                ),
-            )
+            damage(at, format!("interface description block of {} bytes is malformed (20 needed)", blk.len()))
         })?;
         let mut info = InterfaceInfo {
             id: self.first.saturating_add(self.seen),
             linktype: linktype::canonical(u32::from(idb.linktype.0 as u16)),
             ..InterfaceInfo::default()
         };
-        let mut iface = Iface {
-            id: info.id,
-            snaplen: idb.snaplen,
-            res: Resolution::Decimal(6),
-            offset_secs: 0,
-        };
+        let mut iface = Iface { id: info.id, snaplen: idb.snaplen, res: Resolution::Decimal(6), offset_secs: 0 };
         for opt in &idb.options {
             let Ok(v) = opt.as_bytes() else { continue };
             match opt.code.0 {
@@ -390,23 +339,18 @@ impl<'a> Reader<'a> {
                 }
                 OPT_IF_TSOFFSET => {
                     if let Some(w) = v.first_chunk::<8>() {
-                        iface.offset_secs = if self.big_endian {
-                            i64::from_be_bytes(*w)
-                        } else {
-                            i64::from_le_bytes(*w)
-                        };
+                        iface.offset_secs =
+                            if self.big_endian { i64::from_be_bytes(*w) } else { i64::from_le_bytes(*w) };
                     }
                 }
                 OPT_IF_IPV4 => {
                     if let Some(a) = v.first_chunk::<4>() {
-                        info.addresses
-                            .push(std::net::Ipv4Addr::from(*a).to_string());
+                        info.addresses.push(std::net::Ipv4Addr::from(*a).to_string());
                     }
                 }
                 OPT_IF_IPV6 => {
                     if let Some(a) = v.first_chunk::<16>() {
-                        info.addresses
-                            .push(std::net::Ipv6Addr::from(*a).to_string());
+                        info.addresses.push(std::net::Ipv6Addr::from(*a).to_string());
                     }
                 }
                 _ => {}
@@ -418,24 +362,12 @@ impl<'a> Reader<'a> {
     }
 
     fn process(&mut self, at: usize, blk: &'a [u8]) -> Result<Event<'a>, Damage> {
-        let parsed = if self.big_endian {
-            parse_processinformationblock_be(blk)
-        } else {
-            parse_processinformationblock_le(blk)
-        };
+        let parsed =
+            if self.big_endian { parse_processinformationblock_be(blk) } else { parse_processinformationblock_le(blk) };
         let (_, pib) = parsed.map_err(|_| {
-            damage(
-                at,
-                format!(
-                    "process information block of {} bytes is malformed (16 needed)",
-                    blk.len()
-                ),
-            )
+            damage(at, format!("process information block of {} bytes is malformed (16 needed)", blk.len()))
         })?;
-        let mut p = ProcessInfo {
-            pid: pib.process_id,
-            ..ProcessInfo::default()
-        };
+        let mut p = ProcessInfo { pid: pib.process_id, ..ProcessInfo::default() };
         for opt in &pib.options {
             let Ok(v) = opt.as_bytes() else { continue };
             match opt.code.0 {
@@ -449,44 +381,22 @@ impl<'a> Reader<'a> {
     }
 
     fn iface(&self, at: usize, index: u32) -> Result<&Iface, Damage> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.ifaces.get(i))
-            .ok_or_else(|| {
-                damage(
-                    at,
-                    format!(
-                        "packet refers to interface {index}, but its section describes only {}",
-                        self.ifaces.len()
-                    ),
-                )
-            })
+        usize::try_from(index).ok().and_then(|i| self.ifaces.get(i)).ok_or_else(|| {
+            damage(
+                at,
+                format!("packet refers to interface {index}, but its section describes only {}", self.ifaces.len()),
+            )
+        })
     }
 
     /// Enhanced Packet Block, or the obsolete Packet Block (16-bit interface id, then 16 bits
     /// of drop count; otherwise laid out alike, its flags option has the same code and bits).
-    fn packet(
-        &mut self,
-        at: usize,
-        blk: &'a [u8],
-        obsolete: bool,
-    ) -> Result<Option<Event<'a>>, Damage> {
-        let kind = if obsolete {
-            "packet block"
-        } else {
-            "enhanced packet block"
-        };
+    fn packet(&mut self, at: usize, blk: &'a [u8], obsolete: bool) -> Result<Option<Event<'a>>, Damage> {
+        let kind = if obsolete { "packet block" } else { "enhanced packet block" };
         let Some(body) = blk.get(PACKET_HEADER..blk.len() - 4) else {
-            return Err(damage(
-                at,
-                format!("{kind} of {} bytes is too short (32 needed)", blk.len()),
-            ));
+            return Err(damage(at, format!("{kind} of {} bytes is too short (32 needed)", blk.len())));
         };
-        let if_index = if obsolete {
-            u32::from(read_u16(blk, 8, self.big_endian))
-        } else {
-            self.u32_at(blk, 8)
-        };
+        let if_index = if obsolete { u32::from(read_u16(blk, 8, self.big_endian)) } else { self.u32_at(blk, 8) };
         let raw_ts = (u64::from(self.u32_at(blk, 12)) << 32) | u64::from(self.u32_at(blk, 16));
         let caplen = self.u32_at(blk, 20);
         let orig_len = self.u32_at(blk, 24);
@@ -494,10 +404,7 @@ impl<'a> Reader<'a> {
         let Some(data) = body.get(..n) else {
             return Err(damage(
                 at,
-                format!(
-                    "{kind} claims {caplen} captured bytes, more than the {} it holds",
-                    body.len()
-                ),
+                format!("{kind} claims {caplen} captured bytes, more than the {} it holds", body.len()),
             ));
         };
         let iface = self.iface(at, if_index)?;
@@ -518,11 +425,7 @@ impl<'a> Reader<'a> {
             match code {
                 OPT_EPB_FLAGS => {
                     if let Some(w) = v.first_chunk::<4>() {
-                        let flags = if self.big_endian {
-                            u32::from_be_bytes(*w)
-                        } else {
-                            u32::from_le_bytes(*w)
-                        };
+                        let flags = if self.big_endian { u32::from_be_bytes(*w) } else { u32::from_le_bytes(*w) };
                         p.direction = match flags & 0b11 {
                             0b01 => Direction::In,
                             0b10 => Direction::Out,
@@ -550,20 +453,11 @@ impl<'a> Reader<'a> {
 
     fn simple_packet(&mut self, at: usize, blk: &'a [u8]) -> Result<Option<Event<'a>>, Damage> {
         let Some(body) = blk.get(12..blk.len() - 4) else {
-            return Err(damage(
-                at,
-                format!(
-                    "simple packet block of {} bytes is too short (16 needed)",
-                    blk.len()
-                ),
-            ));
+            return Err(damage(at, format!("simple packet block of {} bytes is too short (16 needed)", blk.len())));
         };
         let orig_len = self.u32_at(blk, 8);
         let Some(iface) = self.ifaces.first() else {
-            return Err(damage(
-                at,
-                "simple packet block before any interface description".into(),
-            ));
+            return Err(damage(at, "simple packet block before any interface description".into()));
         };
         // The block keeps no captured length: it is the wire length cut at interface 0's
         // snaplen (0 = unlimited), and never more than the block holds (the rest is padding).
@@ -571,9 +465,7 @@ impl<'a> Reader<'a> {
         if iface.snaplen != 0 {
             caplen = caplen.min(iface.snaplen);
         }
-        let n = usize::try_from(caplen)
-            .unwrap_or(usize::MAX)
-            .min(body.len());
+        let n = usize::try_from(caplen).unwrap_or(usize::MAX).min(body.len());
         Ok(Some(Event::Packet(PacketEvent {
             ts: self.last_ts,
             iface: iface.id,
@@ -587,11 +479,7 @@ impl<'a> Reader<'a> {
 
     fn pib_pid(&self, v: &[u8]) -> Option<u32> {
         let w = v.first_chunk::<4>()?;
-        let index = if self.big_endian {
-            u32::from_be_bytes(*w)
-        } else {
-            u32::from_le_bytes(*w)
-        };
+        let index = if self.big_endian { u32::from_be_bytes(*w) } else { u32::from_le_bytes(*w) };
         self.pibs.get(usize::try_from(index).ok()?).copied()
     }
 
@@ -614,10 +502,7 @@ impl<'a> Reader<'a> {
 }
 
 fn damage(offset: usize, what: String) -> Damage {
-    Damage {
-        offset: offset as u64,
-        what,
-    }
+    Damage { offset: offset as u64, what }
 }
 
 #[inline]
@@ -695,11 +580,7 @@ struct CommentOwner<'c> {
 /// Parse `PID: 1234\nCmd: /usr/bin/curl\nArgs: curl -s x` (lines in any order, others ignored).
 fn ptcpdump_owner(v: &[u8]) -> Option<CommentOwner<'_>> {
     let s = std::str::from_utf8(v).ok()?;
-    let mut owner = CommentOwner {
-        pid: 0,
-        cmd: None,
-        args: None,
-    };
+    let mut owner = CommentOwner { pid: 0, cmd: None, args: None };
     let mut pid = None;
     for line in s.lines() {
         if let Some(x) = line.strip_prefix("PID:") {
@@ -781,14 +662,7 @@ mod tests {
             }
             self.block(IDB, &body)
         }
-        fn epb(
-            &mut self,
-            ifid: u32,
-            ts: u64,
-            data: &[u8],
-            orig: u32,
-            opts: &[(u16, Vec<u8>)],
-        ) -> &mut Self {
+        fn epb(&mut self, ifid: u32, ts: u64, data: &[u8], orig: u32, opts: &[(u16, Vec<u8>)]) -> &mut Self {
             let mut body = Vec::new();
             for w in [ifid, (ts >> 32) as u32, ts as u32, data.len() as u32, orig] {
                 body.extend_from_slice(&self.u32(w));
@@ -843,14 +717,9 @@ mod tests {
     #[test]
     fn two_sections_of_different_byte_order() {
         let mut le = Ng::new(false);
-        le.shb()
-            .idb(1, 65535, &[(2, b"eth0")])
-            .idb(101, 8192, &[])
-            .epb(1, 1_000_000, &[0x45, 0, 0, 20], 20, &[]);
+        le.shb().idb(1, 65535, &[(2, b"eth0")]).idb(101, 8192, &[]).epb(1, 1_000_000, &[0x45, 0, 0, 20], 20, &[]);
         let mut be = Ng::new(true);
-        be.shb()
-            .idb(0, 0, &[(2, b"utun3\0")])
-            .epb(0, 2_500_000, &[2, 0, 0, 0, 0x45], 5, &[]);
+        be.shb().idb(0, 0, &[(2, b"utun3\0")]).epb(0, 2_500_000, &[2, 0, 0, 0, 0x45], 5, &[]);
         let mut b = le.v.clone();
         b.extend_from_slice(&be.v);
         let mut r = Reader::new(&b, 10);
@@ -861,26 +730,14 @@ mod tests {
         assert_eq!(r.interfaces_seen(), 3);
         let ifs = ifaces(&ev);
         assert_eq!(
-            ifs.iter()
-                .map(|i| (i.id, i.linktype, i.name.clone()))
-                .collect::<Vec<_>>(),
-            vec![
-                (10, 1, Some("eth0".into())),
-                (11, 101, None),
-                (12, 0, Some("utun3".into()))
-            ]
+            ifs.iter().map(|i| (i.id, i.linktype, i.name.clone())).collect::<Vec<_>>(),
+            vec![(10, 1, Some("eth0".into())), (11, 101, None), (12, 0, Some("utun3".into()))]
         );
         let p = packets(&ev);
         assert_eq!(p.len(), 2);
         // Section 2 restarts numbering: its interface 0 is stream id 12.
-        assert_eq!(
-            (p[0].iface, p[0].ts, p[0].data.len(), p[0].orig_len),
-            (11, Timestamp(1_000_000_000), 4, 20)
-        );
-        assert_eq!(
-            (p[1].iface, p[1].ts, p[1].data),
-            (12, Timestamp(2_500_000_000), &[2u8, 0, 0, 0, 0x45][..])
-        );
+        assert_eq!((p[0].iface, p[0].ts, p[0].data.len(), p[0].orig_len), (11, Timestamp(1_000_000_000), 4, 20));
+        assert_eq!((p[1].iface, p[1].ts, p[1].data), (12, Timestamp(2_500_000_000), &[2u8, 0, 0, 0, 0x45][..]));
         assert!(ev.iter().all(|e| e.is_ok()));
     }
 
@@ -889,14 +746,7 @@ mod tests {
         let mut ng = Ng::new(false);
         // 2^-10 s units: 1536 units = 1.5 s; offset 100 s.
         ng.shb()
-            .idb(
-                1,
-                0,
-                &[
-                    (OPT_IF_TSRESOL, &[0x8a]),
-                    (OPT_IF_TSOFFSET, &100i64.to_le_bytes()),
-                ],
-            )
+            .idb(1, 0, &[(OPT_IF_TSRESOL, &[0x8a]), (OPT_IF_TSOFFSET, &100i64.to_le_bytes())])
             .idb(1, 0, &[(OPT_IF_TSRESOL, &[9])])
             .idb(1, 0, &[(OPT_IF_TSRESOL, &[3])])
             .epb(0, 1536, &[1], 1, &[])
@@ -913,22 +763,10 @@ mod tests {
 
     #[test]
     fn timestamp_extremes_do_not_overflow() {
-        assert_eq!(
-            timestamp(u64::MAX, Resolution::Decimal(0), 0),
-            Timestamp(i64::MAX)
-        );
-        assert_eq!(
-            timestamp(u64::MAX, Resolution::Decimal(127), -5),
-            Timestamp(-5_000_000_000)
-        );
-        assert_eq!(
-            timestamp(u64::MAX, Resolution::Binary(127), i64::MIN),
-            Timestamp(i64::MIN)
-        );
-        assert_eq!(
-            timestamp(3, Resolution::Binary(0), 0),
-            Timestamp(3_000_000_000)
-        );
+        assert_eq!(timestamp(u64::MAX, Resolution::Decimal(0), 0), Timestamp(i64::MAX));
+        assert_eq!(timestamp(u64::MAX, Resolution::Decimal(127), -5), Timestamp(-5_000_000_000));
+        assert_eq!(timestamp(u64::MAX, Resolution::Binary(127), i64::MIN), Timestamp(i64::MIN));
+        assert_eq!(timestamp(3, Resolution::Binary(0), 0), Timestamp(3_000_000_000));
     }
 
     #[test]
@@ -941,10 +779,7 @@ mod tests {
         ng.block(SPB, &body);
         let p = packets(&all(&ng.v, 0));
         assert_eq!(p.len(), 2);
-        assert_eq!(
-            (p[1].data, p[1].orig_len, p[1].iface),
-            (&[1u8, 2, 3, 4][..], 6, 0)
-        );
+        assert_eq!((p[1].data, p[1].orig_len, p[1].iface), (&[1u8, 2, 3, 4][..], 6, 0));
         assert_eq!(p[1].ts, Timestamp(7_000_000_000));
 
         // Without a snaplen the padding is still not packet data.
@@ -971,12 +806,7 @@ mod tests {
         let p = packets(&all(&ng.v, 0));
         assert_eq!(
             (p[0].iface, p[0].ts, p[0].data, p[0].direction),
-            (
-                1,
-                Timestamp(5_000_000_000),
-                &[7u8, 7, 7][..],
-                Direction::Out
-            )
+            (1, Timestamp(5_000_000_000), &[7u8, 7, 7][..], Direction::Out)
         );
     }
 
@@ -984,65 +814,24 @@ mod tests {
     fn epb_flags_direction() {
         for be in [false, true] {
             let mut ng = Ng::new(be);
-            let (i, o, n) = (
-                ng.u32(1).to_vec(),
-                ng.u32(2).to_vec(),
-                ng.u32(0x10).to_vec(),
-            );
+            let (i, o, n) = (ng.u32(1).to_vec(), ng.u32(2).to_vec(), ng.u32(0x10).to_vec());
             ng.shb().idb(1, 0, &[]);
-            ng.epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, i)])
-                .epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, o)]);
-            ng.epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, n)])
-                .epb(0, 0, &[1], 1, &[]);
-            let d: Vec<_> = packets(&all(&ng.v, 0))
-                .iter()
-                .map(|p| p.direction)
-                .collect();
-            assert_eq!(
-                d,
-                vec![
-                    Direction::In,
-                    Direction::Out,
-                    Direction::Unknown,
-                    Direction::Unknown
-                ],
-                "be={be}"
-            );
+            ng.epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, i)]).epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, o)]);
+            ng.epb(0, 0, &[1], 1, &[(OPT_EPB_FLAGS, n)]).epb(0, 0, &[1], 1, &[]);
+            let d: Vec<_> = packets(&all(&ng.v, 0)).iter().map(|p| p.direction).collect();
+            assert_eq!(d, vec![Direction::In, Direction::Out, Direction::Unknown, Direction::Unknown], "be={be}");
         }
     }
 
     #[test]
     fn apple_process_information_blocks() {
         let mut ng = Ng::new(false);
-        ng.shb()
-            .idb(1, 0, &[(2, b"en0")])
-            .pib(1500, "network_test")
-            .pib(0, "kernel_task");
+        ng.shb().idb(1, 0, &[(2, b"en0")]).pib(1500, "network_test").pib(0, "kernel_task");
         let (zero, one, nine) = (ng.u32(0).to_vec(), ng.u32(1).to_vec(), ng.u32(9).to_vec());
-        ng.epb(
-            0,
-            0,
-            &[1],
-            1,
-            &[
-                (OPT_EPB_PIB_INDEX, one.clone()),
-                (OPT_EPB_EFFECTIVE_PIB_INDEX, zero.clone()),
-            ],
-        );
-        ng.epb(
-            0,
-            0,
-            &[1],
-            1,
-            &[
-                (OPT_EPB_PIB_INDEX, zero),
-                (OPT_EPB_EFFECTIVE_PIB_INDEX, nine),
-            ],
-        );
+        ng.epb(0, 0, &[1], 1, &[(OPT_EPB_PIB_INDEX, one.clone()), (OPT_EPB_EFFECTIVE_PIB_INDEX, zero.clone())]);
+        ng.epb(0, 0, &[1], 1, &[(OPT_EPB_PIB_INDEX, zero), (OPT_EPB_EFFECTIVE_PIB_INDEX, nine)]);
         // A new section forgets the old PIBs.
-        ng.shb()
-            .idb(1, 0, &[])
-            .epb(0, 0, &[1], 1, &[(OPT_EPB_PIB_INDEX, one)]);
+        ng.shb().idb(1, 0, &[]).epb(0, 0, &[1], 1, &[(OPT_EPB_PIB_INDEX, one)]);
         let ev = all(&ng.v, 0);
         let procs: Vec<_> = ev
             .iter()
@@ -1051,13 +840,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            procs,
-            vec![
-                (1500, Some("network_test".into())),
-                (0, Some("kernel_task".into()))
-            ]
-        );
+        assert_eq!(procs, vec![(1500, Some("network_test".into())), (0, Some("kernel_task".into()))]);
         let p = packets(&ev);
         assert_eq!((p[0].pid, p[0].effective_pid), (Some(0), Some(1500)));
         assert_eq!((p[1].pid, p[1].effective_pid), (Some(1500), None));
@@ -1071,13 +854,7 @@ mod tests {
         let c1 = b"PID: 1234\nCmd: /usr/bin/curl\nArgs: curl -s http://198.18.0.1/".to_vec();
         let parent = b"ParentPID: 1\nParentCmd: /sbin/init\nParentArgs: ".to_vec();
         let c2 = b"PID: 77\nCmd: /usr/lib/ipsec/charon\nArgs: ".to_vec();
-        ng.epb(
-            0,
-            0,
-            &[1],
-            1,
-            &[(OPT_COMMENT, c1.clone()), (OPT_COMMENT, parent.clone())],
-        );
+        ng.epb(0, 0, &[1], 1, &[(OPT_COMMENT, c1.clone()), (OPT_COMMENT, parent.clone())]);
         ng.epb(0, 0, &[2], 1, &[(OPT_COMMENT, c1)]);
         ng.epb(0, 0, &[3], 1, &[(OPT_COMMENT, parent)]);
         ng.epb(0, 0, &[4], 1, &[(OPT_COMMENT, c2)]);
@@ -1109,14 +886,7 @@ mod tests {
 
     #[test]
     fn comment_parsing() {
-        assert_eq!(
-            ptcpdump_owner(b"PID: 5\nCmd: sshd"),
-            Some(CommentOwner {
-                pid: 5,
-                cmd: Some("sshd"),
-                args: None
-            })
-        );
+        assert_eq!(ptcpdump_owner(b"PID: 5\nCmd: sshd"), Some(CommentOwner { pid: 5, cmd: Some("sshd"), args: None }));
         assert_eq!(ptcpdump_owner(b"ParentPID: 5\nParentCmd: x"), None);
         assert_eq!(ptcpdump_owner(b"PID: x"), None);
         assert_eq!(ptcpdump_owner(b"just a note"), None);
@@ -1135,18 +905,12 @@ mod tests {
         assert_eq!(packets(&ev).len(), 1);
         assert_eq!(
             ev.last().unwrap().as_ref().unwrap_err(),
-            &Damage {
-                offset: good as u64,
-                what: "block truncated (72 bytes claimed, 30 left)".into()
-            }
+            &Damage { offset: good as u64, what: "block truncated (72 bytes claimed, 30 left)".into() }
         );
         b.truncate(good + 5);
         assert_eq!(
             all(&b, 0).last().unwrap().as_ref().unwrap_err(),
-            &Damage {
-                offset: good as u64,
-                what: "block header truncated (12 bytes needed, 5 left)".into()
-            }
+            &Damage { offset: good as u64, what: "block header truncated (12 bytes needed, 5 left)".into() }
         );
     }
 
@@ -1160,10 +924,7 @@ mod tests {
         b.extend_from_slice(&[6, 0, 0, 0, 12, 0, 0, 0, 40, 0, 0, 0]);
         assert_eq!(
             all(&b, 0).last().unwrap().as_ref().unwrap_err(),
-            &Damage {
-                offset: at,
-                what: "block length 12 does not match trailer 40".into()
-            }
+            &Damage { offset: at, what: "block length 12 does not match trailer 40".into() }
         );
         let mut b = ng.v.clone();
         b.extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0]);
@@ -1173,10 +934,7 @@ mod tests {
         );
         let mut b = ng.v.clone();
         b.extend_from_slice(&[6, 0, 0, 0, 13, 0, 0, 0, 13, 0, 0, 0, 0]);
-        assert_eq!(
-            all(&b, 0).last().unwrap().as_ref().unwrap_err().what,
-            "block length 13 is not a multiple of 4"
-        );
+        assert_eq!(all(&b, 0).last().unwrap().as_ref().unwrap_err().what, "block length 13 is not a multiple of 4");
         // An EPB too short for its header, and one naming a missing interface.
         let mut n2 = Ng::new(false);
         n2.block(EPB, &[0; 8]);
@@ -1212,18 +970,11 @@ mod tests {
         ng.idb(1, 0, &[]);
         let ev = all(&ng.v, 0);
         assert_eq!(ev.len(), 1);
-        assert_eq!(
-            ev[0].as_ref().unwrap_err().what,
-            "file does not start with a pcapng section header block"
-        );
+        assert_eq!(ev[0].as_ref().unwrap_err().what, "file does not start with a pcapng section header block");
         let mut ng = Ng::new(false);
         ng.shb();
         ng.v[8] = 0;
-        assert!(all(&ng.v, 0)[0]
-            .as_ref()
-            .unwrap_err()
-            .what
-            .contains("byte-order magic"));
+        assert!(all(&ng.v, 0)[0].as_ref().unwrap_err().what.contains("byte-order magic"));
     }
 
     #[test]
@@ -1248,18 +999,10 @@ mod tests {
 
         fn sample() -> Vec<u8> {
             let mut ng = Ng::new(false);
-            ng.shb()
-                .idb(1, 0, &[(2, b"en0"), (OPT_IF_TSRESOL, &[0x85])])
-                .pib(9, "x");
+            ng.shb().idb(1, 0, &[(2, b"en0"), (OPT_IF_TSRESOL, &[0x85])]).pib(9, "x");
             let c = b"PID: 1\nCmd: /bin/a".to_vec();
             let nine = ng.u32(0).to_vec();
-            ng.epb(
-                0,
-                1,
-                &[1, 2, 3],
-                3,
-                &[(OPT_COMMENT, c), (OPT_EPB_PIB_INDEX, nine)],
-            );
+            ng.epb(0, 1, &[1, 2, 3], 3, &[(OPT_COMMENT, c), (OPT_EPB_PIB_INDEX, nine)]);
             let mut body = ng.u32(6).to_vec();
             body.extend_from_slice(&[1, 2, 3, 4, 5, 6, 0, 0]);
             ng.block(SPB, &body);

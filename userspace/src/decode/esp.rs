@@ -53,10 +53,7 @@ pub fn classify_udp_encap(payload: &[u8]) -> UdpEncap<'_> {
             }
         }
         _ => match parse(payload) {
-            Ok(h) => UdpEncap::Esp {
-                spi: h.spi,
-                seq: h.seq,
-            },
+            Ok(h) => UdpEncap::Esp { spi: h.spi, seq: h.seq },
             Err(_) => UdpEncap::Malformed(Malformed::new("udp-encap payload too short")),
         },
     }
@@ -77,9 +74,7 @@ pub fn parse_ah(payload: &[u8]) -> Result<(u8, u32, u32, &[u8]), Malformed> {
     if hdr_len < 12 {
         return Err(Malformed::new("ah length below header size"));
     }
-    let rest = payload
-        .get(hdr_len..)
-        .ok_or(Malformed::new("ah length past packet end"))?;
+    let rest = payload.get(hdr_len..).ok_or(Malformed::new("ah length past packet end"))?;
     Ok((next_header, spi, seq, rest))
 }
 
@@ -89,10 +84,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// ikev2_natt_espudp.pcapng frame 5, first 24 bytes of the UDP payload (ESP-in-UDP,
@@ -101,10 +93,8 @@ mod tests {
 
     /// ah_esp_multi_idb.pcapng frame 1, IPv4 payload head: AH (next 50, len 4 → 24 bytes,
     /// SPI 0x8179b705, seq 3) then ESP SPI 0x48dac2e4 seq 3.
-    const AH_ESP: &str = concat!(
-        "320400008179b7050000000362325d2ea14e86ab902b70fb",
-        "48dac2e400000003c6b5cbef1400937243a29ad39795"
-    );
+    const AH_ESP: &str =
+        concat!("320400008179b7050000000362325d2ea14e86ab902b70fb", "48dac2e400000003c6b5cbef1400937243a29ad39795");
 
     /// ah_esp_multi_idb.pcapng frame 2: ESP over IPv6 with an 8-byte payload (SPI
     /// 0x49507636, seq 541414224).
@@ -118,27 +108,9 @@ mod tests {
 
     #[test]
     fn raw_and_udp_esp_from_corpus() {
-        assert_eq!(
-            parse(&unhex(ESP_V6_MIN)),
-            Ok(EspHeader {
-                spi: 0x49507636,
-                seq: 541414224
-            })
-        );
-        assert_eq!(
-            classify_udp_encap(&unhex(NATT_ESP)),
-            UdpEncap::Esp {
-                spi: 0xac0faf03,
-                seq: 1
-            }
-        );
-        assert_eq!(
-            classify_udp_encap(&unhex(V1_NATT_ESP)),
-            UdpEncap::Esp {
-                spi: 0xf4dc0ae5,
-                seq: 1
-            }
-        );
+        assert_eq!(parse(&unhex(ESP_V6_MIN)), Ok(EspHeader { spi: 0x49507636, seq: 541414224 }));
+        assert_eq!(classify_udp_encap(&unhex(NATT_ESP)), UdpEncap::Esp { spi: 0xac0faf03, seq: 1 });
+        assert_eq!(classify_udp_encap(&unhex(V1_NATT_ESP)), UdpEncap::Esp { spi: 0xf4dc0ae5, seq: 1 });
     }
 
     #[test]
@@ -147,31 +119,16 @@ mod tests {
         assert_eq!(classify_udp_encap(&[0xff]), UdpEncap::Keepalive);
         let b = unhex(V1_NATT_IKE_HEAD);
         assert_eq!(classify_udp_encap(&b), UdpEncap::Ike(&b[4..]));
-        assert!(matches!(
-            classify_udp_encap(&[0, 0, 0, 0]),
-            UdpEncap::Malformed(_)
-        ));
+        assert!(matches!(classify_udp_encap(&[0, 0, 0, 0]), UdpEncap::Malformed(_)));
         assert!(matches!(classify_udp_encap(&[]), UdpEncap::Malformed(_)));
-        assert!(matches!(
-            classify_udp_encap(&[0xff, 0xff]),
-            UdpEncap::Malformed(_)
-        ));
-        assert!(matches!(
-            classify_udp_encap(&[1, 2, 3, 4, 5, 6, 7]),
-            UdpEncap::Malformed(_)
-        ));
+        assert!(matches!(classify_udp_encap(&[0xff, 0xff]), UdpEncap::Malformed(_)));
+        assert!(matches!(classify_udp_encap(&[1, 2, 3, 4, 5, 6, 7]), UdpEncap::Malformed(_)));
     }
 
     #[test]
     fn esp_rejects_short_and_zero_spi() {
-        assert_eq!(
-            parse(&[1, 2, 3, 4, 5, 6, 7]),
-            Err(Malformed::new("esp header truncated"))
-        );
-        assert_eq!(
-            parse(&[0, 0, 0, 0, 0, 0, 0, 1]),
-            Err(Malformed::new("esp spi zero"))
-        );
+        assert_eq!(parse(&[1, 2, 3, 4, 5, 6, 7]), Err(Malformed::new("esp header truncated")));
+        assert_eq!(parse(&[0, 0, 0, 0, 0, 0, 0, 1]), Err(Malformed::new("esp spi zero")));
     }
 
     #[test]
@@ -179,29 +136,14 @@ mod tests {
         let b = unhex(AH_ESP);
         let (nh, spi, seq, rest) = parse_ah(&b).unwrap();
         assert_eq!((nh, spi, seq), (50, 0x8179b705, 3));
-        assert_eq!(
-            parse(rest),
-            Ok(EspHeader {
-                spi: 0x48dac2e4,
-                seq: 3
-            })
-        );
+        assert_eq!(parse(rest), Ok(EspHeader { spi: 0x48dac2e4, seq: 3 }));
         // AH claiming more words than the packet holds.
         let mut bad = b.clone();
         bad[1] = 200;
-        assert_eq!(
-            parse_ah(&bad),
-            Err(Malformed::new("ah length past packet end"))
-        );
+        assert_eq!(parse_ah(&bad), Err(Malformed::new("ah length past packet end")));
         bad[1] = 0;
-        assert_eq!(
-            parse_ah(&bad),
-            Err(Malformed::new("ah length below header size"))
-        );
-        assert_eq!(
-            parse_ah(&b[..11]),
-            Err(Malformed::new("ah header truncated"))
-        );
+        assert_eq!(parse_ah(&bad), Err(Malformed::new("ah length below header size")));
+        assert_eq!(parse_ah(&b[..11]), Err(Malformed::new("ah header truncated")));
     }
 
     proptest! {

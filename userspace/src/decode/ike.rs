@@ -110,17 +110,9 @@ impl IkeMessage {
     /// or an RFC 3947 / draft NAT-T vendor ID. Whether a NAT sits on the path needs the
     /// addresses and is the aggregator's call.
     pub fn announces_nat_t(&self) -> bool {
-        self.notifies
-            .iter()
-            .any(|n| n.kind == 16388 || n.kind == 16389)
-            || self
-                .payload_types
-                .iter()
-                .any(|&t| self.version == 1 && (t == 20 || t == 130))
-            || self
-                .vendor_ids
-                .iter()
-                .any(|v| v == "RFC 3947 NAT-T" || v.starts_with("draft-ietf-ipsec-nat-t-ike"))
+        self.notifies.iter().any(|n| n.kind == 16388 || n.kind == 16389)
+            || self.payload_types.iter().any(|&t| self.version == 1 && (t == 20 || t == 130))
+            || self.vendor_ids.iter().any(|v| v == "RFC 3947 NAT-T" || v.starts_with("draft-ietf-ipsec-nat-t-ike"))
     }
 }
 
@@ -134,16 +126,12 @@ pub struct Group {
 
 impl Group {
     fn new(number: u16) -> Self {
-        Group {
-            number,
-            name: names::dh_group(number),
-        }
+        Group { number, name: names::dh_group(number) }
     }
 
     /// IANA name, or `DH_<n>`.
     pub fn label(&self) -> String {
-        self.name
-            .map_or_else(|| format!("DH_{}", self.number), str::to_string)
+        self.name.map_or_else(|| format!("DH_{}", self.number), str::to_string)
     }
 
     /// Weak by RFC 8247 standards (MODP below 2048 bits, small-subgroup or small ECP groups).
@@ -219,18 +207,12 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 fn be64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
+    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// IANA name of payload type `t`, or `PAYLOAD_<n>`.
 pub fn payload_name(version: u8, t: u8) -> Cow<'static, str> {
-    let n = if version == 1 {
-        names::v1_payload(t)
-    } else {
-        names::v2_payload(t)
-    };
+    let n = if version == 1 { names::v1_payload(t) } else { names::v2_payload(t) };
     n.map_or_else(|| Cow::Owned(format!("PAYLOAD_{t}")), Cow::Borrowed)
 }
 
@@ -288,11 +270,7 @@ pub fn looks_like_ike(payload: &[u8]) -> bool {
         0x20 => 2,
         _ => return false,
     };
-    let flags_ok = if version == 1 {
-        flags & 0xf8 == 0
-    } else {
-        flags & !0x38 == 0
-    };
+    let flags_ok = if version == 1 { flags & 0xf8 == 0 } else { flags & !0x38 == 0 };
     let exch_ok = exchange_name(version, exch).is_some() && exch != 0;
     let len = len as usize;
     let fragment = (version == 2 && np == 53) || (version == 1 && np == 132);
@@ -343,11 +321,7 @@ impl<'a> Header<'a> {
         Payloads {
             msg: self.body,
             version: self.version,
-            next: if self.v1_encrypted() {
-                0
-            } else {
-                self.first_payload
-            },
+            next: if self.v1_encrypted() { 0 } else { self.first_payload },
             at: HEADER_LEN,
             count: 0,
             stop: None,
@@ -438,11 +412,7 @@ impl<'a> Iterator for Payloads<'a> {
         };
         let body = &self.msg[self.at + 4..pend];
         // SK/SKF must be last: its "next payload" names the first *inner* payload.
-        self.next = if self.version == 2 && (ptype == 46 || ptype == 53) {
-            0
-        } else {
-            np
-        };
+        self.next = if self.version == 2 && (ptype == 46 || ptype == 53) { 0 } else { np };
         self.at = pend;
         Some((ptype, body))
     }
@@ -495,11 +465,7 @@ fn walk(m: &mut IkeMessage, mut chain: Payloads<'_>) {
     for (ptype, body) in chain.by_ref() {
         m.payload_types.push(ptype);
         m.payloads.push(payload_name(m.version, ptype).into_owned());
-        let res = if m.version == 2 {
-            v2_payload(m, ptype, body)
-        } else {
-            v1_payload(m, ptype, body)
-        };
+        let res = if m.version == 2 { v2_payload(m, ptype, body) } else { v1_payload(m, ptype, body) };
         if let Err(e) = res {
             set_malformed(m, e.reason);
         }
@@ -518,8 +484,7 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
         }
         35 | 36 => {
             let id = id_fields(2, b)?;
-            m.ids
-                .push(identity(2, if t == 35 { "IDi" } else { "IDr" }, &id));
+            m.ids.push(identity(2, if t == 35 { "IDi" } else { "IDr" }, &id));
             Ok(())
         }
         41 => {
@@ -540,9 +505,7 @@ fn v2_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         47 => {
-            let cfg = *b
-                .first()
-                .ok_or(Malformed::new("ike cp payload truncated"))?;
+            let cfg = *b.first().ok_or(Malformed::new("ike cp payload truncated"))?;
             m.config_type = Some(cfg_type_name(cfg));
             config(m, 2, b.get(4..).unwrap_or(&[]))
         }
@@ -576,9 +539,7 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
             Ok(())
         }
         14 => {
-            let cfg = *b
-                .first()
-                .ok_or(Malformed::new("ike attributes payload truncated"))?;
+            let cfg = *b.first().ok_or(Malformed::new("ike attributes payload truncated"))?;
             m.config_type = Some(cfg_type_name(cfg));
             config(m, 1, b.get(4..).unwrap_or(&[]))
         }
@@ -591,19 +552,14 @@ fn v1_payload(m: &mut IkeMessage, t: u8, b: &[u8]) -> Result<(), Malformed> {
 }
 
 fn ke_group(b: &[u8]) -> Result<Group, Malformed> {
-    be16(b, 0)
-        .map(Group::new)
-        .ok_or(Malformed::new("ike ke payload truncated"))
+    be16(b, 0).map(Group::new).ok_or(Malformed::new("ike ke payload truncated"))
 }
 
 fn v2_fragment(b: &[u8]) -> Result<Fragment, Malformed> {
     let (Some(number), Some(total)) = (be16(b, 0), be16(b, 2)) else {
         return Err(Malformed::new("ike skf payload truncated"));
     };
-    Ok(Fragment {
-        number,
-        total: Some(total),
-    })
+    Ok(Fragment { number, total: Some(total) })
 }
 
 /// Cisco/strongSwan IKEv1 fragment: id(2) number(1) flags(1, bit 0 = last).
@@ -612,10 +568,7 @@ fn v1_fragment(b: &[u8]) -> Result<Fragment, Malformed> {
         return Err(Malformed::new("ike fragment payload truncated"));
     };
     let number = u16::from(number);
-    Ok(Fragment {
-        number,
-        total: (flags & 1 != 0).then_some(number),
-    })
+    Ok(Fragment { number, total: (flags & 1 != 0).then_some(number) })
 }
 
 fn cfg_type_name(cfg: u8) -> String {
@@ -676,11 +629,7 @@ pub fn scan(msg: &[u8]) -> Result<Scan<'_>, Malformed> {
     let mut cfg_seen = 0;
     for (t, b) in chain.by_ref() {
         s.payload_count += 1;
-        let res = if header.version == 2 {
-            s.check_v2(t, b, &mut cfg_seen)
-        } else {
-            s.check_v1(t, b, &mut cfg_seen)
-        };
+        let res = if header.version == 2 { s.check_v2(t, b, &mut cfg_seen) } else { s.check_v1(t, b, &mut cfg_seen) };
         if let Err(e) = res {
             s.malformed.get_or_insert(e.reason);
         }
@@ -714,8 +663,7 @@ impl<'a> Scan<'a> {
                 Ok(())
             }
             47 => {
-                b.first()
-                    .ok_or(Malformed::new("ike cp payload truncated"))?;
+                b.first().ok_or(Malformed::new("ike cp payload truncated"))?;
                 check_config(2, b.get(4..).unwrap_or(&[]), cfg_seen)
             }
             53 => {
@@ -740,8 +688,7 @@ impl<'a> Scan<'a> {
                 Ok(())
             }
             14 => {
-                b.first()
-                    .ok_or(Malformed::new("ike attributes payload truncated"))?;
+                b.first().ok_or(Malformed::new("ike attributes payload truncated"))?;
                 check_config(1, b.get(4..).unwrap_or(&[]), cfg_seen)
             }
             20 | 130 => {
@@ -759,8 +706,7 @@ impl<'a> Scan<'a> {
         // IKEv2 error notifies are below 16384, IKEv1's below 8192.
         let errors_below = if version == 2 { 16384 } else { 8192 };
         self.error_notify |= kind != 0 && kind < errors_below;
-        self.nat_detection |=
-            known_notify(version, kind).is_some_and(|n| n.starts_with("NAT_DETECTION"));
+        self.nat_detection |= known_notify(version, kind).is_some_and(|n| n.starts_with("NAT_DETECTION"));
         Ok(())
     }
 
@@ -777,15 +723,8 @@ impl<'a> Scan<'a> {
     /// Payload names in chain order, as [`IkeMessage::payloads`].
     pub fn payload_names(&self) -> impl Iterator<Item = Cow<'static, str>> + 'a {
         let version = self.header.version;
-        let body = self
-            .header
-            .v1_encrypted()
-            .then_some(Cow::Borrowed("Encrypted"));
-        body.into_iter().chain(
-            self.header
-                .payloads()
-                .map(move |(t, _)| payload_name(version, t)),
-        )
+        let body = self.header.v1_encrypted().then_some(Cow::Borrowed("Encrypted"));
+        body.into_iter().chain(self.header.payloads().map(move |(t, _)| payload_name(version, t)))
     }
 
     /// Types of the well-formed Notify payloads in order, as in [`IkeMessage::notifies`].
@@ -801,10 +740,7 @@ impl<'a> Scan<'a> {
     /// Vendor ID payload bodies in order (name them with [`names::vendor_id_name`]).
     pub fn vendor_ids(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let vid = if self.header.version == 2 { 43 } else { 13 };
-        self.header
-            .payloads()
-            .filter(move |&(t, _)| t == vid)
-            .map(|(_, b)| b)
+        self.header.payloads().filter(move |&(t, _)| t == vid).map(|(_, b)| b)
     }
 
     /// The proposals [`IkeMessage::proposals`] holds, rendered now.
@@ -853,15 +789,8 @@ fn notify_fields(version: u8, b: &[u8]) -> Result<NotifyFields<'_>, Malformed> {
         return Err(Malformed::new("ike notify payload truncated"));
     };
     let spi_end = 4 + usize::from(spi_size);
-    let spi = b
-        .get(4..spi_end)
-        .ok_or(Malformed::new("ike notify spi truncated"))?;
-    Ok(NotifyFields {
-        protocol,
-        kind,
-        spi,
-        data: &b[spi_end..],
-    })
+    let spi = b.get(4..spi_end).ok_or(Malformed::new("ike notify spi truncated"))?;
+    Ok(NotifyFields { protocol, kind, spi, data: &b[spi_end..] })
 }
 
 fn notify(version: u8, f: &NotifyFields<'_>) -> Notify {
@@ -908,16 +837,8 @@ fn delete_fields(version: u8, b: &[u8]) -> Result<DeleteFields<'_>, Malformed> {
     };
     let spi_size = usize::from(spi_size);
     let listed = spi_size * usize::from(n).min(MAX_DELETE_SPIS);
-    let spis = b
-        .get(4..)
-        .unwrap_or(&[])
-        .get(..listed)
-        .ok_or(Malformed::new("ike delete spis truncated"))?;
-    Ok(DeleteFields {
-        protocol,
-        spi_size,
-        spis,
-    })
+    let spis = b.get(4..).unwrap_or(&[]).get(..listed).ok_or(Malformed::new("ike delete spis truncated"))?;
+    Ok(DeleteFields { protocol, spi_size, spis })
 }
 
 fn delete(f: &DeleteFields<'_>) -> Delete {
@@ -934,10 +855,7 @@ fn delete(f: &DeleteFields<'_>) -> Delete {
 fn text(b: &[u8]) -> String {
     // Identities and config strings come from the peer: keep them printable so a report line
     // can never carry control characters.
-    String::from_utf8_lossy(b)
-        .chars()
-        .map(|c| if c.is_control() { '.' } else { c })
-        .collect()
+    String::from_utf8_lossy(b).chars().map(|c| if c.is_control() { '.' } else { c }).collect()
 }
 
 fn ipv4(b: &[u8]) -> Option<Ipv4Addr> {
@@ -961,17 +879,8 @@ fn id_fields(version: u8, b: &[u8]) -> Result<IdFields<'_>, Malformed> {
     let (Some(&id_type), Some(data)) = (b.first(), b.get(4..)) else {
         return Err(Malformed::new("ike id payload truncated"));
     };
-    let (protocol, port) = if version == 1 {
-        (b[1], u16::from_be_bytes([b[2], b[3]]))
-    } else {
-        (0, 0)
-    };
-    Ok(IdFields {
-        id_type,
-        protocol,
-        port,
-        data,
-    })
+    let (protocol, port) = if version == 1 { (b[1], u16::from_be_bytes([b[2], b[3]])) } else { (0, 0) };
+    Ok(IdFields { id_type, protocol, port, data })
 }
 
 fn identity(version: u8, payload: &'static str, f: &IdFields<'_>) -> Identity {
@@ -997,8 +906,7 @@ fn identity(version: u8, payload: &'static str, f: &IdFields<'_>) -> Identity {
     Identity {
         payload,
         id_type,
-        type_name: names::id_type(version, id_type)
-            .map_or_else(|| format!("ID_{id_type}"), str::to_string),
+        type_name: names::id_type(version, id_type).map_or_else(|| format!("ID_{id_type}"), str::to_string),
         value,
         protocol: f.protocol,
         port: f.port,
@@ -1056,7 +964,11 @@ impl<'a> Iterator for Attributes<'a> {
         }
         let end = 4 + usize::from(v);
         let Some(val) = b.get(4..end) else {
-            return self.fail(if self.cfg { "ike cfg attribute length past end" } else { "ike attribute length past end" });
+            return self.fail(if self.cfg {
+                "ike cfg attribute length past end"
+            } else {
+                "ike attribute length past end"
+            });
         };
         self.rest = &b[end..];
         Some(Ok((t & 0x7fff, val)))
@@ -1115,9 +1027,7 @@ fn for_each_proposal(
         }
         let p = &b[..len];
         let (number, proto, spi_size, ntrans) = (p[4], p[5], usize::from(p[6]), p[7]);
-        let spi = p
-            .get(8..8 + spi_size)
-            .ok_or(Malformed::new("ike proposal spi truncated"))?;
+        let spi = p.get(8..8 + spi_size).ok_or(Malformed::new("ike proposal spi truncated"))?;
         f(number, proto, spi, ntrans, &p[8 + spi_size..])?;
         b = &b[len..];
         if more == 0 {
@@ -1128,10 +1038,7 @@ fn for_each_proposal(
 }
 
 /// Iterate transform substructures: `f(header bytes 4..8, attributes)`.
-fn for_each_transform(
-    mut b: &[u8],
-    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), Malformed>,
-) -> Result<(), Malformed> {
+fn for_each_transform(mut b: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<(), Malformed>) -> Result<(), Malformed> {
     let mut n = 0usize;
     while !b.is_empty() {
         if n >= MAX_TRANSFORMS {
@@ -1184,8 +1091,7 @@ fn v2_transform(p: &mut Proposal, h: &[u8], attrs: &[u8]) -> Result<(), Malforme
     }
     match ttype {
         1 => {
-            let base =
-                names::v2_encr(id).map_or_else(|| Cow::Owned(format!("ENCR_{id}")), Cow::Borrowed);
+            let base = names::v2_encr(id).map_or_else(|| Cow::Owned(format!("ENCR_{id}")), Cow::Borrowed);
             add(&mut p.encryption, with_key_length(&base, keylen));
         }
         2 => add(&mut p.prf, name_or(names::v2_prf(id), "PRF_", id)),
@@ -1193,10 +1099,7 @@ fn v2_transform(p: &mut Proposal, h: &[u8], attrs: &[u8]) -> Result<(), Malforme
         4 => add(&mut p.dh, Group::new(id).label()),
         5 => add(&mut p.esn, name_or(names::v2_esn(id), "ESN_", id)),
         // RFC 9370 additional key exchanges 1..7.
-        6..=12 => add(
-            &mut p.other,
-            format!("ADDKE{}={}", ttype - 5, Group::new(id).label()),
-        ),
+        6..=12 => add(&mut p.other, format!("ADDKE{}={}", ttype - 5, Group::new(id).label())),
         _ => add(&mut p.other, format!("TRANSFORM_{ttype}={id}")),
     }
     Ok(())
@@ -1235,9 +1138,7 @@ fn with_key_length(base: &str, keylen: Option<u64>) -> String {
 fn v1_sa(b: &[u8], mut out: Option<&mut Vec<Proposal>>) -> Result<(), Malformed> {
     // DOI(4) situation(4); the IPsec DOI's labelled-domain situations add fields nobody sends.
     let doi = be32(b, 0).ok_or(Malformed::new("ike sa payload truncated"))?;
-    let rest = b
-        .get(8..)
-        .ok_or(Malformed::new("ike sa payload truncated"))?;
+    let rest = b.get(8..).ok_or(Malformed::new("ike sa payload truncated"))?;
     if doi != 1 {
         return Err(Malformed::new("ike sa doi unsupported"));
     }
@@ -1276,11 +1177,7 @@ fn life(p: &mut Proposal, life_type: u16, v: &[u8]) {
     }
 }
 
-fn v1_isakmp_transform<'a>(
-    p: &mut Proposal,
-    tid: u8,
-    attrs: impl Iterator<Item = (u16, &'a [u8])>,
-) {
+fn v1_isakmp_transform<'a>(p: &mut Proposal, tid: u8, attrs: impl Iterator<Item = (u16, &'a [u8])>) {
     if tid != 1 {
         p.other.push(format!("transform_id={tid}"));
     }
@@ -1291,16 +1188,11 @@ fn v1_isakmp_transform<'a>(
         let n = uint(v).unwrap_or(0);
         let n16 = u16::try_from(n).unwrap_or(u16::MAX);
         match t {
-            1 => {
-                encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string))
-            }
-            2 => p
-                .integrity
-                .push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
-            3 => p.other.push(format!(
-                "auth={}",
-                names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string)
-            )),
+            1 => encr = Some(names::v1_encr(n16).map_or_else(|| format!("ENCR_{n}"), str::to_string)),
+            2 => p.integrity.push(names::v1_hash(n16).map_or_else(|| format!("HASH_{n}"), str::to_string)),
+            3 => p
+                .other
+                .push(format!("auth={}", names::v1_auth_method(n16).map_or_else(|| n.to_string(), str::to_string))),
             4 => p.dh.push(Group::new(n16).label()),
             5 => p.other.push(format!("group_type={n}")),
             11 => life_type = n16,
@@ -1315,12 +1207,7 @@ fn v1_isakmp_transform<'a>(
     }
 }
 
-fn v1_ipsec_transform<'a>(
-    p: &mut Proposal,
-    proto: u8,
-    tid: u8,
-    attrs: impl Iterator<Item = (u16, &'a [u8])>,
-) {
+fn v1_ipsec_transform<'a>(p: &mut Proposal, proto: u8, tid: u8, attrs: impl Iterator<Item = (u16, &'a [u8])>) {
     let mut keylen = None;
     let mut life_type = 1u16;
     for (t, v) in attrs {
@@ -1330,30 +1217,23 @@ fn v1_ipsec_transform<'a>(
             1 => life_type = n16,
             2 => life(p, life_type, v),
             3 => p.dh.push(Group::new(n16).label()),
-            4 => p.other.push(format!(
-                "mode={}",
-                names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string)
-            )),
+            4 => p
+                .other
+                .push(format!("mode={}", names::v1_encap_mode(n16).map_or_else(|| n.to_string(), str::to_string))),
             5 => {
-                let a =
-                    names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
+                let a = names::v1_ipsec_auth(n16).map_or_else(|| format!("AUTH_{n}"), str::to_string);
                 if !p.integrity.contains(&a) {
                     p.integrity.push(a);
                 }
             }
             6 => keylen = Some(n),
-            11 => p.esn.push(if n != 0 {
-                "ESN".into()
-            } else {
-                "NO_ESN".into()
-            }),
+            11 => p.esn.push(if n != 0 { "ESN".into() } else { "NO_ESN".into() }),
             _ => p.other.push(format!("attr{t}={}", hex(v))),
         }
     }
     match proto {
         3 => {
-            let base =
-                names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
+            let base = names::v1_esp_transform(tid).map_or_else(|| format!("ESP_{tid}"), str::to_string);
             p.encryption.push(with_key_length(&base, keylen));
         }
         2 => {
@@ -1362,10 +1242,7 @@ fn v1_ipsec_transform<'a>(
                 p.integrity.insert(0, a);
             }
         }
-        4 => p.other.insert(
-            0,
-            names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string),
-        ),
+        4 => p.other.insert(0, names::v1_ipcomp_transform(tid).map_or_else(|| format!("IPCOMP_{tid}"), str::to_string)),
         _ => p.other.insert(0, format!("transform_id={tid}")),
     }
 }
@@ -1374,11 +1251,9 @@ fn cfg_value(t: u16, v: &[u8]) -> String {
     match (t, v.len()) {
         // Addresses, IPv4 masks and P-CSCF/DNS servers.
         (1..=4 | 6 | 20 | 27, 4) => ipv4(v).map(|a| a.to_string()).unwrap_or_default(),
-        (13, 8) => format!(
-            "{}/{}",
-            ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED),
-            ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED)
-        ),
+        (13, 8) => {
+            format!("{}/{}", ipv4(v).unwrap_or(Ipv4Addr::UNSPECIFIED), ipv4(&v[4..]).unwrap_or(Ipv4Addr::UNSPECIFIED))
+        }
         (10 | 12 | 19 | 21 | 28, 16) => ipv6(v).map(|a| a.to_string()).unwrap_or_default(),
         // IPv6 address/subnet + prefix length.
         (8 | 15 | 18, 17) => format!("{}/{}", ipv6(v).unwrap_or(Ipv6Addr::UNSPECIFIED), v[16]),
@@ -1437,10 +1312,7 @@ mod tests {
 
     fn unhex(s: &str) -> Vec<u8> {
         assert!(s.len().is_multiple_of(2));
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     /// ikev1_main_mode.pcap frame 1 UDP payload (168 bytes).
@@ -1626,10 +1498,7 @@ mod tests {
         assert_eq!(m.length, 168);
         assert_eq!(m.is_response, None);
         assert!(!m.encrypted);
-        assert_eq!(
-            m.payloads,
-            strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"])
-        );
+        assert_eq!(m.payloads, strs(&["SA", "VendorID", "VendorID", "VendorID", "VendorID"]));
         assert_eq!(
             m.vendor_ids,
             strs(&[
@@ -1662,29 +1531,14 @@ mod tests {
 
         let m3 = parse(&unhex(V1_MM3)).unwrap();
         assert_eq!(m3.malformed, None);
-        assert_eq!(
-            m3.payloads,
-            strs(&["KE", "Nonce", "VendorID", "VendorID", "VendorID", "NAT-D", "NAT-D"])
-        );
-        assert_eq!(
-            m3.vendor_ids,
-            strs(&[
-                "DPD (RFC 3706)",
-                "unknown:11bdfe02d056587f2c18125972c32401",
-                "XAUTH"
-            ])
-        );
+        assert_eq!(m3.payloads, strs(&["KE", "Nonce", "VendorID", "VendorID", "VendorID", "NAT-D", "NAT-D"]));
+        assert_eq!(m3.vendor_ids, strs(&["DPD (RFC 3706)", "unknown:11bdfe02d056587f2c18125972c32401", "XAUTH"]));
         assert_eq!(m3.ke_group, None);
 
         let m4 = parse(&unhex(V1_MM4)).unwrap();
         assert_eq!(
             m4.vendor_ids,
-            strs(&[
-                "Cisco Unity",
-                "DPD (RFC 3706)",
-                "unknown:55cc29ed902ab8ec53b1df867c610929",
-                "XAUTH"
-            ])
+            strs(&["Cisco Unity", "DPD (RFC 3706)", "unknown:55cc29ed902ab8ec53b1df867c610929", "XAUTH"])
         );
     }
 
@@ -1745,26 +1599,14 @@ mod tests {
         assert_eq!(m.payload_types, vec![33, 34, 40, 41, 41]);
         let p = &m.proposals[0];
         assert_eq!(p.protocol, "IKE");
-        assert_eq!(
-            p.encryption,
-            strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"])
-        );
-        assert_eq!(
-            p.prf,
-            strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"])
-        );
-        assert_eq!(
-            p.integrity,
-            strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"])
-        );
+        assert_eq!(p.encryption, strs(&["AES_CBC_128", "AES_CBC_256", "AES_CBC_192", "3DES_CBC"]));
+        assert_eq!(p.prf, strs(&["PRF_HMAC_SHA1", "PRF_HMAC_MD5", "PRF_AES128_XCBC"]));
+        assert_eq!(p.integrity, strs(&["AUTH_HMAC_SHA1_96", "AUTH_HMAC_MD5_96", "AUTH_AES_XCBC_96"]));
         assert_eq!(p.dh, strs(&["MODP_1024", "MODP_2048"]));
         assert_eq!(m.ke_group.map(|g| g.label()), Some("MODP_1024".to_string()));
         assert!(m.ke_group.unwrap().is_weak());
         let n: Vec<&str> = m.notifies.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(
-            n,
-            ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]
-        );
+        assert_eq!(n, ["NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"]);
         assert_eq!(m.notifies[0].kind, 16388);
     }
 
@@ -1777,10 +1619,7 @@ mod tests {
         let c = &m.notifies[0];
         assert_eq!(c.name, "COOKIE");
         assert_eq!(c.kind, 16390);
-        assert_eq!(
-            c.detail.as_deref(),
-            Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6")
-        );
+        assert_eq!(c.detail.as_deref(), Some("00000001c2221e50c16e123f2b0c71aefcf0cb3b798782c6"));
         assert_eq!(m.notify_names(), ["COOKIE"]);
         assert!(!m.announces_nat_t());
         let r = parse(&unhex(V2_FOUR4)).unwrap();
@@ -1835,12 +1674,7 @@ mod tests {
         assert_eq!(m.ke_group.map(|g| g.number), Some(20));
         assert_eq!(
             m.vendor_ids,
-            strs(&[
-                "Cisco Delete Reason",
-                "Cisco VPN Revision 2",
-                "Cisco Dynamic Route",
-                "Cisco FlexVPN"
-            ])
+            strs(&["Cisco Delete Reason", "Cisco VPN Revision 2", "Cisco Dynamic Route", "Cisco FlexVPN"])
         );
     }
 
@@ -1903,37 +1737,16 @@ mod tests {
         let n = vec![3, 4, 0x40, 0x09, 0xde, 0xad, 0xbe, 0xef];
         // INVALID_KE_PAYLOAD with group 14.
         let ike = vec![0, 0, 0, 17, 0, 14];
-        let m = v2_msg(
-            35,
-            0x20,
-            &[
-                (35, idi),
-                (36, idr),
-                (47, cp),
-                (42, del),
-                (41, n),
-                (41, ike),
-            ],
-        );
+        let m = v2_msg(35, 0x20, &[(35, idi), (36, idr), (47, cp), (42, del), (41, n), (41, ike)]);
         let m = parse(&m).unwrap();
         assert_eq!(m.malformed, None);
         assert_eq!(m.is_response, Some(true));
         assert_eq!(m.ids[0].payload, "IDi");
         assert_eq!(m.ids[0].type_name, "ID_RFC822_ADDR");
-        assert_eq!(
-            m.ids[0].value,
-            "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org"
-        );
-        assert_eq!(
-            (m.ids[1].type_name.as_str(), m.ids[1].value.as_str()),
-            ("ID_FQDN", "ims")
-        );
+        assert_eq!(m.ids[0].value, "0310260000000001@nai.epc.mnc260.mcc310.3gppnetwork.org");
+        assert_eq!((m.ids[1].type_name.as_str(), m.ids[1].value.as_str()), ("ID_FQDN", "ims"));
         assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
-        let cfg: Vec<(&str, Option<&str>)> = m
-            .config
-            .iter()
-            .map(|c| (c.name.as_str(), c.value.as_deref()))
-            .collect();
+        let cfg: Vec<(&str, Option<&str>)> = m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
         assert_eq!(
             cfg,
             [
@@ -1952,13 +1765,7 @@ mod tests {
         // SKF (RFC 7383): fragment 2 of 3.
         let f = v2_msg(35, 0x08, &[(53, vec![0, 2, 0, 3, 0xaa, 0xbb])]);
         let f = parse(&f).unwrap();
-        assert_eq!(
-            f.fragment,
-            Some(Fragment {
-                number: 2,
-                total: Some(3)
-            })
-        );
+        assert_eq!(f.fragment, Some(Fragment { number: 2, total: Some(3) }));
         assert!(f.encrypted);
         assert_eq!(f.payloads, strs(&["EncryptedFragment"]));
     }
@@ -1986,10 +1793,7 @@ mod tests {
         assert_eq!(p.payloads, strs(&["Notify", "Delete"]));
         assert_eq!(p.notifies[0].name, "R-U-THERE");
         assert_eq!(p.notifies[0].detail.as_deref(), Some("seq=7"));
-        assert_eq!(
-            p.notifies[0].spi.as_deref(),
-            Some("abababababababababababababababab")
-        );
+        assert_eq!(p.notifies[0].spi.as_deref(), Some("abababababababababababababababab"));
         assert_eq!(p.deletes[0].protocol_name, "ESP");
         assert_eq!(p.deletes[0].spis, strs(&["f4dc0ae5"]));
     }
@@ -2013,10 +1817,7 @@ mod tests {
         assert_eq!(m.malformed, Some("ike length past datagram end"));
         assert_eq!(m.responder_spi, 0);
 
-        assert_eq!(
-            parse(&full[..27]),
-            Err(Malformed::new("ike header truncated"))
-        );
+        assert_eq!(parse(&full[..27]), Err(Malformed::new("ike header truncated")));
         let mut v3 = full.clone();
         v3[17] = 0x30;
         assert_eq!(parse(&v3), Err(Malformed::new("ike major version unknown")));
@@ -2042,9 +1843,7 @@ mod tests {
         b[19] |= 0x01;
         assert!(!looks_like_ike(&b), "reserved flag bit");
         assert!(!looks_like_ike(&[0u8; 40]));
-        assert!(!looks_like_ike(
-            b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"
-        ));
+        assert!(!looks_like_ike(b"INVITE sip:bob@example.com SIP/2.0\r\nVia: x\r\n"));
     }
 
     /// Build an IKEv1 (unencrypted) message from payloads `(type, body)`.
@@ -2108,27 +1907,11 @@ mod tests {
         assert_eq!(a.encryption, strs(&["AES_CBC_256"]));
         assert_eq!(a.integrity, strs(&["AUTH_HMAC_SHA1_96"]));
         assert_eq!(a.dh, strs(&["MODP_2048"]));
-        assert_eq!(
-            a.other,
-            strs(&[
-                "transform=1",
-                "spi=f4dc0ae5",
-                "life=3600s",
-                "mode=UDP_TUNNEL"
-            ])
-        );
+        assert_eq!(a.other, strs(&["transform=1", "spi=f4dc0ae5", "life=3600s", "mode=UDP_TUNNEL"]));
         let b = &m.proposals[1];
         assert_eq!(b.encryption, strs(&["3DES_CBC"]));
         assert_eq!(b.integrity, strs(&["AUTH_HMAC_MD5_96"]));
-        assert_eq!(
-            b.other,
-            strs(&[
-                "transform=2",
-                "spi=f4dc0ae5",
-                "mode=TUNNEL",
-                "life=4608000KB"
-            ])
-        );
+        assert_eq!(b.other, strs(&["transform=2", "spi=f4dc0ae5", "mode=TUNNEL", "life=4608000KB"]));
         let i = &m.ids[0];
         assert_eq!(
             (i.type_name.as_str(), i.value.as_str(), i.protocol, i.port),
@@ -2149,18 +1932,10 @@ mod tests {
         assert_eq!(m.malformed, None);
         assert_eq!(m.exchange_name, "TRANSACTION");
         assert_eq!(m.config_type.as_deref(), Some("CFG_REPLY"));
-        let cfg: Vec<(&str, Option<&str>)> = m
-            .config
-            .iter()
-            .map(|c| (c.name.as_str(), c.value.as_deref()))
-            .collect();
+        let cfg: Vec<(&str, Option<&str>)> = m.config.iter().map(|c| (c.name.as_str(), c.value.as_deref())).collect();
         assert_eq!(
             cfg,
-            [
-                ("INTERNAL_IP4_ADDRESS", Some("10.1.2.3")),
-                ("XAUTH_STATUS", Some("1")),
-                ("UNITY_BANNER", Some("hi.yo"))
-            ]
+            [("INTERNAL_IP4_ADDRESS", Some("10.1.2.3")), ("XAUTH_STATUS", Some("1")), ("UNITY_BANNER", Some("hi.yo"))]
         );
     }
 
@@ -2188,10 +1963,7 @@ mod tests {
             (h.version, h.initiator_spi, h.responder_spi, h.message_id),
             (m.version, m.initiator_spi, m.responder_spi, m.message_id)
         );
-        assert_eq!(
-            (h.initiator(), h.is_response()),
-            (m.initiator, m.is_response)
-        );
+        assert_eq!((h.initiator(), h.is_response()), (m.initiator, m.is_response));
         assert_eq!(s.exchange_name(), m.exchange_name);
         assert_eq!(s.encrypted_payloads, m.encrypted_payloads);
         assert_eq!(s.ke_group, m.ke_group);
@@ -2207,24 +1979,18 @@ mod tests {
         assert_eq!(s.proposals(), m.proposals);
         assert_eq!(s.deletes_ike_sa, m.deletes.iter().any(|d| d.protocol == 1));
         let errors_below = if m.version == 2 { 16384 } else { 8192 };
-        let error_notify = m
-            .notifies
-            .iter()
-            .any(|n| n.kind != 0 && n.kind < errors_below);
+        let error_notify = m.notifies.iter().any(|n| n.kind != 0 && n.kind < errors_below);
         assert_eq!(s.error_notify, error_notify);
-        let nat_d = m
-            .notifies
-            .iter()
-            .any(|n| n.name.starts_with("NAT_DETECTION"))
-            || m.payloads.iter().any(|p| p == "NAT-D");
+        let nat_d =
+            m.notifies.iter().any(|n| n.name.starts_with("NAT_DETECTION")) || m.payloads.iter().any(|p| p == "NAT-D");
         assert_eq!(s.nat_detection, nat_d);
     }
 
     #[test]
     fn scan_agrees_with_parse_on_real_messages() {
         let all = [
-            V1_MM1, V1_MM2, V1_MM3, V1_MM4, V1_MM5, V1_QM1, V1_V6_MM1, V2_FOUR1, V2_FOUR2,
-            V2_FOUR4, V2_FOUR5, V2_FOUR6, V2_RAWIP, V2_RAWESP1,
+            V1_MM1, V1_MM2, V1_MM3, V1_MM4, V1_MM5, V1_QM1, V1_V6_MM1, V2_FOUR1, V2_FOUR2, V2_FOUR4, V2_FOUR5,
+            V2_FOUR6, V2_RAWIP, V2_RAWESP1,
         ];
         for src in all {
             let b = unhex(src);
@@ -2235,9 +2001,7 @@ mod tests {
     }
 
     /// Payload types with a body reader, and a few without, for both versions.
-    const TYPES: [u8; 22] = [
-        1, 5, 11, 12, 13, 14, 20, 130, 132, 33, 34, 35, 36, 41, 42, 43, 46, 47, 53, 40, 0x7f, 3,
-    ];
+    const TYPES: [u8; 22] = [1, 5, 11, 12, 13, 14, 20, 130, 132, 33, 34, 35, 36, 41, 42, 43, 46, 47, 53, 40, 0x7f, 3];
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]

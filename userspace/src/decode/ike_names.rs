@@ -616,89 +616,32 @@ pub fn cfg_attribute(n: u16) -> Option<&'static str> {
 const VID_EXACT: &[(&str, &str)] = &[
     ("882fe56d6fd20dbc2251613b2ebe5beb", "strongSwan"),
     ("4a131c81070358455c5728f20e95452f", "RFC 3947 NAT-T"),
-    (
-        "4df37928e9fc4fd1b3262170d515c662",
-        "draft-ietf-ipsec-nat-t-ike",
-    ),
-    (
-        "4485152d18b6bbcd0be8a8469579ddcc",
-        "draft-ietf-ipsec-nat-t-ike-00",
-    ),
-    (
-        "16f6ca16e4a4066d83821a0f0aeaa862",
-        "draft-ietf-ipsec-nat-t-ike-01",
-    ),
-    (
-        "cd60464335df21f87cfdb2fc68b6a448",
-        "draft-ietf-ipsec-nat-t-ike-02",
-    ),
+    ("4df37928e9fc4fd1b3262170d515c662", "draft-ietf-ipsec-nat-t-ike"),
+    ("4485152d18b6bbcd0be8a8469579ddcc", "draft-ietf-ipsec-nat-t-ike-00"),
+    ("16f6ca16e4a4066d83821a0f0aeaa862", "draft-ietf-ipsec-nat-t-ike-01"),
+    ("cd60464335df21f87cfdb2fc68b6a448", "draft-ietf-ipsec-nat-t-ike-02"),
     // MD5 of the draft name with a trailing newline, as the draft itself printed it.
-    (
-        "90cb80913ebb696e086381b5ec427b1f",
-        "draft-ietf-ipsec-nat-t-ike-02\\n",
-    ),
-    (
-        "7d9419a65310ca6f2c179d9215529d56",
-        "draft-ietf-ipsec-nat-t-ike-03",
-    ),
-    (
-        "9909b64eed937c6573de52ace952fa6b",
-        "draft-ietf-ipsec-nat-t-ike-04",
-    ),
-    (
-        "80d0bb3def54565ee84645d4c85ce3ee",
-        "draft-ietf-ipsec-nat-t-ike-05",
-    ),
-    (
-        "4d1e0e136deafa34c4f3ea9f02ec7285",
-        "draft-ietf-ipsec-nat-t-ike-06",
-    ),
-    (
-        "439b59f8ba676c4c7737ae22eab8f582",
-        "draft-ietf-ipsec-nat-t-ike-07",
-    ),
-    (
-        "8f8d83826d246b6fc7a8a6a428c11de8",
-        "draft-ietf-ipsec-nat-t-ike-08",
-    ),
-    (
-        "42ea5b6f898d9773a575df26e7dd19e1",
-        "draft-ietf-ipsec-nat-t-ike-09",
-    ),
-    (
-        "27bab5dc01ea0760ea4e3190ac27c0d0",
-        "draft-stenberg-ipsec-nat-traversal-01",
-    ),
-    (
-        "6105c422e76847e43f9684801292aecd",
-        "draft-stenberg-ipsec-nat-traversal-02",
-    ),
-    (
-        "6a7434c19d7e36348090a02334c9c805",
-        "draft-huttunen-ipsec-esp-in-udp-00",
-    ),
+    ("90cb80913ebb696e086381b5ec427b1f", "draft-ietf-ipsec-nat-t-ike-02\\n"),
+    ("7d9419a65310ca6f2c179d9215529d56", "draft-ietf-ipsec-nat-t-ike-03"),
+    ("9909b64eed937c6573de52ace952fa6b", "draft-ietf-ipsec-nat-t-ike-04"),
+    ("80d0bb3def54565ee84645d4c85ce3ee", "draft-ietf-ipsec-nat-t-ike-05"),
+    ("4d1e0e136deafa34c4f3ea9f02ec7285", "draft-ietf-ipsec-nat-t-ike-06"),
+    ("439b59f8ba676c4c7737ae22eab8f582", "draft-ietf-ipsec-nat-t-ike-07"),
+    ("8f8d83826d246b6fc7a8a6a428c11de8", "draft-ietf-ipsec-nat-t-ike-08"),
+    ("42ea5b6f898d9773a575df26e7dd19e1", "draft-ietf-ipsec-nat-t-ike-09"),
+    ("27bab5dc01ea0760ea4e3190ac27c0d0", "draft-stenberg-ipsec-nat-traversal-01"),
+    ("6105c422e76847e43f9684801292aecd", "draft-stenberg-ipsec-nat-traversal-02"),
+    ("6a7434c19d7e36348090a02334c9c805", "draft-huttunen-ipsec-esp-in-udp-00"),
     ("50760f624c63e5c53eea386c685ca083", "ESPThruNAT"),
     ("12f5f28c457168a9702d9fe274cc0100", "Cisco Unity"),
     ("09002689dfd6b712", "XAUTH"),
     ("09002689dfd6b71280a224dec33b81e5", "XAUTH"),
-    (
-        "26244d38eddb61b3172a36e3d0cfb819",
-        "Microsoft Vid-Initial-Contact",
-    ),
-    (
-        "fb1de3cdf341b7ea16b7e5be0855f120",
-        "MS-Negotiation Discovery Capable",
-    ),
+    ("26244d38eddb61b3172a36e3d0cfb819", "Microsoft Vid-Initial-Contact"),
+    ("fb1de3cdf341b7ea16b7e5be0855f120", "MS-Negotiation Discovery Capable"),
     ("e3a5966a76379fe707228231e5ce8652", "IKE CGA version 1"),
     ("214ca4faffa7f32d6748e5303395ae83", "MS-MamieExists"),
-    (
-        "ad2c0dd0b9c32083ccba25b8861ec455",
-        "GSS-API Authentication Method for IKE",
-    ),
-    (
-        "b46d8914f3aaa3f2fedeb7c7db2943ca",
-        "GSS-API Authentication Method for IKE",
-    ),
+    ("ad2c0dd0b9c32083ccba25b8861ec455", "GSS-API Authentication Method for IKE"),
+    ("b46d8914f3aaa3f2fedeb7c7db2943ca", "GSS-API Authentication Method for IKE"),
     ("621b04bb09882ac1e15935fefa24aeee", "GSSAPI"),
     ("7003cbc1097dbe9c2600ba6983bc8b35", "KAME/racoon"),
     ("20a3622c1cea7ce37bee3ca484425276", "IPsec-Tools"),
@@ -708,70 +651,22 @@ const VID_EXACT: &[(&str, &str)] = &[
     ("404bf439522ca3f6", "SonicWall"),
     ("da8e937880010000", "WatchGuard"),
     ("c40fee00d5d39ddb1fc762e09b7cfea7", "Testing NAT-T RFC"),
-    (
-        "299ee8289f40a8973bc78687e2e7226b532c3b76",
-        "Juniper NetScreen",
-    ),
-    (
-        "3a15e1f3cf2a63582e3ac82d1c64cbe3b6d779e7",
-        "Juniper NetScreen",
-    ),
-    (
-        "47d2b126bfcd83489760e2cf8c5d4d5a03497c15",
-        "Juniper NetScreen",
-    ),
-    (
-        "4a4340b543e02b84c88a8b96a8af9ebe77d9accc",
-        "Juniper NetScreen",
-    ),
-    (
-        "64405f46f03b7660a23be116a1975058e69e8387",
-        "Juniper NetScreen",
-    ),
-    (
-        "699369228741c6d4ca094c93e242c9de19e7b7c6",
-        "Juniper NetScreen",
-    ),
-    (
-        "8c0dc6cf62a0ef1b5c6eabd1b67ba69866adf16a",
-        "Juniper NetScreen",
-    ),
-    (
-        "92d27a9ecb31d99246986d3453d0c3d57a222a61",
-        "Juniper NetScreen",
-    ),
-    (
-        "9b096d9ac3275a7d6fe8b91c583111b09efed1a0",
-        "Juniper NetScreen",
-    ),
-    (
-        "bf03746108d746c904f1f3547de24f78479fed12",
-        "Juniper NetScreen",
-    ),
-    (
-        "c2e80500f4cc5fbf5daaeed3bb59abaeee56c652",
-        "Juniper NetScreen",
-    ),
-    (
-        "c8660a62b03b1b6130bf781608d32a6a8d0fb89f",
-        "Juniper NetScreen",
-    ),
-    (
-        "f885da40b1e7a9abd17655ec5bbec0f21f0ed52e",
-        "Juniper NetScreen",
-    ),
-    (
-        "2a2bcac19b8e91b426107807e02e7249569d6fd3",
-        "Juniper NetScreen",
-    ),
-    (
-        "166f932d55eb64d8e4df4fd37e2313f0d0fd8451",
-        "Juniper NetScreen",
-    ),
-    (
-        "a35bfd05ca1ac0b3d2f24e9e82bfcbff9c9e52b5",
-        "Juniper NetScreen",
-    ),
+    ("299ee8289f40a8973bc78687e2e7226b532c3b76", "Juniper NetScreen"),
+    ("3a15e1f3cf2a63582e3ac82d1c64cbe3b6d779e7", "Juniper NetScreen"),
+    ("47d2b126bfcd83489760e2cf8c5d4d5a03497c15", "Juniper NetScreen"),
+    ("4a4340b543e02b84c88a8b96a8af9ebe77d9accc", "Juniper NetScreen"),
+    ("64405f46f03b7660a23be116a1975058e69e8387", "Juniper NetScreen"),
+    ("699369228741c6d4ca094c93e242c9de19e7b7c6", "Juniper NetScreen"),
+    ("8c0dc6cf62a0ef1b5c6eabd1b67ba69866adf16a", "Juniper NetScreen"),
+    ("92d27a9ecb31d99246986d3453d0c3d57a222a61", "Juniper NetScreen"),
+    ("9b096d9ac3275a7d6fe8b91c583111b09efed1a0", "Juniper NetScreen"),
+    ("bf03746108d746c904f1f3547de24f78479fed12", "Juniper NetScreen"),
+    ("c2e80500f4cc5fbf5daaeed3bb59abaeee56c652", "Juniper NetScreen"),
+    ("c8660a62b03b1b6130bf781608d32a6a8d0fb89f", "Juniper NetScreen"),
+    ("f885da40b1e7a9abd17655ec5bbec0f21f0ed52e", "Juniper NetScreen"),
+    ("2a2bcac19b8e91b426107807e02e7249569d6fd3", "Juniper NetScreen"),
+    ("166f932d55eb64d8e4df4fd37e2313f0d0fd8451", "Juniper NetScreen"),
+    ("a35bfd05ca1ac0b3d2f24e9e82bfcbff9c9e52b5", "Juniper NetScreen"),
     ("625027749d5ab97f5616c1602765cf480a3b7d0b", "ZyXEL ZyWALL"),
 ];
 
@@ -881,19 +776,13 @@ fn nibble(c: u8) -> u8 {
 }
 
 fn unhex(h: &str) -> Vec<u8> {
-    h.as_bytes()
-        .chunks_exact(2)
-        .map(|c| (nibble(c[0]) << 4) | nibble(c[1]))
-        .collect()
+    h.as_bytes().chunks_exact(2).map(|c| (nibble(c[0]) << 4) | nibble(c[1])).collect()
 }
 
 /// `b` begins with the bytes that the even-length hex string `prefix` spells.
 fn starts_with_hex(b: &[u8], prefix: &str) -> bool {
     let p = prefix.as_bytes();
-    p.len() <= 2 * b.len()
-        && p.chunks_exact(2)
-            .zip(b)
-            .all(|(c, &x)| (nibble(c[0]) << 4) | nibble(c[1]) == x)
+    p.len() <= 2 * b.len() && p.chunks_exact(2).zip(b).all(|(c, &x)| (nibble(c[0]) << 4) | nibble(c[1]) == x)
 }
 
 /// The whole-value tables keyed by their bytes, built on first use. Every IKE_SA_INIT and Main
@@ -926,9 +815,7 @@ pub fn vendor_id_name(b: &[u8]) -> Cow<'static, str> {
     }
     const MS_NT5: &str = "1e2b516905991c7d7c96fcbfb587e461";
     if starts_with_hex(b, MS_NT5) {
-        let ver = b
-            .get(16..20)
-            .and_then(|t| Some(u32::from_be_bytes(t.try_into().ok()?)));
+        let ver = b.get(16..20).and_then(|t| Some(u32::from_be_bytes(t.try_into().ok()?)));
         return match ver.and_then(windows_version) {
             Some(w) => Cow::Owned(format!("Microsoft {w}")),
             None if b.len() == MS_NT5.len() / 2 => Cow::Borrowed("Microsoft Windows"),
@@ -978,45 +865,21 @@ mod tests {
     fn vendor_ids_from_corpus_main_mode() {
         // From ikev1_main_mode.pcap, names as Zeek's spicy-ipsec analyzer reports them.
         let vid = |s: &str| {
-            let b: Vec<u8> = (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-                .collect();
+            let b: Vec<u8> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect();
             vendor_id(&b)
         };
         assert_eq!(vid("4a131c81070358455c5728f20e95452f"), "RFC 3947 NAT-T");
-        assert_eq!(
-            vid("439b59f8ba676c4c7737ae22eab8f582"),
-            "draft-ietf-ipsec-nat-t-ike-07"
-        );
-        assert_eq!(
-            vid("7d9419a65310ca6f2c179d9215529d56"),
-            "draft-ietf-ipsec-nat-t-ike-03"
-        );
-        assert_eq!(
-            vid("90cb80913ebb696e086381b5ec427b1f"),
-            "draft-ietf-ipsec-nat-t-ike-02\\n"
-        );
+        assert_eq!(vid("439b59f8ba676c4c7737ae22eab8f582"), "draft-ietf-ipsec-nat-t-ike-07");
+        assert_eq!(vid("7d9419a65310ca6f2c179d9215529d56"), "draft-ietf-ipsec-nat-t-ike-03");
+        assert_eq!(vid("90cb80913ebb696e086381b5ec427b1f"), "draft-ietf-ipsec-nat-t-ike-02\\n");
         assert_eq!(vid("afcad71368a1f1c96b8696fc77570100"), "DPD (RFC 3706)");
         assert_eq!(vid("09002689dfd6b712"), "XAUTH");
         assert_eq!(vid("12f5f28c457168a9702d9fe274cc0100"), "Cisco Unity");
-        assert_eq!(
-            vid("11bdfe02d056587f2c18125972c32401"),
-            "unknown:11bdfe02d056587f2c18125972c32401"
-        );
-        assert_eq!(
-            vid("4048b7d56ebce88525e7de7f00d6c2d3c0000000"),
-            "FRAGMENTATION"
-        );
+        assert_eq!(vid("11bdfe02d056587f2c18125972c32401"), "unknown:11bdfe02d056587f2c18125972c32401");
+        assert_eq!(vid("4048b7d56ebce88525e7de7f00d6c2d3c0000000"), "FRAGMENTATION");
         assert_eq!(vid("882fe56d6fd20dbc2251613b2ebe5beb"), "strongSwan");
-        assert_eq!(
-            vid("8299031757a36082c6a621de00000000"),
-            "Fortinet FortiGate"
-        );
-        assert_eq!(
-            vid("1e2b516905991c7d7c96fcbfb587e46100000007"),
-            "Microsoft Windows 7"
-        );
+        assert_eq!(vid("8299031757a36082c6a621de00000000"), "Fortinet FortiGate");
+        assert_eq!(vid("1e2b516905991c7d7c96fcbfb587e46100000007"), "Microsoft Windows 7");
         assert_eq!(vendor_id(b"FLEXVPN-SUPPORTED"), "Cisco FlexVPN");
         assert_eq!(vendor_id(b"OE-Libreswan-4.12"), "Libreswan 4.12");
         assert_eq!(vendor_id(&[]), "unknown:");
@@ -1031,22 +894,14 @@ mod tests {
             .map(|i| u8::from_str_radix(&"4794cef6843422980d1a3d06af41c5cd"[i..i + 2], 16).unwrap())
             .collect();
         assert_eq!(vendor_id(&b), "strongSwan 4.1.0");
-        assert!(VID_STRONGSWAN_VERSIONS
-            .iter()
-            .all(|(h, n)| h.len() == 32 && n.starts_with("strongSwan ")));
+        assert!(VID_STRONGSWAN_VERSIONS.iter().all(|(h, n)| h.len() == 32 && n.starts_with("strongSwan ")));
     }
 
     #[test]
     fn vid_tables_are_lower_case_hex_of_whole_bytes() {
-        let keys = VID_EXACT
-            .iter()
-            .chain(VID_STRONGSWAN_VERSIONS)
-            .chain(VID_PREFIX);
+        let keys = VID_EXACT.iter().chain(VID_STRONGSWAN_VERSIONS).chain(VID_PREFIX);
         for (k, _) in keys {
-            assert!(
-                k.len() % 2 == 0 && k.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
-                "{k}"
-            );
+            assert!(k.len() % 2 == 0 && k.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')), "{k}");
         }
     }
 

@@ -388,8 +388,8 @@ mod tests {
     fn tcp_header() {
         // 58882 -> 5060, seq 0x01020304, ack 0x0a0b0c0d, doff 6 (MSS option), PSH|ACK, window 512
         let b = [
-            0xe6, 0x02, 0x13, 0xc4, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0x60, 0x18, 0x02, 0x00, 0, 0, 0, 0, 2, 4, 5, 0xb4,
-            b'S', b'I', b'P',
+            0xe6, 0x02, 0x13, 0xc4, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0x60, 0x18, 0x02, 0x00, 0, 0, 0, 0, 2, 4, 5,
+            0xb4, b'S', b'I', b'P',
         ];
         let s = tcp(&b).unwrap();
         assert_eq!((s.sport, s.dport, s.seq, s.ack, s.window), (58882, 5060, 0x01020304, 0x0a0b0c0d, 512));

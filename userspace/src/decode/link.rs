@@ -8,8 +8,8 @@ use crate::event::Direction;
 
 // pcap LINKTYPE_* numbers: one table for the readers and the decoders.
 pub use crate::capture::linktype::{
-    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12, RAW_DLT14 as DLT_RAW_14,
-    USER2,
+    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
+    RAW_DLT14 as DLT_RAW_14, USER2,
 };
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -35,7 +35,9 @@ pub enum L3<'a> {
     Ipv6(&'a [u8]),
     Arp,
     /// An Ethernet/SLL protocol we do not decode.
-    Other { ethertype: u16 },
+    Other {
+        ethertype: u16,
+    },
     /// A link type, address family or frame format we do not decode.
     Unsupported,
 }
@@ -317,9 +319,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const IP4: [u8; 20] = [
-        0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2,
-    ];
+    const IP4: [u8; 20] = [0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2];
     const IP6_HEAD: [u8; 8] = [0x60, 0, 0, 0, 0, 0, 59, 64];
 
     fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
@@ -351,10 +351,7 @@ mod tests {
         let mut p = vec![0x00, 0x64, 0x86, 0xdd];
         p.extend_from_slice(&IP6_HEAD);
         assert_eq!(decode(EN10MB, &eth(0x9100, &p)).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
-        assert_eq!(
-            decode(EN10MB, &eth(0x8100, &[0, 1, 8])).unwrap_err(),
-            Malformed::new("vlan tag truncated")
-        );
+        assert_eq!(decode(EN10MB, &eth(0x8100, &[0, 1, 8])).unwrap_err(), Malformed::new("vlan tag truncated"));
         let many: Vec<u8> = [0u8, 1, 0x81, 0].repeat(20);
         assert_eq!(decode(EN10MB, &eth(0x8100, &many)).unwrap_err(), Malformed::new("too many vlan tags"));
     }
@@ -425,7 +422,17 @@ mod tests {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn pktap_header(len: u32, rec: u32, dlt: u32, ifname: &str, flags: u32, pid: i32, comm: &str, epid: i32, ecomm: &str) -> Vec<u8> {
+    fn pktap_header(
+        len: u32,
+        rec: u32,
+        dlt: u32,
+        ifname: &str,
+        flags: u32,
+        pid: i32,
+        comm: &str,
+        epid: i32,
+        ecomm: &str,
+    ) -> Vec<u8> {
         let mut h = vec![0u8; 108];
         h[0..4].copy_from_slice(&len.to_le_bytes());
         h[4..8].copy_from_slice(&rec.to_le_bytes());

@@ -170,10 +170,7 @@ impl Reassembler {
             let serial = self.next_serial;
             self.next_serial += 1;
             self.age.push_back((now, key, serial));
-            self.flights.insert(
-                key,
-                Partial { serial, buf: Vec::new(), have: Vec::new(), total: None, proto: None },
-            );
+            self.flights.insert(key, Partial { serial, buf: Vec::new(), have: Vec::new(), total: None, proto: None });
         }
 
         // Consistency checks against what is already held.

@@ -268,9 +268,7 @@ impl StreamBuf {
             let rel = seq.wrapping_sub(self.next_seq) as i32;
             if rel <= 0 {
                 self.apply_in_order(seq, data, room, limits, stats);
-            } else if self.ooo.len() < limits.max_ooo_segments
-                && self.ooo_bytes + data.len() <= limits.max_ooo_bytes
-            {
+            } else if self.ooo.len() < limits.max_ooo_segments && self.ooo_bytes + data.len() <= limits.max_ooo_bytes {
                 self.ooo_bytes += data.len();
                 self.ooo.push((seq, data.to_vec()));
             } else {

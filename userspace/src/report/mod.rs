@@ -340,7 +340,9 @@ mod json {
         let ike: usize = r
             .ike_sas
             .iter()
-            .map(|s| IKE_SA + EXCHANGE * s.exchanges.len() + PROPOSAL * (s.proposals.len() + usize::from(s.chosen.is_some())))
+            .map(|s| {
+                IKE_SA + EXCHANGE * s.exchanges.len() + PROPOSAL * (s.proposals.len() + usize::from(s.chosen.is_some()))
+            })
             .sum();
         let dialogs: usize = r.sip.dialogs.iter().map(|d| DIALOG + MESSAGE * d.messages.len()).sum();
         let regs: usize = r.sip.registrations.iter().map(|g| DIALOG + MESSAGE * g.messages.len()).sum();
@@ -453,7 +455,14 @@ mod json {
                 };
                 self.out.extend_from_slice(&s[start..i]);
                 if esc.is_empty() {
-                    self.out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 0xf)]]);
+                    self.out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(c >> 4)],
+                        HEX[usize::from(c & 0xf)],
+                    ]);
                 } else {
                     self.out.extend_from_slice(esc);
                 }
@@ -796,7 +805,13 @@ mod json {
         fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Result<(), Unsupported> {
             v.serialize(self)
         }
-        fn serialize_newtype_variant<T: ?Sized + Serialize>(self, _: &'static str, _: u32, _: &'static str, _: &T) -> Result<(), Unsupported> {
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Unsupported> {
             Err(Unsupported)
         }
         fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
@@ -808,7 +823,13 @@ mod json {
         fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
             Ok(self.open(b'['))
         }
-        fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<No, Unsupported> {
             Err(Unsupported)
         }
         fn serialize_map(self, _: Option<usize>) -> Result<No, Unsupported> {
@@ -817,7 +838,13 @@ mod json {
         fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
             Ok(self.open(b'{'))
         }
-        fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<No, Unsupported> {
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<No, Unsupported> {
             Err(Unsupported)
         }
         fn collect_str<T: ?Sized + fmt::Display>(self, v: &T) -> Result<(), Unsupported> {
@@ -940,7 +967,9 @@ mod json {
                 for pos in 0..len {
                     for c in 0u8..0x80 {
                         for filler in ["a", "é", "☎"] {
-                            let mut s: String = (0..len).map(|i| if i == pos { char::from(c).to_string() } else { filler.to_string() }).collect();
+                            let mut s: String = (0..len)
+                                .map(|i| if i == pos { char::from(c).to_string() } else { filler.to_string() })
+                                .collect();
                             assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
                             s.push('"');
                             assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
@@ -1054,7 +1083,15 @@ mod json {
             let r = Report {
                 schema: SCHEMA,
                 source: Source { kind: "replay", backend: "pcap", inputs: vec!["a.pcap".into(), "b\\c.pcap".into()] },
-                stats: Stats { packets: 3, bytes: 1500, malformed: 1, unattributed_packets: 2, dropped_events: 0, started: Some(at), ended: None },
+                stats: Stats {
+                    packets: 3,
+                    bytes: 1500,
+                    malformed: 1,
+                    unattributed_packets: 2,
+                    dropped_events: 0,
+                    started: Some(at),
+                    ended: None,
+                },
                 interfaces: vec![Interface {
                     name: Some("ipsec0".into()),
                     kind: "ipsec",
@@ -1147,7 +1184,11 @@ mod json {
                         comm: Some("baresip".into()),
                     }],
                 },
-                verdicts: vec![Verdict { subject: "ipsec0".into(), summary: "IPsec tunnel".into(), evidence: vec!["MTU 1400".into()] }],
+                verdicts: vec![Verdict {
+                    subject: "ipsec0".into(),
+                    summary: "IPsec tunnel".into(),
+                    evidence: vec!["MTU 1400".into()],
+                }],
                 malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
                 unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
                 errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
@@ -1177,7 +1218,8 @@ mod json {
             d.messages[0].cseq = None;
             d.messages[1].at = Timestamp::from_secs_nanos(1_767_225_601, 999_999_999);
             let reg = &mut flipped.sip.registrations[0];
-            (reg.aor, reg.registrar, reg.result, reg.pid, reg.comm) = (None, Some("sip:registrar".into()), None, None, None);
+            (reg.aor, reg.registrar, reg.result, reg.pid, reg.comm) =
+                (None, Some("sip:registrar".into()), None, None, None);
             reg.messages = flipped.sip.dialogs[0].messages.clone();
             let mut want = serde_json::to_string_pretty(&flipped).unwrap();
             want.push('\n');

@@ -356,7 +356,11 @@ fn problems(o: &mut String, r: &Report) {
         if e.offset == 0 {
             let _ = writeln!(o, "  {}: {}", e.input, e.message);
         } else {
-            let _ = writeln!(o, "  {}: {} at byte offset {}; everything before it is reported", e.input, e.message, e.offset);
+            let _ = writeln!(
+                o,
+                "  {}: {} at byte offset {}; everything before it is reported",
+                e.input, e.message, e.offset
+            );
         }
     }
 }

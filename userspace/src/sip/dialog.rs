@@ -237,9 +237,29 @@ struct Words {
 /// The methods and reason phrases of nearly every message: found by a `match` on the text,
 /// which costs a fraction of a hash-map lookup. Their ids are their positions here.
 const COMMON_WORDS: [&str; 24] = [
-    "INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK", "UPDATE", "INFO", "SUBSCRIBE",
-    "NOTIFY", "REFER", "MESSAGE", "PUBLISH", "OK", "Trying", "Ringing", "Session Progress",
-    "Unauthorized", "Proxy Authentication Required", "Request Terminated", "Busy Here", "Accepted",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "REGISTER",
+    "OPTIONS",
+    "PRACK",
+    "UPDATE",
+    "INFO",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "REFER",
+    "MESSAGE",
+    "PUBLISH",
+    "OK",
+    "Trying",
+    "Ringing",
+    "Session Progress",
+    "Unauthorized",
+    "Proxy Authentication Required",
+    "Request Terminated",
+    "Busy Here",
+    "Accepted",
     "Not Found",
 ];
 
@@ -423,8 +443,7 @@ impl Tracker {
             }
         }
 
-        let Some(call_id) = m.call_id().filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
-        else {
+        let Some(call_id) = m.call_id().filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN) else {
             self.dropped.no_call_id += 1;
             return;
         };
@@ -460,8 +479,7 @@ impl Tracker {
         }
         call.apply(m);
 
-        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total
-        {
+        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total {
             self.dropped.messages += 1;
             return;
         }
@@ -636,17 +654,11 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         assert_eq!(d.to.as_deref(), Some("sip:bob@example.com"));
         assert_eq!(d.messages.len(), 8);
         let m0 = &d.messages[0];
-        assert_eq!(
-            (m0.method.as_deref(), m0.status, m0.cseq.as_deref()),
-            (Some("INVITE"), None, Some("1 INVITE"))
-        );
+        assert_eq!((m0.method.as_deref(), m0.status, m0.cseq.as_deref()), (Some("INVITE"), None, Some("1 INVITE")));
         assert_eq!((m0.src.as_str(), m0.dst.as_str(), m0.transport), (A, B, "udp"));
         assert_eq!(m0.sdp, vec!["audio 10.0.0.1:8000 RTP/AVP PCMU/8000"]);
         let m3 = &d.messages[3];
-        assert_eq!(
-            (m3.status, m3.reason.as_deref(), m3.cseq.as_deref()),
-            (Some(200), Some("OK"), Some("1 INVITE"))
-        );
+        assert_eq!((m3.status, m3.reason.as_deref(), m3.cseq.as_deref()), (Some(200), Some("OK"), Some("1 INVITE")));
         assert_eq!(d.messages[5].cseq.as_deref(), Some("2 BYE"));
     }
 
@@ -705,10 +717,7 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         assert_eq!(t.state("busy"), Some("failed"));
 
         t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "1 INVITE", false, ""), ctx(4, A, B));
-        t.observe(
-            &msg("SIP/2.0 407 Proxy Authentication Required", "auth", "1 INVITE", true, ""),
-            ctx(5, B, A),
-        );
+        t.observe(&msg("SIP/2.0 407 Proxy Authentication Required", "auth", "1 INVITE", true, ""), ctx(5, B, A));
         t.observe(&msg("ACK sip:bob@example.com SIP/2.0", "auth", "1 ACK", true, ""), ctx(6, A, B));
         assert_eq!(t.state("auth"), Some("failed"));
         t.observe(&msg("INVITE sip:bob@example.com SIP/2.0", "auth", "2 INVITE", false, ""), ctx(7, A, B));
@@ -726,10 +735,7 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let mut t = Tracker::new();
         t.observe(&msg("OPTIONS sip:b@example.com SIP/2.0", "opt", "1 OPTIONS", false, ""), ctx(1, A, B));
         t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "1 MESSAGE", false, ""), ctx(2, A, B));
-        t.observe(
-            &msg("SIP/2.0 407 Proxy Authentication Required", "msg", "1 MESSAGE", true, ""),
-            ctx(3, B, A),
-        );
+        t.observe(&msg("SIP/2.0 407 Proxy Authentication Required", "msg", "1 MESSAGE", true, ""), ctx(3, B, A));
         assert_eq!(t.state("msg"), Some("failed"));
         t.observe(&msg("MESSAGE sip:b@example.com SIP/2.0", "msg", "2 MESSAGE", false, ""), ctx(4, A, B));
         t.observe(&msg("SIP/2.0 202 Accepted", "msg", "2 MESSAGE", true, ""), ctx(5, B, A));
@@ -739,11 +745,7 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let s: Vec<_> = d.iter().map(|d| (d.call_id.as_str(), d.method.as_str(), d.state)).collect();
         assert_eq!(
             s,
-            vec![
-                ("opt", "OPTIONS", "unknown"),
-                ("msg", "MESSAGE", "terminated"),
-                ("sub", "SUBSCRIBE", "failed")
-            ]
+            vec![("opt", "OPTIONS", "unknown"), ("msg", "MESSAGE", "terminated"), ("sub", "SUBSCRIBE", "failed")]
         );
     }
 

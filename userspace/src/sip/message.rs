@@ -263,8 +263,7 @@ impl<'a> SipMessage<'a> {
             return Some(sdp::parse(&self.body));
         }
         if media_type.as_bytes().get(..10).is_some_and(|p| p.eq_ignore_ascii_case(b"multipart/")) {
-            let boundary =
-                params(ct).find(|(k, _)| k.eq_ignore_ascii_case("boundary")).and_then(|(_, v)| v)?;
+            let boundary = params(ct).find(|(k, _)| k.eq_ignore_ascii_case("boundary")).and_then(|(_, v)| v)?;
             return multipart_sdp(&self.body, boundary.as_bytes()).map(sdp::parse);
         }
         None
@@ -280,9 +279,7 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
     }
     let find = |hay: &[u8], from: usize| -> Option<usize> {
         let rest = hay.get(from..)?;
-        rest.windows(boundary.len() + 2)
-            .position(|w| w.starts_with(b"--") && &w[2..] == boundary)
-            .map(|p| from + p)
+        rest.windows(boundary.len() + 2).position(|w| w.starts_with(b"--") && &w[2..] == boundary).map(|p| from + p)
     };
     let mut at = find(body, 0)?;
     for _ in 0..MAX_PARTS {
@@ -306,8 +303,7 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
         };
         let is_sdp = RawHeaders::new(head).filter_map(Result::ok).any(|h| {
             (h.name.eq_ignore_ascii_case(b"content-type") || h.name.eq_ignore_ascii_case(b"c"))
-                && trim_ws(h.value.split(|&c| c == b';').next().unwrap_or(&[]))
-                    .eq_ignore_ascii_case(b"application/sdp")
+                && trim_ws(h.value.split(|&c| c == b';').next().unwrap_or(&[])).eq_ignore_ascii_case(b"application/sdp")
         });
         if is_sdp {
             return Some(content);
@@ -598,7 +594,6 @@ fn copied_text(head: &[u8]) -> Result<(String, Kept), Malformed> {
     text.push_str(&joined);
     Ok((text, kept))
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Start line
@@ -1058,27 +1053,27 @@ pub fn canonical_name(name: &str) -> std::borrow::Cow<'_, str> {
 /// Long form of a one-letter compact header name.
 fn compact_long(c: u8) -> Option<&'static str> {
     Some(match c.to_ascii_lowercase() {
-            b'i' => "call-id",
-            b'f' => "from",
-            b't' => "to",
-            b'v' => "via",
-            b'm' => "contact",
-            b'l' => "content-length",
-            b'c' => "content-type",
-            b'k' => "supported",
-            b's' => "subject",
-            b'e' => "content-encoding",
-            b'o' => "event",
-            b'r' => "refer-to",
-            b'b' => "referred-by",
-            b'x' => "session-expires",
-            b'u' => "allow-events",
-            b'a' => "accept-contact",
-            b'j' => "reject-contact",
-            b'd' => "request-disposition",
-            b'y' => "identity",
-            b'n' => "identity-info",
-            _ => return None,
+        b'i' => "call-id",
+        b'f' => "from",
+        b't' => "to",
+        b'v' => "via",
+        b'm' => "contact",
+        b'l' => "content-length",
+        b'c' => "content-type",
+        b'k' => "supported",
+        b's' => "subject",
+        b'e' => "content-encoding",
+        b'o' => "event",
+        b'r' => "refer-to",
+        b'b' => "referred-by",
+        b'x' => "session-expires",
+        b'u' => "allow-events",
+        b'a' => "accept-contact",
+        b'j' => "reject-contact",
+        b'd' => "request-disposition",
+        b'y' => "identity",
+        b'n' => "identity-info",
+        _ => return None,
     })
 }
 
@@ -1429,9 +1424,7 @@ Content-Length: 0\r\n\
         assert_eq!(TCP_REG_1.len(), 400);
         assert_eq!(TCP_REG_2.len(), 185);
         assert_eq!(
-            INVITE_CLOUDSHARK.len()
-                - INVITE_CLOUDSHARK.windows(4).position(|w| w == b"\r\n\r\n").unwrap()
-                - 4,
+            INVITE_CLOUDSHARK.len() - INVITE_CLOUDSHARK.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4,
             229
         );
     }
@@ -1567,8 +1560,7 @@ Call-ID: lf-only\n\
 
     #[test]
     fn missing_content_length_over_udp_takes_rest_of_datagram() {
-        let raw =
-            b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\nrest of it";
+        let raw = b"MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\nrest of it";
         let m = parse(raw).unwrap();
         assert_eq!(&m.body[..], b"rest of it");
         assert!(!m.truncated);

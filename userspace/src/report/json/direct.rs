@@ -21,14 +21,30 @@ use crate::time::Timestamp;
 
 /// The indent of nesting level `n`: two spaces a level.
 macro_rules! ind {
-    (0) => {""};
-    (1) => {"  "};
-    (2) => {"    "};
-    (3) => {"      "};
-    (4) => {"        "};
-    (5) => {"          "};
-    (6) => {"            "};
-    (7) => {"              "};
+    (0) => {
+        ""
+    };
+    (1) => {
+        "  "
+    };
+    (2) => {
+        "    "
+    };
+    (3) => {
+        "      "
+    };
+    (4) => {
+        "        "
+    };
+    (5) => {
+        "          "
+    };
+    (6) => {
+        "            "
+    };
+    (7) => {
+        "              "
+    };
 }
 
 /// What goes before the value of field `$k` in an object whose fields are at level `$d`:
