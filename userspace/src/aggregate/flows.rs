@@ -253,7 +253,7 @@ impl PartialOrd for FlowKey {
 }
 
 impl FlowKey {
-    /// A placeholder for filling arrays; no packet has it (interface 0, protocol 0, no ports).
+    /// A placeholder for filling arrays (of parsed frames not yet looked up); never a lookup key.
     pub const EMPTY: FlowKey = FlowKey { w: [0; 6] };
 
     /// The key and whether (src, sport) is the key's `a` side.
