@@ -391,22 +391,10 @@ pub const MAX_FLOWS: usize = 1_000_000;
 const _: () = assert!(MAX_FLOWS < MAX_ENTRIES);
 
 impl Flows {
-    /// Count one packet; returns the flow's state, or `None` when the table is full.
+    /// Count one packet on flow `key`, whose `table_hash` is `hash`; returns the flow's
+    /// state, or `None` when the table is full.
     #[inline(always)]
     pub fn touch(
-        &mut self,
-        key: FlowKey,
-        a_is_src: bool,
-        ts: Timestamp,
-        bytes: u64,
-        pid: Option<u32>,
-    ) -> Option<&mut FlowState> {
-        self.touch_hashed(&key, key.table_hash(), a_is_src, ts, bytes, pid)
-    }
-
-    /// [`Flows::touch`] with the key's `table_hash` already worked out.
-    #[inline(always)]
-    pub fn touch_hashed(
         &mut self,
         key: &FlowKey,
         hash: u64,

@@ -105,10 +105,27 @@ fn esp_key(hint: Option<(u32, u64)>, spi: u32, src: IpAddr, dst: IpAddr, udp: bo
     (k, hash)
 }
 
-/// The flow key of these fields, its direction and hash.
+/// The two ends of a conversation as one packet has them, sender first; ports are 0 for
+/// protocols without them.
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+}
+
+impl Ends {
+    /// Ends without ports (ESP, AH, ICMP...).
+    fn hosts(src: IpAddr, dst: IpAddr) -> Ends {
+        Ends { src, sport: 0, dst, dport: 0 }
+    }
+}
+
+/// The flow key of these ends on interface `iface`, its direction and hash.
 #[inline(always)]
-fn keyed(iface: usize, proto: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Keyed {
-    let (key, a_src) = FlowKey::new(iface as u32, proto, src, sport, dst, dport);
+fn keyed(iface: usize, proto: u8, e: &Ends) -> Keyed {
+    let (key, a_src) = FlowKey::new(iface as u32, proto, e.src, e.sport, e.dst, e.dport);
     Keyed { key, a_src, hash: key.table_hash() }
 }
 
@@ -453,7 +470,7 @@ impl Aggregator {
         match proto {
             flows::UDP => match ip::udp(payload) {
                 Ok((sport, dport, data)) => {
-                    let k = keyed(pk.iface, flows::UDP, src, sport, dst, dport);
+                    let k = keyed(pk.iface, flows::UDP, &Ends { src, sport, dst, dport });
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
                 Err(m) => self.bad(m),
@@ -462,22 +479,22 @@ impl Aggregator {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
                 Err(m) => self.bad(m),
             },
-            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, src, 0, dst, 0), None),
+            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, &Ends::hosts(src, dst)), None),
             flows::AH => match esp::parse_ah(payload) {
                 Ok((next, _, _, rest)) if next == flows::ESP => {
-                    self.flow(pk, flows::ESP, src, 0, dst, 0, app::ESP);
+                    self.flow(pk, flows::ESP, Ends::hosts(src, dst), app::ESP);
                     match esp::parse(rest) {
                         Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
                         Err(m) => self.bad(m),
                     }
                 }
                 Ok((next, _, _, _)) => {
-                    self.flow(pk, next, src, 0, dst, 0, 0);
+                    self.flow(pk, next, Ends::hosts(src, dst), 0);
                 }
                 Err(m) => self.bad(m),
             },
             _ => {
-                self.flow(pk, proto, src, 0, dst, 0, 0);
+                self.flow(pk, proto, Ends::hosts(src, dst), 0);
             }
         }
     }
@@ -485,7 +502,7 @@ impl Aggregator {
     /// Raw ESP (IP protocol 50): its flow, then its SA.
     #[inline]
     fn esp_raw(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], k: &Keyed, esp_hint: Option<(u32, u64)>) {
-        match self.flows.touch_hashed(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) {
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) {
             Some(f) => f.apps |= app::ESP,
             None => self.flow_overflow += 1,
         }
@@ -498,21 +515,11 @@ impl Aggregator {
         }
     }
 
-    /// Count a packet on its flow, marking `apps`; returns a copy of the flow's app bits.
-    #[allow(clippy::too_many_arguments)]
+    /// Count a packet on its flow, marking `apps`; returns the flow's state.
     #[inline]
-    fn flow(
-        &mut self,
-        pk: Pkt,
-        proto: u8,
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        apps: u16,
-    ) -> Option<&mut flows::FlowState> {
-        let (key, a_src) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
-        match self.flows.touch(key, a_src, pk.at, pk.wire_len, pk.pid) {
+    fn flow(&mut self, pk: Pkt, proto: u8, e: Ends, apps: u16) -> Option<&mut flows::FlowState> {
+        let k = keyed(pk.iface, proto, &e);
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) {
             Some(f) => {
                 f.apps |= apps;
                 Some(f)
@@ -530,6 +537,8 @@ impl Aggregator {
         self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
     }
 
+    /// A UDP datagram. The ends come as separate values, not as [`Ends`]: this is the hot
+    /// path, and the struct was built in memory and read back for every packet.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn udp(
@@ -543,8 +552,9 @@ impl Aggregator {
         k: &Keyed,
         esp_hint: Option<(u32, u64)>,
     ) {
+        let e = || Ends { src, sport, dst, dport };
         let gen = self.rtp_generation;
-        let Some(f) = self.flows.touch_hashed(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) else {
+        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.wire_len, pk.pid) else {
             self.flow_overflow += 1;
             return;
         };
@@ -561,18 +571,18 @@ impl Aggregator {
                     let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
                     self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.pid);
                 }
-                esp::UdpEncap::Ike(msg) => self.ike_msg(pk, src, sport, dst, dport, msg, true),
+                esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
                 esp::UdpEncap::Malformed(m) => self.bad(m),
             }
             return;
         }
         let apps = f.apps;
         if sport == 500 || dport == 500 || apps & app::IKE != 0 {
-            self.ike_msg(pk, src, sport, dst, dport, data, false);
+            self.ike_msg(pk, e(), data, false);
             return;
         }
         if matches!(sport, 5060 | 5061) || matches!(dport, 5060 | 5061) || apps & app::SIP != 0 {
-            self.sip_datagram(pk, src, sport, dst, dport, data);
+            self.sip_datagram(pk, e(), data);
             return;
         }
         if apps != 0 {
@@ -592,45 +602,36 @@ impl Aggregator {
         }
         f.probes_left -= 1;
         if ike::looks_like_ike(data) {
-            self.ike_msg(pk, src, sport, dst, dport, data, false);
+            self.ike_msg(pk, e(), data, false);
         } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
-            self.ike_msg(pk, src, sport, dst, dport, &data[4..], true);
+            self.ike_msg(pk, e(), &data[4..], true);
         } else if sipmsg::looks_like_sip(data) {
-            self.sip_datagram(pk, src, sport, dst, dport, data);
+            self.sip_datagram(pk, e(), data);
         }
     }
 
-    fn flow_state(
-        &mut self,
-        pk: Pkt,
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        proto: u8,
-    ) -> Option<&mut flows::FlowState> {
-        let (key, _) = FlowKey::new(pk.iface as u32, proto, src, sport, dst, dport);
+    fn flow_state(&mut self, pk: Pkt, e: Ends, proto: u8) -> Option<&mut flows::FlowState> {
+        let (key, _) = FlowKey::new(pk.iface as u32, proto, e.src, e.sport, e.dst, e.dport);
         self.flows.map.get_mut(&key)
     }
 
-    fn mark(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, bits: u16) {
-        if let Some(f) = self.flow_state(pk, src, sport, dst, dport, flows::UDP) {
+    fn mark(&mut self, pk: Pkt, e: Ends, bits: u16) {
+        if let Some(f) = self.flow_state(pk, e, flows::UDP) {
             f.apps |= bits;
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn ike_msg(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, msg: &[u8], encapsulated: bool) {
+    fn ike_msg(&mut self, pk: Pkt, e: Ends, msg: &[u8], encapsulated: bool) {
         // `scan`, not `parse`: the table renders only the parts of a message it keeps.
         match ike::scan(msg) {
             Ok(m) => {
-                self.mark(pk, src, sport, dst, dport, app::IKE);
+                self.mark(pk, e, app::IKE);
                 let ctx = ike_table::Ctx {
                     at: pk.at,
-                    src,
-                    sport,
-                    dst,
-                    dport,
+                    src: e.src,
+                    sport: e.sport,
+                    dst: e.dst,
+                    dport: e.dport,
                     pid: pk.pid,
                     iface: Some(pk.iface as u32),
                     encapsulated,
@@ -644,33 +645,24 @@ impl Aggregator {
         }
     }
 
-    fn sip_datagram(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, data: &[u8]) {
+    fn sip_datagram(&mut self, pk: Pkt, e: Ends, data: &[u8]) {
         // Keepalives are SIP traffic, not damage: RFC 5626 CRLFs, and the runs of spaces or
         // NULs that many phones send to hold their NAT binding open.
         if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
-            self.mark(pk, src, sport, dst, dport, app::SIP);
+            self.mark(pk, e, app::SIP);
             return;
         }
         match sipmsg::parse(data) {
             Ok(m) => {
-                self.mark(pk, src, sport, dst, dport, app::SIP);
-                self.sip_message(pk, src, sport, dst, dport, dialog::Transport::Udp, &m);
+                self.mark(pk, e, app::SIP);
+                self.sip_message(pk, e, dialog::Transport::Udp, &m);
             }
             Err(e) => self.bad(e),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn sip_message(
-        &mut self,
-        pk: Pkt,
-        src: IpAddr,
-        sport: u16,
-        dst: IpAddr,
-        dport: u16,
-        transport: dialog::Transport,
-        m: &sipmsg::SipMessage<'_>,
-    ) {
+    fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
+        let Ends { src, sport, dst, dport } = e;
         let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.pid };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
@@ -692,9 +684,10 @@ impl Aggregator {
 
     fn tcp(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, seg: &ip::TcpSeg<'_>) {
         let (sport, dport) = (seg.sport, seg.dport);
+        let e = Ends { src, sport, dst, dport };
         let tls_port = sport == 5061 || dport == 5061;
         let sip_port = sport == 5060 || dport == 5060;
-        let Some(f) = self.flow(pk, flows::TCP, src, sport, dst, dport, 0) else { return };
+        let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
         let apps = f.apps;
         let mut is_sip = apps & app::SIP != 0 || sip_port;
         if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
@@ -707,11 +700,11 @@ impl Aggregator {
         }
         if !is_sip {
             if tls_port && apps == 0 {
-                self.mark_tcp(pk, src, sport, dst, dport, app::SIP_TLS);
+                self.mark_tcp(pk, e, app::SIP_TLS);
             }
             return;
         }
-        self.mark_tcp(pk, src, sport, dst, dport, app::SIP);
+        self.mark_tcp(pk, e, app::SIP);
         let key = tcp_stream::StreamKey { src, sport, dst, dport };
         let mut msgs: Vec<Vec<u8>> = Vec::new();
         let mut garbage = 0u32;
@@ -739,14 +732,14 @@ impl Aggregator {
                 continue;
             }
             match sipmsg::parse(&raw) {
-                Ok(m) => self.sip_message(pk, src, sport, dst, dport, dialog::Transport::Tcp, &m),
+                Ok(m) => self.sip_message(pk, e, dialog::Transport::Tcp, &m),
                 Err(e) => self.bad(e),
             }
         }
     }
 
-    fn mark_tcp(&mut self, pk: Pkt, src: IpAddr, sport: u16, dst: IpAddr, dport: u16, bits: u16) {
-        if let Some(f) = self.flow_state(pk, src, sport, dst, dport, flows::TCP) {
+    fn mark_tcp(&mut self, pk: Pkt, e: Ends, bits: u16) {
+        if let Some(f) = self.flow_state(pk, e, flows::TCP) {
             f.apps |= bits;
         }
     }
