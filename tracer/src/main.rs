@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tuntrace_core::aggregate::replay_files;
+use tuntrace_core::replay::replay_files;
 use tuntrace_core::report::{ladder, text};
 
 /// Exit codes (docs/usage.md).

@@ -23,6 +23,8 @@ fn replay_frames(linktype: u32, frames: &[Vec<u8>]) -> String {
             data: f,
             pid: (i % 3 == 0).then_some(42),
             effective_pid: None,
+            cookie: 0,
+            sampled: false,
         }));
     }
     let r = agg.finish();

@@ -80,10 +80,28 @@ pub struct EspState {
     pub first_seq: u32,
     pub last_seq: u32,
     pub gaps: u64,
+    /// Packets whose sequence number did not move forward (replays, duplicates, reordering).
+    pub repeats: u64,
     pub first: Timestamp,
+    pub last: Timestamp,
     pub iface: Option<u32>,
-    pub pid: Option<u32>,
+    pub proc: Option<super::ProcHandle>,
+    /// UDP ports of ESP in UDP, as a source that counts SAs itself gives them (0, 0 otherwise).
+    pub ports: (u16, u16),
     order: usize,
+}
+
+/// Totals a source counted for one SA (live: in the kernel), added by [`EspTable::add`].
+#[derive(Debug, Clone, Copy)]
+pub struct Counted {
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seq: u32,
+    pub last_seq: u32,
+    pub gaps: u64,
+    pub repeats: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
 }
 
 /// SPIs kept; beyond this, packets of new SPIs are counted in `overflow`.
@@ -93,13 +111,28 @@ const _: () = assert!(MAX_SAS < super::flows::MAX_ENTRIES);
 #[derive(Default)]
 pub struct EspTable {
     map: Table<EspKey, EspState>,
+    /// Packets of new SPIs not kept because the table was full.
     pub overflow: u64,
+    /// SAs let go after going idle.
+    pub expired: u64,
+    next_order: usize,
 }
+
+/// The most SAs the table keeps.
+pub const MAX_ESP_SAS: usize = MAX_SAS;
 
 impl EspTable {
     #[inline]
-    pub fn observe(&mut self, key: EspKey, seq: u32, bytes: u64, at: Timestamp, iface: Option<u32>, pid: Option<u32>) {
-        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, pid);
+    pub fn observe(
+        &mut self,
+        key: EspKey,
+        seq: u32,
+        bytes: u64,
+        at: Timestamp,
+        iface: Option<u32>,
+        proc: Option<super::ProcHandle>,
+    ) {
+        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, proc);
     }
 
     /// [`EspTable::observe`] with the key's `table_hash` already worked out.
@@ -113,7 +146,7 @@ impl EspTable {
         bytes: u64,
         at: Timestamp,
         iface: Option<u32>,
-        pid: Option<u32>,
+        proc: Option<super::ProcHandle>,
     ) {
         let n = self.map.len();
         match self.map.find_hashed(&key, hash) {
@@ -121,17 +154,24 @@ impl EspTable {
                 let s = self.map.entry_mut(e);
                 s.packets += 1;
                 s.bytes += bytes;
-                // A jump forward past the next number is a gap; a lower number is a replay or
-                // reordering and changes nothing.
+                // A jump forward past the next number is a gap; a number that does not move
+                // forward is a replay, a duplicate or reordering.
                 if seq > s.last_seq {
                     s.gaps += u64::from(seq - s.last_seq - 1);
                     s.last_seq = seq;
+                } else {
+                    s.repeats += 1;
                 }
-                if s.pid.is_none() {
-                    s.pid = pid;
+                if at > s.last {
+                    s.last = at;
+                }
+                if s.proc.is_none() {
+                    s.proc = proc;
                 }
             }
             Slot::Vacant(slot) if n < MAX_SAS => {
+                let order = self.next_order;
+                self.next_order += 1;
                 self.map.insert_at(
                     slot,
                     key,
@@ -141,15 +181,72 @@ impl EspTable {
                         first_seq: seq,
                         last_seq: seq,
                         gaps: 0,
+                        repeats: 0,
                         first: at,
+                        last: at,
                         iface,
-                        pid,
-                        order: n,
+                        proc,
+                        ports: (0, 0),
+                        order,
                     },
                 );
             }
             Slot::Vacant(_) => self.overflow += 1,
         }
+    }
+
+    /// Add what a source counted itself for SA `key` (a delta: packets, bytes, gaps and repeats
+    /// since its previous count; the sequence numbers as they stand).
+    pub fn add(
+        &mut self,
+        key: EspKey,
+        c: &Counted,
+        iface: Option<u32>,
+        proc: Option<super::ProcHandle>,
+        ports: (u16, u16),
+    ) {
+        match self.map.find(&key) {
+            Slot::Found(e) => {
+                let s = self.map.entry_mut(e);
+                s.packets += c.packets;
+                s.bytes += c.bytes;
+                s.gaps += c.gaps;
+                s.repeats += c.repeats;
+                s.last_seq = s.last_seq.max(c.last_seq);
+                s.first = s.first.min(c.first);
+                s.last = s.last.max(c.last);
+                if s.proc.is_none() {
+                    s.proc = proc;
+                }
+            }
+            Slot::Vacant(slot) if self.map.len() < MAX_SAS => {
+                let order = self.next_order;
+                self.next_order += 1;
+                let st = EspState {
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    first_seq: c.first_seq,
+                    last_seq: c.last_seq,
+                    gaps: c.gaps,
+                    repeats: c.repeats,
+                    first: c.first,
+                    last: c.last,
+                    iface,
+                    proc,
+                    ports,
+                    order,
+                };
+                self.map.insert_at(slot, key, st);
+            }
+            Slot::Vacant(_) => self.overflow += c.packets,
+        }
+    }
+
+    /// Let go of SAs without a packet since `idle` ns before `now`; returns how many went.
+    pub fn expire(&mut self, now: Timestamp, idle: i64) -> u64 {
+        let n = self.map.retain(|_, s| now.0.saturating_sub(s.last.0) <= idle) as u64;
+        self.expired += n;
+        n
     }
 
     /// See [`Table::prefetch_slot`].
@@ -175,21 +272,29 @@ impl EspTable {
         &self,
         link_ike: impl Fn(&EspKey, &EspState) -> Option<usize>,
         iface_name: impl Fn(u32) -> Option<String>,
+        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
+        proc_of: impl Fn(&EspKey, &EspState) -> Option<super::ProcHandle>,
     ) -> Vec<EspSa> {
         self.entries()
             .into_iter()
-            .map(|(k, s)| EspSa {
-                spi: super::flows::hex_id(k.spi().into(), 8),
-                src: super::flows::addr_string(k.src()),
-                dst: super::flows::addr_string(k.dst()),
-                encap: if k.udp() { "udp" } else { "none" },
-                packets: s.packets,
-                bytes: s.bytes,
-                ike_sa: link_ike(k, s),
-                first_seq: Some(s.first_seq),
-                last_seq: Some(s.last_seq),
-                seq_gaps: s.gaps,
-                iface: s.iface.and_then(&iface_name),
+            .map(|(k, s)| {
+                let (pid, comm) = owner(proc_of(k, s));
+                EspSa {
+                    spi: super::flows::hex_id(k.spi().into(), 8),
+                    src: super::flows::addr_string(k.src()),
+                    dst: super::flows::addr_string(k.dst()),
+                    encap: if k.udp() { "udp" } else { "none" },
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    ike_sa: link_ike(k, s),
+                    first_seq: Some(s.first_seq),
+                    last_seq: Some(s.last_seq),
+                    seq_gaps: s.gaps,
+                    iface: s.iface.and_then(&iface_name),
+                    seq_repeats: s.repeats,
+                    pid,
+                    comm,
+                }
             })
             .collect()
     }

@@ -166,6 +166,10 @@ impl<K: TableKey, V> Table<K, V> {
         }
     }
 
+    pub fn entry(&self, e: usize) -> &V {
+        &self.entries[e].1
+    }
+
     #[inline]
     pub fn entry_mut(&mut self, e: usize) -> &mut V {
         &mut self.entries[e].1
@@ -188,8 +192,29 @@ impl<K: TableKey, V> Table<K, V> {
     #[cold]
     fn grow(&mut self) {
         let n = self.slots.len() * 2;
+        self.reindex(n);
+    }
+
+    /// Keep only the entries `keep` approves, in their order; returns how many went. The index
+    /// is rebuilt (the table has no tombstones, which keeps lookups simple): a sweep, not a
+    /// per-packet operation.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(k, v)| keep(k, v));
+        let gone = before - self.entries.len();
+        if gone > 0 {
+            self.entries.shrink_to(self.entries.len() * 2);
+            let n = (self.entries.len() * 2 + 1).next_power_of_two().max(64);
+            self.reindex(n);
+        }
+        gone
+    }
+
+    /// Rebuild the slot index with `n` (a power of two) slots.
+    fn reindex(&mut self, n: usize) {
+        debug_assert!(n.is_power_of_two() && n > self.entries.len() * 2);
         self.slots = vec![0; n];
-        self.shift -= 1;
+        self.shift = 64 - n.trailing_zeros();
         let mask = n - 1;
         for (e, (k, _)) in self.entries.iter().enumerate() {
             let hash = k.table_hash();
@@ -369,7 +394,8 @@ pub struct FlowState {
     /// True when the first packet went from the key's `a` side to `b`.
     pub a_first: bool,
     pub apps: u16,
-    pub pid: Option<u32>,
+    /// The process of its first attributed packet.
+    pub proc: Option<super::ProcHandle>,
     pub packets: u64,
     pub bytes: u64,
     pub first: Timestamp,
@@ -391,8 +417,10 @@ pub const MAX_FLOWS: usize = 1_000_000;
 const _: () = assert!(MAX_FLOWS < MAX_ENTRIES);
 
 impl Flows {
-    /// Count one packet on flow `key`, whose `table_hash` is `hash`; returns the flow's
-    /// state, or `None` when the table is full.
+    /// Count `packets` packets of `bytes` bytes on flow `key`, whose `table_hash` is `hash`
+    /// (0 and 0 for a sample the source counts itself); returns the flow's state, or `None`
+    /// when the table is full.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn touch(
         &mut self,
@@ -400,8 +428,9 @@ impl Flows {
         hash: u64,
         a_is_src: bool,
         ts: Timestamp,
+        packets: u64,
         bytes: u64,
-        pid: Option<u32>,
+        proc: Option<super::ProcHandle>,
     ) -> Option<&mut FlowState> {
         let e = match self.map.find_hashed(key, hash) {
             Slot::Found(e) => e,
@@ -412,7 +441,7 @@ impl Flows {
                 let st = FlowState {
                     a_first: a_is_src,
                     apps: 0,
-                    pid: None,
+                    proc: None,
                     packets: 0,
                     bytes: 0,
                     first: ts,
@@ -424,13 +453,13 @@ impl Flows {
             }
         };
         let st = self.map.entry_mut(e);
-        st.packets += 1;
+        st.packets += packets;
         st.bytes += bytes;
         if ts > st.last {
             st.last = ts;
         }
-        if st.pid.is_none() {
-            st.pid = pid;
+        if st.proc.is_none() {
+            st.proc = proc;
         }
         Some(st)
     }

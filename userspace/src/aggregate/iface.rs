@@ -1,20 +1,38 @@
 //! Interfaces and processes as the aggregator keeps them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::capture::linktype;
-use crate::event::{IfaceId, InterfaceInfo, ProcessInfo};
-use crate::report;
+use crate::event::{IfaceId, InterfaceInfo};
+use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Default)]
 pub struct IfaceState {
     pub info: InterfaceInfo,
     pub packets: u64,
     pub bytes: u64,
+    /// When a live source saw it removed.
+    pub removed: Option<Timestamp>,
 }
 
-/// The kind of an interface from its name, as the operating systems name them.
-pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
+/// The kind of an interface: from the kernel's link kind when a live source gave it, else from
+/// its name, as the operating systems name them.
+pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> &'static str {
+    // A TUN named like an IPsec or macOS tunnel says more by its name (strongSwan's
+    // kernel-libipsec device `ipsec0` is a TUN).
+    let named_tunnel = name.is_some_and(|n| n.starts_with("ipsec") || n.starts_with("utun"));
+    if let (Some(k), false) = (link_kind, named_tunnel) {
+        match k {
+            "tun" | "tap" => return "tun",
+            "wireguard" => return "wireguard",
+            "xfrm" => return "xfrm",
+            "vti" | "vti6" => return "vti",
+            "gre" | "gretap" | "ip6gre" | "ip6gretap" | "erspan" | "ip6erspan" => return "gre",
+            "ipip" | "sit" | "ip6tnl" => return "ipip",
+            "veth" | "bridge" | "bond" | "macvlan" | "ipvlan" | "vlan" => return "ethernet",
+            _ => {}
+        }
+    }
     let Some(n) = name else {
         return if link == linktype::EN10MB { "ethernet" } else { "other" };
     };
@@ -50,52 +68,7 @@ pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
 }
 
 pub fn is_tunnel_kind(kind: &str) -> bool {
-    matches!(kind, "tun" | "ipsec" | "utun" | "xfrm" | "wireguard" | "gre" | "vti")
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ProcState {
-    pub info: ProcessInfo,
-    pub packets: u64,
-    pub bytes: u64,
-    pub ifaces: BTreeSet<String>,
-}
-
-#[derive(Default)]
-pub struct Processes {
-    pub map: BTreeMap<u32, ProcState>,
-}
-
-impl Processes {
-    /// Merge what a source says about a process: later facts fill gaps, never erase.
-    pub fn learn(&mut self, p: &ProcessInfo) {
-        let e = self.map.entry(p.pid).or_insert_with(|| ProcState {
-            info: ProcessInfo { pid: p.pid, ..Default::default() },
-            ..Default::default()
-        });
-        let i = &mut e.info;
-        if p.comm.is_some() {
-            i.comm = p.comm.clone();
-        }
-        if p.exe.is_some() {
-            i.exe = p.exe.clone();
-        }
-        if p.cmdline.is_some() {
-            i.cmdline = p.cmdline.clone();
-        }
-        if p.uid.is_some() {
-            i.uid = p.uid;
-        }
-    }
-
-    pub fn comm(&self, pid: u32) -> Option<String> {
-        self.map.get(&pid).and_then(|p| p.info.comm.clone())
-    }
-
-    pub fn proc_ref(&self, pid: u32) -> report::ProcRef {
-        let info = self.map.get(&pid).map(|p| &p.info);
-        report::ProcRef { pid, comm: info.and_then(|i| i.comm.clone()), exe: info.and_then(|i| i.exe.clone()) }
-    }
+    matches!(kind, "tun" | "ipsec" | "utun" | "xfrm" | "wireguard" | "gre" | "vti" | "ipip")
 }
 
 /// Ids below this are also kept in a flat table.
@@ -110,17 +83,36 @@ pub struct Ifaces {
     /// packet: an index instead of a tree walk. `usize::MAX` marks a hole.
     small: Vec<usize>,
     by_name: BTreeMap<String, usize>,
+    /// Live interfaces by (network namespace, kernel index), while they exist.
+    by_index: rustc_hash::FxHashMap<(Option<u64>, u32), usize>,
 }
 
 impl Ifaces {
+    /// What a source says of an interface: a new one, or news of one it announced before (the
+    /// news replaces what was said, except who created and holds it, which a later
+    /// announcement that does not know them leaves as they were).
     pub fn announce(&mut self, info: &InterfaceInfo) -> usize {
         if let Some(&i) = self.by_id.get(&info.id) {
-            self.list[i].info = info.clone();
+            let cur = &mut self.list[i].info;
+            let (owner, created_by, before) = (cur.owner, cur.created_by, cur.created_before_start);
+            *cur = info.clone();
+            cur.owner = cur.owner.or(owner);
+            cur.created_by = cur.created_by.or(created_by);
+            cur.created_before_start = cur.created_by.is_none() && (cur.created_before_start || before);
+            if let Some(n) = &info.name {
+                self.by_name.entry(n.clone()).or_insert(i);
+            }
+            if let (Some(x), None) = (info.ifindex, self.list[i].removed) {
+                self.by_index.insert((info.netns, x), i);
+            }
             return i;
         }
-        self.list.push(IfaceState { info: info.clone(), packets: 0, bytes: 0 });
+        self.list.push(IfaceState { info: info.clone(), ..Default::default() });
         let i = self.list.len() - 1;
         self.by_id.insert(info.id, i);
+        if let Some(x) = info.ifindex {
+            self.by_index.insert((info.netns, x), i);
+        }
         if let Ok(id) = usize::try_from(info.id) {
             if id < SMALL_IDS {
                 if self.small.len() <= id {
@@ -152,7 +144,7 @@ impl Ifaces {
         }
         let id = IfaceId::MAX - self.by_name.len() as u32;
         let info = InterfaceInfo { id, name: Some(name.to_string()), linktype: link, ..Default::default() };
-        self.list.push(IfaceState { info, packets: 0, bytes: 0 });
+        self.list.push(IfaceState { info, ..Default::default() });
         let i = self.list.len() - 1;
         self.by_name.insert(name.to_string(), i);
         i
@@ -160,6 +152,30 @@ impl Ifaces {
 
     pub fn name(&self, idx: usize) -> Option<String> {
         self.list.get(idx).and_then(|s| s.info.name.clone())
+    }
+
+    /// The interface a live source announced as `name` in network namespace `netns`, newest
+    /// first (a name can come back after its interface vanished).
+    pub fn by_netns_name(&self, netns: Option<u64>, name: &str) -> Option<usize> {
+        self.list.iter().rposition(|s| s.info.name.as_deref() == Some(name) && s.info.netns == netns)
+    }
+
+    /// The interface with kernel index `ifindex` in `netns` that has not been removed.
+    pub fn by_ifindex(&self, netns: Option<u64>, ifindex: u32) -> Option<usize> {
+        self.by_index.get(&(netns, ifindex)).copied()
+    }
+
+    /// A live source saw interface `idx` removed: it stays in the report, marked, and its
+    /// kernel index no longer names it.
+    pub fn remove(&mut self, idx: usize, at: crate::time::Timestamp) {
+        let Some(s) = self.list.get_mut(idx) else { return };
+        s.removed.get_or_insert(at);
+        if let Some(x) = s.info.ifindex {
+            let key = (s.info.netns, x);
+            if self.by_index.get(&key) == Some(&idx) {
+                self.by_index.remove(&key);
+            }
+        }
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Ctx {
     pub sport: u16,
     pub dst: IpAddr,
     pub dport: u16,
-    pub pid: Option<u32>,
+    pub proc: Option<super::ProcHandle>,
     pub iface: Option<u32>,
     /// Came on UDP 4500 behind the non-ESP marker.
     pub encapsulated: bool,
@@ -88,7 +88,7 @@ pub struct SaState {
     /// In arrival order; [`SaState::exchange_reports`] renders them.
     pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
-    pub pid: Option<u32>,
+    pub proc: Option<super::ProcHandle>,
     pub proposals: Vec<Proposal>,
     pub chosen: Option<Proposal>,
     pub ke_group: Option<String>,
@@ -97,6 +97,9 @@ pub struct SaState {
     pub nat_detected: bool,
     pub iface: Option<u32>,
     pub first: Timestamp,
+    pub last: Timestamp,
+    /// When its deletion was seen.
+    pub deleted_at: Option<Timestamp>,
     /// Peer addresses as seen on the wire, both sides (for linking ESP SAs).
     pub peers: (IpAddr, IpAddr),
 }
@@ -177,8 +180,17 @@ const MAX_SAS: usize = 200_000;
 pub struct IkeTable {
     pub sas: Vec<SaState>,
     by_ispi: FxHashMap<(u8, u64), usize>,
+    /// Exchanges of kept SAs not stored (past [`MAX_EXCHANGES`] per SA).
     pub dropped_exchanges: u64,
+    /// Messages of new SAs refused because [`MAX_SAS`] SAs were kept.
+    pub refused: u64,
+    /// SAs let go after their deletion or idleness.
+    pub expired: u64,
 }
+
+/// The caps, for the report's `stats.limits`.
+pub const MAX_IKE_SAS: usize = MAX_SAS;
+pub const MAX_IKE_EXCHANGES: usize = MAX_EXCHANGES;
 
 /// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
 /// report, so give it back (the clones this replaced were exact-sized).
@@ -211,7 +223,7 @@ impl IkeTable {
             Some(&i) => i,
             None => {
                 if self.sas.len() >= MAX_SAS {
-                    self.dropped_exchanges += 1;
+                    self.refused += 1;
                     return;
                 }
                 // The first message we see names the initiator, unless its own flags say it is the
@@ -236,7 +248,7 @@ impl IkeTable {
                     state: "unknown",
                     exchanges: Vec::new(),
                     vendor_ids: Vec::new(),
-                    pid: None,
+                    proc: None,
                     proposals: Vec::new(),
                     chosen: None,
                     ke_group: None,
@@ -245,6 +257,8 @@ impl IkeTable {
                     nat_detected: false,
                     iface: c.iface,
                     first: c.at,
+                    last: c.at,
+                    deleted_at: None,
                     peers: (ini.0, resp.0),
                 });
                 self.by_ispi.insert(key, self.sas.len() - 1);
@@ -274,8 +288,11 @@ impl IkeTable {
             sa.nat_detected = true;
         }
         let response = m.response.unwrap_or(!from_initiator);
-        if sa.pid.is_none() && c.pid.is_some() {
-            sa.pid = c.pid;
+        if sa.proc.is_none() && c.proc.is_some() {
+            sa.proc = c.proc;
+        }
+        if c.at > sa.last {
+            sa.last = c.at;
         }
         let next = next_state(sa.state, &m, response);
         if m.scan.has_sa {
@@ -301,6 +318,9 @@ impl IkeTable {
             }
         }
         sa.encrypted_payloads += m.encrypted_payloads;
+        if next == "deleted" && sa.state != "deleted" {
+            sa.deleted_at = Some(c.at);
+        }
         sa.state = next;
         if sa.exchanges.len() < MAX_EXCHANGES {
             sa.exchanges.push(Exchange::new(&m, &c, response));
@@ -309,38 +329,56 @@ impl IkeTable {
         }
     }
 
-    /// The SAs in order of first sight. Consumes the table: the exchanges, proposals and
-    /// names move into the report instead of being copied (and the originals freed) on the
-    /// way, which for thousands of SAs with their exchange lists was a large share of
-    /// building the report.
-    pub fn into_report(
-        self,
+    /// Let go of SAs deleted more than `ended` ns before `now`, or idle for more than `idle`
+    /// ns; returns how many went.
+    pub fn expire(&mut self, now: Timestamp, ended: Option<i64>, idle: Option<i64>) -> u64 {
+        let gone = |sa: &SaState| {
+            let since = |t: Timestamp| now.0.saturating_sub(t.0);
+            ended.is_some_and(|g| sa.deleted_at.is_some_and(|d| since(d) > g))
+                || idle.is_some_and(|g| since(sa.last) > g)
+        };
+        let before = self.sas.len();
+        self.sas.retain(|sa| !gone(sa));
+        let n = before - self.sas.len();
+        if n > 0 {
+            self.by_ispi = self.sas.iter().enumerate().map(|(i, sa)| ((sa.version, sa.ispi), i)).collect();
+            self.expired += n as u64;
+        }
+        n as u64
+    }
+
+    /// The SAs in order of first sight, as the report lists them.
+    pub fn report(
+        &self,
         iface_name: impl Fn(u32) -> Option<String>,
-        comm: impl Fn(u32) -> Option<String>,
+        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
     ) -> Vec<IkeSa> {
         self.sas
-            .into_iter()
-            .map(|s| IkeSa {
-                version: s.version,
-                initiator_spi: hex_id(s.ispi, 16),
-                responder_spi: (s.rspi != 0).then(|| hex_id(s.rspi, 16)),
-                initiator: addr_string(s.initiator.0),
-                initiator_port: s.initiator.1,
-                responder: addr_string(s.responder.0),
-                responder_port: s.responder.1,
-                nat_t: s.nat_t,
-                state: s.state,
-                exchanges: s.exchange_reports(),
-                vendor_ids: s.vendor_ids,
-                pid: s.pid,
-                comm: s.pid.and_then(&comm),
-                proposals: s.proposals,
-                chosen: s.chosen,
-                ke_group: s.ke_group,
-                notifies: s.notifies,
-                encrypted_payloads: s.encrypted_payloads,
-                nat_detected: s.nat_detected.then_some(true),
-                iface: s.iface.and_then(&iface_name),
+            .iter()
+            .map(|s| {
+                let (pid, comm) = owner(s.proc);
+                IkeSa {
+                    version: s.version,
+                    initiator_spi: hex_id(s.ispi, 16),
+                    responder_spi: (s.rspi != 0).then(|| hex_id(s.rspi, 16)),
+                    initiator: addr_string(s.initiator.0),
+                    initiator_port: s.initiator.1,
+                    responder: addr_string(s.responder.0),
+                    responder_port: s.responder.1,
+                    nat_t: s.nat_t,
+                    state: s.state,
+                    exchanges: s.exchange_reports(),
+                    vendor_ids: s.vendor_ids.clone(),
+                    pid,
+                    comm,
+                    proposals: s.proposals.clone(),
+                    chosen: s.chosen.clone(),
+                    ke_group: s.ke_group.clone(),
+                    notifies: s.notifies.clone(),
+                    encrypted_payloads: s.encrypted_payloads,
+                    nat_detected: s.nat_detected.then_some(true),
+                    iface: s.iface.and_then(&iface_name),
+                }
             })
             .collect()
     }

@@ -223,6 +223,8 @@ impl<'a> Reader<'a> {
             data,
             pid: None,
             effective_pid: None,
+            cookie: 0,
+            sampled: false,
         }))
     }
 }

@@ -417,6 +417,8 @@ impl<'a> Reader<'a> {
             data,
             pid: None,
             effective_pid: None,
+            cookie: 0,
+            sampled: false,
         };
         self.last_ts = ts;
         let opts = body.get(n.saturating_add(3) & !3..).unwrap_or_default();
@@ -474,6 +476,8 @@ impl<'a> Reader<'a> {
             data: &body[..n],
             pid: None,
             effective_pid: None,
+            cookie: 0,
+            sampled: false,
         })))
     }
 
@@ -497,6 +501,7 @@ impl<'a> Reader<'a> {
             exe: owner.cmd.filter(|c| c.contains('/')).map(str::to_owned),
             cmdline: owner.args.filter(|a| !a.is_empty()).map(str::to_owned),
             uid: None,
+            ..Default::default()
         })))
     }
 }

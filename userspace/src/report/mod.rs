@@ -24,6 +24,8 @@ pub struct Report {
     pub esp_sas: Vec<EspSa>,
     pub sip: Sip,
     pub verdicts: Vec<Verdict>,
+    /// Sockets a live source reported, by cookie (additive field).
+    pub sockets: Vec<Socket>,
     /// Malformed packets by reason (additive field).
     pub malformed: Vec<MalformedCount>,
     /// Frames on link types tuntrace does not decode, by link type (additive field).
@@ -48,6 +50,52 @@ pub struct Stats {
     pub dropped_events: u64,
     pub started: Option<Timestamp>,
     pub ended: Option<Timestamp>,
+    /// What the source lost, by cause (ring buffer, full kernel map…); `dropped_events` is
+    /// their sum (additive field).
+    pub losses: Vec<LossCount>,
+    /// Every table cap and expiry rule, with how many entries it refused or let go (additive
+    /// field).
+    pub limits: Vec<LimitCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LossCount {
+    pub what: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LimitCount {
+    /// The table: `flows`, `ike_sas`, `sip_calls`…
+    pub what: String,
+    /// The rule, e.g. `at most 1000000` or `idle for 1800 s`.
+    pub rule: String,
+    /// Entries (or messages, packets: the rule says) refused or let go.
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Socket {
+    /// The kernel's socket cookie, 16 lower-case hex digits.
+    pub cookie: String,
+    pub proto: &'static str,
+    pub local: Option<String>,
+    pub local_port: Option<u16>,
+    pub remote: Option<String>,
+    pub remote_port: Option<u16>,
+    /// The process its packets belong to now (the last that used it).
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    /// Every process seen using it, first first (creator, forked children, sharers).
+    pub users: Vec<u32>,
+    pub created_by: Option<u32>,
+    /// TCP state name (`established`, `listen`…).
+    pub state: Option<String>,
+    /// Interface it is bound to (SO_BINDTODEVICE).
+    pub bound_iface: Option<String>,
+    /// When it was created, if that happened while the source watched.
+    pub opened: Option<Timestamp>,
+    pub closed: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -76,6 +124,14 @@ pub struct Interface {
     pub bytes: u64,
     /// pcap LINKTYPE name of its frames (additive field).
     pub linktype: String,
+    /// Network namespace and kernel index (live sources; additive fields).
+    pub netns: Option<u64>,
+    pub ifindex: Option<u32>,
+    /// When a live source saw it removed (additive field).
+    pub removed: Option<Timestamp>,
+    /// The interface existed before the source began, so who created it cannot be known
+    /// (`created_by` is then null for that reason, not for lack of looking; additive field).
+    pub created_before_trace: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -88,6 +144,11 @@ pub struct Process {
     pub packets: u64,
     pub bytes: u64,
     pub interfaces: Vec<String>,
+    // additive fields
+    pub ppid: Option<u32>,
+    /// When it started and exited (live sources).
+    pub start: Option<Timestamp>,
+    pub exited: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -176,6 +237,11 @@ pub struct EspSa {
     /// Sequence numbers skipped (gaps between consecutive packets).
     pub seq_gaps: u64,
     pub iface: Option<String>,
+    /// Packets whose sequence number did not move forward: replays, duplicates, reordering.
+    pub seq_repeats: u64,
+    /// The process whose socket carried it (ESP in UDP), when the source attributes packets.
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -254,981 +320,14 @@ pub struct InputError {
 impl Report {
     /// The `--json` document: pretty-printed, deterministic, with a trailing newline.
     pub fn to_json(&self) -> String {
-        // Everything the writer copies is a whole `&str`, a run of one between ASCII bytes,
-        // or ASCII: the bytes are UTF-8 by construction, and this check never fails.
-        String::from_utf8(self.to_json_bytes()).expect("the JSON writer writes UTF-8")
+        // serde_json writes UTF-8: this check never fails.
+        String::from_utf8(self.to_json_bytes()).expect("serde_json writes UTF-8")
     }
 
     /// [`Report::to_json`] as bytes, for writing straight out without the UTF-8 check.
     pub fn to_json_bytes(&self) -> Vec<u8> {
-        // The direct writer below prints exactly what serde_json's pretty printer does, at a
-        // fraction of the cost; anything it does not handle (maps, floats…) sends the whole
-        // report through serde_json instead, so the output never depends on which ran.
-        let mut w = json::Writer::with_capacity(json::size_estimate(self));
-        let mut s = match json::write_report(&mut w, self) {
-            Ok(()) => w.out,
-            Err(_) => serde_json::to_vec_pretty(self).expect("report serialises"),
-        };
+        let mut s = serde_json::to_vec_pretty(self).expect("report serialises");
         s.push(b'\n');
         s
-    }
-}
-
-/// A pretty JSON writer for the report, byte for byte serde_json's `to_string_pretty`
-/// (two-space indent, `"key": value`, `[]`/`{}` when empty, the same string escapes).
-///
-/// serde_json writes every token, indent level and escaped run through `io::Write` into its
-/// buffer, one small copy each; for a report of thousands of flows and SIP messages that was a
-/// tenth of a whole replay. Here the output buffer (bytes, sized for the report up front) is
-/// written directly: a field's comma, indent and key in one cached piece, an element's comma
-/// and indent in one fixed-length copy, strings checked and copied eight bytes at a time,
-/// and numbers without `core::fmt`.
-mod json {
-    use serde::ser::{self, Impossible, Serialize};
-    use std::fmt;
-
-    mod direct;
-
-    pub use direct::report as write_report;
-
-    /// A type the writer leaves to serde_json (none occurs in the report today).
-    #[derive(Debug)]
-    pub struct Unsupported;
-
-    impl fmt::Display for Unsupported {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("not handled by the direct JSON writer")
-        }
-    }
-
-    impl std::error::Error for Unsupported {}
-
-    impl ser::Error for Unsupported {
-        fn custom<T: fmt::Display>(_: T) -> Self {
-            Unsupported
-        }
-    }
-
-    /// Writes into bytes rather than a `String`: a `String` only takes `&str` pieces or
-    /// `char`s, so a digit or an eight-byte run of a string was a `push` each, with its
-    /// capacity check and UTF-8 length branch, or a `memcpy` call of the exact length. Every
-    /// piece written is a whole `&str`, a part of one cut next to an ASCII byte, or ASCII, so
-    /// the bytes stay UTF-8 ([`Report::to_json`] checks it anyway).
-    #[derive(Default)]
-    pub struct Writer {
-        pub out: Vec<u8>,
-        depth: usize,
-        prefixes: KeyPrefixes,
-        stamps: direct::StampPrefixes,
-    }
-
-    /// Roughly what the document takes, a little more (about a sixth) for a typical report:
-    /// its records by the thousand print a few hundred bytes each (the figures are from the
-    /// 1.1 GB benchmark capture's report). Reserving it up front saves growing, and copying,
-    /// the buffer a dozen times over; pages reserved but never written are not touched, so
-    /// erring high costs little, and erring low one more doubling.
-    pub fn size_estimate(r: &super::Report) -> usize {
-        const FLOW: usize = 400;
-        const IKE_SA: usize = 800;
-        const EXCHANGE: usize = 330;
-        const PROPOSAL: usize = 420;
-        const ESP_SA: usize = 300;
-        const DIALOG: usize = 340;
-        const MESSAGE: usize = 440;
-        const VERDICT: usize = 100;
-        const EVIDENCE: usize = 150;
-        let ike: usize = r
-            .ike_sas
-            .iter()
-            .map(|s| {
-                IKE_SA + EXCHANGE * s.exchanges.len() + PROPOSAL * (s.proposals.len() + usize::from(s.chosen.is_some()))
-            })
-            .sum();
-        let dialogs: usize = r.sip.dialogs.iter().map(|d| DIALOG + MESSAGE * d.messages.len()).sum();
-        let regs: usize = r.sip.registrations.iter().map(|g| DIALOG + MESSAGE * g.messages.len()).sum();
-        let verdicts: usize = r.verdicts.iter().map(|v| VERDICT + EVIDENCE * v.evidence.len()).sum();
-        16 * 1024 + FLOW * r.flows.len() + ike + ESP_SA * r.esp_sas.len() + dialogs + regs + verdicts
-    }
-
-    /// Every number below 100 as two digits.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-
-    /// What goes before an element at a nesting level: a comma unless it is the first,
-    /// newline, indent. 32 bytes each, enough for 15 levels (a report has 7).
-    const COMMA_RUN: &[u8; 32] = b",\n                              ";
-    const NEWLINE_RUN: &[u8; 32] = b"\n                               ";
-
-    impl Writer {
-        pub fn with_capacity(n: usize) -> Self {
-            Writer { out: Vec::with_capacity(n), ..Writer::default() }
-        }
-
-        /// Newline and indent, after a comma unless `first`. One line of JSON in three is an
-        /// array element or a closing bracket, each starting this way: the whole run is copied
-        /// and cut back, since a copy of constant length is a couple of vector moves where
-        /// one of the exact length is a `memcpy` call.
-        #[inline]
-        fn separator(&mut self, first: bool) {
-            let (run, len) = if first { (NEWLINE_RUN, 1 + self.depth * 2) } else { (COMMA_RUN, 2 + self.depth * 2) };
-            let start = self.out.len();
-            self.out.extend_from_slice(run);
-            if len <= run.len() {
-                self.out.truncate(start + len);
-            } else {
-                self.out.resize(start + len, b' ');
-            }
-        }
-
-        /// Separator, object key and `": "` for a field, copied in one piece from the cache.
-        fn field(&mut self, first: bool, key: &'static str) {
-            let prefix = self.prefixes.get(key, self.depth);
-            self.out.extend_from_slice(&prefix.as_bytes()[usize::from(first)..]);
-        }
-
-        /// `s` quoted, with serde_json's escapes.
-        ///
-        /// Three strings in four of a report have 8 to 32 bytes (addresses, Call-IDs,
-        /// CSeqs, SPIs). Those are read as four eight-byte words at 0, 8, n-16 and n-8 (two
-        /// of them, at 0 and n-8, up to 16 bytes), which overlap to cover every byte; when
-        /// none needs escaping the words are laid out, between quotes, in a buffer on the
-        /// stack that is copied whole and cut back to length: loads, stores and one
-        /// constant-length copy, where quotes and string apart were three appends, each
-        /// with its capacity check.
-        #[inline]
-        pub(super) fn string(&mut self, s: &str) {
-            let b = s.as_bytes();
-            let n = b.len();
-            let word = |i: usize| b.get(i..i + 8).and_then(|w| w.first_chunk::<8>()).copied();
-            if (8..=32).contains(&n) {
-                let (i1, i2) = if n > 16 { (8, n - 16) } else { (0, n - 8) };
-                if let (Some(w0), Some(w1), Some(w2), Some(w3)) = (word(0), word(i1), word(i2), word(n - 8)) {
-                    let clean = |w: [u8; 8]| clean_bits(u64::from_le_bytes(w));
-                    if clean(w0) & clean(w1) & clean(w2) & clean(w3) & HIGH == HIGH {
-                        // Quotes everywhere, so the one after the string is already there.
-                        let mut buf = [b'"'; 40];
-                        for (i, w) in [(0, w0), (i1, w1), (i2, w2), (n - 8, w3)] {
-                            buf[1 + i..9 + i].copy_from_slice(&w);
-                        }
-                        let start = self.out.len();
-                        self.out.extend_from_slice(&buf);
-                        self.out.truncate(start + n + 2);
-                        return;
-                    }
-                }
-            }
-            self.any_string(b);
-        }
-
-        /// [`Writer::string`] for any length.
-        fn any_string(&mut self, b: &[u8]) {
-            self.out.reserve(b.len() + 2);
-            self.out.push(b'"');
-            if needs_escape(b) {
-                self.escaped(b);
-            } else {
-                put(&mut self.out, b);
-            }
-            self.out.push(b'"');
-        }
-
-        /// `s` with serde_json's escapes: runs without any written in one piece. Only ASCII
-        /// bytes are escaped, so every run copied is cut at character boundaries.
-        #[cold]
-        fn escaped(&mut self, s: &[u8]) {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let mut start = 0;
-            for (i, &c) in s.iter().enumerate() {
-                let esc: &[u8] = match c {
-                    b'"' => b"\\\"",
-                    b'\\' => b"\\\\",
-                    0x08 => b"\\b",
-                    0x0c => b"\\f",
-                    b'\n' => b"\\n",
-                    b'\r' => b"\\r",
-                    b'\t' => b"\\t",
-                    0..=0x1f => b"",
-                    _ => continue,
-                };
-                self.out.extend_from_slice(&s[start..i]);
-                if esc.is_empty() {
-                    self.out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(c >> 4)],
-                        HEX[usize::from(c & 0xf)],
-                    ]);
-                } else {
-                    self.out.extend_from_slice(esc);
-                }
-                start = i + 1;
-            }
-            self.out.extend_from_slice(&s[start..]);
-        }
-
-        /// Decimal digits, two per step from a table, without `core::fmt`. The digits are
-        /// laid out at the front of a 20-byte buffer (room for `u64::MAX`), which is copied
-        /// whole and cut back to the count: a constant-length copy is two vector moves, where
-        /// one of the exact length was a `push` per digit.
-        #[inline]
-        pub(super) fn uint(&mut self, mut v: u64) {
-            // Most numbers in a report are ports, IDs, status codes and small counts.
-            let len = match v {
-                0..10 => 1,
-                10..100 => 2,
-                100..1000 => 3,
-                1000..10_000 => 4,
-                10_000..100_000 => 5,
-                _ => v.ilog10() as usize + 1,
-            };
-            let mut buf = [b'0'; 20];
-            let mut i = len;
-            while v >= 100 {
-                let p = (v % 100) as usize * 2;
-                v /= 100;
-                i -= 2;
-                buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
-            }
-            if v >= 10 {
-                let p = v as usize * 2;
-                buf[..2].copy_from_slice(&PAIRS[p..p + 2]);
-            } else {
-                buf[0] = b'0' + v as u8;
-            }
-            let start = self.out.len();
-            self.out.extend_from_slice(&buf);
-            self.out.truncate(start + len);
-        }
-
-        fn int(&mut self, v: i64) {
-            if v < 0 {
-                self.out.push(b'-');
-            }
-            self.uint(v.unsigned_abs());
-        }
-
-        fn open(&mut self, c: u8) -> Compound<'_> {
-            self.out.push(c);
-            self.depth += 1;
-            Compound { w: self, first: true }
-        }
-    }
-
-    /// `,\n<indent>"key": ` for the (key, depth) pairs seen, direct-mapped by the key's
-    /// address. Half the lines of a report are object fields, and writing each one's comma,
-    /// indent, quotes and key in pieces cost more than the values; a report has a few dozen
-    /// distinct keys, so nearly every field is a lookup and one copy. A slot taken by another
-    /// pair is simply rebuilt.
-    ///
-    /// Keys are the report structs' field names (Rust identifiers, or renames such as
-    /// `type`), which never need escaping; the test comparing a whole report with
-    /// serde_json's output checks that this holds.
-    struct KeyPrefixes {
-        slots: Vec<KeyPrefix>,
-    }
-
-    #[derive(Default, Clone)]
-    struct KeyPrefix {
-        /// Address and length of the key it was built for (0 for an empty slot).
-        addr: usize,
-        len: usize,
-        depth: usize,
-        text: String,
-    }
-
-    /// One per value of the hash's top byte.
-    const PREFIX_SLOTS: usize = 256;
-
-    impl Default for KeyPrefixes {
-        fn default() -> Self {
-            KeyPrefixes { slots: vec![KeyPrefix::default(); PREFIX_SLOTS] }
-        }
-    }
-
-    impl KeyPrefixes {
-        fn get(&mut self, key: &'static str, depth: usize) -> &str {
-            debug_assert!(!needs_escape(key.as_bytes()), "{key:?} needs escaping");
-            let addr = key.as_ptr() as usize;
-            // Fibonacci hashing of address and depth; the top eight bits pick the slot.
-            let h = (addr as u64 ^ (depth as u64).rotate_right(8)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let slot = &mut self.slots[(h >> 56) as usize];
-            if slot.addr != addr || slot.len != key.len() || slot.depth != depth {
-                slot.text.clear();
-                slot.text.push_str(",\n");
-                for _ in 0..depth {
-                    slot.text.push_str("  ");
-                }
-                slot.text.push('"');
-                slot.text.push_str(key);
-                slot.text.push_str("\": ");
-                (slot.addr, slot.len, slot.depth) = (addr, key.len(), depth);
-            }
-            &slot.text
-        }
-    }
-
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-
-    /// The high bit of each byte of the result is set where that byte of `w` needs no
-    /// escape (it is not a control character, `"` or `\\`). Every byte needing one is
-    /// ASCII, so the test is on the low seven bits `y` of the bytes whose own high bit is
-    /// clear: `y + 0x60` reaches 0x80 exactly when `y >= 0x20`, `(y ^ c) + 0x7f` exactly
-    /// when `y != c`. No sum exceeds 0xff, so no byte carries into the next and every byte's
-    /// answer is exact.
-    #[inline]
-    fn clean_bits(w: u64) -> u64 {
-        const LOW7: u64 = ONES * 0x7f;
-        let y = w & LOW7;
-        let ctrl = y + ONES * 0x60;
-        let quote = (y ^ (ONES * u64::from(b'"'))) + LOW7;
-        let backslash = (y ^ (ONES * u64::from(b'\\'))) + LOW7;
-        w | (ctrl & quote & backslash)
-    }
-
-    /// Whether a byte of the word is a control character, `"` or `\\`.
-    #[cfg(test)]
-    fn word_needs_escape(w: u64) -> bool {
-        clean_bits(w) & HIGH != HIGH
-    }
-
-    /// Whether any byte is a control character, `"` or `\\`: eight bytes per step, since
-    /// nearly every string in a report has nothing to escape. The bytes past the last full
-    /// word are checked in one more word that overlaps the ones before, and strings shorter
-    /// than a word are read as (possibly overlapping) halves or padded with spaces, so no
-    /// string costs a byte-by-byte loop.
-    #[inline]
-    fn needs_escape(b: &[u8]) -> bool {
-        let n = b.len();
-        let clean = if let Some(last) = b.last_chunk::<8>() {
-            let (words, _) = b.as_chunks::<8>();
-            // A branch per word rather than one at the end: an and-ed fold over the words
-            // is vectorised, which costs more than it saves on strings of a few words.
-            if words.iter().any(|c| clean_bits(u64::from_le_bytes(*c)) & HIGH != HIGH) {
-                return true;
-            }
-            clean_bits(u64::from_le_bytes(*last))
-        } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            clean_bits(u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32)
-        } else if n > 0 {
-            // One to three bytes: first, middle and last cover them all.
-            clean_bits(u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' ']))
-        } else {
-            return false;
-        };
-        clean & HIGH != HIGH
-    }
-
-    /// Append `b`. Most strings of a report (addresses, ports' text, methods, SPIs) are
-    /// under 16 bytes: those go as two overlapping copies of constant length, the second
-    /// written over the end of the first (a few moves, where a `memcpy` of the exact length
-    /// is a call that costs more than the copy).
-    #[inline]
-    fn put(out: &mut Vec<u8>, b: &[u8]) {
-        let start = out.len();
-        let n = b.len();
-        if n > 16 {
-            out.extend_from_slice(b);
-        } else if let (Some(head), Some(tail)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
-            out.extend_from_slice(head);
-            out.truncate(start + n - 8);
-            out.extend_from_slice(tail);
-        } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-            out.extend_from_slice(head);
-            out.truncate(start + n - 4);
-            out.extend_from_slice(tail);
-        } else {
-            for &c in b {
-                out.push(c);
-            }
-        }
-    }
-
-    /// An array or object being written.
-    pub struct Compound<'a> {
-        w: &'a mut Writer,
-        first: bool,
-    }
-
-    impl Compound<'_> {
-        fn next(&mut self) {
-            self.w.separator(self.first);
-            self.first = false;
-        }
-
-        fn close(self, c: u8) {
-            self.w.depth -= 1;
-            if !self.first {
-                self.w.separator(true);
-            }
-            self.w.out.push(c);
-        }
-    }
-
-    impl ser::SerializeSeq for Compound<'_> {
-        type Ok = ();
-        type Error = Unsupported;
-        fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Unsupported> {
-            self.next();
-            v.serialize(&mut *self.w)
-        }
-        fn end(self) -> Result<(), Unsupported> {
-            self.close(b']');
-            Ok(())
-        }
-    }
-
-    impl ser::SerializeTuple for Compound<'_> {
-        type Ok = ();
-        type Error = Unsupported;
-        fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Unsupported> {
-            ser::SerializeSeq::serialize_element(self, v)
-        }
-        fn end(self) -> Result<(), Unsupported> {
-            ser::SerializeSeq::end(self)
-        }
-    }
-
-    impl ser::SerializeTupleStruct for Compound<'_> {
-        type Ok = ();
-        type Error = Unsupported;
-        fn serialize_field<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Unsupported> {
-            ser::SerializeSeq::serialize_element(self, v)
-        }
-        fn end(self) -> Result<(), Unsupported> {
-            ser::SerializeSeq::end(self)
-        }
-    }
-
-    impl ser::SerializeStruct for Compound<'_> {
-        type Ok = ();
-        type Error = Unsupported;
-        fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<(), Unsupported> {
-            self.w.field(self.first, key);
-            self.first = false;
-            v.serialize(&mut *self.w)
-        }
-        fn end(self) -> Result<(), Unsupported> {
-            self.close(b'}');
-            Ok(())
-        }
-    }
-
-    type No = Impossible<(), Unsupported>;
-
-    impl<'a> ser::Serializer for &'a mut Writer {
-        type Ok = ();
-        type Error = Unsupported;
-        type SerializeSeq = Compound<'a>;
-        type SerializeTuple = Compound<'a>;
-        type SerializeTupleStruct = Compound<'a>;
-        type SerializeTupleVariant = No;
-        type SerializeMap = No;
-        type SerializeStruct = Compound<'a>;
-        type SerializeStructVariant = No;
-
-        fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
-            self.out.extend_from_slice(if v { b"true" } else { b"false" });
-            Ok(())
-        }
-        fn serialize_i8(self, v: i8) -> Result<(), Unsupported> {
-            self.int(v.into());
-            Ok(())
-        }
-        fn serialize_i16(self, v: i16) -> Result<(), Unsupported> {
-            self.int(v.into());
-            Ok(())
-        }
-        fn serialize_i32(self, v: i32) -> Result<(), Unsupported> {
-            self.int(v.into());
-            Ok(())
-        }
-        fn serialize_i64(self, v: i64) -> Result<(), Unsupported> {
-            self.int(v);
-            Ok(())
-        }
-        fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
-            self.uint(v.into());
-            Ok(())
-        }
-        fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
-            self.uint(v.into());
-            Ok(())
-        }
-        fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
-            self.uint(v.into());
-            Ok(())
-        }
-        fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
-            self.uint(v);
-            Ok(())
-        }
-        fn serialize_f32(self, _: f32) -> Result<(), Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_f64(self, _: f64) -> Result<(), Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_char(self, v: char) -> Result<(), Unsupported> {
-            self.string(v.encode_utf8(&mut [0; 4]));
-            Ok(())
-        }
-        fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
-            self.string(v);
-            Ok(())
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<(), Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_none(self) -> Result<(), Unsupported> {
-            self.out.extend_from_slice(b"null");
-            Ok(())
-        }
-        fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<(), Unsupported> {
-            v.serialize(self)
-        }
-        fn serialize_unit(self) -> Result<(), Unsupported> {
-            self.serialize_none()
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
-            self.serialize_none()
-        }
-        fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Unsupported> {
-            self.string(variant);
-            Ok(())
-        }
-        fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Result<(), Unsupported> {
-            v.serialize(self)
-        }
-        fn serialize_newtype_variant<T: ?Sized + Serialize>(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: &T,
-        ) -> Result<(), Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
-        }
-        fn serialize_tuple(self, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
-        }
-        fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'['))
-        }
-        fn serialize_tuple_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<No, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_map(self, _: Option<usize>) -> Result<No, Unsupported> {
-            Err(Unsupported)
-        }
-        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-            Ok(self.open(b'{'))
-        }
-        fn serialize_struct_variant(
-            self,
-            _: &'static str,
-            _: u32,
-            _: &'static str,
-            _: usize,
-        ) -> Result<No, Unsupported> {
-            Err(Unsupported)
-        }
-        fn collect_str<T: ?Sized + fmt::Display>(self, v: &T) -> Result<(), Unsupported> {
-            self.string(&v.to_string());
-            Ok(())
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use proptest::prelude::*;
-        use serde::Serialize;
-
-        #[derive(Serialize)]
-        struct Inner {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            n: Option<u16>,
-            none: Option<String>,
-            empty: Vec<u8>,
-            neg: i64,
-        }
-
-        #[derive(Serialize)]
-        struct Empty {}
-
-        #[derive(Serialize)]
-        struct Outer {
-            text: String,
-            list: Vec<Inner>,
-            nested: Vec<Vec<u64>>,
-            empty: Empty,
-            flag: bool,
-            c: char,
-            t: (u8, &'static str),
-            big: u64,
-        }
-
-        fn ours<T: Serialize>(v: &T) -> String {
-            let mut w = Writer::default();
-            v.serialize(&mut w).expect("supported");
-            String::from_utf8(w.out).expect("UTF-8")
-        }
-
-        #[test]
-        fn matches_serde_json_pretty() {
-            let mut text = String::from("plain \" \\ / \u{7f} é ☎ ");
-            for c in 0u8..0x20 {
-                text.push(char::from(c));
-            }
-            let v = Outer {
-                text,
-                list: vec![
-                    Inner { kind: "a", n: Some(5060), none: None, empty: vec![], neg: i64::MIN },
-                    Inner { kind: "b\n", n: None, none: Some("x".into()), empty: vec![0, 255], neg: -1 },
-                ],
-                nested: vec![vec![], vec![0, u64::MAX], vec![7]],
-                empty: Empty {},
-                flag: false,
-                c: '"',
-                t: (1, "two"),
-                big: 18_446_744_073_709_551_615,
-            };
-            assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
-            assert_eq!(ours(&Vec::<u8>::new()), "[]");
-        }
-
-        /// Every pair of byte values side by side at every position of a word: the word
-        /// test sees exactly the bytes that need escaping, whatever their neighbours (no
-        /// carry from one byte reaches the next).
-        #[test]
-        fn word_test_is_exact_for_every_pair_of_bytes() {
-            let bad = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
-            for pos in 0..7 {
-                for a in 0..=255u8 {
-                    for b in 0..=255u8 {
-                        let mut w = [b'x'; 8];
-                        (w[pos], w[pos + 1]) = (a, b);
-                        assert_eq!(word_needs_escape(u64::from_le_bytes(w)), bad(a) || bad(b), "{w:?}");
-                    }
-                }
-            }
-        }
-
-        #[test]
-        fn escape_scan_agrees_with_bytewise() {
-            let slow = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
-            let mut x: u64 = 88172645463325252;
-            for len in 0..40 {
-                for _ in 0..300 {
-                    let mut b: Vec<u8> = (0..len)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            // Mostly printable, sometimes one of the bytes that matter.
-                            match x % 23 {
-                                0 => b'"',
-                                1 => b'\\',
-                                2 => (x >> 8) as u8 % 0x20,
-                                3 => 0x20,
-                                4 => 0xff,
-                                _ => 0x21 + (x >> 8) as u8 % 0x5e,
-                            }
-                        })
-                        .collect();
-                    assert_eq!(needs_escape(&b), slow(&b), "{b:?}");
-                    b.retain(|&c| !slow(&[c]));
-                    assert!(!needs_escape(&b));
-                }
-            }
-        }
-
-        /// Every ASCII character at every position of strings of every length around the
-        /// word sizes the escaper works in, among plain letters and multi-byte characters.
-        #[test]
-        fn every_ascii_character_everywhere_escapes_like_serde_json() {
-            for len in 0..=26 {
-                for pos in 0..len {
-                    for c in 0u8..0x80 {
-                        for filler in ["a", "é", "☎"] {
-                            let mut s: String = (0..len)
-                                .map(|i| if i == pos { char::from(c).to_string() } else { filler.to_string() })
-                                .collect();
-                            assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
-                            s.push('"');
-                            assert_eq!(ours(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
-                        }
-                    }
-                }
-            }
-        }
-
-        proptest! {
-            /// Arbitrary strings, and strings made mostly of the characters that matter
-            /// (control characters, quotes, backslashes, DEL, multi-byte UTF-8 including
-            /// U+2028, which JSON allows unescaped and serde_json leaves alone), written as
-            /// serde_json writes them.
-            #[test]
-            fn strings_escape_like_serde_json(
-                any_text in any::<String>(),
-                chars in prop::collection::vec(
-                    prop_oneof![
-                        (0u8..0x20).prop_map(char::from),
-                        Just('"'),
-                        Just('\\'),
-                        Just('\u{7f}'),
-                        Just('\u{2028}'),
-                        Just('\u{2029}'),
-                        Just('é'),
-                        Just('\u{10ffff}'),
-                        (0x20u8..0x7f).prop_map(char::from),
-                        any::<char>(),
-                    ],
-                    0..70,
-                ),
-            ) {
-                let special: String = chars.into_iter().collect();
-                for s in [&any_text, &special] {
-                    prop_assert_eq!(ours(s), serde_json::to_string(s).unwrap());
-                    // Inside a record, after other output (the buffer is not empty).
-                    let v = (s.as_str(), 7u8, s.as_str());
-                    prop_assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
-                }
-            }
-
-            #[test]
-            fn numbers_like_serde_json(n in any::<u64>(), shift in 0u32..64, i in any::<i64>()) {
-                for v in [n, n >> shift] {
-                    prop_assert_eq!(ours(&v), v.to_string());
-                }
-                prop_assert_eq!(ours(&i), i.to_string());
-            }
-        }
-
-        #[test]
-        fn deep_nesting_indents_past_the_spaces_table() {
-            let mut v = serde_json::json!(1);
-            for _ in 0..40 {
-                v = serde_json::json!([v]);
-            }
-            // json! values serialise their arrays as sequences: no maps, so ours handles them.
-            assert_eq!(ours(&v), serde_json::to_string_pretty(&v).unwrap());
-        }
-
-        #[test]
-        fn unsupported_types_fall_back() {
-            let mut w = Writer::default();
-            assert!(1.5f64.serialize(&mut w).is_err());
-            let m: std::collections::BTreeMap<String, u8> = [("a".to_string(), 1)].into();
-            assert!(m.serialize(&mut Writer::default()).is_err());
-        }
-
-        /// A report with every field of every struct present (and some absent), written by
-        /// `to_json` and by serde_json: every key of the schema goes through the cached key
-        /// prefixes, at the depths where the report puts them.
-        #[test]
-        fn whole_report_matches_serde_json() {
-            use crate::report::*;
-            use crate::time::Timestamp;
-            let at = Timestamp::from_secs_nanos(1_767_225_600, 599_000);
-            let proc_ref = ProcRef { pid: 7, comm: Some("charon".into()), exe: None };
-            let proposal = Proposal {
-                number: 1,
-                protocol: "IKE".into(),
-                encryption: vec!["AES_CBC_256".into()],
-                prf: vec!["PRF_HMAC_SHA2_256".into()],
-                integrity: vec![],
-                dh: vec!["ECP_256".into(), "MODP_2048".into()],
-                esn: vec![],
-                other: vec!["tab\there".into()],
-            };
-            let exchange = |response| IkeExchange {
-                kind: "IKE_SA_INIT".into(),
-                message_id: 0,
-                response,
-                at,
-                src: "198.18.5.40".into(),
-                sport: 500,
-                payloads: vec!["SA".into(), "KE".into()],
-            };
-            let message = |status: Option<u16>| SipMessage {
-                at,
-                src: "2001:db8::1".into(),
-                dst: "198.19.0.1".into(),
-                transport: "udp",
-                method: status.is_none().then(|| "INVITE".into()),
-                status,
-                cseq: Some("1 INVITE".into()),
-                sport: 5060,
-                dport: 5060,
-                reason: status.map(|_| "Ringing \"soon\"".into()),
-                sdp: vec!["audio 198.19.3.53:50002 RTP/AVP PCMU/8000".into()],
-            };
-            let r = Report {
-                schema: SCHEMA,
-                source: Source { kind: "replay", backend: "pcap", inputs: vec!["a.pcap".into(), "b\\c.pcap".into()] },
-                stats: Stats {
-                    packets: 3,
-                    bytes: 1500,
-                    malformed: 1,
-                    unattributed_packets: 2,
-                    dropped_events: 0,
-                    started: Some(at),
-                    ended: None,
-                },
-                interfaces: vec![Interface {
-                    name: Some("ipsec0".into()),
-                    kind: "ipsec",
-                    mtu: Some(1400),
-                    addresses: vec!["10.0.0.2/32".into()],
-                    owner: Some(proc_ref.clone()),
-                    created_by: Some(CreatedBy { pid: 7, comm: None, at: Some(at) }),
-                    packets: 3,
-                    bytes: 1500,
-                    linktype: "RAW".into(),
-                }],
-                processes: vec![Process {
-                    pid: 7,
-                    comm: Some("charon".into()),
-                    exe: Some("/usr/sbin/charon".into()),
-                    cmdline: None,
-                    uid: Some(0),
-                    packets: 3,
-                    bytes: 1500,
-                    interfaces: vec!["ipsec0".into()],
-                }],
-                flows: vec![Flow {
-                    iface: None,
-                    proto: "udp",
-                    src: "198.18.5.40".into(),
-                    sport: Some(4500),
-                    dst: "198.18.0.4".into(),
-                    dport: None,
-                    app: "ike",
-                    pid: Some(7),
-                    comm: None,
-                    packets: u64::MAX,
-                    bytes: 0,
-                    first: at,
-                    last: at,
-                }],
-                ike_sas: vec![IkeSa {
-                    version: 2,
-                    initiator_spi: "0bf01aff05f5eb1e".into(),
-                    responder_spi: None,
-                    initiator: "198.18.5.40".into(),
-                    initiator_port: 500,
-                    responder: "198.18.0.4".into(),
-                    responder_port: 500,
-                    nat_t: true,
-                    state: "established",
-                    exchanges: vec![exchange(false), exchange(true)],
-                    vendor_ids: vec![],
-                    pid: None,
-                    comm: None,
-                    proposals: vec![proposal.clone()],
-                    chosen: Some(proposal),
-                    ke_group: Some("ECP_256".into()),
-                    notifies: vec!["NAT_DETECTION_SOURCE_IP".into()],
-                    encrypted_payloads: 6,
-                    nat_detected: Some(true),
-                    iface: Some("en0".into()),
-                }],
-                esp_sas: vec![EspSa {
-                    spi: "c0ffee01".into(),
-                    src: "198.18.5.40".into(),
-                    dst: "198.18.0.4".into(),
-                    encap: "udp",
-                    packets: 10,
-                    bytes: 1000,
-                    ike_sa: Some(0),
-                    first_seq: Some(1),
-                    last_seq: None,
-                    seq_gaps: 0,
-                    iface: None,
-                }],
-                sip: Sip {
-                    dialogs: vec![SipDialog {
-                        call_id: "a84b4c76e66710@pc33".into(),
-                        from: Some("\"Alice\" <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>".into()),
-                        to: None,
-                        method: "INVITE".into(),
-                        state: "confirmed",
-                        messages: vec![message(None), message(Some(180))],
-                        pid: None,
-                        comm: None,
-                    }],
-                    registrations: vec![SipRegistration {
-                        call_id: "reg\u{1}1".into(),
-                        aor: Some("sip:bob@example.org".into()),
-                        registrar: None,
-                        result: Some(200),
-                        messages: vec![],
-                        pid: Some(9),
-                        comm: Some("baresip".into()),
-                    }],
-                },
-                verdicts: vec![Verdict {
-                    subject: "ipsec0".into(),
-                    summary: "IPsec tunnel".into(),
-                    evidence: vec!["MTU 1400".into()],
-                }],
-                malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
-                unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
-                errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
-            };
-            let mut want = serde_json::to_string_pretty(&r).unwrap();
-            want.push('\n');
-            assert_eq!(r.to_json(), want);
-            // Every `Option` of the directly written records the other way round, timestamps
-            // in other seconds and outside the years `Timestamp` formats digit by digit.
-            let mut flipped = r.clone();
-            let f = &mut flipped.flows[0];
-            (f.iface, f.sport, f.dport, f.pid, f.comm) = (Some("wg0".into()), None, Some(500), None, Some("x".into()));
-            f.last = Timestamp(i64::MAX);
-            let sa = &mut flipped.ike_sas[0];
-            (sa.responder_spi, sa.pid, sa.comm, sa.chosen) = (Some("ff".into()), Some(1), Some("iked".into()), None);
-            (sa.ke_group, sa.nat_detected, sa.iface, sa.nat_t) = (None, None, None, false);
-            sa.vendor_ids = vec!["strongSwan".into()];
-            sa.exchanges[1].at = Timestamp(-1);
-            let mut other = sa.clone();
-            other.nat_detected = Some(false);
-            other.proposals.clear();
-            flipped.ike_sas.push(other);
-            let esp = &mut flipped.esp_sas[0];
-            (esp.ike_sa, esp.first_seq, esp.last_seq, esp.iface) = (None, None, Some(9), Some("eth0".into()));
-            let d = &mut flipped.sip.dialogs[0];
-            (d.from, d.to, d.pid, d.comm) = (None, Some("<sip:bob@example.org>".into()), Some(3), Some("sipd".into()));
-            d.messages[0].cseq = None;
-            d.messages[1].at = Timestamp::from_secs_nanos(1_767_225_601, 999_999_999);
-            let reg = &mut flipped.sip.registrations[0];
-            (reg.aor, reg.registrar, reg.result, reg.pid, reg.comm) =
-                (None, Some("sip:registrar".into()), None, None, None);
-            reg.messages = flipped.sip.dialogs[0].messages.clone();
-            let mut want = serde_json::to_string_pretty(&flipped).unwrap();
-            want.push('\n');
-            assert_eq!(flipped.to_json(), want);
-            // Each struct with all-empty lists, so that `[]` follows every key too.
-            let empty = Report { interfaces: vec![], flows: vec![], sip: Sip::default(), ..r };
-            let mut want = serde_json::to_string_pretty(&empty).unwrap();
-            want.push('\n');
-            assert_eq!(empty.to_json(), want);
-        }
     }
 }

@@ -90,6 +90,9 @@ impl State {
 struct Call {
     call_id: String,
     first_at: Timestamp,
+    last_at: Timestamp,
+    /// When the dialog became terminated or failed (for expiry).
+    ended_at: Option<Timestamp>,
     /// Arrival index: breaks first-seen ties deterministically.
     order: usize,
     register: bool,
@@ -348,7 +351,7 @@ impl Spelled {
 
 /// The report's messages for one call: names and addresses spelled out. A call's messages
 /// go between the same two or three hosts, so each address is formatted once and copied.
-fn report_messages(kept: Vec<Kept>, words: &Words) -> Vec<report::SipMessage> {
+fn report_messages(kept: &[Kept], words: &Words) -> Vec<report::SipMessage> {
     let mut spelled = Spelled { at: [(IpAddr::from([0u8; 4]), 0, false); MAX_SPELLED_ADDRS], len: 0 };
     let word = |i: u32| words.get(i).to_owned();
     let mut out: Vec<report::SipMessage> = Vec::with_capacity(kept.len());
@@ -380,7 +383,7 @@ fn report_messages(kept: Vec<Kept>, words: &Words) -> Vec<report::SipMessage> {
             sport: k.sport,
             dport: k.dport,
             reason: k.reason.map(word),
-            sdp: k.sdp,
+            sdp: k.sdp.clone(),
         });
     }
     out
@@ -399,6 +402,10 @@ pub struct Tracker {
     max_messages_per_call: usize,
     max_messages_total: usize,
     dropped: Dropped,
+    /// Calls let go after they ended or went idle.
+    expired: u64,
+    /// Arrival number of the next new call (report order among equal first-seen times).
+    next_order: usize,
 }
 
 impl Default for Tracker {
@@ -423,7 +430,48 @@ impl Tracker {
             max_messages_per_call,
             max_messages_total,
             dropped: Dropped::default(),
+            expired: 0,
+            next_order: 0,
         }
+    }
+
+    /// The caps this tracker keeps to: Call-IDs, messages per call, messages in all.
+    pub fn limits(&self) -> (usize, usize, usize) {
+        (self.max_calls, self.max_messages_per_call, self.max_messages_total)
+    }
+
+    /// The owner ids ([`MsgCtx::pid`]) the kept calls name.
+    pub fn owners(&self) -> impl Iterator<Item = u32> + '_ {
+        self.calls.iter().filter_map(|c| c.pid)
+    }
+
+    /// Calls let go so far by [`Tracker::expire`].
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Let go of dialogs that ended (terminated, failed) more than `ended` ns before `now`,
+    /// and of any call (registrations included) without a message for `idle` ns; returns how
+    /// many went. Their messages no longer count against the total cap.
+    pub fn expire(&mut self, now: Timestamp, ended: Option<i64>, idle: Option<i64>) -> u64 {
+        let since = |t: Timestamp| now.0.saturating_sub(t.0);
+        let before = self.calls.len();
+        let mut freed = 0;
+        self.calls.retain(|c| {
+            let gone = ended.is_some_and(|g| c.ended_at.is_some_and(|e| since(e) > g))
+                || idle.is_some_and(|g| since(c.last_at) > g);
+            if gone {
+                freed += c.messages.len();
+            }
+            !gone
+        });
+        let n = before - self.calls.len();
+        if n > 0 {
+            self.kept_messages -= freed;
+            self.index = self.calls.iter().enumerate().map(|(i, c)| (c.call_id.clone(), i)).collect();
+            self.expired += n as u64;
+        }
+        n as u64
     }
 
     /// Feed one message, in capture order.
@@ -455,7 +503,8 @@ impl Tracker {
                     return;
                 }
                 let i = self.calls.len();
-                self.calls.push(new_call(call_id, m, ctx.at, i));
+                self.calls.push(new_call(call_id, m, ctx.at, self.next_order));
+                self.next_order += 1;
                 self.index.insert(call_id.to_owned(), i);
                 i
             }
@@ -478,6 +527,13 @@ impl Tracker {
             call.pid = ctx.pid;
         }
         call.apply(m);
+        call.last_at = call.last_at.max(ctx.at);
+        let ended = matches!(call.state, State::Terminated | State::Failed) && !call.register;
+        if ended && call.ended_at.is_none() {
+            call.ended_at = Some(ctx.at);
+        } else if !ended {
+            call.ended_at = None;
+        }
 
         if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total {
             self.dropped.messages += 1;
@@ -523,40 +579,45 @@ impl Tracker {
         self.dropped
     }
 
-    /// Dialogs and registrations, each ordered by first-seen time (then arrival).
-    /// `comm` is left `None`: the tracker knows pids only; the aggregator names them.
-    pub fn finish(self) -> (Vec<report::SipDialog>, Vec<report::SipRegistration>) {
-        let mut calls = self.calls;
-        let words = self.words;
+    /// Dialogs and registrations, each ordered by first-seen time (then arrival). Reads the
+    /// tracker, consumes nothing. `comm` is left `None`: the tracker knows pids only; the
+    /// aggregator names them.
+    pub fn report(&self) -> (Vec<report::SipDialog>, Vec<report::SipRegistration>) {
+        let mut calls: Vec<&Call> = self.calls.iter().collect();
         calls.sort_by_key(|c| (c.first_at, c.order));
         let mut dialogs = Vec::new();
         let mut registrations = Vec::new();
         for c in calls {
             if c.register {
                 registrations.push(report::SipRegistration {
-                    call_id: c.call_id,
-                    aor: c.to,
-                    registrar: c.registrar,
+                    call_id: c.call_id.clone(),
+                    aor: c.to.clone(),
+                    registrar: c.registrar.clone(),
                     result: c.reg_result,
-                    messages: report_messages(c.messages, &words),
+                    messages: report_messages(&c.messages, &self.words),
                     pid: c.pid,
                     comm: None,
                 });
             } else {
                 let method = c.effective_method().unwrap_or("unknown").to_owned();
                 dialogs.push(report::SipDialog {
-                    call_id: c.call_id,
-                    from: c.from,
-                    to: c.to,
+                    call_id: c.call_id.clone(),
+                    from: c.from.clone(),
+                    to: c.to.clone(),
                     method,
                     state: c.state.as_str(),
-                    messages: report_messages(c.messages, &words),
+                    messages: report_messages(&c.messages, &self.words),
                     pid: c.pid,
                     comm: None,
                 });
             }
         }
         (dialogs, registrations)
+    }
+
+    /// [`Tracker::report`] at the end of the stream.
+    pub fn finish(self) -> (Vec<report::SipDialog>, Vec<report::SipRegistration>) {
+        self.report()
     }
 }
 
@@ -566,6 +627,8 @@ fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> C
     Call {
         call_id: call_id.to_owned(),
         first_at: at,
+        last_at: at,
+        ended_at: None,
         order,
         register,
         from: None,

@@ -1,0 +1,408 @@
+//! The general packet path: link, IP (with reassembly) and transport decoded in full, and the
+//! payloads handed to the IKE, ESP and SIP decoders. Every frame the fast path leaves comes here.
+
+use std::net::IpAddr;
+
+use super::fast::plain_ipv4;
+use super::flows::app;
+use super::MAX_MEDIA_ENDPOINTS;
+use super::{esp_key, esp_table, flows, ike_table, keyed, Aggregator, Ends, FlowKey, Keyed, Pkt};
+use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, Malformed};
+use crate::event::PacketEvent;
+use crate::sip::{dialog, message as sipmsg};
+
+impl Aggregator {
+    /// Any packet: link, IP (with reassembly) and transport decoded in full.
+    pub(super) fn packet_general(&mut self, p: &PacketEvent<'_>) {
+        self.count_totals(p);
+        let Some(mut idx) = self.ifaces.index(p.iface) else {
+            self.bad(Malformed::new("packet on an interface never described"));
+            return;
+        };
+        let lt = self.ifaces.list[idx].info.linktype;
+        // IPv4 in untagged Ethernet that the fast path left (TCP, options, fragments...):
+        // exactly what `link::decode` would conclude, without building its `Link` (which
+        // carries the large PKTAP metadata).
+        if lt == link::EN10MB {
+            if let (Some([0x08, 0x00]), Some(l3)) = (p.data.get(12..14), p.data.get(14..)) {
+                let proc = self.owner(p.pid, p.cookie, p.ts);
+                self.count_iface(idx, p, proc);
+                let pk = Self::pkt(p, idx, proc);
+                match plain_ipv4(l3) {
+                    Some((src, dst, proto, payload)) => {
+                        self.transport(pk, IpAddr::V4(src.into()), IpAddr::V4(dst.into()), proto, payload)
+                    }
+                    None => self.ip(pk, ip::parse_v4(l3)),
+                }
+                return;
+            }
+        }
+        let mut pid = p.pid;
+        if !decodes_linktype(lt) {
+            let proc = self.owner(pid, p.cookie, p.ts);
+            self.count_iface(idx, p, proc);
+            *self.unknown_link.entry(lt).or_insert(0) += 1;
+            return;
+        }
+        let l = match link::decode(lt, p.data) {
+            Ok(l) => l,
+            Err(m) => {
+                let proc = self.owner(pid, p.cookie, p.ts);
+                self.count_iface(idx, p, proc);
+                self.bad(m);
+                return;
+            }
+        };
+        if let Some(meta) = &l.pktap {
+            // PKTAP names the real interface and the process of every frame.
+            if !meta.ifname.is_empty() {
+                idx = self.ifaces.named(meta.ifname, meta.inner_dlt);
+            }
+            if let Some(ppid) = meta.pid {
+                if pid.is_none() {
+                    pid = Some(ppid);
+                }
+                if let Some(c) = meta.comm.filter(|c| !c.is_empty()) {
+                    if self.procs.comm_of_pid(ppid).is_none() {
+                        let info =
+                            crate::event::ProcessInfo { pid: ppid, comm: Some(c.to_string()), ..Default::default() };
+                        self.procs.learn(&info, p.ts);
+                    }
+                }
+            }
+        }
+        let proc = self.owner(pid, p.cookie, p.ts);
+        self.count_iface(idx, p, proc);
+        let pk = Self::pkt(p, idx, proc);
+        let parsed = match l.l3 {
+            link::L3::Ipv4(b) => ip::parse_v4(b),
+            link::L3::Ipv6(b) => ip::parse_v6(b),
+            _ => return,
+        };
+        self.ip(pk, parsed);
+    }
+
+    /// An IP packet: reassembled when it is a fragment, then handed to its transport.
+    #[inline]
+    fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
+        match parsed {
+            Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
+                reasm::ReasmResult::Complete(d) => {
+                    self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
+                }
+                reasm::ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
+                _ => {}
+            },
+            Ok(pkt) => self.transport(pk, pkt.src, pkt.dst, pkt.proto, pkt.payload),
+            Err(m) => self.bad(m),
+        }
+    }
+
+    fn transport(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
+        match proto {
+            flows::UDP => match ip::udp(payload) {
+                Ok((sport, dport, data)) => {
+                    let k = keyed(pk.iface, flows::UDP, &Ends { src, sport, dst, dport });
+                    self.udp(pk, src, sport, dst, dport, data, &k, None);
+                }
+                Err(m) => self.bad(m),
+            },
+            flows::TCP => match ip::tcp(payload) {
+                Ok(seg) => self.tcp(pk, src, dst, &seg),
+                Err(m) => self.bad(m),
+            },
+            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, &Ends::hosts(src, dst)), None),
+            flows::AH => match esp::parse_ah(payload) {
+                Ok((next, _, _, rest)) if next == flows::ESP => {
+                    self.flow(pk, flows::ESP, Ends::hosts(src, dst), app::ESP);
+                    match esp::parse(rest) {
+                        Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
+                        Err(m) => self.bad(m),
+                    }
+                }
+                Ok((next, _, _, _)) => {
+                    self.flow(pk, next, Ends::hosts(src, dst), 0);
+                }
+                Err(m) => self.bad(m),
+            },
+            _ => {
+                self.flow(pk, proto, Ends::hosts(src, dst), 0);
+            }
+        }
+    }
+
+    /// Raw ESP (IP protocol 50): its flow, then its SA.
+    #[inline]
+    pub(super) fn esp_raw(
+        &mut self,
+        pk: Pkt,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+        k: &Keyed,
+        esp_hint: Option<(u32, u64)>,
+    ) {
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
+            Some(f) => f.apps |= app::ESP,
+            None => self.flow_overflow += 1,
+        }
+        match esp::parse(payload) {
+            // A sample's sequence number would make false gaps: the source counts ESP itself.
+            Ok(_) if pk.count == 0 => {}
+            Ok(h) => {
+                let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
+                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+            }
+            Err(m) => self.bad(m),
+        }
+    }
+
+    /// Count a packet on its flow, marking `apps`; returns the flow's state.
+    #[inline]
+    fn flow(&mut self, pk: Pkt, proto: u8, e: Ends, apps: u16) -> Option<&mut flows::FlowState> {
+        let k = keyed(pk.iface, proto, &e);
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
+            Some(f) => {
+                f.apps |= apps;
+                Some(f)
+            }
+            None => {
+                self.flow_overflow += 1;
+                None
+            }
+        }
+    }
+
+    #[inline]
+    fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, udp: bool) {
+        if pk.count == 0 {
+            return;
+        }
+        let key = esp_table::EspKey::new(spi, src, dst, udp);
+        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+    }
+
+    /// A UDP datagram. The ends come as separate values, not as [`Ends`]: this is the hot
+    /// path, and the struct was built in memory and read back for every packet.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn udp(
+        &mut self,
+        pk: Pkt,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        data: &[u8],
+        k: &Keyed,
+        esp_hint: Option<(u32, u64)>,
+    ) {
+        let e = || Ends { src, sport, dst, dport };
+        let gen = self.rtp_generation;
+        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) else {
+            self.flow_overflow += 1;
+            return;
+        };
+        // Bulk flows first, with no second lookup: they are most of the packets.
+        if f.apps == app::RTP {
+            return;
+        }
+        let nat_t = sport == 4500 || dport == 4500;
+        if nat_t || f.apps & (app::ESP_IN_UDP | app::NAT_KEEPALIVE) != 0 {
+            match esp::classify_udp_encap(data) {
+                esp::UdpEncap::Keepalive => f.apps |= app::NAT_KEEPALIVE,
+                esp::UdpEncap::Esp { .. } if pk.count == 0 => f.apps |= app::ESP_IN_UDP,
+                esp::UdpEncap::Esp { spi, seq } => {
+                    f.apps |= app::ESP_IN_UDP;
+                    let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
+                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+                }
+                esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
+                esp::UdpEncap::Malformed(m) => self.bad(m),
+            }
+            return;
+        }
+        let apps = f.apps;
+        if sport == 500 || dport == 500 || apps & app::IKE != 0 {
+            self.ike_msg(pk, e(), data, false);
+            return;
+        }
+        if matches!(sport, 5060 | 5061) || matches!(dport, 5060 | 5061) || apps & app::SIP != 0 {
+            self.sip_datagram(pk, e(), data);
+            return;
+        }
+        if apps != 0 {
+            return;
+        }
+        // A flow on ports that say nothing: is it media announced in SDP?
+        if f.rtp_checked != gen {
+            f.rtp_checked = gen;
+            if self.rtp.contains(&(dst, dport)) || self.rtp.contains(&(src, sport)) {
+                f.apps |= app::RTP;
+                return;
+            }
+        }
+        // Or IKE/SIP on an unusual port? Sniff the first few payloads only.
+        if f.probes_left == 0 {
+            return;
+        }
+        f.probes_left -= 1;
+        if ike::looks_like_ike(data) {
+            self.ike_msg(pk, e(), data, false);
+        } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
+            self.ike_msg(pk, e(), &data[4..], true);
+        } else if sipmsg::looks_like_sip(data) {
+            self.sip_datagram(pk, e(), data);
+        }
+    }
+
+    fn flow_state(&mut self, pk: Pkt, e: Ends, proto: u8) -> Option<&mut flows::FlowState> {
+        let (key, _) = FlowKey::new(pk.iface as u32, proto, e.src, e.sport, e.dst, e.dport);
+        self.flows.map.get_mut(&key)
+    }
+
+    fn mark(&mut self, pk: Pkt, e: Ends, bits: u16) {
+        if let Some(f) = self.flow_state(pk, e, flows::UDP) {
+            f.apps |= bits;
+        }
+    }
+
+    fn ike_msg(&mut self, pk: Pkt, e: Ends, msg: &[u8], encapsulated: bool) {
+        // `scan`, not `parse`: the table renders only the parts of a message it keeps.
+        match ike::scan(msg) {
+            Ok(m) => {
+                self.mark(pk, e, app::IKE);
+                let ctx = ike_table::Ctx {
+                    at: pk.at,
+                    src: e.src,
+                    sport: e.sport,
+                    dst: e.dst,
+                    dport: e.dport,
+                    proc: pk.proc,
+                    iface: Some(pk.iface as u32),
+                    encapsulated,
+                };
+                if let Some(reason) = m.malformed {
+                    self.bad(Malformed::new(reason));
+                }
+                self.ike.observe(ike_view(m), ctx);
+            }
+            Err(e) => self.bad(e),
+        }
+    }
+
+    fn sip_datagram(&mut self, pk: Pkt, e: Ends, data: &[u8]) {
+        // Keepalives are SIP traffic, not damage: RFC 5626 CRLFs, and the runs of spaces or
+        // NULs that many phones send to hold their NAT binding open.
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+            self.mark(pk, e, app::SIP);
+            return;
+        }
+        match sipmsg::parse(data) {
+            Ok(m) => {
+                self.mark(pk, e, app::SIP);
+                self.sip_message(pk, e, dialog::Transport::Udp, &m);
+            }
+            Err(e) => self.bad(e),
+        }
+    }
+
+    fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
+        let Ends { src, sport, dst, dport } = e;
+        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc };
+        self.sip.observe(m, ctx);
+        // Media announced in this message's SDP labels the RTP flows to come.
+        if m.body.is_empty() {
+            return;
+        }
+        if let Some(sdp) = m.sdp_ref() {
+            let before = self.rtp.len();
+            for (_, addr, port) in sdp.endpoints() {
+                if self.rtp.len() < MAX_MEDIA_ENDPOINTS {
+                    self.rtp.insert((addr, port));
+                } else if !self.rtp.contains(&(addr, port)) {
+                    self.rtp_overflow += 1;
+                }
+            }
+            if self.rtp.len() != before {
+                self.rtp_generation = self.rtp_generation.wrapping_add(1);
+            }
+        }
+    }
+
+    fn tcp(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, seg: &ip::TcpSeg<'_>) {
+        let (sport, dport) = (seg.sport, seg.dport);
+        let e = Ends { src, sport, dst, dport };
+        let tls_port = sport == 5061 || dport == 5061;
+        let sip_port = sport == 5060 || dport == 5060;
+        let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
+        let apps = f.apps;
+        let mut is_sip = apps & app::SIP != 0 || sip_port;
+        if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
+            f.probes_left -= 1;
+            if sipmsg::looks_like_sip(seg.payload) {
+                is_sip = true;
+            } else if tls_port && seg.payload.first() == Some(&0x16) {
+                f.apps |= app::SIP_TLS;
+            }
+        }
+        if !is_sip {
+            if tls_port && apps == 0 {
+                self.mark_tcp(pk, e, app::SIP_TLS);
+            }
+            return;
+        }
+        self.mark_tcp(pk, e, app::SIP);
+        let key = tcp_stream::StreamKey { src, sport, dst, dport };
+        let mut msgs: Vec<Vec<u8>> = Vec::new();
+        let mut garbage = 0u32;
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(
+                |b| match sipmsg::frame_len(b) {
+                    sipmsg::FrameResult::Complete(n) => tcp_stream::Frame::Complete(n),
+                    sipmsg::FrameResult::Keepalive(k) => {
+                        tcp_stream::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
+                    }
+                    sipmsg::FrameResult::Incomplete => tcp_stream::Frame::Incomplete,
+                    sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
+                        garbage += 1;
+                        tcp_stream::Frame::Garbage
+                    }
+                },
+                |msg| msgs.push(msg.to_vec()),
+            );
+        }
+        for _ in 0..garbage {
+            self.bad(Malformed::new("sip stream not framable"));
+        }
+        for raw in msgs {
+            if raw.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                continue;
+            }
+            match sipmsg::parse(&raw) {
+                Ok(m) => self.sip_message(pk, e, dialog::Transport::Tcp, &m),
+                Err(e) => self.bad(e),
+            }
+        }
+    }
+
+    fn mark_tcp(&mut self, pk: Pkt, e: Ends, bits: u16) {
+        if let Some(f) = self.flow_state(pk, e, flows::TCP) {
+            f.apps |= bits;
+        }
+    }
+}
+
+/// Link types whose frames the link decoder understands (others are counted by type only).
+pub(super) fn decodes_linktype(lt: u32) -> bool {
+    use link::*;
+    matches!(
+        lt,
+        NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2
+    )
+}
+
+/// Adapt the IKE decoder's scan to the table's view.
+fn ike_view(m: ike::Scan<'_>) -> ike_table::IkeView<'_> {
+    ike_table::IkeView::from(m)
+}
