@@ -11,13 +11,13 @@
 //! `/run/tuntrace-lab/<prefix>/state.json`, so a run that was killed is cleaned by the next one.
 //!
 //! ```no_run
-//! use tuntrace::lab::{Lab, LabConfig};
+//! use tuntrace_lab::{Lab, LabConfig};
 //! let cfg = LabConfig::new("tt1-", "/tmp/tt1");
 //! let mut progress = |m: &str| eprintln!("{m}");
 //! let mut lab = Lab::up(&cfg, &mut progress)?;
 //! let truth = lab.run_scenario(&mut progress)?;
 //! let report = lab.down()?;
-//! # Ok::<(), tuntrace::lab::LabError>(())
+//! # Ok::<(), tuntrace_lab::LabError>(())
 //! ```
 
 pub mod netns;
