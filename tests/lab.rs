@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tuntrace::lab::{self, truth::GroundTruth, Auth, Lab, LabConfig, SipTransport, TeardownReport};
+use tuntrace_lab::{self as lab, truth::GroundTruth, Auth, Lab, LabConfig, SipTransport, TeardownReport};
 
 fn workdir(prefix: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tuntrace-lab-test-{prefix}"));

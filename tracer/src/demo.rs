@@ -9,7 +9,7 @@ use tuntrace_core::capture::{Damage, Sink};
 use tuntrace_core::event::{Event, ProcessInfo};
 use tuntrace_core::report::{text, Report};
 
-use crate::lab::{self, truth::GroundTruth, LabConfig};
+use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig};
 
 pub struct Options {
     pub json: bool,

@@ -1,4 +1,7 @@
 //! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
 
 pub mod demo;
-pub mod lab;
+
+/// The lab is a crate of its own (`tuntrace-lab`, tracer/lab/); the old path `tuntrace::lab`
+/// still names it, so code written against it keeps compiling.
+pub use tuntrace_lab as lab;

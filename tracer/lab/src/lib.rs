@@ -11,16 +11,17 @@
 //! `/run/tuntrace-lab/<prefix>/state.json`, so a run that was killed is cleaned by the next one.
 //!
 //! ```no_run
-//! use tuntrace::lab::{Lab, LabConfig};
+//! use tuntrace_lab::{Lab, LabConfig};
 //! let cfg = LabConfig::new("tt1-", "/tmp/tt1");
 //! let mut progress = |m: &str| eprintln!("{m}");
 //! let mut lab = Lab::up(&cfg, &mut progress)?;
 //! let truth = lab.run_scenario(&mut progress)?;
 //! let report = lab.down()?;
-//! # Ok::<(), tuntrace::lab::LabError>(())
+//! # Ok::<(), tuntrace_lab::LabError>(())
 //! ```
 
 pub mod netns;
+pub mod prerequisites;
 mod procs;
 mod scenario;
 pub mod sipp;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use netns::Names;
+pub use prerequisites::check_prerequisites;
 pub use procs::Stopped;
 pub use truth::GroundTruth;
 
@@ -218,74 +220,6 @@ pub struct TeardownReport {
     pub duration_ms: u64,
     pub stopped: Vec<Stopped>,
     pub namespaces_removed: Vec<String>,
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn find_program(name: &str, path: &std::ffi::OsStr) -> bool {
-    // sbin directories are searched too: root's PATH in CI may lack them.
-    std::env::split_paths(path).chain(["/usr/sbin", "/sbin"].map(PathBuf::from)).any(|d| d.join(name).is_file())
-}
-
-/// Missing programs and files given a PATH, each as "what (package)".
-fn missing_with_path(path: &std::ffi::OsStr) -> Vec<String> {
-    let mut missing = Vec::new();
-    let programs = [
-        ("swanctl", "strongswan-swanctl"),
-        ("sipp", "sip-tester"),
-        ("tcpdump", "tcpdump"),
-        ("ip", "iproute2"),
-        ("sysctl", "procps"),
-        ("kill", "procps"),
-        ("unshare", "util-linux"),
-        ("mount", "mount"),
-        ("sh", "dash"),
-    ];
-    for (prog, pkg) in programs {
-        if !find_program(prog, path) {
-            missing.push(format!("{prog} (package {pkg})"));
-        }
-    }
-    if !Path::new(strongswan::CHARON).is_file() {
-        missing.push(format!("{} (package strongswan-charon)", strongswan::CHARON));
-    }
-    for plugin in strongswan::PLUGINS.split_whitespace() {
-        let file = Path::new(strongswan::PLUGIN_DIR).join(format!("libstrongswan-{plugin}.so"));
-        if !file.is_file() {
-            let pkg = match plugin {
-                "kernel-libipsec" | "eap-md5" | "eap-identity" => "libcharon-extra-plugins",
-                "vici" => "strongswan-swanctl",
-                "openssl" | "pem" | "pkcs1" | "x509" | "pubkey" | "revocation" | "constraints" => {
-                    "libstrongswan-standard-plugins or libstrongswan"
-                }
-                _ => "libstrongswan",
-            };
-            missing.push(format!("strongSwan plugin {plugin} (package {pkg})"));
-        }
-    }
-    missing
-}
-
-/// Everything the lab needs, checked up front so a missing piece is named instead of surfacing
-/// as a cryptic failure halfway through bring-up.
-pub fn check_prerequisites() -> Result<(), LabError> {
-    if !is_root() {
-        return Err(LabError::NotRoot);
-    }
-    let mut missing = missing_with_path(&std::env::var_os("PATH").unwrap_or_default());
-    if !Path::new("/dev/net/tun").exists() {
-        missing.push("/dev/net/tun (kernel TUN support: modprobe tun)".into());
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(LabError::Missing(missing))
-    }
 }
 
 /// Remove what an earlier run with this prefix left behind: processes it recorded (only when
@@ -700,15 +634,6 @@ mod tests {
         for bad in ["", "TT", "a b", "much-too-long-prefix", "x/y"] {
             assert!(matches!(LabConfig::new(bad, "/tmp").validate(), Err(LabError::BadConfig(_))), "{bad}");
         }
-    }
-
-    #[test]
-    fn missing_tools_are_named_with_their_package() {
-        // An empty PATH still finds sbin tools (searched always), but not sipp or tcpdump.
-        let m = missing_with_path(std::ffi::OsStr::new("/nonexistent"));
-        let text = LabError::Missing(m).to_string();
-        assert!(text.contains("sipp (package sip-tester)"), "{text}");
-        assert!(text.contains("run ci/setup"), "{text}");
     }
 
     #[test]
