@@ -71,3 +71,13 @@ impl HostError {
         matches!(self, HostError::NetlinkPermission { .. })
     }
 }
+
+/// Fails with [`HostError::ProcNotMounted`] when /proc has no processes in it.
+pub(crate) fn require_proc() -> Result<(), HostError> {
+    let probe = std::path::Path::new("/proc/self/stat");
+    if probe.exists() {
+        Ok(())
+    } else {
+        Err(HostError::ProcNotMounted { path: probe.to_path_buf() })
+    }
+}

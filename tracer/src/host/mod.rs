@@ -11,9 +11,11 @@
 //! Errors say what is wrong and what to do; a fact the kernel does not give (an exited process,
 //! a file we may not read, an attribute an older kernel lacks) is a `None`, not an error.
 
+pub mod clock;
 pub mod error;
 pub mod links;
 mod netlink;
+pub mod procs;
 pub mod routes;
 pub mod watch;
 
