@@ -15,8 +15,10 @@ pub mod clock;
 pub mod error;
 pub mod links;
 mod netlink;
+pub mod netns;
 pub mod procs;
 pub mod routes;
+pub mod tun;
 pub mod watch;
 
 pub use error::HostError;
