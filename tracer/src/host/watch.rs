@@ -8,7 +8,6 @@
 //! reporting what differs.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::os::fd::AsRawFd;
 
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
@@ -257,12 +256,6 @@ impl State {
             }
             self.links.insert(i, new);
         }
-    }
-}
-
-impl AsRawFd for LinkWatch {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.sock.get_ref().as_raw_fd()
     }
 }
 
