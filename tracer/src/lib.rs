@@ -1,6 +1,8 @@
 //! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
 
 pub mod demo;
+#[cfg(target_os = "linux")]
+pub mod host;
 
 /// The lab is a crate of its own (`tuntrace-lab`, tracer/lab/); the old path `tuntrace::lab`
 /// still names it, so code written against it keeps compiling.
