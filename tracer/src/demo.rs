@@ -7,7 +7,7 @@ use std::time::Instant;
 use tuntrace_core::aggregate::Aggregator;
 use tuntrace_core::capture::{Damage, Sink};
 use tuntrace_core::event::{Event, ProcessInfo};
-use tuntrace_core::report::{text, Report};
+use tuntrace_core::report::{text, Backend, Report, SourceKind};
 
 use crate::lab::{self, truth::GroundTruth, LabConfig};
 
@@ -71,7 +71,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
 /// veth's name, and ipsec0 with its holder and virtual address (until live tracing learns these
 /// from the kernel itself).
 pub fn report_from_truth(truth: &GroundTruth) -> Report {
-    let mut agg = Aggregator::new("replay", "pcap");
+    let mut agg = Aggregator::new(SourceKind::Replay, Backend::Pcap);
     if let Some(h) = &truth.ipsec0_holder {
         agg.feed(&Event::Process(Box::new(ProcessInfo {
             pid: h.pid,

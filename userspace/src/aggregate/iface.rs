@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::capture::linktype;
 use crate::event::{IfaceId, InterfaceInfo, ProcessInfo};
-use crate::report;
+use crate::report::{self, InterfaceKind};
 
 #[derive(Debug, Clone, Default)]
 pub struct IfaceState {
@@ -14,27 +14,27 @@ pub struct IfaceState {
 }
 
 /// The kind of an interface from its name, as the operating systems name them.
-pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
+pub fn kind_of(name: Option<&str>, link: u32) -> InterfaceKind {
     let Some(n) = name else {
-        return if link == linktype::EN10MB { "ethernet" } else { "other" };
+        return if link == linktype::EN10MB { InterfaceKind::Ethernet } else { InterfaceKind::Other };
     };
     let starts = |p: &str| n.starts_with(p);
     if starts("ipsec") {
-        "ipsec"
+        InterfaceKind::Ipsec
     } else if starts("utun") {
-        "utun"
+        InterfaceKind::Utun
     } else if starts("tun") || starts("tap") {
-        "tun"
+        InterfaceKind::Tun
     } else if starts("wg") {
-        "wireguard"
+        InterfaceKind::Wireguard
     } else if starts("xfrm") {
-        "xfrm"
+        InterfaceKind::Xfrm
     } else if starts("gre") || starts("gretap") || starts("ip6gre") {
-        "gre"
+        InterfaceKind::Gre
     } else if starts("vti") || starts("ip_vti") || starts("ip6_vti") {
-        "vti"
+        InterfaceKind::Vti
     } else if n == "lo" || starts("lo0") {
-        "loopback"
+        InterfaceKind::Loopback
     } else if starts("en")
         || starts("eth")
         || starts("wl")
@@ -43,14 +43,10 @@ pub fn kind_of(name: Option<&str>, link: u32) -> &'static str {
         || starts("br")
         || link == linktype::EN10MB
     {
-        "ethernet"
+        InterfaceKind::Ethernet
     } else {
-        "other"
+        InterfaceKind::Other
     }
-}
-
-pub fn is_tunnel_kind(kind: &str) -> bool {
-    matches!(kind, "tun" | "ipsec" | "utun" | "xfrm" | "wireguard" | "gre" | "vti")
 }
 
 #[derive(Debug, Clone, Default)]

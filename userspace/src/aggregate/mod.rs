@@ -131,8 +131,8 @@ fn keyed(iface: usize, proto: u8, e: &Ends) -> Keyed {
 
 pub struct Aggregator {
     inputs: Vec<String>,
-    backend: &'static str,
-    kind: &'static str,
+    backend: report::Backend,
+    kind: report::SourceKind,
     stats: report::Stats,
     ifaces: Ifaces,
     procs: Processes,
@@ -158,12 +158,12 @@ pub struct Aggregator {
 
 impl Default for Aggregator {
     fn default() -> Self {
-        Self::new("replay", "pcap")
+        Self::new(report::SourceKind::Replay, report::Backend::Pcap)
     }
 }
 
 impl Aggregator {
-    pub fn new(kind: &'static str, backend: &'static str) -> Self {
+    pub fn new(kind: report::SourceKind, backend: report::Backend) -> Self {
         Aggregator {
             inputs: Vec::new(),
             backend,
@@ -947,7 +947,7 @@ impl crate::capture::Sink for InputSink<'_> {
 
 /// Replay capture files (`-` is standard input) into one report.
 pub fn replay_files(paths: &[std::path::PathBuf]) -> Report {
-    let mut agg = Aggregator::new("replay", "pcap");
+    let mut agg = Aggregator::new(report::SourceKind::Replay, report::Backend::Pcap);
     let mut next_iface = 0u32;
     for path in paths {
         let mut sink = agg.input(path.display().to_string());

@@ -3,6 +3,8 @@
 //! These structs are the `--json` contract (`tuntrace.report/1`, docs/report-schema.md): fields
 //! are only ever added. Field order here is the order in the JSON. `None` serialises as `null`.
 
+use std::fmt;
+
 use serde::Serialize;
 
 use crate::time::Timestamp;
@@ -10,11 +12,155 @@ use crate::time::Timestamp;
 pub mod ladder;
 pub mod text;
 
-pub const SCHEMA: &str = "tuntrace.report/1";
+/// A field whose value is one of a fixed set of names: an enum whose variants serialize to
+/// those names, each spelled once, here. `as_str` gives the same spelling to the text report.
+macro_rules! names {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $v:ident = $s:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $s)] $v,)+
+        }
+
+        impl $name {
+            /// Every value, in the order docs/report-schema.md lists them.
+            pub const ALL: &[$name] = &[$($name::$v,)+];
+
+            /// The value as the report spells it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+names! {
+    /// `schema`: the contract a document follows.
+    Schema {
+        V1 = "tuntrace.report/1",
+    }
+}
+
+/// The schema every report of this version carries.
+pub const SCHEMA: Schema = Schema::V1;
+
+names! {
+    /// `source.kind`: a recorded input replayed, or a live session.
+    SourceKind {
+        Replay = "replay",
+        Live = "live",
+    }
+}
+
+names! {
+    /// `source.backend`: where the events come from.
+    Backend {
+        Pcap = "pcap",
+        Ebpf = "ebpf",
+        Dtrace = "dtrace",
+        Pktap = "pktap",
+    }
+}
+
+names! {
+    /// `interfaces[].kind`, from the interface's name, else from its link type.
+    InterfaceKind {
+        Tun = "tun",
+        Ipsec = "ipsec",
+        Utun = "utun",
+        Xfrm = "xfrm",
+        Wireguard = "wireguard",
+        Gre = "gre",
+        Vti = "vti",
+        Ethernet = "ethernet",
+        Loopback = "loopback",
+        Other = "other",
+    }
+}
+
+impl InterfaceKind {
+    /// The kinds that are tunnels (the interfaces tuntrace is asked about).
+    pub fn is_tunnel(self) -> bool {
+        use InterfaceKind::*;
+        matches!(self, Tun | Ipsec | Utun | Xfrm | Wireguard | Gre | Vti)
+    }
+}
+
+names! {
+    /// `flows[].proto`: the IP protocol, ICMP and ICMPv6 alike.
+    Proto {
+        Udp = "udp",
+        Tcp = "tcp",
+        Esp = "esp",
+        Icmp = "icmp",
+        Other = "other",
+    }
+}
+
+names! {
+    /// `flows[].app`: the most specific application seen on a flow.
+    App {
+        Ike = "ike",
+        EspInUdp = "esp-in-udp",
+        Esp = "esp",
+        NatKeepalive = "nat-keepalive",
+        Sip = "sip",
+        SipTls = "sip-tls",
+        Rtp = "rtp",
+        Other = "other",
+    }
+}
+
+names! {
+    /// `ike_sas[].state`, moved only by cleartext evidence.
+    IkeState {
+        Init = "init",
+        Auth = "auth",
+        Established = "established",
+        Deleted = "deleted",
+        Unknown = "unknown",
+    }
+}
+
+names! {
+    /// `esp_sas[].encap`: ESP in UDP (RFC 3948), or IP protocol 50.
+    Encap {
+        Udp = "udp",
+        None = "none",
+    }
+}
+
+names! {
+    /// `sip.dialogs[].state`.
+    DialogState {
+        Early = "early",
+        Confirmed = "confirmed",
+        Terminated = "terminated",
+        Failed = "failed",
+        Unknown = "unknown",
+    }
+}
+
+names! {
+    /// `messages[].transport` of a SIP message.
+    Transport {
+        Udp = "udp",
+        Tcp = "tcp",
+        Tls = "tls",
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: Schema,
     pub source: Source,
     pub stats: Stats,
     pub interfaces: Vec<Interface>,
@@ -34,8 +180,8 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Source {
-    pub kind: &'static str,
-    pub backend: &'static str,
+    pub kind: SourceKind,
+    pub backend: Backend,
     pub inputs: Vec<String>,
 }
 
@@ -67,7 +213,7 @@ pub struct CreatedBy {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Interface {
     pub name: Option<String>,
-    pub kind: &'static str,
+    pub kind: InterfaceKind,
     pub mtu: Option<u32>,
     pub addresses: Vec<String>,
     pub owner: Option<ProcRef>,
@@ -93,12 +239,12 @@ pub struct Process {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Flow {
     pub iface: Option<String>,
-    pub proto: &'static str,
+    pub proto: Proto,
     pub src: String,
     pub sport: Option<u16>,
     pub dst: String,
     pub dport: Option<u16>,
-    pub app: &'static str,
+    pub app: App,
     pub pid: Option<u32>,
     pub comm: Option<String>,
     pub packets: u64,
@@ -145,7 +291,7 @@ pub struct IkeSa {
     pub responder: String,
     pub responder_port: u16,
     pub nat_t: bool,
-    pub state: &'static str,
+    pub state: IkeState,
     pub exchanges: Vec<IkeExchange>,
     pub vendor_ids: Vec<String>,
     pub pid: Option<u32>,
@@ -166,7 +312,7 @@ pub struct EspSa {
     pub spi: String,
     pub src: String,
     pub dst: String,
-    pub encap: &'static str,
+    pub encap: Encap,
     pub packets: u64,
     pub bytes: u64,
     pub ike_sa: Option<usize>,
@@ -183,7 +329,7 @@ pub struct SipMessage {
     pub at: Timestamp,
     pub src: String,
     pub dst: String,
-    pub transport: &'static str,
+    pub transport: Transport,
     pub method: Option<String>,
     pub status: Option<u16>,
     pub cseq: Option<String>,
@@ -201,7 +347,7 @@ pub struct SipDialog {
     pub from: Option<String>,
     pub to: Option<String>,
     pub method: String,
-    pub state: &'static str,
+    pub state: DialogState,
     pub messages: Vec<SipMessage>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
@@ -271,6 +417,43 @@ impl Report {
         };
         s.push(b'\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each value's JSON string, checked to be its `Display` text too.
+    fn spelled<T: Serialize + fmt::Display>(all: &[T]) -> Vec<String> {
+        all.iter()
+            .map(|v| {
+                assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{v}\""));
+                v.to_string()
+            })
+            .collect()
+    }
+
+    /// The values docs/report-schema.md lists, spelled as the JSON has always spelled them.
+    #[test]
+    fn enum_values_are_the_schema_strings() {
+        assert_eq!(spelled(Schema::ALL), ["tuntrace.report/1"]);
+        assert_eq!(spelled(SourceKind::ALL), ["replay", "live"]);
+        assert_eq!(spelled(Backend::ALL), ["pcap", "ebpf", "dtrace", "pktap"]);
+        assert_eq!(
+            spelled(InterfaceKind::ALL),
+            ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ethernet", "loopback", "other"]
+        );
+        assert_eq!(spelled(Proto::ALL), ["udp", "tcp", "esp", "icmp", "other"]);
+        assert_eq!(spelled(App::ALL), ["ike", "esp-in-udp", "esp", "nat-keepalive", "sip", "sip-tls", "rtp", "other"]);
+        assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
+        assert_eq!(spelled(Encap::ALL), ["udp", "none"]);
+        assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
+        assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls"]);
+        let tunnels: Vec<_> = InterfaceKind::ALL.iter().filter(|k| k.is_tunnel()).map(|k| k.as_str()).collect();
+        assert_eq!(tunnels, ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti"]);
+        // Padding applies to the text, as it did to the strings.
+        assert_eq!(format!("[{:<8}]", App::Sip), "[sip     ]");
     }
 }
 
@@ -1071,7 +1254,7 @@ mod json {
                 at,
                 src: "2001:db8::1".into(),
                 dst: "198.19.0.1".into(),
-                transport: "udp",
+                transport: Transport::Udp,
                 method: status.is_none().then(|| "INVITE".into()),
                 status,
                 cseq: Some("1 INVITE".into()),
@@ -1082,7 +1265,11 @@ mod json {
             };
             let r = Report {
                 schema: SCHEMA,
-                source: Source { kind: "replay", backend: "pcap", inputs: vec!["a.pcap".into(), "b\\c.pcap".into()] },
+                source: Source {
+                    kind: SourceKind::Replay,
+                    backend: Backend::Pcap,
+                    inputs: vec!["a.pcap".into(), "b\\c.pcap".into()],
+                },
                 stats: Stats {
                     packets: 3,
                     bytes: 1500,
@@ -1094,7 +1281,7 @@ mod json {
                 },
                 interfaces: vec![Interface {
                     name: Some("ipsec0".into()),
-                    kind: "ipsec",
+                    kind: InterfaceKind::Ipsec,
                     mtu: Some(1400),
                     addresses: vec!["10.0.0.2/32".into()],
                     owner: Some(proc_ref.clone()),
@@ -1115,12 +1302,12 @@ mod json {
                 }],
                 flows: vec![Flow {
                     iface: None,
-                    proto: "udp",
+                    proto: Proto::Udp,
                     src: "198.18.5.40".into(),
                     sport: Some(4500),
                     dst: "198.18.0.4".into(),
                     dport: None,
-                    app: "ike",
+                    app: App::Ike,
                     pid: Some(7),
                     comm: None,
                     packets: u64::MAX,
@@ -1137,7 +1324,7 @@ mod json {
                     responder: "198.18.0.4".into(),
                     responder_port: 500,
                     nat_t: true,
-                    state: "established",
+                    state: IkeState::Established,
                     exchanges: vec![exchange(false), exchange(true)],
                     vendor_ids: vec![],
                     pid: None,
@@ -1154,7 +1341,7 @@ mod json {
                     spi: "c0ffee01".into(),
                     src: "198.18.5.40".into(),
                     dst: "198.18.0.4".into(),
-                    encap: "udp",
+                    encap: Encap::Udp,
                     packets: 10,
                     bytes: 1000,
                     ike_sa: Some(0),
@@ -1169,7 +1356,7 @@ mod json {
                         from: Some("\"Alice\" <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>".into()),
                         to: None,
                         method: "INVITE".into(),
-                        state: "confirmed",
+                        state: DialogState::Confirmed,
                         messages: vec![message(None), message(Some(180))],
                         pid: None,
                         comm: None,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Flow, Report};
+use super::{Encap, Flow, Report};
 
 /// How many flows the text report lists (the JSON has them all).
 const TOP_FLOWS: usize = 12;
@@ -249,7 +249,10 @@ fn esp(o: &mut String, r: &Report) {
             vec![
                 e.spi.clone(),
                 format!("{} -> {}", e.src, e.dst),
-                if e.encap == "udp" { "UDP 4500".into() } else { "raw".into() },
+                match e.encap {
+                    Encap::Udp => "UDP 4500".into(),
+                    Encap::None => "raw".into(),
+                },
                 e.packets.to_string(),
                 human_bytes(e.bytes),
                 seq,

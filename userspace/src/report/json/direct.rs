@@ -173,7 +173,7 @@ impl Writer {
 pub fn report(w: &mut Writer, r: &Report) -> Result {
     w.open_object(1);
     w.raw(key!(first 1, "schema"));
-    w.string(r.schema);
+    w.string(r.schema.as_str());
     w.raw(key!(1, "source"));
     w.value(&r.source)?;
     w.raw(key!(1, "stats"));
@@ -213,7 +213,7 @@ fn flow(w: &mut Writer, f: &Flow) -> Result {
     w.raw(key!(first 3, "iface"));
     w.opt_string(f.iface.as_ref());
     w.raw(key!(3, "proto"));
-    w.string(f.proto);
+    w.string(f.proto.as_str());
     w.raw(key!(3, "src"));
     w.string(&f.src);
     w.raw(key!(3, "sport"));
@@ -223,7 +223,7 @@ fn flow(w: &mut Writer, f: &Flow) -> Result {
     w.raw(key!(3, "dport"));
     w.opt_uint(f.dport.map(u64::from));
     w.raw(key!(3, "app"));
-    w.string(f.app);
+    w.string(f.app.as_str());
     w.raw(key!(3, "pid"));
     w.opt_uint(f.pid.map(u64::from));
     w.raw(key!(3, "comm"));
@@ -260,7 +260,7 @@ fn ike_sa(w: &mut Writer, sa: &IkeSa) -> Result {
     w.raw(key!(3, "nat_t"));
     w.bool(sa.nat_t);
     w.raw(key!(3, "state"));
-    w.string(sa.state);
+    w.string(sa.state.as_str());
     w.raw(key!(3, "exchanges"));
     w.list(&sa.exchanges, ike_exchange)?;
     w.raw(key!(3, "vendor_ids"));
@@ -360,7 +360,7 @@ fn esp_sa(w: &mut Writer, sa: &EspSa) -> Result {
     w.raw(key!(3, "dst"));
     w.string(&sa.dst);
     w.raw(key!(3, "encap"));
-    w.string(sa.encap);
+    w.string(sa.encap.as_str());
     w.raw(key!(3, "packets"));
     w.uint(sa.packets);
     w.raw(key!(3, "bytes"));
@@ -391,7 +391,7 @@ fn sip_dialog(w: &mut Writer, d: &SipDialog) -> Result {
     w.raw(key!(4, "method"));
     w.string(&d.method);
     w.raw(key!(4, "state"));
-    w.string(d.state);
+    w.string(d.state.as_str());
     w.raw(key!(4, "messages"));
     w.list(&d.messages, sip_message)?;
     w.raw(key!(4, "pid"));
@@ -433,7 +433,7 @@ fn sip_message(w: &mut Writer, m: &SipMessage) -> Result {
     w.raw(key!(6, "dst"));
     w.string(&m.dst);
     w.raw(key!(6, "transport"));
-    w.string(m.transport);
+    w.string(m.transport.as_str());
     w.raw(key!(6, "method"));
     w.opt_string(m.method.as_ref());
     w.raw(key!(6, "status"));
