@@ -155,7 +155,7 @@ impl SaState {
                 kind: ike::exchange_label(self.version, e.exchange_type).into_owned(),
                 message_id: e.message_id,
                 response: e.response,
-                at: e.at,
+                at: e.at.into(),
                 src: src_text(e.src),
                 sport: e.sport,
                 payloads: if e.encrypted_body {

@@ -790,8 +790,8 @@ impl Aggregator {
                     comm: f.pid.and_then(comm),
                     packets: f.packets,
                     bytes: f.bytes,
-                    first: f.first,
-                    last: f.last,
+                    first: f.first.into(),
+                    last: f.last.into(),
                 }
             })
             .collect();
@@ -807,7 +807,11 @@ impl Aggregator {
                 mtu: i.info.mtu,
                 addresses: i.info.addresses.clone(),
                 owner: i.info.owner.map(|p| self.procs.proc_ref(p)),
-                created_by: i.info.created_by.map(|(pid, at)| report::CreatedBy { pid, comm: comm(pid), at }),
+                created_by: i.info.created_by.map(|(pid, at)| report::CreatedBy {
+                    pid,
+                    comm: comm(pid),
+                    at: at.map(Into::into),
+                }),
                 packets: i.packets,
                 bytes: i.bytes,
                 linktype: linktype::name(i.info.linktype).to_string(),
@@ -851,8 +855,8 @@ impl Aggregator {
             .collect();
         let mut stats = self.stats;
         if stats.packets > 0 {
-            stats.started = Some(Timestamp(self.ts_min));
-            stats.ended = Some(Timestamp(self.ts_max));
+            stats.started = Some(Timestamp(self.ts_min).into());
+            stats.ended = Some(Timestamp(self.ts_max).into());
         }
         let mut r = Report {
             schema: report::SCHEMA,

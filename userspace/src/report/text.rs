@@ -59,7 +59,7 @@ fn header(o: &mut String, r: &Report) {
     let _ = writeln!(o, "tuntrace {} ({}): {}", r.source.kind, r.source.backend, inputs);
     let span = match (s.started, s.ended) {
         (Some(a), Some(b)) => {
-            let secs = (b.0 - a.0) as f64 / 1e9;
+            let secs = (b.micros() - a.micros()) as f64 / 1e6;
             format!(", {a} .. {b} ({secs:.1} s)")
         }
         _ => String::new(),

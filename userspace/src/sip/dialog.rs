@@ -329,7 +329,7 @@ fn report_messages(kept: Vec<Kept>, words: &Words) -> Vec<report::SipMessage> {
         spelled.note(k.src, i, true);
         spelled.note(k.dst, i, false);
         out.push(report::SipMessage {
-            at: k.at,
+            at: k.at.into(),
             src,
             dst,
             transport: k.transport,

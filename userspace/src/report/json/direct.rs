@@ -16,8 +16,7 @@
 use serde::Serialize;
 
 use super::{Unsupported, Writer, PAIRS};
-use crate::report::{EspSa, Flow, IkeExchange, IkeSa, Proposal, Report, SipDialog, SipMessage, SipRegistration};
-use crate::time::Timestamp;
+use crate::report::{EspSa, Flow, IkeExchange, IkeSa, Proposal, Report, SipDialog, SipMessage, SipRegistration, Time};
 
 /// The indent of nesting level `n`: two spaces a level.
 macro_rules! ind {
@@ -117,8 +116,8 @@ impl Writer {
     /// Both parts are copied at a constant length: the cached `"` + prefix + `.` from its
     /// fixed-size slot, then cut back to its length, and the digits with the closing `Z"`
     /// as one eight-byte piece.
-    fn timestamp(&mut self, t: Timestamp) -> Result {
-        let micros = (t.subsec_nanos() / 1000) as usize;
+    fn timestamp(&mut self, t: Time) -> Result {
+        let micros = t.subsec_micros() as usize;
         let (hi, mid, lo) = (micros / 10_000 * 2, micros / 100 % 100 * 2, micros % 100 * 2);
         let tail = [PAIRS[hi], PAIRS[hi + 1], PAIRS[mid], PAIRS[mid + 1], PAIRS[lo], PAIRS[lo + 1], b'Z', b'"'];
         let start = self.out.len();
@@ -483,7 +482,7 @@ impl Default for StampPrefixes {
 
 impl StampPrefixes {
     /// The slot's bytes and the length of the prefix in them; `None` if it does not fit.
-    fn get(&mut self, t: Timestamp) -> Option<(&[u8; STAMP_HEAD], usize)> {
+    fn get(&mut self, t: Time) -> Option<(&[u8; STAMP_HEAD], usize)> {
         let secs = t.secs();
         let slot = &mut self.slots[secs.rem_euclid(STAMP_SLOTS as i64) as usize];
         if slot.secs != secs {
