@@ -1,6 +1,7 @@
 //! `tuntrace demo`: the Wi-Fi-calling lab brought up, exercised, captured, taken down, and
 //! reported on, with the peers' own account beside tuntrace's.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -48,7 +49,8 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     progress("replaying what was captured");
     let report = report_from_truth(&truth);
     if opts.json {
-        print!("{}", report.to_json());
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        report.write_json(&mut out).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
     } else {
         println!("{}", text::render(&report));
         println!("WHAT THE PEERS SAY (strongSwan swanctl, SIPp message trace, /proc, tcpdump)");
@@ -56,8 +58,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
             println!("  {line}");
         }
     }
-    let report_json: serde_json::Value = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;
-    let bad = truth.check_report(&report_json);
+    let bad = truth.check_report(&report);
     progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);
