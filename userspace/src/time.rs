@@ -53,7 +53,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// The RFC 3339 text of second `secs` and `micros` (below 10^6) written digit by digit into
 /// `buf`, for years 0..=9999 (every capture nanosecond count is within 1677..=2262); `None`
 /// otherwise. Reports print one timestamp per flow and SIP message, and going through `fmt`
-/// for each was a tenth of a whole `--json` replay.
+/// for each was a tenth of a whole `--json` replay. (itoa writes no leading zeros, and every
+/// field here has a fixed width.)
 fn format_fast(secs: i64, micros: u32, buf: &mut [u8; 27]) -> Option<&str> {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     if !(0..=9999).contains(&y) {
