@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use tuntrace_core::report::Report;
 
 fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tuntrace-cli-{}", std::process::id()));
@@ -29,8 +30,8 @@ fn missing_and_foreign_files_are_named() {
     let r = run(&["replay", "--json", p.to_str().unwrap()]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not a pcap or pcapng"), "{}", r.stderr);
-    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON even when an input is bad");
-    assert_eq!(j["errors"][0]["offset"], 0);
+    let j: Report = serde_json::from_str(&r.stdout).expect("a report even when an input is bad");
+    assert_eq!(j.errors[0].offset, 0);
     let p = tmp("empty.pcap", b"");
     let r = run(&["replay", p.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -45,12 +46,12 @@ fn damage_keeps_earlier_inputs() {
     let cut = tmp("cut.pcap", &bytes[..bytes.len() - 37]);
     let r = run(&["replay", "--json", good.to_str().unwrap(), cut.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
     // 8 from the intact copy, 7 complete records before the cut.
-    assert_eq!(j["stats"]["packets"], 15);
-    assert_eq!(j["esp_sas"][0]["packets"], 15);
-    let e = &j["errors"][0];
-    assert!(e["offset"].as_u64().unwrap() > 24, "{e}");
+    assert_eq!(j.stats.packets, 15);
+    assert_eq!(j.esp_sas[0].packets, 15);
+    let e = &j.errors[0];
+    assert!(e.offset > 24, "{e:?}");
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn ladder_draws_a_call() {
     let Some(dir) = corpus_dir() else { return };
     let f = dir.join("sip_udp_5060_5061.pcap");
     let j = replay_json(&f);
-    let id = j["sip"]["dialogs"][0]["call_id"].as_str().unwrap().to_string();
+    let id = j.sip.dialogs[0].call_id.clone();
     let r = run(&["replay", "--ladder", &id, f.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(&id));
@@ -105,11 +106,12 @@ fn dash_reads_standard_input() {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let mut piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut piped: Report = serde_json::from_slice(&out.stdout).unwrap();
     let mut direct = replay_json(&file);
-    assert_eq!(piped["source"]["inputs"], serde_json::json!(["-"]));
-    piped["source"]["inputs"] = serde_json::Value::Null;
-    direct["source"]["inputs"] = serde_json::Value::Null;
+    assert_eq!(piped.source.inputs, ["-"]);
+    // Everything but the input's name is the same.
+    piped.source.inputs.clear();
+    direct.source.inputs.clear();
     assert_eq!(piped, direct);
-    assert!(direct["stats"]["packets"].as_u64().unwrap() > 0);
+    assert!(direct.stats.packets > 0);
 }

@@ -6,19 +6,16 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use serde_json::Value;
+use tuntrace_core::report::SCHEMA;
 
-fn s(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_default()
-}
-
-/// Every corpus file replays: no crash, valid JSON, exit 0 (intact) or 1 (damaged, reported).
+/// Every corpus file replays: no crash, a valid report, exit 0 (intact) or 1 (damaged, reported).
 #[test]
 fn every_corpus_file_replays() {
     let Some(dir) = corpus_dir() else { return };
     for f in corpus_files(&dir) {
         let j = replay_json(&f);
-        assert_eq!(j["schema"], "tuntrace.report/1");
+        assert_eq!(j.schema, SCHEMA);
+        assert_eq!(j.schema.as_str(), "tuntrace.report/1");
         let text = run(&["replay", f.to_str().unwrap()]);
         assert!(text.code <= 1, "{}: text report exit {}: {}", f.display(), text.code, text.stderr);
         assert!(text.stdout.contains("packets"), "{}: text report: {}", f.display(), text.stdout);
@@ -76,29 +73,23 @@ fn ike_sas_match_tshark() {
         for r in &rows {
             want.entry(r[0].clone()).or_default().push(r);
         }
-        let sas = j["ike_sas"].as_array().unwrap();
-        let got: Vec<String> = sas.iter().map(|sa| s(&sa["initiator_spi"])).collect();
+        let sas = &j.ike_sas;
+        let got: Vec<String> = sas.iter().map(|sa| sa.initiator_spi.clone()).collect();
         let want_keys: Vec<&String> = want.keys().collect();
         let mut got_sorted = got.clone();
         got_sorted.sort();
         assert_eq!(got_sorted.iter().collect::<Vec<_>>(), want_keys, "{}: IKE SAs", f.display());
         for sa in sas {
-            let ispi = s(&sa["initiator_spi"]);
-            let msgs = &want[&ispi];
+            let ispi = &sa.initiator_spi;
+            let msgs = &want[ispi];
             let version = parse_num(&msgs[0][2]) as u8;
-            assert_eq!(sa["version"].as_u64(), Some(version as u64), "{} {ispi}: version", f.display());
+            assert_eq!(sa.version, version, "{} {ispi}: version", f.display());
             let rspi = msgs.iter().map(|m| m[1].as_str()).find(|r| *r != "0000000000000000");
-            assert_eq!(sa["responder_spi"].as_str(), rspi, "{} {ispi}: responder SPI", f.display());
-            let ex = sa["exchanges"].as_array().unwrap();
-            let got: Vec<(String, u64, Option<bool>)> = ex
+            assert_eq!(sa.responder_spi.as_deref(), rspi, "{} {ispi}: responder SPI", f.display());
+            let got: Vec<(String, u64, Option<bool>)> = sa
+                .exchanges
                 .iter()
-                .map(|e| {
-                    (
-                        s(&e["type"]),
-                        e["message_id"].as_u64().unwrap(),
-                        (version == 2).then(|| e["response"].as_bool().unwrap()),
-                    )
-                })
+                .map(|e| (e.kind.clone(), u64::from(e.message_id), (version == 2).then_some(e.response)))
                 .collect();
             let exp: Vec<(String, u64, Option<bool>)> = msgs
                 .iter()
@@ -135,8 +126,8 @@ fn esp_spis_match_tshark() {
         }
         let j = replay_json(&f);
         let mut got: BTreeMap<String, u64> = BTreeMap::new();
-        for e in j["esp_sas"].as_array().unwrap() {
-            *got.entry(s(&e["spi"])).or_default() += e["packets"].as_u64().unwrap();
+        for e in &j.esp_sas {
+            *got.entry(e.spi.clone()).or_default() += e.packets;
         }
         assert_eq!(got, want, "{}: ESP SPIs and packet counts", f.display());
         checked += want.len();
@@ -179,11 +170,10 @@ fn sip_call_ids_match_tshark() {
         }
         let j = replay_json(&f);
         let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for d in j["sip"]["dialogs"].as_array().unwrap().iter().chain(j["sip"]["registrations"].as_array().unwrap()) {
-            let seq = got.entry(s(&d["call_id"])).or_default();
-            for m in d["messages"].as_array().unwrap() {
-                seq.push(m["method"].as_str().map(str::to_string).unwrap_or_else(|| m["status"].to_string()));
-            }
+        let calls = j.sip.dialogs.iter().map(|d| (&d.call_id, &d.messages));
+        for (call_id, messages) in calls.chain(j.sip.registrations.iter().map(|r| (&r.call_id, &r.messages))) {
+            let seq = got.entry(call_id.clone()).or_default();
+            seq.extend(messages.iter().map(method_or_status));
         }
         assert_eq!(got, want, "{}: SIP Call-IDs and message sequences", f.display());
         checked += want.len();

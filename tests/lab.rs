@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tuntrace_core::report::Report;
 use tuntrace_lab::{self as lab, truth::GroundTruth, Auth, Lab, LabConfig, SipTransport, TeardownReport};
 
 fn workdir(prefix: &str) -> PathBuf {
@@ -63,10 +64,10 @@ fn replay_agrees_with_truth(t: &GroundTruth) {
         .output()
         .expect("run tuntrace");
     assert!(out.status.success(), "tuntrace replay: {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let report: Report = serde_json::from_slice(&out.stdout).expect("report JSON");
     let bad = t.check_report(&report);
     assert!(bad.is_empty(), "[{}] report disagrees with the peers:\n{}", t.scenario.prefix, bad.join("\n"));
-    assert_eq!(report["stats"]["malformed"], 0, "{}", report["malformed"]);
+    assert_eq!(report.stats.malformed, 0, "{:?}", report.malformed);
 }
 
 fn assert_nothing_left(prefix: &str, pids: &[u32]) {
@@ -441,7 +442,7 @@ fn replayed_fixtures_match_truth() {
         .output()
         .expect("run tuntrace");
     assert!(out.status.success(), "tuntrace replay: {}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let report: Report = serde_json::from_slice(&out.stdout).expect("report JSON");
     let bad = t.check_report(&report);
     assert!(bad.is_empty(), "report disagrees with the peers:\n{}", bad.join("\n"));
 }

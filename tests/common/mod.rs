@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tuntrace_core::report::{Report, SipMessage};
+
 pub fn tuntrace() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tuntrace"))
 }
@@ -41,11 +43,18 @@ pub fn run(args: &[&str]) -> Run {
     }
 }
 
-/// `tuntrace replay --json FILE`, parsed. Exit code 0 or 1 (input damaged) is accepted.
-pub fn replay_json(file: &Path) -> serde_json::Value {
+/// `tuntrace replay --json FILE`, read into the report types. Exit code 0 or 1 (input damaged)
+/// is accepted.
+pub fn replay_json(file: &Path) -> Report {
     let r = run(&["replay", "--json", file.to_str().unwrap()]);
     assert!(r.code == 0 || r.code == 1, "{}: exit {} stderr {}", file.display(), r.code, r.stderr);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{}: bad JSON {e}: {}", file.display(), r.stdout))
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{}: bad report JSON {e}: {}", file.display(), r.stdout))
+}
+
+/// A SIP message as a sequence item: its method, else its status (`null` for neither, as the
+/// JSON value prints).
+pub fn method_or_status(m: &SipMessage) -> String {
+    m.method.clone().unwrap_or_else(|| m.status.map_or_else(|| "null".to_string(), |c| c.to_string()))
 }
 
 /// tshark is the decoding oracle; CI installs it (ci/setup).

@@ -1,13 +1,14 @@
 //! `tuntrace demo`: the Wi-Fi-calling lab brought up, exercised, captured, taken down, and
 //! reported on, with the peers' own account beside tuntrace's.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tuntrace_core::aggregate::Aggregator;
 use tuntrace_core::capture::{Damage, Sink};
 use tuntrace_core::event::{Event, ProcessInfo};
-use tuntrace_core::report::{text, Report};
+use tuntrace_core::report::{text, Backend, Report, SourceKind};
 
 use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig};
 
@@ -48,7 +49,8 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     progress("replaying what was captured");
     let report = report_from_truth(&truth);
     if opts.json {
-        print!("{}", report.to_json());
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        report.write_json(&mut out).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
     } else {
         println!("{}", text::render(&report));
         println!("WHAT THE PEERS SAY (strongSwan swanctl, SIPp message trace, /proc, tcpdump)");
@@ -56,8 +58,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
             println!("  {line}");
         }
     }
-    let report_json: serde_json::Value = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;
-    let bad = truth.check_report(&report_json);
+    let bad = truth.check_report(&report);
     progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);
@@ -71,7 +72,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
 /// veth's name, and ipsec0 with its holder and virtual address (until live tracing learns these
 /// from the kernel itself).
 pub fn report_from_truth(truth: &GroundTruth) -> Report {
-    let mut agg = Aggregator::new("replay", "pcap");
+    let mut agg = Aggregator::new(SourceKind::Replay, Backend::Pcap);
     if let Some(h) = &truth.ipsec0_holder {
         agg.feed(&Event::Process(Box::new(ProcessInfo {
             pid: h.pid,

@@ -1,6 +1,6 @@
 //! The `tuntrace` command.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,9 +66,10 @@ fn main() -> ExitCode {
 
 fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
     let report = replay_files(files);
-    let out = if let Some(id) = ladder_id {
+    let mut stdout = std::io::stdout().lock();
+    let written = if let Some(id) = ladder_id {
         match ladder::render(&report, id) {
-            Some(l) => l.into_bytes(),
+            Some(l) => stdout.write_all(l.as_bytes()),
             None => {
                 let known: Vec<&str> = report
                     .sip
@@ -87,13 +88,14 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
             }
         }
     } else if json {
-        report.to_json_bytes()
+        // Streamed: the document (26 MB for the benchmark capture) is never held whole.
+        let mut out = BufWriter::with_capacity(64 * 1024, &mut stdout);
+        report.write_json(&mut out).and_then(|_| out.flush())
     } else {
-        text::render(&report).into_bytes()
+        stdout.write_all(text::render(&report).as_bytes())
     };
-    let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
-    let _ = stdout.write_all(&out).and_then(|_| stdout.flush());
+    let _ = written.and_then(|_| stdout.flush());
     for e in &report.errors {
         if e.offset == 0 {
             eprintln!("tuntrace: {}: {}", e.input, e.message);
@@ -108,7 +110,6 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
     // The process ends right after this: freeing every string and vector of a large report
     // one by one costs time (about 20 instructions a packet) and frees nothing the OS would
     // not take back anyway. Output is already written and flushed above.
-    std::mem::forget(out);
     std::mem::forget(report);
     code
 }

@@ -1,49 +1,28 @@
 //! Numbers and addresses as text, without the formatting machinery.
 //!
 //! Reports spell tens of thousands of addresses, ports, counts and SPIs; through `core::fmt`
-//! each cost several times the work of the digits themselves. Every function here writes
-//! exactly what `Display` (or the `format!` named beside it) writes.
+//! each cost several times the work of the digits themselves. Decimal digits come from the
+//! itoa crate. Every function here writes exactly what `Display` (or the `format!` named
+//! beside it) writes.
 
 use std::net::IpAddr;
 
 /// Append `n` in decimal, as `{n}` would.
-pub fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+pub fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
-/// Append `ip` as `Display` writes it: IPv4 octet by octet from a table; IPv6 through
-/// `Display` (its `::` compression rules are subtle, and IPv6 is rare in the reports).
-///
-/// An IPv4 address is laid out in a 16-byte buffer first, each octet as one four-byte copy
-/// of its digits and a dot, then appended a byte at a time. Each byte is masked to seven
-/// bits (a no-op: they are all digits and dots) so that the compiler sees a one-byte
-/// character and pushes a plain byte, not a UTF-8 encoding; appending a `&str` would need
-/// the bytes checked as UTF-8 first, and safe code has no other way into a `String`.
+/// Append `ip` as `Display` writes it: IPv4 octet by octet; IPv6 through `Display` (its
+/// `::` compression rules are subtle, and IPv6 is rare in the reports).
 pub fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut buf = [0u8; 16];
-            let mut n = 0;
-            for o in v4.octets() {
-                let (text, len) = OCTET[usize::from(o)];
-                buf[n..n + 4].copy_from_slice(&text);
-                n += usize::from(len) + 1;
-            }
-            // Without the dot after the last octet.
-            let text = &buf[..n - 1];
-            out.reserve(text.len());
-            for &c in text {
-                out.push(char::from(c & 0x7f));
+            let mut digits = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(o));
             }
         }
         IpAddr::V6(_) => {
@@ -65,26 +44,6 @@ pub fn hex_id(v: u64, digits: u32) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // Masked to seven bits (a no-op) so that each is seen as a one-byte character.
     (0..digits).rev().map(|i| char::from(HEX[(v >> (i * 4)) as usize & 0xf] & 0x7f)).collect()
-}
-
-/// Every octet in decimal followed by a dot (then padding), and how many digits there are.
-static OCTET: [([u8; 4], u8); 256] = octet_table();
-
-const fn octet_table() -> [([u8; 4], u8); 256] {
-    let mut t = [([0u8; 4], 0u8); 256];
-    let mut i = 0;
-    while i < 256 {
-        let o = i as u8;
-        t[i] = if o >= 100 {
-            ([b'0' + o / 100, b'0' + o / 10 % 10, b'0' + o % 10, b'.'], 3)
-        } else if o >= 10 {
-            ([b'0' + o / 10, b'0' + o % 10, b'.', 0], 2)
-        } else {
-            ([b'0' + o, b'.', 0, 0], 1)
-        };
-        i += 1;
-    }
-    t
 }
 
 #[cfg(test)]

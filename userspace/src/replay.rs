@@ -21,7 +21,7 @@ pub fn feed_files(agg: &mut Aggregator, paths: &[PathBuf]) {
 
 /// Replay capture files (`-` is standard input) into one report.
 pub fn replay_files(paths: &[PathBuf]) -> Report {
-    let mut agg = Aggregator::new("replay", "pcap");
+    let mut agg = Aggregator::new(crate::report::SourceKind::Replay, crate::report::Backend::Pcap);
     feed_files(&mut agg, paths);
     agg.finish()
 }

@@ -123,7 +123,7 @@ fn sip(at: i64, call: &str, start: &str, cseq: &str, from_ue: bool) -> Vec<u8> {
 }
 
 fn live_agg() -> Aggregator {
-    let mut a = Aggregator::with_options(Options::live("ebpf"));
+    let mut a = Aggregator::with_options(Options::live(tuntrace_core::report::Backend::Ebpf));
     a.feed(&Event::Interface(Box::new(InterfaceInfo {
         id: 0,
         name: Some("ipsec0".into()),

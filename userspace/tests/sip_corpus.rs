@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use etherparse::{defrag::IpDefragPool, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::PcapCapture;
-use tuntrace_core::report::{SipDialog, SipRegistration};
+use tuntrace_core::report::{DialogState, SipDialog, SipRegistration};
 use tuntrace_core::sip::dialog::{MsgCtx, Tracker, Transport};
 use tuntrace_core::sip::message::{frame_len, looks_like_sip, parse, FrameResult};
 use tuntrace_core::time::Timestamp;
@@ -113,9 +113,9 @@ fn cloudshark_invite_register_invite_on_5060_5061() {
     assert_eq!(
         d,
         vec![
-            ("12013223@200.57.7.195", "INVITE", "confirmed", 5),
+            ("12013223@200.57.7.195", "INVITE", DialogState::Confirmed, 5),
             // INVITE/100/180 and the capture ends: ringing.
-            ("12015624@200.57.7.195", "INVITE", "early", 3),
+            ("12015624@200.57.7.195", "INVITE", DialogState::Early, 3),
         ]
     );
     let first = &r.dialogs[0];
@@ -159,12 +159,12 @@ fn ndpi_register_auth_and_failed_invites() {
         d,
         vec![
             // INVITE ×3, 100, CANCEL… then 408: the caller gave up.
-            ("105090259-446faf7a@192.168.1.2", "terminated", 18),
+            ("105090259-446faf7a@192.168.1.2", DialogState::Terminated, 18),
             // 407, then 403 to the authenticated INVITE.
-            ("85216695-42dcdb1d@192.168.1.2", "failed", 8),
-            ("24487391-449bf2a0@192.168.1.2", "failed", 7),
+            ("85216695-42dcdb1d@192.168.1.2", DialogState::Failed, 8),
+            ("24487391-449bf2a0@192.168.1.2", DialogState::Failed, 7),
             // 407, then 100/183/480.
-            ("11894297-4432a9f8@192.168.1.2", "failed", 8),
+            ("11894297-4432a9f8@192.168.1.2", DialogState::Failed, 8),
         ]
     );
     // The 183's SDP names where the RTP in frames 95+ goes.
@@ -183,7 +183,10 @@ fn suricata_tcp_register_split_in_two_segments() {
     assert_eq!(reg.aor.as_deref(), Some("sip:987654@192.168.43.100;transport=TCP"));
     let m: Vec<_> =
         reg.messages.iter().map(|m| (m.transport, m.sport, m.dport, m.method.as_deref(), m.status)).collect();
-    assert_eq!(m, vec![("tcp", 58882, 5060, Some("REGISTER"), None), ("tcp", 5060, 58882, None, Some(200))]);
+    assert_eq!(
+        m,
+        vec![(Transport::Tcp, 58882, 5060, Some("REGISTER"), None), (Transport::Tcp, 5060, 58882, None, Some(200))]
+    );
 }
 
 #[test]
@@ -193,7 +196,7 @@ fn sngrep_ipv6_fragmented_invite_through_proxy() {
     assert_eq!(r.dialogs.len(), 1);
     let d = &r.dialogs[0];
     assert_eq!(d.call_id, "71846-1647924829-397430@fd17:625c:f037:2:a00:27ff:feb9:1521");
-    assert_eq!(d.state, "terminated");
+    assert_eq!(d.state, DialogState::Terminated);
     // Both legs through the proxy carry the same Call-ID: 32 messages, as tshark counts.
     assert_eq!(d.messages.len(), 32);
     assert_eq!(d.messages[0].src, "fd17:625c:f037:2:a00:27ff:feb9:1521");

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use tuntrace_core::report::{Encap, EspSa, Report};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GroundTruth {
@@ -217,35 +217,26 @@ impl GroundTruth {
         Ok(t)
     }
 
-    /// Compare a tuntrace `--json` report (schema tuntrace.report/1) of this run's captures with
-    /// the truth. Returns one line per disagreement; empty means the report matches.
-    pub fn check_report(&self, report: &Value) -> Vec<String> {
+    /// Compare tuntrace's report of this run's captures (what `--json` prints, schema
+    /// tuntrace.report/1) with the truth. Returns one line per disagreement; empty means the
+    /// report matches.
+    pub fn check_report(&self, report: &Report) -> Vec<String> {
         let mut bad = Vec::new();
-        let arr = |v: &Value, k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
 
-        let ike_sas = arr(report, "ike_sas");
         for sa in &self.ike_sas {
-            match ike_sas.iter().find(|r| s(r, "initiator_spi").as_deref() == Some(sa.initiator_spi.as_str())) {
+            match report.ike_sas.iter().find(|r| r.initiator_spi == sa.initiator_spi) {
                 None => bad.push(format!("ike_sas: no SA with initiator_spi {}", sa.initiator_spi)),
                 Some(r) => {
-                    if s(r, "responder_spi").as_deref() != Some(sa.responder_spi.as_str()) {
+                    if r.responder_spi.as_deref() != Some(sa.responder_spi.as_str()) {
                         bad.push(format!(
                             "ike_sas[{}]: responder_spi {:?}, truth {}",
-                            sa.initiator_spi,
-                            s(r, "responder_spi"),
-                            sa.responder_spi
+                            sa.initiator_spi, r.responder_spi, sa.responder_spi
                         ));
                     }
-                    if r.get("version").and_then(Value::as_u64) != Some(u64::from(sa.version)) {
-                        bad.push(format!(
-                            "ike_sas[{}]: version {:?}, truth {}",
-                            sa.initiator_spi,
-                            r.get("version"),
-                            sa.version
-                        ));
+                    if r.version != sa.version {
+                        bad.push(format!("ike_sas[{}]: version {}, truth {}", sa.initiator_spi, r.version, sa.version));
                     }
-                    if sa.nat_any && r.get("nat_t").and_then(Value::as_bool) != Some(true) {
+                    if sa.nat_any && !r.nat_t {
                         bad.push(format!("ike_sas[{}]: nat_t not true", sa.initiator_spi));
                     }
                     let (ini, res) = if sa.is_initiator {
@@ -253,33 +244,28 @@ impl GroundTruth {
                     } else {
                         (&sa.remote_address, &sa.local_address)
                     };
-                    if s(r, "initiator").as_deref() != Some(ini.as_str())
-                        || s(r, "responder").as_deref() != Some(res.as_str())
-                    {
+                    if r.initiator != *ini || r.responder != *res {
                         bad.push(format!(
                             "ike_sas[{}]: endpoints {:?}->{:?}, truth {ini}->{res}",
-                            sa.initiator_spi,
-                            s(r, "initiator"),
-                            s(r, "responder")
+                            sa.initiator_spi, r.initiator, r.responder
                         ));
                     }
                 }
             }
         }
 
-        let esp = arr(report, "esp_sas");
         for c in self.ike_sas.iter().flat_map(|i| &i.child_sas) {
             for (spi, truth_packets) in [(&c.spi_out, c.packets_out), (&c.spi_in, c.packets_in)] {
-                let found: Vec<&Value> = esp.iter().filter(|r| s(r, "spi").as_deref() == Some(spi.as_str())).collect();
+                let found: Vec<&EspSa> = report.esp_sas.iter().filter(|r| r.spi == *spi).collect();
                 if found.is_empty() {
                     bad.push(format!("esp_sas: no SA with spi {spi}"));
                     continue;
                 }
-                if c.encap && !found.iter().all(|r| s(r, "encap").as_deref() == Some("udp")) {
+                if c.encap && !found.iter().all(|r| r.encap == Encap::Udp) {
                     bad.push(format!("esp_sas[{spi}]: encap is not udp"));
                 }
                 if let Some(want) = truth_packets {
-                    let got: u64 = found.iter().filter_map(|r| r.get("packets").and_then(Value::as_u64)).sum();
+                    let got: u64 = found.iter().map(|r| r.packets).sum();
                     if got != want {
                         bad.push(format!("esp_sas[{spi}]: {got} packets, charon counted {want}"));
                     }
@@ -287,18 +273,17 @@ impl GroundTruth {
             }
         }
 
-        let sip = report.get("sip").cloned().unwrap_or(Value::Null);
-        let mut groups = arr(&sip, "dialogs");
-        groups.extend(arr(&sip, "registrations"));
+        let dialogs = report.sip.dialogs.iter().map(|d| (&d.call_id, &d.messages));
+        let groups: Vec<_> =
+            dialogs.chain(report.sip.registrations.iter().map(|r| (&r.call_id, &r.messages))).collect();
         for d in &self.sip {
-            match groups.iter().find(|g| s(g, "call_id").as_deref() == Some(d.call_id.as_str())) {
+            match groups.iter().find(|(call_id, _)| **call_id == d.call_id) {
                 None => bad.push(format!("sip: no dialog or registration with Call-ID {}", d.call_id)),
-                Some(g) => {
-                    let msgs = arr(g, "messages");
+                Some((_, msgs)) => {
                     let seq: Vec<String> = msgs
                         .iter()
-                        .map(|m| match (s(m, "method"), m.get("status").and_then(Value::as_u64)) {
-                            (Some(method), _) => method,
+                        .map(|m| match (&m.method, m.status) {
+                            (Some(method), _) => method.clone(),
                             (None, Some(code)) => code.to_string(),
                             _ => "?".into(),
                         })
@@ -316,7 +301,9 @@ impl GroundTruth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use tuntrace_core::report::{
+        Backend, IkeSa, IkeState, Sip, SipMessage, SipRegistration, Source, SourceKind, Stats, Time, Transport,
+    };
 
     fn truth() -> GroundTruth {
         GroundTruth {
@@ -380,16 +367,89 @@ mod tests {
         }
     }
 
-    fn matching_report() -> Value {
-        let m = |method: Option<&str>, status: Option<u64>| json!({"method": method, "status": status});
-        json!({
-            "schema": "tuntrace.report/1",
-            "ike_sas": [{"version": 2, "initiator_spi": "33b5d38250cb558d", "responder_spi": "f9d446cd4df251c1",
-                         "initiator": "198.18.0.2", "responder": "198.18.0.1", "nat_t": true}],
-            "esp_sas": [{"spi": "19f77a3e", "encap": "udp", "packets": 2}, {"spi": "530149f3", "encap": "udp", "packets": 2}],
-            "sip": {"dialogs": [], "registrations": [{"call_id": "1-8384@198.19.1.1", "messages": [
-                m(Some("REGISTER"), None), m(None, Some(401)), m(Some("REGISTER"), None), m(None, Some(200))]}]}
-        })
+    fn matching_report() -> Report {
+        let esp = |spi: &str| EspSa {
+            spi: spi.into(),
+            src: "198.18.0.2".into(),
+            dst: "198.18.0.1".into(),
+            encap: Encap::Udp,
+            packets: 2,
+            bytes: 0,
+            ike_sa: Some(0),
+            first_seq: None,
+            last_seq: None,
+            seq_gaps: 0,
+            iface: None,
+            seq_repeats: 0,
+            pid: None,
+            comm: None,
+        };
+        let m = |method: Option<&str>, status: Option<u16>| SipMessage {
+            at: Time::from_micros(0),
+            src: "198.19.1.1".into(),
+            dst: "198.19.0.1".into(),
+            transport: Transport::Udp,
+            method: method.map(str::to_string),
+            status,
+            cseq: None,
+            sport: 5060,
+            dport: 5060,
+            reason: None,
+            sdp: vec![],
+        };
+        Report {
+            schema: tuntrace_core::report::SCHEMA,
+            source: Source { kind: SourceKind::Replay, backend: Backend::Pcap, inputs: vec![] },
+            stats: Stats::default(),
+            interfaces: vec![],
+            processes: vec![],
+            flows: vec![],
+            sockets: vec![],
+            ike_sas: vec![IkeSa {
+                version: 2,
+                initiator_spi: "33b5d38250cb558d".into(),
+                responder_spi: Some("f9d446cd4df251c1".into()),
+                initiator: "198.18.0.2".into(),
+                initiator_port: 4500,
+                responder: "198.18.0.1".into(),
+                responder_port: 4500,
+                nat_t: true,
+                state: IkeState::Established,
+                exchanges: vec![],
+                vendor_ids: vec![],
+                pid: None,
+                comm: None,
+                proposals: vec![],
+                chosen: None,
+                ke_group: None,
+                notifies: vec![],
+                encrypted_payloads: 0,
+                nat_detected: None,
+                iface: None,
+            }],
+            esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
+            sip: Sip {
+                dialogs: vec![],
+                registrations: vec![SipRegistration {
+                    call_id: "1-8384@198.19.1.1".into(),
+                    aor: None,
+                    registrar: None,
+                    result: Some(200),
+                    messages: vec![
+                        m(Some("REGISTER"), None),
+                        m(None, Some(401)),
+                        m(Some("REGISTER"), None),
+                        m(None, Some(200)),
+                    ],
+                    pid: None,
+                    comm: None,
+                }],
+            },
+            verdicts: vec![],
+            malformed: vec![],
+            unknown_linktypes: vec![],
+            errors: vec![],
+        }
     }
 
     #[test]
@@ -409,15 +469,16 @@ mod tests {
     #[test]
     fn each_disagreement_is_named() {
         let mut r = matching_report();
-        r["ike_sas"][0]["responder_spi"] = json!("0000000000000000");
-        r["esp_sas"][1]["packets"] = json!(1);
-        r["sip"]["registrations"][0]["messages"][1]["status"] = json!(407);
+        r.ike_sas[0].responder_spi = Some("0000000000000000".into());
+        r.esp_sas[1].packets = 1;
+        r.sip.registrations[0].messages[1].status = Some(407);
         let bad = truth().check_report(&r);
         assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(bad[0].contains("responder_spi"));
         assert!(bad[1].contains("530149f3"));
         assert!(bad[2].contains("407"));
-        assert_eq!(truth().check_report(&json!({})).len(), 4);
+        let nothing = Report { ike_sas: vec![], esp_sas: vec![], sip: Sip::default(), ..matching_report() };
+        assert_eq!(truth().check_report(&nothing).len(), 4);
     }
 
     #[test]

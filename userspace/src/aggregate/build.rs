@@ -39,7 +39,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
     );
     let ike_sas = a.ike.report(ifname, owner);
     let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> =
-        a.flows.map.iter().filter(|(_, f)| f.packets > 0 || a.opts.kind != "live").collect();
+        a.flows.map.iter().filter(|(_, f)| f.packets > 0 || a.opts.kind != report::SourceKind::Live).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));
     let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
     let flows: Vec<report::Flow> = flow_list
@@ -63,8 +63,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
                 comm,
                 packets: f.packets,
                 bytes: f.bytes,
-                first: f.first,
-                last: f.last,
+                first: f.first.into(),
+                last: f.last.into(),
             }
         })
         .collect();
@@ -87,14 +87,14 @@ pub(super) fn report(a: &Aggregator) -> Report {
             created_by: i.info.created_by.map(|(pid, at)| report::CreatedBy {
                 pid,
                 comm: a.procs.comm_of_pid(pid).map(str::to_owned),
-                at,
+                at: at.map(Into::into),
             }),
             packets: i.packets,
             bytes: i.bytes,
             linktype: linktype::name(i.info.linktype).to_string(),
             netns: i.info.netns,
             ifindex: i.info.ifindex,
-            removed: i.removed,
+            removed: i.removed.map(Into::into),
             created_before_trace: i.info.created_by.is_none() && i.info.created_before_start,
         })
         .collect();
@@ -111,8 +111,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
             bytes: p.bytes,
             interfaces: process_ifaces(a, p),
             ppid: p.info.ppid,
-            start: p.info.start,
-            exited: p.exited,
+            start: p.info.start.map(Into::into),
+            exited: p.exited.map(Into::into),
         })
         .collect();
     let processes = sort_processes(processes);
@@ -144,8 +144,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
         lo = lo.min(t.0);
     }
     if stats.packets > 0 || a.live.last_tick.is_some() {
-        stats.started = Some(Timestamp(lo));
-        stats.ended = Some(Timestamp(hi));
+        stats.started = Some(Timestamp(lo).into());
+        stats.ended = Some(Timestamp(hi).into());
     }
     // Packets a source counted at the interface that no socket count attributed.
     stats.unattributed_packets += a.live.counted.saturating_sub(a.live.attributed);
@@ -235,8 +235,8 @@ fn sockets_report(a: &Aggregator) -> Vec<report::Socket> {
             created_by: s.creator.and_then(pid),
             state: s.tcp_state.filter(|_| s.proto == flows::TCP).map(|t| tcp_state_name(t).to_string()),
             bound_iface: s.bound_ifindex.and_then(|x| a.ifaces.by_ifindex(s.netns, x)).and_then(|i| a.ifaces.name(i)),
-            opened: s.opened,
-            closed: s.closed,
+            opened: s.opened.map(Into::into),
+            closed: s.closed.map(Into::into),
         })
         .collect()
 }

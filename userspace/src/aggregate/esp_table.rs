@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
-use crate::report::EspSa;
+use crate::report::{Encap, EspSa};
 use crate::time::Timestamp;
 
 /// One SA direction, as five machine words so that hashing and comparing it are a few word
@@ -283,7 +283,7 @@ impl EspTable {
                     spi: super::flows::hex_id(k.spi().into(), 8),
                     src: super::flows::addr_string(k.src()),
                     dst: super::flows::addr_string(k.dst()),
-                    encap: if k.udp() { "udp" } else { "none" },
+                    encap: if k.udp() { Encap::Udp } else { Encap::None },
                     packets: s.packets,
                     bytes: s.bytes,
                     ike_sa: link_ike(k, s),

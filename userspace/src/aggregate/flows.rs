@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use crate::event::IfaceId;
+use crate::report::Proto;
 use crate::time::Timestamp;
 
 pub const TCP: u8 = 6;
@@ -374,18 +375,20 @@ pub mod app {
     pub const SIP_TLS: u16 = 1 << 5;
     pub const RTP: u16 = 1 << 6;
 
+    use crate::report::App;
+
     /// The label of a flow: the most specific application it carried.
-    pub fn label(bits: u16) -> &'static str {
-        const ORDER: [(u16, &str); 7] = [
-            (ESP_IN_UDP, "esp-in-udp"),
-            (ESP, "esp"),
-            (SIP, "sip"),
-            (SIP_TLS, "sip-tls"),
-            (IKE, "ike"),
-            (RTP, "rtp"),
-            (NAT_KEEPALIVE, "nat-keepalive"),
+    pub fn label(bits: u16) -> App {
+        const ORDER: [(u16, App); 7] = [
+            (ESP_IN_UDP, App::EspInUdp),
+            (ESP, App::Esp),
+            (SIP, App::Sip),
+            (SIP_TLS, App::SipTls),
+            (IKE, App::Ike),
+            (RTP, App::Rtp),
+            (NAT_KEEPALIVE, App::NatKeepalive),
         ];
-        ORDER.iter().find(|(b, _)| bits & b != 0).map(|(_, n)| *n).unwrap_or("other")
+        ORDER.iter().find(|(b, _)| bits & b != 0).map(|(_, n)| *n).unwrap_or(App::Other)
     }
 }
 
@@ -465,13 +468,13 @@ impl Flows {
     }
 }
 
-pub fn proto_name(p: u8) -> &'static str {
+pub fn proto_name(p: u8) -> Proto {
     match p {
-        UDP => "udp",
-        TCP => "tcp",
-        ESP => "esp",
-        ICMP | ICMPV6 => "icmp",
-        _ => "other",
+        UDP => Proto::Udp,
+        TCP => Proto::Tcp,
+        ESP => Proto::Esp,
+        ICMP | ICMPV6 => Proto::Icmp,
+        _ => Proto::Other,
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::capture::linktype;
 use crate::event::{IfaceId, InterfaceInfo};
+use crate::report::InterfaceKind;
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Default)]
@@ -17,42 +18,42 @@ pub struct IfaceState {
 
 /// The kind of an interface: from the kernel's link kind when a live source gave it, else from
 /// its name, as the operating systems name them.
-pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> &'static str {
+pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> InterfaceKind {
     // A TUN named like an IPsec or macOS tunnel says more by its name (strongSwan's
     // kernel-libipsec device `ipsec0` is a TUN).
     let named_tunnel = name.is_some_and(|n| n.starts_with("ipsec") || n.starts_with("utun"));
     if let (Some(k), false) = (link_kind, named_tunnel) {
         match k {
-            "tun" | "tap" => return "tun",
-            "wireguard" => return "wireguard",
-            "xfrm" => return "xfrm",
-            "vti" | "vti6" => return "vti",
-            "gre" | "gretap" | "ip6gre" | "ip6gretap" | "erspan" | "ip6erspan" => return "gre",
-            "ipip" | "sit" | "ip6tnl" => return "ipip",
-            "veth" | "bridge" | "bond" | "macvlan" | "ipvlan" | "vlan" => return "ethernet",
+            "tun" | "tap" => return InterfaceKind::Tun,
+            "wireguard" => return InterfaceKind::Wireguard,
+            "xfrm" => return InterfaceKind::Xfrm,
+            "vti" | "vti6" => return InterfaceKind::Vti,
+            "gre" | "gretap" | "ip6gre" | "ip6gretap" | "erspan" | "ip6erspan" => return InterfaceKind::Gre,
+            "ipip" | "sit" | "ip6tnl" => return InterfaceKind::Ipip,
+            "veth" | "bridge" | "bond" | "macvlan" | "ipvlan" | "vlan" => return InterfaceKind::Ethernet,
             _ => {}
         }
     }
     let Some(n) = name else {
-        return if link == linktype::EN10MB { "ethernet" } else { "other" };
+        return if link == linktype::EN10MB { InterfaceKind::Ethernet } else { InterfaceKind::Other };
     };
     let starts = |p: &str| n.starts_with(p);
     if starts("ipsec") {
-        "ipsec"
+        InterfaceKind::Ipsec
     } else if starts("utun") {
-        "utun"
+        InterfaceKind::Utun
     } else if starts("tun") || starts("tap") {
-        "tun"
+        InterfaceKind::Tun
     } else if starts("wg") {
-        "wireguard"
+        InterfaceKind::Wireguard
     } else if starts("xfrm") {
-        "xfrm"
+        InterfaceKind::Xfrm
     } else if starts("gre") || starts("gretap") || starts("ip6gre") {
-        "gre"
+        InterfaceKind::Gre
     } else if starts("vti") || starts("ip_vti") || starts("ip6_vti") {
-        "vti"
+        InterfaceKind::Vti
     } else if n == "lo" || starts("lo0") {
-        "loopback"
+        InterfaceKind::Loopback
     } else if starts("en")
         || starts("eth")
         || starts("wl")
@@ -61,14 +62,10 @@ pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> &'stat
         || starts("br")
         || link == linktype::EN10MB
     {
-        "ethernet"
+        InterfaceKind::Ethernet
     } else {
-        "other"
+        InterfaceKind::Other
     }
-}
-
-pub fn is_tunnel_kind(kind: &str) -> bool {
-    matches!(kind, "tun" | "ipsec" | "utun" | "xfrm" | "wireguard" | "gre" | "vti" | "ipip")
 }
 
 /// Ids below this are also kept in a flat table.

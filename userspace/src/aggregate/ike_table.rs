@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use super::flows::{addr_string, hex_id};
 use crate::decode::ike::{self, Group};
 use crate::decode::ike_names;
-use crate::report::{IkeExchange, IkeSa, Proposal};
+use crate::report::{IkeExchange, IkeSa, IkeState, Proposal};
 use crate::time::Timestamp;
 
 /// What the table takes from one IKE message. Header facts and flags are plain values; the
@@ -84,7 +84,7 @@ pub struct SaState {
     pub initiator: (IpAddr, u16),
     pub responder: (IpAddr, u16),
     pub nat_t: bool,
-    pub state: &'static str,
+    pub state: IkeState,
     /// In arrival order; [`SaState::exchange_reports`] renders them.
     pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
@@ -158,7 +158,7 @@ impl SaState {
                 kind: ike::exchange_label(self.version, e.exchange_type).into_owned(),
                 message_id: e.message_id,
                 response: e.response,
-                at: e.at,
+                at: e.at.into(),
                 src: src_text(e.src),
                 sport: e.sport,
                 payloads: if e.encrypted_body {
@@ -245,7 +245,7 @@ impl IkeTable {
                     initiator: ini,
                     responder: resp,
                     nat_t: false,
-                    state: "unknown",
+                    state: IkeState::Unknown,
                     exchanges: Vec::new(),
                     vendor_ids: Vec::new(),
                     proc: None,
@@ -318,7 +318,7 @@ impl IkeTable {
             }
         }
         sa.encrypted_payloads += m.encrypted_payloads;
-        if next == "deleted" && sa.state != "deleted" {
+        if next == IkeState::Deleted && sa.state != IkeState::Deleted {
             sa.deleted_at = Some(c.at);
         }
         sa.state = next;
@@ -386,20 +386,21 @@ impl IkeTable {
 
 /// SA state from the exchanges seen so far. Only cleartext evidence moves it: a Delete inside
 /// an encrypted INFORMATIONAL cannot be seen, so an SA may stay "established" after its end.
-fn next_state(cur: &'static str, m: &IkeView<'_>, response: bool) -> &'static str {
-    if cur == "deleted" {
+fn next_state(cur: IkeState, m: &IkeView<'_>, response: bool) -> IkeState {
+    use IkeState::{Auth, Deleted, Established, Init, Unknown};
+    if cur == Deleted {
         return cur;
     }
     if m.deletes_ike_sa {
-        return "deleted";
+        return Deleted;
     }
     let ex = &*m.exchange;
     match m.version {
         2 => match ex {
-            "IKE_SA_INIT" if cur == "unknown" || cur == "init" => "init",
-            "IKE_INTERMEDIATE" | "IKE_AUTH" if !response && matches!(cur, "unknown" | "init") => "auth",
-            "IKE_AUTH" if response && !m.error_notify => "established",
-            "CREATE_CHILD_SA" | "INFORMATIONAL" if cur != "established" && m.rspi != 0 => "established",
+            "IKE_SA_INIT" if cur == Unknown || cur == Init => Init,
+            "IKE_INTERMEDIATE" | "IKE_AUTH" if !response && matches!(cur, Unknown | Init) => Auth,
+            "IKE_AUTH" if response && !m.error_notify => Established,
+            "CREATE_CHILD_SA" | "INFORMATIONAL" if cur != Established && m.rspi != 0 => Established,
             _ => cur,
         },
         _ => match ex {
@@ -407,30 +408,30 @@ fn next_state(cur: &'static str, m: &IkeView<'_>, response: bool) -> &'static st
             "MAIN_MODE" => {
                 if m.encrypted_payloads > 0 || m.encrypted_body {
                     if response {
-                        "established"
-                    } else if cur != "established" {
-                        "auth"
+                        Established
+                    } else if cur != Established {
+                        Auth
                     } else {
                         cur
                     }
-                } else if cur == "unknown" || cur == "init" {
-                    "init"
+                } else if cur == Unknown || cur == Init {
+                    Init
                 } else {
                     cur
                 }
             }
             "AGGRESSIVE" => {
-                if cur == "unknown" {
-                    "init"
+                if cur == Unknown {
+                    Init
                 } else if !response && m.rspi != 0 {
-                    "established"
-                } else if cur == "init" {
-                    "auth"
+                    Established
+                } else if cur == Init {
+                    Auth
                 } else {
                     cur
                 }
             }
-            "QUICK_MODE" | "INFORMATIONAL" | "TRANSACTION" if m.rspi != 0 && cur != "established" => "established",
+            "QUICK_MODE" | "INFORMATIONAL" | "TRANSACTION" if m.rspi != 0 && cur != Established => Established,
             _ => cur,
         },
     }

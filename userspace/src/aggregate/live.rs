@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn totals_count_once_and_the_socket_layer_attributes() {
-        let mut a = Aggregator::new("live", "ebpf");
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
         a.feed(&iface(0, "ipsec0", 5));
         a.feed(&Event::Process(Box::new(ProcessInfo { pid: 42, comm: Some("sipp".into()), ..Default::default() })));
         for (t, n) in [(10, 3), (20, 3), (30, 5)] {
@@ -368,7 +368,7 @@ mod tests {
         assert_eq!(r.flows.len(), 1);
         let f = &r.flows[0];
         assert_eq!((f.packets, f.pid, f.comm.as_deref()), (5, Some(42), Some("sipp")));
-        assert_eq!((f.first.0, f.last.0), (1, 30));
+        assert_eq!((f.first, f.last), (Timestamp(1).into(), Timestamp(30).into()));
         let p = r.processes.iter().find(|p| p.pid == 42).unwrap();
         assert_eq!((p.packets, p.bytes, p.interfaces.as_slice()), (5, 500, &["ipsec0".to_string()][..]));
         assert_eq!(r.interfaces[0].packets, 5);
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_packet_with_only_a_cookie_belongs_to_the_sockets_owner() {
-        let mut a = Aggregator::new("live", "ebpf");
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
         a.feed(&iface(0, "veth0", 2));
         let sock = |op, pid, ts| {
             Event::Socket(Box::new(SocketEvent {
@@ -427,17 +427,17 @@ mod tests {
 
     #[test]
     fn tun_attachment_names_creator_then_holder() {
-        let mut a = Aggregator::new("live", "ebpf");
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
         let tun = |pid, ts| {
             Event::Tun(Box::new(TunAttach { ts: Timestamp(ts), pid, name: "tun7".into(), netns: Some(1), tap: false }))
         };
         // The ioctl's record came before the interface's announcement.
-        a.feed(&tun(300, 5));
+        a.feed(&tun(300, 5_000));
         a.feed(&iface(0, "tun7", 9));
         a.feed(&tun(301, 6));
         let r = a.report();
         let i = &r.interfaces[0];
-        assert_eq!(i.created_by.as_ref().map(|c| (c.pid, c.at)), Some((300, Some(Timestamp(5)))));
+        assert_eq!(i.created_by.as_ref().map(|c| (c.pid, c.at)), Some((300, Some(Timestamp(5_000).into()))));
         assert_eq!(i.owner.as_ref().map(|o| o.pid), Some(301));
         // An interface that existed before the session: attaching makes a holder, not a creator.
         let mut old =
@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn two_namespaces_two_interfaces_and_removal_is_kept() {
-        let mut a = Aggregator::new("live", "ebpf");
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
         a.feed(&iface(0, "ipsec0", 5));
         let mut other = InterfaceInfo {
             id: 1,
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("ipsec0".into(), Some(1), Some(5), Some(Timestamp(50))),
+                ("ipsec0".into(), Some(1), Some(5), Some(Timestamp(50).into())),
                 ("ipsec0".into(), Some(2), Some(5), None),
                 ("ipsec0".into(), Some(1), Some(6), None)
             ]
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn losses_are_summed_by_cause_from_totals_or_deltas() {
-        let mut a = Aggregator::new("live", "ebpf");
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
         let loss = |what: &str, mode, count| {
             Event::Loss(Box::new(LossNotice { at: Timestamp(1), mode, what: what.into(), count }))
         };

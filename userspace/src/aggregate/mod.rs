@@ -100,18 +100,18 @@ impl Expiry {
 /// Where the events come from, as the report's `source` says.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub kind: &'static str,
-    pub backend: &'static str,
+    pub kind: report::SourceKind,
+    pub backend: report::Backend,
     pub expiry: Expiry,
 }
 
 impl Options {
     pub fn replay() -> Self {
-        Options { kind: "replay", backend: "pcap", expiry: Expiry::NEVER }
+        Options { kind: report::SourceKind::Replay, backend: report::Backend::Pcap, expiry: Expiry::NEVER }
     }
 
-    pub fn live(backend: &'static str) -> Self {
-        Options { kind: "live", backend, expiry: Expiry::LIVE }
+    pub fn live(backend: report::Backend) -> Self {
+        Options { kind: report::SourceKind::Live, backend, expiry: Expiry::LIVE }
     }
 }
 
@@ -211,10 +211,10 @@ impl Default for Aggregator {
 }
 
 impl Aggregator {
-    /// An aggregator for a source of `kind` ("replay", "live") and `backend` ("pcap", "ebpf"…),
-    /// with the expiry rules that suit it.
-    pub fn new(kind: &'static str, backend: &'static str) -> Self {
-        let expiry = if kind == "live" { Expiry::LIVE } else { Expiry::NEVER };
+    /// An aggregator for a source of `kind` (replay, live) and `backend` (pcap, ebpf…), with the
+    /// expiry rules that suit it.
+    pub fn new(kind: report::SourceKind, backend: report::Backend) -> Self {
+        let expiry = if kind == report::SourceKind::Live { Expiry::LIVE } else { Expiry::NEVER };
         Self::with_options(Options { kind, backend, expiry })
     }
 

@@ -9,9 +9,8 @@ use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::iface::is_tunnel_kind;
 use crate::digits::push_decimal;
-use crate::report::{EspSa, IkeSa, Report, Verdict};
+use crate::report::{App, DialogState, Encap, EspSa, IkeSa, InterfaceKind, Report, Verdict};
 
 /// A SIP URI or host in the IMS namespace of a mobile operator (3GPP TS 23.003).
 fn is_ims(s: &str) -> bool {
@@ -42,7 +41,7 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
     let ipsec = !r.ike_sas.is_empty() || !r.esp_sas.is_empty();
     // The same for every tunnel interface, so built at most once.
     let mut ike_evidence: Option<BTreeSet<String>> = None;
-    for i in r.interfaces.iter().filter(|i| is_tunnel_kind(i.kind)) {
+    for i in r.interfaces.iter().filter(|i| i.kind.is_tunnel()) {
         let Some(name) = &i.name else { continue };
         let (sip_flows, rtp_flows) = sip_and_rtp_flows(r, name);
         let mut evidence = Vec::new();
@@ -56,9 +55,11 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
             evidence.push(format!("MTU {m}"));
         }
         let mut summary = match (i.kind, ipsec) {
-            ("ipsec" | "xfrm" | "vti", _) | (_, true) => "IPsec tunnel".to_string(),
-            ("wireguard", _) => "WireGuard tunnel".to_string(),
-            ("gre", _) => "GRE tunnel".to_string(),
+            (InterfaceKind::Ipsec | InterfaceKind::Xfrm | InterfaceKind::Vti, _) | (_, true) => {
+                "IPsec tunnel".to_string()
+            }
+            (InterfaceKind::Wireguard, _) => "WireGuard tunnel".to_string(),
+            (InterfaceKind::Gre, _) => "GRE tunnel".to_string(),
             _ => "tunnel interface".to_string(),
         };
         if ipsec {
@@ -127,7 +128,7 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
     if !explained_sip && (regs > 0 || !r.sip.dialogs.is_empty()) {
         let mut evidence =
             vec![format!("{}, {}", plural(regs, "registration", "registrations"), plural(calls, "call", "calls"))];
-        let failed = r.sip.dialogs.iter().filter(|d| d.state == "failed").count();
+        let failed = r.sip.dialogs.iter().filter(|d| d.state == DialogState::Failed).count();
         if failed > 0 {
             evidence.push(plural(failed, "failed dialog", "failed dialogs"));
         }
@@ -143,8 +144,8 @@ fn sip_and_rtp_flows(r: &Report, name: &str) -> (usize, usize) {
     let (mut sip, mut rtp) = (0, 0);
     for f in r.flows.iter().filter(|f| f.iface.as_deref() == Some(name)) {
         match f.app {
-            "sip" | "sip-tls" => sip += 1,
-            "rtp" => rtp += 1,
+            App::Sip | App::SipTls => sip += 1,
+            App::Rtp => rtp += 1,
             _ => {}
         }
     }
@@ -223,7 +224,7 @@ fn outside_summary(s: &IkeSa) -> String {
         line.push_str(" through NAT (UDP 4500)");
     }
     line.push_str(", ");
-    line.push_str(s.state);
+    line.push_str(s.state.as_str());
     line
 }
 
@@ -256,7 +257,7 @@ fn esp_only(r: &Report, out: &mut Vec<Verdict>) {
         out.push(Verdict {
             subject,
             summary: "ESP traffic with no IKE negotiation in view (the SA was set up before the capture began, or manually keyed)".into(),
-            evidence: n.iter().map(|e| format!("SPI {} {} -> {}, {} packets{}", e.spi, e.src, e.dst, e.packets, if e.encap == "udp" { ", in UDP 4500" } else { "" })).collect(),
+            evidence: n.iter().map(|e| format!("SPI {} {} -> {}, {} packets{}", e.spi, e.src, e.dst, e.packets, if e.encap == Encap::Udp { ", in UDP 4500" } else { "" })).collect(),
         });
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, SipMessage};
+use super::{Report, SipMessage, Transport};
 
 /// Width reserved between two adjacent columns for the arrow and its label.
 const GAP: usize = 26;
@@ -142,7 +142,7 @@ fn draw(out: &mut String, msgs: &[SipMessage]) {
             }
         }
         let mut line = String::from_utf8_lossy(&l).trim_end().to_string();
-        if m.transport != "udp" {
+        if m.transport != Transport::Udp {
             let _ = write!(line, "  ({})", m.transport);
         }
         let _ = writeln!(out, "{line}");

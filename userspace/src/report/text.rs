@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Flow, Report};
+use super::{Encap, Flow, Report};
 
 /// How many flows the text report lists (the JSON has them all).
 const TOP_FLOWS: usize = 12;
@@ -59,7 +59,7 @@ fn header(o: &mut String, r: &Report) {
     let _ = writeln!(o, "tuntrace {} ({}): {}", r.source.kind, r.source.backend, inputs);
     let span = match (s.started, s.ended) {
         (Some(a), Some(b)) => {
-            let secs = (b.0 - a.0) as f64 / 1e9;
+            let secs = (b.micros() - a.micros()) as f64 / 1e6;
             format!(", {a} .. {b} ({secs:.1} s)")
         }
         _ => String::new(),
@@ -249,7 +249,10 @@ fn esp(o: &mut String, r: &Report) {
             vec![
                 e.spi.clone(),
                 format!("{} -> {}", e.src, e.dst),
-                if e.encap == "udp" { "UDP 4500".into() } else { "raw".into() },
+                match e.encap {
+                    Encap::Udp => "UDP 4500".into(),
+                    Encap::None => "raw".into(),
+                },
                 e.packets.to_string(),
                 human_bytes(e.bytes),
                 seq,
