@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
         assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls"]);
         let tunnels: Vec<_> = InterfaceKind::ALL.iter().filter(|k| k.is_tunnel()).map(|k| k.as_str()).collect();
-        assert_eq!(tunnels, ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti"]);
+        assert_eq!(tunnels, ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip"]);
         // Padding applies to the text, as it did to the strings.
         assert_eq!(format!("[{:<8}]", App::Sip), "[sip     ]");
     }
