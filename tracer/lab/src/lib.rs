@@ -21,12 +21,14 @@
 //! ```
 
 pub mod netns;
+pub mod openvpn;
 pub mod prerequisites;
 mod procs;
 mod scenario;
 pub mod sipp;
 pub mod strongswan;
 pub mod truth;
+pub mod wireguard;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
