@@ -28,6 +28,7 @@ mod scenario;
 pub mod sipp;
 pub mod strongswan;
 pub mod truth;
+pub mod wire;
 pub mod wireguard;
 
 use std::fmt;

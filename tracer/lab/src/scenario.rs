@@ -366,7 +366,21 @@ impl Lab {
                 ue_namespace: n.ns_ue.clone(),
                 epdg_namespace: n.ns_epdg.clone(),
                 outer_iface: n.veth_ue.clone(),
+                tunnel: "ipsec".into(),
             },
+            tun: Some(truth::TunTruth {
+                name: "ipsec0".into(),
+                namespace: n.ns_ue.clone(),
+                holder: holder.clone(),
+                address: Some(vip.clone()),
+                peer_address: Some(netns::PCSCF.into()),
+            }),
+            daemons: vec![
+                truth::DaemonTruth { side: "ue".into(), program: "charon".into(), pid: ue_pid },
+                truth::DaemonTruth { side: "epdg".into(), program: "charon".into(), pid: epdg_pid },
+            ],
+            wireguard: None,
+            openvpn: None,
             ike_sas,
             epdg_ike_sas,
             charon_pids: CharonPids { ue: ue_pid, epdg: epdg_pid },
@@ -380,7 +394,13 @@ impl Lab {
                 outer: cfg.capture.then(|| outer_path.clone()),
                 inner: cfg.capture.then(|| inner_path.clone()),
             },
-            timings_ms: Timings { up: self.up_ms, ike: ike_ms, sip: sip_ms, scenario: ms(t0.elapsed()) },
+            timings_ms: Timings {
+                up: self.up_ms,
+                ike: ike_ms,
+                sip: sip_ms,
+                scenario: ms(t0.elapsed()),
+                tunnel: ike_ms,
+            },
         })
     }
 }
