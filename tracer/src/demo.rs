@@ -78,6 +78,10 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);
     } else {
+        // Beside its captures, so `GroundTruth::read` finds them again.
+        let kept = serde_json::to_string_pretty(&truth.clone().with_relative_captures()).map_err(|e| e.to_string())?;
+        let path = workdir.join("truth.json");
+        std::fs::write(&path, kept + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("captures and truth kept in {}", workdir.display());
     }
     Ok(if bad.is_empty() { Outcome::Agrees } else { Outcome::Disagrees(bad) })
