@@ -19,6 +19,7 @@ pub struct GroundTruth {
     pub ike_sas: Vec<IkeSaTruth>,
     /// The same SAs as the ePDG's charon lists them (SPIs must agree with the UE's).
     pub epdg_ike_sas: Vec<IkeSaTruth>,
+    /// Both 0 when the scenario runs no charon (WireGuard, OpenVPN): see `daemons`.
     pub charon_pids: CharonPids,
     /// Who holds the UE's ipsec0, found through /proc/PID/fdinfo (`iff: ipsec0`).
     pub ipsec0_holder: Option<Holder>,
@@ -52,6 +53,7 @@ pub const SCHEMA: &str = "tuntrace.lab-truth/1";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScenarioInfo {
     pub prefix: String,
+    /// "psk" or "eap" (IPsec), "public-key" (WireGuard), "x509" (OpenVPN's certificates).
     pub auth: String,
     pub sip_transport: String,
     pub ipv6_outer: bool,
