@@ -10,9 +10,11 @@ use tuntrace_core::capture::{Damage, Sink};
 use tuntrace_core::event::{Event, ProcessInfo};
 use tuntrace_core::report::{text, Backend, Report, SourceKind};
 
-use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig};
+use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig, Tunnel};
 
 pub struct Options {
+    /// Which tunnel the lab runs (IPsec, the Wi-Fi-calling lab, by default).
+    pub scenario: Tunnel,
     pub json: bool,
     /// Keep the captures and truth here instead of a temporary directory.
     pub keep: Option<PathBuf>,
@@ -28,13 +30,14 @@ pub enum Outcome {
 
 /// Run the demo; progress goes to stderr, the report to stdout.
 pub fn run(opts: &Options) -> Result<Outcome, String> {
-    lab::check_prerequisites().map_err(|e| e.to_string())?;
+    lab::check_prerequisites_for(opts.scenario).map_err(|e| e.to_string())?;
     let workdir = match &opts.keep {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("tuntrace-demo-{}", std::process::id())),
     };
     std::fs::create_dir_all(&workdir).map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
     let mut cfg = LabConfig::demo(&workdir);
+    cfg.tunnel = opts.scenario;
     cfg.calls = opts.calls;
     let start = Instant::now();
     let mut progress = |msg: &str| eprintln!("[{:5.2}s] {msg}", start.elapsed().as_secs_f64());
@@ -53,27 +56,71 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         report.write_json(&mut out).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
     } else {
         println!("{}", text::render(&report));
-        println!("WHAT THE PEERS SAY (strongSwan swanctl, SIPp message trace, /proc, tcpdump)");
+        println!("WHAT THE PEERS SAY ({})", peers_named(opts.scenario));
         for line in truth.summary().lines() {
             println!("  {line}");
         }
     }
-    let bad = truth.check_report(&report);
+    let mut bad = truth.check_report(&report);
+    if opts.scenario != Tunnel::Ipsec {
+        bad.extend(truth.check_report_interfaces(&report));
+        // tuntrace does not decode WireGuard or OpenVPN yet; once its report has a `tunnels`
+        // section, the daemons' and the wire's identifiers are held against it here.
+        let report_json: serde_json::Value = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;
+        if report_json.get("tunnels").is_some() {
+            bad.extend(truth.check_report_tunnels(&report_json));
+        } else {
+            progress(&format!(
+                "the report has no tunnels section yet: {} identifiers are not compared",
+                if opts.scenario == Tunnel::WireGuard { "WireGuard" } else { "OpenVPN" }
+            ));
+        }
+    }
     progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);
     } else {
+        // Beside its captures, so `GroundTruth::read` finds them again.
+        let kept = serde_json::to_string_pretty(&truth.clone().with_relative_captures()).map_err(|e| e.to_string())?;
+        let path = workdir.join("truth.json");
+        std::fs::write(&path, kept + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("captures and truth kept in {}", workdir.display());
     }
     Ok(if bad.is_empty() { Outcome::Agrees } else { Outcome::Disagrees(bad) })
 }
 
+/// Whose account the demo prints beside the report.
+pub fn peers_named(scenario: Tunnel) -> &'static str {
+    match scenario {
+        Tunnel::Ipsec => "strongSwan swanctl, SIPp message trace, /proc, tcpdump",
+        Tunnel::WireGuard => "wg show, SIPp message trace, /proc, tcpdump, tshark for the wire's indices",
+        Tunnel::OpenVpn { .. } => {
+            "OpenVPN status files and log, SIPp message trace, /proc, tcpdump, tshark for the wire"
+        }
+    }
+}
+
+/// What "agrees" covers for a scenario, for the demo's last line.
+pub fn agreement_named(scenario: Tunnel) -> &'static str {
+    match scenario {
+        Tunnel::Ipsec => "IKE and ESP SPIs, SIP Call-IDs and messages",
+        _ => {
+            "interfaces, TUN holder, packet counts, the tunnel's outer flow, SIP Call-IDs and messages; \
+             tunnel identifiers wait for tuntrace to decode them"
+        }
+    }
+}
+
 /// The report of the lab's captures, with what the lab knows about its interfaces: the outer
-/// veth's name, and ipsec0 with its holder and virtual address (until live tracing learns these
-/// from the kernel itself).
+/// veth's name, and the tunnel interface (ipsec0, wg0, tun0) with its holder and address (until
+/// live tracing learns these from the kernel itself).
 pub fn report_from_truth(truth: &GroundTruth) -> Report {
     let mut agg = Aggregator::new(SourceKind::Replay, Backend::Pcap);
-    if let Some(h) = &truth.ipsec0_holder {
+    // Truths recorded before the lab wrote a `tun` section name ipsec0's holder and address only.
+    let tun_name = truth.tun.as_ref().map_or("ipsec0", |t| t.name.as_str());
+    let holder = truth.tun.as_ref().map_or(truth.ipsec0_holder.as_ref(), |t| t.holder.as_ref());
+    let address = truth.tun.as_ref().map_or(truth.virtual_ip.as_ref(), |t| t.address.as_ref());
+    if let Some(h) = holder {
         agg.feed(&Event::Process(Box::new(ProcessInfo {
             pid: h.pid,
             comm: Some(h.comm.clone()),
@@ -86,9 +133,9 @@ pub fn report_from_truth(truth: &GroundTruth) -> Report {
         let Some(path) = path else { continue };
         next_iface += feed_file(&mut agg, path, next_iface, |i| {
             if inner {
-                i.name = Some("ipsec0".into());
-                i.owner = truth.ipsec0_holder.as_ref().map(|h| h.pid);
-                i.addresses = truth.virtual_ip.iter().cloned().collect();
+                i.name = Some(tun_name.into());
+                i.owner = holder.map(|h| h.pid);
+                i.addresses = address.iter().map(|a| a.to_string()).collect();
             } else {
                 i.name = Some(truth.scenario.outer_iface.clone());
             }

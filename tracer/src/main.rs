@@ -40,10 +40,15 @@ enum Cmd {
         #[arg(long, value_name = "CALL-ID")]
         ladder: Option<String>,
     },
-    /// Bring up the Wi-Fi-calling lab (strongSwan IKEv2 + SIPp in network namespaces), run a
-    /// REGISTER and calls through the tunnel, tear it down, and report what was seen beside what
-    /// the peers themselves say. Needs root and the lab packages (ci/setup).
+    /// Bring up the Wi-Fi-calling lab (strongSwan IKEv2 + SIPp in network namespaces, or the same
+    /// SIP over WireGuard or OpenVPN), run a REGISTER and calls through the tunnel, tear it down,
+    /// and report what was seen beside what the peers themselves say. Needs root and the lab
+    /// packages (ci/setup).
     Demo {
+        /// The tunnel: ipsec (strongSwan, ipsec0), wireguard (wireguard-go, wg0), openvpn
+        /// (OpenVPN over UDP, tun0) or openvpn-tcp.
+        #[arg(long, default_value = "ipsec", value_name = "SCENARIO", value_parser = parse_scenario)]
+        scenario: tuntrace_lab::Tunnel,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -60,7 +65,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
-        Cmd::Demo { json, calls, keep } => demo(json, calls, keep),
+        Cmd::Demo { scenario, json, calls, keep } => demo(scenario, json, calls, keep),
     }
 }
 
@@ -114,11 +119,18 @@ fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
     code
 }
 
-fn demo(json: bool, calls: u32, keep: Option<PathBuf>) -> ExitCode {
-    use tuntrace::demo::{run, Options, Outcome};
-    match run(&Options { json, keep, calls }) {
+fn parse_scenario(s: &str) -> Result<tuntrace_lab::Tunnel, String> {
+    tuntrace_lab::Tunnel::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = tuntrace_lab::Tunnel::ALL.iter().map(|t| t.as_str()).collect();
+        format!("unknown scenario {s:?}: one of {}", names.join(", "))
+    })
+}
+
+fn demo(scenario: tuntrace_lab::Tunnel, json: bool, calls: u32, keep: Option<PathBuf>) -> ExitCode {
+    use tuntrace::demo::{agreement_named, run, Options, Outcome};
+    match run(&Options { scenario, json, keep, calls }) {
         Ok(Outcome::Agrees) => {
-            eprintln!("tuntrace's report agrees with the peers (IKE and ESP SPIs, SIP Call-IDs and messages)");
+            eprintln!("tuntrace's report agrees with the peers ({})", agreement_named(scenario));
             ExitCode::from(EXIT_OK)
         }
         Ok(Outcome::Disagrees(points)) => {

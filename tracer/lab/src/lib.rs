@@ -6,6 +6,12 @@
 //! virtual IP and a P-CSCF address through the configuration payload; SIPp on both ends registers
 //! (digest 401 → 200) and places calls through the tunnel.
 //!
+//! The same namespaces and veth carry three other tunnels ([`Tunnel`]): WireGuard (Debian's
+//! wireguard-go on `wg0` in each namespace, configured with `wg`) and OpenVPN in TLS mode over
+//! UDP or TCP (a server in `<prefix>epdg`, a client in `<prefix>ue`, each on its own `tun0`), with
+//! the same SIP through them and their own ground truth (`wg show`, OpenVPN's status files and
+//! log, and tshark's reading of the wire for the identifiers the daemons do not print).
+//!
 //! Everything the lab needs is compiled in (configuration text, SIPp scenarios): an installed
 //! `tuntrace demo` has no source tree to read. Every process the lab starts is recorded by pid in
 //! `/run/tuntrace-lab/<prefix>/state.json`, so a run that was killed is cleaned by the next one.
@@ -21,12 +27,16 @@
 //! ```
 
 pub mod netns;
+pub mod openvpn;
 pub mod prerequisites;
 mod procs;
 mod scenario;
 pub mod sipp;
 pub mod strongswan;
 pub mod truth;
+mod vpn;
+pub mod wire;
+pub mod wireguard;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,7 +45,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use netns::Names;
-pub use prerequisites::check_prerequisites;
+pub use prerequisites::{check_prerequisites, check_prerequisites_for};
 pub use procs::Stopped;
 pub use truth::GroundTruth;
 
@@ -76,8 +86,70 @@ impl SipTransport {
     }
 }
 
+/// The tunnel the lab brings up between its two namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tunnel {
+    /// strongSwan IKEv2 with forced NAT-T, ESP in UDP 4500, `ipsec0` held by charon.
+    #[default]
+    Ipsec,
+    /// wireguard-go on both sides, `wg0` held by each, UDP 51820 on the ePDG side.
+    WireGuard,
+    /// OpenVPN in TLS mode, server on the ePDG side (port 1194), `tun0` held by each daemon.
+    OpenVpn {
+        /// TCP instead of UDP.
+        tcp: bool,
+    },
+}
+
+impl Tunnel {
+    pub const ALL: [Tunnel; 4] =
+        [Tunnel::Ipsec, Tunnel::WireGuard, Tunnel::OpenVpn { tcp: false }, Tunnel::OpenVpn { tcp: true }];
+
+    /// The scenario's name, as `tuntrace demo --scenario` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tunnel::Ipsec => "ipsec",
+            Tunnel::WireGuard => "wireguard",
+            Tunnel::OpenVpn { tcp: false } => "openvpn",
+            Tunnel::OpenVpn { tcp: true } => "openvpn-tcp",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Tunnel> {
+        Tunnel::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The TUN the UE's daemon holds.
+    pub fn iface(self) -> &'static str {
+        match self {
+            Tunnel::Ipsec => "ipsec0",
+            Tunnel::WireGuard => wireguard::IFACE,
+            Tunnel::OpenVpn { .. } => openvpn::IFACE,
+        }
+    }
+
+    /// Tunnel addresses of the UE and of the ePDG end (IPsec: the P-CSCF; the UE's virtual IP is
+    /// handed out at run time).
+    pub fn addresses(self) -> (Option<&'static str>, &'static str) {
+        match self {
+            Tunnel::Ipsec => (None, netns::PCSCF),
+            Tunnel::WireGuard => (Some(wireguard::UE_ADDR), wireguard::EPDG_ADDR),
+            Tunnel::OpenVpn { .. } => (Some(openvpn::UE_ADDR), openvpn::EPDG_ADDR),
+        }
+    }
+}
+
+impl fmt::Display for Tunnel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LabConfig {
+    /// Which tunnel runs between the namespaces (default: IPsec, the Wi-Fi-calling lab).
+    pub tunnel: Tunnel,
     /// Prefix of namespace and interface names ("tt1-"): lowercase letters, digits and '-',
     /// at most 11 characters so interface names stay within Linux's 15.
     pub prefix: String,
@@ -91,7 +163,8 @@ pub struct LabConfig {
     /// Where configuration, logs, SIPp traces and captures are written. Created if missing; the
     /// caller owns it (the lab removes only its configuration files from it on teardown).
     pub workdir: PathBuf,
-    /// Record the UE's veth and ipsec0 with tcpdump during the scenario.
+    /// Record the UE's veth and its tunnel interface (ipsec0, wg0, tun0) with tcpdump during the
+    /// scenario.
     pub capture: bool,
 }
 
@@ -104,6 +177,7 @@ impl LabConfig {
     /// PSK, SIP over UDP, IPv4 outer, REGISTER + 2 calls, captures on.
     pub fn new(prefix: &str, workdir: impl Into<PathBuf>) -> LabConfig {
         LabConfig {
+            tunnel: Tunnel::Ipsec,
             prefix: prefix.to_string(),
             ipv6_outer: false,
             auth: Auth::Psk,
@@ -129,6 +203,21 @@ impl LabConfig {
                 "workdir {} is under /run, which charon cannot see; use another directory",
                 self.workdir.display()
             )));
+        }
+        if self.tunnel != Tunnel::Ipsec {
+            if self.ipv6_outer {
+                return Err(LabError::BadConfig(format!(
+                    "{}: the IPv6 outer link is an IPsec variant only",
+                    self.tunnel
+                )));
+            }
+            if self.auth != Auth::Psk {
+                return Err(LabError::BadConfig(format!(
+                    "{}: auth {} is an IPsec variant only (WireGuard uses keys, OpenVPN certificates)",
+                    self.tunnel,
+                    self.auth.as_str()
+                )));
+            }
         }
         if self.calls > 50 {
             return Err(LabError::BadConfig(format!("{} calls: the lab places at most 50", self.calls)));
@@ -170,9 +259,11 @@ impl LabError {
 impl fmt::Display for LabError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LabError::NotRoot => {
-                write!(f, "the lab needs root (it creates network namespaces, runs charon and tcpdump): run as root")
-            }
+            LabError::NotRoot => write!(
+                f,
+                "the lab needs root (it creates network namespaces, runs charon, wireguard-go or openvpn, and tcpdump): \
+                 run as root"
+            ),
             LabError::Missing(m) => {
                 write!(f, "lab prerequisites missing: {}; run ci/setup (as root) to install them", m.join(", "))
             }
@@ -297,6 +388,16 @@ impl Charon {
     }
 }
 
+/// A tunnel daemon other than charon (wireguard-go, openvpn), one per side.
+pub(crate) struct Daemon {
+    side: &'static str,
+    ns: String,
+    proc: Proc,
+    /// Its private /run (wireguard-go's control socket lives there).
+    run_dir: Option<PathBuf>,
+    log: PathBuf,
+}
+
 /// A running lab. Dropping it tears it down (best effort); [`Lab::down`] does the same and
 /// reports what it did.
 pub struct Lab {
@@ -305,6 +406,10 @@ pub struct Lab {
     state: State,
     ue: Option<Charon>,
     epdg: Option<Charon>,
+    /// wireguard-go or openvpn daemons, in start order.
+    daemons: Vec<Daemon>,
+    /// What the WireGuard and OpenVPN bring-ups generated (keys, certificates).
+    vpn: vpn::Setup,
     /// Other processes still running (captures, SIPp).
     others: Vec<Proc>,
     up_ms: u64,
@@ -355,7 +460,7 @@ impl Lab {
     pub fn up(cfg: &LabConfig, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
         let t0 = Instant::now();
         cfg.validate()?;
-        check_prerequisites()?;
+        check_prerequisites_for(cfg.tunnel)?;
         let mut cfg = cfg.clone();
         // charon and tcpdump run with other working directories: give them absolute paths.
         mkdir(&cfg.workdir)?;
@@ -389,13 +494,18 @@ impl Lab {
             state,
             ue: None,
             epdg: None,
+            daemons: Vec::new(),
+            vpn: vpn::Setup::default(),
             others: Vec::new(),
             up_ms: 0,
             ran: false,
             down: false,
         };
         // On error the partly built lab is dropped here, which tears down what exists.
-        lab.bring_up(progress)?;
+        match cfg.tunnel {
+            Tunnel::Ipsec => lab.bring_up(progress)?,
+            _ => lab.bring_up_vpn(progress)?,
+        }
         lab.up_ms = ms(t0.elapsed());
         progress(&format!("lab up in {} ms", lab.up_ms));
         Ok(lab)
@@ -533,12 +643,14 @@ impl Lab {
         self.state.processes.iter().map(|r| (r.what.clone(), r.pid)).collect()
     }
 
-    /// Pids of the processes the lab currently runs (charons first).
+    /// Pids of the processes the lab currently runs (tunnel daemons first: charons, or
+    /// wireguard-go/openvpn in start order).
     pub fn pids(&self) -> Vec<u32> {
         [&self.ue, &self.epdg]
             .into_iter()
             .flatten()
             .map(|c| c.proc.pid())
+            .chain(self.daemons.iter().map(|d| d.proc.pid()))
             .chain(self.others.iter().map(Proc::pid))
             .collect()
     }
@@ -575,8 +687,19 @@ impl Lab {
                 procs::signal(c.proc.pid(), "TERM");
             }
         }
+        // The same for wireguard-go and openvpn.
+        let mut daemons: Vec<Daemon> = self.daemons.drain(..).collect();
+        for d in &mut daemons {
+            pids.push(d.proc.pid());
+            if !d.proc.exited() {
+                procs::signal(d.proc.pid(), "TERM");
+            }
+        }
         for c in &mut charons {
             report.stopped.push(c.proc.stop("TERM", Duration::from_secs(5)));
+        }
+        for d in &mut daemons {
+            report.stopped.push(d.proc.stop("TERM", Duration::from_secs(5)));
         }
         let mut leftovers = Vec::new();
         for ns in [&self.names.ns_ue, &self.names.ns_epdg] {
@@ -593,6 +716,10 @@ impl Lab {
         for c in &charons {
             let _ = std::fs::remove_file(&c.conf);
             let _ = std::fs::remove_file(&c.swanctl_conf);
+        }
+        // Keys and certificates made for this run only.
+        for f in self.vpn.files.drain(..) {
+            let _ = std::fs::remove_file(f);
         }
         let dir = procs::state_dir(&self.cfg.prefix);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -634,6 +761,26 @@ mod tests {
         for bad in ["", "TT", "a b", "much-too-long-prefix", "x/y"] {
             assert!(matches!(LabConfig::new(bad, "/tmp").validate(), Err(LabError::BadConfig(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn tunnels_are_named_and_checked() {
+        for t in Tunnel::ALL {
+            assert_eq!(Tunnel::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(Tunnel::parse("gre"), None);
+        assert_eq!(Tunnel::default(), Tunnel::Ipsec);
+        assert_eq!(LabConfig::new("t-", "/tmp").tunnel, Tunnel::Ipsec, "the IPsec lab stays the default");
+        assert_eq!(Tunnel::ALL.map(Tunnel::iface), ["ipsec0", "wg0", "tun0", "tun0"], "each daemon's own TUN name");
+        let mut cfg = LabConfig::new("t-", "/tmp");
+        cfg.tunnel = Tunnel::WireGuard;
+        assert!(cfg.validate().is_ok());
+        cfg.ipv6_outer = true;
+        assert!(matches!(cfg.validate(), Err(LabError::BadConfig(m)) if m.contains("IPsec variant only")));
+        cfg.ipv6_outer = false;
+        cfg.auth = Auth::Eap;
+        cfg.tunnel = Tunnel::OpenVpn { tcp: true };
+        assert!(matches!(cfg.validate(), Err(LabError::BadConfig(m)) if m.contains("openvpn-tcp: auth eap")));
     }
 
     #[test]

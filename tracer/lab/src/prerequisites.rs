@@ -8,13 +8,50 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::{strongswan, LabError};
+use crate::{strongswan, LabError, Tunnel};
 
 /// ci/packages.tsv: file or program, package, needed-by (comma-separated), tab-separated.
 pub const PACKAGES_TSV: &str = include_str!("../../../ci/packages.tsv");
 
-/// Programs the lab runs (directly, or inside `unshare … sh -c 'mount …'`).
+/// Programs the lab runs (directly, or inside `unshare … sh -c 'mount …'`) for its IPsec scenario;
+/// all but swanctl serve every scenario.
 pub const PROGRAMS: &[&str] = &["swanctl", "sipp", "tcpdump", "ip", "sysctl", "kill", "unshare", "mount", "sh"];
+
+/// What the WireGuard scenario runs beside the common programs: the daemon, its configuration
+/// tool (also the key generator), and tshark, which reads the session indices off the capture.
+pub const WIREGUARD_PROGRAMS: &[&str] = &["wireguard-go", "wg", "tshark"];
+
+/// What the OpenVPN scenarios run beside the common programs: the daemon, openssl for the
+/// run-time CA and certificates, and tshark for opcodes, key and session IDs off the capture.
+pub const OPENVPN_PROGRAMS: &[&str] = &["openvpn", "openssl", "tshark"];
+
+/// The programs one scenario needs.
+pub fn programs_for(tunnel: Tunnel) -> Vec<&'static str> {
+    let common = PROGRAMS.iter().copied().filter(|p| tunnel == Tunnel::Ipsec || *p != "swanctl");
+    let own: &[&str] = match tunnel {
+        Tunnel::Ipsec => &[],
+        Tunnel::WireGuard => WIREGUARD_PROGRAMS,
+        Tunnel::OpenVpn { .. } => OPENVPN_PROGRAMS,
+    };
+    common.chain(own.iter().copied()).collect()
+}
+
+/// Every program some scenario of the lab runs.
+pub fn all_programs() -> Vec<&'static str> {
+    let mut v: Vec<&str> = Tunnel::ALL.into_iter().flat_map(programs_for).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The files one scenario loads by path (only strongSwan's are loaded by path).
+pub fn files_for(tunnel: Tunnel) -> Vec<PathBuf> {
+    if tunnel == Tunnel::Ipsec {
+        files()
+    } else {
+        Vec::new()
+    }
+}
 
 /// One row of ci/packages.tsv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +126,21 @@ fn package_text(what: &str) -> String {
 }
 
 /// Missing programs and files given a PATH, each as "what (package P)".
-pub(crate) fn missing_with_path(path: &OsStr) -> Vec<String> {
-    missing_under(path, Path::new("/"))
+#[cfg(test)]
+fn missing_with_path(path: &OsStr) -> Vec<String> {
+    missing_under(path, Path::new("/"), Tunnel::Ipsec)
 }
 
-/// As [`missing_with_path`], with files and the sbin directories looked for under `root`.
-fn missing_under(path: &OsStr, root: &Path) -> Vec<String> {
+/// As [`missing_with_path`] for one scenario, with files and the sbin directories looked for
+/// under `root`.
+fn missing_under(path: &OsStr, root: &Path, tunnel: Tunnel) -> Vec<String> {
     let mut missing = Vec::new();
-    for prog in PROGRAMS {
+    for prog in programs_for(tunnel) {
         if find_under(prog, path, root).is_none() {
             missing.push(format!("{prog} ({})", package_text(prog)));
         }
     }
-    for file in files() {
+    for file in files_for(tunnel) {
         if under(root, &file).is_file() {
             continue;
         }
@@ -119,13 +158,19 @@ fn missing_under(path: &OsStr, root: &Path) -> Vec<String> {
     missing
 }
 
-/// Everything the lab needs, checked up front so a missing piece is named instead of surfacing
-/// as a cryptic failure halfway through bring-up.
+/// Everything the lab's IPsec scenario needs, checked up front so a missing piece is named
+/// instead of surfacing as a cryptic failure halfway through bring-up.
 pub fn check_prerequisites() -> Result<(), LabError> {
+    check_prerequisites_for(Tunnel::Ipsec)
+}
+
+/// Everything one scenario needs (each scenario needs only its own daemons).
+pub fn check_prerequisites_for(tunnel: Tunnel) -> Result<(), LabError> {
     if !is_root() {
         return Err(LabError::NotRoot);
     }
-    let mut missing = missing_with_path(&std::env::var_os("PATH").unwrap_or_default());
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut missing = missing_under(&path, Path::new("/"), tunnel);
     if !Path::new("/dev/net/tun").exists() {
         missing.push("/dev/net/tun (kernel TUN support: modprobe tun)".into());
     }
@@ -152,7 +197,7 @@ mod tests {
     #[test]
     fn every_missing_piece_names_exactly_one_package() {
         // Nothing is found under an empty root: every program and file is reported.
-        let m = missing_under(OsStr::new("/nonexistent"), Path::new("/nonexistent"));
+        let m = missing_under(OsStr::new("/nonexistent"), Path::new("/nonexistent"), Tunnel::Ipsec);
         assert_eq!(m.len(), PROGRAMS.len() + files().len(), "{m:#?}");
         for line in &m {
             assert_eq!(line.matches("(package ").count() + line.matches(", package ").count(), 1, "{line}");
@@ -166,6 +211,27 @@ mod tests {
         );
         assert!(m.contains(&"/usr/lib/ipsec/charon (package strongswan-charon)".to_string()), "{m:#?}");
         assert!(m.contains(&"sh (package dash)".to_string()), "{m:#?}");
+    }
+
+    #[test]
+    fn each_scenario_needs_its_own_daemons_only() {
+        let none = |t| missing_under(OsStr::new("/nonexistent"), Path::new("/nonexistent"), t);
+        let wg = none(Tunnel::WireGuard);
+        assert!(wg.contains(&"wireguard-go (package wireguard-go)".to_string()), "{wg:#?}");
+        assert!(wg.contains(&"wg (package wireguard-tools)".to_string()), "{wg:#?}");
+        assert!(
+            !wg.iter().any(|l| l.contains("swanctl") || l.contains("strongSwan") || l.contains("openvpn")),
+            "{wg:#?}"
+        );
+        let ovpn = none(Tunnel::OpenVpn { tcp: true });
+        assert!(ovpn.contains(&"openvpn (package openvpn)".to_string()), "{ovpn:#?}");
+        assert!(ovpn.contains(&"openssl (package openssl)".to_string()), "{ovpn:#?}");
+        assert!(ovpn.contains(&"tshark (package tshark)".to_string()), "{ovpn:#?}");
+        assert!(!ovpn.iter().any(|l| l.contains("wireguard")), "{ovpn:#?}");
+        assert_eq!(programs_for(Tunnel::Ipsec), PROGRAMS.to_vec(), "the IPsec lab needs what it always did");
+        for p in ["wireguard-go", "wg", "openvpn", "openssl", "tshark", "swanctl", "sipp"] {
+            assert!(all_programs().contains(&p), "{p}");
+        }
     }
 
     #[test]

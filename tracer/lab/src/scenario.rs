@@ -14,7 +14,7 @@ use super::truth::{
 use super::{ms, netns, poll, sipp, tail, write, Charon, Lab, LabError};
 
 /// Programs the lab runs inside its namespaces; nothing else is ever signalled by a sweep.
-const LAB_PROGRAMS: [&str; 3] = ["charon", "tcpdump", "sipp"];
+const LAB_PROGRAMS: [&str; 5] = ["charon", "tcpdump", "sipp", "wireguard-go", "openvpn"];
 
 /// Pids of processes whose network namespace is `ns`.
 fn pids_in(ns: &str) -> Vec<u32> {
@@ -80,7 +80,7 @@ pub fn tun_holder(ns: &str, iface: &str) -> Option<Holder> {
 }
 
 /// tcpdump's "N packets captured" line.
-fn captured(stderr: &str) -> Option<u64> {
+pub(crate) fn captured(stderr: &str) -> Option<u64> {
     stderr.lines().find_map(|l| {
         l.strip_suffix(" packets captured").or_else(|| l.strip_suffix(" packet captured"))?.trim().parse().ok()
     })
@@ -137,14 +137,20 @@ fn list_sas(c: &Charon) -> Result<Vec<IkeSaTruth>, LabError> {
     Ok(sas.into_iter().map(|(n, s)| ike_truth(n, &s)).collect())
 }
 
-fn output_file(path: &Path) -> Result<(File, File), LabError> {
+pub(crate) fn output_file(path: &Path) -> Result<(File, File), LabError> {
     let f = File::create(path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
     let g = f.try_clone().map_err(|e| LabError::io(format!("dup {}", path.display()), e))?;
     Ok((f, g))
 }
 
 impl Lab {
-    fn track(&mut self, what: &str, program: &str, cmd: &mut Command, log: &Path) -> Result<usize, LabError> {
+    pub(crate) fn track(
+        &mut self,
+        what: &str,
+        program: &str,
+        cmd: &mut Command,
+        log: &Path,
+    ) -> Result<usize, LabError> {
         let (out, err) = output_file(log)?;
         let child = cmd
             .current_dir(&self.cfg.workdir)
@@ -160,7 +166,7 @@ impl Lab {
         Ok(self.others.len() - 1)
     }
 
-    fn start_tcpdump(&mut self, what: &str, dev: &str, file: &Path) -> Result<usize, LabError> {
+    pub(crate) fn start_tcpdump(&mut self, what: &str, dev: &str, file: &Path) -> Result<usize, LabError> {
         let log = file.with_extension("tcpdump.log");
         let mut cmd = netns::exec_in(&self.names.ns_ue, "tcpdump");
         // -Z root: Debian's tcpdump otherwise drops to user tcpdump, which may not write workdir.
@@ -182,7 +188,13 @@ impl Lab {
     }
 
     /// Run a short-lived SIPp UAC to completion.
-    fn run_uac(&mut self, what: &str, cmd: &mut Command, log: &Path, msg_file: &Path) -> Result<(), LabError> {
+    pub(crate) fn run_uac(
+        &mut self,
+        what: &str,
+        cmd: &mut Command,
+        log: &Path,
+        msg_file: &Path,
+    ) -> Result<(), LabError> {
         let i = self.track(what, "sipp", cmd, log)?;
         let finished = self.others[i].wait_for_exit(Duration::from_secs(25));
         let mut p = self.others.remove(i);
@@ -200,13 +212,21 @@ impl Lab {
         Ok(())
     }
 
-    /// Run the scenario once: start captures, negotiate IKEv2 (forced NAT-T), REGISTER with
-    /// digest, the configured number of calls, stop captures, and collect the peers' own account.
+    /// Run the scenario once: start captures, bring the tunnel up (IKEv2 with forced NAT-T, the
+    /// first WireGuard handshake, or the OpenVPN client's connection), REGISTER with digest, the
+    /// configured number of calls, stop captures, and collect the peers' own account.
     pub fn run_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
         if self.ran {
             return Err(LabError::BadConfig("run_scenario runs once per lab: bring a new lab up".into()));
         }
         self.ran = true;
+        match self.cfg.tunnel {
+            super::Tunnel::Ipsec => self.run_ipsec_scenario(progress),
+            _ => self.run_vpn_scenario(progress),
+        }
+    }
+
+    fn run_ipsec_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
         let t0 = Instant::now();
         let cfg = self.cfg.clone();
         let n = self.names.clone();
@@ -366,7 +386,21 @@ impl Lab {
                 ue_namespace: n.ns_ue.clone(),
                 epdg_namespace: n.ns_epdg.clone(),
                 outer_iface: n.veth_ue.clone(),
+                tunnel: cfg.tunnel.as_str().into(),
             },
+            tun: Some(truth::TunTruth {
+                name: "ipsec0".into(),
+                namespace: n.ns_ue.clone(),
+                holder: holder.clone(),
+                address: Some(vip.clone()),
+                peer_address: Some(netns::PCSCF.into()),
+            }),
+            daemons: vec![
+                truth::DaemonTruth { side: "ue".into(), program: "charon".into(), pid: ue_pid },
+                truth::DaemonTruth { side: "epdg".into(), program: "charon".into(), pid: epdg_pid },
+            ],
+            wireguard: None,
+            openvpn: None,
             ike_sas,
             epdg_ike_sas,
             charon_pids: CharonPids { ue: ue_pid, epdg: epdg_pid },
@@ -380,7 +414,13 @@ impl Lab {
                 outer: cfg.capture.then(|| outer_path.clone()),
                 inner: cfg.capture.then(|| inner_path.clone()),
             },
-            timings_ms: Timings { up: self.up_ms, ike: ike_ms, sip: sip_ms, scenario: ms(t0.elapsed()) },
+            timings_ms: Timings {
+                up: self.up_ms,
+                ike: ike_ms,
+                sip: sip_ms,
+                scenario: ms(t0.elapsed()),
+                tunnel: ike_ms,
+            },
         })
     }
 }

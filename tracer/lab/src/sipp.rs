@@ -35,17 +35,36 @@ fn common(c: &mut Command, scenario: &Path, local_ip: &str, t: SipTransport, msg
 
 /// The P-CSCF in the ePDG namespace; exits by itself after `calls` dialogs.
 pub fn uas_command(ns: &str, scenario: &Path, t: SipTransport, calls: u32, msg_file: &Path) -> Command {
+    uas_command_at(ns, scenario, netns::PCSCF, t, calls, msg_file)
+}
+
+/// The P-CSCF on another address of the ePDG namespace (the far end of a WireGuard or OpenVPN
+/// tunnel).
+pub fn uas_command_at(ns: &str, scenario: &Path, addr: &str, t: SipTransport, calls: u32, msg_file: &Path) -> Command {
     let mut c = netns::exec_in(ns, "sipp");
-    common(&mut c, scenario, netns::PCSCF, t, msg_file, 30);
+    common(&mut c, scenario, addr, t, msg_file, 30);
     c.args(["-m", &calls.to_string()]);
     c
 }
 
 /// The UE's SIPp in the UE namespace, from its virtual IP through the tunnel to the P-CSCF.
 pub fn uac_command(ns: &str, scenario: &Path, vip: &str, t: SipTransport, calls: u32, msg_file: &Path) -> Command {
+    uac_command_to(ns, scenario, vip, netns::PCSCF, t, calls, msg_file)
+}
+
+/// The UE's SIPp from `local` to the P-CSCF at `remote`.
+pub fn uac_command_to(
+    ns: &str,
+    scenario: &Path,
+    local: &str,
+    remote: &str,
+    t: SipTransport,
+    calls: u32,
+    msg_file: &Path,
+) -> Command {
     let mut c = netns::exec_in(ns, "sipp");
-    c.arg(format!("{}:{SIP_PORT}", netns::PCSCF));
-    common(&mut c, scenario, vip, t, msg_file, 20);
+    c.arg(format!("{remote}:{SIP_PORT}"));
+    common(&mut c, scenario, local, t, msg_file, 20);
     // One call at a time, quickly: the ladder stays readable and the capture small.
     c.args(["-m", &calls.to_string(), "-l", "1", "-r", "20"]);
     c

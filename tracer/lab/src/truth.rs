@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tuntrace_core::report::{Encap, EspSa, Report};
+use tuntrace_core::report::{Encap, EspSa, Flow, Report};
+
+pub use super::openvpn::{ClientLog, ClientStatus, ServerClient};
+pub use super::wireguard::{WgInterface, WgPeer};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GroundTruth {
@@ -16,6 +19,7 @@ pub struct GroundTruth {
     pub ike_sas: Vec<IkeSaTruth>,
     /// The same SAs as the ePDG's charon lists them (SPIs must agree with the UE's).
     pub epdg_ike_sas: Vec<IkeSaTruth>,
+    /// Both 0 when the scenario runs no charon (WireGuard, OpenVPN): see `daemons`.
     pub charon_pids: CharonPids,
     /// Who holds the UE's ipsec0, found through /proc/PID/fdinfo (`iff: ipsec0`).
     pub ipsec0_holder: Option<Holder>,
@@ -29,6 +33,19 @@ pub struct GroundTruth {
     pub packets: PacketCounts,
     pub captures: Captures,
     pub timings_ms: Timings,
+    /// The UE's tunnel interface (ipsec0, wg0, tun0), its holder from /proc/PID/fdinfo, and the
+    /// tunnel addresses of both ends. Absent in truths recorded before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tun: Option<TunTruth>,
+    /// Every tunnel daemon the scenario ran (charon, wireguard-go, openvpn), by side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daemons: Vec<DaemonTruth>,
+    /// The WireGuard scenario: both sides' `wg show wg0 dump`, and tshark's reading of the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wireguard: Option<WireGuardTruth>,
+    /// The OpenVPN scenarios: both status files, the client's log, and tshark's reading of the wire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openvpn: Option<OpenVpnTruth>,
 }
 
 pub const SCHEMA: &str = "tuntrace.lab-truth/1";
@@ -36,6 +53,7 @@ pub const SCHEMA: &str = "tuntrace.lab-truth/1";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScenarioInfo {
     pub prefix: String,
+    /// "psk" or "eap" (IPsec), "public-key" (WireGuard), "x509" (OpenVPN's certificates).
     pub auth: String,
     pub sip_transport: String,
     pub ipv6_outer: bool,
@@ -44,6 +62,14 @@ pub struct ScenarioInfo {
     pub ue_namespace: String,
     pub epdg_namespace: String,
     pub outer_iface: String,
+    /// "ipsec" (the default, and what truths recorded before this field say), "wireguard", "openvpn"
+    /// or "openvpn-tcp".
+    #[serde(default = "ipsec")]
+    pub tunnel: String,
+}
+
+fn ipsec() -> String {
+    "ipsec".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -125,9 +151,120 @@ pub struct Captures {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Timings {
     pub up: u64,
+    /// IKE negotiation (the IPsec scenario only; 0 otherwise).
     pub ike: u64,
     pub sip: u64,
     pub scenario: u64,
+    /// From the scenario's start of the tunnel to its daemons reporting it up (IKE SA
+    /// established, `wg show` listing a handshake on both sides, OpenVPN's client initialized).
+    #[serde(default)]
+    pub tunnel: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TunTruth {
+    pub name: String,
+    pub namespace: String,
+    /// Found through /proc/PID/fdinfo (`iff: NAME`) of the processes in the namespace.
+    pub holder: Option<Holder>,
+    /// The UE's tunnel address, and the far end's (for IPsec: the virtual IP and the P-CSCF).
+    pub address: Option<String>,
+    pub peer_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DaemonTruth {
+    /// "ue" or "epdg".
+    pub side: String,
+    pub program: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WireGuardTruth {
+    /// `wg show wg0 dump` on each side (private keys left out), read before the captures stop.
+    pub ue: WgInterface,
+    pub epdg: WgInterface,
+    /// tshark's reading of the outer capture (wg prints no session indices); None without captures.
+    pub wire: Option<WgWire>,
+}
+
+/// WireGuard as tshark sees it on the outer link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WgWire {
+    /// Messages by type: handshake initiation (1), response (2), cookie reply (3), transport
+    /// data (4); keepalives are the transport messages without a packet inside.
+    pub initiations: u64,
+    pub responses: u64,
+    pub cookie_replies: u64,
+    pub transport: u64,
+    pub keepalives: u64,
+    pub handshakes: Vec<WgHandshakeWire>,
+    /// Transport data per receiver index and sender.
+    pub sessions: Vec<WgSessionWire>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WgHandshakeWire {
+    /// ip:port of the initiator.
+    pub initiator: String,
+    /// Sender index of the initiation and of the response: 8 lower-case hex digits.
+    pub initiator_index: String,
+    pub responder_index: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WgSessionWire {
+    pub receiver_index: String,
+    pub src: String,
+    pub dst: String,
+    pub packets: u64,
+    pub keepalives: u64,
+    /// UDP payload bytes: what wireguard-go's transfer counters count.
+    pub bytes: u64,
+    pub first_counter: Option<u64>,
+    pub last_counter: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenVpnTruth {
+    /// "udp" or "tcp".
+    pub transport: String,
+    pub port: u16,
+    /// The client's status file, rewritten after the traffic ended.
+    pub client: ClientStatus,
+    /// The server's status file: its view of each client.
+    pub server: Vec<ServerClient>,
+    pub client_log: ClientLog,
+    /// tshark's reading of the outer capture; None without captures.
+    pub wire: Option<OvpnWire>,
+}
+
+/// OpenVPN as tshark sees it on the outer link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OvpnWire {
+    pub transport: String,
+    /// ip:port of each end, from the client's first packet.
+    pub client: String,
+    pub server: String,
+    /// Session IDs (16 lower-case hex digits) in packets from each side.
+    pub client_session_ids: Vec<String>,
+    pub server_session_ids: Vec<String>,
+    pub key_ids: Vec<u8>,
+    /// Peer IDs of P_DATA_V2 packets.
+    pub peer_ids: Vec<u32>,
+    pub opcodes: Vec<OvpnOpcodeCount>,
+    /// "client OPCODE" / "server OPCODE" in capture order up to the first data packet.
+    pub handshake: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OvpnOpcodeCount {
+    pub opcode: String,
+    pub from_client: bool,
+    pub packets: u64,
+    /// OpenVPN packet bytes (TCP's length prefix not included).
+    pub bytes: u64,
 }
 
 impl GroundTruth {
@@ -140,8 +277,16 @@ impl GroundTruth {
         self.ike().and_then(|i| i.child_sas.first())
     }
 
+    /// The strongSwan scenario (truths recorded before other tunnels existed included).
+    pub fn is_ipsec(&self) -> bool {
+        self.scenario.tunnel == "ipsec"
+    }
+
     /// What the peers said, for people (the `demo` output puts it beside tuntrace's report).
     pub fn summary(&self) -> String {
+        if !self.is_ipsec() {
+            return self.vpn_summary();
+        }
         let mut out = String::new();
         let na = || "?".to_string();
         for sa in &self.ike_sas {
@@ -296,13 +441,273 @@ impl GroundTruth {
         }
         bad
     }
+
+    /// The WireGuard and OpenVPN scenarios' account, for people.
+    fn vpn_summary(&self) -> String {
+        let mut out = String::new();
+        let na = || "?".to_string();
+        if let Some(wg) = &self.wireguard {
+            for (side, i) in [("UE", &wg.ue), ("ePDG", &wg.epdg)] {
+                out += &format!("wg show ({side}): public key {}, listening on {}\n", i.public_key, i.listen_port);
+                for p in &i.peers {
+                    out += &format!(
+                        "  peer {} endpoint {} handshake at {} (unix)  rx {} tx {} bytes\n",
+                        p.public_key,
+                        p.endpoint.clone().unwrap_or_else(na),
+                        p.latest_handshake,
+                        p.rx_bytes,
+                        p.tx_bytes
+                    );
+                }
+            }
+            if let Some(w) = &wg.wire {
+                for h in &w.handshakes {
+                    out += &format!(
+                        "on the wire (tshark): handshake from {} indices {}/{}\n",
+                        h.initiator,
+                        h.initiator_index,
+                        h.responder_index.clone().unwrap_or_else(na)
+                    );
+                }
+                out += &format!(
+                    "  {} initiation(s), {} response(s), {} transport data ({} keepalives)\n",
+                    w.initiations, w.responses, w.transport, w.keepalives
+                );
+            }
+        }
+        if let Some(o) = &self.openvpn {
+            let c = &o.client;
+            out += &format!(
+                "OpenVPN client status: TUN read {} write {} bytes, {} read {} write {} bytes\n",
+                c.tun_read_bytes,
+                c.tun_write_bytes,
+                o.transport.to_ascii_uppercase(),
+                c.link_read_bytes,
+                c.link_write_bytes
+            );
+            let l = &o.client_log;
+            out += &format!(
+                "  client log: server session {}, pushed address {} peer-id {} cipher {}\n",
+                l.server_session_id.clone().unwrap_or_else(na),
+                l.ifconfig.clone().unwrap_or_else(na),
+                l.peer_id.map_or_else(na, |p| p.to_string()),
+                l.cipher.clone().unwrap_or_else(na)
+            );
+            for s in &o.server {
+                out += &format!(
+                    "OpenVPN server status: client {} at {} -> {}, received {} sent {} bytes\n",
+                    s.common_name,
+                    s.real_address,
+                    s.virtual_address.clone().unwrap_or_else(na),
+                    s.bytes_received,
+                    s.bytes_sent
+                );
+            }
+            if let Some(w) = &o.wire {
+                out += &format!(
+                    "on the wire (tshark): sessions client {} server {}, key IDs {:?}, peer IDs {:?}\n",
+                    w.client_session_ids.join(","),
+                    w.server_session_ids.join(","),
+                    w.key_ids,
+                    w.peer_ids
+                );
+                for c in &w.opcodes {
+                    out += &format!(
+                        "  {} from {}: {} packets\n",
+                        c.opcode,
+                        if c.from_client { "client" } else { "server" },
+                        c.packets
+                    );
+                }
+            }
+        }
+        let daemons: Vec<String> =
+            self.daemons.iter().map(|d| format!("{} {} pid {}", d.program, d.side, d.pid)).collect();
+        out += &format!("daemons: {}\n", daemons.join(", "));
+        if let Some(t) = &self.tun {
+            out += &format!(
+                "{} held by {}; tunnel {} <-> {}\n",
+                t.name,
+                t.holder
+                    .as_ref()
+                    .map_or_else(|| "nobody found".to_string(), |h| format!("{} (pid {}, fd {})", h.comm, h.pid, h.fd)),
+                t.address.clone().unwrap_or_else(na),
+                t.peer_address.clone().unwrap_or_else(na)
+            );
+        }
+        for d in &self.sip {
+            out += &format!("SIP {} ({}): {}\n", d.call_id, d.transport, d.sequence.join(" "));
+        }
+        out += &format!(
+            "packets: {} outer, {} inner\n",
+            self.packets.outer.map_or_else(na, |n| n.to_string()),
+            self.packets.inner.map_or_else(na, |n| n.to_string())
+        );
+        out
+    }
+
+    /// What today's report can be held to beyond IKE, ESP and SIP: the outer and the tunnel
+    /// interface by name with tcpdump's packet counts, the tunnel's holder, and the flows on each
+    /// (on the outer link only between the two outer addresses, and for WireGuard and OpenVPN
+    /// exactly one flow, to the daemon's port from the endpoint the server side learned; inside
+    /// the tunnel only between the two tunnel addresses). Needs a report whose interfaces carry
+    /// names (`tuntrace demo` names them; a replayed plain pcap does not). One line per
+    /// disagreement.
+    pub fn check_report_interfaces(&self, report: &Report) -> Vec<String> {
+        let mut bad = Vec::new();
+        let Some(tun) = &self.tun else {
+            return vec!["truth: no tun section (recorded before the lab wrote one)".into()];
+        };
+        let outer_name = &self.scenario.outer_iface;
+        for (name, want) in [(outer_name, self.packets.outer), (&tun.name, self.packets.inner)] {
+            match report.interfaces.iter().find(|i| i.name.as_deref() == Some(name.as_str())) {
+                None => bad.push(format!("interfaces: none named {name}")),
+                Some(i) => {
+                    if let Some(want) = want {
+                        if i.packets != want {
+                            bad.push(format!("interfaces[{name}]: {} packets, tcpdump captured {want}", i.packets));
+                        }
+                    }
+                    if name == &tun.name {
+                        let owner = i.owner.as_ref().map(|o| o.pid);
+                        let holder = tun.holder.as_ref().map(|h| h.pid);
+                        if owner != holder {
+                            bad.push(format!("interfaces[{name}]: owner pid {owner:?}, /proc says {holder:?}"));
+                        }
+                    }
+                }
+            }
+        }
+
+        let ends = |f: &Flow| {
+            let port = |p: Option<u16>| p.map_or(String::new(), |p| format!(":{p}"));
+            let mut e = [format!("{}{}", f.src, port(f.sport)), format!("{}{}", f.dst, port(f.dport))];
+            e.sort();
+            e
+        };
+        let host = |e: &str| e.rsplit_once(':').map_or(e.to_string(), |(h, _)| h.to_string());
+        let on =
+            |name: &str| -> Vec<&Flow> { report.flows.iter().filter(|f| f.iface.as_deref() == Some(name)).collect() };
+
+        let outer = on(outer_name);
+        let (ue, epdg) =
+            if self.scenario.ipv6_outer { ("2001:2::2", "2001:2::1") } else { ("198.18.0.2", "198.18.0.1") };
+        for f in &outer {
+            let mut hosts = ends(f).map(|e| host(&e));
+            hosts.sort();
+            if hosts != [epdg.to_string(), ue.to_string()] {
+                bad.push(format!("flows[{outer_name}]: {:?} is not between {ue} and {epdg}", ends(f)));
+            }
+        }
+        let outer_packets: u64 = outer.iter().map(|f| f.packets).sum();
+        if let Some(want) = self.packets.outer {
+            if outer_packets != want {
+                bad.push(format!("flows[{outer_name}]: {outer_packets} packets in all, tcpdump captured {want}"));
+            }
+        }
+        // The one tunnel flow, with the UE's port as the server side learned it.
+        let expected = if let Some(wg) = &self.wireguard {
+            wg.epdg
+                .peers
+                .first()
+                .and_then(|p| p.endpoint.clone())
+                .map(|ue_end| ("udp", ue_end, format!("{epdg}:{}", super::wireguard::PORT)))
+        } else if let Some(o) = &self.openvpn {
+            o.server.first().map(|c| (o.transport.as_str(), c.real_address.clone(), format!("{epdg}:{}", o.port)))
+        } else {
+            None
+        };
+        if let Some((proto, a, b)) = expected {
+            let mut want = [a, b];
+            want.sort();
+            if outer.len() != 1 || outer[0].proto.as_str() != proto || ends(outer[0]) != want {
+                let seen: Vec<String> = outer.iter().map(|f| format!("{} {:?}", f.proto, ends(f))).collect();
+                bad.push(format!("flows[{outer_name}]: want one {proto} flow {want:?}, report has {seen:?}"));
+            }
+        }
+
+        let inner = on(&tun.name);
+        if let (Some(a), Some(b)) = (&tun.address, &tun.peer_address) {
+            let mut want = [a.clone(), b.clone()];
+            want.sort();
+            for f in &inner {
+                let mut hosts = ends(f).map(|e| host(&e));
+                hosts.sort();
+                if hosts != want {
+                    bad.push(format!("flows[{}]: {:?} is not between {a} and {b}", tun.name, ends(f)));
+                }
+            }
+        }
+        let inner_packets: u64 = inner.iter().map(|f| f.packets).sum();
+        if let Some(want) = self.packets.inner {
+            if inner_packets != want {
+                bad.push(format!("flows[{}]: {inner_packets} packets in all, tcpdump captured {want}", tun.name));
+            }
+        }
+        bad
+    }
+
+    /// The hook for tuntrace's WireGuard and OpenVPN recognition, which is being written: holds a
+    /// report's `tunnels` section to the truth. Written against the names that section is to
+    /// have: `tunnels[].kind` (`"wireguard"`, `"openvpn"`), `transport` (`"udp"`/`"tcp"`),
+    /// `ids` (WireGuard sender/receiver indices, OpenVPN session IDs: lower-case hex strings),
+    /// `packets` (tunnel packets on the outer link). Not called while reports have no such
+    /// section (`tuntrace demo` says so); one line per disagreement. It reads the report as JSON
+    /// because the typed `Report` has no `tunnels` field yet; it moves to the type with it.
+    pub fn check_report_tunnels(&self, report: &serde_json::Value) -> Vec<String> {
+        use serde_json::Value;
+        let mut bad = Vec::new();
+        let Some(tunnels) = report.get("tunnels").and_then(Value::as_array) else {
+            return vec!["report: no tunnels section".into()];
+        };
+        let (kind, ids, packets, transport): (&str, Vec<String>, Option<u64>, &str) = if let Some(wg) = &self.wireguard
+        {
+            let Some(w) = &wg.wire else { return bad };
+            let mut ids: Vec<String> = w.handshakes.iter().map(|h| h.initiator_index.clone()).collect();
+            ids.extend(w.handshakes.iter().filter_map(|h| h.responder_index.clone()));
+            ("wireguard", ids, Some(w.initiations + w.responses + w.cookie_replies + w.transport), "udp")
+        } else if let Some(o) = &self.openvpn {
+            let Some(w) = &o.wire else { return bad };
+            let ids = w.client_session_ids.iter().chain(&w.server_session_ids).cloned().collect();
+            ("openvpn", ids, Some(w.opcodes.iter().map(|c| c.packets).sum()), o.transport.as_str())
+        } else {
+            return bad;
+        };
+        let found: Vec<&Value> =
+            tunnels.iter().filter(|t| t.get("kind").and_then(Value::as_str) == Some(kind)).collect();
+        let [t] = found.as_slice() else {
+            bad.push(format!("tunnels: {} of kind {kind}, want 1", found.len()));
+            return bad;
+        };
+        if t.get("transport").and_then(Value::as_str) != Some(transport) {
+            bad.push(format!("tunnels[{kind}]: transport {:?}, want {transport}", t.get("transport")));
+        }
+        let have: Vec<String> = t
+            .get("ids")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
+            .unwrap_or_default();
+        for id in &ids {
+            if !have.contains(id) {
+                bad.push(format!("tunnels[{kind}]: id {id} (on the wire, by tshark) missing from {have:?}"));
+            }
+        }
+        if let Some(want) = packets {
+            let got = t.get("packets").and_then(Value::as_u64);
+            if got != Some(want) {
+                bad.push(format!("tunnels[{kind}]: {got:?} packets, tshark counted {want}"));
+            }
+        }
+        bad
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tuntrace_core::report::{
-        Backend, IkeSa, IkeState, Sip, SipMessage, SipRegistration, Source, SourceKind, Stats, Time, Transport,
+        App, Backend, IkeSa, IkeState, Interface, InterfaceKind, ProcRef, Proto, Sip, SipMessage, SipRegistration,
+        Source, SourceKind, Stats, Time, Transport,
     };
 
     fn truth() -> GroundTruth {
@@ -318,6 +723,7 @@ mod tests {
                 ue_namespace: "t-ue".into(),
                 epdg_namespace: "t-epdg".into(),
                 outer_iface: "t-ue0".into(),
+                tunnel: "ipsec".into(),
             },
             ike_sas: vec![IkeSaTruth {
                 name: "ims".into(),
@@ -364,7 +770,169 @@ mod tests {
             packets: PacketCounts::default(),
             captures: Captures { outer: Some("/x/outer.pcap".into()), inner: None },
             timings_ms: Timings::default(),
+            tun: None,
+            daemons: vec![],
+            wireguard: None,
+            openvpn: None,
         }
+    }
+
+    /// A WireGuard run's truth as the lab writes it (values from a real run).
+    fn wg_truth() -> GroundTruth {
+        let mut t = truth();
+        t.scenario.tunnel = "wireguard".into();
+        t.scenario.auth = "public-key".into();
+        t.ike_sas.clear();
+        t.sip.clear();
+        t.charon_pids = CharonPids { ue: 0, epdg: 0 };
+        t.packets = PacketCounts { outer: Some(9), inner: Some(6) };
+        t.tun = Some(TunTruth {
+            name: "wg0".into(),
+            namespace: "t-ue".into(),
+            holder: Some(Holder { pid: 41, comm: "wireguard-go".into(), fd: 7 }),
+            address: Some("198.19.2.2".into()),
+            peer_address: Some("198.19.2.1".into()),
+        });
+        t.daemons = vec![
+            DaemonTruth { side: "ue".into(), program: "wireguard-go".into(), pid: 41 },
+            DaemonTruth { side: "epdg".into(), program: "wireguard-go".into(), pid: 42 },
+        ];
+        let peer = |key: &str, end: &str| WgPeer {
+            public_key: key.into(),
+            endpoint: Some(end.into()),
+            allowed_ips: vec![],
+            latest_handshake: 1796338813,
+            rx_bytes: 812,
+            tx_bytes: 1332,
+            persistent_keepalive: None,
+        };
+        t.wireguard = Some(WireGuardTruth {
+            ue: WgInterface {
+                public_key: "U=".into(),
+                listen_port: 40024,
+                peers: vec![peer("E=", "198.18.0.1:51820")],
+            },
+            epdg: WgInterface {
+                public_key: "E=".into(),
+                listen_port: 51820,
+                peers: vec![peer("U=", "198.18.0.2:40024")],
+            },
+            wire: Some(WgWire {
+                initiations: 1,
+                responses: 1,
+                cookie_replies: 0,
+                transport: 7,
+                keepalives: 1,
+                handshakes: vec![WgHandshakeWire {
+                    initiator: "198.18.0.2:40024".into(),
+                    initiator_index: "f0b0b683".into(),
+                    responder_index: Some("a1e2207e".into()),
+                }],
+                sessions: vec![],
+            }),
+        });
+        t
+    }
+
+    fn wg_report() -> Report {
+        let iface = |name: &str, packets: u64, owner: Option<(u32, &str)>| Interface {
+            name: Some(name.into()),
+            kind: InterfaceKind::Other,
+            mtu: None,
+            addresses: vec![],
+            owner: owner.map(|(pid, comm)| ProcRef { pid, comm: Some(comm.into()), exe: None }),
+            created_by: None,
+            packets,
+            bytes: 0,
+            linktype: "EN10MB".into(),
+            netns: None,
+            ifindex: None,
+            removed: None,
+            created_before_trace: false,
+        };
+        let flow = |iface: &str, src: &str, sport: u16, dst: &str, dport: u16, packets: u64| Flow {
+            iface: Some(iface.into()),
+            proto: Proto::Udp,
+            src: src.into(),
+            sport: Some(sport),
+            dst: dst.into(),
+            dport: Some(dport),
+            app: App::Other,
+            pid: None,
+            comm: None,
+            packets,
+            bytes: 0,
+            first: Time::from_micros(0),
+            last: Time::from_micros(0),
+        };
+        Report {
+            interfaces: vec![iface("t-ue0", 9, None), iface("wg0", 6, Some((41, "wireguard-go")))],
+            flows: vec![
+                flow("t-ue0", "198.18.0.2", 40024, "198.18.0.1", 51820, 9),
+                flow("wg0", "198.19.2.2", 5060, "198.19.2.1", 5060, 6),
+            ],
+            ike_sas: vec![],
+            esp_sas: vec![],
+            sip: Sip::default(),
+            ..matching_report()
+        }
+    }
+
+    #[test]
+    fn vpn_report_interfaces_and_flows_are_checked() {
+        let t = wg_truth();
+        assert_eq!(t.check_report_interfaces(&wg_report()), Vec::<String>::new());
+        assert!(t.check_report(&wg_report()).is_empty(), "no IKE, ESP or SIP to disagree on");
+        let mut r = wg_report();
+        r.interfaces[1].owner.as_mut().unwrap().pid = 7;
+        r.flows[0].sport = Some(40025);
+        r.flows[1].packets = 5;
+        let bad = t.check_report_interfaces(&r);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].contains("owner pid Some(7)"), "{bad:?}");
+        assert!(bad[1].contains("want one udp flow"), "{bad:?}");
+        assert!(bad[2].contains("5 packets in all"), "{bad:?}");
+        let mut r = wg_report();
+        r.flows[1].dst = "198.19.9.9".into();
+        assert!(t.check_report_interfaces(&r)[0].contains("is not between"));
+        let empty = Report { interfaces: vec![], flows: vec![], ..wg_report() };
+        assert_eq!(t.check_report_interfaces(&empty).len(), 5, "{:?}", t.check_report_interfaces(&empty));
+        assert_eq!(truth().check_report_interfaces(&wg_report()).len(), 1, "a truth without tun says so");
+    }
+
+    #[test]
+    fn tunnels_hook_holds_ids_and_counts() {
+        use serde_json::json;
+        let t = wg_truth();
+        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683", "A1E2207E"], "packets": 9}]});
+        assert_eq!(t.check_report_tunnels(&r), Vec::<String>::new());
+        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683"], "packets": 8}]});
+        let bad = t.check_report_tunnels(&r);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("a1e2207e") && bad[1].contains("tshark counted 9"), "{bad:?}");
+        assert_eq!(t.check_report_tunnels(&json!({"tunnels": []})), vec!["tunnels: 0 of kind wireguard, want 1"]);
+        assert_eq!(t.check_report_tunnels(&json!({})), vec!["report: no tunnels section"]);
+    }
+
+    #[test]
+    fn vpn_summary_names_the_daemons_view() {
+        let s = wg_truth().summary();
+        assert!(s.contains("wg show (UE): public key U=, listening on 40024"), "{s}");
+        assert!(s.contains("handshake from 198.18.0.2:40024 indices f0b0b683/a1e2207e"), "{s}");
+        assert!(s.contains("wg0 held by wireguard-go (pid 41, fd 7)"), "{s}");
+        assert!(!s.contains("charon"), "{s}");
+    }
+
+    #[test]
+    fn old_truth_files_still_read() {
+        // The fixture's truth.json predates the tunnel fields: it reads as the IPsec scenario.
+        let mut v = serde_json::to_value(truth()).unwrap();
+        v["scenario"].as_object_mut().unwrap().remove("tunnel");
+        v["timings_ms"].as_object_mut().unwrap().remove("tunnel");
+        let t: GroundTruth = serde_json::from_value(v).unwrap();
+        assert!(t.is_ipsec() && t.tun.is_none() && t.wireguard.is_none());
+        let back: GroundTruth = serde_json::from_str(&serde_json::to_string(&wg_truth()).unwrap()).unwrap();
+        assert_eq!(back, wg_truth());
     }
 
     fn matching_report() -> Report {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tuntrace_lab::prerequisites::{self, files, find_program, rows, Row, PROGRAMS};
+use tuntrace_lab::prerequisites::{self, all_programs, files, find_program, rows, Row};
 
 const NEEDED_BY: [&str; 5] = ["build", "test", "lab", "live", "bench"];
 
@@ -51,7 +51,8 @@ fn rows_are_well_formed() {
 /// something the lab checks (a stale row would install a package nothing uses).
 #[test]
 fn every_lab_prerequisite_has_a_row() {
-    let mut wanted: Vec<String> = PROGRAMS.iter().map(|p| p.to_string()).collect();
+    // Every scenario's programs: IPsec, WireGuard and OpenVPN.
+    let mut wanted: Vec<String> = all_programs().iter().map(|p| p.to_string()).collect();
     wanted.extend(files().iter().map(|f| f.to_string_lossy().into_owned()));
     let mut bad = Vec::new();
     for w in &wanted {
@@ -64,7 +65,7 @@ fn every_lab_prerequisite_has_a_row() {
     for r in rows().filter(|r| r.is_needed_by("lab")) {
         if !wanted.iter().any(|w| w == r.what) {
             bad.push(format!(
-                "{}: row says `lab` but the lab does not check it (prerequisites::PROGRAMS, strongswan::PLUGINS)",
+                "{}: row says `lab` but the lab does not check it (prerequisites::programs_for, strongswan::PLUGINS)",
                 r.what
             ));
         }
@@ -138,7 +139,7 @@ fn every_program_the_sources_run_has_a_row() {
         }
     }
     // The scan itself must see what is known to be there.
-    for p in ["ip", "swanctl", "sipp", "tcpdump", "tshark", "kill"] {
+    for p in ["ip", "swanctl", "sipp", "tcpdump", "tshark", "kill", "wg", "openssl", "openvpn"] {
         assert!(found.contains(p), "spawn-site scan missed {p}: {found:?}");
     }
     assert!(bad.is_empty(), "{}", bad.into_iter().collect::<Vec<_>>().join("\n"));
