@@ -2,3 +2,5 @@
 
 pub mod demo;
 pub mod lab;
+#[cfg(target_os = "linux")]
+pub mod live;
