@@ -34,7 +34,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define TUNSETIFF 0x400454ca
 /* tcx verdict that hands the packet to the next program unchanged: we only observe. */
 #define TCX_NEXT -1
-#define TCP_NEW_SYN_RECV 12
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
 #define PORT_IKE 500
 #define PORT_NATT 4500
 #define PORT_SIP 5060
@@ -285,6 +289,9 @@ static __always_inline void note_user(__u64 cookie, struct tt_sock_info *info, _
 	}
 	if (tgid == info->creator_tgid)
 		return;
+	/* A socket learned from a packet has no creator: its first user stands in for one. */
+	if (!info->creator_tgid)
+		info->creator_tgid = tgid;
 
 	struct tt_sock_user u = { .cookie = cookie, .tgid = tgid };
 	__u64 now = bpf_ktime_get_boot_ns();
@@ -361,6 +368,12 @@ int sock_release(struct bpf_sock *ctx)
 			__builtin_memcpy(r->raddr, &d, 4);
 		}
 		sock_rec_submit(r);
+	}
+	/* A TCP socket outlives close(): the FIN exchange and an orphaned socket still send and
+	 * receive for its last owner. It leaves the table when it reaches TCP_CLOSE. */
+	if (ctx->protocol == IPPROTO_TCP && ctx->state != TCP_CLOSE) {
+		info->released = 1;
+		return 1;
 	}
 	bpf_map_delete_elem(&sockets, &cookie);
 	return 1;
@@ -540,8 +553,11 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	struct tt_sock_rec *r = sock_rec_new(TT_SOCK_TCP_STATE, cookie, info);
 
-	if (!r)
+	if (!r) {
+		if (ctx->newstate == TCP_CLOSE && info->released)
+			bpf_map_delete_elem(&sockets, &cookie);
 		return 0;
+	}
 	r->tgid = info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
 	r->old_state = ctx->oldstate;
 	r->new_state = ctx->newstate;
@@ -556,6 +572,8 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		__builtin_memcpy(r->raddr, ctx->daddr_v6, 16);
 	}
 	sock_rec_submit(r);
+	if (ctx->newstate == TCP_CLOSE && info->released)
+		bpf_map_delete_elem(&sockets, &cookie);
 	return 0;
 }
 
@@ -907,7 +925,11 @@ static __always_inline __u32 packet_owner(const struct tt_sock_info *info, __u64
 
 		if (sending && *sending == cookie)
 			return pt >> 32;
-		return info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
+		/* Not in a send: e.g. a TCP ACK or retransmission from softirq. A process that only
+		 * receives on the socket still owns what the kernel sends for it. */
+		if (info->last_tx_tgid)
+			return info->last_tx_tgid;
+		return info->last_rx_tgid ? info->last_rx_tgid : info->creator_tgid;
 	}
 	if (info->last_rx_tgid)
 		return info->last_rx_tgid;
@@ -1200,6 +1222,21 @@ static __always_inline struct tt_sock_info *learn_socket(struct __sk_buff *skb, 
 
 	if (netns != tt_netns_cookie)
 		return NULL;
+	if (p->protocol == IPPROTO_TCP) {
+		/* Only a connection being opened or in use: a socket already released and gone
+		 * from the table must not come back as a new one from its last packets. */
+		struct bpf_sock *sk = skb->sk;
+
+		if (!sk)
+			return NULL;
+		sk = bpf_sk_fullsock(sk);
+		if (!sk)
+			return NULL;
+		__u32 st = sk->state;
+
+		if (st != TCP_ESTABLISHED && st != TCP_SYN_SENT && st != TCP_SYN_RECV && st != TCP_CLOSE_WAIT)
+			return NULL;
+	}
 	struct tt_sock_info info = {
 		.netns_cookie = netns,
 		.family = p->family == 4 ? AF_INET : AF_INET6,

@@ -218,7 +218,7 @@ struct tt_sock_info {
 	__u8 family;
 	__u8 sock_type;
 	__u8 protocol;
-	__u8 _pad0;
+	__u8 released;      /* close() seen; a TCP socket stays until TCP_CLOSE */
 };
 
 /* `sock_users` key: one (socket, process) pair already announced with an OWNER record. */

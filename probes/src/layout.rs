@@ -249,7 +249,8 @@ pub struct SockInfo {
     pub family: u8,
     pub sock_type: u8,
     pub protocol: u8,
-    pub _pad0: u8,
+    /// close() seen; a TCP socket stays in the table until it reaches TCP_CLOSE.
+    pub released: u8,
 }
 
 #[repr(C)]
@@ -381,6 +382,7 @@ mod tests {
         assert_eq!(offset_of!(SockInfo, family), 28);
         assert_eq!(offset_of!(SockInfo, sock_type), 29);
         assert_eq!(offset_of!(SockInfo, protocol), 30);
+        assert_eq!(offset_of!(SockInfo, released), 31);
 
         assert_eq!(size_of::<SockUser>(), 16);
         assert_eq!(offset_of!(SockUser, tgid), 8);
