@@ -797,3 +797,210 @@ fn ring_buffer_losses_are_counted() {
     });
     drop(sink);
 }
+
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut p = ipv4_udp(src, 0, dst, 0, &[]);
+    p.truncate(20);
+    let total = 20 + l4.len();
+    p[2] = (total >> 8) as u8;
+    p[3] = total as u8;
+    p[9] = proto;
+    p[10] = 0;
+    p[11] = 0;
+    let mut sum: u32 = p.chunks(2).map(|w| u32::from(w[0]) << 8 | u32::from(w[1])).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    p[10] = (ck >> 8) as u8;
+    p[11] = ck as u8;
+    p.extend_from_slice(l4);
+    p
+}
+
+fn esp_payload(spi: u32, seq: u32) -> Vec<u8> {
+    let mut b = spi.to_be_bytes().to_vec();
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(&[0xee; 32]);
+    b
+}
+
+/// ESP is counted per SA with its sequence numbers (raw and UDP-encapsulated), never sampled;
+/// NAT-T keepalives are neither; IKE (500, and 4500 behind the zero marker) and SIP found by its
+/// first line on any port are sampled once each; other UDP is only counted.
+#[test]
+fn esp_is_counted_per_sa_and_ike_and_sip_are_sampled() {
+    if !root_or_skip("esp_is_counted_per_sa_and_ike_and_sip_are_sampled") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new("esp");
+    let a = lab.a.clone();
+    lab.in_a(|| {
+        let mut p = load(&ProbeConfig::default());
+        let tun = File::options().read(true).write(true).open("/dev/net/tun").expect("/dev/net/tun");
+        let mut req = [0u8; 40];
+        req[..7].copy_from_slice(b"ttesp0\0");
+        req[16..18].copy_from_slice(&((libc::IFF_TUN | libc::IFF_NO_PI) as u16).to_ne_bytes());
+        // SAFETY: TUNSETIFF reads and writes one struct ifreq (40 bytes).
+        assert_eq!(unsafe { libc::ioctl(tun.as_raw_fd(), 0x400454ca, req.as_mut_ptr()) }, 0);
+        run("ip", &["-n", &a, "addr", "add", "198.18.1.1/24", "dev", "ttesp0"]);
+        run("ip", &["-n", &a, "link", "set", "ttesp0", "up"]);
+        let idx = ifindex("ttesp0");
+        p.attach_iface(idx, 0).unwrap();
+
+        let mut packets = Vec::new();
+        for seq in [1, 2, 4, 4, 5] {
+            packets.push(ipv4(TUN_PEER, TUN_IP, 50, &esp_payload(0x1234, seq)));
+        }
+        for seq in [7, 8, 9] {
+            packets.push(ipv4_udp(TUN_PEER, 4500, TUN_IP, 4500, &esp_payload(0xabcd, seq)));
+        }
+        packets.push(ipv4_udp(TUN_PEER, 4500, TUN_IP, 4500, &[0xff])); // keepalive
+        let mut ike = vec![0u8; 4]; // non-ESP marker
+        ike.extend_from_slice(&[0x11; 28]);
+        packets.push(ipv4_udp(TUN_PEER, 4500, TUN_IP, 4500, &ike));
+        packets.push(ipv4_udp(TUN_PEER, 500, TUN_IP, 500, &[0x22; 28]));
+        packets.push(ipv4_udp(TUN_PEER, 40000, TUN_IP, 40001, b"OPTIONS sip:ims SIP/2.0\r\n\r\n"));
+        packets.push(ipv4_udp(TUN_PEER, 40002, TUN_IP, 40003, b"not a SIP message"));
+        for pkt in &packets {
+            // SAFETY: writes one IP packet from a valid buffer.
+            let n = unsafe { libc::write(tun.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) };
+            assert_eq!(n, pkt.len() as isize);
+        }
+
+        let c = counters_until(&p, |c| c.esp.iter().map(|e| e.packets).sum::<u64>() == 8);
+        let raw = c.esp.iter().find(|e| e.key.spi == 0x1234).unwrap_or_else(|| panic!("{:#?}", c.esp));
+        assert_eq!((raw.key.encap, raw.key.direction, raw.key.ifindex), (abi::ESP_RAW, abi::DIR_IN, idx));
+        assert_eq!((raw.packets, raw.first_seq, raw.last_seq, raw.gaps, raw.repeats), (5, 1, 5, 1, 1));
+        assert_eq!(raw.bytes, 5 * (20 + 40));
+        let udp = c.esp.iter().find(|e| e.key.spi == 0xabcd).expect("the UDP-encapsulated SA");
+        assert_eq!((udp.key.encap, udp.key.sport, udp.key.dport), (abi::ESP_UDP, 4500, 4500));
+        assert_eq!((udp.packets, udp.first_seq, udp.last_seq, udp.gaps, udp.repeats), (3, 7, 9, 0, 0));
+        assert_eq!(c.esp.len(), 2, "the keepalive and the IKE packet are not ESP: {:#?}", c.esp);
+        // Every packet is counted per flow, whatever it is.
+        let ingress = iface_packets(&c, |f| f.key.ifindex == idx && f.key.direction == abi::DIR_IN);
+        assert_eq!(ingress, packets.len() as u64);
+
+        let mut recs = Vec::new();
+        records_until(&mut p, &mut recs, |r| r.iter().filter(|r| matches!(r, Record::Packet { .. })).count() >= 3);
+        std::thread::sleep(Duration::from_millis(100));
+        p.read_records(&mut recs);
+        let mut sampled: Vec<(u16, u16)> = recs
+            .iter()
+            .filter_map(|r| match r {
+                Record::Packet { rec, data } if rec.ifindex == idx && rec.direction == abi::DIR_IN => {
+                    Some((u16::from_be_bytes([data[20], data[21]]), u16::from_be_bytes([data[22], data[23]])))
+                }
+                _ => None,
+            })
+            .collect();
+        sampled.sort_unstable();
+        assert_eq!(
+            sampled,
+            vec![(500, 500), (4500, 4500), (40000, 40001)],
+            "IKE, IKE after the marker, SIP by content"
+        );
+        let ike4500 = recs.iter().find_map(|r| match r {
+            Record::Packet { rec, data } if data.get(20..22) == Some(&[0x11, 0x94][..]) => Some((rec, data)),
+            _ => None,
+        });
+        let (rec, data) = ike4500.expect("the IKE-on-4500 sample");
+        assert_eq!((rec.cookie, rec.tgid, rec.orig_len as usize, data.len()), (0, 0, 20 + 8 + 32, 20 + 8 + 32));
+        drop(tun);
+    });
+}
+
+/// TCP: an accepted connection (its socket is made in softirq, no process hook sees it) is
+/// learned from its first packet, then announced with OWNER when the accepting process uses it;
+/// cgroup_skb and tcx agree on its packet count; its state changes are recorded; and only the
+/// segments that carry SIP-port payload are sampled.
+#[test]
+fn an_accepted_tcp_connection_is_learned_and_owned() {
+    if !root_or_skip("an_accepted_tcp_connection_is_learned_and_owned") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new("tcp");
+    lab.in_a(|| {
+        let mut p = load(&ProbeConfig::default());
+        let veth = ifindex("ttp0");
+        p.attach_iface(veth, 14).unwrap();
+        // SAFETY: socket(2); checked, then owned.
+        let listener =
+            unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)) };
+        assert!(listener.as_raw_fd() >= 0);
+        bind(listener.as_raw_fd(), A_IP, 5061);
+        // SAFETY: listen(2) on our socket.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 4) }, 0);
+        let client = lab.in_b(|| {
+            // SAFETY: socket(2); checked, then owned.
+            let c =
+                unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)) };
+            assert_eq!(connect(c.as_raw_fd(), A_IP, 5061), 0, "{}", std::io::Error::last_os_error());
+            assert_eq!(send_n(c.as_raw_fd(), 1, 300, false), 1);
+            c
+        });
+        // SAFETY: accept(2) on our listener; checked, then owned.
+        let conn = unsafe { libc::accept(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut()) };
+        assert!(conn >= 0, "accept: {}", std::io::Error::last_os_error());
+        // SAFETY: a fresh descriptor.
+        let conn = unsafe { OwnedFd::from_raw_fd(conn) };
+        let cookie = socket_cookie(conn.as_raw_fd());
+        let mut buf = [0u8; 512];
+        let mut got = 0;
+        while got < 300 {
+            // SAFETY: reads into our buffer.
+            let n = unsafe { libc::recv(conn.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            assert!(n > 0);
+            got += n as usize;
+        }
+        assert_eq!(send_n(conn.as_raw_fd(), 1, 120, false), 1);
+        drop(conn);
+        drop(client);
+
+        let mut recs = Vec::new();
+        records_until(&mut p, &mut recs, |r| {
+            socks(r).any(|s| s.op == abi::SOCK_TCP_STATE && s.cookie == cookie && s.new_state == 7)
+        });
+        let learned = socks(&recs)
+            .find(|s| s.op == abi::SOCK_LEARNED && s.cookie == cookie)
+            .unwrap_or_else(|| panic!("no LEARNED record for the accepted socket {cookie}: {recs:#?}"));
+        assert_eq!((learned.lport, &learned.raddr[..4], learned.protocol), (5061, &B_IP[..], 6));
+        let owner = socks(&recs).find(|s| s.op == abi::SOCK_OWNER && s.cookie == cookie).expect("OWNER");
+        assert_eq!((owner.tgid, owner.prev_tgid, owner.lport), (our_pid(), 0, 5061));
+        let states: Vec<(u8, u8, u32)> = socks(&recs)
+            .filter(|s| s.op == abi::SOCK_TCP_STATE && s.cookie == cookie)
+            .map(|s| (s.old_state, s.new_state, s.tgid))
+            .collect();
+        // ESTABLISHED -> FIN_WAIT1 when we close first ... -> CLOSE (7), owned by us.
+        assert_eq!(states.first().map(|s| (s.0, s.1)), Some((1, 4)), "{states:?}");
+        assert!(states.iter().all(|s| s.2 == our_pid()), "{states:?}");
+        let listen = socks(&recs).find(|s| s.op == abi::SOCK_BIND && s.tgid == our_pid() && s.lport == 5061);
+        assert!(listen.is_some(), "BIND of the listener: {recs:#?}");
+
+        let cg_out = |c: &Counters| -> u64 {
+            c.sock_flows
+                .iter()
+                .filter(|f| f.key.cookie == cookie && f.key.direction == abi::DIR_OUT)
+                .map(|f| f.packets)
+                .sum()
+        };
+        let c = counters_until(&p, |c| cg_out(c) > 0 && iface_packets(c, |f| f.key.cookie == cookie) >= cg_out(c));
+        // tcx also sees an ACK the TIME_WAIT socket may send (it keeps the cookie, but no cgroup
+        // program runs for a socket that is no longer a full one); nothing else may differ.
+        let tc_out = iface_packets(&c, |f| f.key.cookie == cookie);
+        assert!(tc_out >= cg_out(&c) && tc_out - cg_out(&c) <= 1, "tcx {tc_out}, cgroup_skb {}", cg_out(&c));
+        assert!(per_tgid(&c, cookie, abi::DIR_OUT).iter().any(|&(t, _)| t == our_pid()), "{:#?}", c.sock_flows);
+        let samples: Vec<_> = recs
+            .iter()
+            .filter_map(|r| match r {
+                Record::Packet { rec, .. } if rec.ifindex == veth => Some(rec),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(samples.len(), 2, "the request and the reply segment, no bare ACK: {samples:#?}");
+        let out = samples.iter().find(|r| r.direction == abi::DIR_OUT).expect("the reply");
+        assert_eq!((out.cookie, out.tgid), (cookie, our_pid()));
+    });
+}
