@@ -68,6 +68,8 @@ trim() {
     whole "enum bpf_map_type"
     enum_with BPF_ANY
     enum_with BPF_F_CURRENT_NETNS
+    enum_with BPF_F_NO_PREALLOC
+    enum_with BPF_LOCAL_STORAGE_GET_F_CREATE
     echo
     echo "/* Forward declarations of the structs libbpf's bpf_helper_defs.h names in prototypes. */"
     if [ -f /usr/include/bpf/bpf_helper_defs.h ]; then

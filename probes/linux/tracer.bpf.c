@@ -67,11 +67,13 @@ struct {
 	__type(value, struct tt_sock_info);
 } sockets SEC(".maps");
 
-/* Thread id -> cookie of the inet socket it is sending on right now (sys_enter .. sys_exit). */
+/* Per thread: the cookie of the socket it is sending on right now (sys_enter .. sys_exit), 0
+ * otherwise. Task storage rather than a hash keyed by tid: no hashing and no lock on every
+ * send and every write(), and the entry goes away with the thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TT_MAX_INFLIGHT);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, __u64);
 } inflight SEC(".maps");
 
@@ -580,39 +582,36 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 /* ---- exact egress attribution: which socket is this thread sending on ---- */
 
 /*
- * fd -> struct file -> socket -> sock -> cookie of the current task, or 0 when the fd is not an
- * inet socket. The inode mode is checked first so that a write() to a file or a pipe costs a few
- * reads and no map operation.
+ * fd -> struct file -> socket -> sock -> cookie of the current task, or 0 when the fd is not a
+ * socket. This runs on every write(), so it is kept short: the task's fd table is reached through
+ * BTF-typed loads (no helper call), the inode mode is checked before anything socket-specific so a
+ * write() to a file or a pipe stops there, and the address family is not read: only inet sockets
+ * of our netns are in `sockets`, and cookies are unique across all socket types.
  */
-static __always_inline __u64 fd_cookie(__u64 fd, const struct sock **skp)
+static __always_inline __u64 fd_cookie(struct task_struct *task, __u64 fd, const struct sock **skp)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct fdtable *fdt = task->files->fdt;
 	struct file *f = NULL;
 
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd >= fdt->max_fds)
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
 	if (!f)
 		return 0;
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
 	const struct sock *sk = BPF_CORE_READ(sock, sk);
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
 	*skp = sk;
 	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
 static __always_inline int on_send_enter(__u64 fd)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	const struct sock *sk = NULL;
-	__u64 cookie = fd_cookie(fd, &sk);
+	__u64 cookie = fd_cookie(task, fd, &sk);
 
 	if (!cookie)
 		return 0;
@@ -620,9 +619,11 @@ static __always_inline int on_send_enter(__u64 fd)
 
 	if (!info)
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *sending = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 
-	if (bpf_map_update_elem(&inflight, &tid, &cookie, BPF_ANY))
+	if (sending)
+		*sending = cookie;
+	else
 		stat_inc(TT_STAT_INFLIGHT_FULL);
 	note_user(cookie, info, TT_DIR_OUT, sk);
 	return 0;
@@ -630,9 +631,11 @@ static __always_inline int on_send_enter(__u64 fd)
 
 static __always_inline int on_send_exit(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	/* Without F_CREATE: a thread that never sent on a socket gets no storage. */
+	__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 
-	bpf_map_delete_elem(&inflight, &tid);
+	if (sending)
+		*sending = 0;
 	return 0;
 }
 
@@ -886,17 +889,25 @@ static __always_inline void flow_count(void *map, const struct tt_flow_key *k, _
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct tt_flow_val *v = bpf_map_lookup_elem(map, k);
 
-	if (v) {
-		/* Per-CPU values: no other CPU writes this copy. */
-		v->packets += 1;
-		v->bytes += len;
-		v->last_ns = now;
-		return;
-	}
-	struct tt_flow_val nv = { .packets = 1, .bytes = len, .first_ns = now, .last_ns = now };
+	if (!v) {
+		struct tt_flow_val nv = { .packets = 1, .bytes = len, .first_ns = now, .last_ns = now };
 
-	if (bpf_map_update_elem(map, k, &nv, BPF_NOEXIST))
-		stat_inc(full_stat);
+		if (!bpf_map_update_elem(map, k, &nv, BPF_NOEXIST))
+			return;
+		/* Another CPU inserted the flow between our lookup and insert: count into this
+		 * CPU's (zeroed) copy of its value. */
+		v = bpf_map_lookup_elem(map, k);
+		if (!v) {
+			stat_inc(full_stat);
+			return;
+		}
+	}
+	/* Per-CPU values: no other CPU writes this copy. */
+	if (!v->first_ns)
+		v->first_ns = now;
+	v->packets += 1;
+	v->bytes += len;
+	v->last_ns = now;
 }
 
 static __always_inline void flow_key_fill(struct tt_flow_key *k, const struct pkt *p, __u64 cookie, __u32 ifindex,
@@ -919,12 +930,10 @@ static __always_inline void flow_key_fill(struct tt_flow_key *k, const struct pk
 static __always_inline __u32 packet_owner(const struct tt_sock_info *info, __u64 cookie, __u8 dir)
 {
 	if (dir == TT_DIR_OUT) {
-		__u64 pt = bpf_get_current_pid_tgid();
-		__u32 tid = (__u32)pt;
-		__u64 *sending = bpf_map_lookup_elem(&inflight, &tid);
+		__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
 
 		if (sending && *sending == cookie)
-			return pt >> 32;
+			return bpf_get_current_pid_tgid() >> 32;
 		/* Not in a send: e.g. a TCP ACK or retransmission from softirq. A process that only
 		 * receives on the socket still owns what the kernel sends for it. */
 		if (info->last_tx_tgid)
@@ -1218,10 +1227,8 @@ int tc_egress(struct __sk_buff *skb)
 static __always_inline struct tt_sock_info *learn_socket(struct __sk_buff *skb, __u64 cookie, const struct pkt *p,
 							 __u8 dir)
 {
-	__u64 netns = bpf_get_netns_cookie(skb);
+	__u64 netns = tt_netns_cookie; /* cg_handle checked it */
 
-	if (netns != tt_netns_cookie)
-		return NULL;
 	if (p->protocol == IPPROTO_TCP) {
 		/* Only a connection being opened or in use: a socket already released and gone
 		 * from the table must not come back as a new one from its last packets. */
@@ -1244,8 +1251,12 @@ static __always_inline struct tt_sock_info *learn_socket(struct __sk_buff *skb, 
 	};
 
 	if (bpf_map_update_elem(&sockets, &cookie, &info, BPF_NOEXIST)) {
-		stat_inc(TT_STAT_SOCKETS_FULL);
-		return NULL;
+		/* Learned meanwhile on another CPU, or the table is full. */
+		struct tt_sock_info *known = bpf_map_lookup_elem(&sockets, &cookie);
+
+		if (!known)
+			stat_inc(TT_STAT_SOCKETS_FULL);
+		return known;
 	}
 	struct tt_sock_rec *r = sock_rec_new(TT_SOCK_LEARNED, cookie, &info);
 
@@ -1265,6 +1276,10 @@ static __always_inline int cg_handle(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 ifindex = skb->ifindex;
 
+	/* Every packet of every namespace comes here: the cheapest test that rejects other
+	 * namespaces' goes first (and an ifindex only means something within its netns). */
+	if (bpf_get_netns_cookie(skb) != tt_netns_cookie)
+		return 1;
 	if (!bpf_map_lookup_elem(&traced, &ifindex))
 		return 1;
 	__u64 cookie = bpf_get_socket_cookie(skb);

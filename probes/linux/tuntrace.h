@@ -61,7 +61,7 @@
 #define TT_STAT_IFACE_FLOWS_FULL 2
 #define TT_STAT_SOCK_FLOWS_FULL 3
 #define TT_STAT_ESP_FULL 4
-#define TT_STAT_INFLIGHT_FULL 5
+#define TT_STAT_INFLIGHT_FULL 5  /* no task storage for a sending thread: its packets fall back */
 #define TT_STAT_PROCS_FULL 6      /* a process whose exit will not be reported */
 #define TT_STAT_TUN_PENDING_FULL 7
 #define TT_STAT_SAMPLED 8         /* PKT records written (not a loss: the denominator) */
@@ -70,7 +70,6 @@
 
 /* Map sizes. The loader may change them before load; these are the defaults. */
 #define TT_MAX_SOCKETS 65536
-#define TT_MAX_INFLIGHT 16384
 #define TT_MAX_PROCS 16384
 #define TT_MAX_SOCK_USERS 65536
 #define TT_MAX_TRACED 256

@@ -78,6 +78,31 @@ enum {
 enum {
 	BPF_F_CURRENT_NETNS = -1,
 };
+enum {
+	BPF_F_NO_PREALLOC = 1,
+	BPF_F_NO_COMMON_LRU = 2,
+	BPF_F_NUMA_NODE = 4,
+	BPF_F_RDONLY = 8,
+	BPF_F_WRONLY = 16,
+	BPF_F_STACK_BUILD_ID = 32,
+	BPF_F_ZERO_SEED = 64,
+	BPF_F_RDONLY_PROG = 128,
+	BPF_F_WRONLY_PROG = 256,
+	BPF_F_CLONE = 512,
+	BPF_F_MMAPABLE = 1024,
+	BPF_F_PRESERVE_ELEMS = 2048,
+	BPF_F_INNER_MAP = 4096,
+	BPF_F_LINK = 8192,
+	BPF_F_PATH_FD = 16384,
+	BPF_F_VTYPE_BTF_OBJ_FD = 32768,
+	BPF_F_TOKEN_FD = 65536,
+	BPF_F_SEGV_ON_FAULT = 131072,
+	BPF_F_NO_USER_CONV = 262144,
+};
+enum {
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
+	BPF_SK_STORAGE_GET_F_CREATE = 1,
+};
 
 /* Forward declarations of the structs libbpf's bpf_helper_defs.h names in prototypes. */
 struct __sk_buff;

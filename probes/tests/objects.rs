@@ -90,7 +90,7 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_EVENTS, (27, 0, 0)),
         (MAP_STATS, (6, u32s, u64s)),
         (MAP_SOCKETS, (1, u64s, sz(size_of::<SockInfo>()))),
-        (MAP_INFLIGHT, (1, u32s, u64s)),
+        (MAP_INFLIGHT, (29, u32s, u64s)), // task storage
         (MAP_PROCS, (1, u32s, u64s)),
         (MAP_SOCK_USERS, (9, sz(size_of::<SockUser>()), u64s)),
         (MAP_TRACED, (1, u32s, sz(size_of::<IfaceCfg>()))),

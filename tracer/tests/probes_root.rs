@@ -468,6 +468,8 @@ fn a_shared_socket_splits_exactly_between_its_users() {
         want.sort_unstable();
         assert_eq!(per_tgid(&c, cookie, abi::DIR_OUT), want);
         assert_eq!(iface_packets(&c, |f| f.key.cookie == cookie), total);
+        // Two CPUs inserting the same new flow at once must not lose a count.
+        assert_eq!((c.stats.iface_flows_full, c.stats.sock_flows_full), (0, 0));
         let mut recs = Vec::new();
         p.read_records(&mut recs);
         let mut owners: Vec<u32> =

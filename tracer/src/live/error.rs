@@ -13,7 +13,9 @@ pub enum LiveError {
     NoCgroup2,
     #[error("cannot open {what}: {source}")]
     Io { what: String, source: io::Error },
-    #[error("the kernel refused the BPF object ({source}); is this kernel older than 5.15 or locked down?")]
+    #[error(
+        "the BPF object could not be loaded ({source}); tuntrace needs kernel 6.6 or later with BTF, not locked down"
+    )]
     Object { source: aya::EbpfError },
     #[error("the kernel rejected BPF program {program}: {error}\nverifier log:\n{verifier_log}")]
     ProgramLoad { program: String, error: String, verifier_log: String },

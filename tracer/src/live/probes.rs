@@ -173,6 +173,8 @@ impl Probes {
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
 
         let mut ebpf = EbpfLoader::new()
+            // `inflight` is task storage, which aya cannot read; only the kernel uses it.
+            .allow_unsupported_maps()
             .override_global(abi::GLOBAL_NETNS_COOKIE, &netns_cookie, true)
             .override_global(abi::GLOBAL_SNAPLEN, &snaplen, true)
             .map_max_entries(abi::MAP_EVENTS, ring)
@@ -271,6 +273,18 @@ impl Probes {
         let mut ids: Vec<u32> = self.ebpf.programs().filter_map(|(_, p)| p.info().ok()).map(|i| i.id()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Per program: (name, runs, total run time). The kernel counts only while
+    /// /proc/sys/kernel/bpf_stats_enabled is 1; for measuring what each hook costs.
+    pub fn program_stats(&self) -> Vec<(String, u64, Duration)> {
+        let mut v: Vec<(String, u64, Duration)> = self
+            .ebpf
+            .programs()
+            .filter_map(|(name, p)| p.info().ok().map(|i| (name.to_owned(), i.run_count(), i.run_time())))
+            .collect();
+        v.sort();
+        v
     }
 
     /// The netns traced.
