@@ -519,6 +519,13 @@ static __always_inline int on_msg_length(struct trace_event_raw_sock_msg_length 
 
 	if (!cookie)
 		return 0;
+	if (dir == TT_DIR_OUT) {
+		/* A send syscall already noted this sender on entry: nothing left to learn. */
+		__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+
+		if (sending && *sending == cookie)
+			return 0;
+	}
 	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
 
 	if (info)
@@ -829,9 +836,9 @@ struct pkt {
 	__u8 dst[16];
 };
 
-/* The IP header at `off` and the ports behind it; the version nibble decides (no link-type
- * guessing: `off` already skips the link header). Returns 0 for IPv4/IPv6. */
-static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt *p)
+/* The IP header at `off` and the ports behind it, through bpf_skb_load_bytes: for headers that
+ * are not all in the skb's linear part (see parse_ip). Returns 0 for IPv4/IPv6. */
+static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt *p)
 {
 	__u8 vb;
 
@@ -881,6 +888,60 @@ static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt
 	} else {
 		p->has_ports = 0;
 	}
+	return 0;
+}
+
+/*
+ * parse_ip: the IP header at `off` (past the link header) and the ports behind it; the version
+ * nibble decides, no link-type guessing. Headers are nearly always in the linear part, read in
+ * place; parse_ip_copy handles the rest. Returns 0 for IPv4/IPv6.
+ */
+static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *ip;
+	__u8 *l4;
+
+	off &= 0x7f;
+	ip = data + off;
+	if ((void *)(ip + 1) > end)
+		return parse_ip_copy(skb, off, p);
+	if ((ip[0] >> 4) == 4) {
+		struct iphdr *h = (void *)ip;
+
+		if ((void *)(h + 1) > end)
+			return parse_ip_copy(skb, off, p);
+		p->family = 4;
+		p->protocol = h->protocol;
+		__builtin_memcpy(p->src, &h->saddr, 4);
+		__builtin_memcpy(p->dst, &h->daddr, 4);
+		p->l4_off = off + h->ihl * 4;
+		p->has_ports = (bpf_ntohs(h->frag_off) & 0x1fff) == 0;
+		l4 = ip + h->ihl * 4;
+	} else if ((ip[0] >> 4) == 6) {
+		struct ipv6hdr *h = (void *)ip;
+
+		if ((void *)(h + 1) > end || h->nexthdr == IPPROTO_FRAGMENT)
+			return parse_ip_copy(skb, off, p);
+		p->family = 6;
+		p->protocol = h->nexthdr;
+		__builtin_memcpy(p->src, &h->saddr, 16);
+		__builtin_memcpy(p->dst, &h->daddr, 16);
+		p->l4_off = off + sizeof(*h);
+		p->has_ports = 1;
+		l4 = (__u8 *)(h + 1);
+	} else {
+		return -1;
+	}
+	if (!p->has_ports || (p->protocol != IPPROTO_TCP && p->protocol != IPPROTO_UDP)) {
+		p->has_ports = 0;
+		return 0;
+	}
+	if ((void *)(l4 + 4) > end)
+		return parse_ip_copy(skb, off, p);
+	p->sport = (__u16)l4[0] << 8 | l4[1];
+	p->dport = (__u16)l4[2] << 8 | l4[3];
 	return 0;
 }
 
