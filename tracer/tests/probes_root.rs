@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tuntrace::live::{Counters, FlowCount, ProbeConfig, Probes, Record};
+use tuntrace::live::{Counters, FlowCount, LiveError, ProbeConfig, Probes, Record};
 use tuntrace_probes::layout::{self as abi, c_str, SockRec};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -300,13 +300,16 @@ fn a_new_socket_of_a_short_lived_process_is_attributed_to_it() {
             if fd < 0 || connect(fd, B_IP, 5060) != 0 {
                 return 2;
             }
-            if send_n(fd, N, 200, false) == N {
-                0
-            } else {
-                1
+            if send_n(fd, N, 200, false) != N {
+                return 1;
             }
+            // Then it becomes /bin/true (the socket, not close-on-exec, goes with it).
+            let argv = [c"true".as_ptr(), std::ptr::null()];
+            // SAFETY: execv with NUL-terminated strings and a NULL-terminated argv.
+            unsafe { libc::execv(c"/bin/true".as_ptr(), argv.as_ptr()) };
+            3
         });
-        assert_eq!(wait_child(child), 0, "the child sent all its datagrams");
+        assert_eq!(wait_child(child), 0, "the child sent all its datagrams and ran /bin/true");
         assert!(started.elapsed() < Duration::from_secs(1), "the child lived less than a second");
 
         let mut recs = Vec::new();
@@ -327,7 +330,17 @@ fn a_new_socket_of_a_short_lived_process_is_attributed_to_it() {
             recs.iter().any(|r| matches!(r, Record::Proc(e) if e.tgid == child && e.op == abi::PROC_EXIT && e.start_ns == create.start_ns)),
             "an EXIT record for the child with the same start time"
         );
-        assert!(socks(&recs).any(|s| s.op == abi::SOCK_CLOSE && s.cookie == cookie), "CLOSE at exit");
+        let exec = recs
+            .iter()
+            .find_map(|r| match r {
+                Record::Proc(e) if e.tgid == child && e.op == abi::PROC_EXEC => Some(e),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no EXEC record for {child}: {recs:#?}"));
+        assert_eq!((c_str(&exec.filename), c_str(&exec.comm)), ("/bin/true".to_string(), "true".to_string()));
+        assert_eq!(exec.start_ns, create.start_ns, "exec keeps the process (and its start time)");
+        let close = socks(&recs).find(|s| s.op == abi::SOCK_CLOSE && s.cookie == cookie).expect("CLOSE at exit");
+        assert_eq!((close.tgid, c_str(&close.comm)), (child, "true".to_string()));
 
         let c = counters_until(&p, |c| {
             iface_packets(c, |f| f.key.cookie == cookie && f.key.direction == abi::DIR_OUT) == N as u64
@@ -566,7 +579,24 @@ fn a_tun_device_is_reported_and_its_packets_counted() {
         let inn = c.iface_flows.iter().find(|f| f.key.ifindex == idx && f.key.dport == 7002).expect("ingress flow");
         assert_eq!((inn.key.direction, inn.key.sport, inn.packets), (abi::DIR_IN, 7001, IN as u64));
         assert_eq!(&inn.key.src[..4], &TUN_PEER[..]);
+
+        // Detached: no more counts. Gone: attaching says so.
+        p.detach_iface(idx).unwrap();
+        assert_eq!(send_n(s.as_raw_fd(), 3, 50, false), 3);
+        std::thread::sleep(Duration::from_millis(100));
+        let after = p.read_counters().unwrap();
+        assert_eq!(iface_packets(&after, |f| f.key.ifindex == idx && f.key.dport == 7000), OUT as u64);
         drop(tun);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let cname = std::ffi::CString::new(name.clone()).unwrap();
+        // SAFETY: a NUL-terminated name.
+        while unsafe { libc::if_nametoindex(cname.as_ptr()) } != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        match p.attach_iface(idx, 0) {
+            Err(LiveError::InterfaceGone { ifindex }) => assert_eq!(ifindex, idx),
+            other => panic!("attaching a vanished TUN: {other:?}"),
+        }
     });
 }
 
