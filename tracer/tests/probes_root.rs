@@ -1036,3 +1036,82 @@ fn an_accepted_tcp_connection_is_learned_and_owned() {
         assert_eq!((out.cookie, out.tgid), (cookie, our_pid()));
     });
 }
+
+fn sockaddr6(ip: std::net::Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
+    libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: port.to_be(),
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr { s6_addr: ip.octets() },
+        sin6_scope_id: 0,
+    }
+}
+
+/// IPv6: connect6 and the v6 header parsing, end to end (2001:2::/48, the benchmarking range).
+#[test]
+fn an_ipv6_udp_socket_is_attributed_and_counted() {
+    if !root_or_skip("an_ipv6_udp_socket_is_attributed_and_counted") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new("v6");
+    for (ns, dev, addr) in [(&lab.a, "ttp0", "2001:2::1/64"), (&lab.b, "ttp1", "2001:2::2/64")] {
+        run("ip", &["netns", "exec", ns, "sysctl", "-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=0")]);
+        run("ip", &["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+    let (a6, b6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        ("2001:2::1".parse().unwrap(), "2001:2::2".parse().unwrap());
+    let sink = lab.in_b(|| {
+        // SAFETY: socket(2); checked, then owned.
+        let s = unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)) };
+        let sa = sockaddr6(b6, 5060);
+        // SAFETY: a valid sockaddr_in6 and its length.
+        let rc =
+            unsafe { libc::bind(s.as_raw_fd(), (&sa as *const libc::sockaddr_in6).cast(), size_of_val(&sa) as u32) };
+        assert_eq!(rc, 0, "bind [2001:2::2]:5060: {}", std::io::Error::last_os_error());
+        s
+    });
+    lab.in_a(|| {
+        let mut p = load(&ProbeConfig::default());
+        let veth = ifindex("ttp0");
+        p.attach_iface(veth, 14).unwrap();
+        const N: usize = 6;
+        let child = fork_child(move || {
+            // SAFETY: socket(2) and connect(2) in the child, with a valid sockaddr_in6.
+            let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0) };
+            let sa = sockaddr6(b6, 5060);
+            // SAFETY: as above.
+            if fd < 0 || unsafe { libc::connect(fd, (&sa as *const libc::sockaddr_in6).cast(), 28) } != 0 {
+                return 2;
+            }
+            if send_n(fd, N, 100, false) == N {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(wait_child(child), 0);
+        let mut recs = Vec::new();
+        records_until(&mut p, &mut recs, |r| {
+            r.iter().filter(|r| matches!(r, Record::Packet { rec, .. } if rec.tgid == child)).count() == N
+        });
+        let create = socks(&recs).find(|s| s.op == abi::SOCK_CREATE && s.tgid == child).expect("CREATE");
+        assert_eq!(create.family, libc::AF_INET6 as u8);
+        let connect = socks(&recs).find(|s| s.op == abi::SOCK_CONNECT && s.cookie == create.cookie).expect("CONNECT");
+        assert_eq!((connect.raddr, connect.rport), (b6.octets(), 5060));
+        let c = counters_until(&p, |c| iface_packets(c, |f| f.key.cookie == create.cookie) == N as u64);
+        assert_eq!(per_tgid(&c, create.cookie, abi::DIR_OUT), vec![(child, N as u64)]);
+        let f = c.iface_flows.iter().find(|f| f.key.cookie == create.cookie).expect("tcx flow");
+        assert_eq!((f.key.family, f.key.src, f.key.dst, f.key.dport), (6, a6.octets(), b6.octets(), 5060));
+        assert_eq!(f.bytes, N as u64 * (14 + 40 + 8 + 100));
+        let samples: Vec<_> = recs
+            .iter()
+            .filter_map(|r| match r {
+                Record::Packet { rec, data } if rec.cookie == create.cookie => Some((rec.tgid, data[0] >> 4)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(samples, vec![(child, 6); N]);
+    });
+    drop(sink);
+}
