@@ -20,6 +20,16 @@ pub fn check_privileges() -> Result<(), LiveError> {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
+    let missing = missing_caps(eff);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LiveError::NotPrivileged { missing: missing.join("+") })
+    }
+}
+
+/// The capabilities an effective set lacks for loading and attaching everything.
+fn missing_caps(eff: u64) -> Vec<&'static str> {
     let has = |cap: u32| eff & (1 << cap) != 0;
     // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON (kernels before 5.8 had only it).
     let mut missing = Vec::new();
@@ -32,11 +42,7 @@ pub fn check_privileges() -> Result<(), LiveError> {
     if !has(CAP_NET_ADMIN) {
         missing.push("CAP_NET_ADMIN");
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(LiveError::NotPrivileged { missing: missing.join("+") })
-    }
+    missing
 }
 
 pub fn check_btf() -> Result<(), LiveError> {
@@ -148,6 +154,18 @@ pub fn ifname(ifindex: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileges_name_what_is_missing() {
+        assert_eq!(missing_caps(0), ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"]);
+        assert!(missing_caps(u64::MAX).is_empty());
+        let bpf_perfmon_netadmin = 1 << CAP_BPF | 1 << CAP_PERFMON | 1 << CAP_NET_ADMIN;
+        assert!(missing_caps(bpf_perfmon_netadmin).is_empty());
+        assert_eq!(missing_caps(1 << CAP_SYS_ADMIN), ["CAP_NET_ADMIN"]);
+        let e = LiveError::NotPrivileged { missing: missing_caps(0).join("+") };
+        assert!(e.to_string().contains("needs root or CAP_BPF+CAP_NET_ADMIN+CAP_PERFMON"), "{e}");
+        assert_eq!(e.exit_code(), 3);
+    }
 
     #[test]
     fn the_cgroup2_root_comes_from_mountinfo() {
