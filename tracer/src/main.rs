@@ -40,6 +40,39 @@ enum Cmd {
         #[arg(long, value_name = "CALL-ID")]
         ladder: Option<String>,
     },
+    /// Trace live (Linux, eBPF): attribute every socket and every packet on tunnel interfaces
+    /// and their carriers to its process, in the network namespace this runs in
+    /// (`ip netns exec NS tuntrace trace` for another). Needs root (or CAP_BPF, CAP_NET_ADMIN and
+    /// CAP_PERFMON). Prints a status line each second on stderr and the report at the end
+    /// (duration, Ctrl-C or SIGTERM); SIGUSR1 prints the report so far on stderr.
+    Trace {
+        /// Interfaces to trace, by name or shell pattern (`ipsec*`); repeatable. Default: every
+        /// tunnel interface, and every other interface that is up except loopback (the
+        /// tunnels' possible carriers). Interfaces that appear later are traced when they match.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        ifaces: Vec<String>,
+        /// Report only what these processes own (flows, sockets, SAs, SIP calls); repeatable.
+        #[arg(long, value_name = "PID")]
+        pid: Vec<u32>,
+        /// Report only what processes of this command name own; repeatable.
+        #[arg(long, value_name = "NAME")]
+        comm: Vec<String>,
+        /// Stop after this long (`30s`, `5m`, `1h30m`, or seconds); default: until Ctrl-C.
+        #[arg(short = 'd', long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Print the report as JSON (schema tuntrace.report/1, docs/report-schema.md).
+        #[arg(long)]
+        json: bool,
+        /// Bytes of each IKE and SIP packet taken for decoding, from the IP header (64 to 1500).
+        #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(64..=1500))]
+        snaplen: u32,
+        /// No status line.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Log what the session does on stderr (-v: setup and interface changes, -vv: more).
+        #[arg(short, action = clap::ArgAction::Count)]
+        verbose: u8,
+    },
     /// Bring up the Wi-Fi-calling lab (strongSwan IKEv2 + SIPp in network namespaces, or the same
     /// SIP over WireGuard or OpenVPN), run a REGISTER and calls through the tunnel, tear it down,
     /// and report what was seen beside what the peers themselves say. Needs root and the lab
@@ -64,9 +97,71 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Trace { ifaces, pid, comm, duration, json, snaplen, quiet, verbose } => {
+            let filter = tuntrace_core::report::filter::ProcessFilter { pids: pid, comms: comm };
+            trace(ifaces, filter, duration, json, snaplen, !quiet, verbose)
+        }
         Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
         Cmd::Demo { scenario, json, calls, keep } => demo(scenario, json, calls, keep),
     }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs > 0.0 {
+            return Ok(std::time::Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s, 5m or 1h30m ({e})"))
+}
+
+#[cfg(target_os = "linux")]
+fn trace(
+    ifaces: Vec<String>,
+    filter: tuntrace_core::report::filter::ProcessFilter,
+    duration: Option<std::time::Duration>,
+    json: bool,
+    snaplen: u32,
+    status: bool,
+    verbose: u8,
+) -> ExitCode {
+    use tuntrace::live::session::{self, TraceOptions};
+    if verbose > 0 {
+        let level = if verbose > 1 { tracing::Level::DEBUG } else { tracing::Level::INFO };
+        tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    }
+    let opts = TraceOptions { ifaces, duration, snaplen, status, ..TraceOptions::default() };
+    let outcome = match session::run(&opts, &mut |_| {}) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tuntrace trace: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    for w in &outcome.warnings {
+        eprintln!("tuntrace trace: warning: {w}");
+    }
+    let mut report = outcome.report;
+    filter.apply(&mut report);
+    let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let written = if json { report.write_json(&mut out) } else { out.write_all(text::render(&report).as_bytes()) };
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = written.and_then(|_| out.flush());
+    ExitCode::from(EXIT_OK)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trace(
+    _: Vec<String>,
+    _: tuntrace_core::report::filter::ProcessFilter,
+    _: Option<std::time::Duration>,
+    _: bool,
+    _: u32,
+    _: bool,
+    _: u8,
+) -> ExitCode {
+    eprintln!("tuntrace trace: live tracing needs Linux (eBPF); on macOS, replay a `tcpdump -i pktap` capture");
+    ExitCode::from(EXIT_ENVIRONMENT)
 }
 
 fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {

@@ -5,13 +5,15 @@
 //! The netns traced is the one of the thread that calls [`Probes::load`]; attach and seed from
 //! that same netns (`ip netns exec NS tuntrace trace` puts the whole process there).
 
+pub mod convert;
 mod error;
 pub mod probes;
 pub mod records;
 pub mod seed;
+pub mod session;
 mod system;
 
 pub use error::LiveError;
 pub use probes::{Counters, EspCount, FlowCount, ProbeConfig, Probes, Stats};
-pub use records::Record;
+pub use records::{Record, RecordRef};
 pub use seed::SeededSocket;

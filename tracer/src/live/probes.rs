@@ -19,7 +19,7 @@ use aya::programs::{
 use aya::{Ebpf, EbpfLoader};
 use tuntrace_probes::layout::{self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowVal, IfaceCfg, SockInfo};
 
-use super::records::{BadRecord, Record};
+use super::records::{BadRecord, Record, RecordRef};
 use super::seed::{self, SeededSocket};
 use super::system;
 use super::LiveError;
@@ -163,6 +163,8 @@ impl Probes {
     pub fn load(cfg: &ProbeConfig) -> Result<Probes, LiveError> {
         system::check_privileges()?;
         system::check_btf()?;
+        // What the loader mounts for itself (tracefs, cgroup2 under `ip netns exec`) stays its own.
+        let _ = system::private_mounts();
         let cgroup_root = system::cgroup2_root()?;
         let cgroup = File::open(&cgroup_root).map_err(|e| LiveError::io(cgroup_root.display().to_string(), e))?;
         let netns_cookie = match cfg.netns_cookie {
@@ -360,6 +362,29 @@ impl Probes {
             }
         }
         out.len() - before
+    }
+
+    /// Hands every record waiting in the ring buffer to `f`, packet bytes borrowed from the ring
+    /// (copy them once, e.g. into an event batch); returns how many.
+    pub fn drain(&mut self, mut f: impl FnMut(RecordRef<'_>)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.events.next() {
+            match RecordRef::decode(&item) {
+                Ok(r) => {
+                    f(r);
+                    n += 1;
+                }
+                Err(BadRecord { .. }) => self.bad_records += 1,
+            }
+        }
+        n
+    }
+
+    /// Records the ring buffer had no room for, per CPU (the `stats` map's ring-full counter).
+    pub fn ring_full_per_cpu(&self) -> Result<Vec<u64>, LiveError> {
+        let map: PerCpuArray<_, u64> = self.map(abi::MAP_STATS)?;
+        let v = map.get(&abi::STAT_RING_FULL, 0).map_err(|e| LiveError::map(abi::MAP_STATS, e))?;
+        Ok(v.iter().copied().collect())
     }
 
     /// Ring items that did not decode as a record of this ABI.

@@ -17,6 +17,39 @@ pub enum Record {
     },
 }
 
+/// A record borrowing its packet bytes from the ring item, for readers that copy them once into
+/// their own buffer ([`super::Probes::drain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRef<'a> {
+    Sock(SockRec),
+    Proc(ProcRec),
+    Tun(TunRec),
+    Packet { rec: PktRec, data: &'a [u8] },
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn decode(item: &'a [u8]) -> Result<RecordRef<'a>, BadRecord> {
+        let bad = |rec_type| BadRecord { len: item.len(), rec_type };
+        let hdr: Hdr = from_bytes(item).ok_or(bad(0))?;
+        if usize::from(hdr.len) > item.len() {
+            return Err(bad(hdr.rec_type));
+        }
+        match hdr.rec_type {
+            layout::REC_SOCK => from_bytes(item).map(RecordRef::Sock),
+            layout::REC_PROC => from_bytes(item).map(RecordRef::Proc),
+            layout::REC_TUN => from_bytes(item).map(RecordRef::Tun),
+            layout::REC_PKT => {
+                let rec: PktRec = from_bytes(item).ok_or(bad(hdr.rec_type))?;
+                let start = std::mem::size_of::<PktRec>();
+                let data = item.get(start..start + rec.cap_len as usize).ok_or(bad(hdr.rec_type))?;
+                Some(RecordRef::Packet { rec, data })
+            }
+            _ => None,
+        }
+        .ok_or(bad(hdr.rec_type))
+    }
+}
+
 /// Why a ring item was not turned into a record (a bug or an ABI mismatch, never expected).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRecord {
@@ -26,24 +59,12 @@ pub struct BadRecord {
 
 impl Record {
     pub fn decode(item: &[u8]) -> Result<Record, BadRecord> {
-        let bad = |rec_type| BadRecord { len: item.len(), rec_type };
-        let hdr: Hdr = from_bytes(item).ok_or(bad(0))?;
-        if usize::from(hdr.len) > item.len() {
-            return Err(bad(hdr.rec_type));
-        }
-        match hdr.rec_type {
-            layout::REC_SOCK => from_bytes(item).map(Record::Sock),
-            layout::REC_PROC => from_bytes(item).map(Record::Proc),
-            layout::REC_TUN => from_bytes(item).map(Record::Tun),
-            layout::REC_PKT => {
-                let rec: PktRec = from_bytes(item).ok_or(bad(hdr.rec_type))?;
-                let start = std::mem::size_of::<PktRec>();
-                let data = item.get(start..start + rec.cap_len as usize).ok_or(bad(hdr.rec_type))?;
-                Some(Record::Packet { rec, data: data.to_vec() })
-            }
-            _ => None,
-        }
-        .ok_or(bad(hdr.rec_type))
+        Ok(match RecordRef::decode(item)? {
+            RecordRef::Sock(r) => Record::Sock(r),
+            RecordRef::Proc(r) => Record::Proc(r),
+            RecordRef::Tun(r) => Record::Tun(r),
+            RecordRef::Packet { rec, data } => Record::Packet { rec, data: data.to_vec() },
+        })
     }
 
     pub fn header(&self) -> &Hdr {

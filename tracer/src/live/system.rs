@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::LiveError;
 
@@ -53,10 +53,45 @@ pub fn check_btf() -> Result<(), LiveError> {
     }
 }
 
-/// The mount point of the cgroup v2 hierarchy (its root), from /proc/self/mountinfo.
+/// Give this process a mount namespace of its own, with every mount private to it, so that what
+/// the tracer mounts for itself (tracefs, the cgroup2 hierarchy) is gone when it ends and never
+/// shows elsewhere. Possible only while the process has one thread (the CLI calls the loader
+/// before starting any); false when it could not, and mounts then happen where the process is.
+pub fn private_mounts() -> bool {
+    // SAFETY: unshare(2) and mount(2) with constant arguments.
+    unsafe {
+        libc::unshare(libc::CLONE_NEWNS) == 0
+            && libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) == 0
+    }
+}
+
+/// The mount point of the cgroup v2 hierarchy (its root), from /proc/self/mountinfo. Under
+/// `ip netns exec` the command gets a fresh /sys without the host's cgroup2 mount: the hierarchy
+/// (one per host) is then mounted over /sys/fs/cgroup, which is only allowed in a mount namespace
+/// of our own ([`private_mounts`]), so nothing is left behind.
 pub fn cgroup2_root() -> Result<PathBuf, LiveError> {
     let info = fs::read_to_string("/proc/self/mountinfo").map_err(|e| LiveError::io("/proc/self/mountinfo", e))?;
-    cgroup2_root_in(&info).ok_or(LiveError::NoCgroup2)
+    if let Some(p) = cgroup2_root_in(&info) {
+        return Ok(p);
+    }
+    let private = fs::read_link("/proc/self/ns/mnt").ok() != fs::read_link("/proc/1/ns/mnt").ok() || private_mounts();
+    let target = Path::new("/sys/fs/cgroup");
+    if private && target.is_dir() {
+        // SAFETY: plain mount(2) with NUL-terminated strings and no data.
+        let rc = unsafe {
+            libc::mount(c"cgroup2".as_ptr(), c"/sys/fs/cgroup".as_ptr(), c"cgroup2".as_ptr(), 0, std::ptr::null())
+        };
+        if rc == 0 {
+            return Ok(target.to_path_buf());
+        }
+    }
+    Err(LiveError::NoCgroup2)
 }
 
 /// mountinfo lines: `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER`.

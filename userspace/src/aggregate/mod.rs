@@ -115,6 +115,21 @@ impl Options {
     }
 }
 
+/// Totals for a live session's status line ([`Aggregator::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status {
+    pub packets: u64,
+    pub bytes: u64,
+    pub unattributed_packets: u64,
+    pub dropped_events: u64,
+    /// Named interfaces not removed.
+    pub interfaces: usize,
+    pub flows: usize,
+    pub ike_sas: usize,
+    /// SIP dialogs and registrations kept.
+    pub sip_calls: usize,
+}
+
 /// Everything needed to place one decoded packet.
 #[derive(Debug, Clone, Copy)]
 struct Pkt {
@@ -342,6 +357,22 @@ impl Aggregator {
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
         Pkt { at: p.ts, iface: idx, proc, wire_len: u64::from(p.orig_len) * count, count }
+    }
+
+    /// A few totals for a status line, without building a report: cheap enough to ask every
+    /// second of a live session.
+    pub fn status(&self) -> Status {
+        let unattributed = self.stats.unattributed_packets + self.live.counted.saturating_sub(self.live.attributed);
+        Status {
+            packets: self.stats.packets,
+            bytes: self.stats.bytes,
+            unattributed_packets: unattributed.min(self.stats.packets),
+            dropped_events: self.stats.dropped_events,
+            interfaces: self.ifaces.list.iter().filter(|i| i.removed.is_none() && i.info.name.is_some()).count(),
+            flows: self.flows.map.len(),
+            ike_sas: self.ike.sas.len(),
+            sip_calls: self.sip.len(),
+        }
     }
 
     /// The report of everything so far. Reads the state, consumes nothing: call it at any time

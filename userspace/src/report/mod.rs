@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::time::{self, Timestamp};
 
+pub mod filter;
 pub mod ladder;
 pub mod text;
 

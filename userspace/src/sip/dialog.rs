@@ -406,6 +406,15 @@ impl Tracker {
         (self.max_calls, self.max_messages_per_call, self.max_messages_total)
     }
 
+    /// Calls (dialogs and registrations) kept.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
     /// The owner ids ([`MsgCtx::pid`]) the kept calls name.
     pub fn owners(&self) -> impl Iterator<Item = u32> + '_ {
         self.calls.iter().filter_map(|c| c.pid)
