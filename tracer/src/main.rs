@@ -66,6 +66,10 @@ enum Cmd {
         /// Bytes of each IKE and SIP packet taken for decoding, from the IP header (64 to 1500).
         #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(64..=1500))]
         snaplen: u32,
+        /// Size of the kernel's ring buffer for events and packet heads, in KiB (a power of two,
+        /// at least 4). Raise it when the report counts ring-buffer losses.
+        #[arg(long, default_value_t = 8192, value_name = "KIB", value_parser = parse_ring_kib)]
+        ring_kib: u32,
         /// No status line.
         #[arg(short, long)]
         quiet: bool,
@@ -97,9 +101,10 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Trace { ifaces, pid, comm, duration, json, snaplen, quiet, verbose } => {
+        Cmd::Trace { ifaces, pid, comm, duration, json, snaplen, ring_kib, quiet, verbose } => {
             let filter = tuntrace_core::report::filter::ProcessFilter { pids: pid, comms: comm };
-            trace(ifaces, filter, duration, json, snaplen, !quiet, verbose)
+            let args = TraceArgs { ifaces, duration, snaplen, ring_bytes: ring_kib * 1024, status: !quiet };
+            trace(args, filter, json, verbose)
         }
         Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
         Cmd::Demo { scenario, json, calls, keep } => demo(scenario, json, calls, keep),
@@ -115,22 +120,31 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s, 5m or 1h30m ({e})"))
 }
 
-#[cfg(target_os = "linux")]
-fn trace(
+fn parse_ring_kib(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(k) if k >= 4 && k.is_power_of_two() && k <= 1 << 20 => Ok(k),
+        _ => Err(format!("{s:?}: a power of two from 4 to 1048576 (KiB)")),
+    }
+}
+
+/// What `tuntrace trace` was asked, besides output and filtering.
+struct TraceArgs {
     ifaces: Vec<String>,
-    filter: tuntrace_core::report::filter::ProcessFilter,
     duration: Option<std::time::Duration>,
-    json: bool,
     snaplen: u32,
+    ring_bytes: u32,
     status: bool,
-    verbose: u8,
-) -> ExitCode {
+}
+
+#[cfg(target_os = "linux")]
+fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, json: bool, verbose: u8) -> ExitCode {
     use tuntrace::live::session::{self, TraceOptions};
     if verbose > 0 {
         let level = if verbose > 1 { tracing::Level::DEBUG } else { tracing::Level::INFO };
         tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
     }
-    let opts = TraceOptions { ifaces, duration, snaplen, status, ..TraceOptions::default() };
+    let TraceArgs { ifaces, duration, snaplen, ring_bytes, status } = args;
+    let opts = TraceOptions { ifaces, duration, snaplen, ring_bytes, status };
     let outcome = match session::run(&opts, &mut |_| {}) {
         Ok(o) => o,
         Err(e) => {
@@ -151,15 +165,7 @@ fn trace(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn trace(
-    _: Vec<String>,
-    _: tuntrace_core::report::filter::ProcessFilter,
-    _: Option<std::time::Duration>,
-    _: bool,
-    _: u32,
-    _: bool,
-    _: u8,
-) -> ExitCode {
+fn trace(_: TraceArgs, _: tuntrace_core::report::filter::ProcessFilter, _: bool, _: u8) -> ExitCode {
     eprintln!("tuntrace trace: live tracing needs Linux (eBPF); on macOS, replay a `tcpdump -i pktap` capture");
     ExitCode::from(EXIT_ENVIRONMENT)
 }

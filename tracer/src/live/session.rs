@@ -213,6 +213,9 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
     }
     s.batch.push(Event::Tick(at));
     s.flush();
+    for w in &s.warnings {
+        eprintln!("tuntrace trace: warning: {w}");
+    }
     let traced: Vec<&str> = links.iter().filter(|l| s.traced.contains(&l.index)).map(|l| l.name.as_str()).collect();
     eprintln!(
         "tuntrace trace: tracing {} in network namespace [{}]{}",
@@ -220,9 +223,6 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
         ns.inode,
         if opts.duration.is_some() { "" } else { "; Ctrl-C to stop" }
     );
-    for w in &s.warnings {
-        eprintln!("tuntrace trace: warning: {w}");
-    }
     let warned = s.warnings.len();
 
     // SAFETY: the descriptor belongs to the probes in `s`, declared before `ring` and so
