@@ -12,6 +12,26 @@ use tuntrace_core::report::{text, Backend, Report, SourceKind};
 
 use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig, Tunnel};
 
+/// The live tracer of the demo: `tuntrace trace` (this very binary) in the UE's namespace.
+mod live {
+    use std::time::Duration;
+
+    use tuntrace_core::report::Report;
+
+    pub struct Tracer(crate::live::child::LiveChild);
+
+    impl Tracer {
+        pub fn start(ns: &str) -> Result<Tracer, String> {
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+            crate::live::child::LiveChild::start(&exe, ns, &[], Duration::from_secs(30)).map(Tracer)
+        }
+
+        pub fn stop(self) -> Result<Report, String> {
+            self.0.stop()
+        }
+    }
+}
+
 pub struct Options {
     /// Which tunnel the lab runs (IPsec, the Wi-Fi-calling lab, by default).
     pub scenario: Tunnel,
@@ -47,10 +67,42 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
             progress(&format!("cleaned up after an earlier run: {c}"));
         }
     }
-    let outcome = lab::demo(&cfg, &mut progress).map_err(|e| e.to_string())?;
-    let truth = outcome.truth;
-    progress("replaying what was captured");
-    let report = report_from_truth(&truth);
+    // The live tracer runs in the UE's namespace from before the tunnel daemon starts, so it
+    // sees the tunnel interface created; where it cannot run, the captures are replayed instead.
+    let mut tracer: Option<live::Tracer> = None;
+    let mut live_error: Option<String> = None;
+    let mut up = lab::Lab::up_with(&cfg, &mut progress, &mut |n| {
+        match live::Tracer::start(&n.ns_ue) {
+            Ok(t) => tracer = Some(t),
+            Err(e) => live_error = Some(e),
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = &live_error {
+        progress(&format!("live tracing unavailable ({e}): the captures will be replayed instead"));
+    } else {
+        progress(&format!("tracing live in {} (tuntrace trace, eBPF)", up.names().ns_ue));
+    }
+    let truth = up.run_scenario(&mut progress);
+    let live_report = tracer.take().map(live::Tracer::stop);
+    progress("tearing the lab down");
+    let teardown = up.down();
+    let truth = truth.map_err(|e| e.to_string())?;
+    let teardown = teardown.map_err(|e| e.to_string())?;
+    progress(&format!("lab down in {} ms", teardown.duration_ms));
+    let report = match live_report {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            progress(&format!("the live tracer failed ({e}): replaying what was captured"));
+            report_from_truth(&truth)
+        }
+        None => {
+            progress("replaying what was captured");
+            report_from_truth(&truth)
+        }
+    };
+    let live = report.source.kind == SourceKind::Live;
     if opts.json {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         report.write_json(&mut out).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
@@ -62,8 +114,19 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         }
     }
     let mut bad = truth.check_report(&report);
-    if opts.scenario != Tunnel::Ipsec {
+    if live {
+        // Live, every packet of the lab has its process.
+        if report.stats.unattributed_packets > 0 {
+            bad.push(format!("{} packets not attributed to a process", report.stats.unattributed_packets));
+        }
+        if report.stats.dropped_events > 0 {
+            bad.push(format!("{} events lost by the kernel", report.stats.dropped_events));
+        }
+    }
+    if opts.scenario != Tunnel::Ipsec || live {
         bad.extend(truth.check_report_interfaces(&report));
+    }
+    if opts.scenario != Tunnel::Ipsec {
         // tuntrace does not decode WireGuard or OpenVPN yet; once its report has a `tunnels`
         // section, the daemons' and the wire's identifiers are held against it here.
         let report_json: serde_json::Value = serde_json::from_str(&report.to_json()).map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
 //! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
 
+#[cfg(target_os = "linux")]
 pub mod demo;
 #[cfg(target_os = "linux")]
 pub mod host;

@@ -145,23 +145,25 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
     }
     let TraceArgs { ifaces, duration, snaplen, ring_bytes, status } = args;
     let opts = TraceOptions { ifaces, duration, snaplen, ring_bytes, status };
-    let outcome = match session::run(&opts, &mut |_| {}) {
-        Ok(o) => o,
+    // The report is printed as soon as the session stops, before the probes leave the kernel.
+    let mut print = |outcome: &session::Outcome| {
+        for w in &outcome.warnings {
+            eprintln!("tuntrace trace: warning: {w}");
+        }
+        let mut report = outcome.report.clone();
+        filter.apply(&mut report);
+        let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+        let written = if json { report.write_json(&mut out) } else { out.write_all(text::render(&report).as_bytes()) };
+        // A closed pipe (`| head`) is not an error worth a message.
+        let _ = written.and_then(|_| out.flush());
+    };
+    match session::run(&opts, &mut |_| {}, &mut print) {
+        Ok(_) => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("tuntrace trace: {e}");
-            return ExitCode::from(e.exit_code());
+            ExitCode::from(e.exit_code())
         }
-    };
-    for w in &outcome.warnings {
-        eprintln!("tuntrace trace: warning: {w}");
     }
-    let mut report = outcome.report;
-    filter.apply(&mut report);
-    let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
-    let written = if json { report.write_json(&mut out) } else { out.write_all(text::render(&report).as_bytes()) };
-    // A closed pipe (`| head`) is not an error worth a message.
-    let _ = written.and_then(|_| out.flush());
-    ExitCode::from(EXIT_OK)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -227,6 +229,13 @@ fn parse_scenario(s: &str) -> Result<tuntrace_lab::Tunnel, String> {
     })
 }
 
+#[cfg(not(target_os = "linux"))]
+fn demo(_: tuntrace_lab::Tunnel, _: bool, _: u32, _: Option<PathBuf>) -> ExitCode {
+    eprintln!("tuntrace demo: the lab needs Linux (network namespaces, strongSwan, eBPF)");
+    ExitCode::from(EXIT_ENVIRONMENT)
+}
+
+#[cfg(target_os = "linux")]
 fn demo(scenario: tuntrace_lab::Tunnel, json: bool, calls: u32, keep: Option<PathBuf>) -> ExitCode {
     use tuntrace::demo::{agreement_named, run, Options, Outcome};
     match run(&Options { scenario, json, keep, calls }) {

@@ -5,6 +5,7 @@
 //! The netns traced is the one of the thread that calls [`Probes::load`]; attach and seed from
 //! that same netns (`ip netns exec NS tuntrace trace` puts the whole process there).
 
+pub mod child;
 pub mod convert;
 mod error;
 pub mod probes;

@@ -151,10 +151,19 @@ struct Session<'a> {
 }
 
 /// Run a session in the calling thread's network namespace. `on_batch` sees every batch of
-/// events before the aggregator does (a recorder writes them out).
-pub fn run(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Result<Outcome, TraceError> {
+/// events before the aggregator does (a recorder writes them out); `on_end` sees the outcome as
+/// soon as the session stops, before the probes are taken out of the kernel (which takes the
+/// kernel a moment per tracepoint): print the report there, and the user does not wait.
+pub fn run(
+    opts: &TraceOptions,
+    on_batch: &mut dyn FnMut(&Batch),
+    on_end: &mut dyn FnMut(&Outcome),
+) -> Result<Outcome, TraceError> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(TraceError::Runtime)?;
-    rt.block_on(session(opts, on_batch))
+    let (outcome, probes) = rt.block_on(session(opts, on_batch))?;
+    on_end(&outcome);
+    drop(probes);
+    Ok(outcome)
 }
 
 fn now(clock: &BootToWall) -> Timestamp {
@@ -164,7 +173,7 @@ fn now(clock: &BootToWall) -> Timestamp {
     })
 }
 
-async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Result<Outcome, TraceError> {
+async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Result<(Outcome, Probes), TraceError> {
     let started = Instant::now();
     let sel = Selection::new(&opts.ifaces).map_err(TraceError::Usage)?;
     let ns = netns::current()?;
@@ -293,7 +302,9 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
     }
     // Warnings said at start are not said again at the end.
     let warnings = s.warnings.split_off(warned);
-    Ok(Outcome { report: s.agg.report(), warnings, stopped_by: stop, elapsed: started.elapsed() })
+    drop(ring);
+    let outcome = Outcome { report: s.agg.report(), warnings, stopped_by: stop, elapsed: started.elapsed() };
+    Ok((outcome, s.probes))
 }
 
 impl Session<'_> {
