@@ -318,3 +318,57 @@ fn trace_started_after_the_tunnel_attributes_existing_sockets() {
     assert_eq!(per_flow(&ue), per_flow(&inner), "UE ipsec0 flows: live vs tcpdump");
     assert_eq!(per_flow(&epdg), per_flow(&inner), "ePDG ipsec0 flows: live vs tcpdump on the UE's side");
 }
+
+/// `trace -w`: the recording replays to the live report (apart from `source`), tshark reads it
+/// without complaint and shows each packet's process in its comment, and the file is 0600.
+#[test]
+fn a_recorded_session_replays_to_the_same_report() {
+    if !root_or_skip() {
+        return;
+    }
+    let prefix = "ttr3-";
+    let cfg = LabConfig::new(prefix, workdir(prefix));
+    let file = workdir(prefix).with_extension("pcapng");
+    let _ = std::fs::remove_file(&file);
+    let mut tracer = None;
+    let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
+    let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
+        tracer = Some(Tracer::start(&n.ns_ue, &["-w", file.to_str().unwrap()]));
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
+    let started = lab.started();
+    let (live, stderr) = tracer.take().expect("tracer started").stop();
+    lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+    assert!(stderr.iter().any(|l| l.contains("recorded to")), "{stderr:?}");
+    check(&live, &truth, &started, true);
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "recordings hold identities: owner-only");
+
+    let out = common::tuntrace().args(["replay", "--json"]).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut replayed: Report = serde_json::from_slice(&out.stdout).unwrap();
+    // The documented volatile fields: where the events came from.
+    assert_eq!(replayed.source.backend, live.source.backend);
+    replayed.source = live.source.clone();
+    assert_eq!(replayed, live, "the recording's replay differs from the live report");
+
+    // tshark: no complaint, the packets' processes in their comments.
+    let t = Command::new("tshark").arg("-r").arg(&file).args(["-T", "fields", "-e", "frame.comment"]).output().unwrap();
+    // tshark's only word as root is that it runs as root; anything else is a complaint.
+    let complaints: Vec<String> = String::from_utf8_lossy(&t.stderr)
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("Running as user \"root\""))
+        .map(str::to_string)
+        .collect();
+    assert!(t.status.success() && complaints.is_empty(), "tshark: {complaints:?}");
+    let comments = String::from_utf8_lossy(&t.stdout);
+    let sipp: Vec<u32> =
+        started.iter().filter(|(w, _)| w.starts_with("sipp") && !w.contains("uas")).map(|(_, p)| *p).collect();
+    assert!(comments.contains("Cmd: charon"), "{comments}");
+    assert!(sipp.iter().any(|p| comments.contains(&format!("PID: {p}"))), "{comments}");
+    let _ = std::fs::remove_file(&file);
+}

@@ -70,6 +70,21 @@ enum Cmd {
         /// at least 4). Raise it when the report counts ring-buffer losses.
         #[arg(long, default_value_t = 8192, value_name = "KIB", value_parser = parse_ring_kib)]
         ring_kib: u32,
+        /// Record the session to this pcapng file while tracing: every packet head with its
+        /// process (Wireshark and tshark show it), and every other event, so that
+        /// `tuntrace replay FILE` gives this session's report (docs/recording.md). Mode 0600.
+        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// With -w: start a new file after this many MB (FILE, FILE1, FILE2…, as tcpdump -C).
+        #[arg(short = 'C', value_name = "MB", requires = "write", value_parser = clap::value_parser!(u64).range(1..))]
+        file_mb: Option<u64>,
+        /// With -w: start a new file every this many seconds (as tcpdump -G; files named as -C).
+        #[arg(short = 'G', value_name = "SECONDS", requires = "write", value_parser = clap::value_parser!(u64).range(1..))]
+        file_secs: Option<u64>,
+        /// With -w: remove SIP bodies, the user parts of SIP URIs and phone numbers, display
+        /// names, and IKE identities from the recorded packets (lengths kept, still decodable).
+        #[arg(long, requires = "write")]
+        redact: bool,
         /// No status line.
         #[arg(short, long)]
         quiet: bool,
@@ -101,9 +116,24 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Trace { ifaces, pid, comm, duration, json, snaplen, ring_kib, quiet, verbose } => {
+        Cmd::Trace {
+            ifaces,
+            pid,
+            comm,
+            duration,
+            json,
+            snaplen,
+            ring_kib,
+            write,
+            file_mb,
+            file_secs,
+            redact,
+            quiet,
+            verbose,
+        } => {
             let filter = tuntrace_core::report::filter::ProcessFilter { pids: pid, comms: comm };
-            let args = TraceArgs { ifaces, duration, snaplen, ring_bytes: ring_kib * 1024, status: !quiet };
+            let record = write.map(|path| Record { path, file_mb, file_secs, redact });
+            let args = TraceArgs { ifaces, duration, snaplen, ring_bytes: ring_kib * 1024, status: !quiet, record };
             trace(args, filter, json, verbose)
         }
         Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
@@ -134,6 +164,15 @@ struct TraceArgs {
     snaplen: u32,
     ring_bytes: u32,
     status: bool,
+    record: Option<Record>,
+}
+
+/// `-w FILE [-C MB] [-G SECONDS] [--redact]`.
+struct Record {
+    path: PathBuf,
+    file_mb: Option<u64>,
+    file_secs: Option<u64>,
+    redact: bool,
 }
 
 #[cfg(target_os = "linux")]
@@ -143,8 +182,31 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
         let level = if verbose > 1 { tracing::Level::DEBUG } else { tracing::Level::INFO };
         tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
     }
-    let TraceArgs { ifaces, duration, snaplen, ring_bytes, status } = args;
+    use tuntrace::live::record::{RecordOptions, Recorder};
+    let TraceArgs { ifaces, duration, snaplen, ring_bytes, status, record } = args;
     let opts = TraceOptions { ifaces, duration, snaplen, ring_bytes, status };
+    // An unwritable file is said at once; the session goes on and its report still prints.
+    let mut record_failed = false;
+    let mut recorder = record.and_then(|r| {
+        let ropts = RecordOptions {
+            path: r.path.clone(),
+            max_bytes: r.file_mb.map(|mb| mb * 1_000_000),
+            every: r.file_secs.map(std::time::Duration::from_secs),
+            redact: r.redact,
+        };
+        let started = tuntrace_core::time::Timestamp(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64),
+        );
+        let netns = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        match Recorder::create(ropts, "ebpf", netns, started) {
+            Ok(rec) => Some(rec),
+            Err(e) => {
+                eprintln!("tuntrace trace: cannot record to {}: {e}; tracing without recording", r.path.display());
+                record_failed = true;
+                None
+            }
+        }
+    });
     // The report is printed as soon as the session stops, before the probes leave the kernel.
     let mut print = |outcome: &session::Outcome| {
         for w in &outcome.warnings {
@@ -157,7 +219,26 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
         // A closed pipe (`| head`) is not an error worth a message.
         let _ = written.and_then(|_| out.flush());
     };
-    match session::run(&opts, &mut |_| {}, &mut print) {
+    let mut on_batch = |b: &tuntrace_core::event::Batch| {
+        if let Some(r) = recorder.as_mut() {
+            r.write(b);
+        }
+    };
+    let result = session::run(&opts, &mut on_batch, &mut print);
+    if let Some(r) = recorder {
+        match r.finish() {
+            Ok(files) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                eprintln!("tuntrace trace: recorded to {}", names.join(", "));
+            }
+            Err(e) => {
+                eprintln!("tuntrace trace: {e}");
+                record_failed = true;
+            }
+        }
+    }
+    match result {
+        Ok(_) if record_failed => ExitCode::from(EXIT_INPUT),
         Ok(_) => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("tuntrace trace: {e}");

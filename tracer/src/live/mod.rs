@@ -9,6 +9,7 @@ pub mod child;
 pub mod convert;
 mod error;
 pub mod probes;
+pub mod record;
 pub mod records;
 pub mod seed;
 pub mod session;

@@ -18,6 +18,7 @@ use crate::event::{Event, PacketEvent};
 pub mod linktype;
 mod pcap;
 mod pcapng;
+pub mod recording;
 pub mod writer;
 
 /// Largest pcap record or pcapng block accepted. Real ones are at most a few hundred KB
