@@ -363,3 +363,175 @@ fn send_udp(ns: &str, dst: &str, port: u16, n: usize, payload: &[u8]) {
         s.send_to(payload, (dst, port)).unwrap();
     }
 }
+
+fn replay(files: &[&std::path::Path]) -> (Option<Report>, i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tuntrace")).args(["replay", "--json"]).args(files).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).ok();
+    (report, out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn sip_packets(r: &Report) -> u64 {
+    r.flows.iter().filter(|f| f.dport == Some(5060) || f.sport == Some(5060)).map(|f| f.packets).sum()
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("tuntrace-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+const OPTIONS: &[u8] =
+    b"OPTIONS sip:alice@example.org SIP/2.0\r\nFrom: <sip:bob@example.org>\r\nCall-ID: k@x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+
+/// A recording whose session was SIGKILLed replays up to its last flush (at most a second
+/// before the kill): the packets sent before are all there.
+#[test]
+fn a_killed_session_leaves_a_file_that_replays() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("k");
+    let file = temp("killed.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap()]);
+    send_udp(&net.b, "198.18.9.1", 5060, 20, OPTIONS);
+    // Two flushes later: counted, sampled, on disk.
+    std::thread::sleep(Duration::from_millis(2500));
+    t.signal(libc::SIGKILL);
+    let _ = t.finish();
+    let (r, code, err) = replay(&[&file]);
+    assert!(code == 0 || code == 1, "{code} {err}");
+    let r = r.expect("a report of what was flushed");
+    assert_eq!(sip_packets(&r), 20, "{:?} {err}", r.flows);
+    assert!(r.sip.dialogs.iter().any(|d| d.call_id == "k@x"));
+    let _ = std::fs::remove_file(&file);
+}
+
+/// An unwritable path or a disk that fills up is said, the session goes on, its report still
+/// prints, and the exit code says the recording failed (1).
+#[test]
+fn a_recording_that_cannot_be_written_is_said_and_the_report_still_prints() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("u");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", "/proc/tuntrace-no/such.pcapng", "-d", "2"]);
+    assert!(t.stderr.iter().any(|l| l.contains("cannot record to /proc/tuntrace-no/such.pcapng")), "{:?}", t.stderr);
+    send_udp(&net.b, "198.18.9.1", 5060, 3, OPTIONS);
+    let (r, status, stderr) = t.finish();
+    assert_eq!(status.code(), Some(1), "{stderr:?}");
+    assert_eq!(sip_packets(&r.expect("the live report prints")), 3);
+
+    // A 64 KiB disk (tmpfs in a mount namespace of the tracer's own) fills up mid-session.
+    let dir = temp("smalldisk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=64k tuntrace-test {d} && exec {exe} trace --json -q -w {d}/full.pcapng -d 3",
+        d = dir.display(),
+        exe = env!("CARGO_BIN_EXE_tuntrace")
+    );
+    let child = Command::new("ip")
+        .args(["netns", "exec", &net.a, "unshare", "--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let big = [OPTIONS, &[b' '; 1200][..]].concat();
+    send_udp(&net.b, "198.18.9.1", 5060, 200, &big);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped") && err.contains("No space left on device"), "{err}");
+    let r: Report = serde_json::from_slice(&out.stdout).expect("the live report prints");
+    assert_eq!(sip_packets(&r), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With -G each file replays on its own, and all of them together give the whole session.
+#[test]
+fn rotated_files_replay_alone_and_together() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("o");
+    let file = temp("rot.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap(), "-G", "1"]);
+    for _ in 0..4 {
+        send_udp(&net.b, "198.18.9.1", 5060, 5, OPTIONS);
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    t.signal(libc::SIGINT);
+    let (live, status, stderr) = t.finish();
+    assert!(status.success(), "{stderr:?}");
+    let live = live.unwrap();
+    let mut files = vec![file.clone()];
+    for n in 1.. {
+        let f = std::path::PathBuf::from(format!("{}{n}", file.display()));
+        if !f.exists() {
+            break;
+        }
+        files.push(f);
+    }
+    assert!(files.len() >= 3, "-G 1 over 4 s rotates: {files:?}");
+    let mut alone = 0;
+    for f in &files {
+        let (r, code, err) = replay(&[f]);
+        assert_eq!(code, 0, "{} alone: {err}", f.display());
+        let r = r.unwrap();
+        assert!(
+            r.interfaces.iter().any(|i| i.name.as_deref() == Some(net.dev.as_str())),
+            "{} names its interfaces",
+            f.display()
+        );
+        alone += sip_packets(&r);
+    }
+    assert_eq!(alone, 20, "the files split the session's packets between them");
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let (together, code, err) = replay(&paths);
+    assert_eq!(code, 0, "{err}");
+    let mut together = together.unwrap();
+    together.source = live.source.clone();
+    assert_eq!(sip_packets(&together), 20);
+    assert_eq!(together.interfaces, live.interfaces, "one interface is one interface across the files");
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// --redact: the recording holds no SIP identities or bodies (tshark reads it and finds none),
+/// yet replays with the same calls.
+#[test]
+fn redacted_recordings_keep_calls_and_lose_identities() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("d");
+    let file = temp("redacted.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap(), "--redact", "-d", "2"]);
+    let msg = b"MESSAGE sip:+13105550100@ims.example SIP/2.0\r\nFrom: \"Alice\" <sip:0310260000000001@ims.example>;tag=1\r\nTo: <tel:+13105550100>\r\nCall-ID: red@x\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nsecret text";
+    send_udp(&net.b, "198.18.9.1", 5060, 2, msg);
+    let (_, status, stderr) = t.finish();
+    assert!(status.success(), "{stderr:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for gone in ["13105550100", "0310260000000001", "Alice", "secret text"] {
+        assert!(!text.contains(gone), "{gone} in the redacted recording");
+    }
+    let tshark = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-Y", "sip", "-T", "fields", "-e", "sip.Call-ID", "-e", "sip.from.user"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&tshark.stdout);
+    assert!(seen.contains("red@x") && !seen.contains("0310260000000001"), "{seen}");
+    let (r, code, err) = replay(&[&file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(r.unwrap().sip.dialogs.iter().any(|d| d.call_id == "red@x" && d.messages.len() == 2));
+    let _ = std::fs::remove_file(&file);
+}

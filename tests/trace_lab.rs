@@ -372,3 +372,49 @@ fn a_recorded_session_replays_to_the_same_report() {
     assert!(sipp.iter().any(|p| comments.contains(&format!("PID: {p}"))), "{comments}");
     let _ = std::fs::remove_file(&file);
 }
+
+/// Two hosts' recordings (both ends of the lab) replayed together: the IKE SA seen from both
+/// ends is one SA naming both charons, its messages listed once, the SIP calls' messages once.
+#[test]
+fn two_hosts_recordings_replay_as_one_view() {
+    if !root_or_skip() {
+        return;
+    }
+    let prefix = "ttr4-";
+    let cfg = LabConfig::new(prefix, workdir(prefix));
+    let dir = workdir(prefix);
+    let (ue_file, epdg_file) = (dir.with_extension("ue.pcapng"), dir.with_extension("epdg.pcapng"));
+    let mut tracers = Vec::new();
+    let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
+    let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
+        tracers.push(Tracer::start(&n.ns_ue, &["-w", ue_file.to_str().unwrap()]));
+        tracers.push(Tracer::start(&n.ns_epdg, &["-w", epdg_file.to_str().unwrap()]));
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
+    let started = lab.started();
+    let mut stopped = tracers.into_iter().map(Tracer::stop);
+    let (ue_live, _) = stopped.next().unwrap();
+    let _ = stopped.next().unwrap();
+    lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+    let pid_of = |role: &str| started.iter().find(|(w, _)| w == role).map(|(_, p)| *p).expect(role);
+
+    let out = common::tuntrace().args(["replay", "--json"]).arg(&ue_file).arg(&epdg_file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let both: Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(both.ike_sas.len(), 1, "one IKE SA seen from both ends: {:?}", both.ike_sas);
+    let sa = &both.ike_sas[0];
+    let owners: Vec<u32> = sa.owners.iter().map(|o| o.pid).collect();
+    assert!(owners.contains(&pid_of("charon ue")) && owners.contains(&pid_of("charon epdg")), "{owners:?}");
+    assert_eq!(sa.exchanges.len(), ue_live.ike_sas[0].exchanges.len(), "each message listed once");
+    // The peers' account holds for the joined view too: SPIs, SIP calls with each message once.
+    let bad = truth.check_report(&both);
+    assert!(bad.is_empty(), "the joined replay disagrees with the peers:\n{}", bad.join("\n"));
+    assert_eq!(esp_counts(&both), esp_counts(&ue_live), "ESP SAs counted once, not at both ends");
+    // Two hosts, two of each interface, each with its own packets.
+    let ipsec0: Vec<_> = both.interfaces.iter().filter(|i| i.name.as_deref() == Some("ipsec0")).collect();
+    assert_eq!(ipsec0.len(), 2);
+    let _ = std::fs::remove_file(&ue_file);
+    let _ = std::fs::remove_file(&epdg_file);
+}

@@ -994,6 +994,7 @@ mod tests {
                 encrypted_payloads: 0,
                 nat_detected: None,
                 iface: None,
+                owners: vec![],
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {

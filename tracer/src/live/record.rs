@@ -137,7 +137,9 @@ impl Recorder {
         let file = create(&path)?;
         let mut w = PcapngWriter::new(Counting { file, written: 0 }, &self.session.tool)?;
         self.session.file = n;
-        let mut state = vec![Recorded::Session(self.session.clone())];
+        // The session first, where a replay looks for it; then the interfaces, then the state.
+        w.write_custom(recording::PEN, &recording::encode(&[Recorded::Session(self.session.clone())]))?;
+        let mut state = Vec::new();
         for (id, info) in self.ifaces.iter().enumerate() {
             let info = info.clone().unwrap_or(InterfaceInfo { id: id as IfaceId, ..Default::default() });
             declare(&mut w, &info)?;
@@ -149,7 +151,9 @@ impl Recorder {
         let mut socks: Vec<&SocketEvent> = self.sockets.values().collect();
         socks.sort_by_key(|s| s.cookie);
         state.extend(socks.into_iter().filter_map(|s| Recorded::of(&Event::Socket(Box::new(s.clone())))));
-        w.write_custom(recording::PEN, &recording::encode(&state))?;
+        if !state.is_empty() {
+            w.write_custom(recording::PEN, &recording::encode(&state))?;
+        }
         w.flush()?;
         self.out = Some(w);
         self.files.push(path);

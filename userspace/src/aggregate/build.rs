@@ -37,9 +37,18 @@ pub(super) fn report(a: &Aggregator) -> Report {
         owner,
         |k, s| esp_owner(a, k, s),
     );
-    let ike_sas = a.ike.report(ifname, owner);
-    let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> =
-        a.flows.map.iter().filter(|(_, f)| f.packets > 0 || a.opts.kind != report::SourceKind::Live).collect();
+    let proc_ref_of = |h: ProcHandle| {
+        let p = a.procs.get(h);
+        Some(report::ProcRef {
+            pid: a.procs.pid(h)?,
+            comm: p.and_then(|p| p.info.comm.clone()),
+            exe: p.and_then(|p| p.info.exe.clone()),
+        })
+    };
+    let ike_sas = a.ike.report(ifname, owner, proc_ref_of);
+    // A flow without packets is one only samples or attributions named, whose packets the
+    // source never counted (a capture's flows all have at least the packet that made them).
+    let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = a.flows.map.iter().filter(|(_, f)| f.packets > 0).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));
     let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
     let flows: Vec<report::Flow> = flow_list

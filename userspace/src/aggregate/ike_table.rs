@@ -89,6 +89,9 @@ pub struct SaState {
     pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
     pub proc: Option<super::ProcHandle>,
+    /// Every process seen sending or receiving its messages (both ends' daemons when two hosts'
+    /// recordings are replayed together), first first, at most [`MAX_OWNERS`].
+    pub owners: Vec<super::ProcHandle>,
     pub proposals: Vec<Proposal>,
     pub chosen: Option<Proposal>,
     pub ke_group: Option<String>,
@@ -118,6 +121,8 @@ pub struct Exchange {
     /// An IKEv1 body under the E flag: no types, one "Encrypted" name.
     encrypted_body: bool,
     payload_types: Box<[u8]>,
+    /// Where it was seen (a merged replay of two hosts sees each message twice).
+    iface: Option<u32>,
 }
 
 impl Exchange {
@@ -135,7 +140,21 @@ impl Exchange {
             sport: c.sport,
             encrypted_body: m.encrypted_body,
             payload_types: types.into_boxed_slice(),
+            iface: c.iface,
         }
+    }
+
+    /// The same message, seen on another interface within two seconds: one message seen at
+    /// both ends of the path (recordings of two hosts replayed together), not a retransmission.
+    fn same_message_elsewhere(&self, m: &IkeView<'_>, c: &Ctx) -> bool {
+        self.iface != c.iface
+            && self.exchange_type == m.exchange_type
+            && self.message_id == m.message_id
+            && self.src == c.src
+            && self.sport == c.sport
+            && self.encrypted_body == m.encrypted_body
+            && self.payload_types.iter().copied().eq(m.scan.header.payloads().map(|(t, _)| t))
+            && c.at.0.abs_diff(self.at.0) <= 2_000_000_000
     }
 }
 
@@ -171,6 +190,8 @@ impl SaState {
     }
 }
 
+/// Processes named per SA.
+const MAX_OWNERS: usize = 8;
 /// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
 const MAX_EXCHANGES: usize = 4096;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
@@ -249,6 +270,7 @@ impl IkeTable {
                     exchanges: Vec::new(),
                     vendor_ids: Vec::new(),
                     proc: None,
+                    owners: Vec::new(),
                     proposals: Vec::new(),
                     chosen: None,
                     ke_group: None,
@@ -266,6 +288,14 @@ impl IkeTable {
             }
         };
         let sa = &mut self.sas[idx];
+        if let Some(p) = c.proc {
+            if sa.owners.len() < MAX_OWNERS && !sa.owners.contains(&p) {
+                sa.owners.push(p);
+            }
+        }
+        if sa.exchanges.iter().rev().take(8).any(|x| x.same_message_elsewhere(&m, &c)) {
+            return;
+        }
         if sa.rspi == 0 && m.rspi != 0 {
             sa.rspi = m.rspi;
         }
@@ -352,6 +382,7 @@ impl IkeTable {
         &self,
         iface_name: impl Fn(u32) -> Option<String>,
         owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
+        proc_ref: impl Fn(super::ProcHandle) -> Option<crate::report::ProcRef>,
     ) -> Vec<IkeSa> {
         self.sas
             .iter()
@@ -378,6 +409,7 @@ impl IkeTable {
                     encrypted_payloads: s.encrypted_payloads,
                     nat_detected: s.nat_detected.then_some(true),
                     iface: s.iface.and_then(&iface_name),
+                    owners: s.owners.iter().filter_map(|&h| proc_ref(h)).collect(),
                 }
             })
             .collect()

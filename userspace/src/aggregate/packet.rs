@@ -309,7 +309,8 @@ impl Aggregator {
 
     fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let Ends { src, sport, dst, dport } = e;
-        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc };
+        let ctx =
+            dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, iface: Some(pk.iface as u32) };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {

@@ -541,17 +541,24 @@ pub fn session_in(head: &[u8]) -> Option<Session> {
         let b: [u8; 4] = head.get(at..at + 4)?.try_into().ok()?;
         Some(if be { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
     };
-    let at = u32_at(4)? as usize;
-    let (kind, len) = (u32_at(at)?, u32_at(at + 4)? as usize);
-    if kind != CUSTOM_BLOCK && kind != CUSTOM_BLOCK_NOCOPY || u32_at(at + 8)? != PEN || len < 16 {
-        return None;
+    // The session record is in the first custom block of ours, among the file's first blocks.
+    let mut at = u32_at(4)? as usize;
+    for _ in 0..64 {
+        let (kind, len) = (u32_at(at)?, u32_at(at + 4)? as usize);
+        if len < 12 || len % 4 != 0 {
+            return None;
+        }
+        if (kind == CUSTOM_BLOCK || kind == CUSTOM_BLOCK_NOCOPY) && len >= 16 && u32_at(at + 8)? == PEN {
+            let data = head.get(at + 12..at + len - 4)?;
+            let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            return decode(&data[..end]).ok()?.into_iter().find_map(|r| match r {
+                Recorded::Session(s) => Some(s),
+                _ => None,
+            });
+        }
+        at += len;
     }
-    let data = head.get(at + 12..at + len - 4)?;
-    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    decode(&data[..end]).ok()?.into_iter().find_map(|r| match r {
-        Recorded::Session(s) => Some(s),
-        _ => None,
-    })
+    None
 }
 
 #[cfg(test)]

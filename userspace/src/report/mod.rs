@@ -435,6 +435,9 @@ pub struct IkeSa {
     pub encrypted_payloads: u64,
     pub nat_detected: Option<bool>,
     pub iface: Option<String>,
+    /// Every process seen sending or receiving its messages, first first: both ends' daemons
+    /// when recordings of two hosts are replayed together (additive field).
+    pub owners: Vec<ProcRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -703,6 +706,7 @@ mod tests {
                 encrypted_payloads: 6,
                 nat_detected: some.then_some(true),
                 iface: opt("en0"),
+                owners: vec![ProcRef { pid: 7, comm: opt("charon"), exe: None }],
             }],
             esp_sas: vec![EspSa {
                 spi: "c0ffee01".into(),

@@ -26,6 +26,9 @@ pub struct MsgCtx {
     pub dport: u16,
     pub transport: Transport,
     pub pid: Option<u32>,
+    /// Where it was seen (aggregator interface index), to tell one message seen at both ends of
+    /// a path (two hosts' recordings replayed together) from a retransmission.
+    pub iface: Option<u32>,
 }
 
 pub const DEFAULT_MAX_CALLS: usize = 100_000;
@@ -175,6 +178,7 @@ impl Call {
 #[derive(Debug)]
 struct Kept {
     at: Timestamp,
+    iface: Option<u32>,
     src: IpAddr,
     dst: IpAddr,
     sport: u16,
@@ -485,6 +489,21 @@ impl Tracker {
             }
         };
         let call = &mut self.calls[idx];
+        // The same message seen on another interface moments ago: the other end's view of it.
+        let seen_elsewhere = call.messages.iter().rev().take(8).any(|k| {
+            k.iface != ctx.iface
+                && k.src == ctx.src
+                && k.sport == ctx.sport
+                && k.dst == ctx.dst
+                && k.dport == ctx.dport
+                && k.status == m.status()
+                && k.method.map(|w| self.words.get(w)) == m.method()
+                && k.cseq.map(|(seq, w)| (seq, self.words.get(w))) == m.cseq().map(|c| (c.seq, c.method))
+                && ctx.at.0.abs_diff(k.at.0) <= 2_000_000_000
+        });
+        if seen_elsewhere {
+            return;
+        }
 
         if call.method.is_none() {
             if let Some(method) = m.method() {
@@ -518,6 +537,7 @@ impl Tracker {
         let words = &mut self.words;
         call.messages.push(Kept {
             at: ctx.at,
+            iface: ctx.iface,
             src: ctx.src,
             dst: ctx.dst,
             sport: ctx.sport,
@@ -639,6 +659,7 @@ mod tests {
             dport: 5060,
             transport: Transport::Udp,
             pid: None,
+            iface: None,
         }
     }
 
