@@ -167,8 +167,8 @@ fn live_report(batches: &[Batch]) -> Report {
     agg.report()
 }
 
-fn record(batches: &[Batch], path: &PathBuf, every: Option<std::time::Duration>) -> Vec<PathBuf> {
-    let opts = RecordOptions { path: path.clone(), max_bytes: None, every, redact: false };
+fn record(batches: &[Batch], path: &std::path::Path, every: Option<std::time::Duration>) -> Vec<PathBuf> {
+    let opts = RecordOptions { path: path.to_path_buf(), max_bytes: None, every, redact: false };
     let mut r = Recorder::create(opts, "ebpf", Some(4026531840), Timestamp(T0)).unwrap();
     for b in batches {
         r.write(b);
@@ -195,7 +195,7 @@ fn a_recorded_synthetic_session_replays_to_its_report() {
     assert!(live.stats.limits.iter().any(|l| l.what == "sip_calls" && l.count == 1));
     let path = std::env::temp_dir().join(format!("tuntrace-synthetic-{}.pcapng", std::process::id()));
     let files = record(&batches, &path, None);
-    assert_eq!(files, [path.clone()]);
+    assert_eq!(files, std::slice::from_ref(&path));
     same_but_source(replay_files(&files), &live);
     let _ = std::fs::remove_file(&path);
 }
