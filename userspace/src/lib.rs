@@ -10,6 +10,7 @@ pub mod capture;
 pub mod decode;
 pub mod digits;
 pub mod event;
+pub mod linktype;
 pub mod replay;
 pub mod report;
 pub mod sip;

@@ -7,8 +7,8 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{esp_table, iface, ike_table, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle};
-use crate::capture::linktype;
 use crate::decode::{reasm, tcp_stream};
+use crate::linktype;
 use crate::report::{self, LimitCount, Report};
 use crate::time::Timestamp;
 

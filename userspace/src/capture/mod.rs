@@ -15,7 +15,10 @@ use std::path::Path;
 
 use crate::event::{Event, PacketEvent};
 
-pub mod linktype;
+// The link-type table belongs to the readers and the link decoders alike, so it sits at the
+// crate's top; callers of the readers have always found it here too.
+pub use crate::linktype;
+
 mod pcap;
 mod pcapng;
 pub mod writer;
