@@ -11,6 +11,7 @@ pub mod decode;
 pub mod digits;
 pub mod event;
 pub mod linktype;
+pub mod reassembly;
 pub mod replay;
 pub mod report;
 pub mod sip;

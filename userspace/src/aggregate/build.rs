@@ -7,8 +7,8 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{esp_table, iface, ike_table, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle};
-use crate::decode::{reasm, tcp_stream};
 use crate::linktype;
+use crate::reassembly;
 use crate::report::{self, LimitCount, Report};
 use crate::time::Timestamp;
 
@@ -250,8 +250,8 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
     let (calls, per_call, total) = a.sip.limits();
     let r = &a.reasm.stats;
     let t = &a.tcp.stats;
-    let rl = reasm::ReasmLimits::default();
-    let tl = tcp_stream::StreamLimits::default();
+    let rl = reassembly::ip::ReasmLimits::default();
+    let tl = reassembly::tcp::StreamLimits::default();
     let x = a.opts.expiry;
     let mut v = vec![
         lim("flows", at_most(flows::MAX_FLOWS), a.flow_overflow),

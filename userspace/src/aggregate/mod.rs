@@ -33,8 +33,9 @@ use std::net::IpAddr;
 use rustc_hash::FxHashSet;
 
 use crate::capture::Damage;
-use crate::decode::{reasm, tcp_stream, Malformed};
+use crate::decode::Malformed;
 use crate::event::{Event, PacketEvent};
+use crate::reassembly;
 use crate::report::{self, Report};
 use crate::sip::dialog;
 use crate::time::Timestamp;
@@ -192,8 +193,8 @@ pub struct Aggregator {
     rtp: FxHashSet<(IpAddr, u16)>,
     rtp_generation: u32,
     rtp_overflow: u64,
-    reasm: reasm::Reassembler,
-    tcp: tcp_stream::Streams,
+    reasm: reassembly::ip::Reassembler,
+    tcp: reassembly::tcp::Streams,
     malformed: BTreeMap<&'static str, u64>,
     unknown_link: BTreeMap<u32, u64>,
     errors: Vec<report::InputError>,
@@ -236,8 +237,8 @@ impl Aggregator {
             rtp: FxHashSet::default(),
             rtp_generation: 0,
             rtp_overflow: 0,
-            reasm: reasm::Reassembler::default(),
-            tcp: tcp_stream::Streams::default(),
+            reasm: reassembly::ip::Reassembler::default(),
+            tcp: reassembly::tcp::Streams::default(),
             malformed: BTreeMap::new(),
             unknown_link: BTreeMap::new(),
             errors: Vec::new(),
