@@ -7,7 +7,6 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{addr_string, hex_id};
 use crate::decode::ike::{self, Group};
-use crate::decode::ike_names;
 use crate::report::{IkeExchange, IkeSa, IkeState, Proposal};
 use crate::time::Timestamp;
 
@@ -309,7 +308,7 @@ impl IkeTable {
         }
         if m.scan.has_vendor_id {
             for vid in m.scan.vendor_ids() {
-                push_unique(&mut sa.vendor_ids, ike_names::vendor_id_name(vid));
+                push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
             }
         }
         if m.scan.has_notify {

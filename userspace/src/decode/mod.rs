@@ -5,7 +5,6 @@
 
 pub mod esp;
 pub mod ike;
-pub mod ike_names;
 pub mod ip;
 pub mod link;
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
-use super::ike::hex;
+use super::hex;
 
 /// IKEv1 exchange types (RFC 2408 §3.1, RFC 2409, Mode-CFG draft for Transaction).
 pub fn v1_exchange(n: u8) -> Option<&'static str> {

@@ -17,7 +17,8 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::ike_names as names;
+pub mod names;
+
 use super::{be16, be32, Malformed};
 use crate::digits::push_decimal;
 use crate::report::Proposal;
