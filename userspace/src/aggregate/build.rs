@@ -1,12 +1,15 @@
 //! The report, built from the aggregator's state by reference: the one place where report
-//! values are made from what the tables keep. Deterministic: every list has a defined order.
+//! values are made from what the tables keep, with its two helpers for the longer sections
+//! (`ipsec_report`: IKE and ESP SAs). Deterministic: every list has a defined order.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
-use super::{esp_table, iface, ike_table, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle};
+use super::{
+    esp_table, iface, ike_table, ipsec_report, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle,
+};
 use crate::linktype;
 use crate::reassembly;
 use crate::report::{self, LimitCount, Report};
@@ -26,7 +29,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
     for (i, sa) in sas.iter().enumerate() {
         by_peers.entry(unordered(sa.peers.0, sa.peers.1)).or_default().push(i);
     }
-    let esp_sas = a.esp.report(
+    let esp_sas = ipsec_report::esp_sas(
+        &a.esp,
         |k, s| {
             let list = by_peers.get(&unordered(k.src(), k.dst()))?;
             // The newest IKE SA between the same two hosts that began before this ESP SA,
@@ -37,7 +41,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
         owner,
         |k, s| esp_owner(a, k, s),
     );
-    let ike_sas = a.ike.report(ifname, owner);
+    let ike_sas = ipsec_report::ike_sas(&a.ike, ifname, owner);
     let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> =
         a.flows.map.iter().filter(|(_, f)| f.packets > 0 || a.opts.kind != report::SourceKind::Live).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));

@@ -20,6 +20,7 @@ mod fast;
 mod flows;
 mod iface;
 mod ike_table;
+mod ipsec_report;
 mod live;
 mod packet;
 mod prefetch;
