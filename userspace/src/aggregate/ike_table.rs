@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::ike::{self, Group};
-use crate::report::{IkeState, Proposal};
+use crate::decode::ike::{self, Group, Proposal};
+use crate::report::IkeState;
 use crate::time::Timestamp;
 
 /// What the table takes from one IKE message. Header facts and flags are plain values; the

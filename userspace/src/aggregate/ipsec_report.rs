@@ -9,7 +9,7 @@ use super::flows::{addr_string, hex_id};
 use super::ike_table::{IkeTable, SaState};
 use super::ProcHandle;
 use crate::decode::ike;
-use crate::report::{Encap, EspSa, IkeExchange, IkeSa};
+use crate::report::{self, Encap, EspSa, IkeExchange, IkeSa};
 
 /// The IKE SAs in order of first sight, as the report lists them.
 pub(super) fn ike_sas(
@@ -35,8 +35,8 @@ pub(super) fn ike_sas(
                 vendor_ids: s.vendor_ids.clone(),
                 pid,
                 comm,
-                proposals: s.proposals.clone(),
-                chosen: s.chosen.clone(),
+                proposals: s.proposals.iter().map(proposal).collect(),
+                chosen: s.chosen.as_ref().map(proposal),
                 ke_group: s.ke_group.clone(),
                 notifies: s.notifies.clone(),
                 encrypted_payloads: s.encrypted_payloads,
@@ -45,6 +45,21 @@ pub(super) fn ike_sas(
             }
         })
         .collect()
+}
+
+/// A proposal the decoder read, as the report spells it: the same texts, field for field.
+fn proposal(p: &ike::Proposal) -> report::Proposal {
+    let ike::Proposal { number, protocol, encryption, prf, integrity, dh, esn, other } = p;
+    report::Proposal {
+        number: *number,
+        protocol: protocol.clone(),
+        encryption: encryption.clone(),
+        prf: prf.clone(),
+        integrity: integrity.clone(),
+        dh: dh.clone(),
+        esn: esn.clone(),
+        other: other.clone(),
+    }
 }
 
 /// An SA's exchanges as the report lists them. Each sender address is formatted once per SA:

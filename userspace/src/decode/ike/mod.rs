@@ -15,7 +15,7 @@
 //! [`IkeMessage::malformed`]. Only input too short for a header, or not IKE at all, is an `Err`.
 //!
 //! The modules: `header` the fixed header and the payload chain, `payloads` the readers of
-//! payload bodies both entry points share, `proposals` the SA payloads read into proposals,
+//! payload bodies both entry points share, `proposals` the SA payloads read into [`Proposal`]s,
 //! `scan` the aggregator's check, `parse` the owned parse (tests and the corpus conformance),
 //! [`names`] the IANA registries and the labels made from them.
 
@@ -30,6 +30,7 @@ pub use header::{looks_like_ike, Header, Payloads, HEADER_LEN};
 pub use names::{exchange_label, notify_name, payload_name, Group};
 pub use parse::{parse, ConfigAttribute, Delete, Identity, IkeMessage, Notify};
 pub use payloads::Fragment;
+pub use proposals::Proposal;
 pub use scan::{scan, Scan};
 
 /// Walk limits. Real messages carry well under 20 payloads and a handful of proposals; the

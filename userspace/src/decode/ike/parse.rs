@@ -10,10 +10,9 @@ use super::payloads::{
     delete_fields, id_fields, ke_group, notify_fields, uint, v1_fragment, v2_fragment, Attributes, DeleteFields,
     Fragment, IdFields, NotifyFields,
 };
-use super::proposals::{v1_sa, v2_sa};
+use super::proposals::{v1_sa, v2_sa, Proposal};
 use super::{hex, MAX_ATTRIBUTES};
 use crate::decode::{be16, be32, Malformed};
-use crate::report::Proposal;
 
 /// One decoded IKE message.
 #[derive(Debug, Clone, PartialEq, Default)]

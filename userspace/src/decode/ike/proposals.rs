@@ -10,7 +10,24 @@ use super::payloads::{check_attributes, checked_attributes, uint, Attributes};
 use super::{hex, MAX_PROPOSALS, MAX_TRANSFORMS};
 use crate::decode::{be16, be32, Malformed};
 use crate::digits::push_decimal;
-use crate::report::Proposal;
+
+/// One proposal of an SA payload, its transforms by kind and spelled as the IANA registries
+/// name them (`AES_CBC_256`, `PRF_HMAC_SHA2_256`, `MODP_2048`…), numbers behind a prefix when
+/// a registry has no name. IKEv2: one per proposal; IKEv1: one per transform, each a full
+/// suite. The decoder's own value: the aggregator keeps it and the report is made from it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Proposal {
+    pub number: u8,
+    /// `"IKE"`, `"ESP"`, `"AH"`… or `PROTO_<n>`.
+    pub protocol: String,
+    pub encryption: Vec<String>,
+    pub prf: Vec<String>,
+    pub integrity: Vec<String>,
+    pub dh: Vec<String>,
+    pub esn: Vec<String>,
+    /// IKEv1 authentication method, lifetimes, child SA SPIs (`spi=<hex>`) and the like.
+    pub other: Vec<String>,
+}
 
 fn new_proposal(number: u8, protocol: u8) -> Proposal {
     Proposal {

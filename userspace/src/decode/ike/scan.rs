@@ -6,9 +6,8 @@ use std::borrow::Cow;
 use super::header::{header, Header};
 use super::names::{exchange_label, known_notify, payload_name, Group};
 use super::payloads::{delete_fields, id_fields, ke_group, notify_fields, v1_fragment, v2_fragment, Attributes};
-use super::proposals::{v1_sa, v2_sa};
+use super::proposals::{v1_sa, v2_sa, Proposal};
 use crate::decode::Malformed;
-use crate::report::Proposal;
 
 /// What [`scan`] learns from one message. The header and the flags are read once; the lists
 /// (payload names, notifies, vendor IDs, proposals) are read again from the packet by the
