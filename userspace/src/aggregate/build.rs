@@ -1,6 +1,6 @@
 //! The report, built from the aggregator's state by reference: the one place where report
 //! values are made from what the tables keep, with its two helpers for the longer sections
-//! (`ipsec_report`: IKE and ESP SAs). Deterministic: every list has a defined order.
+//! (`ipsec_report`: IKE and ESP SAs; `sip_report`: SIP dialogs and registrations). Deterministic: every list has a defined order.
 
 use std::net::IpAddr;
 
@@ -8,7 +8,8 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{
-    esp_table, iface, ike_table, ipsec_report, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle,
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, verdict, Aggregator, FlowKey,
+    ProcHandle,
 };
 use crate::linktype;
 use crate::reassembly;
@@ -120,14 +121,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
         })
         .collect();
     let processes = sort_processes(processes);
-    let (mut dialogs, mut registrations) = a.sip.report();
-    for d in &mut dialogs {
-        (d.pid, d.comm) = owner(d.pid);
-    }
-    for r in &mut registrations {
-        (r.pid, r.comm) = owner(r.pid);
-    }
-    let sip = report::Sip { dialogs, registrations };
+    let sip = sip_report::sip(&a.sip, owner);
     let mut malformed: Vec<report::MalformedCount> =
         a.malformed.iter().map(|(r, n)| report::MalformedCount { reason: r.to_string(), packets: *n }).collect();
     if a.flow_overflow > 0 {

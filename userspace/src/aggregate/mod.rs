@@ -25,6 +25,7 @@ mod live;
 mod packet;
 mod prefetch;
 mod procs;
+mod sip_report;
 mod sockets;
 mod verdict;
 
@@ -46,6 +47,7 @@ use flows::{Flows, TableKey};
 use iface::Ifaces;
 pub use procs::ProcHandle;
 use procs::Processes;
+pub use sip_report::sip_report;
 use sockets::Sockets;
 
 /// Media endpoints remembered for RTP labelling; memory stays bounded on hostile input.
