@@ -1,6 +1,7 @@
 //! The report, built from the aggregator's state by reference: the one place where report
 //! values are made from what the tables keep, with its two helpers for the longer sections
-//! (`ipsec_report`: IKE and ESP SAs; `sip_report`: SIP dialogs and registrations). Deterministic: every list has a defined order.
+//! (`ipsec_report`: IKE and ESP SAs; `sip_report`: SIP dialogs and registrations).
+//! Deterministic: every list has a defined order.
 
 use std::net::IpAddr;
 

@@ -12,7 +12,9 @@
 //!
 //! The modules: [`fast`] the batch pipeline for the common frames, `packet` the general
 //! decoder path, `live` the events of live sources (sockets, kernel counters, lifecycle,
-//! expiry), `build` the report.
+//! expiry), the tables (`flows`, `iface`, `procs`, `sockets`, `ike_table`, `esp_table`; SIP
+//! calls are `sip::dialog`'s tracker), and `build` the report, with `ipsec_report` and
+//! `sip_report` for its IKE/ESP and SIP sections: the only code that makes report values.
 
 mod build;
 mod esp_table;
