@@ -1,14 +1,19 @@
 //! The report, built from the aggregator's state by reference: the one place where report
-//! values are made from what the tables keep. Deterministic: every list has a defined order.
+//! values are made from what the tables keep, with its two helpers for the longer sections
+//! (`ipsec_report`: IKE and ESP SAs; `sip_report`: SIP dialogs and registrations).
+//! Deterministic: every list has a defined order.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
-use super::{esp_table, iface, ike_table, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle};
-use crate::capture::linktype;
-use crate::decode::{reasm, tcp_stream};
+use super::{
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, verdict, Aggregator, FlowKey,
+    ProcHandle,
+};
+use crate::linktype;
+use crate::reassembly;
 use crate::report::{self, LimitCount, Report};
 use crate::time::Timestamp;
 
@@ -26,7 +31,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
     for (i, sa) in sas.iter().enumerate() {
         by_peers.entry(unordered(sa.peers.0, sa.peers.1)).or_default().push(i);
     }
-    let esp_sas = a.esp.report(
+    let esp_sas = ipsec_report::esp_sas(
+        &a.esp,
         |k, s| {
             let list = by_peers.get(&unordered(k.src(), k.dst()))?;
             // The newest IKE SA between the same two hosts that began before this ESP SA,
@@ -45,7 +51,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
             exe: p.and_then(|p| p.info.exe.clone()),
         })
     };
-    let ike_sas = a.ike.report(ifname, owner, proc_ref_of);
+    let ike_sas = ipsec_report::ike_sas(&a.ike, ifname, owner, proc_ref_of);
     // A flow without packets is one only samples or attributions named, whose packets the
     // source never counted (a capture's flows all have at least the packet that made them).
     let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = a.flows.map.iter().filter(|(_, f)| f.packets > 0).collect();
@@ -125,14 +131,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
         })
         .collect();
     let processes = sort_processes(processes);
-    let (mut dialogs, mut registrations) = a.sip.report();
-    for d in &mut dialogs {
-        (d.pid, d.comm) = owner(d.pid);
-    }
-    for r in &mut registrations {
-        (r.pid, r.comm) = owner(r.pid);
-    }
-    let sip = report::Sip { dialogs, registrations };
+    let sip = sip_report::sip(&a.sip, owner);
     let mut malformed: Vec<report::MalformedCount> =
         a.malformed.iter().map(|(r, n)| report::MalformedCount { reason: r.to_string(), packets: *n }).collect();
     if a.flow_overflow > 0 {
@@ -259,8 +258,8 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
     let (calls, per_call, total) = a.sip.limits();
     let r = &a.reasm.stats;
     let t = &a.tcp.stats;
-    let rl = reasm::ReasmLimits::default();
-    let tl = tcp_stream::StreamLimits::default();
+    let rl = reassembly::ip::ReasmLimits::default();
+    let tl = reassembly::tcp::StreamLimits::default();
     let x = a.opts.expiry;
     let mut v = vec![
         lim("flows", at_most(flows::MAX_FLOWS), a.flow_overflow),

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
-use crate::report::{Encap, EspSa};
 use crate::time::Timestamp;
 
 /// One SA direction, as five machine words so that hashing and comparing it are a few word
@@ -283,36 +282,5 @@ impl EspTable {
         let mut v: Vec<_> = self.map.iter().collect();
         v.sort_by_key(|(_, s)| s.order);
         v
-    }
-
-    pub fn report(
-        &self,
-        link_ike: impl Fn(&EspKey, &EspState) -> Option<usize>,
-        iface_name: impl Fn(u32) -> Option<String>,
-        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
-        proc_of: impl Fn(&EspKey, &EspState) -> Option<super::ProcHandle>,
-    ) -> Vec<EspSa> {
-        self.entries()
-            .into_iter()
-            .map(|(k, s)| {
-                let (pid, comm) = owner(proc_of(k, s));
-                EspSa {
-                    spi: super::flows::hex_id(k.spi().into(), 8),
-                    src: super::flows::addr_string(k.src()),
-                    dst: super::flows::addr_string(k.dst()),
-                    encap: if k.udp() { Encap::Udp } else { Encap::None },
-                    packets: s.packets,
-                    bytes: s.bytes,
-                    ike_sa: link_ike(k, s),
-                    first_seq: Some(s.first_seq),
-                    last_seq: Some(s.last_seq),
-                    seq_gaps: s.gaps,
-                    iface: s.iface.and_then(&iface_name),
-                    seq_repeats: s.repeats,
-                    pid,
-                    comm,
-                }
-            })
-            .collect()
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::capture::linktype;
 use crate::event::{IfaceId, InterfaceInfo};
+use crate::linktype;
 use crate::report::InterfaceKind;
 use crate::time::Timestamp;
 

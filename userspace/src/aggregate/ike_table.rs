@@ -5,10 +5,8 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::flows::{addr_string, hex_id};
-use crate::decode::ike::{self, Group};
-use crate::decode::ike_names;
-use crate::report::{IkeExchange, IkeSa, IkeState, Proposal};
+use crate::decode::ike::{self, Group, Proposal};
+use crate::report::IkeState;
 use crate::time::Timestamp;
 
 /// What the table takes from one IKE message. Header facts and flags are plain values; the
@@ -85,7 +83,7 @@ pub struct SaState {
     pub responder: (IpAddr, u16),
     pub nat_t: bool,
     pub state: IkeState,
-    /// In arrival order; [`SaState::exchange_reports`] renders them.
+    /// In arrival order; the report renders them (`ipsec_report`).
     pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
     pub proc: Option<super::ProcHandle>,
@@ -108,21 +106,21 @@ pub struct SaState {
 }
 
 /// One exchange as the table keeps it: numbers, the sender's address and the payload types.
-/// The report's names and texts are made once, by [`SaState::exchange_reports`], instead of
-/// being allocated for every message and copied again for the report.
+/// The report's names and texts are made once, when the report is built (`ipsec_report`),
+/// instead of being allocated for every message and copied again for the report.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    exchange_type: u8,
-    message_id: u32,
-    response: bool,
-    at: Timestamp,
-    src: IpAddr,
-    sport: u16,
+    pub exchange_type: u8,
+    pub message_id: u32,
+    pub response: bool,
+    pub at: Timestamp,
+    pub src: IpAddr,
+    pub sport: u16,
     /// An IKEv1 body under the E flag: no types, one "Encrypted" name.
-    encrypted_body: bool,
-    payload_types: Box<[u8]>,
+    pub encrypted_body: bool,
+    pub payload_types: Box<[u8]>,
     /// Where it was seen (a merged replay of two hosts sees each message twice).
-    iface: Option<u32>,
+    pub iface: Option<u32>,
 }
 
 impl Exchange {
@@ -155,38 +153,6 @@ impl Exchange {
             && self.encrypted_body == m.encrypted_body
             && self.payload_types.iter().copied().eq(m.scan.header.payloads().map(|(t, _)| t))
             && c.at.0.abs_diff(self.at.0) <= 2_000_000_000
-    }
-}
-
-impl SaState {
-    /// The exchanges as the report lists them. Each sender address is formatted once per SA:
-    /// an SA's messages come from its two peers (a few more when a NAT rebinds).
-    pub fn exchange_reports(&self) -> Vec<IkeExchange> {
-        let mut texts: Vec<(IpAddr, String)> = Vec::new();
-        let mut src_text = |addr: IpAddr| {
-            if let Some((_, t)) = texts.iter().find(|(a, _)| *a == addr) {
-                return t.clone();
-            }
-            let t = crate::digits::ip_string(addr);
-            texts.push((addr, t.clone()));
-            t
-        };
-        self.exchanges
-            .iter()
-            .map(|e| IkeExchange {
-                kind: ike::exchange_label(self.version, e.exchange_type).into_owned(),
-                message_id: e.message_id,
-                response: e.response,
-                at: e.at.into(),
-                src: src_text(e.src),
-                sport: e.sport,
-                payloads: if e.encrypted_body {
-                    vec!["Encrypted".to_string()]
-                } else {
-                    e.payload_types.iter().map(|&t| ike::payload_name(self.version, t).into_owned()).collect()
-                },
-            })
-            .collect()
     }
 }
 
@@ -339,7 +305,7 @@ impl IkeTable {
         }
         if m.scan.has_vendor_id {
             for vid in m.scan.vendor_ids() {
-                push_unique(&mut sa.vendor_ids, ike_names::vendor_id_name(vid));
+                push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
             }
         }
         if m.scan.has_notify {
@@ -375,44 +341,6 @@ impl IkeTable {
             self.expired += n as u64;
         }
         n as u64
-    }
-
-    /// The SAs in order of first sight, as the report lists them.
-    pub fn report(
-        &self,
-        iface_name: impl Fn(u32) -> Option<String>,
-        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
-        proc_ref: impl Fn(super::ProcHandle) -> Option<crate::report::ProcRef>,
-    ) -> Vec<IkeSa> {
-        self.sas
-            .iter()
-            .map(|s| {
-                let (pid, comm) = owner(s.proc);
-                IkeSa {
-                    version: s.version,
-                    initiator_spi: hex_id(s.ispi, 16),
-                    responder_spi: (s.rspi != 0).then(|| hex_id(s.rspi, 16)),
-                    initiator: addr_string(s.initiator.0),
-                    initiator_port: s.initiator.1,
-                    responder: addr_string(s.responder.0),
-                    responder_port: s.responder.1,
-                    nat_t: s.nat_t,
-                    state: s.state,
-                    exchanges: s.exchange_reports(),
-                    vendor_ids: s.vendor_ids.clone(),
-                    pid,
-                    comm,
-                    proposals: s.proposals.clone(),
-                    chosen: s.chosen.clone(),
-                    ke_group: s.ke_group.clone(),
-                    notifies: s.notifies.clone(),
-                    encrypted_payloads: s.encrypted_payloads,
-                    nat_detected: s.nat_detected.then_some(true),
-                    iface: s.iface.and_then(&iface_name),
-                    owners: s.owners.iter().filter_map(|&h| proc_ref(h)).collect(),
-                }
-            })
-            .collect()
     }
 }
 

@@ -12,7 +12,9 @@
 //!
 //! The modules: [`fast`] the batch pipeline for the common frames, `packet` the general
 //! decoder path, `live` the events of live sources (sockets, kernel counters, lifecycle,
-//! expiry), `build` the report.
+//! expiry), the tables (`flows`, `iface`, `procs`, `sockets`, `ike_table`, `esp_table`; SIP
+//! calls are `sip::dialog`'s tracker), and `build` the report, with `ipsec_report` and
+//! `sip_report` for its IKE/ESP and SIP sections: the only code that makes report values.
 
 mod build;
 mod esp_table;
@@ -20,10 +22,12 @@ mod fast;
 mod flows;
 mod iface;
 mod ike_table;
+mod ipsec_report;
 mod live;
 mod packet;
 mod prefetch;
 mod procs;
+mod sip_report;
 mod sockets;
 mod verdict;
 
@@ -33,8 +37,9 @@ use std::net::IpAddr;
 use rustc_hash::FxHashSet;
 
 use crate::capture::Damage;
-use crate::decode::{reasm, tcp_stream, Malformed};
+use crate::decode::Malformed;
 use crate::event::{Event, PacketEvent};
+use crate::reassembly;
 use crate::report::{self, Report};
 use crate::sip::dialog;
 use crate::time::Timestamp;
@@ -44,6 +49,7 @@ use flows::{Flows, TableKey};
 use iface::Ifaces;
 pub use procs::ProcHandle;
 use procs::Processes;
+pub use sip_report::sip_report;
 use sockets::Sockets;
 
 /// Media endpoints remembered for RTP labelling; memory stays bounded on hostile input.
@@ -207,8 +213,8 @@ pub struct Aggregator {
     rtp: FxHashSet<(IpAddr, u16)>,
     rtp_generation: u32,
     rtp_overflow: u64,
-    reasm: reasm::Reassembler,
-    tcp: tcp_stream::Streams,
+    reasm: reassembly::ip::Reassembler,
+    tcp: reassembly::tcp::Streams,
     malformed: BTreeMap<&'static str, u64>,
     unknown_link: BTreeMap<u32, u64>,
     errors: Vec<report::InputError>,
@@ -251,8 +257,8 @@ impl Aggregator {
             rtp: FxHashSet::default(),
             rtp_generation: 0,
             rtp_overflow: 0,
-            reasm: reasm::Reassembler::default(),
-            tcp: tcp_stream::Streams::default(),
+            reasm: reassembly::ip::Reassembler::default(),
+            tcp: reassembly::tcp::Streams::default(),
             malformed: BTreeMap::new(),
             unknown_link: BTreeMap::new(),
             errors: Vec::new(),

@@ -27,10 +27,10 @@ use pcap_parser::pcapng::{
     parse_processinformationblock_le, parse_sectionheaderblock,
 };
 
-use super::linktype;
 use super::recording::{self, PacketRecord};
 use super::{Damage, View};
 use crate::event::{Direction, Event, InterfaceInfo, PacketEvent, ProcessInfo};
+use crate::linktype;
 use crate::time::Timestamp;
 
 const SHB_TYPE_BYTES: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];

@@ -1,12 +1,12 @@
 //! Pure decoders over byte slices. They never panic and report bad input as [`Malformed`].
+//!
+//! Each reads one packet's bytes and keeps nothing between packets; putting fragments and
+//! segments back together, which must, is [`crate::reassembly`]'s.
 
 pub mod esp;
 pub mod ike;
-pub mod ike_names;
 pub mod ip;
 pub mod link;
-pub mod reasm;
-pub mod tcp_stream;
 
 /// Why a packet could not be decoded. `reason` is a short stable phrase used as a counter key
 /// in the report ("ipv4 header truncated", "ike payload length past message end").
