@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
-use super::{esp_table, iface, ike_table, live, procs, sockets, verdict, Aggregator, FlowKey, ProcHandle};
+use super::{esp_table, iface, ike_table, live, procs, sockets, Aggregator, FlowKey, ProcHandle};
 use crate::capture::linktype;
 use crate::decode::{reasm, tcp_stream};
 use crate::report::{self, LimitCount, Report};
@@ -96,6 +96,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
             ifindex: i.info.ifindex,
             removed: i.removed.map(Into::into),
             created_before_trace: i.info.created_by.is_none() && i.info.created_before_start,
+            host: report::host::InterfaceDetails { link_kind: i.info.link_kind.clone(), ..Default::default() },
         })
         .collect();
     let processes: Vec<report::Process> = a
@@ -166,8 +167,9 @@ pub(super) fn report(a: &Aggregator) -> Report {
         malformed,
         unknown_linktypes,
         errors: a.errors.clone(),
+        host: Default::default(),
     };
-    r.verdicts = verdict::derive(&r);
+    r.verdicts = crate::rules::RuleSet::builtin().verdicts(&r);
     r
 }
 

@@ -25,7 +25,6 @@ mod packet;
 mod prefetch;
 mod procs;
 mod sockets;
-mod verdict;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::time::{self, Timestamp};
 
 pub mod filter;
+pub mod host;
 pub mod ladder;
 pub mod text;
 
@@ -70,6 +71,9 @@ names! {
         Ebpf = "ebpf",
         Dtrace = "dtrace",
         Pktap = "pktap",
+        /// The host's own tables, read once (`explain` without `--watch`): rtnetlink, sock_diag
+        /// and /proc (additive value).
+        Netlink = "netlink",
     }
 }
 
@@ -247,6 +251,10 @@ pub struct Report {
     pub unknown_linktypes: Vec<LinktypeCount>,
     /// Damage that stopped reading an input early (additive field).
     pub errors: Vec<InputError>,
+    /// `peers`, `xfrm`, `visibility`: what `explain` learns from the host (additive fields,
+    /// at the top level of the JSON).
+    #[serde(flatten)]
+    pub host: host::HostFacts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -347,6 +355,10 @@ pub struct Interface {
     /// The interface existed before the source began, so who created it cannot be known
     /// (`created_by` is then null for that reason, not for lack of looking; additive field).
     pub created_before_trace: bool,
+    /// `link_kind`, `flags`, `tun`, `routes`, `rules`, `carriers`, `users`: the host's view of
+    /// it (additive fields, beside the others in the JSON).
+    #[serde(flatten)]
+    pub host: host::InterfaceDetails,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -510,6 +522,10 @@ pub struct Verdict {
     pub subject: String,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// The id of the rule that gave it (`rules/verdicts.toml` or a user's file), `null` when
+    /// no rule matched and the verdict says the purpose is unknown (additive field).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -568,7 +584,7 @@ mod tests {
     fn enum_values_are_the_schema_strings() {
         assert_eq!(spelled(Schema::ALL), ["tuntrace.report/1"]);
         assert_eq!(spelled(SourceKind::ALL), ["replay", "live"]);
-        assert_eq!(spelled(Backend::ALL), ["pcap", "ebpf", "dtrace", "pktap"]);
+        assert_eq!(spelled(Backend::ALL), ["pcap", "ebpf", "dtrace", "pktap", "netlink"]);
         assert_eq!(
             spelled(InterfaceKind::ALL),
             ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip", "ethernet", "loopback", "other"]
@@ -645,6 +661,7 @@ mod tests {
                 ifindex: some.then_some(4),
                 removed: some.then_some(at),
                 created_before_trace: !some,
+                host: if some { sample_details() } else { host::InterfaceDetails::default() },
             }],
             processes: vec![Process {
                 pid: 7,
@@ -745,6 +762,7 @@ mod tests {
                 subject: "ipsec0".into(),
                 summary: "IPsec tunnel".into(),
                 evidence: vec!["MTU 1400".into()],
+                rule: opt("ipsec"),
             }],
             sockets: vec![Socket {
                 cookie: "0000000000001001".into(),
@@ -765,6 +783,75 @@ mod tests {
             malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
             unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
             errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+            host: if some { sample_host() } else { host::HostFacts::default() },
+        }
+    }
+
+    fn sample_details() -> host::InterfaceDetails {
+        host::InterfaceDetails {
+            link_kind: Some("tun".into()),
+            flags: vec!["UP".into(), "POINTOPOINT".into()],
+            tun: Some(host::TunSettings { mode: Some("tun".into()), pi: Some(false), ..Default::default() }),
+            routes: vec![host::RouteEntry {
+                dst: "198.19.0.0/16".into(),
+                gateway: None,
+                src: Some("198.19.1.1".into()),
+                table: 220,
+                metric: None,
+                kind: "unicast".into(),
+            }],
+            rules: vec![host::PolicyRule { priority: Some(220), selector: "from all".into(), table: 220, ipv6: false }],
+            carriers: vec![host::Carrier {
+                iface: "eth0".into(),
+                peer: Some("198.18.0.1".into()),
+                gateway: None,
+                how: "route to 198.18.0.1".into(),
+            }],
+            users: vec![host::InterfaceUser { pid: None, comm: None, what: "UDP socket 198.19.1.1:5060".into() }],
+        }
+    }
+
+    fn sample_host() -> host::HostFacts {
+        host::HostFacts {
+            peers: vec![host::Peer {
+                address: "198.18.0.1".into(),
+                asn: Some(64500),
+                org: Some("Example \"Carrier\"".into()),
+                network: Some("198.18.0.0/15".into()),
+                via: Some("eth0".into()),
+                gateway: None,
+                roles: vec!["IKEv2 responder (NAT-T)".into()],
+                interfaces: vec!["ipsec0".into()],
+            }],
+            xfrm: Some(host::Xfrm {
+                states: vec![host::XfrmState {
+                    src: "198.18.0.2".into(),
+                    dst: "198.18.0.1".into(),
+                    proto: "esp".into(),
+                    spi: "c0ffee01".into(),
+                    mode: "tunnel".into(),
+                    reqid: 1,
+                    encap: Some("espinudp 4500 -> 4500".into()),
+                    algorithms: vec!["rfc4106(gcm(aes))".into()],
+                    if_id: Some(7),
+                }],
+                policies: vec![host::XfrmPolicy {
+                    dir: "out".into(),
+                    src: "198.19.1.1/32".into(),
+                    dst: "0.0.0.0/0".into(),
+                    action: "allow".into(),
+                    priority: 383615,
+                    templates: vec!["esp tunnel 198.18.0.2 -> 198.18.0.1 reqid 1".into()],
+                    if_id: None,
+                }],
+                error: None,
+            }),
+            visibility: Some(host::Visibility {
+                privileged: false,
+                unreadable_processes: 3,
+                hidden_sockets: 1,
+                notes: vec!["run as root".into()],
+            }),
         }
     }
 
