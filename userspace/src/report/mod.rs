@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::time::{self, Timestamp};
 
+pub mod answer;
 pub mod filter;
 pub mod host;
 pub mod ladder;
