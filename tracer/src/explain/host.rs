@@ -50,14 +50,17 @@ pub(super) fn enrich(r: &mut Report, asn: Option<&AsnDb>, warnings: &mut Vec<Str
             tun: l.tun.as_ref().map(tun_settings),
             ..Default::default()
         };
-        let mine: Vec<&Route> = all_routes.iter().filter(|x| x.oifs.contains(&l.index)).collect();
+        // Routes that send traffic into it: not the local table's (those receive) nor
+        // link-local and multicast ones every IPv6 link has.
+        let mine: Vec<&Route> = all_routes.iter().filter(|x| x.oifs.contains(&l.index) && sends_into(x)).collect();
         d.routes = mine.iter().map(|x| route_entry(x)).collect();
-        let mut tables: Vec<u32> = mine.iter().map(|x| x.table).collect();
+        let mut tables: Vec<(u32, bool)> =
+            mine.iter().map(|x| (x.table, x.dst.is_some_and(|(a, _)| a.is_ipv6()))).collect();
         tables.sort_unstable();
         tables.dedup();
         d.rules = all_rules
             .iter()
-            .filter(|x| x.table.is_some_and(|t| tables.binary_search(&t).is_ok()))
+            .filter(|x| x.table.is_some_and(|t| tables.binary_search(&(t, x.ipv6)).is_ok()))
             .map(policy_rule)
             .collect();
         for h in holders.holders(&l.name, ns.inode) {
@@ -77,9 +80,10 @@ pub(super) fn enrich(r: &mut Report, asn: Option<&AsnDb>, warnings: &mut Vec<Str
     let mut notes = Vec::new();
     if !root {
         notes.push(format!(
-            "not root: {} processes could not be looked into and {hidden} sockets' processes are hidden; \
-             run as root to see which processes hold sockets and TUN devices",
-            holders.unreadable
+            "not root: the open files of {} processes could not be read and the process of {hidden} socket{} \
+             is hidden; run as root to see which processes hold sockets and TUN devices",
+            holders.unreadable,
+            if hidden == 1 { "" } else { "s" }
         ));
     }
     if let Some(e) = &x.error {
@@ -93,6 +97,20 @@ pub(super) fn enrich(r: &mut Report, asn: Option<&AsnDb>, warnings: &mut Vec<Str
 
 fn comm(procs: &[tuntrace_core::report::Process], pid: u32) -> Option<String> {
     procs.iter().rev().find(|p| p.pid == pid).and_then(|p| p.comm.clone())
+}
+
+/// Whether a route sends packets out through its interface (rather than delivering them
+/// here, or being one every IPv6 link has).
+fn sends_into(x: &Route) -> bool {
+    let everywhere = match x.dst {
+        Some((IpAddr::V6(a), p)) => {
+            (a.segments()[0] & 0xffc0 == 0xfe80 && p >= 10) || a.segments()[0] & 0xff00 == 0xff00
+        }
+        _ => false,
+    };
+    x.table != 255
+        && matches!(x.kind, RouteKind::Unicast | RouteKind::Blackhole | RouteKind::Unreachable | RouteKind::Prohibit)
+        && !everywhere
 }
 
 fn flag_names(f: LinkFlags) -> Vec<String> {
@@ -346,9 +364,19 @@ fn carriers(r: &mut Report, peers: &[Peer], here: &links::Links, all_routes: &[R
     for i in r.interfaces.iter_mut().filter(|i| is_tunnel(i)) {
         let name = i.name.clone().unwrap_or_default();
         let mut out: Vec<Carrier> = Vec::new();
+        // One entry per carrier interface, with every way it was found.
         let add = |c: Carrier, out: &mut Vec<Carrier>| {
-            if c.iface != name && !out.iter().any(|x| x.iface == c.iface && x.peer == c.peer) {
-                out.push(c);
+            if c.iface == name {
+                return;
+            }
+            match out.iter_mut().find(|x| x.iface == c.iface) {
+                Some(x) if !x.how.contains(&c.how) => {
+                    x.how = format!("{}; {}", x.how, c.how);
+                    x.peer = x.peer.take().or(c.peer);
+                    x.gateway = x.gateway.take().or(c.gateway);
+                }
+                Some(_) => {}
+                None => out.push(c),
             }
         };
         for p in peers.iter().filter(|p| p.interfaces.contains(&name)) {

@@ -417,7 +417,7 @@ impl<'r> Index<'r> {
         let name = i.name.clone().unwrap_or_default();
         let mut s = Subject::new(On::Interface, name.clone());
         s.push(Fact::new("iface", name.as_str(), None));
-        s.push(Fact::new("iface_kind", i.kind.as_str(), Some(format!("{} interface", i.kind))));
+        s.push(Fact::new("iface_kind", i.kind.as_str(), Some(format!("kind {}", i.kind))));
         if let Some(k) = &i.host.link_kind {
             s.push(Fact::new("link_kind", k.as_str(), Some(format!("kernel link kind {k}"))));
         }
@@ -446,7 +446,8 @@ impl<'r> Index<'r> {
             s.push(Fact::new("creator", comm, Some(line.clone())));
             s.push(Fact::new("process", comm, Some(line)));
         }
-        for u in &i.host.users {
+        // The holder is said above; other users by what they do with it.
+        for u in i.host.users.iter().filter(|u| !u.what.starts_with("holds the TUN device")) {
             if let (Some(p), Some(c)) = (u.pid, u.comm.as_deref()) {
                 s.push(Fact::new("process", c, Some(format!("{c} (pid {p}): {}", u.what))));
             }
