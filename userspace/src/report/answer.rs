@@ -58,11 +58,7 @@ fn header(o: &mut String, r: &Report) {
     let t = r.interfaces.iter().filter(|i| i.removed.is_none() && i.kind.is_tunnel()).count();
     let _ = write!(o, "tuntrace explain: {ns}: {n} interfaces, {t} of them tunnels");
     if r.source.kind == SourceKind::Live && r.source.backend != super::Backend::Netlink {
-        let secs = match (r.stats.started, r.stats.ended) {
-            (Some(a), Some(b)) => (b.micros() - a.micros()) as f64 / 1e6,
-            _ => 0.0,
-        };
-        let _ = write!(o, "; watched live for {secs:.1} s: {} packets", r.stats.packets);
+        let _ = write!(o, "; watched live: {} packets", r.stats.packets);
     }
     o.push('\n');
     if let Some(v) = &r.host.visibility {
