@@ -29,7 +29,7 @@ pub const VOCABULARY: &[(&str, &str, &str)] = &[
     ("creator", "command name of the process that created it", "creators"),
     ("process", "command name of any process tied to it (holder, creator, packets, sockets)", "processes"),
     ("exe", "program path of any of those processes", "programs"),
-    ("port", "a UDP/TCP port of those processes' sockets and outer flows", "ports"),
+    ("port", "a UDP/TCP port of the holder's or creator's sockets and outer flows", "ports"),
     ("peer", "a remote end of the tunnel (IKE peer, holder's socket peer, xfrm state)", "peers"),
     ("peer_asn", "the AS number of a peer (with --asn-db)", "AS numbers"),
     ("peer_org", "the organisation of a peer's AS (with --asn-db)", "organisations"),
@@ -466,12 +466,17 @@ impl<'r> Index<'r> {
                 s.push(Fact::new("process", c, Some(format!("packets of {c} (pid {p}) on it"))));
             }
         }
+        let own: Vec<u32> = i.owner.iter().map(|o| o.pid).chain(i.created_by.iter().map(|c| c.pid)).collect();
         for &p in pids {
             let Some(proc) = self.procs.get(&p) else { continue };
             if let Some(exe) = &proc.exe {
                 s.push(Fact::new("exe", exe.as_str(), Some(format!("{} (pid {p}) runs {exe}", self.comm(p)))));
             }
-            self.ports(&mut s, p, &name);
+            // Ports say how the tunnel itself is carried: those of its holder and creator only
+            // (not of the applications whose traffic it carries).
+            if own.contains(&p) {
+                self.ports(&mut s, p, &name);
+            }
         }
         self.ike(&mut s, ike);
         if sip > 0 {
