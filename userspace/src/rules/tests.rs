@@ -319,3 +319,12 @@ fn eighty_thousand_utuns_are_judged_in_one_pass() {
     // No IKE SA is pinned on a utun without a process tying them: each is unknown, with its own facts.
     assert!(v.iter().all(|v| v.rule.is_none() && v.evidence.iter().any(|e| e == "10 packets seen on it")));
 }
+
+/// docs/rules.md lists every fact a rule may name.
+#[test]
+fn the_rules_page_lists_every_fact() {
+    let page = include_str!("../../../docs/rules.md");
+    for name in FACT_NAMES {
+        assert!(page.contains(&format!("| `{name}` |")), "docs/rules.md does not list the fact {name}");
+    }
+}
