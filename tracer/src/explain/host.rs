@@ -75,6 +75,7 @@ pub(super) fn enrich(r: &mut Report, asn: Option<&AsnDb>, warnings: &mut Vec<Str
     users(r, &sockets, &here, root);
     let peers = peers(r, &x, &is_ours, asn, &here);
     carriers(r, &peers, &here, &all_routes);
+    talkers(r, &here);
     r.host.peers = peers;
     let hidden = if root { 0 } else { sockets.iter().filter(|s| s.pids.is_empty()).count() as u32 };
     let mut notes = Vec::new();
@@ -257,6 +258,47 @@ fn users(r: &mut Report, raw: &[SeededSocket], here: &links::Links, root: bool) 
             push(InterfaceUser { pid: Some(p), comm: comm(&procs, p), what: format!("{n} packets on it") }, &mut list);
         }
         i.host.users = list;
+    }
+}
+
+/// Ports of the protocols that set up and carry tunnels and calls: IKE, NAT-T, SIP.
+const SIGNALLING: [(u16, &str); 4] = [(500, "IKE"), (4500, "IKE/ESP NAT-T"), (5060, "SIP"), (5061, "SIP over TLS")];
+
+/// Processes talking IKE, ESP or SIP over a tunnel's carrier: sockets on those ports bound to the
+/// carrier's addresses or to every address (as `ss -p` finds them), the holder's included.
+fn talkers(r: &mut Report, here: &links::Links) {
+    let sockets = r.sockets.clone();
+    for i in r.interfaces.iter_mut().filter(|i| is_tunnel(i)) {
+        let carrier_addrs: BTreeSet<String> = i
+            .host
+            .carriers
+            .iter()
+            .filter_map(|c| here.by_name(&c.iface))
+            .flat_map(|l| l.addresses.iter().map(|a| a.addr.to_string()))
+            .collect();
+        if carrier_addrs.is_empty() {
+            continue;
+        }
+        for s in sockets.iter().filter(|s| s.closed.is_none()) {
+            let local = s.local.as_deref().unwrap_or("0.0.0.0");
+            let anywhere = local.parse::<IpAddr>().is_ok_and(|a| a.is_unspecified());
+            if !(anywhere || carrier_addrs.contains(local)) {
+                continue;
+            }
+            let proto = SIGNALLING.iter().find(|(p, _)| s.local_port == Some(*p) || s.remote_port == Some(*p));
+            let Some((_, name)) = proto else { continue };
+            let what = format!(
+                "{name} socket {}{} on the carrier",
+                endpoint(local, s.local_port.unwrap_or(0)),
+                s.remote
+                    .as_deref()
+                    .map(|a| format!(" -> {}", endpoint(a, s.remote_port.unwrap_or(0))))
+                    .unwrap_or_default()
+            );
+            if !i.host.users.iter().any(|u| u.pid == s.pid && u.what == what) {
+                i.host.users.push(InterfaceUser { pid: s.pid, comm: s.comm.clone(), what });
+            }
+        }
     }
 }
 

@@ -31,6 +31,14 @@ pub fn render(r: &Report, iface: Option<&str>) -> String {
         interface(&mut o, r, i, iface.is_some());
     }
     if iface.is_none() {
+        if let Some(x) = r.host.xfrm.as_ref().filter(|x| !x.states.is_empty() || !x.policies.is_empty()) {
+            let _ = writeln!(
+                o,
+                "\nKernel IPsec (xfrm): {} SAs, {} policies (`tuntrace explain IFACE` or --json lists them)",
+                x.states.len(),
+                x.policies.len()
+            );
+        }
         let others: Vec<String> = r
             .interfaces
             .iter()
