@@ -154,3 +154,32 @@ fn explain_reports_the_host_and_says_what_is_wrong() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("10-local.toml"), "{}", r.stderr);
 }
+
+/// `replay --rules`: a rule of the user's is tried first, and SIP it does not account for gets
+/// its own verdict; the built-in rules give the fixture's Wi-Fi-calling verdict otherwise.
+#[test]
+fn replay_judges_with_the_users_rules() {
+    let lab = ["tests/fixtures/lab/outer.pcap", "tests/fixtures/lab/inner.pcap"]
+        .map(|f| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(f));
+    let lab: Vec<&str> = lab.iter().map(|p| p.to_str().unwrap()).collect();
+    let r = run(&[&["replay", "--json"][..], &lab].concat());
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j.verdicts.len(), 1);
+    assert_eq!(j.verdicts[0].rule.as_deref(), Some("ike-outside-wifi-calling"));
+    let mine = tmp(
+        "mine.toml",
+        b"format = \"tuntrace.rules/1\"\n[[rule]]\nid = \"lab-ike\"\non = \"ike_sa\"\nsummary = \"our lab's ePDG at {responder}\"\nall = [{ fact = \"responder\", is = \"198.18.0.1\" }]\n",
+    );
+    let r = run(&[&["replay", "--json", "--rules", mine.to_str().unwrap()][..], &lab].concat());
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    let got: Vec<(&str, Option<&str>)> = j.verdicts.iter().map(|v| (v.summary.as_str(), v.rule.as_deref())).collect();
+    assert_eq!(
+        got,
+        [
+            ("our lab's ePDG at 198.18.0.1", Some("lab-ike")),
+            ("IMS SIP signalling (VoLTE / Wi-Fi calling identities)", Some("ims-sip"))
+        ]
+    );
+    let r = run(&[&["replay", "--rules", "/nonexistent.toml"][..], &lab].concat());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

@@ -39,6 +39,10 @@ enum Cmd {
         /// Draw the call flow of one SIP Call-ID instead of the report.
         #[arg(long, value_name = "CALL-ID")]
         ladder: Option<String>,
+        /// A rules file of your own for the verdicts (docs/rules.md), tried before the built-in
+        /// rules; repeatable.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
     },
     /// Trace live (Linux, eBPF): attribute every socket and every packet on tunnel interfaces
     /// and their carriers to its process, in the network namespace this runs in
@@ -136,7 +140,13 @@ fn main() -> ExitCode {
             let args = TraceArgs { ifaces, duration, snaplen, ring_bytes: ring_kib * 1024, status: !quiet };
             trace(args, filter, json, verbose)
         }
-        Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
+        Cmd::Replay { files, json, ladder, rules } => match user_rules(&rules) {
+            Ok(r) => replay(&files, json, ladder.as_deref(), r.as_ref()),
+            Err(e) => {
+                eprintln!("tuntrace: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
         Cmd::Explain { iface, watch, json, rules, rules_dir, asn_db } => {
             explain(ExplainArgs { iface, watch, json, rules, rules_dir, asn_db })
         }
@@ -252,8 +262,30 @@ fn explain(_: ExplainArgs) -> ExitCode {
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
-fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
-    let report = replay_files(files);
+/// The built-in rules and `files`, or `None` when no file is given (the report's verdicts are
+/// then the built-in rules' already).
+fn user_rules(files: &[PathBuf]) -> Result<Option<tuntrace_core::rules::RuleSet>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut texts = Vec::new();
+    for p in files {
+        let t = std::fs::read_to_string(p).map_err(|e| format!("cannot read rules file {}: {e}", p.display()))?;
+        texts.push((p.display().to_string(), t));
+    }
+    tuntrace_core::rules::RuleSet::load(&texts).map(Some).map_err(|e| e.to_string())
+}
+
+fn replay(
+    files: &[PathBuf],
+    json: bool,
+    ladder_id: Option<&str>,
+    rules: Option<&tuntrace_core::rules::RuleSet>,
+) -> ExitCode {
+    let mut report = replay_files(files);
+    if let Some(r) = rules {
+        r.apply(&mut report);
+    }
     let mut stdout = std::io::stdout().lock();
     let written = if let Some(id) = ladder_id {
         match ladder::render(&report, id) {
