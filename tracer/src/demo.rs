@@ -21,9 +21,14 @@ mod live {
     pub struct Tracer(crate::live::child::LiveChild);
 
     impl Tracer {
-        pub fn start(ns: &str) -> Result<Tracer, String> {
+        /// `tuntrace explain TUN --watch` (this very binary) in namespace `ns`: the live trace
+        /// of `tuntrace trace`, and when it is stopped, the host's own account of the tunnel
+        /// interface while the lab still runs (its holder, routes, carrier, peers), judged by the
+        /// rules. The watch is long: the demo stops it with SIGINT once the scenario is over.
+        pub fn start(ns: &str, tun: &str) -> Result<Tracer, String> {
             let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
-            crate::live::child::LiveChild::start(&exe, ns, &[], Duration::from_secs(30)).map(Tracer)
+            let argv = ["explain", tun, "--watch", "1h", "--json"];
+            crate::live::child::LiveChild::start_command(&exe, ns, &argv, Duration::from_secs(30)).map(Tracer)
         }
 
         pub fn stop(self) -> Result<Report, String> {
@@ -72,7 +77,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     let mut tracer: Option<live::Tracer> = None;
     let mut live_error: Option<String> = None;
     let mut up = lab::Lab::up_with(&cfg, &mut progress, &mut |n| {
-        match live::Tracer::start(&n.ns_ue) {
+        match live::Tracer::start(&n.ns_ue, opts.scenario.iface()) {
             Ok(t) => tracer = Some(t),
             Err(e) => live_error = Some(e),
         }
@@ -82,7 +87,11 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     if let Some(e) = &live_error {
         progress(&format!("live tracing unavailable ({e}): the captures will be replayed instead"));
     } else {
-        progress(&format!("tracing live in {} (tuntrace trace, eBPF)", up.names().ns_ue));
+        progress(&format!(
+            "tracing live in {} (tuntrace explain {} --watch, eBPF)",
+            up.names().ns_ue,
+            opts.scenario.iface()
+        ));
     }
     let truth = up.run_scenario(&mut progress);
     let live_report = tracer.take().map(live::Tracer::stop);
@@ -112,6 +121,15 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         for line in truth.summary().lines() {
             println!("  {line}");
         }
+        // The plain-language answer last: what `tuntrace explain` says of the tunnel interface.
+        let tun = opts.scenario.iface();
+        let how = if live {
+            format!("tuntrace explain {tun} --watch, live in the UE's namespace while the lab ran")
+        } else {
+            "tuntrace explain's rules on the captures: live tracing was not available".to_string()
+        };
+        println!("\nWHAT {tun} IS ({how})");
+        print!("{}", tuntrace_core::report::answer::render(&report, Some(tun)));
     }
     let mut bad = truth.check_report(&report);
     if live {

@@ -3,6 +3,8 @@
 #[cfg(target_os = "linux")]
 pub mod demo;
 #[cfg(target_os = "linux")]
+pub mod explain;
+#[cfg(target_os = "linux")]
 pub mod host;
 #[cfg(target_os = "linux")]
 pub mod live;

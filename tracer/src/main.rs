@@ -39,6 +39,10 @@ enum Cmd {
         /// Draw the call flow of one SIP Call-ID instead of the report.
         #[arg(long, value_name = "CALL-ID")]
         ladder: Option<String>,
+        /// A rules file of your own for the verdicts (docs/rules.md), tried before the built-in
+        /// rules; repeatable.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
     },
     /// Trace live (Linux, eBPF): attribute every socket and every packet on tunnel interfaces
     /// and their carriers to its process, in the network namespace this runs in
@@ -92,6 +96,36 @@ enum Cmd {
         #[arg(short, action = clap::ArgAction::Count)]
         verbose: u8,
     },
+    /// Explain the tunnel interfaces of this network namespace (`ip netns exec NS tuntrace
+    /// explain` for another): what each is for (a verdict from the rules, with its evidence),
+    /// its kind and settings, who holds and created it, the routes and policy rules into it,
+    /// its carrier and peers, the kernel's IPsec, and the processes that use it. Reads what
+    /// the system already knows (rtnetlink, sock_diag, /proc, xfrm); `--watch` adds a live
+    /// trace (eBPF, root). Without root it shows what an unprivileged user can see and says
+    /// what root would add.
+    Explain {
+        /// The interface to explain in depth (default: every tunnel interface, briefly).
+        #[arg(value_name = "IFACE")]
+        iface: Option<String>,
+        /// Trace live this long first (`5`, `30s`, `2m`): IKE peers and SAs, ESP SPIs, SIP
+        /// registrations and calls, each with its process; an interface created meanwhile names
+        /// its creator.
+        #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+        watch: Option<std::time::Duration>,
+        /// Print the report as JSON (schema tuntrace.report/1, docs/report-schema.md).
+        #[arg(long)]
+        json: bool,
+        /// A rules file of your own (docs/rules.md), tried before the built-in rules; repeatable.
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        /// Where the host's rules files are (`*.toml`).
+        #[arg(long, value_name = "DIR", default_value = "/etc/tuntrace/rules.d")]
+        rules_dir: PathBuf,
+        /// An ASN database in MaxMind DB format (GeoLite2-ASN, DB-IP ASN Lite): peers are named by
+        /// AS number and organisation, offline.
+        #[arg(long, value_name = "FILE")]
+        asn_db: Option<PathBuf>,
+    },
     /// Bring up the Wi-Fi-calling lab (strongSwan IKEv2 + SIPp in network namespaces, or the same
     /// SIP over WireGuard or OpenVPN), run a REGISTER and calls through the tunnel, tear it down,
     /// and report what was seen beside what the peers themselves say. Needs root and the lab
@@ -136,7 +170,16 @@ fn main() -> ExitCode {
             let args = TraceArgs { ifaces, duration, snaplen, ring_bytes: ring_kib * 1024, status: !quiet, record };
             trace(args, filter, json, verbose)
         }
-        Cmd::Replay { files, json, ladder } => replay(&files, json, ladder.as_deref()),
+        Cmd::Replay { files, json, ladder, rules } => match user_rules(&rules) {
+            Ok(r) => replay(&files, json, ladder.as_deref(), r.as_ref()),
+            Err(e) => {
+                eprintln!("tuntrace: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        Cmd::Explain { iface, watch, json, rules, rules_dir, asn_db } => {
+            explain(ExplainArgs { iface, watch, json, rules, rules_dir, asn_db })
+        }
         Cmd::Demo { scenario, json, calls, keep } => demo(scenario, json, calls, keep),
     }
 }
@@ -253,8 +296,77 @@ fn trace(_: TraceArgs, _: tuntrace_core::report::filter::ProcessFilter, _: bool,
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
-fn replay(files: &[PathBuf], json: bool, ladder_id: Option<&str>) -> ExitCode {
-    let report = replay_files(files);
+/// What `tuntrace explain` was asked.
+struct ExplainArgs {
+    iface: Option<String>,
+    watch: Option<std::time::Duration>,
+    json: bool,
+    rules: Vec<PathBuf>,
+    rules_dir: PathBuf,
+    asn_db: Option<PathBuf>,
+}
+
+#[cfg(target_os = "linux")]
+fn explain(a: ExplainArgs) -> ExitCode {
+    use tuntrace::explain::{run, Options};
+    let opts = Options {
+        iface: a.iface.clone(),
+        watch: a.watch,
+        rules: a.rules,
+        rules_dir: Some(a.rules_dir),
+        asn_db: a.asn_db,
+    };
+    match run(&opts) {
+        Ok(outcome) => {
+            for w in &outcome.warnings {
+                eprintln!("tuntrace explain: warning: {w}");
+            }
+            let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+            let written = if a.json {
+                outcome.report.write_json(&mut out)
+            } else {
+                out.write_all(tuntrace_core::report::answer::render(&outcome.report, a.iface.as_deref()).as_bytes())
+            };
+            let _ = written.and_then(|_| out.flush());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("tuntrace explain: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn explain(_: ExplainArgs) -> ExitCode {
+    eprintln!("tuntrace explain: needs Linux for now; on macOS, replay a `tcpdump -i pktap` capture");
+    ExitCode::from(EXIT_ENVIRONMENT)
+}
+
+/// The built-in rules and `files`, or `None` when no file is given (the report's verdicts are
+/// then the built-in rules' already).
+fn user_rules(files: &[PathBuf]) -> Result<Option<tuntrace_core::rules::RuleSet>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut texts = Vec::new();
+    for p in files {
+        let t = std::fs::read_to_string(p).map_err(|e| format!("cannot read rules file {}: {e}", p.display()))?;
+        texts.push((p.display().to_string(), t));
+    }
+    tuntrace_core::rules::RuleSet::load(&texts).map(Some).map_err(|e| e.to_string())
+}
+
+fn replay(
+    files: &[PathBuf],
+    json: bool,
+    ladder_id: Option<&str>,
+    rules: Option<&tuntrace_core::rules::RuleSet>,
+) -> ExitCode {
+    let mut report = replay_files(files);
+    if let Some(r) = rules {
+        r.apply(&mut report);
+    }
     let mut stdout = std::io::stdout().lock();
     let written = if let Some(id) = ladder_id {
         match ladder::render(&report, id) {

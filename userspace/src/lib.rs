@@ -2,7 +2,7 @@
 //!
 //! Everything in this crate is a function of its input: capture readers turn bytes into
 //! [`event::Event`]s, decoders turn packet bytes into protocol values, the [`aggregate`]
-//! step folds events into a [`report::Report`]. No clock, no platform calls: the same input
+//! step folds events into a [`report::Report`], and [`rules`] say what it means. No clock, no platform calls: the same input
 //! gives the same report, byte for byte.
 //!
 //! The layers, each using only those before it: [`event`], [`time`], [`digits`] and
@@ -23,6 +23,7 @@ pub mod reassembly;
 pub mod redact;
 pub mod replay;
 pub mod report;
+pub mod rules;
 pub mod sip;
 pub mod time;
 

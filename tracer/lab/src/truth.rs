@@ -849,6 +849,7 @@ mod tests {
             ifindex: None,
             removed: None,
             created_before_trace: false,
+            host: Default::default(),
         };
         let flow = |iface: &str, src: &str, sport: u16, dst: &str, dport: u16, packets: u64| Flow {
             iface: Some(iface.into()),
@@ -1018,6 +1019,7 @@ mod tests {
             malformed: vec![],
             unknown_linktypes: vec![],
             errors: vec![],
+            host: Default::default(),
         }
     }
 

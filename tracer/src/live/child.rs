@@ -33,16 +33,24 @@ impl Drop for LiveChild {
 impl LiveChild {
     /// `exe trace --json -q ARGS` in namespace `ns`, returned once it says it traces.
     pub fn start(exe: &Path, ns: &str, args: &[&str], timeout: Duration) -> Result<LiveChild, String> {
+        let argv: Vec<&str> = ["trace", "--json", "-q"].iter().chain(args).copied().collect();
+        Self::start_command(exe, ns, &argv, timeout)
+    }
+
+    /// `exe ARGV` (a command that traces live and prints its JSON report when interrupted, such
+    /// as `trace --json` or `explain IFACE --watch LONG --json`) in namespace `ns`, returned once
+    /// it says it traces.
+    pub fn start_command(exe: &Path, ns: &str, argv: &[&str], timeout: Duration) -> Result<LiveChild, String> {
+        let what = argv.first().copied().unwrap_or("trace");
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns])
             .arg(exe)
-            .args(["trace", "--json", "-q"])
-            .args(args)
+            .args(argv)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start tuntrace trace in {ns}: {e}"))?;
+            .map_err(|e| format!("cannot start tuntrace {what} in {ns}: {e}"))?;
         let (tx, lines) = mpsc::channel();
         let err = child.stderr.take().ok_or("no stderr pipe")?;
         std::thread::spawn(move || {
@@ -66,7 +74,7 @@ impl LiveChild {
                 Err(_) => {
                     let status = c.child.try_wait().ok().flatten();
                     return Err(format!(
-                        "tuntrace trace in {ns} {}: {}",
+                        "tuntrace {what} in {ns} {}: {}",
                         status.map_or("did not start tracing in time".to_string(), |s| format!("ended ({s})")),
                         c.stderr.join("; ")
                     ));
@@ -92,7 +100,7 @@ impl LiveChild {
         let mut stderr = std::mem::take(&mut self.stderr);
         stderr.extend(self.lines.try_iter());
         if !status.success() {
-            return Err(format!("tuntrace trace ended with {status}: {}", stderr.join("; ")));
+            return Err(format!("the tracer ended with {status}: {}", stderr.join("; ")));
         }
         self.stderr = stderr;
         serde_json::from_str(&out).map_err(|e| format!("the tracer's report is not JSON ({e})"))

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{
-    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, verdict, Aggregator, FlowKey,
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, Aggregator, FlowKey,
     ProcHandle,
 };
 use crate::linktype;
@@ -111,6 +111,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
             ifindex: i.info.ifindex,
             removed: i.removed.map(Into::into),
             created_before_trace: i.info.created_by.is_none() && i.info.created_before_start,
+            host: report::host_facts::InterfaceDetails { link_kind: i.info.link_kind.clone(), ..Default::default() },
         })
         .collect();
     let processes: Vec<report::Process> = a
@@ -174,8 +175,9 @@ pub(super) fn report(a: &Aggregator) -> Report {
         malformed,
         unknown_linktypes,
         errors: a.errors.clone(),
+        host: Default::default(),
     };
-    r.verdicts = verdict::derive(&r);
+    r.verdicts = crate::rules::RuleSet::builtin().verdicts(&r);
     r
 }
 

@@ -29,7 +29,6 @@ mod prefetch;
 mod procs;
 mod sip_report;
 mod sockets;
-mod verdict;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

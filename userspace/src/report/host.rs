@@ -63,6 +63,10 @@ pub struct Interface {
     /// The interface existed before the source began, so who created it cannot be known
     /// (`created_by` is then null for that reason, not for lack of looking; additive field).
     pub created_before_trace: bool,
+    /// `link_kind`, `flags`, `tun`, `routes`, `rules`, `carriers`, `users`: the host's view of
+    /// it (additive fields, beside the others in the JSON).
+    #[serde(flatten)]
+    pub host: super::host_facts::InterfaceDetails,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -14,9 +14,11 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+pub mod answer;
 pub mod filter;
 mod flow;
 mod host;
+pub mod host_facts;
 mod ipsec;
 pub mod ladder;
 mod names;
@@ -53,6 +55,10 @@ pub struct Report {
     pub unknown_linktypes: Vec<LinktypeCount>,
     /// Damage that stopped reading an input early (additive field).
     pub errors: Vec<InputError>,
+    /// `peers`, `xfrm`, `visibility`: what `explain` learns from the host (additive fields,
+    /// at the top level of the JSON).
+    #[serde(flatten)]
+    pub host: host_facts::HostFacts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,6 +106,10 @@ pub struct Verdict {
     pub subject: String,
     pub summary: String,
     pub evidence: Vec<String>,
+    /// The id of the rule that gave it (`rules/verdicts.toml` or a user's file), `null` when
+    /// no rule matched and the verdict says the purpose is unknown (additive field).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

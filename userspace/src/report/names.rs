@@ -60,6 +60,9 @@ names! {
         Ebpf = "ebpf",
         Dtrace = "dtrace",
         Pktap = "pktap",
+        /// The host's own tables, read once (`explain` without `--watch`): rtnetlink, sock_diag
+        /// and /proc (additive value).
+        Netlink = "netlink",
     }
 }
 
@@ -174,7 +177,7 @@ mod tests {
     fn enum_values_are_the_schema_strings() {
         assert_eq!(spelled(Schema::ALL), ["tuntrace.report/1"]);
         assert_eq!(spelled(SourceKind::ALL), ["replay", "live"]);
-        assert_eq!(spelled(Backend::ALL), ["pcap", "ebpf", "dtrace", "pktap"]);
+        assert_eq!(spelled(Backend::ALL), ["pcap", "ebpf", "dtrace", "pktap", "netlink"]);
         assert_eq!(
             spelled(InterfaceKind::ALL),
             ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip", "ethernet", "loopback", "other"]

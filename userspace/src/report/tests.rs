@@ -64,6 +64,7 @@ fn sample(some: bool) -> Report {
             ifindex: some.then_some(4),
             removed: some.then_some(at),
             created_before_trace: !some,
+            host: if some { sample_details() } else { host_facts::InterfaceDetails::default() },
         }],
         processes: vec![Process {
             pid: 7,
@@ -165,6 +166,7 @@ fn sample(some: bool) -> Report {
             subject: "ipsec0".into(),
             summary: "IPsec tunnel".into(),
             evidence: vec!["MTU 1400".into()],
+            rule: opt("ipsec"),
         }],
         sockets: vec![Socket {
             cookie: "0000000000001001".into(),
@@ -185,6 +187,75 @@ fn sample(some: bool) -> Report {
         malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
         unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
         errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+        host: if some { sample_host() } else { host_facts::HostFacts::default() },
+    }
+}
+
+fn sample_details() -> host_facts::InterfaceDetails {
+    host_facts::InterfaceDetails {
+        link_kind: Some("tun".into()),
+        flags: vec!["UP".into(), "POINTOPOINT".into()],
+        tun: Some(host_facts::TunSettings { mode: Some("tun".into()), pi: Some(false), ..Default::default() }),
+        routes: vec![host_facts::RouteEntry {
+            dst: "198.19.0.0/16".into(),
+            gateway: None,
+            src: Some("198.19.1.1".into()),
+            table: 220,
+            metric: None,
+            kind: "unicast".into(),
+        }],
+        rules: vec![host_facts::PolicyRule { priority: Some(220), selector: "from all".into(), table: 220, ipv6: false }],
+        carriers: vec![host_facts::Carrier {
+            iface: "eth0".into(),
+            peer: Some("198.18.0.1".into()),
+            gateway: None,
+            how: "route to 198.18.0.1".into(),
+        }],
+        users: vec![host_facts::InterfaceUser { pid: None, comm: None, what: "UDP socket 198.19.1.1:5060".into() }],
+    }
+}
+
+fn sample_host() -> host_facts::HostFacts {
+    host_facts::HostFacts {
+        peers: vec![host_facts::Peer {
+            address: "198.18.0.1".into(),
+            asn: Some(64500),
+            org: Some("Example \"Carrier\"".into()),
+            network: Some("198.18.0.0/15".into()),
+            via: Some("eth0".into()),
+            gateway: None,
+            roles: vec!["IKEv2 responder (NAT-T)".into()],
+            interfaces: vec!["ipsec0".into()],
+        }],
+        xfrm: Some(host_facts::Xfrm {
+            states: vec![host_facts::XfrmState {
+                src: "198.18.0.2".into(),
+                dst: "198.18.0.1".into(),
+                proto: "esp".into(),
+                spi: "c0ffee01".into(),
+                mode: "tunnel".into(),
+                reqid: 1,
+                encap: Some("espinudp 4500 -> 4500".into()),
+                algorithms: vec!["rfc4106(gcm(aes))".into()],
+                if_id: Some(7),
+            }],
+            policies: vec![host_facts::XfrmPolicy {
+                dir: "out".into(),
+                src: "198.19.1.1/32".into(),
+                dst: "0.0.0.0/0".into(),
+                action: "allow".into(),
+                priority: 383615,
+                templates: vec!["esp tunnel 198.18.0.2 -> 198.18.0.1 reqid 1".into()],
+                if_id: None,
+            }],
+            error: None,
+        }),
+        visibility: Some(host_facts::Visibility {
+            privileged: false,
+            unreadable_processes: 3,
+            hidden_sockets: 1,
+            notes: vec!["run as root".into()],
+        }),
     }
 }
 
