@@ -9,8 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{
-    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, Aggregator, FlowKey,
-    ProcHandle,
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, Aggregator, FlowKey, ProcHandle,
 };
 use crate::linktype;
 use crate::reassembly;

@@ -204,7 +204,12 @@ fn sample_details() -> host_facts::InterfaceDetails {
             metric: None,
             kind: "unicast".into(),
         }],
-        rules: vec![host_facts::PolicyRule { priority: Some(220), selector: "from all".into(), table: 220, ipv6: false }],
+        rules: vec![host_facts::PolicyRule {
+            priority: Some(220),
+            selector: "from all".into(),
+            table: 220,
+            ipv6: false,
+        }],
         carriers: vec![host_facts::Carrier {
             iface: "eth0".into(),
             peer: Some("198.18.0.1".into()),
