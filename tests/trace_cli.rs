@@ -258,6 +258,41 @@ fn nothing_remains_however_the_session_ends() {
     }
 }
 
+/// A second tuntrace in the same namespace runs beside the first (tcx and the cgroup hooks take
+/// several programs): each counts every packet itself, neither disturbs the other, and when the
+/// first ends the second still holds its own programs, which go when it goes.
+#[test]
+fn two_sessions_at_once_each_count_everything() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("2");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let first = Tracer::start(&net.a, &[]);
+    let second = Tracer::start(&net.a, &["-i", net.dev.as_str()]);
+    let (ids1, ids2) = (programs_of(first.pid()), programs_of(second.pid()));
+    assert!(!ids1.is_empty() && !ids2.is_empty(), "{ids1:?} {ids2:?}");
+    assert!(ids1.iter().all(|id| !ids2.contains(id)), "each its own programs: {ids1:?} {ids2:?}");
+    send_udp(&net.b, "198.18.9.1", 5060, 7, OPTIONS);
+    std::thread::sleep(Duration::from_millis(1500));
+    first.signal(libc::SIGINT);
+    let (r1, status1, stderr1) = first.finish();
+    assert!(status1.success(), "{}", stderr1.join("\n"));
+    assert!(wait_clean(&ids1, &net.a, &net.dev).is_empty(), "the first's programs go with it");
+    send_udp(&net.b, "198.18.9.1", 5060, 3, OPTIONS);
+    std::thread::sleep(Duration::from_millis(1500));
+    let left = leftovers(&ids2, &net.a, &net.dev);
+    assert!(!left.is_empty(), "the second still traces after the first ended");
+    second.signal(libc::SIGTERM);
+    let (r2, status2, stderr2) = second.finish();
+    assert!(status2.success(), "{}", stderr2.join("\n"));
+    assert_eq!(sip_packets(&r1.expect("first report")), 7);
+    let r2 = r2.expect("second report");
+    assert_eq!(sip_packets(&r2), 10, "{:?}", r2.flows);
+    assert!(r2.sip.dialogs.iter().any(|d| d.call_id == "k@x"), "{:?}", r2.sip.dialogs);
+    assert!(wait_clean(&ids2, &net.a, &net.dev).is_empty());
+}
+
 /// Without root it says what it needs and exits 3; a bad pattern is a usage error (2).
 #[test]
 fn what_keeps_it_from_tracing_is_said() {
