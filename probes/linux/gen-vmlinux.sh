@@ -68,8 +68,6 @@ trim() {
     whole "enum bpf_map_type"
     enum_with BPF_ANY
     enum_with BPF_F_CURRENT_NETNS
-    enum_with BPF_F_NO_PREALLOC
-    enum_with BPF_LOCAL_STORAGE_GET_F_CREATE
     echo
     echo "/* Forward declarations of the structs libbpf's bpf_helper_defs.h names in prototypes. */"
     if [ -f /usr/include/bpf/bpf_helper_defs.h ]; then
@@ -88,13 +86,9 @@ trim() {
     trim sock_common skc_daddr skc_rcv_saddr skc_dport skc_num skc_family skc_state skc_bound_dev_if skc_net \
         skc_v6_daddr skc_v6_rcv_saddr skc_cookie
     trim sock __sk_common sk_protocol sk_type
-    trim socket sk
-    trim inode i_mode
-    trim file f_inode private_data
-    trim fdtable max_fds fd
-    trim files_struct fdt
     trim nsproxy net_ns
-    trim task_struct pid tgid start_boottime group_leader files nsproxy
+    trim task_struct pid tgid start_boottime group_leader nsproxy
+    trim pt_regs si dx
     echo "#pragma clang attribute pop"
     echo
     echo "#endif /* __VMLINUX_H__ */"

@@ -5,10 +5,18 @@
  * of IKE and SIP packets.
  *
  * The rule everything here follows (docs/PLATFORM.md): in packet context the current task is
- * whoever happens to run, so a packet is never attributed to it, except when the current thread
- * is, verifiably, inside a send syscall on the very socket the packet belongs to (`inflight`).
- * Ownership is learned in process context (cgroup sock hooks, syscall and sock tracepoints) and
- * keyed by socket cookie; packet hooks look the cookie up.
+ * whoever happens to run, so a packet is never attributed to it. tc egress only notes it as a
+ * candidate: the count key (and the sample) carries the socket's cookie and the current thread.
+ * `sock_send_length`, which runs in the sending thread right after each send returns, confirms
+ * "thread tid of process tgid sent on socket cookie" into `senders`. The loader resolves when it
+ * reads: a candidate that `senders` confirms is the sender; any other (softirq, a TCP
+ * retransmission, ksoftirqd, "swapper") gives the packet to the socket's owner, which process
+ * context keeps in `sockets` (last sender, else last receiver, else creator). Ingress packets are
+ * counted per receiving socket (cgroup_skb, exact cookie at delivery) and go to its owner too.
+ *
+ * Deferring the decision is what makes the hot path cheap: tc does one per-CPU map update per
+ * packet and no socket lookup, and no syscall tracepoint watches the sends (enabling any
+ * syscalls:sys_enter_* / sys_exit_* puts every syscall of every task on the slow path).
  *
  * The tracer traces one network namespace (the loader's). cgroup hooks and tracepoints see every
  * namespace, so everything of other namespaces is dropped here, by netns cookie, before it costs
@@ -29,16 +37,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP 17
 #define IPPROTO_ESP 50
 #define IPPROTO_FRAGMENT 44
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define TUNSETIFF 0x400454ca
+#define EEXIST 17
 /* tcx verdict that hands the packet to the next program unchanged: we only observe. */
 #define TCX_NEXT -1
-#define TCP_ESTABLISHED 1
-#define TCP_SYN_SENT 2
-#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
-#define TCP_CLOSE_WAIT 8
 #define PORT_IKE 500
 #define PORT_NATT 4500
 #define PORT_SIP 5060
@@ -67,15 +70,17 @@ struct {
 	__type(value, struct tt_sock_info);
 } sockets SEC(".maps");
 
-/* Per thread: the cookie of the socket it is sending on right now (sys_enter .. sys_exit), 0
- * otherwise. Task storage rather than a hash keyed by tid: no hashing and no lock on every
- * send and every write(), and the entry goes away with the thread. */
+/* Confirmed senders, written in process context (sock_send_length) and read by the loader to
+ * resolve tc's candidates. LRU: a confirmation must outlive its process (a process that lives a
+ * few milliseconds), and the loader keeps what it has read; sized so that eviction needs that many
+ * (socket, thread) pairs between two reads. An evicted pair's packets fall back to the socket's
+ * owner, which for the common case (one process sends) is the same process. */
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, __u64);
-} inflight SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TT_MAX_SENDERS);
+	__type(key, struct tt_sender_key);
+	__type(value, struct tt_sender_val);
+} senders SEC(".maps");
 
 /* Processes named in a record (tgid -> start_boottime): only their exits are reported. */
 struct {
@@ -121,14 +126,6 @@ struct {
 	__type(key, struct tt_esp_key);
 	__type(value, struct tt_esp_val);
 } esp_sas SEC(".maps");
-
-/* Thread id -> user address of the ifreq of a TUNSETIFF in progress. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TT_MAX_TUN_PENDING);
-	__type(key, __u32);
-	__type(value, __u64);
-} tun_pending SEC(".maps");
 
 /* A PKT record is built here: too large for the 512-byte stack. */
 struct pkt_scratch {
@@ -269,29 +266,16 @@ static __always_inline void sock_rec_addrs_bpf_sock(struct tt_sock_rec *r, const
 }
 
 /*
- * The current process used the socket in direction `dir`. Keeps the last sender/receiver for
- * packets that leave or arrive outside any syscall, and announces a process other than the creator
- * the first time it uses the socket (OWNER): once per (socket, process), not per packet, even when
- * several processes take turns.
+ * Process `tgid` (current) uses the socket: announce it the first time it does, if it is not the
+ * creator (OWNER, once per (socket, process), not per packet, however processes take turns).
+ * `prev` is the socket's user before it.
  */
-static __always_inline void note_user(__u64 cookie, struct tt_sock_info *info, __u8 dir, const struct sock *sk)
+static __always_inline void note_owner(__u64 cookie, struct tt_sock_info *info, __u32 tgid, __u32 prev,
+				       const struct sock *sk)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tgid = pt >> 32;
-	__u32 prev = info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
-
-	if (dir == TT_DIR_OUT) {
-		if (info->last_tx_tgid == tgid)
-			return;
-		info->last_tx_tgid = tgid;
-	} else {
-		if (info->last_rx_tgid == tgid)
-			return;
-		info->last_rx_tgid = tgid;
-	}
 	if (tgid == info->creator_tgid)
 		return;
-	/* A socket learned from a packet has no creator: its first user stands in for one. */
+	/* A socket learned from its first use has no creator: its first user stands in for one. */
 	if (!info->creator_tgid)
 		info->creator_tgid = tgid;
 
@@ -311,6 +295,11 @@ static __always_inline void note_user(__u64 cookie, struct tt_sock_info *info, _
 	if (sk)
 		sock_rec_addrs_sk(r, sk);
 	sock_rec_submit(r);
+}
+
+static __always_inline __u32 prev_user(const struct tt_sock_info *info)
+{
+	return info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
 }
 
 /* ---- sockets: process-context hooks ---- */
@@ -424,7 +413,8 @@ int post_bind6(struct bpf_sock *ctx)
 	return on_post_bind(ctx, 1);
 }
 
-/* connect(): runs before the connection, in the connecting process; the remote is the user's. */
+/* connect(): runs before the connection, in the connecting process; the remote is the user's.
+ * The connecting process becomes the socket's last sender (no thread: nothing was sent). */
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, int v6)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
@@ -432,7 +422,12 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, int v6)
 
 	if (!info)
 		return 1;
-	note_user(cookie, info, TT_DIR_OUT, NULL);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 prev = prev_user(info);
+
+	info->last_tx_tgid = tgid;
+	info->last_tx_tid = 0;
+	note_owner(cookie, info, tgid, prev, NULL);
 	struct tt_sock_rec *r = sock_rec_new(TT_SOCK_CONNECT, cookie, info);
 
 	if (!r)
@@ -473,76 +468,120 @@ int connect6(struct bpf_sock_addr *ctx)
 	return on_connect(ctx, 1);
 }
 
-/* Unconnected UDP sendmsg/recvmsg with an address: the process is a user; no record per packet. */
-static __always_inline int on_msg(struct bpf_sock_addr *ctx, __u8 dir)
+/*
+ * A socket of our netns that no hook saw being made, used by the current process: an accepted TCP
+ * connection (made in softirq; its cookie was generated by the packet hook that counted its first
+ * packet) or a socket from before the tracer that the seed missed. Runs only for a non-zero cookie
+ * missing from `sockets`, so the netns reads happen once per socket of ours, not per send.
+ */
+static __always_inline struct tt_sock_info *learn_socket(const struct sock *sk, __u64 cookie, __u16 family,
+							 __u16 protocol)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
+	if (BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie) != tt_netns_cookie)
+		return NULL;
+	struct tt_sock_info info = {
+		.netns_cookie = tt_netns_cookie,
+		.family = family,
+		.sock_type = BPF_CORE_READ(sk, sk_type),
+		.protocol = protocol,
+	};
 
-	if (info)
-		note_user(cookie, info, dir, NULL);
-	return 1;
+	if (bpf_map_update_elem(&sockets, &cookie, &info, BPF_NOEXIST)) {
+		/* Learned meanwhile on another CPU, or the table is full. */
+		struct tt_sock_info *known = bpf_map_lookup_elem(&sockets, &cookie);
+
+		if (!known)
+			stat_inc(TT_STAT_SOCKETS_FULL);
+		return known;
+	}
+	struct tt_sock_rec *r = sock_rec_new(TT_SOCK_LEARNED, cookie, &info);
+
+	if (r) {
+		sock_rec_addrs_sk(r, sk);
+		sock_rec_submit(r);
+	}
+	return bpf_map_lookup_elem(&sockets, &cookie);
 }
 
-SEC("cgroup/sendmsg4")
-int sendmsg4(struct bpf_sock_addr *ctx)
+static __always_inline __u64 sk_cookie(const struct sock *sk)
 {
-	return on_msg(ctx, TT_DIR_OUT);
+	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 }
 
-SEC("cgroup/sendmsg6")
-int sendmsg6(struct bpf_sock_addr *ctx)
-{
-	return on_msg(ctx, TT_DIR_OUT);
-}
-
-SEC("cgroup/recvmsg4")
-int recvmsg4(struct bpf_sock_addr *ctx)
-{
-	return on_msg(ctx, TT_DIR_IN);
-}
-
-SEC("cgroup/recvmsg6")
-int recvmsg6(struct bpf_sock_addr *ctx)
-{
-	return on_msg(ctx, TT_DIR_IN);
-}
-
-/* sock_send_length / sock_recv_length: after each send/recv, in the process, connected sockets
- * included (the cgroup msg hooks only see unconnected UDP with an address). */
-static __always_inline int on_msg_length(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
+/*
+ * sock_send_length: in the sending thread, right after each send on a socket returns (send,
+ * sendto, sendmsg, sendmmsg, write, writev, sendfile and splice, io_uring, kernel senders alike).
+ * Confirms (cookie, tgid, tid) into `senders`: tc egress counted this send's packets under that
+ * candidate a moment ago. Fast path (the thread that sent last sends again): one lookup.
+ */
+SEC("tracepoint/sock/sock_send_length")
+int sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
 {
 	if (ctx->family != AF_INET && ctx->family != AF_INET6)
 		return 0;
 	const struct sock *sk = ctx->sk;
-	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u64 cookie = sk_cookie(sk);
 
 	if (!cookie)
 		return 0;
-	if (dir == TT_DIR_OUT) {
-		/* A send syscall already noted this sender on entry: nothing left to learn. */
-		__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-
-		if (sending && *sending == cookie)
-			return 0;
-	}
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32, tid = (__u32)pt;
 	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
 
-	if (info)
-		note_user(cookie, info, dir, sk);
+	if (info) {
+		if (info->last_tx_tid == tid && info->last_tx_tgid == tgid)
+			return 0;
+	} else {
+		info = learn_socket(sk, cookie, ctx->family, ctx->protocol);
+		if (!info)
+			return 0;
+	}
+	__u32 prev = prev_user(info);
+
+	info->last_tx_tgid = tgid;
+	info->last_tx_tid = tid;
+
+	struct tt_sender_key k = { .cookie = cookie, .tgid = tgid, .tid = tid };
+
+	if (!bpf_map_lookup_elem(&senders, &k)) {
+		struct tt_sender_val v = { .start_ns = current_start_ns(), .first_ns = bpf_ktime_get_boot_ns() };
+		long err = bpf_map_update_elem(&senders, &k, &v, BPF_NOEXIST);
+
+		if (err && err != -EEXIST)
+			stat_inc(TT_STAT_SENDERS_FULL);
+	}
+	note_owner(cookie, info, tgid, prev, sk);
 	return 0;
 }
 
-SEC("tracepoint/sock/sock_send_length")
-int sock_send_length(struct trace_event_raw_sock_msg_length *ctx)
-{
-	return on_msg_length(ctx, TT_DIR_OUT);
-}
-
+/* sock_recv_length: in the receiving process after each receive. The last receiver owns what
+ * arrives for the socket; announce a new one. Fast path (the same process again): one lookup. */
 SEC("tracepoint/sock/sock_recv_length")
 int sock_recv_length(struct trace_event_raw_sock_msg_length *ctx)
 {
-	return on_msg_length(ctx, TT_DIR_IN);
+	if (ctx->family != AF_INET && ctx->family != AF_INET6)
+		return 0;
+	const struct sock *sk = ctx->sk;
+	__u64 cookie = sk_cookie(sk);
+
+	if (!cookie)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
+
+	if (info) {
+		if (info->last_rx_tgid == tgid)
+			return 0;
+	} else {
+		info = learn_socket(sk, cookie, ctx->family, ctx->protocol);
+		if (!info)
+			return 0;
+	}
+	__u32 prev = prev_user(info);
+
+	info->last_rx_tgid = tgid;
+	note_owner(cookie, info, tgid, prev, sk);
+	return 0;
 }
 
 /* TCP state changes, mostly in softirq: the tgid is the socket's owner, never the current task. */
@@ -552,7 +591,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
 	const struct sock *sk = ctx->skaddr;
-	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u64 cookie = sk_cookie(sk);
 
 	if (!cookie)
 		return 0;
@@ -567,7 +606,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			bpf_map_delete_elem(&sockets, &cookie);
 		return 0;
 	}
-	r->tgid = info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
+	r->tgid = prev_user(info);
 	r->old_state = ctx->oldstate;
 	r->new_state = ctx->newstate;
 	r->lport = ctx->sport;
@@ -584,126 +623,6 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->newstate == TCP_CLOSE && info->released)
 		bpf_map_delete_elem(&sockets, &cookie);
 	return 0;
-}
-
-/* ---- exact egress attribution: which socket is this thread sending on ---- */
-
-/*
- * fd -> struct file -> socket -> sock -> cookie of the current task, or 0 when the fd is not a
- * socket. This runs on every write(), so it is kept short: the task's fd table is reached through
- * BTF-typed loads (no helper call), the inode mode is checked before anything socket-specific so a
- * write() to a file or a pipe stops there, and the address family is not read: only inet sockets
- * of our netns are in `sockets`, and cookies are unique across all socket types.
- */
-static __always_inline __u64 fd_cookie(struct task_struct *task, __u64 fd, const struct sock **skp)
-{
-	struct fdtable *fdt = task->files->fdt;
-	struct file *f = NULL;
-
-	if (fd >= fdt->max_fds)
-		return 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fdt->fd[fd]);
-	if (!f)
-		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	const struct sock *sk = BPF_CORE_READ(sock, sk);
-
-	*skp = sk;
-	return BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-}
-
-static __always_inline int on_send_enter(__u64 fd)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	const struct sock *sk = NULL;
-	__u64 cookie = fd_cookie(task, fd, &sk);
-
-	if (!cookie)
-		return 0;
-	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
-
-	if (!info)
-		return 0;
-	__u64 *sending = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-
-	if (sending)
-		*sending = cookie;
-	else
-		stat_inc(TT_STAT_INFLIGHT_FULL);
-	note_user(cookie, info, TT_DIR_OUT, sk);
-	return 0;
-}
-
-static __always_inline int on_send_exit(void)
-{
-	/* Without F_CREATE: a thread that never sent on a socket gets no storage. */
-	__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-
-	if (sending)
-		*sending = 0;
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_send_enter(ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_send_enter(ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int sys_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_send_enter(ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_send_enter(ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return on_send_enter(ctx->args[0]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_send_exit();
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_send_exit();
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_send_exit();
-}
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_send_exit();
-}
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_send_exit();
 }
 
 /* ---- processes ---- */
@@ -769,37 +688,27 @@ int sched_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 	return 0;
 }
 
-/* ---- TUN devices: TUNSETIFF, read back at exit (the kernel writes the final name) ---- */
-
-SEC("tracepoint/syscalls/sys_enter_ioctl")
-int sys_enter_ioctl(struct trace_event_raw_sys_enter *ctx)
-{
-	if ((__u32)ctx->args[1] != TUNSETIFF)
-		return 0;
-	if (!current_in_our_netns())
-		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 arg = ctx->args[2];
-
-	if (bpf_map_update_elem(&tun_pending, &tid, &arg, BPF_ANY))
-		stat_inc(TT_STAT_TUN_PENDING_FULL);
-	return 0;
-}
-
+/*
+ * ---- TUN devices: a TUNSETIFF that succeeded, seen at its exit ----
+ *
+ * Only the exit is hooked: the arguments are still in the thread's saved user registers (x86-64:
+ * fd in di, cmd in si, the struct ifreq pointer in dx), and the kernel has written the final name
+ * ("tun%d" resolved) back by then. One syscall tracepoint instead of two: every syscall tracepoint
+ * puts every syscall of every task on the slow path, and each direction costs its own dispatch.
+ */
 SEC("tracepoint/syscalls/sys_exit_ioctl")
 int sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pt;
-	__u64 *argp = bpf_map_lookup_elem(&tun_pending, &tid);
-
-	if (!argp)
-		return 0;
-	__u64 arg = *argp;
-
-	bpf_map_delete_elem(&tun_pending, &tid);
 	if (ctx->ret != 0)
 		return 0;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if ((__u32)regs->si != TUNSETIFF)
+		return 0;
+	if (!current_in_our_netns())
+		return 0;
+	__u64 arg = regs->dx;
+	__u64 pt = bpf_get_current_pid_tgid();
 	struct tt_tun_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
 	if (!r) {
@@ -809,7 +718,7 @@ int sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 	__builtin_memset(r, 0, sizeof(*r));
 	hdr_fill(&r->hdr, TT_REC_TUN, sizeof(*r));
 	r->tgid = pt >> 32;
-	r->tid = tid;
+	r->tid = (__u32)pt;
 	r->uid = (__u32)bpf_get_current_uid_gid();
 	r->start_ns = current_start_ns();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
@@ -824,16 +733,12 @@ int sys_exit_ioctl(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- packets ---- */
 
+/* A parsed packet: its flow key (addresses, protocol, ports; the rest filled by the caller) and
+ * where its transport header starts. */
 struct pkt {
+	struct tt_flow_key k;
 	__u32 l4_off;
-	__u8 family;
-	__u8 protocol;
 	__u8 has_ports; /* a first (or only) fragment of TCP/UDP */
-	__u8 _pad;
-	__u16 sport;
-	__u16 dport;
-	__u8 src[16];
-	__u8 dst[16];
 };
 
 /* The IP header at `off` and the ports behind it, through bpf_skb_load_bytes: for headers that
@@ -849,10 +754,10 @@ static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt
 
 		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
 			return -1;
-		p->family = 4;
-		p->protocol = ip.protocol;
-		__builtin_memcpy(p->src, &ip.saddr, 4);
-		__builtin_memcpy(p->dst, &ip.daddr, 4);
+		p->k.family = 4;
+		p->k.protocol = ip.protocol;
+		__builtin_memcpy(p->k.src, &ip.saddr, 4);
+		__builtin_memcpy(p->k.dst, &ip.daddr, 4);
 		p->l4_off = off + ip.ihl * 4;
 		p->has_ports = (bpf_ntohs(ip.frag_off) & 0x1fff) == 0;
 	} else if ((vb >> 4) == 6) {
@@ -860,31 +765,31 @@ static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt
 
 		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
 			return -1;
-		p->family = 6;
-		p->protocol = ip6.nexthdr;
-		__builtin_memcpy(p->src, &ip6.saddr, 16);
-		__builtin_memcpy(p->dst, &ip6.daddr, 16);
+		p->k.family = 6;
+		p->k.protocol = ip6.nexthdr;
+		__builtin_memcpy(p->k.src, &ip6.saddr, 16);
+		__builtin_memcpy(p->k.dst, &ip6.daddr, 16);
 		p->l4_off = off + sizeof(ip6);
 		p->has_ports = 1;
-		if (p->protocol == IPPROTO_FRAGMENT) {
+		if (p->k.protocol == IPPROTO_FRAGMENT) {
 			__u8 fh[4];
 
 			if (bpf_skb_load_bytes(skb, p->l4_off, fh, sizeof(fh)))
 				return -1;
-			p->protocol = fh[0];
+			p->k.protocol = fh[0];
 			p->has_ports = ((fh[2] << 8 | fh[3]) & 0xfff8) == 0;
 			p->l4_off += 8;
 		}
 	} else {
 		return -1;
 	}
-	if (p->has_ports && (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP)) {
+	if (p->has_ports && (p->k.protocol == IPPROTO_TCP || p->k.protocol == IPPROTO_UDP)) {
 		__be16 ports[2];
 
 		if (bpf_skb_load_bytes(skb, p->l4_off, ports, sizeof(ports)))
 			return -1;
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
+		p->k.sport = bpf_ntohs(ports[0]);
+		p->k.dport = bpf_ntohs(ports[1]);
 	} else {
 		p->has_ports = 0;
 	}
@@ -892,9 +797,10 @@ static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt
 }
 
 /*
- * parse_ip: the IP header at `off` (past the link header) and the ports behind it; the version
- * nibble decides, no link-type guessing. Headers are nearly always in the linear part, read in
- * place; parse_ip_copy handles the rest. Returns 0 for IPv4/IPv6.
+ * parse_ip: the IP header at `off` (past the link header) and the ports behind it, into p->k
+ * (which the caller zeroed); the version nibble decides, no link-type guessing. Headers are nearly
+ * always in the linear part, read in place; parse_ip_copy handles the rest. Returns 0 for
+ * IPv4/IPv6.
  */
 static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt *p)
 {
@@ -912,10 +818,10 @@ static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt
 
 		if ((void *)(h + 1) > end)
 			return parse_ip_copy(skb, off, p);
-		p->family = 4;
-		p->protocol = h->protocol;
-		__builtin_memcpy(p->src, &h->saddr, 4);
-		__builtin_memcpy(p->dst, &h->daddr, 4);
+		p->k.family = 4;
+		p->k.protocol = h->protocol;
+		__builtin_memcpy(p->k.src, &h->saddr, 4);
+		__builtin_memcpy(p->k.dst, &h->daddr, 4);
 		p->l4_off = off + h->ihl * 4;
 		p->has_ports = (bpf_ntohs(h->frag_off) & 0x1fff) == 0;
 		l4 = ip + h->ihl * 4;
@@ -924,30 +830,31 @@ static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt
 
 		if ((void *)(h + 1) > end || h->nexthdr == IPPROTO_FRAGMENT)
 			return parse_ip_copy(skb, off, p);
-		p->family = 6;
-		p->protocol = h->nexthdr;
-		__builtin_memcpy(p->src, &h->saddr, 16);
-		__builtin_memcpy(p->dst, &h->daddr, 16);
+		p->k.family = 6;
+		p->k.protocol = h->nexthdr;
+		__builtin_memcpy(p->k.src, &h->saddr, 16);
+		__builtin_memcpy(p->k.dst, &h->daddr, 16);
 		p->l4_off = off + sizeof(*h);
 		p->has_ports = 1;
 		l4 = (__u8 *)(h + 1);
 	} else {
 		return -1;
 	}
-	if (!p->has_ports || (p->protocol != IPPROTO_TCP && p->protocol != IPPROTO_UDP)) {
+	if (!p->has_ports || (p->k.protocol != IPPROTO_TCP && p->k.protocol != IPPROTO_UDP)) {
 		p->has_ports = 0;
 		return 0;
 	}
 	if ((void *)(l4 + 4) > end)
 		return parse_ip_copy(skb, off, p);
-	p->sport = (__u16)l4[0] << 8 | l4[1];
-	p->dport = (__u16)l4[2] << 8 | l4[3];
+	p->k.sport = (__u16)l4[0] << 8 | l4[1];
+	p->k.dport = (__u16)l4[2] << 8 | l4[3];
 	return 0;
 }
 
-static __always_inline void flow_count(void *map, const struct tt_flow_key *k, __u32 len, __u32 full_stat)
+/* One per-CPU lookup and in-place update per packet; an insert only for a flow's first packet
+ * on this CPU. */
+static __always_inline void flow_count(void *map, const struct tt_flow_key *k, __u32 len, __u64 now, __u32 full_stat)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	struct tt_flow_val *v = bpf_map_lookup_elem(map, k);
 
 	if (!v) {
@@ -971,59 +878,23 @@ static __always_inline void flow_count(void *map, const struct tt_flow_key *k, _
 	v->last_ns = now;
 }
 
-static __always_inline void flow_key_fill(struct tt_flow_key *k, const struct pkt *p, __u64 cookie, __u32 ifindex,
-					  __u32 tgid, __u8 dir)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->cookie = cookie;
-	k->ifindex = ifindex;
-	k->tgid = tgid;
-	k->direction = dir;
-	k->protocol = p->protocol;
-	k->family = p->family;
-	k->sport = p->sport;
-	k->dport = p->dport;
-	__builtin_memcpy(k->src, p->src, 16);
-	__builtin_memcpy(k->dst, p->dst, 16);
-}
-
-/* The process of a packet of a known socket; see the rule at the top of this file. */
-static __always_inline __u32 packet_owner(const struct tt_sock_info *info, __u64 cookie, __u8 dir)
-{
-	if (dir == TT_DIR_OUT) {
-		__u64 *sending = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-
-		if (sending && *sending == cookie)
-			return bpf_get_current_pid_tgid() >> 32;
-		/* Not in a send: e.g. a TCP ACK or retransmission from softirq. A process that only
-		 * receives on the socket still owns what the kernel sends for it. */
-		if (info->last_tx_tgid)
-			return info->last_tx_tgid;
-		return info->last_rx_tgid ? info->last_rx_tgid : info->creator_tgid;
-	}
-	if (info->last_rx_tgid)
-		return info->last_rx_tgid;
-	return info->last_tx_tgid ? info->last_tx_tgid : info->creator_tgid;
-}
-
 static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 dir, __u8 encap, __u32 spi, __u32 seq,
-				      __u32 len)
+				      __u32 len, __u64 now)
 {
 	struct tt_esp_key k;
-	__u64 now = bpf_ktime_get_boot_ns();
 
 	__builtin_memset(&k, 0, sizeof(k));
 	k.ifindex = ifindex;
 	k.spi = spi;
 	k.direction = dir;
 	k.encap = encap;
-	k.family = p->family;
+	k.family = p->k.family;
 	if (encap == TT_ESP_UDP) {
-		k.sport = p->sport;
-		k.dport = p->dport;
+		k.sport = p->k.sport;
+		k.dport = p->k.dport;
 	}
-	__builtin_memcpy(k.src, p->src, 16);
-	__builtin_memcpy(k.dst, p->dst, 16);
+	__builtin_memcpy(k.src, p->k.src, 16);
+	__builtin_memcpy(k.dst, p->k.dst, 16);
 
 	struct tt_esp_val *v = bpf_map_lookup_elem(&esp_sas, &k);
 
@@ -1098,8 +969,27 @@ static __always_inline int looks_like_sip(const __u8 *b)
 #undef P4
 }
 
-static __always_inline void sample(struct __sk_buff *skb, __u32 off, __u32 ifindex, __u8 dir, __u64 cookie,
-				   __u32 tgid)
+/* Up to 8 bytes of the skb at `off` into `head`, in place when they are in the linear part (no
+ * helper call: the common case), else copied. `avail` bytes exist from `off` to the end. */
+static __always_inline void load_head(struct __sk_buff *skb, __u32 off, __u32 avail, __u8 head[8])
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *q;
+
+	off &= 0x1ff;
+	q = data + off;
+	if (avail >= 8 && (void *)(q + 8) <= end) {
+		__builtin_memcpy(head, q, 8);
+		return;
+	}
+	if (avail >= 8)
+		bpf_skb_load_bytes(skb, off, head, 8);
+	else if (avail >= 1)
+		bpf_skb_load_bytes(skb, off, head, 1);
+}
+
+static __always_inline void sample(struct __sk_buff *skb, __u32 off, const struct tt_flow_key *k)
 {
 	__u32 zero = 0;
 	struct pkt_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -1119,12 +1009,13 @@ static __always_inline void sample(struct __sk_buff *skb, __u32 off, __u32 ifind
 		return;
 	__builtin_memset(&s->rec, 0, sizeof(s->rec));
 	hdr_fill(&s->rec.hdr, TT_REC_PKT, sizeof(s->rec) + cap);
-	s->rec.cookie = cookie;
-	s->rec.ifindex = ifindex;
-	s->rec.tgid = tgid;
+	s->rec.cookie = k->cookie;
+	s->rec.ifindex = k->ifindex;
+	s->rec.tgid = k->tgid;
+	s->rec.tid = k->tid;
 	s->rec.orig_len = orig;
 	s->rec.cap_len = cap;
-	s->rec.direction = dir;
+	s->rec.direction = k->direction;
 	s->rec.hook = TT_HOOK_TC;
 	if (bpf_ringbuf_output(&events, s, sizeof(s->rec) + cap, 0))
 		stat_inc(TT_STAT_RING_FULL);
@@ -1134,8 +1025,9 @@ static __always_inline void sample(struct __sk_buff *skb, __u32 off, __u32 ifind
 
 /*
  * The cookie of the local socket that will receive an incoming packet (0 if none: forwarded, or
- * no listener). bpf_sk_lookup_* gives a struct bpf_sock, which has no cookie field and allows no
- * pointer arithmetic, so the cookie is read from the struct sock behind it through a copy of the
+ * no listener). Only for samples (counts use cgroup_skb's exact cookie at delivery).
+ * bpf_sk_lookup_* gives a struct bpf_sock, which has no cookie field and allows no pointer
+ * arithmetic, so the cookie is read from the struct sock behind it through a copy of the
  * pointer's value (root programs may turn pointers into numbers).
  */
 static __always_inline __u64 ingress_cookie(struct __sk_buff *skb, const struct pkt *p)
@@ -1147,20 +1039,20 @@ static __always_inline __u64 ingress_cookie(struct __sk_buff *skb, const struct 
 	if (!p->has_ports)
 		return 0;
 	__builtin_memset(&t, 0, sizeof(t));
-	if (p->family == 4) {
-		__builtin_memcpy(&t.ipv4.saddr, p->src, 4);
-		__builtin_memcpy(&t.ipv4.daddr, p->dst, 4);
-		t.ipv4.sport = bpf_htons(p->sport);
-		t.ipv4.dport = bpf_htons(p->dport);
+	if (p->k.family == 4) {
+		__builtin_memcpy(&t.ipv4.saddr, p->k.src, 4);
+		__builtin_memcpy(&t.ipv4.daddr, p->k.dst, 4);
+		t.ipv4.sport = bpf_htons(p->k.sport);
+		t.ipv4.dport = bpf_htons(p->k.dport);
 		tlen = sizeof(t.ipv4);
 	} else {
-		__builtin_memcpy(t.ipv6.saddr, p->src, 16);
-		__builtin_memcpy(t.ipv6.daddr, p->dst, 16);
-		t.ipv6.sport = bpf_htons(p->sport);
-		t.ipv6.dport = bpf_htons(p->dport);
+		__builtin_memcpy(t.ipv6.saddr, p->k.src, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->k.dst, 16);
+		t.ipv6.sport = bpf_htons(p->k.sport);
+		t.ipv6.dport = bpf_htons(p->k.dport);
 		tlen = sizeof(t.ipv6);
 	}
-	if (p->protocol == IPPROTO_UDP)
+	if (p->k.protocol == IPPROTO_UDP)
 		sk = bpf_sk_lookup_udp(skb, &t, tlen, BPF_F_CURRENT_NETNS, 0);
 	else
 		sk = bpf_skc_lookup_tcp(skb, &t, tlen, BPF_F_CURRENT_NETNS, 0);
@@ -1177,9 +1069,14 @@ static __always_inline __u64 ingress_cookie(struct __sk_buff *skb, const struct 
 }
 
 /*
- * tcx on a traced interface: exact per-flow counts, ESP per SA, and the one sample of each IKE or
- * SIP packet. Sampling only here (not also in cgroup_skb) is what makes "each packet once" exact:
- * a packet crosses one interface's tcx hook once per direction, whether it is local or forwarded.
+ * tcx on a traced interface: exact per-flow counts (egress: with the socket and the candidate
+ * sender), ESP per SA, and the one sample of each IKE or SIP packet. Sampling only here is what
+ * makes "each packet once" exact: a packet crosses one interface's tcx hook once per direction,
+ * whether it is local or forwarded.
+ *
+ * Per packet: the interface's config, the headers read in place, one per-CPU flow update, one
+ * clock read; the payload's first 8 bytes (for SIP on any port) in place. Everything else only
+ * for ESP and for the packets that are sampled.
  */
 static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 {
@@ -1196,75 +1093,76 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	__builtin_memset(&p, 0, sizeof(p));
 	if (parse_ip(skb, off, &p))
 		return TCX_NEXT;
-	/* Egress skbs of local sockets carry them; asking creates the cookie if nothing had. */
-	__u64 cookie = dir == TT_DIR_OUT ? bpf_get_socket_cookie(skb) : 0;
-	struct tt_flow_key k;
+	p.k.ifindex = ifindex;
+	p.k.direction = dir;
+	if (dir == TT_DIR_OUT) {
+		/* Egress skbs of local sockets carry them; asking creates the cookie if nothing had.
+		 * The current thread is only a candidate: sock_send_length confirms it (or not). */
+		p.k.cookie = bpf_get_socket_cookie(skb);
+		if (p.k.cookie) {
+			__u64 pt = bpf_get_current_pid_tgid();
 
-	flow_key_fill(&k, &p, cookie, ifindex, 0, dir);
-	flow_count(&iface_flows, &k, skb->len, TT_STAT_IFACE_FLOWS_FULL);
+			p.k.tgid = pt >> 32;
+			p.k.tid = (__u32)pt;
+		}
+	}
+	__u64 now = bpf_ktime_get_boot_ns();
 
-	int want_sample = 0;
+	flow_count(&iface_flows, &p.k, skb->len, now, TT_STAT_IFACE_FLOWS_FULL);
 
-	if (p.protocol == IPPROTO_ESP) {
+	if (p.k.protocol == IPPROTO_ESP) {
 		__be32 w[2];
 
 		if (!bpf_skb_load_bytes(skb, p.l4_off, w, sizeof(w)))
-			esp_count(&p, ifindex, dir, TT_ESP_RAW, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len);
+			esp_count(&p, ifindex, dir, TT_ESP_RAW, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
 		return TCX_NEXT;
 	}
 	if (!p.has_ports)
 		return TCX_NEXT;
 	__u32 payload = p.l4_off + 8;
 
-	if (p.protocol == IPPROTO_TCP) {
-		__u8 doff;
+	if (p.k.protocol == IPPROTO_TCP) {
+		__u8 th[8] = {};
 
-		if (bpf_skb_load_bytes(skb, p.l4_off + 12, &doff, 1))
-			return TCX_NEXT;
-		payload = p.l4_off + (doff >> 4) * 4;
+		/* Bytes 12..13 of the TCP header: the data offset. */
+		load_head(skb, p.l4_off + 8, skb->len > p.l4_off + 8 ? skb->len - p.l4_off - 8 : 0, th);
+		payload = p.l4_off + (th[4] >> 4) * 4;
 		if (skb->len <= payload)
 			return TCX_NEXT; /* no payload: nothing a decoder wants */
 	}
-	__u8 head[8] = {};
 	__u32 plen = skb->len > payload ? skb->len - payload : 0;
+	__u16 sport = p.k.sport, dport = p.k.dport;
+	int want_sample = 0;
 
-	if (plen >= 8)
-		bpf_skb_load_bytes(skb, payload, head, 8);
-	else if (plen >= 1)
-		bpf_skb_load_bytes(skb, payload, head, 1);
+	if (p.k.protocol == IPPROTO_UDP && (sport == PORT_NATT || dport == PORT_NATT)) {
+		__u8 head[8] = {};
 
-	if (p.protocol == IPPROTO_UDP && (p.sport == PORT_NATT || p.dport == PORT_NATT)) {
+		load_head(skb, payload, plen, head);
 		__u32 w0 = (__u32)head[0] << 24 | (__u32)head[1] << 16 | (__u32)head[2] << 8 | head[3];
 		__u32 w1 = (__u32)head[4] << 24 | (__u32)head[5] << 16 | (__u32)head[6] << 8 | head[7];
 
 		if (plen == 1 && head[0] == 0xff)
 			return TCX_NEXT; /* NAT-T keepalive */
 		if (plen >= 8 && w0 != 0) {
-			esp_count(&p, ifindex, dir, TT_ESP_UDP, w0, w1, skb->len);
+			esp_count(&p, ifindex, dir, TT_ESP_UDP, w0, w1, skb->len, now);
 			return TCX_NEXT;
 		}
 		want_sample = plen >= 4; /* non-ESP marker: IKE on 4500 */
-	} else if (p.protocol == IPPROTO_UDP && (p.sport == PORT_IKE || p.dport == PORT_IKE)) {
+	} else if (p.k.protocol == IPPROTO_UDP && (sport == PORT_IKE || dport == PORT_IKE)) {
 		want_sample = 1;
-	} else if (p.sport == PORT_SIP || p.dport == PORT_SIP || p.sport == PORT_SIPS || p.dport == PORT_SIPS) {
+	} else if (sport == PORT_SIP || dport == PORT_SIP || sport == PORT_SIPS || dport == PORT_SIPS) {
 		want_sample = 1;
 	} else if (plen >= 8) {
+		__u8 head[8] = {};
+
+		load_head(skb, payload, plen, head);
 		want_sample = looks_like_sip(head);
 	}
 	if (!want_sample)
 		return TCX_NEXT;
-
-	__u32 tgid = 0;
-
 	if (dir == TT_DIR_IN)
-		cookie = ingress_cookie(skb, &p);
-	if (cookie) {
-		struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
-
-		if (info)
-			tgid = packet_owner(info, cookie, dir);
-	}
-	sample(skb, off, ifindex, dir, cookie, tgid);
+		p.k.cookie = ingress_cookie(skb, &p);
+	sample(skb, off, &p.k);
 	return TCX_NEXT;
 }
 
@@ -1281,98 +1179,34 @@ int tc_egress(struct __sk_buff *skb)
 }
 
 /*
- * A socket first seen in a packet (accepted TCP connections, unseeded old sockets): enter it if it
- * belongs to our netns, with no owner yet; the first process hook that sees a process use it
- * announces that process (OWNER).
+ * cgroup_skb ingress: the exact receiving socket of each packet delivered in our netns through a
+ * traced interface (it runs in the socket's receive path, after routing, so a forwarded packet or
+ * one a wildcard listener would match but never gets is not counted). Counted per socket with
+ * tgid 0: the receiver is decided by the loader (the socket's owner), never by the current task.
+ * Asking for the cookie also creates it for an accepted TCP socket, which sock_recv_length then
+ * learns. Never drops.
  */
-static __always_inline struct tt_sock_info *learn_socket(struct __sk_buff *skb, __u64 cookie, const struct pkt *p,
-							 __u8 dir)
+SEC("cgroup_skb/ingress")
+int cgroup_skb_ingress(struct __sk_buff *skb)
 {
-	__u64 netns = tt_netns_cookie; /* cg_handle checked it */
-
-	if (p->protocol == IPPROTO_TCP) {
-		/* Only a connection being opened or in use: a socket already released and gone
-		 * from the table must not come back as a new one from its last packets. */
-		struct bpf_sock *sk = skb->sk;
-
-		if (!sk)
-			return NULL;
-		sk = bpf_sk_fullsock(sk);
-		if (!sk)
-			return NULL;
-		__u32 st = sk->state;
-
-		if (st != TCP_ESTABLISHED && st != TCP_SYN_SENT && st != TCP_SYN_RECV && st != TCP_CLOSE_WAIT)
-			return NULL;
-	}
-	struct tt_sock_info info = {
-		.netns_cookie = netns,
-		.family = p->family == 4 ? AF_INET : AF_INET6,
-		.protocol = p->protocol,
-	};
-
-	if (bpf_map_update_elem(&sockets, &cookie, &info, BPF_NOEXIST)) {
-		/* Learned meanwhile on another CPU, or the table is full. */
-		struct tt_sock_info *known = bpf_map_lookup_elem(&sockets, &cookie);
-
-		if (!known)
-			stat_inc(TT_STAT_SOCKETS_FULL);
-		return known;
-	}
-	struct tt_sock_rec *r = sock_rec_new(TT_SOCK_LEARNED, cookie, &info);
-
-	if (r) {
-		r->bound_ifindex = skb->ifindex;
-		r->lport = dir == TT_DIR_OUT ? p->sport : p->dport;
-		r->rport = dir == TT_DIR_OUT ? p->dport : p->sport;
-		__builtin_memcpy(r->laddr, dir == TT_DIR_OUT ? p->src : p->dst, 16);
-		__builtin_memcpy(r->raddr, dir == TT_DIR_OUT ? p->dst : p->src, 16);
-		sock_rec_submit(r);
-	}
-	return bpf_map_lookup_elem(&sockets, &cookie);
-}
-
-/* cgroup_skb: per-socket, per-process exact counts of packets on traced interfaces. Never drops. */
-static __always_inline int cg_handle(struct __sk_buff *skb, __u8 dir)
-{
-	__u32 ifindex = skb->ifindex;
-
 	/* Every packet of every namespace comes here: the cheapest test that rejects other
 	 * namespaces' goes first (and an ifindex only means something within its netns). */
 	if (bpf_get_netns_cookie(skb) != tt_netns_cookie)
 		return 1;
-	if (!bpf_map_lookup_elem(&traced, &ifindex))
-		return 1;
-	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u32 ifindex = skb->ifindex;
 
-	if (!cookie)
+	if (!bpf_map_lookup_elem(&traced, &ifindex))
 		return 1;
 	struct pkt p;
 
 	__builtin_memset(&p, 0, sizeof(p));
+	p.k.cookie = bpf_get_socket_cookie(skb);
+	if (!p.k.cookie)
+		return 1;
 	if (parse_ip(skb, 0, &p))
 		return 1;
-	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
-
-	if (!info)
-		info = learn_socket(skb, cookie, &p, dir);
-	if (!info)
-		return 1;
-	struct tt_flow_key k;
-
-	flow_key_fill(&k, &p, cookie, ifindex, packet_owner(info, cookie, dir), dir);
-	flow_count(&sock_flows, &k, skb->len, TT_STAT_SOCK_FLOWS_FULL);
+	p.k.ifindex = ifindex;
+	p.k.direction = TT_DIR_IN;
+	flow_count(&sock_flows, &p.k, skb->len, bpf_ktime_get_boot_ns(), TT_STAT_SOCK_FLOWS_FULL);
 	return 1;
-}
-
-SEC("cgroup_skb/ingress")
-int cgroup_skb_ingress(struct __sk_buff *skb)
-{
-	return cg_handle(skb, TT_DIR_IN);
-}
-
-SEC("cgroup_skb/egress")
-int cgroup_skb_egress(struct __sk_buff *skb)
-{
-	return cg_handle(skb, TT_DIR_OUT);
 }
