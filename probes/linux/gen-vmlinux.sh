@@ -74,9 +74,9 @@ trim() {
         grep -o 'struct [a-z_][a-z_0-9]*' /usr/include/bpf/bpf_helper_defs.h | sort -u | sed 's/$/;/'
     fi
     echo
-    for s in bpf_spin_lock bpf_sock bpf_sock_tuple bpf_sock_addr __sk_buff ethhdr iphdr in6_addr ipv6hdr udphdr tcphdr \
+    for s in bpf_spin_lock bpf_raw_tracepoint_args bpf_sock bpf_sock_tuple bpf_sock_addr __sk_buff ethhdr iphdr in6_addr ipv6hdr udphdr tcphdr \
         trace_entry trace_event_raw_sys_enter trace_event_raw_sys_exit trace_event_raw_inet_sock_set_state \
-        trace_event_raw_sock_msg_length trace_event_raw_sched_process_exec trace_event_raw_sched_process_exit; do
+        trace_event_raw_sched_process_exec trace_event_raw_sched_process_exit; do
         whole "struct $s"
     done
     echo

@@ -74,7 +74,10 @@
 #define TT_MAX_PROCS 16384
 #define TT_MAX_SOCK_USERS 65536
 #define TT_MAX_SENDERS 65536
+#define TT_MAX_FOREIGN 16384
 #define TT_MAX_TRACED 256
+/* Interfaces with a smaller ifindex are looked up in an array (`traced_fast`). */
+#define TT_FAST_IFINDEX 4096
 #define TT_MAX_IFACE_FLOWS 65536
 #define TT_MAX_SOCK_FLOWS 65536
 #define TT_MAX_ESP_SAS 4096
@@ -180,6 +183,8 @@ struct tt_flow_key {
 	__u32 _pad1;
 };
 
+/* first_ns, last_ns: CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns, the tick's resolution),
+ * here and in tt_esp_val; the loader reports them as boot time. */
 struct tt_flow_val {
 	__u64 packets;
 	__u64 bytes;        /* skb->len: from the link header in tc, from the IP header in cgroup_skb */

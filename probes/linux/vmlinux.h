@@ -137,6 +137,9 @@ struct xdp_md;
 struct bpf_spin_lock {
 	__u32 val;
 };
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
 struct bpf_sock {
 	__u32 bound_dev_if;
 	__u32 family;
@@ -331,15 +334,6 @@ struct trace_event_raw_inet_sock_set_state {
 	__u8 daddr[4];
 	__u8 saddr_v6[16];
 	__u8 daddr_v6[16];
-	char __data[0];
-};
-struct trace_event_raw_sock_msg_length {
-	struct trace_entry ent;
-	void *sk;
-	__u16 family;
-	__u16 protocol;
-	int ret;
-	int flags;
 	char __data[0];
 };
 struct trace_event_raw_sched_process_exec {

@@ -34,6 +34,8 @@ pub const COMM_LEN: usize = 16;
 pub const IFNAME_LEN: usize = 16;
 pub const PATH_LEN: usize = 256;
 pub const MAX_SNAPLEN: u32 = 1500;
+/// Interfaces below this ifindex are also in `traced_fast` (an array: value l2_len + 1).
+pub const FAST_IFINDEX: u32 = 4096;
 
 /// Indexes of the `stats` per-CPU array.
 pub const STAT_RING_FULL: u32 = 0;
@@ -52,9 +54,12 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_STATS: &str = "stats";
 pub const MAP_SOCKETS: &str = "sockets";
 pub const MAP_SENDERS: &str = "senders";
+pub const MAP_FOREIGN: &str = "foreign";
+pub const MAP_MSG_SEEN: &str = "msg_seen";
 pub const MAP_PROCS: &str = "procs";
 pub const MAP_SOCK_USERS: &str = "sock_users";
 pub const MAP_TRACED: &str = "traced";
+pub const MAP_TRACED_FAST: &str = "traced_fast";
 pub const MAP_IFACE_FLOWS: &str = "iface_flows";
 pub const MAP_SOCK_FLOWS: &str = "sock_flows";
 pub const MAP_ESP_SAS: &str = "esp_sas";

@@ -10,12 +10,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::links::CgroupAttachMode;
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{
-    CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, LinkOrder, ProgramError, SchedClassifier, TcAttachType,
-    TracePoint,
+    CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, LinkOrder, ProgramError, RawTracePoint,
+    SchedClassifier, TcAttachType, TracePoint,
 };
 use aya::{Ebpf, EbpfLoader};
 use tuntrace_probes::layout::{
@@ -64,6 +64,7 @@ pub struct FlowCount {
     pub key: FlowKey,
     pub packets: u64,
     pub bytes: u64,
+    /// First and last packet, boot-time ns at the kernel tick's resolution (a few ms).
     pub first_ns: u64,
     pub last_ns: u64,
 }
@@ -77,6 +78,7 @@ pub struct EspCount {
     pub last_seq: u32,
     pub gaps: u64,
     pub repeats: u64,
+    /// First and last packet, boot-time ns at the kernel tick's resolution (a few ms).
     pub first_ns: u64,
     pub last_ns: u64,
 }
@@ -138,10 +140,11 @@ const ESSENTIAL: &[&str] = &["sock_create", "cgroup_skb_ingress", "tc_ingress", 
 
 const CGROUP_SOCK: &[&str] = &["sock_create", "sock_release", "post_bind4", "post_bind6"];
 const CGROUP_SOCK_ADDR: &[&str] = &["connect4", "connect6"];
+/// Raw tracepoints (program and tracepoint share the name): the per-send and per-receive hooks,
+/// which get the tracepoint's arguments without a perf event record being built for them.
+const RAW_TRACEPOINTS: &[&str] = &["sock_send_length", "sock_recv_length"];
 /// (program, tracepoint category, tracepoint name)
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
-    ("sock_send_length", "sock", "sock_send_length"),
-    ("sock_recv_length", "sock", "sock_recv_length"),
     ("inet_sock_set_state", "sock", "inet_sock_set_state"),
     ("sys_exit_ioctl", "syscalls", "sys_exit_ioctl"),
     ("sched_process_exec", "sched", "sched_process_exec"),
@@ -237,6 +240,17 @@ impl Probes {
             p.attach(&cgroup, CgroupSkbAttachType::Ingress, CgroupAttachMode::Single)
                 .map_err(|e| attach_failure(name, &target, e))?;
         }
+        for &name in RAW_TRACEPOINTS {
+            let r = (|| {
+                let p: &mut RawTracePoint = program(&mut ebpf, name)?;
+                p.load().map_err(|e| load_failure(name, e))?;
+                p.attach(name).map_err(|e| attach_failure(name, &format!("raw tracepoint {name}"), e))?;
+                Ok(())
+            })();
+            if let Err(e) = r {
+                soft(name, e, &mut warnings)?;
+            }
+        }
         let tracefs = system::ensure_tracefs();
         for &(name, category, event) in TRACEPOINTS {
             let r = (|| {
@@ -313,6 +327,7 @@ impl Probes {
             v.copy_from_slice(abi::as_bytes(&cfg));
             traced.insert(ifindex, v, 0).map_err(|e| LiveError::map(abi::MAP_TRACED, e))?;
         }
+        self.set_fast(ifindex, l2_len + 1)?;
         self.l2_len.insert(ifindex, l2_len);
         if self.tc_links.contains_key(&ifindex) {
             return Ok(());
@@ -351,7 +366,18 @@ impl Probes {
         self.untrace(ifindex)
     }
 
+    /// `traced_fast[ifindex]` = l2_len + 1, or 0 to stop; nothing for large ifindexes (the
+    /// programs ask `traced` for those).
+    fn set_fast(&mut self, ifindex: u32, value: u32) -> Result<(), LiveError> {
+        if ifindex >= abi::FAST_IFINDEX {
+            return Ok(());
+        }
+        let mut fast: Array<_, u32> = self.map_mut(abi::MAP_TRACED_FAST)?;
+        fast.set(ifindex, value, 0).map_err(|e| LiveError::map(abi::MAP_TRACED_FAST, e))
+    }
+
     fn untrace(&mut self, ifindex: u32) -> Result<(), LiveError> {
+        self.set_fast(ifindex, 0)?;
         let mut traced: HashMap<_, u32, [u8; IFACE_CFG]> = self.map_mut(abi::MAP_TRACED)?;
         match traced.remove(&ifindex) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
@@ -484,6 +510,7 @@ impl Probes {
         let view = MapView::new(&self.ebpf)?;
         let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
         res.begin_round();
+        let to_boot = mono_to_boot_ns();
         let mut iface: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
         let mut sock: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
         let mut referenced = HashSet::new();
@@ -503,10 +530,20 @@ impl Probes {
             merge(&mut sock, FlowKey { tgid, tid, ..f.key }, f, 0);
         }
         res.prune(&referenced);
+        let boot = |mut c: FlowCount| {
+            c.first_ns += to_boot;
+            c.last_ns += to_boot;
+            c
+        };
+        let mut esp = self.esp()?;
+        for e in &mut esp {
+            e.first_ns += to_boot;
+            e.last_ns += to_boot;
+        }
         Ok(Counters {
-            iface_flows: iface.into_values().collect(),
-            sock_flows: sock.into_values().collect(),
-            esp: self.esp()?,
+            iface_flows: iface.into_values().map(boot).collect(),
+            sock_flows: sock.into_values().map(boot).collect(),
+            esp,
             stats: self.stats()?,
         })
     }
@@ -665,12 +702,24 @@ fn merge(into: &mut BTreeMap<FlowKey, FlowCount>, key: FlowKey, f: &FlowCount, l
     c.last_ns = c.last_ns.max(f.last_ns);
 }
 
-/// CLOCK_BOOTTIME in ns: the clock of the records' `ts` (bpf_ktime_get_boot_ns).
-fn boottime_ns() -> u64 {
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_BOOTTIME in ns: the clock of the records' `ts` (bpf_ktime_get_boot_ns).
+fn boottime_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME)
+}
+
+/// What to add to a CLOCK_MONOTONIC time (the counters' coarse clock) to get boot time: the
+/// time spent suspended, which only changes across a suspend.
+fn mono_to_boot_ns() -> u64 {
+    let boot = clock_ns(libc::CLOCK_BOOTTIME);
+    let mono = clock_ns(libc::CLOCK_MONOTONIC);
+    boot.saturating_sub(mono)
 }
 
 /// The kernel maps the resolver asks, one lookup per question.
