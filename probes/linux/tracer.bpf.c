@@ -95,15 +95,22 @@ struct {
 /* Per CPU, the last (socket, sender) the send hook handled (slot 0) and the last (socket,
  * receiver) the receive hook handled (slot 1), or (socket, MSG_FOREIGN) for a socket not ours:
  * the same thread sending again on the same socket, the common case by far, costs one array
- * lookup the verifier inlines instead of a hash lookup. A hit skips only what the previous call
- * already did (the confirmation exists, the owner was announced); `last_tx_tgid` may then lag
- * behind when threads on different CPUs take turns, which only moves the fallback owner among
- * the socket's recent senders. */
+ * lookup the verifier inlines, and neither a probe read (the cookie) nor a hash lookup.
+ *
+ * The socket is remembered by its address, which the memory of a released socket may take
+ * again: an entry only counts within the `tt_sock_epoch` it was written in, and every inet
+ * socket's release (cgroup/sock_release, all namespaces) starts a new one. A hit skips only what
+ * the previous call already did (the confirmation exists, the owner was announced);
+ * `last_tx_tgid` may then lag behind when threads on different CPUs take turns, which only
+ * moves the fallback owner among the socket's recent senders. */
 struct msg_seen {
-	__u64 cookie;
+	__u64 sk;           /* the struct sock's address */
 	__u64 who;          /* pid_tgid (send), tgid (receive), or MSG_FOREIGN */
+	__u64 epoch;
 };
 #define MSG_FOREIGN (~0ULL)
+
+__u64 tt_sock_epoch = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -394,6 +401,8 @@ int sock_create(struct bpf_sock *ctx)
 SEC("cgroup/sock_release")
 int sock_release(struct bpf_sock *ctx)
 {
+	/* Its address may be a new socket's soon: forget every cached socket address. */
+	__sync_fetch_and_add(&tt_sock_epoch, 1);
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct tt_sock_info *info = bpf_map_lookup_elem(&sockets, &cookie);
 
@@ -591,8 +600,8 @@ static __always_inline struct tt_sock_info *msg_socket(const struct sock *sk, __
  * right after each send on a socket returns (send, sendto, sendmsg, sendmmsg, write, writev,
  * sendfile and splice, io_uring, kernel senders alike). Confirms (cookie, tgid, tid) into
  * `senders`: tc egress counted this send's packets under that candidate a moment ago. Fast path
- * (the thread that sent last on this CPU sends again on the same socket): one probe read (the
- * cookie) and the per-CPU `msg_seen`.
+ * (the thread that sent last on this CPU sends again on the same socket): the per-CPU
+ * `msg_seen`, nothing else.
  *
  * Raw rather than a perf tracepoint: no event record is assembled and copied for the program on
  * every send, it gets the tracepoint's arguments as they are.
@@ -600,23 +609,26 @@ static __always_inline struct tt_sock_info *msg_socket(const struct sock *sk, __
 SEC("raw_tracepoint/sock_send_length")
 int sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
+	__u64 skp = ctx->args[0];
+	const struct sock *sk = (const struct sock *)skp;
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 slot = 0;
+	struct msg_seen *seen = bpf_map_lookup_elem(&msg_seen, &slot);
+	__u64 epoch = tt_sock_epoch;
+
+	if (!seen)
+		return 0;
+	if (seen->sk == skp && seen->epoch == epoch && (seen->who == pt || seen->who == MSG_FOREIGN))
+		return 0;
 	__u64 cookie = sk_cookie(sk);
 
 	if (!cookie)
 		return 0;
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 slot = 0;
-	struct msg_seen *seen = bpf_map_lookup_elem(&msg_seen, &slot);
-
-	if (!seen)
-		return 0;
-	if (seen->cookie == cookie && (seen->who == pt || seen->who == MSG_FOREIGN))
-		return 0;
 	__u32 tgid = pt >> 32, tid = (__u32)pt;
 	struct tt_sock_info *info = msg_socket(sk, cookie);
 
-	seen->cookie = cookie;
+	seen->sk = skp;
+	seen->epoch = epoch;
 	seen->who = info ? pt : MSG_FOREIGN;
 	if (!info || (info->last_tx_tid == tid && info->last_tx_tgid == tgid))
 		return 0;
@@ -640,26 +652,29 @@ int sock_send_length(struct bpf_raw_tracepoint_args *ctx)
 
 /* sock_recv_length (raw): in the receiving process after each receive. The last receiver owns
  * what arrives for the socket; announce a new one. Fast path (the same process again, as last on
- * this CPU): one probe read and `msg_seen`. */
+ * this CPU): `msg_seen`. */
 SEC("raw_tracepoint/sock_recv_length")
 int sock_recv_length(struct bpf_raw_tracepoint_args *ctx)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
+	__u64 skp = ctx->args[0];
+	const struct sock *sk = (const struct sock *)skp;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 slot = 1;
+	struct msg_seen *seen = bpf_map_lookup_elem(&msg_seen, &slot);
+	__u64 epoch = tt_sock_epoch;
+
+	if (!seen)
+		return 0;
+	if (seen->sk == skp && seen->epoch == epoch && (seen->who == tgid || seen->who == MSG_FOREIGN))
+		return 0;
 	__u64 cookie = sk_cookie(sk);
 
 	if (!cookie)
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u32 slot = 1;
-	struct msg_seen *seen = bpf_map_lookup_elem(&msg_seen, &slot);
-
-	if (!seen)
-		return 0;
-	if (seen->cookie == cookie && (seen->who == tgid || seen->who == MSG_FOREIGN))
-		return 0;
 	struct tt_sock_info *info = msg_socket(sk, cookie);
 
-	seen->cookie = cookie;
+	seen->sk = skp;
+	seen->epoch = epoch;
 	seen->who = info ? tgid : MSG_FOREIGN;
 	if (!info || info->last_rx_tgid == tgid)
 		return 0;

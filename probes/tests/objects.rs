@@ -77,7 +77,7 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_SOCKETS, (1, u64s, sz(size_of::<SockInfo>()))),
         (MAP_SENDERS, (9, sz(size_of::<SenderKey>()), sz(size_of::<SenderVal>()))),
         (MAP_FOREIGN, (9, u64s, 1)),
-        (MAP_MSG_SEEN, (6, u32s, 16)),
+        (MAP_MSG_SEEN, (6, u32s, 24)),
         (MAP_PROCS, (1, u32s, u64s)),
         (MAP_SOCK_USERS, (9, sz(size_of::<SockUser>()), u64s)),
         (MAP_TRACED, (1, u32s, sz(size_of::<IfaceCfg>()))),
