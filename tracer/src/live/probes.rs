@@ -500,10 +500,12 @@ impl Probes {
     }
 
     /// The kernel's exact counters now, summed over CPUs, with each socket's packets attributed
-    /// (see [`Counters::sock_flows`]). Reading does not reset them. A packet counted in the
-    /// microseconds before the read, by a thread whose confirmation has not run yet, is given to
-    /// its socket's owner this time and to its sender from the next read on; per-flow totals
-    /// only grow.
+    /// (see [`Counters::sock_flows`]). Reading does not reset them. Per-socket totals are
+    /// attributed read by read: what a count grew by since the previous read goes to whom it
+    /// resolves to now, so totals only grow and sum to the kernel's even when a socket changes
+    /// hands. Packets of a thread whose first packets on a socket were counted in the last 10 ms
+    /// and that is not confirmed yet (its sock_send_length runs microseconds after tc) wait for
+    /// the next read; the interface totals include them at once.
     pub fn read_counters(&self) -> Result<Counters, LiveError> {
         let tc = self.flows(abi::MAP_IFACE_FLOWS)?;
         let cg = self.flows(abi::MAP_SOCK_FLOWS)?;
@@ -511,24 +513,29 @@ impl Probes {
         let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
         res.begin_round();
         let to_boot = mono_to_boot_ns();
+        // The kernel stamps flows with the coarse monotonic clock (a tick behind at most).
+        let now_mono = clock_ns(libc::CLOCK_MONOTONIC);
         let mut iface: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
-        let mut sock: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
         let mut referenced = HashSet::new();
         for f in &tc {
             merge(&mut iface, FlowKey { tgid: 0, tid: 0, ..f.key }, f, 0);
-            if f.key.cookie == 0 {
+        }
+        for (f, from_tc) in tc.iter().map(|f| (f, true)).chain(cg.iter().map(|f| (f, false))) {
+            let k = &f.key;
+            if k.cookie == 0 {
                 continue;
             }
-            referenced.insert(f.key.cookie);
-            let (tgid, tid) = res.resolve(&view, f.key.cookie, f.key.tgid, f.key.tid, f.key.direction);
-            let l2 = u64::from(self.l2_len.get(&f.key.ifindex).copied().unwrap_or(0));
-            merge(&mut sock, FlowKey { tgid, tid, ..f.key }, f, l2);
+            referenced.insert(k.cookie);
+            let out = k.direction == abi::DIR_OUT;
+            let confirmed = out && res.is_confirmed(&view, SenderKey { cookie: k.cookie, tgid: k.tgid, tid: k.tid });
+            if out && !confirmed && k.tgid != 0 && now_mono.saturating_sub(f.first_ns) < HOLD_NS {
+                continue;
+            }
+            let (tgid, tid) = res.resolve(&view, k.cookie, k.tgid, k.tid, k.direction);
+            let l2 = if from_tc { u64::from(self.l2_len.get(&k.ifindex).copied().unwrap_or(0)) } else { 0 };
+            res.add_count(f, tgid, tid, l2);
         }
-        for f in &cg {
-            referenced.insert(f.key.cookie);
-            let (tgid, tid) = res.resolve(&view, f.key.cookie, f.key.tgid, f.key.tid, f.key.direction);
-            merge(&mut sock, FlowKey { tgid, tid, ..f.key }, f, 0);
-        }
+        let sock: Vec<FlowCount> = res.totals().copied().collect();
         res.prune(&referenced);
         let boot = |mut c: FlowCount| {
             c.first_ns += to_boot;
@@ -542,7 +549,7 @@ impl Probes {
         }
         Ok(Counters {
             iface_flows: iface.into_values().map(boot).collect(),
-            sock_flows: sock.into_values().map(boot).collect(),
+            sock_flows: sock.into_iter().map(boot).collect(),
             esp,
             stats: self.stats()?,
         })

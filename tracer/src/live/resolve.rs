@@ -15,10 +15,18 @@
 //! Confirmations and owners are kept after the kernel forgets them (a socket's entry goes at
 //! close, an LRU entry when evicted): a process that lived a few milliseconds still gets its
 //! packets. The caches are bounded by what the flow maps still reference ([`Resolver::prune`]).
+//!
+//! Counts are attributed read by read ([`Resolver::add_count`]): what a kernel count grew by
+//! since the previous read goes to whoever it resolves to now. An owner that changes (a socket
+//! handed to a child) then takes the packets from then on and never those counted before, so
+//! every attributed total only grows and their sum is the kernel's: a reader that turns totals
+//! into deltas (the session's converter) counts each packet once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tuntrace_probes::layout::{self as abi, SenderKey, SockInfo, SockRec};
+use tuntrace_probes::layout::{self as abi, FlowKey, SenderKey, SockInfo, SockRec};
+
+use super::FlowCount;
 
 /// What the resolver asks the kernel's maps (the loader implements it with map lookups; the
 /// tests with a table).
@@ -56,6 +64,10 @@ pub(crate) struct Resolver {
     owners: HashMap<u64, Owner>,
     /// Sockets whose kernel entry was read in this round: one lookup per socket per round.
     refreshed: HashSet<u64>,
+    /// (packets, bytes) of each kernel count, as the kernel keys it, at the previous read.
+    seen: HashMap<FlowKey, (u64, u64)>,
+    /// The attributed totals: kernel keys with the candidate replaced by the process decided.
+    totals: BTreeMap<FlowKey, FlowCount>,
 }
 
 /// Above this many cached sockets and confirmations, [`Resolver::prune`] drops those no flow
@@ -124,13 +136,44 @@ impl Resolver {
         (self.owner(k, cookie, dir), 0)
     }
 
-    /// Forgets sockets and confirmations that no flow references, once the caches grew large.
+    /// Adds what kernel count `f` grew by since the previous read to process `tgid` (thread
+    /// `tid`), its bytes less `l2` per packet. A count lower than before is one the kernel
+    /// started again (its entry was evicted and made anew): all of it is new.
+    pub fn add_count(&mut self, f: &FlowCount, tgid: u32, tid: u32, l2: u64) {
+        let last = self.seen.entry(f.key).or_insert((0, 0));
+        let (dp, db) = if f.packets >= last.0 {
+            (f.packets - last.0, f.bytes.saturating_sub(last.1))
+        } else {
+            (f.packets, f.bytes)
+        };
+        *last = (f.packets, f.bytes);
+        if dp == 0 {
+            return;
+        }
+        let key = FlowKey { tgid, tid, ..f.key };
+        let t =
+            self.totals.entry(key).or_insert(FlowCount { key, packets: 0, bytes: 0, first_ns: u64::MAX, last_ns: 0 });
+        t.packets += dp;
+        t.bytes += db.saturating_sub(l2 * dp);
+        t.first_ns = t.first_ns.min(f.first_ns);
+        t.last_ns = t.last_ns.max(f.last_ns);
+    }
+
+    /// The attributed totals, in key order.
+    pub fn totals(&self) -> impl Iterator<Item = &FlowCount> {
+        self.totals.values()
+    }
+
+    /// Forgets sockets, confirmations and counts that no flow references, once the caches grew
+    /// large.
     pub fn prune(&mut self, referenced: &HashSet<u64>) {
-        if self.owners.len() + self.confirmed.len() <= PRUNE_ABOVE {
+        if self.owners.len() + self.confirmed.len() + self.seen.len() <= PRUNE_ABOVE {
             return;
         }
         self.owners.retain(|c, _| referenced.contains(c));
         self.confirmed.retain(|s| referenced.contains(&s.cookie));
+        self.seen.retain(|k, _| referenced.contains(&k.cookie));
+        self.totals.retain(|k, _| referenced.contains(&k.cookie));
     }
 }
 
@@ -230,6 +273,48 @@ mod tests {
         r.begin_round();
         assert_eq!(r.owner(&t, 9, abi::DIR_IN), 600, "the child it was handed to");
         assert_eq!(r.owner(&t, 8, abi::DIR_OUT), 0, "never heard of");
+    }
+
+    fn kernel(cookie: u64, dir: u8, tgid: u32, tid: u32, packets: u64) -> FlowCount {
+        let key =
+            FlowKey { cookie, ifindex: 2, tgid, tid, direction: dir, protocol: 17, family: 4, ..FlowKey::default() };
+        FlowCount { key, packets, bytes: packets * 100, first_ns: 1, last_ns: packets }
+    }
+
+    fn total(r: &Resolver, tgid: u32) -> u64 {
+        r.totals().filter(|c| c.key.tgid == tgid).map(|c| c.packets).sum()
+    }
+
+    #[test]
+    fn counts_go_to_the_owner_of_the_moment_they_were_read_in_and_never_move() {
+        let mut t = Table::default();
+        t.sockets.insert(7, info(100, 0, 100));
+        let mut r = Resolver::default();
+        // The parent received 5 packets; then it hands the socket to a child, which receives 3.
+        let owner = r.owner(&t, 7, abi::DIR_IN);
+        r.add_count(&kernel(7, abi::DIR_IN, 0, 0, 5), owner, 0, 0);
+        t.sockets.insert(7, info(100, 0, 200));
+        r.begin_round();
+        let owner = r.owner(&t, 7, abi::DIR_IN);
+        r.add_count(&kernel(7, abi::DIR_IN, 0, 0, 8), owner, 0, 0);
+        assert_eq!((total(&r, 100), total(&r, 200)), (5, 3), "the parent keeps what it had");
+        // Nothing new: nothing moves, whoever owns it now.
+        r.begin_round();
+        r.add_count(&kernel(7, abi::DIR_IN, 0, 0, 8), 100, 0, 0);
+        assert_eq!((total(&r, 100), total(&r, 200)), (5, 3));
+        // Bytes less the link header, per packet.
+        r.add_count(&kernel(7, abi::DIR_IN, 0, 0, 10), 200, 0, 14);
+        let child = r.totals().find(|c| c.key.tgid == 200).unwrap();
+        assert_eq!((child.packets, child.bytes), (5, 3 * 100 + 2 * (100 - 14)));
+    }
+
+    #[test]
+    fn a_kernel_count_that_starts_again_is_all_new() {
+        let mut r = Resolver::default();
+        r.add_count(&kernel(7, abi::DIR_OUT, 300, 301, 9), 300, 301, 0);
+        // Evicted from the LRU map and made anew with 2.
+        r.add_count(&kernel(7, abi::DIR_OUT, 300, 301, 2), 300, 301, 0);
+        assert_eq!(total(&r, 300), 11);
     }
 
     #[test]
