@@ -10,6 +10,12 @@
 //!                                                         copies packets between them until
 //!                                                         SIGTERM or SIGINT
 //!
+//!   udp_flood report FILE --flow IP:PORT --pid PID        reads a `tuntrace trace --json`
+//!                                                         report: the packets of the UDP flows
+//!                                                         to or from IP:PORT, how many of them
+//!                                                         the report gives to PID, PID's own
+//!                                                         packets, what it lost
+//!
 //! Each prints one line of `key=value` figures on stdout when it ends (tun-pair also prints
 //! `ready` once both devices exist), so a shell script can read them.
 
@@ -40,7 +46,7 @@ mod linux {
 
     fn usage() -> i32 {
         eprintln!(
-            "usage: udp_flood send --to IP:PORT --size BYTES --secs S\n       udp_flood recv --bind IP:PORT --secs S\n       udp_flood tun-pair NS_A:TUN_A NS_B:TUN_B"
+            "usage: udp_flood send --to IP:PORT --size BYTES --secs S\n       udp_flood recv --bind IP:PORT --secs S\n       udp_flood tun-pair NS_A:TUN_A NS_B:TUN_B\n       udp_flood report FILE --flow IP:PORT --pid PID"
         );
         2
     }
@@ -61,6 +67,12 @@ mod linux {
                 None => return usage(),
             },
             Some("tun-pair") if args.len() == 3 => tun_pair(&args[1], &args[2]),
+            Some("report") if args.len() >= 2 => {
+                match (opt("--flow").and_then(|s| s.parse().ok()), opt("--pid").and_then(|s| s.parse().ok())) {
+                    (Some(flow), Some(pid)) => report(&args[1], flow, pid),
+                    _ => return usage(),
+                }
+            }
             _ => return usage(),
         };
         match result {
@@ -253,5 +265,39 @@ mod linux {
             forward(&tb, &ta, &ba);
         });
         Ok(format!("forwarded_ab={} forwarded_ba={}", ab.load(Ordering::Relaxed), ba.load(Ordering::Relaxed)))
+    }
+
+    /// From a `tuntrace trace --json` report (docs/report-schema.md): `flow`, the packets of the
+    /// UDP flows with `at` as one end (the interface's count); `flow_pid`, those of them the
+    /// report gives to `pid`; `process`, `pid`'s packets (its sockets' counts); `unattributed`
+    /// and `lost` (`dropped_events`) over the whole report.
+    fn report(file: &str, at: SocketAddrV4, pid: u64) -> Result<String, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+        let u = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let ip = at.ip().to_string();
+        let end =
+            |f: &serde_json::Value, a: &str, p: &str| f[a].as_str() == Some(&ip) && u(&f[p]) == u64::from(at.port());
+        let (mut flow, mut flow_pid) = (0, 0);
+        for f in r["flows"].as_array().into_iter().flatten() {
+            if f["proto"].as_str() == Some("udp") && (end(f, "dst", "dport") || end(f, "src", "sport")) {
+                flow += u(&f["packets"]);
+                if f["pid"].as_u64() == Some(pid) {
+                    flow_pid += u(&f["packets"]);
+                }
+            }
+        }
+        let process: u64 = r["processes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["pid"].as_u64() == Some(pid))
+            .map(|p| u(&p["packets"]))
+            .sum();
+        Ok(format!(
+            "flow={flow} flow_pid={flow_pid} process={process} unattributed={} lost={}",
+            u(&r["stats"]["unattributed_packets"]),
+            u(&r["stats"]["dropped_events"])
+        ))
     }
 }
