@@ -68,17 +68,15 @@ trim() {
     whole "enum bpf_map_type"
     enum_with BPF_ANY
     enum_with BPF_F_CURRENT_NETNS
-    enum_with BPF_F_NO_PREALLOC
-    enum_with BPF_LOCAL_STORAGE_GET_F_CREATE
     echo
     echo "/* Forward declarations of the structs libbpf's bpf_helper_defs.h names in prototypes. */"
     if [ -f /usr/include/bpf/bpf_helper_defs.h ]; then
         grep -o 'struct [a-z_][a-z_0-9]*' /usr/include/bpf/bpf_helper_defs.h | sort -u | sed 's/$/;/'
     fi
     echo
-    for s in bpf_spin_lock bpf_sock bpf_sock_tuple bpf_sock_addr __sk_buff ethhdr iphdr in6_addr ipv6hdr udphdr tcphdr \
+    for s in bpf_spin_lock bpf_raw_tracepoint_args bpf_sock bpf_sock_tuple bpf_sock_addr __sk_buff ethhdr iphdr in6_addr ipv6hdr udphdr tcphdr \
         trace_entry trace_event_raw_sys_enter trace_event_raw_sys_exit trace_event_raw_inet_sock_set_state \
-        trace_event_raw_sock_msg_length trace_event_raw_sched_process_exec trace_event_raw_sched_process_exit; do
+        trace_event_raw_sched_process_exec trace_event_raw_sched_process_exit; do
         whole "struct $s"
     done
     echo
@@ -88,13 +86,9 @@ trim() {
     trim sock_common skc_daddr skc_rcv_saddr skc_dport skc_num skc_family skc_state skc_bound_dev_if skc_net \
         skc_v6_daddr skc_v6_rcv_saddr skc_cookie
     trim sock __sk_common sk_protocol sk_type
-    trim socket sk
-    trim inode i_mode
-    trim file f_inode private_data
-    trim fdtable max_fds fd
-    trim files_struct fdt
     trim nsproxy net_ns
-    trim task_struct pid tgid start_boottime group_leader files nsproxy
+    trim task_struct pid tgid start_boottime group_leader nsproxy
+    trim pt_regs si dx
     echo "#pragma clang attribute pop"
     echo
     echo "#endif /* __VMLINUX_H__ */"

@@ -13,7 +13,7 @@
 #define TUNTRACE_H
 
 /* Bumped whenever a layout below changes; userspace refuses records of another version. */
-#define TT_ABI_VERSION 1
+#define TT_ABI_VERSION 2
 
 #define TT_COMM_LEN 16
 #define TT_IFNAME_LEN 16
@@ -36,8 +36,9 @@
 /* A process other than the creator used the socket for the first time (inherited across fork,
  * passed over a unix socket, shared). */
 #define TT_SOCK_OWNER 6
-/* A socket first seen in a packet of our netns: an accepted TCP connection (its socket is made in
- * softirq, no process hook sees it) or a socket that existed before the tracer and was not seeded. */
+/* A socket of our netns first seen when a process sends or receives on it: an accepted TCP connection
+ * (its socket is made in softirq, no process hook sees it being made) or a socket that existed before
+ * the tracer and was not seeded. tgid 0: the OWNER record that follows names the process. */
 #define TT_SOCK_LEARNED 7
 
 /* tt_proc_rec.op */
@@ -61,9 +62,9 @@
 #define TT_STAT_IFACE_FLOWS_FULL 2
 #define TT_STAT_SOCK_FLOWS_FULL 3
 #define TT_STAT_ESP_FULL 4
-#define TT_STAT_INFLIGHT_FULL 5  /* no task storage for a sending thread: its packets fall back */
+#define TT_STAT_SENDERS_FULL 5    /* a confirmation `senders` could not store: its packets fall back */
 #define TT_STAT_PROCS_FULL 6      /* a process whose exit will not be reported */
-#define TT_STAT_TUN_PENDING_FULL 7
+/* 7: unused (was the TUNSETIFF table, gone with sys_enter_ioctl) */
 #define TT_STAT_SAMPLED 8         /* PKT records written (not a loss: the denominator) */
 #define TT_STAT_RECORDS 9         /* other records written */
 #define TT_STAT_MAX 16
@@ -72,11 +73,14 @@
 #define TT_MAX_SOCKETS 65536
 #define TT_MAX_PROCS 16384
 #define TT_MAX_SOCK_USERS 65536
+#define TT_MAX_SENDERS 65536
+#define TT_MAX_FOREIGN 16384
 #define TT_MAX_TRACED 256
+/* Interfaces with a smaller ifindex are looked up in an array (`traced_fast`). */
+#define TT_FAST_IFINDEX 4096
 #define TT_MAX_IFACE_FLOWS 65536
 #define TT_MAX_SOCK_FLOWS 65536
 #define TT_MAX_ESP_SAS 4096
-#define TT_MAX_TUN_PENDING 1024
 
 /* The start of every ring-buffer record. */
 struct tt_hdr {
@@ -142,12 +146,14 @@ struct tt_pkt_rec {
 	struct tt_hdr hdr;
 	__u64 cookie;       /* the local socket that sent or will receive it; 0 if none (forwarded) */
 	__u32 ifindex;
-	__u32 tgid;         /* attributed process, 0 if unknown */
+	__u32 tgid;         /* egress: the task current when tc ran, a candidate the loader resolves
+			     * (see `senders`); ingress: 0. The loader hands out the attributed process. */
 	__u32 orig_len;     /* from the IP header on */
 	__u32 cap_len;
 	__u8 direction;     /* TT_DIR_* */
 	__u8 hook;          /* TT_HOOK_* */
-	__u8 _pad0[6];
+	__u8 _pad0[2];
+	__u32 tid;          /* egress: the candidate thread; ingress: 0 */
 };
 
 /* `traced`: interfaces whose packets are counted and sampled (ifindex -> this). */
@@ -156,12 +162,16 @@ struct tt_iface_cfg {
 	__u32 _pad0;
 };
 
-/* Key of `iface_flows` (tc, cookie of egress skbs that carry a local socket, tgid 0) and of
- * `sock_flows` (cgroup_skb, cookie and attributed tgid). */
+/* Key of `iface_flows` (tc, both directions) and of `sock_flows` (cgroup_skb ingress).
+ * iface_flows: egress keys carry the cookie of the skb's local socket (0 if forwarded) and the task
+ * that was current when tc ran (tgid, tid): a candidate sender, confirmed or not by `senders`;
+ * ingress keys have cookie, tgid and tid 0. sock_flows: the receiving socket's cookie, tgid and tid
+ * 0 (the current task in softirq says nothing about the receiver). The loader resolves tgid. */
 struct tt_flow_key {
 	__u64 cookie;
 	__u32 ifindex;
 	__u32 tgid;
+	__u32 tid;
 	__u8 direction;
 	__u8 protocol;
 	__u8 family;        /* 4 or 6 (the IP version, not AF_*) */
@@ -170,8 +180,11 @@ struct tt_flow_key {
 	__u16 dport;
 	__u8 src[16];
 	__u8 dst[16];
+	__u32 _pad1;
 };
 
+/* first_ns, last_ns: CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns, the tick's resolution),
+ * here and in tt_esp_val; the loader reports them as boot time. */
 struct tt_flow_val {
 	__u64 packets;
 	__u64 bytes;        /* skb->len: from the link header in tc, from the IP header in cgroup_skb */
@@ -211,13 +224,15 @@ struct tt_esp_val {
 struct tt_sock_info {
 	__u64 netns_cookie;
 	__u64 creator_start_ns;
-	__u32 creator_tgid; /* 0: unknown (learned from a packet) */
-	__u32 last_tx_tgid; /* the process that last sent on it, 0 if none yet */
+	__u32 creator_tgid; /* 0: unknown (learned from its first use) */
+	__u32 last_tx_tgid; /* the process that last sent on it (or connected it), 0 if none yet */
 	__u32 last_rx_tgid;
+	__u32 last_tx_tid;  /* the thread of last_tx_tgid that sent, 0 after a connect() */
 	__u8 family;
 	__u8 sock_type;
 	__u8 protocol;
 	__u8 released;      /* close() seen; a TCP socket stays until TCP_CLOSE */
+	__u32 _pad0;
 };
 
 /* `sock_users` key: one (socket, process) pair already announced with an OWNER record. */
@@ -225,6 +240,20 @@ struct tt_sock_user {
 	__u64 cookie;
 	__u32 tgid;
 	__u32 _pad0;
+};
+
+/* `senders` (LRU): thread `tid` of process `tgid` sent on socket `cookie` (sock_send_length, in
+ * process context). A tc egress count or sample whose candidate (cookie, tgid, tid) is here
+ * belongs to tgid. */
+struct tt_sender_key {
+	__u64 cookie;
+	__u32 tgid;
+	__u32 tid;
+};
+
+struct tt_sender_val {
+	__u64 start_ns;     /* process start (boot-time ns): tells a reused pid apart */
+	__u64 first_ns;     /* first send seen */
 };
 
 #endif /* TUNTRACE_H */

@@ -78,31 +78,6 @@ enum {
 enum {
 	BPF_F_CURRENT_NETNS = -1,
 };
-enum {
-	BPF_F_NO_PREALLOC = 1,
-	BPF_F_NO_COMMON_LRU = 2,
-	BPF_F_NUMA_NODE = 4,
-	BPF_F_RDONLY = 8,
-	BPF_F_WRONLY = 16,
-	BPF_F_STACK_BUILD_ID = 32,
-	BPF_F_ZERO_SEED = 64,
-	BPF_F_RDONLY_PROG = 128,
-	BPF_F_WRONLY_PROG = 256,
-	BPF_F_CLONE = 512,
-	BPF_F_MMAPABLE = 1024,
-	BPF_F_PRESERVE_ELEMS = 2048,
-	BPF_F_INNER_MAP = 4096,
-	BPF_F_LINK = 8192,
-	BPF_F_PATH_FD = 16384,
-	BPF_F_VTYPE_BTF_OBJ_FD = 32768,
-	BPF_F_TOKEN_FD = 65536,
-	BPF_F_SEGV_ON_FAULT = 131072,
-	BPF_F_NO_USER_CONV = 262144,
-};
-enum {
-	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
-	BPF_SK_STORAGE_GET_F_CREATE = 1,
-};
 
 /* Forward declarations of the structs libbpf's bpf_helper_defs.h names in prototypes. */
 struct __sk_buff;
@@ -161,6 +136,9 @@ struct xdp_md;
 
 struct bpf_spin_lock {
 	__u32 val;
+};
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
 };
 struct bpf_sock {
 	__u32 bound_dev_if;
@@ -358,15 +336,6 @@ struct trace_event_raw_inet_sock_set_state {
 	__u8 daddr_v6[16];
 	char __data[0];
 };
-struct trace_event_raw_sock_msg_length {
-	struct trace_entry ent;
-	void *sk;
-	__u16 family;
-	__u16 protocol;
-	int ret;
-	int flags;
-	char __data[0];
-};
 struct trace_event_raw_sched_process_exec {
 	struct trace_entry ent;
 	u32 __data_loc_filename;
@@ -408,23 +377,6 @@ struct sock {
 	u16 sk_protocol;
 	u16 sk_type;
 };
-struct socket {
-	struct sock *sk;
-};
-struct inode {
-	umode_t i_mode;
-};
-struct file {
-	struct inode *f_inode;
-	void *private_data;
-};
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-};
-struct files_struct {
-	struct fdtable *fdt;
-};
 struct nsproxy {
 	struct net *net_ns;
 };
@@ -433,8 +385,11 @@ struct task_struct {
 	pid_t tgid;
 	u64 start_boottime;
 	struct task_struct *group_leader;
-	struct files_struct *files;
 	struct nsproxy *nsproxy;
+};
+struct pt_regs {
+	long unsigned int si;
+	long unsigned int dx;
 };
 #pragma clang attribute pop
 

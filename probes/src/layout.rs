@@ -34,6 +34,8 @@ pub const COMM_LEN: usize = 16;
 pub const IFNAME_LEN: usize = 16;
 pub const PATH_LEN: usize = 256;
 pub const MAX_SNAPLEN: u32 = 1500;
+/// Interfaces below this ifindex are also in `traced_fast` (an array: value l2_len + 1).
+pub const FAST_IFINDEX: u32 = 4096;
 
 /// Indexes of the `stats` per-CPU array.
 pub const STAT_RING_FULL: u32 = 0;
@@ -41,9 +43,8 @@ pub const STAT_SOCKETS_FULL: u32 = 1;
 pub const STAT_IFACE_FLOWS_FULL: u32 = 2;
 pub const STAT_SOCK_FLOWS_FULL: u32 = 3;
 pub const STAT_ESP_FULL: u32 = 4;
-pub const STAT_INFLIGHT_FULL: u32 = 5;
+pub const STAT_SENDERS_FULL: u32 = 5;
 pub const STAT_PROCS_FULL: u32 = 6;
-pub const STAT_TUN_PENDING_FULL: u32 = 7;
 pub const STAT_SAMPLED: u32 = 8;
 pub const STAT_RECORDS: u32 = 9;
 pub const STAT_MAX: u32 = 16;
@@ -52,14 +53,16 @@ pub const STAT_MAX: u32 = 16;
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_STATS: &str = "stats";
 pub const MAP_SOCKETS: &str = "sockets";
-pub const MAP_INFLIGHT: &str = "inflight";
+pub const MAP_SENDERS: &str = "senders";
+pub const MAP_FOREIGN: &str = "foreign";
+pub const MAP_MSG_SEEN: &str = "msg_seen";
 pub const MAP_PROCS: &str = "procs";
 pub const MAP_SOCK_USERS: &str = "sock_users";
 pub const MAP_TRACED: &str = "traced";
+pub const MAP_TRACED_FAST: &str = "traced_fast";
 pub const MAP_IFACE_FLOWS: &str = "iface_flows";
 pub const MAP_SOCK_FLOWS: &str = "sock_flows";
 pub const MAP_ESP_SAS: &str = "esp_sas";
-pub const MAP_TUN_PENDING: &str = "tun_pending";
 pub const MAP_SCRATCH: &str = "scratch";
 
 /// `.rodata` globals the loader sets before load.
@@ -171,7 +174,10 @@ pub struct PktRec {
     pub cap_len: u32,
     pub direction: u8,
     pub hook: u8,
-    pub _pad0: [u8; 6],
+    pub _pad0: [u8; 2],
+    /// Egress: the candidate thread in the kernel's record (0 on ingress); the loader resolves
+    /// `tgid` and keeps `tid` only when `senders` confirmed it.
+    pub tid: u32,
 }
 
 #[repr(C)]
@@ -187,6 +193,9 @@ pub struct FlowKey {
     pub cookie: u64,
     pub ifindex: u32,
     pub tgid: u32,
+    /// In the kernel's keys: the candidate thread (tc egress) or 0. In what the loader returns:
+    /// the thread `senders` confirmed as the sender, else 0.
+    pub tid: u32,
     pub direction: u8,
     pub protocol: u8,
     /// 4 or 6.
@@ -196,6 +205,7 @@ pub struct FlowKey {
     pub dport: u16,
     pub src: [u8; 16],
     pub dst: [u8; 16],
+    pub _pad1: u32,
 }
 
 #[repr(C)]
@@ -246,11 +256,14 @@ pub struct SockInfo {
     pub creator_tgid: u32,
     pub last_tx_tgid: u32,
     pub last_rx_tgid: u32,
+    /// The thread of `last_tx_tgid` that sent last; 0 after a connect().
+    pub last_tx_tid: u32,
     pub family: u8,
     pub sock_type: u8,
     pub protocol: u8,
     /// close() seen; a TCP socket stays in the table until it reaches TCP_CLOSE.
     pub released: u8,
+    pub _pad0: u32,
 }
 
 #[repr(C)]
@@ -259,6 +272,22 @@ pub struct SockUser {
     pub cookie: u64,
     pub tgid: u32,
     pub _pad0: u32,
+}
+
+/// `senders` key: thread `tid` of process `tgid` sent on socket `cookie`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SenderKey {
+    pub cookie: u64,
+    pub tgid: u32,
+    pub tid: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderVal {
+    pub start_ns: u64,
+    pub first_ns: u64,
 }
 
 // SAFETY: #[repr(C)], integer and byte-array fields only, no implicit padding (tested below).
@@ -274,6 +303,8 @@ unsafe impl Plain for EspKey {}
 unsafe impl Plain for EspVal {}
 unsafe impl Plain for SockInfo {}
 unsafe impl Plain for SockUser {}
+unsafe impl Plain for SenderKey {}
+unsafe impl Plain for SenderVal {}
 unsafe impl Plain for u32 {}
 unsafe impl Plain for u64 {}
 
@@ -336,22 +367,25 @@ mod tests {
         assert_eq!(offset_of!(PktRec, cap_len), 36);
         assert_eq!(offset_of!(PktRec, direction), 40);
         assert_eq!(offset_of!(PktRec, hook), 41);
+        assert_eq!(offset_of!(PktRec, tid), 44);
     }
 
     #[test]
     fn map_layouts_match_the_c_header() {
         assert_eq!(size_of::<IfaceCfg>(), 8);
 
-        assert_eq!(size_of::<FlowKey>(), 56);
+        assert_eq!(size_of::<FlowKey>(), 64);
         assert_eq!(offset_of!(FlowKey, ifindex), 8);
         assert_eq!(offset_of!(FlowKey, tgid), 12);
-        assert_eq!(offset_of!(FlowKey, direction), 16);
-        assert_eq!(offset_of!(FlowKey, protocol), 17);
-        assert_eq!(offset_of!(FlowKey, family), 18);
-        assert_eq!(offset_of!(FlowKey, sport), 20);
-        assert_eq!(offset_of!(FlowKey, dport), 22);
-        assert_eq!(offset_of!(FlowKey, src), 24);
-        assert_eq!(offset_of!(FlowKey, dst), 40);
+        assert_eq!(offset_of!(FlowKey, tid), 16);
+        assert_eq!(offset_of!(FlowKey, direction), 20);
+        assert_eq!(offset_of!(FlowKey, protocol), 21);
+        assert_eq!(offset_of!(FlowKey, family), 22);
+        assert_eq!(offset_of!(FlowKey, sport), 24);
+        assert_eq!(offset_of!(FlowKey, dport), 26);
+        assert_eq!(offset_of!(FlowKey, src), 28);
+        assert_eq!(offset_of!(FlowKey, dst), 44);
+        assert_eq!(offset_of!(FlowKey, _pad1), 60);
         assert_eq!(size_of::<FlowVal>(), 32);
         assert_eq!(offset_of!(FlowVal, last_ns), 24);
 
@@ -374,15 +408,20 @@ mod tests {
         assert_eq!(offset_of!(EspVal, first_ns), 48);
         assert_eq!(offset_of!(EspVal, last_ns), 56);
 
-        assert_eq!(size_of::<SockInfo>(), 32);
+        assert_eq!(size_of::<SockInfo>(), 40);
         assert_eq!(offset_of!(SockInfo, creator_start_ns), 8);
         assert_eq!(offset_of!(SockInfo, creator_tgid), 16);
         assert_eq!(offset_of!(SockInfo, last_tx_tgid), 20);
         assert_eq!(offset_of!(SockInfo, last_rx_tgid), 24);
-        assert_eq!(offset_of!(SockInfo, family), 28);
-        assert_eq!(offset_of!(SockInfo, sock_type), 29);
-        assert_eq!(offset_of!(SockInfo, protocol), 30);
-        assert_eq!(offset_of!(SockInfo, released), 31);
+        assert_eq!(offset_of!(SockInfo, last_tx_tid), 28);
+        assert_eq!(offset_of!(SockInfo, family), 32);
+        assert_eq!(offset_of!(SockInfo, sock_type), 33);
+        assert_eq!(offset_of!(SockInfo, protocol), 34);
+        assert_eq!(offset_of!(SockInfo, released), 35);
+
+        assert_eq!(size_of::<SenderKey>(), 16);
+        assert_eq!((offset_of!(SenderKey, tgid), offset_of!(SenderKey, tid)), (8, 12));
+        assert_eq!(size_of::<SenderVal>(), 16);
 
         assert_eq!(size_of::<SockUser>(), 16);
         assert_eq!(offset_of!(SockUser, tgid), 8);
@@ -395,10 +434,10 @@ mod tests {
         assert_eq!(size_of::<ProcRec>(), 16 + 8 + 4 * 3 + 4 + COMM_LEN + PATH_LEN);
         assert_eq!(size_of::<TunRec>(), 16 + 8 + 4 * 3 + 4 + IFNAME_LEN + COMM_LEN);
         assert_eq!(size_of::<PktRec>(), 16 + 8 + 4 * 4 + 8);
-        assert_eq!(size_of::<FlowKey>(), 8 + 4 * 2 + 4 + 2 * 2 + 32);
+        assert_eq!(size_of::<FlowKey>(), 8 + 4 * 3 + 4 + 2 * 2 + 32 + 4);
         assert_eq!(size_of::<EspKey>(), 4 * 2 + 4 + 2 * 2 + 32);
         assert_eq!(size_of::<EspVal>(), 4 * 4 + 8 * 6);
-        assert_eq!(size_of::<SockInfo>(), 8 * 2 + 4 * 3 + 4);
+        assert_eq!(size_of::<SockInfo>(), 8 * 2 + 4 * 4 + 4 + 4);
     }
 
     #[test]

@@ -14,6 +14,7 @@ fn section_kind(s: &ProgramSection) -> String {
     match s {
         ProgramSection::SchedClassifier => "classifier".into(),
         ProgramSection::TracePoint => "tracepoint".into(),
+        ProgramSection::RawTracePoint => "raw_tracepoint".into(),
         ProgramSection::CgroupSkb { attach_type } => format!("cgroup_skb {attach_type:?}"),
         ProgramSection::CgroupSock { attach_type } => format!("cgroup_sock {}", sock_attach(attach_type)),
         ProgramSection::CgroupSockAddr { attach_type } => format!("cgroup_sock_addr {}", addr_attach(attach_type)),
@@ -44,31 +45,15 @@ fn tracer_object_has_the_expected_programs() {
         ("tc_ingress", "classifier".to_string()),
         ("tc_egress", "classifier".to_string()),
         ("cgroup_skb_ingress", "cgroup_skb Some(Ingress)".to_string()),
-        ("cgroup_skb_egress", "cgroup_skb Some(Egress)".to_string()),
         ("sock_create", "cgroup_sock sock_create".to_string()),
         ("sock_release", "cgroup_sock sock_release".to_string()),
         ("post_bind4", "cgroup_sock post_bind4".to_string()),
         ("post_bind6", "cgroup_sock post_bind6".to_string()),
         ("connect4", "cgroup_sock_addr connect4".to_string()),
         ("connect6", "cgroup_sock_addr connect6".to_string()),
-        ("sendmsg4", "cgroup_sock_addr udpsendmsg4".to_string()),
-        ("sendmsg6", "cgroup_sock_addr udpsendmsg6".to_string()),
-        ("recvmsg4", "cgroup_sock_addr udprecvmsg4".to_string()),
-        ("recvmsg6", "cgroup_sock_addr udprecvmsg6".to_string()),
-        ("sock_send_length", tp.clone()),
-        ("sock_recv_length", tp.clone()),
+        ("sock_send_length", "raw_tracepoint".to_string()),
+        ("sock_recv_length", "raw_tracepoint".to_string()),
         ("inet_sock_set_state", tp.clone()),
-        ("sys_enter_sendto", tp.clone()),
-        ("sys_enter_sendmsg", tp.clone()),
-        ("sys_enter_sendmmsg", tp.clone()),
-        ("sys_enter_write", tp.clone()),
-        ("sys_enter_writev", tp.clone()),
-        ("sys_exit_sendto", tp.clone()),
-        ("sys_exit_sendmsg", tp.clone()),
-        ("sys_exit_sendmmsg", tp.clone()),
-        ("sys_exit_write", tp.clone()),
-        ("sys_exit_writev", tp.clone()),
-        ("sys_enter_ioctl", tp.clone()),
         ("sys_exit_ioctl", tp.clone()),
         ("sched_process_exec", tp.clone()),
         ("sched_process_exit", tp),
@@ -90,14 +75,16 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_EVENTS, (27, 0, 0)),
         (MAP_STATS, (6, u32s, u64s)),
         (MAP_SOCKETS, (1, u64s, sz(size_of::<SockInfo>()))),
-        (MAP_INFLIGHT, (29, u32s, u64s)), // task storage
+        (MAP_SENDERS, (9, sz(size_of::<SenderKey>()), sz(size_of::<SenderVal>()))),
+        (MAP_FOREIGN, (9, u64s, 1)),
+        (MAP_MSG_SEEN, (6, u32s, 24)),
         (MAP_PROCS, (1, u32s, u64s)),
         (MAP_SOCK_USERS, (9, sz(size_of::<SockUser>()), u64s)),
         (MAP_TRACED, (1, u32s, sz(size_of::<IfaceCfg>()))),
+        (MAP_TRACED_FAST, (2, u32s, u32s)),
         (MAP_IFACE_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
         (MAP_SOCK_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
         (MAP_ESP_SAS, (1, sz(size_of::<EspKey>()), sz(size_of::<EspVal>()))),
-        (MAP_TUN_PENDING, (1, u32s, u64s)),
         // The record and its data, rounded up to the record's 8-byte alignment.
         (MAP_SCRATCH, (6, u32s, (sz(size_of::<PktRec>()) + MAX_SNAPLEN).next_multiple_of(8))),
     ]
@@ -110,6 +97,8 @@ fn tracer_object_has_the_expected_maps() {
         .map(|(name, m)| (name.as_str(), (m.map_type(), m.key_size(), m.value_size())))
         .collect();
     assert_eq!(maps, expected);
+    let fast = obj.maps.get(MAP_TRACED_FAST).expect("traced_fast");
+    assert_eq!(fast.max_entries(), FAST_IFINDEX, "the loader writes every ifindex below FAST_IFINDEX there");
     // The globals the loader sets live in .rodata.
     assert!(obj.maps.keys().any(|k| k.starts_with(".rodata")), "no .rodata: {:?}", obj.maps.keys());
 }

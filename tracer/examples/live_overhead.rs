@@ -1,9 +1,14 @@
-//! Rough cost of the live tracer, as root: a UDP flood through a veth between two namespaces of
-//! its own (198.18.0.0/30), with no probes and with every probe loaded and the veth traced, runs
-//! alternated; and the cost of write(2) to /dev/null (which the sys_enter_write hook sees and must
-//! dismiss cheaply). Prints medians; it asserts nothing (ci/bench-live will grow from it).
+//! The live tracer's cost per hook, quickly, as root: a 64-byte UDP flood through a veth between
+//! two namespaces of its own (198.18.0.0/30), with no probes and with every probe loaded and the
+//! veth traced, runs alternated (throughput, and the CPU time per datagram of the sending and
+//! the receiving thread); the cost of write(2) to /dev/null (any syscall tracepoint, here
+//! sys_exit_ioctl's, puts every syscall on the tracing slow path); then one run with bpf_stats on
+//! for each program's ns per run. Prints medians; asserts nothing. ci/bench-live is the full
+//! benchmark (veth and TUN, both directions, two sizes, the tracer as its own process).
 //!
-//!   cargo run --release -p tuntrace --example live_overhead [seconds per run, default 2]
+//!   cargo run --release -p tuntrace --example live_overhead [seconds per run [rounds]]
+//!
+//! Rounds 0: only the bpf_stats run (for comparing versions of a hook).
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -20,10 +25,16 @@ mod linux {
     use std::fs::File;
     use std::os::fd::AsRawFd;
     use std::process::Command;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
     use tuntrace::live::{ProbeConfig, Probes};
+
+    /// CPU ns per datagram of the last flood's sending and receiving threads. On veth the
+    /// receive path (softirq included) mostly runs in the sender's thread as it transmits, so
+    /// the sender's figure carries most of what tc and the receive hooks add.
+    static TX_CPU: AtomicU64 = AtomicU64::new(0);
+    static RX_CPU: AtomicU64 = AtomicU64::new(0);
 
     fn ip(args: &[&str]) {
         let ok = Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
@@ -58,6 +69,14 @@ mod linux {
         }
     }
 
+    /// CPU time of the calling thread (user + system), ns.
+    fn thread_cpu_ns() -> u64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
     /// (sent per s, received per s) for one flood of `secs`.
     fn flood(a: &str, b: &str, secs: f64) -> (f64, f64) {
         let stop = AtomicBool::new(false);
@@ -67,6 +86,7 @@ mod linux {
                 let fd = udp([198, 18, 0, 2], 9999, None);
                 let mut buf = [0u8; 2048];
                 let mut n = 0u64;
+                let cpu0 = thread_cpu_ns();
                 let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
                 // SAFETY: sets a receive timeout on our socket.
                 unsafe {
@@ -83,6 +103,7 @@ mod linux {
                 }
                 // SAFETY: closes our socket.
                 unsafe { libc::close(fd) };
+                RX_CPU.store((thread_cpu_ns() - cpu0) / n.max(1), Ordering::Relaxed);
                 n
             });
             std::thread::sleep(Duration::from_millis(100));
@@ -92,6 +113,7 @@ mod linux {
                 let payload = [0u8; 64];
                 let end = Instant::now() + Duration::from_secs_f64(secs);
                 let mut n = 0u64;
+                let cpu0 = thread_cpu_ns();
                 while Instant::now() < end {
                     for _ in 0..256 {
                         // SAFETY: sends from our buffer.
@@ -100,6 +122,7 @@ mod linux {
                         }
                     }
                 }
+                TX_CPU.store((thread_cpu_ns() - cpu0) / n.max(1), Ordering::Relaxed);
                 // SAFETY: closes our socket.
                 unsafe { libc::close(fd) };
                 n
@@ -148,7 +171,8 @@ mod linux {
     }
 
     pub fn main() {
-        let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+        let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+        let rounds: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(ROUNDS);
         let pid = std::process::id();
         let (a, b) = (format!("tt-ovh-{pid}-a"), format!("tt-ovh-{pid}-b"));
         for ns in [&a, &b] {
@@ -165,34 +189,51 @@ mod linux {
 
         let (mut base_tx, mut base_rx, mut base_w) = (Vec::new(), Vec::new(), Vec::new());
         let (mut on_tx, mut on_rx, mut on_w) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut base_cpu, mut on_cpu) = (Vec::new(), Vec::new());
         let mut stats = None;
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let (tx, rx) = flood(&a, &b, secs);
             base_tx.push(tx);
             base_rx.push(rx);
+            base_cpu.push((TX_CPU.load(Ordering::Relaxed) as f64, RX_CPU.load(Ordering::Relaxed) as f64));
             base_w.push(write_cost());
             let probes = load_in(&a);
             let (tx, rx) = flood(&a, &b, secs);
             on_tx.push(tx);
             on_rx.push(rx);
+            on_cpu.push((TX_CPU.load(Ordering::Relaxed) as f64, RX_CPU.load(Ordering::Relaxed) as f64));
             on_w.push(write_cost());
             let c = probes.read_counters().expect("counters");
-            let counted: u64 = c.sock_flows.iter().map(|f| f.packets).sum();
+            let counted: u64 = c.iface_flows.iter().filter(|f| f.key.dport == 9999).map(|f| f.packets).sum();
             eprintln!(
-                "round {round}: off {:.0}/{:.0} pps sent/received, on {tx:.0}/{rx:.0} (cgroup_skb counted {counted})",
+                "round {round}: off {:.0}/{:.0} pps sent/received, on {tx:.0}/{rx:.0} (tc counted {counted})",
                 base_tx[round], base_rx[round]
             );
             stats = Some(c.stats);
             drop(probes);
         }
-        let (bt, br, bw) = (median(&mut base_tx), median(&mut base_rx), median(&mut base_w));
-        let (ot, or, ow) = (median(&mut on_tx), median(&mut on_rx), median(&mut on_w));
-        println!("UDP 64-byte flood over veth, median of {ROUNDS} runs of {secs} s each way");
-        println!("  without probes: {bt:>10.0} pps sent  {br:>10.0} pps received");
-        println!("  with probes:    {ot:>10.0} pps sent  {or:>10.0} pps received");
-        println!("  sender throughput {:+.1} %, receiver {:+.1} %", (ot / bt - 1.0) * 100.0, (or / br - 1.0) * 100.0);
-        println!("write(2) to /dev/null: {bw:.0} ns without, {ow:.0} ns with probes ({:+.0} ns)", ow - bw);
-        println!("last run's loss counters: {stats:?}");
+        if rounds > 0 {
+            let (bt, br, bw) = (median(&mut base_tx), median(&mut base_rx), median(&mut base_w));
+            let (ot, or, ow) = (median(&mut on_tx), median(&mut on_rx), median(&mut on_w));
+            println!("UDP 64-byte flood over veth, median of {rounds} runs of {secs} s each way");
+            println!("  without probes: {bt:>10.0} pps sent  {br:>10.0} pps received");
+            println!("  with probes:    {ot:>10.0} pps sent  {or:>10.0} pps received");
+            println!(
+                "  sender throughput {:+.1} %, receiver {:+.1} %",
+                (ot / bt - 1.0) * 100.0,
+                (or / br - 1.0) * 100.0
+            );
+            println!("write(2) to /dev/null: {bw:.0} ns without, {ow:.0} ns with probes ({:+.0} ns)", ow - bw);
+            let (mut btc, mut brc): (Vec<f64>, Vec<f64>) = base_cpu.iter().copied().unzip();
+            let (mut otc, mut orc): (Vec<f64>, Vec<f64>) = on_cpu.iter().copied().unzip();
+            let (btc, brc, otc, orc) = (median(&mut btc), median(&mut brc), median(&mut otc), median(&mut orc));
+            println!(
+            "CPU per datagram: sender thread {btc:.0} -> {otc:.0} ns ({:+.0}), receiver thread {brc:.0} -> {orc:.0} ns ({:+.0})",
+            otc - btc,
+            orc - brc
+        );
+            println!("last run's loss counters: {stats:?}");
+        }
 
         // Where the time goes: one more run with the kernel's per-program accounting on (it adds
         // a little to every run, so it is kept out of the runs above).

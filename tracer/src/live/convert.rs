@@ -341,9 +341,8 @@ impl Converter {
         loss("kernel map iface_flows full".into(), s.iface_flows_full, false);
         loss("kernel map sock_flows full".into(), s.sock_flows_full, false);
         loss("kernel map esp_sas full".into(), s.esp_full, false);
-        loss("kernel map inflight full".into(), s.inflight_full, false);
+        loss("kernel map senders full".into(), s.senders_full, false);
         loss("kernel map procs full".into(), s.procs_full, false);
-        loss("kernel map tun_pending full".into(), s.tun_pending_full, false);
         loss("undecodable ring records".into(), bad_records, false);
         loss("samples of vanished interfaces".into(), self.orphan_counts, false);
     }
@@ -551,6 +550,7 @@ mod tests {
             cookie,
             ifindex: 3,
             tgid,
+            tid: 0,
             direction: dir,
             protocol: 17,
             family: 4,
@@ -559,6 +559,7 @@ mod tests {
             dport: 4500,
             src: [198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             dst: [198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            _pad1: 0,
         };
         let count = |k, n| FlowCount { key: k, packets: n, bytes: n * 100, first_ns: 1, last_ns: 2 };
         let read = |c: &mut Converter, n: u64, b: &mut Batch| {
@@ -607,7 +608,8 @@ mod tests {
             cap_len: 4,
             direction: abi::DIR_IN,
             hook: abi::HOOK_TC,
-            _pad0: [0; 6],
+            _pad0: [0; 2],
+            tid: 0,
         };
         c.record(&RecordRef::Packet { rec, data: &[1, 2, 3, 4] }, &mut b);
         assert!(b.is_empty());

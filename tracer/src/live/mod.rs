@@ -11,6 +11,7 @@ mod error;
 pub mod probes;
 pub mod record;
 pub mod records;
+mod resolve;
 pub mod seed;
 pub mod session;
 mod system;

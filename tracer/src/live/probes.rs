@@ -4,22 +4,26 @@
 //! perf-event links for tracepoints) and nothing is pinned: when the process ends, normally or by
 //! SIGKILL, the kernel detaches and frees everything.
 
-use std::collections::HashMap as StdHashMap;
+use std::collections::{BTreeMap, HashMap as StdHashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::programs::links::CgroupAttachMode;
 use aya::programs::tc::{SchedClassifierLinkId, TcAttachOptions};
 use aya::programs::{
-    CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, LinkOrder, ProgramError, SchedClassifier, TcAttachType,
-    TracePoint,
+    CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, LinkOrder, ProgramError, RawTracePoint,
+    SchedClassifier, TcAttachType, TracePoint,
 };
 use aya::{Ebpf, EbpfLoader};
-use tuntrace_probes::layout::{self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowVal, IfaceCfg, SockInfo};
+use tuntrace_probes::layout::{
+    self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowVal, IfaceCfg, SenderKey, SenderVal, SockInfo,
+};
 
 use super::records::{BadRecord, Record, RecordRef};
+use super::resolve::{KernelView, Resolver};
 use super::seed::{self, SeededSocket};
 use super::system;
 use super::LiveError;
@@ -30,7 +34,13 @@ const ESP_KEY: usize = std::mem::size_of::<EspKey>();
 const ESP_VAL: usize = std::mem::size_of::<EspVal>();
 const SOCK_INFO: usize = std::mem::size_of::<SockInfo>();
 const IFACE_CFG: usize = std::mem::size_of::<IfaceCfg>();
+const SENDER_KEY: usize = std::mem::size_of::<SenderKey>();
+const SENDER_VAL: usize = std::mem::size_of::<SenderVal>();
 const BPF_NOEXIST: u64 = 1;
+/// How long a sample whose candidate sender is not confirmed yet is held back: the
+/// sock_send_length that confirms it runs microseconds after tc, so one that is still
+/// unconfirmed after this was not sent by its candidate.
+const HOLD_NS: u64 = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -54,6 +64,7 @@ pub struct FlowCount {
     pub key: FlowKey,
     pub packets: u64,
     pub bytes: u64,
+    /// First and last packet, boot-time ns at the kernel tick's resolution (a few ms).
     pub first_ns: u64,
     pub last_ns: u64,
 }
@@ -67,6 +78,7 @@ pub struct EspCount {
     pub last_seq: u32,
     pub gaps: u64,
     pub repeats: u64,
+    /// First and last packet, boot-time ns at the kernel tick's resolution (a few ms).
     pub first_ns: u64,
     pub last_ns: u64,
 }
@@ -80,9 +92,9 @@ pub struct Stats {
     pub iface_flows_full: u64,
     pub sock_flows_full: u64,
     pub esp_full: u64,
-    pub inflight_full: u64,
+    /// Confirmations `senders` could not store (their packets go to the socket's owner).
+    pub senders_full: u64,
     pub procs_full: u64,
-    pub tun_pending_full: u64,
     /// PKT records written.
     pub sampled: u64,
     /// Other records written.
@@ -91,9 +103,13 @@ pub struct Stats {
 
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
-    /// tcx counts per interface flow (egress keys carry the sending socket's cookie, tgid 0).
+    /// tcx counts per interface flow (egress keys carry the sending socket's cookie; tgid and
+    /// tid 0). Bytes from the link header.
     pub iface_flows: Vec<FlowCount>,
-    /// cgroup_skb counts per socket and attributed process.
+    /// Counts per local socket and attributed process: egress from tcx (packets that carry a
+    /// socket), ingress from cgroup_skb (packets delivered to a socket). `tgid` is the process
+    /// decided at read time (see `resolve`); `tid` the confirmed sending thread, or 0. Bytes from
+    /// the IP header.
     pub sock_flows: Vec<FlowCount>,
     pub esp: Vec<EspCount>,
     pub stats: Stats,
@@ -106,32 +122,30 @@ pub struct Probes {
     netns_cookie: u64,
     warnings: Vec<String>,
     tc_links: StdHashMap<u32, (SchedClassifierLinkId, SchedClassifierLinkId)>,
+    /// Link-header bytes per interface ever attached (kept after detach: its counts remain).
+    l2_len: StdHashMap<u32, u32>,
     bad_records: u64,
+    /// Decoded records not handed out yet: from the first sample whose candidate is not
+    /// confirmed yet, in ring order.
+    held: VecDeque<Record>,
+    resolver: Mutex<Resolver>,
     // Held so the cgroup stays open as long as its links (the links keep it alive anyway).
     _cgroup: File,
 }
 
 /// Hooks the tracer cannot work without: fail the session when one does not load or attach.
-const ESSENTIAL: &[&str] = &["sock_create", "cgroup_skb_ingress", "cgroup_skb_egress", "tc_ingress", "tc_egress"];
+/// (sock_send_length confirms senders: without it every egress packet would go to its socket's
+/// owner, which is not the attribution the session promises.)
+const ESSENTIAL: &[&str] = &["sock_create", "cgroup_skb_ingress", "tc_ingress", "tc_egress", "sock_send_length"];
 
 const CGROUP_SOCK: &[&str] = &["sock_create", "sock_release", "post_bind4", "post_bind6"];
-const CGROUP_SOCK_ADDR: &[&str] = &["connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6"];
+const CGROUP_SOCK_ADDR: &[&str] = &["connect4", "connect6"];
+/// Raw tracepoints (program and tracepoint share the name): the per-send and per-receive hooks,
+/// which get the tracepoint's arguments without a perf event record being built for them.
+const RAW_TRACEPOINTS: &[&str] = &["sock_send_length", "sock_recv_length"];
 /// (program, tracepoint category, tracepoint name)
 const TRACEPOINTS: &[(&str, &str, &str)] = &[
-    ("sock_send_length", "sock", "sock_send_length"),
-    ("sock_recv_length", "sock", "sock_recv_length"),
     ("inet_sock_set_state", "sock", "inet_sock_set_state"),
-    ("sys_enter_sendto", "syscalls", "sys_enter_sendto"),
-    ("sys_enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
-    ("sys_enter_sendmmsg", "syscalls", "sys_enter_sendmmsg"),
-    ("sys_enter_write", "syscalls", "sys_enter_write"),
-    ("sys_enter_writev", "syscalls", "sys_enter_writev"),
-    ("sys_exit_sendto", "syscalls", "sys_exit_sendto"),
-    ("sys_exit_sendmsg", "syscalls", "sys_exit_sendmsg"),
-    ("sys_exit_sendmmsg", "syscalls", "sys_exit_sendmmsg"),
-    ("sys_exit_write", "syscalls", "sys_exit_write"),
-    ("sys_exit_writev", "syscalls", "sys_exit_writev"),
-    ("sys_enter_ioctl", "syscalls", "sys_enter_ioctl"),
     ("sys_exit_ioctl", "syscalls", "sys_exit_ioctl"),
     ("sched_process_exec", "sched", "sched_process_exec"),
     ("sched_process_exit", "sched", "sched_process_exit"),
@@ -175,8 +189,6 @@ impl Probes {
         let ring = cfg.ring_bytes.max(4096).next_power_of_two();
 
         let mut ebpf = EbpfLoader::new()
-            // `inflight` is task storage, which aya cannot read; only the kernel uses it.
-            .allow_unsupported_maps()
             .override_global(abi::GLOBAL_NETNS_COOKIE, &netns_cookie, true)
             .override_global(abi::GLOBAL_SNAPLEN, &snaplen, true)
             .map_max_entries(abi::MAP_EVENTS, ring)
@@ -220,13 +232,19 @@ impl Probes {
                 soft(name, e, &mut warnings)?;
             }
         }
-        for (name, kind) in
-            [("cgroup_skb_ingress", CgroupSkbAttachType::Ingress), ("cgroup_skb_egress", CgroupSkbAttachType::Egress)]
         {
+            // Ingress only: egress packets are counted (with their socket) by tc.
+            let name = "cgroup_skb_ingress";
+            let p: &mut CgroupSkb = program(&mut ebpf, name)?;
+            p.load().map_err(|e| load_failure(name, e))?;
+            p.attach(&cgroup, CgroupSkbAttachType::Ingress, CgroupAttachMode::Single)
+                .map_err(|e| attach_failure(name, &target, e))?;
+        }
+        for &name in RAW_TRACEPOINTS {
             let r = (|| {
-                let p: &mut CgroupSkb = program(&mut ebpf, name)?;
+                let p: &mut RawTracePoint = program(&mut ebpf, name)?;
                 p.load().map_err(|e| load_failure(name, e))?;
-                p.attach(&cgroup, kind, CgroupAttachMode::Single).map_err(|e| attach_failure(name, &target, e))?;
+                p.attach(name).map_err(|e| attach_failure(name, &format!("raw tracepoint {name}"), e))?;
                 Ok(())
             })();
             if let Err(e) = r {
@@ -259,7 +277,10 @@ impl Probes {
             netns_cookie,
             warnings,
             tc_links: StdHashMap::new(),
+            l2_len: StdHashMap::new(),
             bad_records: 0,
+            held: VecDeque::new(),
+            resolver: Mutex::new(Resolver::default()),
             _cgroup: cgroup,
         })
     }
@@ -306,6 +327,8 @@ impl Probes {
             v.copy_from_slice(abi::as_bytes(&cfg));
             traced.insert(ifindex, v, 0).map_err(|e| LiveError::map(abi::MAP_TRACED, e))?;
         }
+        self.set_fast(ifindex, l2_len + 1)?;
+        self.l2_len.insert(ifindex, l2_len);
         if self.tc_links.contains_key(&ifindex) {
             return Ok(());
         }
@@ -343,7 +366,18 @@ impl Probes {
         self.untrace(ifindex)
     }
 
+    /// `traced_fast[ifindex]` = l2_len + 1, or 0 to stop; nothing for large ifindexes (the
+    /// programs ask `traced` for those).
+    fn set_fast(&mut self, ifindex: u32, value: u32) -> Result<(), LiveError> {
+        if ifindex >= abi::FAST_IFINDEX {
+            return Ok(());
+        }
+        let mut fast: Array<_, u32> = self.map_mut(abi::MAP_TRACED_FAST)?;
+        fast.set(ifindex, value, 0).map_err(|e| LiveError::map(abi::MAP_TRACED_FAST, e))
+    }
+
     fn untrace(&mut self, ifindex: u32) -> Result<(), LiveError> {
+        self.set_fast(ifindex, 0)?;
         let mut traced: HashMap<_, u32, [u8; IFACE_CFG]> = self.map_mut(abi::MAP_TRACED)?;
         match traced.remove(&ifindex) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
@@ -351,28 +385,74 @@ impl Probes {
         }
     }
 
-    /// Appends every record waiting in the ring buffer to `out`; returns how many. Items that do
-    /// not decode (never expected) are counted in [`Probes::bad_records`].
+    /// Appends the records waiting in the ring buffer to `out`, in ring order; returns how many.
+    /// Items that do not decode (never expected) are counted in [`Probes::bad_records`].
+    ///
+    /// PKT records carry the attributed process (`tgid`, and `tid` when the sending thread is
+    /// confirmed), decided here as for the counters. An egress sample whose candidate sender
+    /// is not confirmed yet (its sock_send_length runs microseconds after tc) is held back, with
+    /// everything read after it, for at most 10 ms; [`Probes::wait_readable`] wakes up for it and
+    /// the next call hands it out.
     pub fn read_records(&mut self, out: &mut Vec<Record>) -> usize {
-        let before = out.len();
-        while let Some(item) = self.events.next() {
-            match Record::decode(&item) {
-                Ok(r) => out.push(r),
-                Err(BadRecord { .. }) => self.bad_records += 1,
-            }
-        }
-        out.len() - before
+        self.drain(|r| out.push(r.into()))
     }
 
-    /// Hands every record waiting in the ring buffer to `f`, packet bytes borrowed from the ring
-    /// (copy them once, e.g. into an event batch); returns how many.
-    pub fn drain(&mut self, mut f: impl FnMut(RecordRef<'_>)) -> usize {
+    /// Hands every record waiting in the ring buffer to `f`, in ring order, packet bytes
+    /// borrowed from the ring (copy them once, e.g. into an event batch); returns how many.
+    /// Packets are attributed and held back as by [`Probes::read_records`]: a held record is
+    /// copied once and handed out by a later call.
+    pub fn drain(&mut self, f: impl FnMut(RecordRef<'_>)) -> usize {
+        self.drain_inner(false, f)
+    }
+
+    /// As [`Probes::drain`], and then every held-back record too, its unconfirmed candidate
+    /// given way to the socket's owner: for the end of a session.
+    pub fn drain_all(&mut self, f: impl FnMut(RecordRef<'_>)) -> usize {
+        self.drain_inner(true, f)
+    }
+
+    fn drain_inner(&mut self, force: bool, mut f: impl FnMut(RecordRef<'_>)) -> usize {
+        let Ok(view) = MapView::new(&self.ebpf) else {
+            // Never expected (the maps are part of the object): hand out what we have as is.
+            let mut n = 0;
+            for r in self.held.drain(..) {
+                f(r.as_ref());
+                n += 1;
+            }
+            while let Some(item) = self.events.next() {
+                match RecordRef::decode(&item) {
+                    Ok(r) => {
+                        f(r);
+                        n += 1;
+                    }
+                    Err(BadRecord { .. }) => self.bad_records += 1,
+                }
+            }
+            return n;
+        };
+        let now = boottime_ns();
+        let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
+        res.begin_round();
         let mut n = 0;
+        // What was held back goes first, in order, as far as it can.
+        while let Some(front) = self.held.front_mut() {
+            let mut r = front.as_ref();
+            if !attribute(&mut r, &mut res, &view, now, force) {
+                break;
+            }
+            f(r);
+            n += 1;
+            self.held.pop_front();
+        }
         while let Some(item) = self.events.next() {
             match RecordRef::decode(&item) {
-                Ok(r) => {
-                    f(r);
-                    n += 1;
+                Ok(mut r) => {
+                    if self.held.is_empty() && attribute(&mut r, &mut res, &view, now, force) {
+                        f(r);
+                        n += 1;
+                    } else {
+                        self.held.push_back(r.into());
+                    }
                 }
                 Err(BadRecord { .. }) => self.bad_records += 1,
             }
@@ -387,6 +467,12 @@ impl Probes {
         Ok(v.iter().copied().collect())
     }
 
+    /// Records read off the ring but held back by [`Probes::drain`] (an unconfirmed sample and
+    /// what followed it).
+    pub fn held_records(&self) -> usize {
+        self.held.len()
+    }
+
     /// Ring items that did not decode as a record of this ABI.
     pub fn bad_records(&self) -> u64 {
         self.bad_records
@@ -397,28 +483,79 @@ impl Probes {
         self.events.as_fd()
     }
 
-    /// Blocks until records wait or `timeout` passes; true if records wait.
+    /// Blocks until records wait or `timeout` passes; true if records wait. Held-back records
+    /// count as waiting once their hold may be over (a few milliseconds).
     pub fn wait_readable(&self, timeout: Duration) -> std::io::Result<bool> {
         let mut pfd = libc::pollfd { fd: self.events.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let hold = Duration::from_nanos(HOLD_NS / 4);
+        let held = !self.held.is_empty();
+        let timeout = if held { timeout.min(hold) } else { timeout };
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(rc > 0)
+        Ok(rc > 0 || held)
     }
 
-    /// The kernel's exact counters now, summed over CPUs. Reading does not reset them.
+    /// The kernel's exact counters now, summed over CPUs, with each socket's packets attributed
+    /// (see [`Counters::sock_flows`]). Reading does not reset them. Per-socket totals are
+    /// attributed read by read: what a count grew by since the previous read goes to whom it
+    /// resolves to now, so totals only grow and sum to the kernel's even when a socket changes
+    /// hands. Packets of a thread whose first packets on a socket were counted in the last 10 ms
+    /// and that is not confirmed yet (its sock_send_length runs microseconds after tc) wait for
+    /// the next read; the interface totals include them at once.
     pub fn read_counters(&self) -> Result<Counters, LiveError> {
+        let tc = self.flows(abi::MAP_IFACE_FLOWS)?;
+        let cg = self.flows(abi::MAP_SOCK_FLOWS)?;
+        let view = MapView::new(&self.ebpf)?;
+        let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
+        res.begin_round();
+        let to_boot = mono_to_boot_ns();
+        // The kernel stamps flows with the coarse monotonic clock (a tick behind at most).
+        let now_mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let mut iface: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
+        let mut referenced = HashSet::new();
+        for f in &tc {
+            merge(&mut iface, FlowKey { tgid: 0, tid: 0, ..f.key }, f, 0);
+        }
+        for (f, from_tc) in tc.iter().map(|f| (f, true)).chain(cg.iter().map(|f| (f, false))) {
+            let k = &f.key;
+            if k.cookie == 0 {
+                continue;
+            }
+            referenced.insert(k.cookie);
+            let out = k.direction == abi::DIR_OUT;
+            let confirmed = out && res.is_confirmed(&view, SenderKey { cookie: k.cookie, tgid: k.tgid, tid: k.tid });
+            if out && !confirmed && k.tgid != 0 && now_mono.saturating_sub(f.first_ns) < HOLD_NS {
+                continue;
+            }
+            let (tgid, tid) = res.resolve(&view, k.cookie, k.tgid, k.tid, k.direction);
+            let l2 = if from_tc { u64::from(self.l2_len.get(&k.ifindex).copied().unwrap_or(0)) } else { 0 };
+            res.add_count(f, tgid, tid, l2);
+        }
+        let sock: Vec<FlowCount> = res.totals().copied().collect();
+        res.prune(&referenced);
+        let boot = |mut c: FlowCount| {
+            c.first_ns += to_boot;
+            c.last_ns += to_boot;
+            c
+        };
+        let mut esp = self.esp()?;
+        for e in &mut esp {
+            e.first_ns += to_boot;
+            e.last_ns += to_boot;
+        }
         Ok(Counters {
-            iface_flows: self.flows(abi::MAP_IFACE_FLOWS)?,
-            sock_flows: self.flows(abi::MAP_SOCK_FLOWS)?,
-            esp: self.esp()?,
+            iface_flows: iface.into_values().map(boot).collect(),
+            sock_flows: sock.into_iter().map(boot).collect(),
+            esp,
             stats: self.stats()?,
         })
     }
 
+    /// A flow map as the kernel keys it, summed over CPUs.
     fn flows(&self, name: &'static str) -> Result<Vec<FlowCount>, LiveError> {
         let map: PerCpuHashMap<_, [u8; FLOW_KEY], [u8; FLOW_VAL]> = self.map(name)?;
         let mut out = Vec::new();
@@ -440,7 +577,6 @@ impl Probes {
                 out.push(c);
             }
         }
-        out.sort_by_key(|c| c.key);
         Ok(out)
     }
 
@@ -478,9 +614,8 @@ impl Probes {
             iface_flows_full: get(abi::STAT_IFACE_FLOWS_FULL)?,
             sock_flows_full: get(abi::STAT_SOCK_FLOWS_FULL)?,
             esp_full: get(abi::STAT_ESP_FULL)?,
-            inflight_full: get(abi::STAT_INFLIGHT_FULL)?,
+            senders_full: get(abi::STAT_SENDERS_FULL)?,
             procs_full: get(abi::STAT_PROCS_FULL)?,
-            tun_pending_full: get(abi::STAT_TUN_PENDING_FULL)?,
             sampled: get(abi::STAT_SAMPLED)?,
             records: get(abi::STAT_RECORDS)?,
         })
@@ -537,6 +672,88 @@ impl Probes {
     {
         let m = self.ebpf.map_mut(name).ok_or_else(|| LiveError::map(name, "missing from the object"))?;
         T::try_from(m).map_err(|e| LiveError::map(name, e))
+    }
+}
+
+/// Learns from a record and attributes a packet record in place: its candidate if `senders`
+/// confirmed it, else the socket's owner. False (leave it untouched, hold it back) for an egress
+/// sample whose candidate is not confirmed yet and may still be, unless `force`.
+fn attribute(r: &mut RecordRef<'_>, res: &mut Resolver, view: &MapView<'_>, now: u64, force: bool) -> bool {
+    match r {
+        RecordRef::Sock(s) => res.note_record(s),
+        RecordRef::Packet { rec, .. } => {
+            let key = SenderKey { cookie: rec.cookie, tgid: rec.tgid, tid: rec.tid };
+            let out = rec.direction == abi::DIR_OUT;
+            let (tgid, tid) = if out && res.is_confirmed(view, key) {
+                (rec.tgid, rec.tid)
+            } else if out && !force && rec.tgid != 0 && rec.cookie != 0 && now.saturating_sub(rec.hdr.ts) < HOLD_NS {
+                return false;
+            } else {
+                (res.owner(view, rec.cookie, rec.direction), 0)
+            };
+            rec.tgid = tgid;
+            rec.tid = tid;
+        }
+        _ => {}
+    }
+    true
+}
+
+/// Adds `f` under `key`, its bytes less `l2` per packet (link headers, for per-socket counts).
+fn merge(into: &mut BTreeMap<FlowKey, FlowCount>, key: FlowKey, f: &FlowCount, l2: u64) {
+    let bytes = f.bytes.saturating_sub(l2 * f.packets);
+    let c = into.entry(key).or_insert(FlowCount { key, packets: 0, bytes: 0, first_ns: u64::MAX, last_ns: 0 });
+    c.packets += f.packets;
+    c.bytes += bytes;
+    c.first_ns = c.first_ns.min(f.first_ns);
+    c.last_ns = c.last_ns.max(f.last_ns);
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_BOOTTIME in ns: the clock of the records' `ts` (bpf_ktime_get_boot_ns).
+fn boottime_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME)
+}
+
+/// What to add to a CLOCK_MONOTONIC time (the counters' coarse clock) to get boot time: the
+/// time spent suspended, which only changes across a suspend.
+fn mono_to_boot_ns() -> u64 {
+    let boot = clock_ns(libc::CLOCK_BOOTTIME);
+    let mono = clock_ns(libc::CLOCK_MONOTONIC);
+    boot.saturating_sub(mono)
+}
+
+/// The kernel maps the resolver asks, one lookup per question.
+struct MapView<'a> {
+    senders: HashMap<&'a MapData, [u8; SENDER_KEY], [u8; SENDER_VAL]>,
+    sockets: HashMap<&'a MapData, u64, [u8; SOCK_INFO]>,
+}
+
+impl<'a> MapView<'a> {
+    fn new(ebpf: &'a Ebpf) -> Result<MapView<'a>, LiveError> {
+        let get = |name: &'static str| ebpf.map(name).ok_or_else(|| LiveError::map(name, "missing from the object"));
+        Ok(MapView {
+            senders: HashMap::try_from(get(abi::MAP_SENDERS)?).map_err(|e| LiveError::map(abi::MAP_SENDERS, e))?,
+            sockets: HashMap::try_from(get(abi::MAP_SOCKETS)?).map_err(|e| LiveError::map(abi::MAP_SOCKETS, e))?,
+        })
+    }
+}
+
+impl KernelView for MapView<'_> {
+    fn confirmed(&self, key: &SenderKey) -> bool {
+        let mut k = [0u8; SENDER_KEY];
+        k.copy_from_slice(abi::as_bytes(key));
+        self.senders.get(&k, 0).is_ok()
+    }
+
+    fn socket(&self, cookie: u64) -> Option<SockInfo> {
+        self.sockets.get(&cookie, 0).ok().and_then(|v| from_bytes(&v))
     }
 }
 

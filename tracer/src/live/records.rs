@@ -57,14 +57,30 @@ pub struct BadRecord {
     pub rec_type: u16,
 }
 
-impl Record {
-    pub fn decode(item: &[u8]) -> Result<Record, BadRecord> {
-        Ok(match RecordRef::decode(item)? {
+impl From<RecordRef<'_>> for Record {
+    fn from(r: RecordRef<'_>) -> Record {
+        match r {
             RecordRef::Sock(r) => Record::Sock(r),
             RecordRef::Proc(r) => Record::Proc(r),
             RecordRef::Tun(r) => Record::Tun(r),
             RecordRef::Packet { rec, data } => Record::Packet { rec, data: data.to_vec() },
-        })
+        }
+    }
+}
+
+impl Record {
+    pub fn decode(item: &[u8]) -> Result<Record, BadRecord> {
+        RecordRef::decode(item).map(Record::from)
+    }
+
+    /// The record with its packet bytes borrowed.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        match self {
+            Record::Sock(r) => RecordRef::Sock(*r),
+            Record::Proc(r) => RecordRef::Proc(*r),
+            Record::Tun(r) => RecordRef::Tun(*r),
+            Record::Packet { rec, data } => RecordRef::Packet { rec: *rec, data },
+        }
     }
 
     pub fn header(&self) -> &Hdr {
@@ -107,7 +123,8 @@ mod tests {
             cap_len,
             direction: layout::DIR_OUT,
             hook: layout::HOOK_TC,
-            _pad0: [0; 6],
+            _pad0: [0; 2],
+            tid: 0,
         };
         let mut b = as_bytes(&rec).to_vec();
         b.extend(0..cap_len as u8);

@@ -27,6 +27,9 @@ use crate::host::procs::ProcClock;
 use crate::host::watch::{self, LinkEvent, LinkWatch};
 use crate::host::{netns, tun, HostError};
 
+/// How soon held-back samples (see [`Probes::drain`]) are looked at again when the ring is quiet.
+const HELD_RECHECK: Duration = Duration::from_millis(3);
+
 /// What `tuntrace trace` asks of a session.
 #[derive(Debug, Clone)]
 pub struct TraceOptions {
@@ -272,6 +275,12 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
                     watch_alive = false;
                 }
             },
+            // An egress sample waits for its sender's confirmation (microseconds after tc): the
+            // ring may stay quiet meanwhile, so it is looked at again shortly.
+            _ = tokio::time::sleep(HELD_RECHECK), if s.probes.held_records() > 0 => {
+                s.drain();
+                s.flush();
+            }
             _ = second.tick() => {
                 s.read_counters(&clock);
                 s.flush();
@@ -287,8 +296,9 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
             _ = &mut until => break Stop::Duration,
         }
     };
-    // What the kernel holds up to now: the ring drained, the counters read once more.
-    s.drain();
+    // What the kernel holds up to now: the ring drained (held samples included), the counters
+    // read once more.
+    s.drain_all();
     s.read_counters(&clock);
     s.flush();
     if opts.status && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -364,12 +374,25 @@ impl Session<'_> {
     }
 
     fn drain(&mut self) {
+        self.drain_records(false);
+    }
+
+    fn drain_all(&mut self) {
+        self.drain_records(true);
+    }
+
+    fn drain_records(&mut self, all: bool) {
         let (conv, batch) = (&mut self.conv, &mut self.batch);
         let mut samples = 0;
-        self.probes.drain(|r| {
+        let f = |r: super::RecordRef<'_>| {
             samples += u64::from(matches!(r, super::RecordRef::Packet { .. }));
             conv.record(&r, batch);
-        });
+        };
+        if all {
+            self.probes.drain_all(f);
+        } else {
+            self.probes.drain(f);
+        }
         self.samples += samples;
     }
 
