@@ -5,8 +5,11 @@ pub mod ike;
 pub mod ike_names;
 pub mod ip;
 pub mod link;
+pub mod openvpn;
 pub mod reasm;
 pub mod tcp_stream;
+pub mod tunnel;
+pub mod wireguard;
 
 /// Why a packet could not be decoded. `reason` is a short stable phrase used as a counter key
 /// in the report ("ipv4 header truncated", "ike payload length past message end").
