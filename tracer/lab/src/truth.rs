@@ -647,55 +647,120 @@ impl GroundTruth {
         bad
     }
 
-    /// The hook for tuntrace's WireGuard and OpenVPN recognition, which is being written: holds a
-    /// report's `tunnels` section to the truth. Written against the names that section is to
-    /// have: `tunnels[].kind` (`"wireguard"`, `"openvpn"`), `transport` (`"udp"`/`"tcp"`),
-    /// `ids` (WireGuard sender/receiver indices, OpenVPN session IDs: lower-case hex strings),
-    /// `packets` (tunnel packets on the outer link). Not called while reports have no such
-    /// section (`tuntrace demo` says so); one line per disagreement. It reads the report as JSON
-    /// because the typed `Report` has no `tunnels` field yet; it moves to the type with it.
-    pub fn check_report_tunnels(&self, report: &serde_json::Value) -> Vec<String> {
-        use serde_json::Value;
+    /// Holds the report's `tunnels` section to the wire as tshark read it and the daemons'
+    /// view: one tunnel of the scenario's kind, on its transport, between the same two
+    /// endpoints; every WireGuard index or OpenVPN session ID on the wire among its `ids`;
+    /// its packet count equal to tshark's; WireGuard's handshakes paired as tshark paired them
+    /// and its message counts by type; OpenVPN's session IDs per side, key IDs and the packet
+    /// counts by opcode class. One line per disagreement; nothing for the IPsec scenario.
+    pub fn check_report_tunnels(&self, report: &Report) -> Vec<String> {
+        use tuntrace_core::report::TunnelKind;
         let mut bad = Vec::new();
-        let Some(tunnels) = report.get("tunnels").and_then(Value::as_array) else {
-            return vec!["report: no tunnels section".into()];
-        };
-        let (kind, ids, packets, transport): (&str, Vec<String>, Option<u64>, &str) = if let Some(wg) = &self.wireguard
-        {
+        let (kind, ids, packets, transport) = if let Some(wg) = &self.wireguard {
             let Some(w) = &wg.wire else { return bad };
             let mut ids: Vec<String> = w.handshakes.iter().map(|h| h.initiator_index.clone()).collect();
             ids.extend(w.handshakes.iter().filter_map(|h| h.responder_index.clone()));
-            ("wireguard", ids, Some(w.initiations + w.responses + w.cookie_replies + w.transport), "udp")
+            (TunnelKind::Wireguard, ids, w.initiations + w.responses + w.cookie_replies + w.transport, "udp")
         } else if let Some(o) = &self.openvpn {
             let Some(w) = &o.wire else { return bad };
             let ids = w.client_session_ids.iter().chain(&w.server_session_ids).cloned().collect();
-            ("openvpn", ids, Some(w.opcodes.iter().map(|c| c.packets).sum()), o.transport.as_str())
+            (TunnelKind::Openvpn, ids, w.opcodes.iter().map(|c| c.packets).sum(), o.transport.as_str())
         } else {
             return bad;
         };
-        let found: Vec<&Value> =
-            tunnels.iter().filter(|t| t.get("kind").and_then(Value::as_str) == Some(kind)).collect();
+        let found: Vec<&tuntrace_core::report::Tunnel> = report.tunnels.iter().filter(|t| t.kind == kind).collect();
         let [t] = found.as_slice() else {
             bad.push(format!("tunnels: {} of kind {kind}, want 1", found.len()));
             return bad;
         };
-        if t.get("transport").and_then(Value::as_str) != Some(transport) {
-            bad.push(format!("tunnels[{kind}]: transport {:?}, want {transport}", t.get("transport")));
+        if t.transport.as_str() != transport {
+            bad.push(format!("tunnels[{kind}]: transport {}, want {transport}", t.transport));
         }
-        let have: Vec<String> = t
-            .get("ids")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
-            .unwrap_or_default();
         for id in &ids {
-            if !have.contains(id) {
-                bad.push(format!("tunnels[{kind}]: id {id} (on the wire, by tshark) missing from {have:?}"));
+            if !t.ids.contains(id) {
+                bad.push(format!("tunnels[{kind}]: id {id} (on the wire, by tshark) missing from {:?}", t.ids));
             }
         }
-        if let Some(want) = packets {
-            let got = t.get("packets").and_then(Value::as_u64);
-            if got != Some(want) {
-                bad.push(format!("tunnels[{kind}]: {got:?} packets, tshark counted {want}"));
+        if t.packets != packets {
+            bad.push(format!("tunnels[{kind}]: {} packets, tshark counted {packets}", t.packets));
+        }
+        let ends = |a: &str, p: Option<u16>| match p {
+            Some(p) if a.contains(':') => format!("[{a}]:{p}"),
+            Some(p) => format!("{a}:{p}"),
+            None => a.to_string(),
+        };
+        let report_ends = [ends(&t.src, t.sport), ends(&t.dst, t.dport)];
+        if let Some(w) = self.wireguard.as_ref().and_then(|w| w.wire.as_ref()) {
+            let Some(rw) = &t.wireguard else {
+                bad.push(format!("tunnels[{kind}]: no wireguard details"));
+                return bad;
+            };
+            let counts = (rw.initiations, rw.responses, rw.cookie_replies, rw.transport_packets);
+            let want = (w.initiations, w.responses, w.cookie_replies, w.transport);
+            if counts != want {
+                bad.push(format!(
+                    "tunnels[{kind}]: (initiations, responses, cookie replies, transport) {counts:?}, tshark {want:?}"
+                ));
+            }
+            for h in &w.handshakes {
+                if !report_ends.contains(&h.initiator) {
+                    bad.push(format!("tunnels[{kind}]: initiator {} is not one of {report_ends:?}", h.initiator));
+                }
+                let paired = rw.sessions.iter().any(|s| {
+                    s.initiator_index == h.initiator_index
+                        && s.responder_index == h.responder_index
+                        && s.initiator == h.initiator
+                });
+                if !paired {
+                    bad.push(format!(
+                        "tunnels[{kind}]: handshake {} -> {:?} from {} not paired so in {:?}",
+                        h.initiator_index, h.responder_index, h.initiator, rw.sessions
+                    ));
+                }
+            }
+            let completed = w.handshakes.iter().filter(|h| h.responder_index.is_some()).count() as u64;
+            if rw.handshakes != completed {
+                bad.push(format!("tunnels[{kind}]: {} handshakes, tshark paired {completed}", rw.handshakes));
+            }
+        }
+        if let Some(w) = self.openvpn.as_ref().and_then(|o| o.wire.as_ref()) {
+            let Some(ro) = &t.openvpn else {
+                bad.push(format!("tunnels[{kind}]: no openvpn details"));
+                return bad;
+            };
+            let sorted = |v: &[String]| {
+                let mut v = v.to_vec();
+                v.sort();
+                v
+            };
+            if sorted(&ro.client_session_ids) != sorted(&w.client_session_ids)
+                || sorted(&ro.server_session_ids) != sorted(&w.server_session_ids)
+            {
+                bad.push(format!(
+                    "tunnels[{kind}]: session IDs client {:?} server {:?}, tshark client {:?} server {:?}",
+                    ro.client_session_ids, ro.server_session_ids, w.client_session_ids, w.server_session_ids
+                ));
+            }
+            if ro.client.as_deref() != Some(w.client.as_str()) {
+                bad.push(format!("tunnels[{kind}]: client {:?}, tshark {}", ro.client, w.client));
+            }
+            let mut key_ids = ro.key_ids.clone();
+            key_ids.sort_unstable();
+            if key_ids != w.key_ids {
+                bad.push(format!("tunnels[{kind}]: key IDs {key_ids:?}, tshark {:?}", w.key_ids));
+            }
+            let class = |names: &[&str]| -> u64 {
+                w.opcodes.iter().filter(|c| names.contains(&c.opcode.as_str())).map(|c| c.packets).sum()
+            };
+            let data = class(&["P_DATA_V1", "P_DATA_V2"]);
+            let ack = class(&["P_ACK_V1"]);
+            let want = (packets - data - ack, ack, data);
+            let got = (ro.control_packets, ro.ack_packets, ro.data_packets);
+            if got != want {
+                bad.push(format!("tunnels[{kind}]: (control, ack, data) packets {got:?}, tshark {want:?}"));
+            }
+            if ro.peer_ids != w.peer_ids {
+                bad.push(format!("tunnels[{kind}]: peer IDs {:?}, tshark {:?}", ro.peer_ids, w.peer_ids));
             }
         }
         bad
@@ -864,6 +929,7 @@ mod tests {
             bytes: 0,
             first: Time::from_micros(0),
             last: Time::from_micros(0),
+            tunnel: None,
         };
         Report {
             interfaces: vec![iface("t-ue0", 9, None), iface("wg0", 6, Some((41, "wireguard-go")))],
@@ -902,16 +968,61 @@ mod tests {
 
     #[test]
     fn tunnels_hook_holds_ids_and_counts() {
-        use serde_json::json;
+        use tuntrace_core::report::{Tunnel, TunnelKind, TunnelTransport, WireGuardSession, WireGuardTunnel};
         let t = wg_truth();
-        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683", "A1E2207E"], "packets": 9}]});
+        let at = Time::from_micros(0);
+        let tunnel = Tunnel {
+            kind: TunnelKind::Wireguard,
+            transport: TunnelTransport::Udp,
+            iface: Some("t-ue0".into()),
+            src: "198.18.0.2".into(),
+            sport: Some(40024),
+            dst: "198.18.0.1".into(),
+            dport: Some(51820),
+            ids: vec!["f0b0b683".into(), "a1e2207e".into()],
+            ids_elided: 0,
+            variant: None,
+            packets: 9,
+            bytes: 900,
+            first: at,
+            last: at,
+            inner_flows: 0,
+            pid: None,
+            comm: None,
+            tunnel: None,
+            wireguard: Some(WireGuardTunnel {
+                initiations: 1,
+                responses: 1,
+                transport_packets: 7,
+                handshakes: 1,
+                sessions: vec![WireGuardSession {
+                    initiator_index: "f0b0b683".into(),
+                    responder_index: Some("a1e2207e".into()),
+                    initiator: "198.18.0.2:40024".into(),
+                    started: at,
+                    packets_to_responder: 4,
+                    bytes_to_responder: 400,
+                    packets_to_initiator: 3,
+                    bytes_to_initiator: 300,
+                }],
+                ..Default::default()
+            }),
+            openvpn: None,
+        };
+        let r = Report { tunnels: vec![tunnel.clone()], ..wg_report() };
         assert_eq!(t.check_report_tunnels(&r), Vec::<String>::new());
-        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683"], "packets": 8}]});
-        let bad = t.check_report_tunnels(&r);
+        let mut short = tunnel.clone();
+        short.ids.pop();
+        short.packets = 8;
+        let bad = t.check_report_tunnels(&Report { tunnels: vec![short], ..wg_report() });
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(bad[0].contains("a1e2207e") && bad[1].contains("tshark counted 9"), "{bad:?}");
-        assert_eq!(t.check_report_tunnels(&json!({"tunnels": []})), vec!["tunnels: 0 of kind wireguard, want 1"]);
-        assert_eq!(t.check_report_tunnels(&json!({})), vec!["report: no tunnels section"]);
+        let mut unpaired = tunnel;
+        unpaired.wireguard.as_mut().unwrap().sessions[0].responder_index = None;
+        let bad = t.check_report_tunnels(&Report { tunnels: vec![unpaired], ..wg_report() });
+        assert!(bad.len() == 1 && bad[0].contains("not paired"), "{bad:?}");
+        assert_eq!(t.check_report_tunnels(&wg_report()), vec!["tunnels: 0 of kind wireguard, want 1"]);
+        assert_eq!(truth().check_report_tunnels(&wg_report()), Vec::<String>::new(), "IPsec: nothing to hold");
     }
 
     #[test]
@@ -994,6 +1105,7 @@ mod tests {
                 encrypted_payloads: 0,
                 nat_detected: None,
                 iface: None,
+                tunnel: None,
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {
@@ -1011,12 +1123,14 @@ mod tests {
                     ],
                     pid: None,
                     comm: None,
+                    tunnel: None,
                 }],
             },
             verdicts: vec![],
             malformed: vec![],
             unknown_linktypes: vec![],
             errors: vec![],
+            tunnels: vec![],
         }
     }
 

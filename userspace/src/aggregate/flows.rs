@@ -374,6 +374,8 @@ pub mod app {
     pub const SIP: u16 = 1 << 4;
     pub const SIP_TLS: u16 = 1 << 5;
     pub const RTP: u16 = 1 << 6;
+    /// Carries a tunnel, of the kind in [`super::FlowState::carrier`].
+    pub const TUNNEL: u16 = 1 << 7;
 
     use crate::report::App;
 
@@ -407,6 +409,10 @@ pub struct FlowState {
     pub probes_left: u8,
     /// SDP media generation this flow was last checked against (RTP labelling).
     pub rtp_checked: u32,
+    /// The tunnel that carried its first packet (index + 1; 0 for none).
+    pub tunnel: u32,
+    /// The kind of tunnel it carries (with [`app::TUNNEL`]), as `TunnelKind::ALL`'s index.
+    pub carrier: u8,
 }
 
 #[derive(Default)]
@@ -425,6 +431,7 @@ impl Flows {
     /// when the table is full.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub fn touch(
         &mut self,
         key: &FlowKey,
@@ -434,6 +441,7 @@ impl Flows {
         packets: u64,
         bytes: u64,
         proc: Option<super::ProcHandle>,
+        tunnel: u32,
     ) -> Option<&mut FlowState> {
         let e = match self.map.find_hashed(key, hash) {
             Slot::Found(e) => e,
@@ -451,6 +459,8 @@ impl Flows {
                     last: ts,
                     probes_left: 4,
                     rtp_checked: 0,
+                    tunnel,
+                    carrier: 0,
                 };
                 self.map.insert_at(slot, *key, st)
             }

@@ -74,6 +74,8 @@ pub struct Ctx {
     pub iface: Option<u32>,
     /// Came on UDP 4500 behind the non-ESP marker.
     pub encapsulated: bool,
+    /// The tunnel that carried it (the aggregator's index + 1; 0 for none).
+    pub tunnel: u32,
 }
 
 #[derive(Debug)]
@@ -96,6 +98,8 @@ pub struct SaState {
     pub encrypted_payloads: u64,
     pub nat_detected: bool,
     pub iface: Option<u32>,
+    /// The tunnel of its first message (index + 1; 0 for none).
+    pub tunnel: u32,
     pub first: Timestamp,
     pub last: Timestamp,
     /// When its deletion was seen.
@@ -256,6 +260,7 @@ impl IkeTable {
                     encrypted_payloads: 0,
                     nat_detected: false,
                     iface: c.iface,
+                    tunnel: c.tunnel,
                     first: c.at,
                     last: c.at,
                     deleted_at: None,
@@ -378,6 +383,7 @@ impl IkeTable {
                     encrypted_payloads: s.encrypted_payloads,
                     nat_detected: s.nat_detected.then_some(true),
                     iface: s.iface.and_then(&iface_name),
+                    tunnel: (s.tunnel != 0).then(|| s.tunnel as usize - 1),
                 }
             })
             .collect()

@@ -186,7 +186,7 @@ impl Aggregator {
                 self.procs.count(h, idx as u32, packets, bytes, last);
                 self.live.attributed += packets;
             }
-            match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
+            match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None, 0) {
                 Some(f) => {
                     if f.proc.is_none() {
                         f.proc = proc;
@@ -207,7 +207,7 @@ impl Aggregator {
             self.live.counted += packets;
         }
         let (rtp, gen) = (&self.rtp, self.rtp_generation);
-        match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, packets, bytes, proc) {
+        match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, packets, bytes, proc, 0) {
             Some(f) => {
                 if f.first > first {
                     f.first = first;
@@ -249,7 +249,7 @@ impl Aggregator {
         let (proto, sport, dport, bit) =
             if c.udp { (flows::UDP, c.sport, c.dport, app::ESP_IN_UDP) } else { (flows::ESP, 0, 0, app::ESP) };
         let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, sport, c.dst, dport);
-        let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
+        let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None, 0) {
             Some(f) => {
                 f.apps |= bit;
                 f.proc

@@ -25,7 +25,9 @@ mod packet;
 mod prefetch;
 mod procs;
 mod sockets;
+mod tunnels;
 mod verdict;
+mod decap;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -125,6 +127,10 @@ struct Pkt {
     wire_len: u64,
     /// Packets to count: 1, or 0 for a sample.
     count: u64,
+    /// The tunnel it came out of (index + 1; 0 for a packet as captured).
+    tunnel: u32,
+    /// How many tunnels deep it is.
+    depth: u8,
 }
 
 /// A flow key with its direction (whether the sender is the key's `a` side) and its hash,
@@ -194,6 +200,7 @@ pub struct Aggregator {
     rtp_overflow: u64,
     reasm: reasm::Reassembler,
     tcp: tcp_stream::Streams,
+    tunnels: tunnels::Tunnels,
     malformed: BTreeMap<&'static str, u64>,
     unknown_link: BTreeMap<u32, u64>,
     errors: Vec<report::InputError>,
@@ -238,6 +245,7 @@ impl Aggregator {
             rtp_overflow: 0,
             reasm: reasm::Reassembler::default(),
             tcp: tcp_stream::Streams::default(),
+            tunnels: tunnels::Tunnels::default(),
             malformed: BTreeMap::new(),
             unknown_link: BTreeMap::new(),
             errors: Vec::new(),
@@ -341,7 +349,7 @@ impl Aggregator {
     #[inline(always)]
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
-        Pkt { at: p.ts, iface: idx, proc, wire_len: u64::from(p.orig_len) * count, count }
+        Pkt { at: p.ts, iface: idx, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
     }
 
     /// The report of everything so far. Reads the state, consumes nothing: call it at any time

@@ -7,7 +7,7 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, Malformed};
+use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, tunnel, Malformed};
 use crate::event::PacketEvent;
 use crate::sip::{dialog, message as sipmsg};
 
@@ -77,6 +77,11 @@ impl Aggregator {
         let parsed = match l.l3 {
             link::L3::Ipv4(b) => ip::parse_v4(b),
             link::L3::Ipv6(b) => ip::parse_v6(b),
+            link::L3::Pppoe(b) => {
+                let macs = if lt == link::EN10MB { super::decap::macs(p.data) } else { None };
+                self.pppoe(pk, macs, b);
+                return;
+            }
             _ => return,
         };
         self.ip(pk, parsed);
@@ -84,7 +89,7 @@ impl Aggregator {
 
     /// An IP packet: reassembled when it is a fragment, then handed to its transport.
     #[inline]
-    fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
+    pub(super) fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
         match parsed {
             Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
                 reasm::ReasmResult::Complete(d) => {
@@ -125,6 +130,9 @@ impl Aggregator {
                 }
                 Err(m) => self.bad(m),
             },
+            tunnel::PROTO_IPIP | tunnel::PROTO_IPV6 => self.ip_in_ip(pk, src, dst, proto, payload),
+            tunnel::PROTO_GRE => self.gre_ip(pk, src, dst, payload),
+            tunnel::PROTO_L2TP => self.l2tp_ip(pk, src, dst, payload),
             _ => {
                 self.flow(pk, proto, Ends::hosts(src, dst), 0);
             }
@@ -142,7 +150,7 @@ impl Aggregator {
         k: &Keyed,
         esp_hint: Option<(u32, u64)>,
     ) {
-        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) {
             Some(f) => f.apps |= app::ESP,
             None => self.flow_overflow += 1,
         }
@@ -161,7 +169,7 @@ impl Aggregator {
     #[inline]
     fn flow(&mut self, pk: Pkt, proto: u8, e: Ends, apps: u16) -> Option<&mut flows::FlowState> {
         let k = keyed(pk.iface, proto, &e);
-        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) {
             Some(f) => {
                 f.apps |= apps;
                 Some(f)
@@ -199,7 +207,7 @@ impl Aggregator {
     ) {
         let e = || Ends { src, sport, dst, dport };
         let gen = self.rtp_generation;
-        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) else {
+        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) else {
             self.flow_overflow += 1;
             return;
         };
@@ -231,6 +239,11 @@ impl Aggregator {
             self.sip_datagram(pk, e(), data);
             return;
         }
+        if apps & app::TUNNEL != 0 {
+            let carrier = f.carrier;
+            self.udp_tunnel(pk, e(), data, carrier);
+            return;
+        }
         if apps != 0 {
             return;
         }
@@ -247,7 +260,12 @@ impl Aggregator {
             return;
         }
         f.probes_left -= 1;
-        if ike::looks_like_ike(data) {
+        if let Some(kind) = super::decap::classify_udp(sport, dport, data) {
+            f.apps |= app::TUNNEL;
+            let carrier = super::decap::kind_index(kind);
+            f.carrier = carrier;
+            self.udp_tunnel(pk, e(), data, carrier);
+        } else if ike::looks_like_ike(data) {
             self.ike_msg(pk, e(), data, false);
         } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
             self.ike_msg(pk, e(), &data[4..], true);
@@ -281,6 +299,7 @@ impl Aggregator {
                     proc: pk.proc,
                     iface: Some(pk.iface as u32),
                     encapsulated,
+                    tunnel: pk.tunnel,
                 };
                 if let Some(reason) = m.malformed {
                     self.bad(Malformed::new(reason));
@@ -309,7 +328,7 @@ impl Aggregator {
 
     fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let Ends { src, sport, dst, dport } = e;
-        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc };
+        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, tunnel: pk.tunnel };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {
@@ -336,15 +355,23 @@ impl Aggregator {
         let tls_port = sport == 5061 || dport == 5061;
         let sip_port = sport == 5060 || dport == 5060;
         let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
-        let apps = f.apps;
+        let mut apps = f.apps;
         let mut is_sip = apps & app::SIP != 0 || sip_port;
         if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
             f.probes_left -= 1;
             if sipmsg::looks_like_sip(seg.payload) {
                 is_sip = true;
+            } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
+                f.apps |= app::TUNNEL;
+                f.carrier = super::decap::kind_index(crate::report::TunnelKind::Openvpn);
+                apps = f.apps;
             } else if tls_port && seg.payload.first() == Some(&0x16) {
                 f.apps |= app::SIP_TLS;
             }
+        }
+        if apps & app::TUNNEL != 0 {
+            self.openvpn_tcp(pk, e, seg);
+            return;
         }
         if !is_sip {
             if tls_port && apps == 0 {
@@ -398,7 +425,20 @@ pub(super) fn decodes_linktype(lt: u32) -> bool {
     use link::*;
     matches!(
         lt,
-        NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2
+        NULL | EN10MB
+            | RAW
+            | DLT_RAW_12
+            | DLT_RAW_14
+            | LOOP
+            | LINUX_SLL
+            | USER2
+            | IPV4
+            | IPV6
+            | PKTAP
+            | LINUX_SLL2
+            | PPP
+            | PPP_HDLC
+            | PPP_WITH_DIR
     )
 }
 

@@ -17,6 +17,12 @@ pub const ETHERTYPE_ARP: u16 = 0x0806;
 /// Reverse ARP: same packet format, reported as ARP.
 pub const ETHERTYPE_RARP: u16 = 0x8035;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// pcap link types of PPP (9), PPP in HDLC-like framing or Cisco HDLC (50), and PPP with a
+/// direction byte (204).
+pub const PPP: u32 = 9;
+pub const PPP_HDLC: u32 = 50;
+pub const PPP_WITH_DIR: u32 = 204;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
@@ -34,6 +40,8 @@ pub enum L3<'a> {
     Ipv4(&'a [u8]),
     Ipv6(&'a [u8]),
     Arp,
+    /// PPPoE's session stage (ethertype 0x8864): the bytes after the ethertype.
+    Pppoe(&'a [u8]),
     /// An Ethernet/SLL protocol we do not decode.
     Other {
         ethertype: u16,
@@ -110,6 +118,13 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             let af = crate::decode::be32(frame, 0).ok_or(Malformed::new("loop header truncated"))?;
             Ok(Link::plain(address_family(af, &frame[4..])))
         }
+        PPP => ppp_l3(crate::decode::tunnel::ppp::link_frame(frame)).map(Link::plain),
+        PPP_HDLC => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(frame)).map(Link::plain),
+        PPP_WITH_DIR => {
+            let (sent, payload) = crate::decode::tunnel::ppp::with_dir_frame(frame)?;
+            let direction = if sent { Direction::Out } else { Direction::In };
+            Ok(Link { direction, ..Link::plain(ppp_l3(Ok(payload))?) })
+        }
         IPV4 => Ok(Link::plain(L3::Ipv4(frame))),
         IPV6 => Ok(Link::plain(L3::Ipv6(frame))),
         LINUX_SLL => {
@@ -135,6 +150,17 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
         }
         _ => Ok(Link::plain(L3::Unsupported)),
     }
+}
+
+/// The network layer of a PPP link's frame: IP by its version nibble, nothing for control
+/// protocols (LCP, IPCP…).
+fn ppp_l3(p: Result<crate::decode::tunnel::Payload<'_>, Malformed>) -> Result<L3<'_>, Malformed> {
+    use crate::decode::tunnel::Payload;
+    Ok(match p? {
+        Payload::Ip(b) => raw(b)?,
+        Payload::Ethernet(b) => ethernet(b)?,
+        Payload::Ppp(_) | Payload::None => L3::Unsupported,
+    })
 }
 
 #[inline]
@@ -179,6 +205,7 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malf
         ETHERTYPE_IPV4 => L3::Ipv4(rest),
         ETHERTYPE_IPV6 => L3::Ipv6(rest),
         ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
+        ETHERTYPE_PPPOE_SESSION => L3::Pppoe(rest),
         // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
         t if t < 0x0600 => L3::Unsupported,
         t => L3::Other { ethertype: t },

@@ -14,6 +14,8 @@ use crate::time::{self, Timestamp};
 pub mod ladder;
 pub mod text;
 
+pub use tunnel::{OpenVpnTunnel, Tunnel, TunnelKind, TunnelTransport, WireGuardSession, WireGuardTunnel};
+
 /// A field whose value is one of a fixed set of names: an enum whose variants serialize to
 /// those names, each spelled once, here. `as_str` gives the same spelling to the text report.
 macro_rules! names {
@@ -43,6 +45,8 @@ macro_rules! names {
         }
     };
 }
+
+mod tunnel;
 
 names! {
     /// `schema`: the contract a document follows.
@@ -120,6 +124,40 @@ names! {
         SipTls = "sip-tls",
         Rtp = "rtp",
         Other = "other",
+        /// Additive values: the flow carries a tunnel of this kind (`tunnels[].kind`).
+        Ipip = "ipip",
+        SixIn4 = "6in4",
+        FourIn6 = "4in6",
+        SixIn6 = "6in6",
+        Gre = "gre",
+        L2tp = "l2tp",
+        GtpU = "gtp-u",
+        Vxlan = "vxlan",
+        Geneve = "geneve",
+        Teredo = "teredo",
+        Wireguard = "wireguard",
+        Openvpn = "openvpn",
+    }
+}
+
+impl App {
+    /// A flow that carries a tunnel of `kind` (PPPoE is not carried in IP, so no flow names it).
+    pub fn carrying(kind: TunnelKind) -> App {
+        match kind {
+            TunnelKind::Ipip => App::Ipip,
+            TunnelKind::SixIn4 => App::SixIn4,
+            TunnelKind::FourIn6 => App::FourIn6,
+            TunnelKind::SixIn6 => App::SixIn6,
+            TunnelKind::Gre => App::Gre,
+            TunnelKind::L2tp => App::L2tp,
+            TunnelKind::GtpU => App::GtpU,
+            TunnelKind::Vxlan => App::Vxlan,
+            TunnelKind::Geneve => App::Geneve,
+            TunnelKind::Teredo => App::Teredo,
+            TunnelKind::Wireguard => App::Wireguard,
+            TunnelKind::Openvpn => App::Openvpn,
+            TunnelKind::Pppoe => App::Other,
+        }
     }
 }
 
@@ -246,6 +284,8 @@ pub struct Report {
     pub unknown_linktypes: Vec<LinktypeCount>,
     /// Damage that stopped reading an input early (additive field).
     pub errors: Vec<InputError>,
+    /// Tunnels seen on the wire, in order of first packet (additive field).
+    pub tunnels: Vec<Tunnel>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -380,6 +420,8 @@ pub struct Flow {
     pub bytes: u64,
     pub first: Time,
     pub last: Time,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -434,6 +476,8 @@ pub struct IkeSa {
     pub encrypted_payloads: u64,
     pub nat_detected: Option<bool>,
     pub iface: Option<String>,
+    /// Index into `tunnels` of the tunnel that carried it.
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -485,6 +529,8 @@ pub struct SipDialog {
     pub messages: Vec<SipMessage>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -496,6 +542,8 @@ pub struct SipRegistration {
     pub messages: Vec<SipMessage>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -573,7 +621,54 @@ mod tests {
             ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip", "ethernet", "loopback", "other"]
         );
         assert_eq!(spelled(Proto::ALL), ["udp", "tcp", "esp", "icmp", "other"]);
-        assert_eq!(spelled(App::ALL), ["ike", "esp-in-udp", "esp", "nat-keepalive", "sip", "sip-tls", "rtp", "other"]);
+        assert_eq!(
+            spelled(App::ALL),
+            [
+                "ike",
+                "esp-in-udp",
+                "esp",
+                "nat-keepalive",
+                "sip",
+                "sip-tls",
+                "rtp",
+                "other",
+                "ipip",
+                "6in4",
+                "4in6",
+                "6in6",
+                "gre",
+                "l2tp",
+                "gtp-u",
+                "vxlan",
+                "geneve",
+                "teredo",
+                "wireguard",
+                "openvpn"
+            ]
+        );
+        assert_eq!(
+            spelled(TunnelKind::ALL),
+            [
+                "ipip",
+                "6in4",
+                "4in6",
+                "6in6",
+                "gre",
+                "l2tp",
+                "pppoe",
+                "gtp-u",
+                "vxlan",
+                "geneve",
+                "teredo",
+                "wireguard",
+                "openvpn"
+            ]
+        );
+        assert_eq!(spelled(TunnelTransport::ALL), ["ip", "udp", "tcp", "ethernet"]);
+        // A flow carrying a tunnel is named by the tunnel's kind.
+        for &k in TunnelKind::ALL.iter().filter(|&&k| k != TunnelKind::Pppoe) {
+            assert_eq!(App::carrying(k).as_str(), k.as_str());
+        }
         assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
         assert_eq!(spelled(Encap::ALL), ["udp", "none"]);
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
@@ -672,6 +767,7 @@ mod tests {
                 bytes: 0,
                 first: Time::from(Timestamp(i64::MIN)),
                 last: at,
+                tunnel: some.then_some(0),
             }],
             ike_sas: vec![IkeSa {
                 version: 2,
@@ -702,6 +798,7 @@ mod tests {
                 encrypted_payloads: 6,
                 nat_detected: some.then_some(true),
                 iface: opt("en0"),
+                tunnel: some.then_some(0),
             }],
             esp_sas: vec![EspSa {
                 spi: "c0ffee01".into(),
@@ -729,6 +826,7 @@ mod tests {
                     messages: vec![message(true), message(false)],
                     pid: some.then_some(3),
                     comm: opt("sipd"),
+                    tunnel: some.then_some(0),
                 }],
                 registrations: vec![SipRegistration {
                     call_id: "reg\u{1}1 ☎".into(),
@@ -738,6 +836,7 @@ mod tests {
                     messages: vec![message(true)],
                     pid: some.then_some(9),
                     comm: opt("baresip"),
+                    tunnel: some.then_some(0),
                 }],
             },
             verdicts: vec![Verdict {
@@ -764,6 +863,48 @@ mod tests {
             malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
             unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
             errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+            tunnels: vec![Tunnel {
+                kind: TunnelKind::Wireguard,
+                transport: TunnelTransport::Udp,
+                iface: opt("eth0"),
+                src: "198.18.0.2".into(),
+                sport: some.then_some(40000),
+                dst: "2001:db8::1".into(),
+                dport: some.then_some(51820),
+                ids: vec!["f0b0b683".into(), "42".into()],
+                ids_elided: 3,
+                variant: opt("tls-crypt"),
+                packets: 9,
+                bytes: 900,
+                first: at,
+                last: at,
+                inner_flows: 2,
+                pid: some.then_some(7),
+                comm: opt("wireguard-go"),
+                tunnel: some.then_some(0),
+                wireguard: some.then(|| WireGuardTunnel {
+                    initiations: 1,
+                    responses: 1,
+                    sessions: vec![WireGuardSession {
+                        initiator_index: "f0b0b683".into(),
+                        responder_index: opt("a1e2207e"),
+                        initiator: "198.18.0.2:40000".into(),
+                        started: at,
+                        packets_to_responder: 3,
+                        bytes_to_responder: 300,
+                        packets_to_initiator: 4,
+                        bytes_to_initiator: 400,
+                    }],
+                    ..Default::default()
+                }),
+                openvpn: some.then(|| OpenVpnTunnel {
+                    client_session_ids: vec!["1d4a3f29e43c0ab1".into()],
+                    key_ids: vec![0, 1],
+                    peer_ids: vec![0],
+                    client: opt("[2001:db8::1]:1194"),
+                    ..Default::default()
+                }),
+            }],
         }
     }
 
@@ -780,6 +921,10 @@ mod tests {
         r.ike_sas.extend(IkeState::ALL.iter().map(|&state| IkeSa { state, ..sa.clone() }));
         r.ike_sas.push(IkeSa { nat_detected: Some(false), ..sa });
         r.esp_sas.extend(Encap::ALL.iter().map(|&encap| EspSa { encap, ..esp.clone() }));
+        let tunnel = r.tunnels[0].clone();
+        for &transport in TunnelTransport::ALL {
+            r.tunnels.extend(TunnelKind::ALL.iter().map(|&kind| Tunnel { kind, transport, ..tunnel.clone() }));
+        }
         r.sip.dialogs.extend(DialogState::ALL.iter().map(|&state| SipDialog {
             state,
             messages: Transport::ALL.iter().map(|&transport| SipMessage { transport, ..message.clone() }).collect(),

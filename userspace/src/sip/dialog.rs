@@ -26,6 +26,8 @@ pub struct MsgCtx {
     pub dport: u16,
     pub transport: Transport,
     pub pid: Option<u32>,
+    /// The tunnel that carried it (the aggregator's index + 1; 0 for none).
+    pub tunnel: u32,
 }
 
 pub const DEFAULT_MAX_CALLS: usize = 100_000;
@@ -71,6 +73,8 @@ struct Call {
     cseq_method: Option<String>,
     registrar: Option<String>,
     pid: Option<u32>,
+    /// The tunnel of its first message that came through one (index + 1; 0 for none).
+    tunnel: u32,
     messages: Vec<Kept>,
     state: State,
     confirmed_once: bool,
@@ -489,6 +493,9 @@ impl Tracker {
             call.from = m.from().map(|f| f.uri.to_owned());
             call.to = m.to().map(|t| t.uri.to_owned());
         }
+        if call.tunnel == 0 {
+            call.tunnel = ctx.tunnel;
+        }
         if call.pid.is_none() {
             call.pid = ctx.pid;
         }
@@ -563,6 +570,7 @@ impl Tracker {
                     messages: report_messages(&c.messages, &self.words),
                     pid: c.pid,
                     comm: None,
+                    tunnel: (c.tunnel != 0).then(|| c.tunnel as usize - 1),
                 });
             } else {
                 let method = c.effective_method().unwrap_or("unknown").to_owned();
@@ -575,6 +583,7 @@ impl Tracker {
                     messages: report_messages(&c.messages, &self.words),
                     pid: c.pid,
                     comm: None,
+                    tunnel: (c.tunnel != 0).then(|| c.tunnel as usize - 1),
                 });
             }
         }
@@ -603,6 +612,7 @@ fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> C
         cseq_method,
         registrar: None,
         pid: None,
+        tunnel: 0,
         messages: Vec::new(),
         state: State::Unknown,
         confirmed_once: false,
@@ -630,6 +640,7 @@ mod tests {
             dport: 5060,
             transport: Transport::Udp,
             pid: None,
+            tunnel: 0,
         }
     }
 

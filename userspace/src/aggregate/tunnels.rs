@@ -1,0 +1,320 @@
+//! The tunnel table: one entry per tunnel seen on the wire, keyed by its kind, the interface,
+//! the tunnel it was itself carried in, and its two ends (with ports where the kind's ends
+//! are sockets: WireGuard, OpenVPN, L2TP, Teredo; without where the ports vary per inner flow
+//! or say nothing: GTP-U, VXLAN, Geneve, GRE in UDP). Bounded by the number of tunnels (a
+//! cap), and each entry's lists by their own caps, with what they left out counted.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use super::flows;
+use super::ProcHandle;
+use crate::decode::openvpn;
+use crate::report::{self, TunnelKind, TunnelTransport};
+use crate::time::Timestamp;
+
+/// Most tunnels in one report.
+pub const MAX_TUNNELS: usize = 10_000;
+/// Most identifiers listed per tunnel (a GTP-U path between two nodes carries a TEID per
+/// bearer: thousands on a busy core).
+pub const MAX_IDS: usize = 64;
+/// Most WireGuard sessions (handshakes) listed per tunnel.
+pub const MAX_WG_SESSIONS: usize = 64;
+/// How deep tunnels are followed inside tunnels.
+pub const MAX_DEPTH: u8 = 8;
+
+/// One end of a tunnel: an IP address and port (0 where the kind has none), or a MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum End {
+    Ip(IpAddr, u16),
+    Mac([u8; 6]),
+}
+
+impl End {
+    fn addr(&self) -> String {
+        match self {
+            End::Ip(a, _) => flows::addr_string(*a),
+            End::Mac(m) => {
+                let mut s = String::with_capacity(17);
+                for (i, b) in m.iter().enumerate() {
+                    if i > 0 {
+                        s.push(':');
+                    }
+                    s.push_str(&format!("{b:02x}"));
+                }
+                s
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub iface: u32,
+    /// The carrying tunnel's index + 1, 0 for none.
+    pub parent: u32,
+    pub kind: TunnelKind,
+    /// The two ends in canonical order.
+    pub a: End,
+    pub b: End,
+}
+
+/// An identifier as the report spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    Hex8(u32),
+    Hex16(u64),
+    Dec(u32),
+}
+
+impl Id {
+    fn text(self) -> String {
+        match self {
+            Id::Hex8(v) => format!("{v:08x}"),
+            Id::Hex16(v) => format!("{v:016x}"),
+            Id::Dec(v) => v.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct WgState {
+    pub initiations: u64,
+    pub responses: u64,
+    pub cookie_replies: u64,
+    pub transport: u64,
+    pub handshakes: u64,
+    pub unpaired: u64,
+    pub sessions: Vec<WgSession>,
+    pub sessions_elided: u64,
+}
+
+#[derive(Debug)]
+pub struct WgSession {
+    pub initiator_index: u32,
+    pub responder_index: Option<u32>,
+    pub initiator: End,
+    pub started: Timestamp,
+    /// To the responder, to the initiator: packets and bytes.
+    pub to_responder: (u64, u64),
+    pub to_initiator: (u64, u64),
+}
+
+#[derive(Debug, Default)]
+pub struct OvpnState {
+    pub client_sids: Vec<u64>,
+    pub server_sids: Vec<u64>,
+    pub key_ids: u8,
+    pub peer_ids: Vec<u32>,
+    pub control: u64,
+    pub ack: u64,
+    pub data: u64,
+    pub data_bytes: u64,
+    pub client: Option<End>,
+    pub variant: Option<openvpn::Variant>,
+}
+
+#[derive(Debug)]
+pub struct TunnelState {
+    pub key: Key,
+    pub transport: TunnelTransport,
+    /// The sender of the first packet seen.
+    pub src: End,
+    pub dst: End,
+    pub ids: Vec<Id>,
+    pub ids_elided: u64,
+    pub variant: Option<&'static str>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub proc: Option<ProcHandle>,
+    pub wg: Option<Box<WgState>>,
+    pub ovpn: Option<Box<OvpnState>>,
+}
+
+impl TunnelState {
+    /// Note an identifier (once; the most recent one is checked first, which is nearly
+    /// every packet's).
+    pub fn id(&mut self, id: Id) {
+        if self.ids.last() == Some(&id) || self.ids.contains(&id) {
+            return;
+        }
+        if self.ids.len() < MAX_IDS {
+            self.ids.push(id);
+        } else {
+            self.ids_elided += 1;
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Tunnels {
+    index: FxHashMap<Key, u32>,
+    pub list: Vec<TunnelState>,
+    /// Tunnels not kept: the table was full.
+    pub refused: u64,
+    /// Packets inside tunnels nested deeper than [`MAX_DEPTH`], not decoded.
+    pub too_deep: u64,
+}
+
+/// Where one tunnel packet was seen.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub at: Timestamp,
+    pub count: u64,
+    pub bytes: u64,
+    pub proc: Option<ProcHandle>,
+}
+
+impl Tunnels {
+    /// The tunnel of `kind` between `src` and `dst` (the packet's sender first), counted
+    /// with one packet; its index, or `None` when the table is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn touch(
+        &mut self,
+        iface: u32,
+        parent: u32,
+        kind: TunnelKind,
+        transport: TunnelTransport,
+        src: End,
+        dst: End,
+        seen: Seen,
+    ) -> Option<usize> {
+        let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
+        let key = Key { iface, parent, kind, a, b };
+        let i = match self.index.get(&key) {
+            Some(&i) => i as usize,
+            None => {
+                if self.list.len() >= MAX_TUNNELS {
+                    self.refused += 1;
+                    return None;
+                }
+                let i = self.list.len();
+                self.index.insert(key, i as u32);
+                self.list.push(TunnelState {
+                    key,
+                    transport,
+                    src,
+                    dst,
+                    ids: Vec::new(),
+                    ids_elided: 0,
+                    variant: None,
+                    packets: 0,
+                    bytes: 0,
+                    first: seen.at,
+                    last: seen.at,
+                    proc: None,
+                    wg: None,
+                    ovpn: None,
+                });
+                i
+            }
+        };
+        let t = &mut self.list[i];
+        t.packets += seen.count;
+        t.bytes += seen.bytes;
+        t.first = t.first.min(seen.at);
+        t.last = t.last.max(seen.at);
+        if t.proc.is_none() {
+            t.proc = seen.proc;
+        }
+        Some(i)
+    }
+}
+
+/// The report's entries, in order of first packet (the table's order, so that the indices
+/// flows, SAs and dialogs hold are the report's).
+pub fn report(
+    t: &Tunnels,
+    inner_flows: &[u64],
+    ifname: impl Fn(u32) -> Option<String>,
+    owner: impl Fn(Option<ProcHandle>) -> (Option<u32>, Option<String>),
+) -> Vec<report::Tunnel> {
+    t.list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let port = |e: &End| match e {
+                End::Ip(_, p) if s.transport != TunnelTransport::Ip => Some(*p),
+                _ => None,
+            };
+            let (pid, comm) = owner(s.proc);
+            report::Tunnel {
+                kind: s.key.kind,
+                transport: s.transport,
+                iface: ifname(s.key.iface),
+                src: s.src.addr(),
+                sport: port(&s.src),
+                dst: s.dst.addr(),
+                dport: port(&s.dst),
+                ids: s.ids.iter().map(|id| id.text()).collect(),
+                ids_elided: s.ids_elided,
+                variant: s.variant.map(str::to_owned).or_else(|| {
+                    s.ovpn.as_ref().and_then(|o| o.variant).map(|v| v.name().to_owned())
+                }),
+                packets: s.packets,
+                bytes: s.bytes,
+                first: s.first.into(),
+                last: s.last.into(),
+                inner_flows: inner_flows.get(i).copied().unwrap_or(0),
+                pid,
+                comm,
+                tunnel: (s.key.parent != 0).then(|| s.key.parent as usize - 1),
+                wireguard: s.wg.as_deref().map(wg_report),
+                openvpn: s.ovpn.as_deref().map(ovpn_report),
+            }
+        })
+        .collect()
+}
+
+fn end_text(e: &End) -> String {
+    match e {
+        End::Ip(a, p) if a.is_ipv6() => format!("[{}]:{p}", flows::addr_string(*a)),
+        End::Ip(a, p) => format!("{}:{p}", flows::addr_string(*a)),
+        End::Mac(_) => e.addr(),
+    }
+}
+
+fn wg_report(w: &WgState) -> report::WireGuardTunnel {
+    report::WireGuardTunnel {
+        initiations: w.initiations,
+        responses: w.responses,
+        cookie_replies: w.cookie_replies,
+        transport_packets: w.transport,
+        handshakes: w.handshakes,
+        rekeys: w.handshakes.saturating_sub(1),
+        unpaired_transport: w.unpaired,
+        sessions: w
+            .sessions
+            .iter()
+            .map(|s| report::WireGuardSession {
+                initiator_index: Id::Hex8(s.initiator_index).text(),
+                responder_index: s.responder_index.map(|r| Id::Hex8(r).text()),
+                initiator: end_text(&s.initiator),
+                started: s.started.into(),
+                packets_to_responder: s.to_responder.0,
+                bytes_to_responder: s.to_responder.1,
+                packets_to_initiator: s.to_initiator.0,
+                bytes_to_initiator: s.to_initiator.1,
+            })
+            .collect(),
+        sessions_elided: w.sessions_elided,
+    }
+}
+
+fn ovpn_report(o: &OvpnState) -> report::OpenVpnTunnel {
+    let hex = |v: &Vec<u64>| v.iter().map(|&s| Id::Hex16(s).text()).collect();
+    report::OpenVpnTunnel {
+        client_session_ids: hex(&o.client_sids),
+        server_session_ids: hex(&o.server_sids),
+        key_ids: (0..8).filter(|k| o.key_ids & (1 << k) != 0).collect(),
+        peer_ids: o.peer_ids.clone(),
+        control_packets: o.control,
+        ack_packets: o.ack,
+        data_packets: o.data,
+        data_bytes: o.data_bytes,
+        client: o.client.as_ref().map(end_text),
+    }
+}
