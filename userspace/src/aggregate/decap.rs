@@ -63,7 +63,8 @@ pub(super) fn classify_udp(sport: u16, dport: u16, data: &[u8]) -> Option<Tunnel
 pub(super) fn openvpn_tcp_start(sport: u16, dport: u16, payload: &[u8]) -> bool {
     let Some(n) = openvpn::tcp_record_len(payload) else { return false };
     let Some(rec) = payload.get(2..n) else { return false };
-    openvpn::looks_like_client_reset(rec) || (sport == PORT_OPENVPN || dport == PORT_OPENVPN) && openvpn::parse(rec).is_ok_and(|p| p.variant.is_some())
+    openvpn::looks_like_client_reset(rec)
+        || (sport == PORT_OPENVPN || dport == PORT_OPENVPN) && openvpn::parse(rec).is_ok_and(|p| p.variant.is_some())
 }
 
 impl Aggregator {
@@ -79,7 +80,23 @@ impl Aggregator {
         count: u64,
         bytes: u64,
     ) -> Option<usize> {
-        let seen = Seen { at: pk.at, count, bytes, proc: pk.proc };
+        self.tunnel_ported(pk, kind, transport, src, dst, (0, 0), count, bytes)
+    }
+
+    /// [`Aggregator::tunnel`] for a packet with UDP or TCP ports (sender's first).
+    #[allow(clippy::too_many_arguments)]
+    fn tunnel_ported(
+        &mut self,
+        pk: Pkt,
+        kind: TunnelKind,
+        transport: TunnelTransport,
+        src: End,
+        dst: End,
+        ports: (u16, u16),
+        count: u64,
+        bytes: u64,
+    ) -> Option<usize> {
+        let seen = Seen { at: pk.at, count, bytes, proc: pk.proc, ports };
         self.tunnels.touch(pk.iface as u32, pk.tunnel, kind, transport, src, dst, seen)
     }
 
@@ -155,13 +172,14 @@ impl Aggregator {
     /// GRE in IP (protocol 47).
     pub(super) fn gre_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8]) {
         self.carrier_flow(pk, tun::PROTO_GRE, src, dst, TunnelKind::Gre);
-        self.gre(pk, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), payload);
+        self.gre(pk, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), (0, 0), payload);
     }
 
-    fn gre(&mut self, pk: Pkt, transport: TunnelTransport, src: End, dst: End, payload: &[u8]) {
+    #[allow(clippy::too_many_arguments)]
+    fn gre(&mut self, pk: Pkt, transport: TunnelTransport, src: End, dst: End, ports: (u16, u16), payload: &[u8]) {
         match gre::parse(payload) {
             Ok(g) => {
-                let t = self.tunnel(pk, TunnelKind::Gre, transport, src, dst, pk.count, pk.wire_len);
+                let t = self.tunnel_ported(pk, TunnelKind::Gre, transport, src, dst, ports, pk.count, pk.wire_len);
                 if let Some(i) = t {
                     let s = &mut self.tunnels.list[i];
                     if let Some(k) = g.key {
@@ -188,13 +206,14 @@ impl Aggregator {
     pub(super) fn l2tp_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8]) {
         self.carrier_flow(pk, tun::PROTO_L2TP, src, dst, TunnelKind::L2tp);
         match l2tp::parse_ip(payload) {
-            Ok(l) => self.l2tp(pk, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), l),
+            Ok(l) => self.l2tp(pk, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), (0, 0), l),
             Err(m) => self.bad(m),
         }
     }
 
-    fn l2tp(&mut self, pk: Pkt, transport: TunnelTransport, src: End, dst: End, l: l2tp::L2tp<'_>) {
-        let t = self.tunnel(pk, TunnelKind::L2tp, transport, src, dst, pk.count, pk.wire_len);
+    #[allow(clippy::too_many_arguments)]
+    fn l2tp(&mut self, pk: Pkt, transport: TunnelTransport, src: End, dst: End, ports: (u16, u16), l: l2tp::L2tp<'_>) {
+        let t = self.tunnel_ported(pk, TunnelKind::L2tp, transport, src, dst, ports, pk.count, pk.wire_len);
         if let Some(i) = t {
             let s = &mut self.tunnels.list[i];
             for id in [l.tunnel_id, l.session_id].into_iter().flatten() {
@@ -210,8 +229,15 @@ impl Aggregator {
         match ppp::pppoe_session(b) {
             Ok(s) => {
                 let (dst, src) = macs.unwrap_or(([0; 6], [0; 6]));
-                let t =
-                    self.tunnel(pk, TunnelKind::Pppoe, TunnelTransport::Ethernet, End::Mac(src), End::Mac(dst), pk.count, pk.wire_len);
+                let t = self.tunnel(
+                    pk,
+                    TunnelKind::Pppoe,
+                    TunnelTransport::Ethernet,
+                    End::Mac(src),
+                    End::Mac(dst),
+                    pk.count,
+                    pk.wire_len,
+                );
                 if let Some(i) = t {
                     self.tunnels.list[i].id(Id::Dec(s.session_id.into()));
                 }
@@ -229,10 +255,11 @@ impl Aggregator {
         // are the protocol's own on both sides.
         let (hs, hd) = (End::Ip(e.src, 0), End::Ip(e.dst, 0));
         let udp = TunnelTransport::Udp;
+        let ports = (e.sport, e.dport);
         match kind {
             TunnelKind::GtpU => match gtp::parse(data) {
                 Ok(g) => {
-                    let t = self.tunnel(pk, kind, udp, hs, hd, pk.count, pk.wire_len);
+                    let t = self.tunnel_ported(pk, kind, udp, hs, hd, ports, pk.count, pk.wire_len);
                     if let Some(i) = t {
                         self.tunnels.list[i].id(Id::Hex8(g.teid));
                     }
@@ -242,7 +269,7 @@ impl Aggregator {
             },
             TunnelKind::Vxlan => match vxlan::parse(data) {
                 Ok(v) => {
-                    let t = self.tunnel(pk, kind, udp, hs, hd, pk.count, pk.wire_len);
+                    let t = self.tunnel_ported(pk, kind, udp, hs, hd, ports, pk.count, pk.wire_len);
                     if let Some(i) = t {
                         self.tunnels.list[i].id(Id::Dec(v.vni));
                     }
@@ -252,7 +279,7 @@ impl Aggregator {
             },
             TunnelKind::Geneve => match geneve::parse(data) {
                 Ok(g) => {
-                    let t = self.tunnel(pk, kind, udp, hs, hd, pk.count, pk.wire_len);
+                    let t = self.tunnel_ported(pk, kind, udp, hs, hd, ports, pk.count, pk.wire_len);
                     if let Some(i) = t {
                         self.tunnels.list[i].id(Id::Dec(g.vni));
                     }
@@ -261,20 +288,20 @@ impl Aggregator {
                 Err(m) => self.bad(m),
             },
             TunnelKind::L2tp => match l2tp::parse_udp(data) {
-                Ok(l) => self.l2tp(pk, udp, src, dst, l),
+                Ok(l) => self.l2tp(pk, udp, src, dst, ports, l),
                 Err(m) => self.bad(m),
             },
-            TunnelKind::Gre => self.gre(pk, udp, hs, hd, data),
+            TunnelKind::Gre => self.gre(pk, udp, hs, hd, ports, data),
             TunnelKind::Teredo => match teredo::parse(data) {
                 Ok(x) => {
-                    let t = self.tunnel(pk, kind, udp, src, dst, pk.count, pk.wire_len);
+                    let t = self.tunnel_ported(pk, kind, udp, src, dst, ports, pk.count, pk.wire_len);
                     self.inner(pk, t, x.payload);
                 }
                 Err(m) => self.bad(m),
             },
             TunnelKind::Wireguard => match wireguard::parse(data) {
                 Ok(m) => {
-                    if let Some(i) = self.tunnel(pk, kind, udp, src, dst, pk.count, pk.wire_len) {
+                    if let Some(i) = self.tunnel_ported(pk, kind, udp, src, dst, ports, pk.count, pk.wire_len) {
                         self.wireguard(i, pk, src, dst, m);
                     }
                 }
@@ -282,7 +309,7 @@ impl Aggregator {
             },
             TunnelKind::Openvpn => match openvpn::parse(data) {
                 Ok(p) => {
-                    if let Some(i) = self.tunnel(pk, kind, udp, src, dst, pk.count, pk.wire_len) {
+                    if let Some(i) = self.tunnel_ported(pk, kind, udp, src, dst, ports, pk.count, pk.wire_len) {
                         self.openvpn(i, pk.count, pk.wire_len, src, p);
                     }
                 }
@@ -309,7 +336,8 @@ impl Aggregator {
             Response { sender, receiver } => {
                 w.responses += n;
                 w.handshakes += n;
-                match w.sessions.iter_mut().rev().find(|x| x.initiator_index == receiver && x.responder_index.is_none()) {
+                match w.sessions.iter_mut().rev().find(|x| x.initiator_index == receiver && x.responder_index.is_none())
+                {
                     Some(x) => x.responder_index = Some(sender),
                     // The initiation came before the capture: the response names its index,
                     // and its receiver is the initiator.
@@ -414,14 +442,23 @@ impl Aggregator {
                 }
             };
             let bytes = len * pk.count;
-            if let Some(i) = self.tunnel(pk, TunnelKind::Openvpn, TunnelTransport::Tcp, src, dst, pk.count, bytes) {
+            let ports = (e.sport, e.dport);
+            if let Some(i) =
+                self.tunnel_ported(pk, TunnelKind::Openvpn, TunnelTransport::Tcp, src, dst, ports, pk.count, bytes)
+            {
                 self.openvpn(i, pk.count, bytes, src, p);
             }
         }
     }
 }
 
-fn new_session(w: &mut tunnels::WgState, initiator: u32, responder: Option<u32>, at_end: End, at: crate::time::Timestamp) {
+fn new_session(
+    w: &mut tunnels::WgState,
+    initiator: u32,
+    responder: Option<u32>,
+    at_end: End,
+    at: crate::time::Timestamp,
+) {
     if w.sessions.len() >= tunnels::MAX_WG_SESSIONS {
         w.sessions_elided += 1;
         return;

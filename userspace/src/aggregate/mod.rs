@@ -15,6 +15,7 @@
 //! expiry), `build` the report.
 
 mod build;
+mod decap;
 mod esp_table;
 mod fast;
 mod flows;
@@ -27,7 +28,6 @@ mod procs;
 mod sockets;
 mod tunnels;
 mod verdict;
-mod decap;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -207,7 +207,8 @@ impl Aggregator {
     ) {
         let e = || Ends { src, sport, dst, dport };
         let gen = self.rtp_generation;
-        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) else {
+        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel)
+        else {
             self.flow_overflow += 1;
             return;
         };

@@ -122,6 +122,9 @@ pub struct TunnelState {
     /// The sender of the first packet seen.
     pub src: End,
     pub dst: End,
+    /// The ports of `src` and `dst` while every packet had the same (tunnels keyed without
+    /// ports: VXLAN's source port varies per inner flow); 0 once they varied.
+    pub ports: (u16, u16),
     pub ids: Vec<Id>,
     pub ids_elided: u64,
     pub variant: Option<&'static str>,
@@ -166,6 +169,8 @@ pub struct Seen {
     pub count: u64,
     pub bytes: u64,
     pub proc: Option<ProcHandle>,
+    /// The UDP or TCP ports of the packet, sender's first (0 for none).
+    pub ports: (u16, u16),
 }
 
 impl Tunnels {
@@ -198,6 +203,7 @@ impl Tunnels {
                     transport,
                     src,
                     dst,
+                    ports: seen.ports,
                     ids: Vec::new(),
                     ids_elided: 0,
                     variant: None,
@@ -220,6 +226,13 @@ impl Tunnels {
         if t.proc.is_none() {
             t.proc = seen.proc;
         }
+        let ports = if t.src == src { seen.ports } else { (seen.ports.1, seen.ports.0) };
+        if ports.0 != t.ports.0 {
+            t.ports.0 = 0;
+        }
+        if ports.1 != t.ports.1 {
+            t.ports.1 = 0;
+        }
         Some(i)
     }
 }
@@ -236,24 +249,22 @@ pub fn report(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let port = |e: &End| match e {
-                End::Ip(_, p) if s.transport != TunnelTransport::Ip => Some(*p),
-                _ => None,
-            };
+            let port = |p: u16| (p != 0).then_some(p);
             let (pid, comm) = owner(s.proc);
             report::Tunnel {
                 kind: s.key.kind,
                 transport: s.transport,
                 iface: ifname(s.key.iface),
                 src: s.src.addr(),
-                sport: port(&s.src),
+                sport: port(s.ports.0),
                 dst: s.dst.addr(),
-                dport: port(&s.dst),
+                dport: port(s.ports.1),
                 ids: s.ids.iter().map(|id| id.text()).collect(),
                 ids_elided: s.ids_elided,
-                variant: s.variant.map(str::to_owned).or_else(|| {
-                    s.ovpn.as_ref().and_then(|o| o.variant).map(|v| v.name().to_owned())
-                }),
+                variant: s
+                    .variant
+                    .map(str::to_owned)
+                    .or_else(|| s.ovpn.as_ref().and_then(|o| o.variant).map(|v| v.name().to_owned())),
                 packets: s.packets,
                 bytes: s.bytes,
                 first: s.first.into(),

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::digits::push_decimal;
-use crate::report::{App, DialogState, Encap, EspSa, IkeSa, InterfaceKind, Report, Verdict};
+use crate::report::{App, DialogState, Encap, EspSa, IkeSa, InterfaceKind, Report, Tunnel, TunnelKind, Verdict};
 
 /// A SIP URI or host in the IMS namespace of a mobile operator (3GPP TS 23.003).
 fn is_ims(s: &str) -> bool {
@@ -125,6 +125,7 @@ pub fn derive(r: &Report) -> Vec<Verdict> {
     if r.ike_sas.is_empty() && !r.esp_sas.is_empty() {
         esp_only(r, &mut out);
     }
+    tunnel_verdicts(r, &mut out);
     if !explained_sip && (regs > 0 || !r.sip.dialogs.is_empty()) {
         let mut evidence =
             vec![format!("{}, {}", plural(regs, "registration", "registrations"), plural(calls, "call", "calls"))];
@@ -259,5 +260,173 @@ fn esp_only(r: &Report, out: &mut Vec<Verdict>) {
             summary: "ESP traffic with no IKE negotiation in view (the SA was set up before the capture began, or manually keyed)".into(),
             evidence: n.iter().map(|e| format!("SPI {} {} -> {}, {} packets{}", e.spi, e.src, e.dst, e.packets, if e.encap == Encap::Udp { ", in UDP 4500" } else { "" })).collect(),
         });
+    }
+}
+
+/// Verdicts per tunnel listed on their own (WireGuard, OpenVPN: each is a VPN someone runs)
+/// and per kind for the rest (a GTP-U capture holds the paths of a whole core).
+const MAX_TUNNEL_VERDICTS: usize = 8;
+/// Tunnels named one per evidence line in a verdict about a kind.
+const MAX_TUNNEL_LINES: usize = 8;
+
+fn ends(t: &Tunnel) -> String {
+    let e = |a: &str, p: Option<u16>| match p {
+        Some(p) if a.parse::<std::net::Ipv6Addr>().is_ok() => format!("[{a}]:{p}"),
+        Some(p) => format!("{a}:{p}"),
+        None => a.to_string(),
+    };
+    format!("{} <-> {}", e(&t.src, t.sport), e(&t.dst, t.dport))
+}
+
+fn owner_line(t: &Tunnel) -> Option<String> {
+    t.pid.map(|p| format!("packets of {} (pid {p})", t.comm.as_deref().unwrap_or("?")))
+}
+
+/// SIP dialogs and registrations carried by the tunnels `which` selects (by index).
+fn sip_inside(r: &Report, which: impl Fn(usize) -> bool) -> (usize, usize) {
+    let d = r.sip.dialogs.iter().filter(|d| d.tunnel.is_some_and(&which)).count();
+    let g = r.sip.registrations.iter().filter(|g| g.tunnel.is_some_and(&which)).count();
+    (d, g)
+}
+
+fn tunnel_verdicts(r: &Report, out: &mut Vec<Verdict>) {
+    if r.tunnels.is_empty() {
+        return;
+    }
+    let mut vpns = 0;
+    for t in &r.tunnels {
+        let (name, summary) = match t.kind {
+            TunnelKind::Wireguard => ("WireGuard", "WireGuard VPN"),
+            TunnelKind::Openvpn => ("OpenVPN", "OpenVPN"),
+            _ => continue,
+        };
+        vpns += 1;
+        if vpns > MAX_TUNNEL_VERDICTS {
+            continue;
+        }
+        let mut evidence = Vec::new();
+        let mut summary = format!(
+            "{summary} over {} between {}",
+            t.transport.as_str().to_uppercase(),
+            ends(t).replace(" <-> ", " and ")
+        );
+        if let Some(w) = &t.wireguard {
+            evidence.push(format!(
+                "{} handshakes ({} rekeys): {} initiations, {} responses, {} cookie replies",
+                w.handshakes, w.rekeys, w.initiations, w.responses, w.cookie_replies
+            ));
+            if let Some(s) = w.sessions.first() {
+                evidence.push(format!("first handshake initiated by {}", s.initiator));
+            }
+            evidence.push(format!(
+                "{} transport data packets (encrypted: the inner traffic is not visible)",
+                w.transport_packets
+            ));
+        }
+        if let Some(o) = &t.openvpn {
+            if let Some(c) = &o.client {
+                summary = format!("{summary}, client {c}");
+            }
+            evidence.push(format!(
+                "{} control, {} ack, {} data packets; key IDs {:?}",
+                o.control_packets, o.ack_packets, o.data_packets, o.key_ids
+            ));
+            if !o.client_session_ids.is_empty() || !o.server_session_ids.is_empty() {
+                evidence.push(format!(
+                    "session IDs: client {}, server {}",
+                    o.client_session_ids.join(" "),
+                    o.server_session_ids.join(" ")
+                ));
+            }
+            if let Some(v) = &t.variant {
+                evidence.push(match v.as_str() {
+                    "plain" => "control channel without tls-auth: acknowledgements and packet IDs in the clear".into(),
+                    v => format!("control channel protected ({v})"),
+                });
+            }
+        }
+        evidence.extend(owner_line(t));
+        let subject = format!("{name} {}", ends(t));
+        out.push(Verdict { subject, summary, evidence });
+    }
+    if vpns > MAX_TUNNEL_VERDICTS {
+        out.push(Verdict {
+            subject: "VPNs".into(),
+            summary: format!("{} more WireGuard/OpenVPN tunnels", vpns - MAX_TUNNEL_VERDICTS),
+            evidence: vec!["listed in the tunnels section".into()],
+        });
+    }
+    // The rest, one verdict per kind.
+    for &kind in TunnelKind::ALL {
+        if matches!(kind, TunnelKind::Wireguard | TunnelKind::Openvpn) {
+            continue;
+        }
+        let list: Vec<(usize, &Tunnel)> = r.tunnels.iter().enumerate().filter(|(_, t)| t.kind == kind).collect();
+        if list.is_empty() {
+            continue;
+        }
+        let packets: u64 = list.iter().map(|(_, t)| t.packets).sum();
+        let inner: u64 = list.iter().map(|(_, t)| t.inner_flows).sum();
+        let ids: usize = list.iter().map(|(_, t)| t.ids.len() + t.ids_elided as usize).sum();
+        let mut evidence = Vec::new();
+        for (_, t) in list.iter().take(MAX_TUNNEL_LINES) {
+            let mut line = format!("{} {}: {} packets", t.transport, ends(t), t.packets);
+            if !t.ids.is_empty() {
+                let shown: Vec<&str> = t.ids.iter().take(4).map(String::as_str).collect();
+                line.push_str(&format!(", ids {}", shown.join(" ")));
+                if t.ids.len() > 4 || t.ids_elided > 0 {
+                    line.push_str(" …");
+                }
+            }
+            if let Some(p) = t.tunnel {
+                line.push_str(&format!(", inside tunnel #{p}"));
+            }
+            evidence.push(line);
+        }
+        if list.len() > MAX_TUNNEL_LINES {
+            evidence.push(format!("and {} more", list.len() - MAX_TUNNEL_LINES));
+        }
+        evidence.push(format!("{} inner flows decoded", inner));
+        let idx: FxHashSet<usize> = list.iter().map(|(i, _)| *i).collect();
+        let (dialogs, registrations) = sip_inside(r, |i| idx.contains(&i));
+        if dialogs + registrations > 0 {
+            evidence.push(format!(
+                "SIP inside: {}, {}",
+                plural(registrations, "registration", "registrations"),
+                plural(dialogs, "dialog", "dialogs")
+            ));
+        }
+        let n = list.len();
+        let summary = match kind {
+            TunnelKind::GtpU => {
+                let mut s = format!(
+                    "carrier GTP-U: the user plane of a mobile core ({}, {}, {packets} packets)",
+                    plural(n, "path", "paths"),
+                    plural(ids, "TEID", "TEIDs")
+                );
+                if dialogs + registrations > 0 {
+                    s.push_str(", with subscribers' SIP (VoLTE/IMS) inside");
+                }
+                s
+            }
+            TunnelKind::Gre => format!("{} ({packets} packets)", plural(n, "GRE tunnel", "GRE tunnels")),
+            TunnelKind::Ipip | TunnelKind::SixIn4 | TunnelKind::FourIn6 | TunnelKind::SixIn6 => {
+                format!("{} {} ({packets} packets)", plural(n, "IP-in-IP tunnel", "IP-in-IP tunnels"), kind)
+            }
+            TunnelKind::L2tp => format!("{} ({packets} packets)", plural(n, "L2TP tunnel", "L2TP tunnels")),
+            TunnelKind::Pppoe => format!("{} ({packets} packets)", plural(n, "PPPoE session", "PPPoE sessions")),
+            TunnelKind::Vxlan | TunnelKind::Geneve => {
+                format!(
+                    "{} overlay: {} ({packets} packets)",
+                    kind,
+                    plural(n, "tunnel endpoint pair", "tunnel endpoint pairs")
+                )
+            }
+            TunnelKind::Teredo => {
+                format!("Teredo IPv6 over UDP: {} ({packets} packets)", plural(n, "tunnel", "tunnels"))
+            }
+            TunnelKind::Wireguard | TunnelKind::Openvpn => continue,
+        };
+        out.push(Verdict { subject: kind.as_str().to_string(), summary, evidence });
     }
 }

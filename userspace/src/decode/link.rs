@@ -516,11 +516,37 @@ mod tests {
     }
 
     #[test]
+    fn ppp_link_types() {
+        let ip = [0x45u8, 0, 0, 20];
+        let framed = [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat();
+        assert_eq!(decode(PPP, &framed).unwrap().l3, L3::Ipv4(&ip));
+        assert_eq!(decode(PPP, &framed[2..]).unwrap().l3, L3::Ipv4(&ip));
+        assert_eq!(decode(PPP_HDLC, &framed).unwrap().l3, L3::Ipv4(&ip));
+        let v6 = [0x60u8, 0, 0, 0];
+        assert_eq!(decode(PPP_HDLC, &[&[0x0f, 0x00, 0x86, 0xdd][..], &v6].concat()).unwrap().l3, L3::Ipv6(&v6));
+        let (out, inb) = ([&[1][..], &framed].concat(), [&[0][..], &framed].concat());
+        let sent = decode(PPP_WITH_DIR, &out).unwrap();
+        assert_eq!((sent.l3, sent.direction), (L3::Ipv4(&ip), Direction::Out));
+        let got = decode(PPP_WITH_DIR, &inb).unwrap();
+        assert_eq!(got.direction, Direction::In);
+        assert_eq!(decode(PPP, &[0xff, 0x03, 0xc0, 0x21, 1]).unwrap().l3, L3::Unsupported);
+        assert!(decode(PPP, &[0xff, 0x03]).is_err());
+        // PPPoE's session stage behind Ethernet.
+        let mut e = vec![0u8; 12];
+        e.extend_from_slice(&[0x88, 0x64, 0x11, 0, 0, 1]);
+        assert_eq!(decode(EN10MB, &e).unwrap().l3, L3::Pppoe(&[0x11, 0, 0, 1]));
+    }
+
+    #[test]
     fn pktap_keeps_metadata_for_unknown_inner_link() {
-        let mut f = pktap_header(112, 1, 9, "pdp_ip0", 0x2, 77, "CommCenter", -1, "");
+        let mut f = pktap_header(112, 1, 147, "pdp_ip0", 0x2, 77, "CommCenter", -1, "");
         f.extend_from_slice(&[0, 0, 0, 0, 0xff, 0x03]);
         let l = decode(PKTAP, &f).unwrap();
         assert_eq!(l.l3, L3::Unsupported);
+        // PPP inside is decoded (an LCP frame: nothing at layer 3).
+        let mut p = pktap_header(112, 1, PPP, "ppp0", 0x2, 77, "pppd", -1, "");
+        p.extend_from_slice(&[0, 0, 0, 0, 0xff, 0x03, 0xc0, 0x21, 1]);
+        assert_eq!(decode(PKTAP, &p).unwrap().l3, L3::Unsupported);
         let m = l.pktap.unwrap();
         assert_eq!((m.ifname, m.pid, m.epid, m.direction), ("pdp_ip0", Some(77), None, Direction::Out));
         // A name that is not UTF-8 is cut at the damage, not refused.
