@@ -39,8 +39,11 @@ fn num(v: &str) -> u64 {
     }
 }
 
+/// How the report spells an identifier tshark read as a number.
+type Spelling = fn(u64) -> String;
+
 /// The identifier fields tshark has for tunnels, and how the report spells each.
-const ID_FIELDS: &[(&str, fn(u64) -> String)] = &[
+const ID_FIELDS: &[(&str, Spelling)] = &[
     ("gre.key", |v| v.to_string()),
     ("gre.key.call_id", |v| v.to_string()),
     ("gtp.teid", |v| format!("{v:08x}")),
