@@ -726,3 +726,47 @@ fn wireguard_sessions_cookie_and_rekey() {
     assert_eq!(ours, pairs);
     assert!(r.verdicts.iter().any(|v| v.summary.starts_with("WireGuard VPN")), "{:#?}", r.verdicts);
 }
+
+/// PPPoE from discovery to session: the concentrator's offer, the request, the confirmation
+/// assigning the session ID and the session's IP traffic are one tunnel between the two MAC
+/// addresses, its identifiers tshark's (the broadcast PADI names no concentrator: not counted).
+#[test]
+fn pppoe_discovery_and_session() {
+    let (client, ac) = ([0x02, 0, 0, 0, 0, 0x0c], [0x02, 0, 0, 0, 0, 0xac]);
+    let frame = |dst: [u8; 6], src: [u8; 6], ethertype: u16, body: &[u8]| {
+        [&dst[..], &src[..], &ethertype.to_be_bytes(), body].concat()
+    };
+    let disc = |code: u8, sid: u16| [&[0x11, code][..], &sid.to_be_bytes(), &[0, 4, 0x01, 0x01, 0, 0]].concat();
+    let ip = ipv4(17, [100, 64, 0, 2], [192, 0, 2, 53], &udp(5353, 53, b"q"));
+    let ppp = [&[0x00, 0x21][..], &ip].concat();
+    let mut sess = vec![0x11, 0x00, 0x12, 0x34];
+    sess.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    sess.extend_from_slice(&ppp);
+    let frames = vec![
+        frame([0xff; 6], client, 0x8863, &disc(0x09, 0)),
+        frame(client, ac, 0x8863, &disc(0x07, 0)),
+        frame(ac, client, 0x8863, &disc(0x19, 0)),
+        frame(client, ac, 0x8863, &disc(0x65, 0x1234)),
+        frame(ac, client, 0x8864, &sess),
+        frame(client, ac, 0x8863, &disc(0xa7, 0x1234)),
+    ];
+    let f = pcap("pppoe_discovery.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Pppoe]);
+    let t = &r.tunnels[0];
+    assert_eq!((t.src.as_str(), t.dst.as_str(), t.packets), ("02:00:00:00:00:ac", "02:00:00:00:00:0c", 5));
+    assert_eq!(t.ids, ["0", "4660"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
+/// IKE and SIP on unusual ports are asked for before the tunnels recognised on any port: an
+/// IKE_SA_INIT whose initiator SPI begins like an OpenVPN client's hard reset stays IKE.
+#[test]
+fn ike_on_an_unusual_port_is_not_taken_for_openvpn() {
+    let mut ike = vec![0x38, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 33, 0x20, 34, 0x08, 0, 0, 0, 0];
+    ike.extend_from_slice(&28u32.to_be_bytes());
+    let f = pcap("ike_7500.pcap", EN10MB, &[ether(0x0800, &ipv4(17, A, B, &udp(7500, 7500, &ike)))]);
+    let r = replay_json(&f);
+    assert!(r.tunnels.is_empty(), "{:?}", r.tunnels);
+    assert_eq!(r.ike_sas.len(), 1);
+    assert_eq!(r.ike_sas[0].initiator_spi, "3801020304050607");
+}

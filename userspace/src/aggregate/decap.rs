@@ -26,7 +26,6 @@ pub(super) fn kind_index(k: TunnelKind) -> u8 {
 
 /// The tunnel a UDP datagram on a new flow carries, recognised by port and structure: a
 /// well-known port says which decoder to ask, and the decoder must accept the datagram.
-/// WireGuard and OpenVPN are also recognised on any port by the messages that begin them.
 pub(super) fn classify_udp(sport: u16, dport: u16, data: &[u8]) -> Option<TunnelKind> {
     let port = |p: u16| sport == p || dport == p;
     if port(tun::PORT_GTP_U) && gtp::parse(data).is_ok() {
@@ -44,15 +43,31 @@ pub(super) fn classify_udp(sport: u16, dport: u16, data: &[u8]) -> Option<Tunnel
     if port(tun::PORT_GRE_UDP) && gre::parse(data).is_ok() {
         return Some(TunnelKind::Gre);
     }
-    if port(PORT_WIREGUARD) && wireguard::parse(data).is_ok() || wireguard::is_handshake(data) {
+    if port(PORT_WIREGUARD) && wireguard::parse(data).is_ok() {
         return Some(TunnelKind::Wireguard);
     }
-    if port(PORT_OPENVPN) && openvpn::parse(data).is_ok_and(|p| p.variant.is_some() || p.is_data())
-        || openvpn::looks_like_client_reset(data)
-    {
+    if port(PORT_OPENVPN) && openvpn::parse(data).is_ok_and(|p| p.variant.is_some() || p.is_data()) {
         return Some(TunnelKind::Openvpn);
     }
-    // Teredo's relays use any port; the IPv6 header whose length is the datagram's says it.
+    if port(tun::PORT_TEREDO) && teredo::parse(data).is_ok() {
+        return Some(TunnelKind::Teredo);
+    }
+    None
+}
+
+/// The tunnels recognised on any port, asked after IKE and SIP had their turn: WireGuard and
+/// OpenVPN by the messages that begin them, Teredo (whose relays use any port) by an IPv6 header
+/// whose length is the datagram's. DNS is left alone: its queries can have WireGuard's shape.
+pub(super) fn classify_udp_any_port(sport: u16, dport: u16, data: &[u8]) -> Option<TunnelKind> {
+    if sport == 53 || dport == 53 {
+        return None;
+    }
+    if wireguard::is_handshake(data) {
+        return Some(TunnelKind::Wireguard);
+    }
+    if openvpn::looks_like_client_reset(data) {
+        return Some(TunnelKind::Openvpn);
+    }
     if teredo::parse(data).is_ok() {
         return Some(TunnelKind::Teredo);
     }
@@ -242,6 +257,33 @@ impl Aggregator {
                     self.tunnels.list[i].id(Id::Dec(s.session_id.into()));
                 }
                 self.inner(pk, t, s.payload);
+            }
+            Err(m) => self.bad(m),
+        }
+    }
+
+    /// PPPoE's discovery stage, between a client and an access concentrator: counted on the
+    /// session's tunnel (same two MAC addresses) with the session ID it assigns. The client's
+    /// broadcast PADI names no concentrator yet and is not counted.
+    pub(super) fn pppoe_discovery(&mut self, pk: Pkt, macs: Option<([u8; 6], [u8; 6])>, b: &[u8]) {
+        let Some((dst, src)) = macs else { return };
+        if dst[0] & 1 != 0 {
+            return;
+        }
+        match ppp::pppoe_discovery(b) {
+            Ok((_, session)) => {
+                let t = self.tunnel(
+                    pk,
+                    TunnelKind::Pppoe,
+                    TunnelTransport::Ethernet,
+                    End::Mac(src),
+                    End::Mac(dst),
+                    pk.count,
+                    pk.wire_len,
+                );
+                if let Some(i) = t {
+                    self.tunnels.list[i].id(Id::Dec(session.into()));
+                }
             }
             Err(m) => self.bad(m),
         }

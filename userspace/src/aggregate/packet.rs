@@ -82,6 +82,11 @@ impl Aggregator {
                 self.pppoe(pk, macs, b);
                 return;
             }
+            link::L3::PppoeDiscovery(b) => {
+                let macs = if lt == link::EN10MB { super::decap::macs(p.data) } else { None };
+                self.pppoe_discovery(pk, macs, b);
+                return;
+            }
             _ => return,
         };
         self.ip(pk, parsed);
@@ -272,6 +277,11 @@ impl Aggregator {
             self.ike_msg(pk, e(), &data[4..], true);
         } else if sipmsg::looks_like_sip(data) {
             self.sip_datagram(pk, e(), data);
+        } else if let Some(kind) = super::decap::classify_udp_any_port(sport, dport, data) {
+            f.apps |= app::TUNNEL;
+            let carrier = super::decap::kind_index(kind);
+            f.carrier = carrier;
+            self.udp_tunnel(pk, e(), data, carrier);
         }
     }
 

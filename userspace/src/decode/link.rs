@@ -18,6 +18,7 @@ pub const ETHERTYPE_ARP: u16 = 0x0806;
 pub const ETHERTYPE_RARP: u16 = 0x8035;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+pub const ETHERTYPE_PPPOE_DISCOVERY: u16 = 0x8863;
 /// pcap link types of PPP (9), PPP in HDLC-like framing or Cisco HDLC (50), and PPP with a
 /// direction byte (204).
 pub const PPP: u32 = 9;
@@ -42,6 +43,8 @@ pub enum L3<'a> {
     Arp,
     /// PPPoE's session stage (ethertype 0x8864): the bytes after the ethertype.
     Pppoe(&'a [u8]),
+    /// PPPoE's discovery stage (ethertype 0x8863): the bytes after the ethertype.
+    PppoeDiscovery(&'a [u8]),
     /// An Ethernet/SLL protocol we do not decode.
     Other {
         ethertype: u16,
@@ -206,6 +209,7 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malf
         ETHERTYPE_IPV6 => L3::Ipv6(rest),
         ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
         ETHERTYPE_PPPOE_SESSION => L3::Pppoe(rest),
+        ETHERTYPE_PPPOE_DISCOVERY => L3::PppoeDiscovery(rest),
         // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
         t if t < 0x0600 => L3::Unsupported,
         t => L3::Other { ethertype: t },

@@ -88,6 +88,19 @@ pub fn pppoe_session(b: &[u8]) -> Result<Pppoe<'_>, Malformed> {
     Ok(Pppoe { session_id, payload: payload(body)? })
 }
 
+/// PPPoE discovery (ethertype 0x8863): the code (PADI 0x09, PADO 0x07, PADR 0x19, PADS 0x65,
+/// PADT 0xa7) and the session ID (assigned by PADS, 0 before).
+pub fn pppoe_discovery(b: &[u8]) -> Result<(u8, u16), Malformed> {
+    let h = b.get(..6).ok_or(Malformed::new("pppoe header truncated"))?;
+    if h[0] != 0x11 {
+        return Err(Malformed::new("pppoe version or type not 1"));
+    }
+    if !matches!(h[1], 0x09 | 0x07 | 0x19 | 0x65 | 0xa7) {
+        return Err(Malformed::new("pppoe discovery code unknown"));
+    }
+    Ok((h[1], be16(h, 2).unwrap_or(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +127,8 @@ mod tests {
         let mut d = b;
         d[1] = 0x09;
         assert!(pppoe_session(&d).is_err());
+        assert_eq!(pppoe_discovery(&[0x11, 0x65, 0x12, 0x34, 0, 0]).unwrap(), (0x65, 0x1234));
+        assert!(pppoe_discovery(&[0x11, 0x00, 0, 0, 0, 0]).is_err());
     }
 
     proptest! {
@@ -123,6 +138,7 @@ mod tests {
             let _ = hdlc_frame(&b);
             let _ = with_dir_frame(&b);
             let _ = pppoe_session(&b);
+            let _ = pppoe_discovery(&b);
         }
     }
 }
