@@ -96,9 +96,13 @@ pub fn peers_named(scenario: Tunnel) -> &'static str {
 pub fn agreement_named(scenario: Tunnel) -> &'static str {
     match scenario {
         Tunnel::Ipsec => "IKE and ESP SPIs, SIP Call-IDs and messages",
-        _ => {
-            "interfaces, TUN holder, packet counts, the tunnel's outer flow, SIP Call-IDs and messages; \
-             tunnel identifiers wait for tuntrace to decode them"
+        Tunnel::WireGuard => {
+            "interfaces, TUN holder, packet counts, the tunnel's outer flow, SIP Call-IDs and messages, \
+             WireGuard's indices, handshakes and messages by type"
+        }
+        Tunnel::OpenVpn { .. } => {
+            "interfaces, TUN holder, packet counts, the tunnel's outer flow, SIP Call-IDs and messages, \
+             OpenVPN's session IDs, key IDs, client and packets by opcode class"
         }
     }
 }
