@@ -534,6 +534,17 @@ fn sip_and_rtp_inside_gtp_u_over_linux_cooked() {
     assert_eq!(sip_rows.iter().filter(|r| r[0] == "volte1").count(), 2);
 }
 
+/// VXLAN-GPE (UDP 4790) carrying IPv4 directly: its VNI and inner flow as tshark reads them.
+#[test]
+fn vxlan_gpe() {
+    let inner = ipv4(17, [10, 7, 0, 1], [10, 7, 0, 2], &udp(1111, 2222, b"x"));
+    let gpe = [&[0x0c, 0, 0, 1, 0, 0x30, 0x39, 0][..], &inner].concat();
+    let f = pcap("vxlan_gpe.pcap", EN10MB, &[ether(0x0800, &ipv4(17, A, B, &udp(50000, 4790, &gpe)))]);
+    let r = check_built(&f, &[TunnelKind::Vxlan]);
+    assert_eq!(r.tunnels[0].ids, ["12345"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
 /// L2TPv2 (control and data with PPP) on UDP 1701, and L2TPv3 over IP (protocol 115) and
 /// over UDP carrying Ethernet.
 #[test]
@@ -725,6 +736,17 @@ fn wireguard_sessions_cookie_and_rekey() {
         w.sessions.iter().map(|s| (s.initiator_index.clone(), s.responder_index.clone().unwrap())).collect();
     assert_eq!(ours, pairs);
     assert!(r.verdicts.iter().any(|v| v.summary.starts_with("WireGuard VPN")), "{:#?}", r.verdicts);
+    // A session under way before the capture, on another port: transport data alone, as tshark's
+    // heuristic reads it; its indices unpaired.
+    let (up, dn) = (
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, A, B, &udp(40002, 4444, &b))),
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, B, A, &udp(4444, 40002, &b))),
+    );
+    let frames = vec![up(wg(4, r1, 77, 64)), dn(wg(4, i1, 90, 48)), up(wg(4, r1, 78, 32))];
+    let f = pcap("wireguard_midsession.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Wireguard]);
+    let w = r.tunnels[0].wireguard.as_ref().unwrap();
+    assert_eq!((w.transport_packets, w.unpaired_transport, w.handshakes), (3, 3, 0));
 }
 
 /// PPPoE from discovery to session: the concentrator's offer, the request, the confirmation

@@ -34,6 +34,9 @@ pub(super) fn classify_udp(sport: u16, dport: u16, data: &[u8]) -> Option<Tunnel
     if (port(tun::PORT_VXLAN) || port(PORT_VXLAN_LINUX)) && vxlan::parse(data).is_ok() {
         return Some(TunnelKind::Vxlan);
     }
+    if port(tun::PORT_VXLAN_GPE) && vxlan::parse_gpe(data).is_ok() {
+        return Some(TunnelKind::Vxlan);
+    }
     if port(tun::PORT_GENEVE) && geneve::parse(data).is_ok() {
         return Some(TunnelKind::Geneve);
     }
@@ -62,7 +65,7 @@ pub(super) fn classify_udp_any_port(sport: u16, dport: u16, data: &[u8]) -> Opti
     if sport == 53 || dport == 53 {
         return None;
     }
-    if wireguard::is_handshake(data) {
+    if wireguard::is_handshake(data) || wireguard::looks_like_transport(data) {
         return Some(TunnelKind::Wireguard);
     }
     if openvpn::looks_like_client_reset(data) {
@@ -309,7 +312,11 @@ impl Aggregator {
                 }
                 Err(m) => self.bad(m),
             },
-            TunnelKind::Vxlan => match vxlan::parse(data) {
+            TunnelKind::Vxlan => match if e.sport == tun::PORT_VXLAN_GPE || e.dport == tun::PORT_VXLAN_GPE {
+                vxlan::parse_gpe(data)
+            } else {
+                vxlan::parse(data)
+            } {
                 Ok(v) => {
                     let t = self.tunnel_ported(pk, kind, udp, hs, hd, ports, pk.count, pk.wire_len);
                     if let Some(i) = t {

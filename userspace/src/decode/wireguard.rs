@@ -50,6 +50,13 @@ pub fn is_handshake(b: &[u8]) -> bool {
     matches!(parse(b), Ok(Message::Initiation { .. } | Message::Response { .. } | Message::CookieReply { .. }))
 }
 
+/// Transport data whose nonce counter is one a session reaches (below 2^48: counters start at
+/// 0 and a session rekeys long before): what recognises a WireGuard session already under way
+/// on a port that does not say so, as tshark's heuristic does.
+pub fn looks_like_transport(b: &[u8]) -> bool {
+    matches!(parse(b), Ok(Message::Transport { counter, .. }) if counter < 1 << 48)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +80,10 @@ mod tests {
         let Message::Transport { receiver, counter, len } = parse(&msg(4, 32)).unwrap() else { panic!() };
         assert_eq!((receiver, counter, len), (0xf0b0b683, 0xa1e2207e, 16));
         assert!(is_handshake(&msg(3, 64)) && !is_handshake(&msg(4, 48)));
+        assert!(looks_like_transport(&msg(4, 48)) && !looks_like_transport(&msg(1, 148)));
+        let mut big = msg(4, 48);
+        big[15] = 1;
+        assert!(!looks_like_transport(&big), "a counter no session reaches");
         assert_eq!(parse(&msg(1, 147)).unwrap_err().reason, "wireguard message length wrong for its type");
         assert_eq!(parse(&msg(4, 40)).unwrap_err().reason, "wireguard message length wrong for its type");
         assert_eq!(parse(&msg(5, 148)).unwrap_err().reason, "wireguard message type unknown");

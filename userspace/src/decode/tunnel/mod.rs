@@ -25,6 +25,7 @@ pub const PROTO_L2TP: u8 = 115;
 /// Well-known UDP ports of the tunnels recognised over UDP.
 pub const PORT_GTP_U: u16 = 2152;
 pub const PORT_VXLAN: u16 = 4789;
+pub const PORT_VXLAN_GPE: u16 = 4790;
 pub const PORT_GENEVE: u16 = 6081;
 pub const PORT_L2TP: u16 = 1701;
 pub const PORT_GRE_UDP: u16 = 4754;
