@@ -528,3 +528,79 @@ pub(super) fn macs(frame: &[u8]) -> Option<([u8; 6], [u8; 6])> {
     let s: [u8; 6] = frame.get(6..12)?.try_into().ok()?;
     Some((d, s))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregate::Aggregator;
+    use crate::event::{Direction, Event, InterfaceInfo, PacketEvent};
+    use crate::report::TunnelKind;
+    use crate::time::Timestamp;
+
+    fn v4(proto: u8, last: u8, payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut v = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, proto, 0, 0, 10, 0, 0, last];
+        v.extend_from_slice(&[10, 0, 1, last]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn replay(frames: &[Vec<u8>]) -> crate::report::Report {
+        let mut agg = Aggregator::default();
+        agg.feed(&Event::Interface(Box::new(InterfaceInfo { id: 0, linktype: 101, ..Default::default() })));
+        for (i, f) in frames.iter().enumerate() {
+            agg.feed(&Event::Packet(PacketEvent {
+                ts: Timestamp(i as i64),
+                iface: 0,
+                direction: Direction::Unknown,
+                orig_len: f.len() as u32,
+                data: f,
+                pid: None,
+                effective_pid: None,
+                cookie: 0,
+                sampled: false,
+            }));
+        }
+        agg.finish()
+    }
+
+    /// Tunnels inside tunnels are followed 8 deep; a packet nested deeper is counted in the
+    /// limits and its inside left alone.
+    #[test]
+    fn nesting_stops_at_the_depth_limit() {
+        let nest = |depth: u8| {
+            let mut p = v4(17, 99, &[0, 1, 0, 2, 0, 8, 0, 0]);
+            for d in 0..depth {
+                p = v4(4, d, &p);
+            }
+            p
+        };
+        let r = replay(&[nest(8)]);
+        assert_eq!(r.tunnels.len(), 8);
+        assert!(r.tunnels.iter().all(|t| t.kind == TunnelKind::Ipip));
+        assert!(r.flows.iter().any(|f| f.dst == "10.0.1.99" && f.tunnel == Some(7)));
+        let depth = |r: &crate::report::Report| r.stats.limits.iter().find(|l| l.what == "tunnel_depth").unwrap().count;
+        assert_eq!(depth(&r), 0);
+        let r = replay(&[nest(9)]);
+        assert_eq!(r.tunnels.len(), 9, "the ninth tunnel is counted");
+        assert!(!r.flows.iter().any(|f| f.dst == "10.0.1.99"), "what it carries is not decoded");
+        assert_eq!(depth(&r), 1);
+    }
+
+    /// A tunnel's identifiers are listed up to the cap and counted beyond it.
+    #[test]
+    fn identifiers_are_capped() {
+        let frames: Vec<Vec<u8>> = (0..100u32)
+            .map(|teid| {
+                let mut g = vec![0x30, 0xff, 0, 0];
+                g.extend_from_slice(&teid.to_be_bytes());
+                let mut u = vec![0x08, 0x68, 0x08, 0x68, 0, 16, 0, 0];
+                u.extend_from_slice(&g);
+                v4(17, 1, &u)
+            })
+            .collect();
+        let r = replay(&frames);
+        let [t] = r.tunnels.as_slice() else { panic!("{:?}", r.tunnels) };
+        assert_eq!((t.kind, t.ids.len(), t.ids_elided, t.packets), (TunnelKind::GtpU, 64, 36, 100));
+        assert_eq!((t.sport, t.dport), (Some(2152), Some(2152)));
+    }
+}
