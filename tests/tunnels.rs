@@ -534,6 +534,17 @@ fn sip_and_rtp_inside_gtp_u_over_linux_cooked() {
     assert_eq!(sip_rows.iter().filter(|r| r[0] == "volte1").count(), 2);
 }
 
+/// GRE with a key carrying MPLS (two labels) carrying IPv4, as carriers use it.
+#[test]
+fn mpls_over_gre() {
+    let inner = ipv4(17, [10, 8, 0, 1], [10, 8, 0, 2], &udp(3333, 4444, b"y"));
+    let gre = [&[0x20, 0, 0x88, 0x47, 0, 0, 0x10, 0x01][..], &[0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64], &inner].concat();
+    let f = pcap("mpls_gre.pcap", EN10MB, &[ether(0x0800, &ipv4(47, A, B, &gre))]);
+    let r = check_built(&f, &[TunnelKind::Gre]);
+    assert_eq!(r.tunnels[0].ids, ["4097"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
 /// VXLAN-GPE (UDP 4790) carrying IPv4 directly: its VNI and inner flow as tshark reads them.
 #[test]
 fn vxlan_gpe() {

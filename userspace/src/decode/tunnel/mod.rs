@@ -50,6 +50,51 @@ pub(crate) fn by_ethertype(proto: u16, rest: &[u8]) -> Payload<'_> {
         0x0800 | 0x86dd => Payload::Ip(rest),
         0x6558 => Payload::Ethernet(rest),
         0x880b => Payload::Ppp(rest),
+        0x8847 | 0x8848 => mpls(rest),
         _ => Payload::None,
+    }
+}
+
+/// Labels walked before an MPLS stack is taken for garbage.
+const MAX_MPLS_LABELS: usize = 16;
+
+/// An MPLS label stack (RFC 3032), as carriers put it in GRE: the labels up to the one with
+/// the bottom-of-stack bit, then IP when the first nibble says IPv4 or IPv6 (a pseudowire's
+/// control word starts with 0 and is not followed).
+fn mpls(b: &[u8]) -> Payload<'_> {
+    let mut at = 0;
+    for _ in 0..MAX_MPLS_LABELS {
+        let Some(entry) = b.get(at..at + 4) else { return Payload::None };
+        at += 4;
+        if entry[2] & 0x01 != 0 {
+            return match b.get(at).map(|v| v >> 4) {
+                Some(4 | 6) => Payload::Ip(&b[at..]),
+                _ => Payload::None,
+            };
+        }
+    }
+    Payload::None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn mpls_stack_to_ip() {
+        // Two labels, the second with the bottom-of-stack bit, then IPv4.
+        let b = [0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64, 0x45, 0];
+        assert_eq!(by_ethertype(0x8847, &b), Payload::Ip(&[0x45, 0]));
+        assert_eq!(by_ethertype(0x8847, &b[..6]), Payload::None);
+        // A pseudowire control word after the stack: not followed.
+        assert_eq!(by_ethertype(0x8847, &[0, 0x01, 0x01, 64, 0, 0, 0, 0]), Payload::None);
+    }
+
+    proptest! {
+        #[test]
+        fn mpls_never_panics(b in prop::collection::vec(any::<u8>(), 0..80)) {
+            let _ = by_ethertype(0x8847, &b);
+        }
     }
 }
