@@ -58,11 +58,11 @@ pub(super) fn report(a: &Aggregator) -> Report {
                 sport: port(k.proto(), sp),
                 dst: flows::addr_string(d),
                 dport: port(k.proto(), dp),
-                app: match app::label(f.apps) {
-                    App::Other if f.apps & app::TUNNEL != 0 => {
-                        TunnelKind::ALL.get(usize::from(f.carrier)).map_or(App::Other, |&k| App::carrying(k))
+                app: match (app::label(f.apps), app::carrier(f.apps)) {
+                    (App::Other, Some(c)) => {
+                        TunnelKind::ALL.get(usize::from(c)).map_or(App::Other, |&k| App::carrying(k))
                     }
-                    l => l,
+                    (l, _) => l,
                 },
                 pid,
                 comm,
@@ -70,7 +70,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
                 bytes: f.bytes,
                 first: f.first.into(),
                 last: f.last.into(),
-                tunnel: (f.tunnel != 0).then(|| f.tunnel as usize - 1),
+                tunnel: a.flows.tunnel_of.get(k).map(|&t| t as usize - 1),
             }
         })
         .collect();

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::flows::app;
+use super::flows::{self, app};
 use super::tunnels::{self, End, Id, Seen};
 use super::{Aggregator, Ends, Pkt};
 use crate::decode::tunnel::{self as tun, geneve, gre, gtp, l2tp, ppp, teredo, vxlan, Payload};
@@ -115,7 +115,7 @@ impl Aggregator {
         bytes: u64,
     ) -> Option<usize> {
         let seen = Seen { at: pk.at, count, bytes, proc: pk.proc, ports };
-        self.tunnels.touch(pk.iface as u32, pk.tunnel, kind, transport, src, dst, seen)
+        self.tunnels.touch(pk.iface, u32::from(pk.tunnel), kind, transport, src, dst, seen)
     }
 
     /// Decode what a tunnel carried as a packet of its own.
@@ -128,7 +128,13 @@ impl Aggregator {
             self.tunnels.too_deep += pk.count;
             return;
         }
-        let ipk = Pkt { tunnel: t as u32 + 1, depth: pk.depth + 1, ..pk };
+        let ipk = Pkt { tunnel: (t + 1) as u16, depth: pk.depth + 1, ..pk };
+        let outer = std::mem::replace(&mut self.flows.inside, t as u32 + 1);
+        self.inner_payload(ipk, payload);
+        self.flows.inside = outer;
+    }
+
+    fn inner_payload(&mut self, ipk: Pkt, payload: Payload<'_>) {
         match payload {
             Payload::Ip(b) => self.inner_ip(ipk, b),
             Payload::Ppp(b) => match ppp::payload(b) {
@@ -163,6 +169,7 @@ impl Aggregator {
     }
 
     /// IP in IP (protocols 4 and 41): the kind from the outer and inner families.
+    #[inline(never)]
     pub(super) fn ip_in_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
         let kind = match (src.is_ipv6(), proto == tun::PROTO_IPV6) {
             (false, false) => TunnelKind::Ipip,
@@ -177,17 +184,15 @@ impl Aggregator {
 
     /// The flow of a tunnel carried directly in IP (no ports), marked with its kind.
     fn carrier_flow(&mut self, pk: Pkt, proto: u8, src: IpAddr, dst: IpAddr, kind: TunnelKind) {
-        let k = super::keyed(pk.iface, proto, &Ends::hosts(src, dst));
-        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) {
-            Some(f) => {
-                f.apps |= app::TUNNEL;
-                f.carrier = kind_index(kind);
-            }
+        let k = super::keyed(pk.iface as usize, proto, &Ends::hosts(src, dst));
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
+            Some(f) => f.apps |= app::carrying(kind_index(kind)),
             None => self.flow_overflow += 1,
         }
     }
 
     /// GRE in IP (protocol 47).
+    #[inline(never)]
     pub(super) fn gre_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8]) {
         self.carrier_flow(pk, tun::PROTO_GRE, src, dst, TunnelKind::Gre);
         self.gre(pk, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), (0, 0), payload);
@@ -221,6 +226,7 @@ impl Aggregator {
     }
 
     /// L2TPv3 directly over IP (protocol 115).
+    #[inline(never)]
     pub(super) fn l2tp_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8]) {
         self.carrier_flow(pk, tun::PROTO_L2TP, src, dst, TunnelKind::L2tp);
         match l2tp::parse_ip(payload) {
@@ -292,7 +298,21 @@ impl Aggregator {
         }
     }
 
+    /// The first datagram of a UDP flow found to carry a tunnel of `kind`: the flow is marked
+    /// (its later datagrams go straight to [`Aggregator::udp_tunnel`]) and the datagram decoded.
+    /// Out of line: the hot path only pays for the call on the few payloads it sniffs.
+    #[inline(never)]
+    pub(super) fn start_udp_tunnel(&mut self, pk: Pkt, e: Ends, data: &[u8], kind: TunnelKind) {
+        let carrier = kind_index(kind);
+        let (key, _) = flows::FlowKey::new(pk.iface, flows::UDP, e.src, e.sport, e.dst, e.dport);
+        if let Some(f) = self.flows.map.get_mut(&key) {
+            f.apps |= app::carrying(carrier);
+        }
+        self.udp_tunnel(pk, e, data, carrier);
+    }
+
     /// A datagram on a UDP flow known to carry `carrier` (`TunnelKind::ALL`'s index).
+    #[inline(never)]
     pub(super) fn udp_tunnel(&mut self, pk: Pkt, e: Ends, data: &[u8], carrier: u8) {
         let Some(&kind) = TunnelKind::ALL.get(usize::from(carrier)) else { return };
         let (src, dst) = (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport));
@@ -461,6 +481,7 @@ impl Aggregator {
 
     /// A segment of a TCP flow carrying OpenVPN: the stream is framed by its 2-byte lengths
     /// and each packet counted, as the UDP form's datagrams are.
+    #[inline(never)]
     pub(super) fn openvpn_tcp(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
         let key = tcp_stream::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
         let mut recs: Vec<Result<(openvpn::Packet, u64), Malformed>> = Vec::new();

@@ -186,7 +186,7 @@ impl Aggregator {
                 self.procs.count(h, idx as u32, packets, bytes, last);
                 self.live.attributed += packets;
             }
-            match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None, 0) {
+            match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
                 Some(f) => {
                     if f.proc.is_none() {
                         f.proc = proc;
@@ -207,7 +207,7 @@ impl Aggregator {
             self.live.counted += packets;
         }
         let (rtp, gen) = (&self.rtp, self.rtp_generation);
-        match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, packets, bytes, proc, 0) {
+        match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, packets, bytes, proc) {
             Some(f) => {
                 if f.first > first {
                     f.first = first;
@@ -249,7 +249,7 @@ impl Aggregator {
         let (proto, sport, dport, bit) =
             if c.udp { (flows::UDP, c.sport, c.dport, app::ESP_IN_UDP) } else { (flows::ESP, 0, 0, app::ESP) };
         let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, sport, c.dst, dport);
-        let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None, 0) {
+        let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
             Some(f) => {
                 f.apps |= bit;
                 f.proc
@@ -292,6 +292,10 @@ impl Aggregator {
         let x = self.opts.expiry;
         if let Some(idle) = x.idle_flow {
             let gone = self.flows.map.retain(|_, f| now.0.saturating_sub(f.last.0) <= idle);
+            if gone > 0 && !self.flows.tunnel_of.is_empty() {
+                let map = &self.flows.map;
+                self.flows.tunnel_of.retain(|k, _| matches!(map.find(k), flows::Slot::Found(_)));
+            }
             self.live.flows_expired += gone as u64;
         }
         if let Some(idle) = x.idle_esp {

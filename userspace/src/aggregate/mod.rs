@@ -121,14 +121,16 @@ impl Options {
 #[derive(Debug, Clone, Copy)]
 struct Pkt {
     at: Timestamp,
-    iface: usize,
+    /// Interface index (u32, with `tunnel` and `depth` beside it in one word: the struct is
+    /// made for every packet, and five words are what the hot path moves).
+    iface: u32,
     proc: Option<ProcHandle>,
     /// Bytes to count (0 for a sample the source counts itself).
     wire_len: u64,
     /// Packets to count: 1, or 0 for a sample.
     count: u64,
     /// The tunnel it came out of (index + 1; 0 for a packet as captured).
-    tunnel: u32,
+    tunnel: u16,
     /// How many tunnels deep it is.
     depth: u8,
 }
@@ -349,7 +351,7 @@ impl Aggregator {
     #[inline(always)]
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
-        Pkt { at: p.ts, iface: idx, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
+        Pkt { at: p.ts, iface: idx as u32, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
     }
 
     /// The report of everything so far. Reads the state, consumes nothing: call it at any time

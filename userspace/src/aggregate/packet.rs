@@ -112,7 +112,7 @@ impl Aggregator {
         match proto {
             flows::UDP => match ip::udp(payload) {
                 Ok((sport, dport, data)) => {
-                    let k = keyed(pk.iface, flows::UDP, &Ends { src, sport, dst, dport });
+                    let k = keyed(pk.iface as usize, flows::UDP, &Ends { src, sport, dst, dport });
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
                 Err(m) => self.bad(m),
@@ -121,7 +121,9 @@ impl Aggregator {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
                 Err(m) => self.bad(m),
             },
-            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, &Ends::hosts(src, dst)), None),
+            flows::ESP => {
+                self.esp_raw(pk, src, dst, payload, &keyed(pk.iface as usize, proto, &Ends::hosts(src, dst)), None)
+            }
             flows::AH => match esp::parse_ah(payload) {
                 Ok((next, _, _, rest)) if next == flows::ESP => {
                     self.flow(pk, flows::ESP, Ends::hosts(src, dst), app::ESP);
@@ -155,7 +157,7 @@ impl Aggregator {
         k: &Keyed,
         esp_hint: Option<(u32, u64)>,
     ) {
-        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) {
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
             Some(f) => f.apps |= app::ESP,
             None => self.flow_overflow += 1,
         }
@@ -164,7 +166,7 @@ impl Aggregator {
             Ok(_) if pk.count == 0 => {}
             Ok(h) => {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
-                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
             }
             Err(m) => self.bad(m),
         }
@@ -173,8 +175,8 @@ impl Aggregator {
     /// Count a packet on its flow, marking `apps`; returns the flow's state.
     #[inline]
     fn flow(&mut self, pk: Pkt, proto: u8, e: Ends, apps: u16) -> Option<&mut flows::FlowState> {
-        let k = keyed(pk.iface, proto, &e);
-        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel) {
+        let k = keyed(pk.iface as usize, proto, &e);
+        match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
             Some(f) => {
                 f.apps |= apps;
                 Some(f)
@@ -192,7 +194,7 @@ impl Aggregator {
             return;
         }
         let key = esp_table::EspKey::new(spi, src, dst, udp);
-        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
     }
 
     /// A UDP datagram. The ends come as separate values, not as [`Ends`]: this is the hot
@@ -212,8 +214,7 @@ impl Aggregator {
     ) {
         let e = || Ends { src, sport, dst, dport };
         let gen = self.rtp_generation;
-        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc, pk.tunnel)
-        else {
+        let Some(f) = self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) else {
             self.flow_overflow += 1;
             return;
         };
@@ -229,7 +230,7 @@ impl Aggregator {
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
                     let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
-                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
                 esp::UdpEncap::Malformed(m) => self.bad(m),
@@ -245,8 +246,7 @@ impl Aggregator {
             self.sip_datagram(pk, e(), data);
             return;
         }
-        if apps & app::TUNNEL != 0 {
-            let carrier = f.carrier;
+        if let Some(carrier) = app::carrier(apps) {
             self.udp_tunnel(pk, e(), data, carrier);
             return;
         }
@@ -266,27 +266,29 @@ impl Aggregator {
             return;
         }
         f.probes_left -= 1;
-        if let Some(kind) = super::decap::classify_udp(sport, dport, data) {
-            f.apps |= app::TUNNEL;
-            let carrier = super::decap::kind_index(kind);
-            f.carrier = carrier;
-            self.udp_tunnel(pk, e(), data, carrier);
+        self.sniff_udp(pk, e(), data);
+    }
+
+    /// One of a new flow's first payloads on ports that say nothing: a tunnel on its port, IKE
+    /// (plain or behind the non-ESP marker), SIP, or a tunnel recognised on any port. Out of
+    /// line: a flow asks at most four times, its other packets never.
+    #[inline(never)]
+    fn sniff_udp(&mut self, pk: Pkt, e: Ends, data: &[u8]) {
+        if let Some(kind) = super::decap::classify_udp(e.sport, e.dport, data) {
+            self.start_udp_tunnel(pk, e, data, kind);
         } else if ike::looks_like_ike(data) {
-            self.ike_msg(pk, e(), data, false);
+            self.ike_msg(pk, e, data, false);
         } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
-            self.ike_msg(pk, e(), &data[4..], true);
+            self.ike_msg(pk, e, &data[4..], true);
         } else if sipmsg::looks_like_sip(data) {
-            self.sip_datagram(pk, e(), data);
-        } else if let Some(kind) = super::decap::classify_udp_any_port(sport, dport, data) {
-            f.apps |= app::TUNNEL;
-            let carrier = super::decap::kind_index(kind);
-            f.carrier = carrier;
-            self.udp_tunnel(pk, e(), data, carrier);
+            self.sip_datagram(pk, e, data);
+        } else if let Some(kind) = super::decap::classify_udp_any_port(e.sport, e.dport, data) {
+            self.start_udp_tunnel(pk, e, data, kind);
         }
     }
 
     fn flow_state(&mut self, pk: Pkt, e: Ends, proto: u8) -> Option<&mut flows::FlowState> {
-        let (key, _) = FlowKey::new(pk.iface as u32, proto, e.src, e.sport, e.dst, e.dport);
+        let (key, _) = FlowKey::new(pk.iface, proto, e.src, e.sport, e.dst, e.dport);
         self.flows.map.get_mut(&key)
     }
 
@@ -308,9 +310,9 @@ impl Aggregator {
                     dst: e.dst,
                     dport: e.dport,
                     proc: pk.proc,
-                    iface: Some(pk.iface as u32),
+                    iface: Some(pk.iface),
                     encapsulated,
-                    tunnel: pk.tunnel,
+                    tunnel: u32::from(pk.tunnel),
                 };
                 if let Some(reason) = m.malformed {
                     self.bad(Malformed::new(reason));
@@ -339,7 +341,8 @@ impl Aggregator {
 
     fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let Ends { src, sport, dst, dport } = e;
-        let ctx = dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, tunnel: pk.tunnel };
+        let ctx =
+            dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, tunnel: u32::from(pk.tunnel) };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {
@@ -373,8 +376,7 @@ impl Aggregator {
             if sipmsg::looks_like_sip(seg.payload) {
                 is_sip = true;
             } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
-                f.apps |= app::TUNNEL;
-                f.carrier = super::decap::kind_index(crate::report::TunnelKind::Openvpn);
+                f.apps |= app::carrying(super::decap::kind_index(crate::report::TunnelKind::Openvpn));
                 apps = f.apps;
             } else if tls_port && seg.payload.first() == Some(&0x16) {
                 f.apps |= app::SIP_TLS;

@@ -14,8 +14,9 @@ use crate::decode::openvpn;
 use crate::report::{self, TunnelKind, TunnelTransport};
 use crate::time::Timestamp;
 
-/// Most tunnels in one report.
+/// Most tunnels in one report (a packet names its tunnel in 16 bits).
 pub const MAX_TUNNELS: usize = 10_000;
+const _: () = assert!(MAX_TUNNELS < u16::MAX as usize);
 /// Most identifiers listed per tunnel (a GTP-U path between two nodes carries a TEID per
 /// bearer: thousands on a busy core).
 pub const MAX_IDS: usize = 64;

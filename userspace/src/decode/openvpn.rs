@@ -127,24 +127,25 @@ fn plausible_time(t: u32) -> bool {
 }
 
 /// The protection the layout shows. Checked from the most to the least specific reading:
-/// tls-crypt-v2's own opcodes; tls-crypt (a small packet ID and a time at once after the
-/// session ID); no HMAC (the acknowledgements fit exactly); tls-auth (a time after an HMAC of
-/// a known length, then acknowledgements that fit).
+/// tls-crypt-v2's own opcodes; tls-auth (after an HMAC of a known length, a small replay packet
+/// ID and a time of this century, then acknowledgements that fit); tls-crypt (the packet ID
+/// and time at once after the session ID); no HMAC (the acknowledgements fit). A packet ID
+/// counts from 1, so a random HMAC or tag rarely reads as one, and a plain reset is too short
+/// to hold an HMAC.
 fn variant_of(opcode: u8, b: &[u8]) -> Option<Variant> {
     if matches!(opcode, P_CONTROL_HARD_RESET_CLIENT_V3 | P_CONTROL_WKC_V1) {
         return Some(Variant::TlsCryptV2);
     }
-    let time_at = |at: usize| be32(b, at).is_some_and(plausible_time);
-    if be32(b, 9).is_some_and(|id| id != 0 && id < 0x0100_0000) && time_at(13) && b.len() >= 9 + TLS_CRYPT_HEAD {
+    let replay_id_at = |at: usize| {
+        be32(b, at).is_some_and(|id| id != 0 && id < 0x0100_0000) && be32(b, at + 4).is_some_and(plausible_time)
+    };
+    if let Some(&h) = HMAC_LENS.iter().find(|&&h| replay_id_at(9 + h) && plain_fits(opcode, b, 9 + h + 8)) {
+        return Some(Variant::TlsAuth(h as u8));
+    }
+    if replay_id_at(9) && b.len() >= 9 + TLS_CRYPT_HEAD {
         return Some(Variant::TlsCrypt);
     }
-    if plain_fits(opcode, b, 9) {
-        return Some(Variant::Plain);
-    }
-    HMAC_LENS
-        .iter()
-        .find(|&&h| time_at(9 + h + 4) && plain_fits(opcode, b, 9 + h + 8))
-        .map(|&h| Variant::TlsAuth(h as u8))
+    plain_fits(opcode, b, 9).then_some(Variant::Plain)
 }
 
 /// Is this the first packet a client sends (a hard reset, key ID 0) with a layout that reads
@@ -206,6 +207,12 @@ mod tests {
         let p = parse(&control(8, &mid, &[0x10; 20])).unwrap();
         assert_eq!(p.variant, Some(Variant::TlsCrypt));
         assert_eq!(parse(&control(10, &mid, &[0; 200])).unwrap().variant, Some(Variant::TlsCryptV2));
+        // tls-auth whose HMAC begins with a byte that could be an acknowledgement count is
+        // still tls-auth, with SHA256 too.
+        let mut mid = vec![0x03; 32];
+        mid.extend_from_slice(&[0, 0, 0, 1]);
+        mid.extend_from_slice(&time);
+        assert_eq!(parse(&control(7, &mid, &[0, 0, 0, 0, 0])).unwrap().variant, Some(Variant::TlsAuth(32)));
         assert_eq!(tcp_record_len(&[0, 14, 0x38]), Some(16));
         assert_eq!(tcp_record_len(&[0]), None);
     }
