@@ -115,3 +115,71 @@ fn dash_reads_standard_input() {
     assert_eq!(piped, direct);
     assert!(direct.stats.packets > 0);
 }
+
+/// `explain` in this test's own network namespace: a report of the host (no packets counted),
+/// and the errors a user can make said with their exit code.
+#[test]
+#[cfg(target_os = "linux")]
+fn explain_reports_the_host_and_says_what_is_wrong() {
+    let r = run(&["explain", "--json", "--rules-dir", "/nonexistent"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((j.source.kind.as_str(), j.source.backend.as_str()), ("live", "netlink"));
+    assert!(j.interfaces.iter().any(|i| i.name.as_deref() == Some("lo")), "{:?}", j.interfaces);
+    let v = j.host.visibility.as_ref().expect("visibility said");
+    assert_eq!(v.privileged, v.notes.iter().all(|n| !n.starts_with("not root")));
+    assert!(j.host.xfrm.is_some());
+    let r = run(&["explain", "no-such-tun9"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no interface no-such-tun9 in this network namespace"), "{}", r.stderr);
+    let bad = tmp(
+        "bad-rules.toml",
+        b"format = \"tuntrace.rules/1\"\n[[rule]]\nid = \"x\"\non = \"interface\"\nsummary = \"{nope}\"\n",
+    );
+    let r = run(&["explain", "--rules", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("bad-rules.toml: rule \"x\": unknown fact \"nope\""), "{}", r.stderr);
+    let r = run(&["explain", "--rules", "/nonexistent/rules.toml"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot read rules file /nonexistent/rules.toml"), "{}", r.stderr);
+    let not_db = tmp("asn.mmdb", b"not a database");
+    let r = run(&["explain", "--asn-db", not_db.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a readable MaxMind DB"), "{}", r.stderr);
+    // A rules directory of the host is read: a broken file there is named too.
+    let dir = bad.parent().unwrap().join("rules.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&bad, dir.join("10-local.toml")).unwrap();
+    let r = run(&["explain", "--rules-dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("10-local.toml"), "{}", r.stderr);
+}
+
+/// `replay --rules`: a rule of the user's is tried first, and SIP it does not account for gets
+/// its own verdict; the built-in rules give the fixture's Wi-Fi-calling verdict otherwise.
+#[test]
+fn replay_judges_with_the_users_rules() {
+    let lab = ["tests/fixtures/lab/outer.pcap", "tests/fixtures/lab/inner.pcap"]
+        .map(|f| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(f));
+    let lab: Vec<&str> = lab.iter().map(|p| p.to_str().unwrap()).collect();
+    let r = run(&[&["replay", "--json"][..], &lab].concat());
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(j.verdicts.len(), 1);
+    assert_eq!(j.verdicts[0].rule.as_deref(), Some("ike-outside-wifi-calling"));
+    let mine = tmp(
+        "mine.toml",
+        b"format = \"tuntrace.rules/1\"\n[[rule]]\nid = \"lab-ike\"\non = \"ike_sa\"\nsummary = \"our lab's ePDG at {responder}\"\nall = [{ fact = \"responder\", is = \"198.18.0.1\" }]\n",
+    );
+    let r = run(&[&["replay", "--json", "--rules", mine.to_str().unwrap()][..], &lab].concat());
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    let got: Vec<(&str, Option<&str>)> = j.verdicts.iter().map(|v| (v.summary.as_str(), v.rule.as_deref())).collect();
+    assert_eq!(
+        got,
+        [
+            ("our lab's ePDG at 198.18.0.1", Some("lab-ike")),
+            ("IMS SIP signalling (VoLTE / Wi-Fi calling identities)", Some("ims-sip"))
+        ]
+    );
+    let r = run(&[&["replay", "--rules", "/nonexistent.toml"][..], &lab].concat());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

@@ -13,6 +13,7 @@ pub fn tuntrace() -> Command {
 // One corpus locator for both crates' tests (same depth below the repository root).
 #[path = "../../userspace/tests/common/mod.rs"]
 mod corpus;
+#[allow(unused_imports)] // not every test binary reads the corpus
 pub use corpus::corpus_dir;
 
 /// Every capture named in the corpus manifest.

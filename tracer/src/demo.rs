@@ -12,6 +12,31 @@ use tuntrace_core::report::{text, Backend, Report, SourceKind};
 
 use tuntrace_lab::{self as lab, truth::GroundTruth, LabConfig, Tunnel};
 
+/// The live tracer of the demo: `tuntrace trace` (this very binary) in the UE's namespace.
+mod live {
+    use std::time::Duration;
+
+    use tuntrace_core::report::Report;
+
+    pub struct Tracer(crate::live::child::LiveChild);
+
+    impl Tracer {
+        /// `tuntrace explain TUN --watch` (this very binary) in namespace `ns`: the live trace
+        /// of `tuntrace trace`, and when it is stopped, the host's own account of the tunnel
+        /// interface while the lab still runs (its holder, routes, carrier, peers), judged by the
+        /// rules. The watch is long: the demo stops it with SIGINT once the scenario is over.
+        pub fn start(ns: &str, tun: &str) -> Result<Tracer, String> {
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+            let argv = ["explain", tun, "--watch", "1h", "--json"];
+            crate::live::child::LiveChild::start_command(&exe, ns, &argv, Duration::from_secs(30)).map(Tracer)
+        }
+
+        pub fn stop(self) -> Result<Report, String> {
+            self.0.stop()
+        }
+    }
+}
+
 pub struct Options {
     /// Which tunnel the lab runs (IPsec, the Wi-Fi-calling lab, by default).
     pub scenario: Tunnel,
@@ -47,10 +72,46 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
             progress(&format!("cleaned up after an earlier run: {c}"));
         }
     }
-    let outcome = lab::demo(&cfg, &mut progress).map_err(|e| e.to_string())?;
-    let truth = outcome.truth;
-    progress("replaying what was captured");
-    let report = report_from_truth(&truth);
+    // The live tracer runs in the UE's namespace from before the tunnel daemon starts, so it
+    // sees the tunnel interface created; where it cannot run, the captures are replayed instead.
+    let mut tracer: Option<live::Tracer> = None;
+    let mut live_error: Option<String> = None;
+    let mut up = lab::Lab::up_with(&cfg, &mut progress, &mut |n| {
+        match live::Tracer::start(&n.ns_ue, opts.scenario.iface()) {
+            Ok(t) => tracer = Some(t),
+            Err(e) => live_error = Some(e),
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(e) = &live_error {
+        progress(&format!("live tracing unavailable ({e}): the captures will be replayed instead"));
+    } else {
+        progress(&format!(
+            "tracing live in {} (tuntrace explain {} --watch, eBPF)",
+            up.names().ns_ue,
+            opts.scenario.iface()
+        ));
+    }
+    let truth = up.run_scenario(&mut progress);
+    let live_report = tracer.take().map(live::Tracer::stop);
+    progress("tearing the lab down");
+    let teardown = up.down();
+    let truth = truth.map_err(|e| e.to_string())?;
+    let teardown = teardown.map_err(|e| e.to_string())?;
+    progress(&format!("lab down in {} ms", teardown.duration_ms));
+    let report = match live_report {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            progress(&format!("the live tracer failed ({e}): replaying what was captured"));
+            report_from_truth(&truth)
+        }
+        None => {
+            progress("replaying what was captured");
+            report_from_truth(&truth)
+        }
+    };
+    let live = report.source.kind == SourceKind::Live;
     if opts.json {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         report.write_json(&mut out).and_then(|_| out.flush()).map_err(|e| format!("cannot write the report: {e}"))?;
@@ -60,14 +121,32 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         for line in truth.summary().lines() {
             println!("  {line}");
         }
+        // The plain-language answer last: what `tuntrace explain` says of the tunnel interface.
+        let tun = opts.scenario.iface();
+        let how = if live {
+            format!("tuntrace explain {tun} --watch, live in the UE's namespace while the lab ran")
+        } else {
+            "tuntrace explain's rules on the captures: live tracing was not available".to_string()
+        };
+        println!("\nWHAT {tun} IS ({how})");
+        print!("{}", tuntrace_core::report::answer::render(&report, Some(tun)));
     }
     let mut bad = truth.check_report(&report);
-    if opts.scenario != Tunnel::Ipsec {
-        bad.extend(truth.check_report_interfaces(&report));
-        // The report's WireGuard indices and OpenVPN session IDs and counts against tshark's
-        // reading of the wire and the daemons'.
-        bad.extend(truth.check_report_tunnels(&report));
+    if live {
+        // Live, every packet of the lab has its process.
+        if report.stats.unattributed_packets > 0 {
+            bad.push(format!("{} packets not attributed to a process", report.stats.unattributed_packets));
+        }
+        if report.stats.dropped_events > 0 {
+            bad.push(format!("{} events lost by the kernel", report.stats.dropped_events));
+        }
     }
+    if opts.scenario != Tunnel::Ipsec || live {
+        bad.extend(truth.check_report_interfaces(&report));
+    }
+    // The report's WireGuard indices and OpenVPN session IDs and counts against tshark's
+    // reading of the wire and the daemons' (nothing to hold for the IPsec scenario).
+    bad.extend(truth.check_report_tunnels(&report));
     progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);

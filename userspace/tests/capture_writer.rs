@@ -107,9 +107,14 @@ fn pcapng_interfaces_direction_comment_and_ns_time_read_back_by_tshark() {
         process: Some(charon),
         effective_process: None,
         comment: Some("PID: 4242\nCmd: charon"),
+        custom: None,
     };
-    let m2 =
-        PacketMeta { direction: Direction::In, process: Some(sipp), effective_process: Some(charon), comment: None };
+    let m2 = PacketMeta {
+        direction: Direction::In,
+        process: Some(sipp),
+        effective_process: Some(charon),
+        ..PacketMeta::default()
+    };
     w.write_packet(en, T0, &outer, outer.len() as u32, &m1).unwrap();
     w.write_packet(ipsec, Timestamp(T0.0 + 1), inner_ip, inner_ip.len() as u32, &m2).unwrap();
     w.write_packet(en, Timestamp(T0.0 + 2), &outer, outer.len() as u32, &PacketMeta::default()).unwrap();

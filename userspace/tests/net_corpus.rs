@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use tuntrace_core::decode::ip::{self, IpPacket};
 use tuntrace_core::decode::link::{self, L3};
-use tuntrace_core::decode::reasm::{ReasmResult, Reassembler};
-use tuntrace_core::decode::tcp_stream::{Frame, StreamKey, Streams};
 use tuntrace_core::decode::Malformed;
 use tuntrace_core::event::Direction;
+use tuntrace_core::reassembly::ip::{ReasmResult, Reassembler};
+use tuntrace_core::reassembly::tcp::{Frame, StreamKey, Streams};
 use tuntrace_core::time::Timestamp;
 
 /// Legacy pcap only, enough for these tests: (linktype, records as (timestamp, bytes)).

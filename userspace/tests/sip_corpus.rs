@@ -12,7 +12,8 @@ use std::net::IpAddr;
 
 use etherparse::{defrag::IpDefragPool, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::PcapCapture;
-use tuntrace_core::report::{DialogState, SipDialog, SipRegistration};
+use tuntrace_core::aggregate::sip_report;
+use tuntrace_core::report::{self, DialogState, SipDialog, SipRegistration};
 use tuntrace_core::sip::dialog::{MsgCtx, Tracker, Transport};
 use tuntrace_core::sip::message::{frame_len, looks_like_sip, parse, FrameResult};
 use tuntrace_core::time::Timestamp;
@@ -54,7 +55,17 @@ fn run(name: &str) -> Option<Run> {
             Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
             _ => continue,
         };
-        let ctx = |sport, dport, transport| MsgCtx { at, src, sport, dst, dport, transport, pid: None, tunnel: 0 };
+        let ctx = |sport, dport, transport| MsgCtx {
+            at,
+            src,
+            sport,
+            dst,
+            dport,
+            transport,
+            pid: None,
+            iface: None,
+            tunnel: 0,
+        };
         if let Ok(Some(whole)) = defrag.process_sliced_packet(&p, (), ()) {
             let (sport, dport, payload) = udp_payload_of(&whole.payload).unwrap();
             assert!(looks_like_sip(payload), "reassembled datagram is SIP");
@@ -97,7 +108,7 @@ fn run(name: &str) -> Option<Run> {
     }
     let media = tracker.media_endpoints().collect();
     assert_eq!(tracker.dropped(), Default::default());
-    let (dialogs, registrations) = tracker.finish();
+    let report::Sip { dialogs, registrations } = sip_report(&tracker);
     Some(Run { dialogs, registrations, media, not_sip, keepalives })
 }
 
@@ -185,7 +196,10 @@ fn suricata_tcp_register_split_in_two_segments() {
         reg.messages.iter().map(|m| (m.transport, m.sport, m.dport, m.method.as_deref(), m.status)).collect();
     assert_eq!(
         m,
-        vec![(Transport::Tcp, 58882, 5060, Some("REGISTER"), None), (Transport::Tcp, 5060, 58882, None, Some(200))]
+        vec![
+            (report::Transport::Tcp, 58882, 5060, Some("REGISTER"), None),
+            (report::Transport::Tcp, 5060, 58882, None, Some(200))
+        ]
     );
 }
 

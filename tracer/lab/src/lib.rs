@@ -458,6 +458,17 @@ impl Lab {
     /// configuration loaded. The tunnel itself is negotiated by [`Lab::run_scenario`], so its
     /// captures see IKE from the first packet.
     pub fn up(cfg: &LabConfig, progress: &mut dyn FnMut(&str)) -> Result<Lab, LabError> {
+        Self::up_with(cfg, progress, &mut |_| Ok(()))
+    }
+
+    /// [`Lab::up`], calling `on_namespaces` once the namespaces and their veth exist and before
+    /// any peer starts: a test starts a tracer there to see the tunnel being created. An error it
+    /// returns stops the bring-up (and tears down what exists).
+    pub fn up_with(
+        cfg: &LabConfig,
+        progress: &mut dyn FnMut(&str),
+        on_namespaces: &mut dyn FnMut(&Names) -> Result<(), String>,
+    ) -> Result<Lab, LabError> {
         let t0 = Instant::now();
         cfg.validate()?;
         check_prerequisites_for(cfg.tunnel)?;
@@ -503,15 +514,19 @@ impl Lab {
         };
         // On error the partly built lab is dropped here, which tears down what exists.
         match cfg.tunnel {
-            Tunnel::Ipsec => lab.bring_up(progress)?,
-            _ => lab.bring_up_vpn(progress)?,
+            Tunnel::Ipsec => lab.bring_up(progress, on_namespaces)?,
+            _ => lab.bring_up_vpn(progress, on_namespaces)?,
         }
         lab.up_ms = ms(t0.elapsed());
         progress(&format!("lab up in {} ms", lab.up_ms));
         Ok(lab)
     }
 
-    fn bring_up(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+    fn bring_up(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+        on_namespaces: &mut dyn FnMut(&Names) -> Result<(), String>,
+    ) -> Result<(), LabError> {
         let n = self.names.clone();
         progress(&format!(
             "creating namespaces {} and {} joined by {} <-> {} ({})",
@@ -522,6 +537,7 @@ impl Lab {
             if self.cfg.ipv6_outer { "IPv6 2001:2::/64" } else { "198.18.0.0/30" }
         ));
         netns::create(&n, self.cfg.ipv6_outer)?;
+        on_namespaces(&n).map_err(LabError::BadConfig)?;
         mkdir(&self.cfg.workdir)?;
         for side in ["ue", "epdg"] {
             let c = self.start_charon(side)?;

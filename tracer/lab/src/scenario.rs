@@ -216,17 +216,32 @@ impl Lab {
     /// first WireGuard handshake, or the OpenVPN client's connection), REGISTER with digest, the
     /// configured number of calls, stop captures, and collect the peers' own account.
     pub fn run_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
+        self.run_scenario_with(progress, &mut |_| Ok(()))
+    }
+
+    /// [`Lab::run_scenario`], calling `tunnel_up` once the tunnel is up and the P-CSCF (SIPp UAS)
+    /// listens, before the first SIP message: a test starts a tracer there to see a tunnel and
+    /// sockets that existed before it. An error it returns stops the scenario.
+    pub fn run_scenario_with(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+        tunnel_up: &mut dyn FnMut(&super::Names) -> Result<(), String>,
+    ) -> Result<GroundTruth, LabError> {
         if self.ran {
             return Err(LabError::BadConfig("run_scenario runs once per lab: bring a new lab up".into()));
         }
         self.ran = true;
         match self.cfg.tunnel {
-            super::Tunnel::Ipsec => self.run_ipsec_scenario(progress),
-            _ => self.run_vpn_scenario(progress),
+            super::Tunnel::Ipsec => self.run_ipsec_scenario(progress, tunnel_up),
+            _ => self.run_vpn_scenario(progress, tunnel_up),
         }
     }
 
-    fn run_ipsec_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
+    fn run_ipsec_scenario(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+        tunnel_up: &mut dyn FnMut(&super::Names) -> Result<(), String>,
+    ) -> Result<GroundTruth, LabError> {
         let t0 = Instant::now();
         let cfg = self.cfg.clone();
         let n = self.names.clone();
@@ -304,6 +319,7 @@ impl Lab {
             .map(|c| format!("ESP SPIs {}/{}", c.spi_in, c.spi_out))
             .unwrap_or_default();
         progress(&format!("tunnel up in {ike_ms} ms: virtual IP {vip} on ipsec0, {spis}"));
+        tunnel_up(&n).map_err(LabError::BadConfig)?;
 
         let t_sip = Instant::now();
         let mut msg_files = Vec::new();

@@ -914,6 +914,7 @@ mod tests {
             ifindex: None,
             removed: None,
             created_before_trace: false,
+            host: Default::default(),
         };
         let flow = |iface: &str, src: &str, sport: u16, dst: &str, dport: u16, packets: u64| Flow {
             iface: Some(iface.into()),
@@ -1105,6 +1106,7 @@ mod tests {
                 encrypted_payloads: 0,
                 nat_detected: None,
                 iface: None,
+                owners: vec![],
                 tunnel: None,
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
@@ -1131,6 +1133,7 @@ mod tests {
             unknown_linktypes: vec![],
             errors: vec![],
             tunnels: vec![],
+            host: Default::default(),
         }
     }
 

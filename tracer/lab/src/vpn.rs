@@ -105,13 +105,18 @@ impl Lab {
     }
 
     /// Namespaces and veth as for IPsec (IPv4 only), then the tunnel's own daemons.
-    pub(crate) fn bring_up_vpn(&mut self, progress: &mut dyn FnMut(&str)) -> Result<(), LabError> {
+    pub(crate) fn bring_up_vpn(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+        on_namespaces: &mut dyn FnMut(&super::Names) -> Result<(), String>,
+    ) -> Result<(), LabError> {
         let n = self.names.clone();
         progress(&format!(
             "creating namespaces {} and {} joined by {} <-> {} (198.18.0.0/30)",
             n.ns_ue, n.ns_epdg, n.veth_ue, n.veth_epdg
         ));
         netns::create(&n, false)?;
+        on_namespaces(&n).map_err(LabError::BadConfig)?;
         super::mkdir(&self.cfg.workdir)?;
         match self.cfg.tunnel {
             Tunnel::WireGuard => self.bring_up_wireguard(progress),
@@ -418,7 +423,11 @@ impl Lab {
 
     /// The WireGuard or OpenVPN scenario: captures, the tunnel up, SIP through it, captures off,
     /// and what the daemons (and tshark, for the wire's identifiers) say.
-    pub(crate) fn run_vpn_scenario(&mut self, progress: &mut dyn FnMut(&str)) -> Result<GroundTruth, LabError> {
+    pub(crate) fn run_vpn_scenario(
+        &mut self,
+        progress: &mut dyn FnMut(&str),
+        tunnel_up: &mut dyn FnMut(&super::Names) -> Result<(), String>,
+    ) -> Result<GroundTruth, LabError> {
         let t0 = Instant::now();
         let cfg = self.cfg.clone();
         let n = self.names.clone();
@@ -466,6 +475,7 @@ impl Lab {
         }
         let tunnel_ms = ms(t_tun.elapsed());
         progress(&format!("tunnel up in {tunnel_ms} ms: {tun} {ue_addr} <-> {epdg_addr}"));
+        tunnel_up(&n).map_err(LabError::BadConfig)?;
 
         let t_sip = Instant::now();
         let sip = self.run_sip(ue_addr, epdg_addr, uas, &sip_dir, progress)?;

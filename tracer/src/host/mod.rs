@@ -22,3 +22,4 @@ pub mod tun;
 pub mod watch;
 
 pub use error::HostError;
+pub(crate) use netlink::recv_datagram;

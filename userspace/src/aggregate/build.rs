@@ -1,14 +1,19 @@
 //! The report, built from the aggregator's state by reference: the one place where report
-//! values are made from what the tables keep. Deterministic: every list has a defined order.
+//! values are made from what the tables keep, with its two helpers for the longer sections
+//! (`ipsec_report`: IKE and ESP SAs; `sip_report`: SIP dialogs and registrations).
+//! Deterministic: every list has a defined order.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
-use super::{esp_table, iface, ike_table, live, procs, sockets, tunnels, verdict, Aggregator, FlowKey, ProcHandle};
-use crate::capture::linktype;
-use crate::decode::{reasm, tcp_stream};
+use super::{
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, tunnel_report, tunnels, Aggregator,
+    FlowKey, ProcHandle,
+};
+use crate::linktype;
+use crate::reassembly;
 use crate::report::{self, App, LimitCount, Report, TunnelKind};
 use crate::time::Timestamp;
 
@@ -26,7 +31,8 @@ pub(super) fn report(a: &Aggregator) -> Report {
     for (i, sa) in sas.iter().enumerate() {
         by_peers.entry(unordered(sa.peers.0, sa.peers.1)).or_default().push(i);
     }
-    let esp_sas = a.esp.report(
+    let esp_sas = ipsec_report::esp_sas(
+        &a.esp,
         |k, s| {
             let list = by_peers.get(&unordered(k.src(), k.dst()))?;
             // The newest IKE SA between the same two hosts that began before this ESP SA,
@@ -37,9 +43,18 @@ pub(super) fn report(a: &Aggregator) -> Report {
         owner,
         |k, s| esp_owner(a, k, s),
     );
-    let ike_sas = a.ike.report(ifname, owner);
-    let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> =
-        a.flows.map.iter().filter(|(_, f)| f.packets > 0 || a.opts.kind != report::SourceKind::Live).collect();
+    let proc_ref_of = |h: ProcHandle| {
+        let p = a.procs.get(h);
+        Some(report::ProcRef {
+            pid: a.procs.pid(h)?,
+            comm: p.and_then(|p| p.info.comm.clone()),
+            exe: p.and_then(|p| p.info.exe.clone()),
+        })
+    };
+    let ike_sas = ipsec_report::ike_sas(&a.ike, ifname, owner, proc_ref_of);
+    // A flow without packets is one only samples or attributions named, whose packets the
+    // source never counted (a capture's flows all have at least the packet that made them).
+    let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = a.flows.map.iter().filter(|(_, f)| f.packets > 0).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));
     let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
     let flows: Vec<report::Flow> = flow_list
@@ -81,7 +96,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
             *n += 1;
         }
     }
-    let tunnels = tunnels::report(&a.tunnels, &inner_flows, ifname, owner);
+    let tunnels = tunnel_report::tunnels(&a.tunnels, &inner_flows, ifname, owner);
     let proc_ref = |pid: u32| {
         let info = a.procs.current(pid).and_then(|h| a.procs.get(h)).map(|p| &p.info);
         report::ProcRef { pid, comm: info.and_then(|i| i.comm.clone()), exe: info.and_then(|i| i.exe.clone()) }
@@ -110,6 +125,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
             ifindex: i.info.ifindex,
             removed: i.removed.map(Into::into),
             created_before_trace: i.info.created_by.is_none() && i.info.created_before_start,
+            host: report::host_facts::InterfaceDetails { link_kind: i.info.link_kind.clone(), ..Default::default() },
         })
         .collect();
     let processes: Vec<report::Process> = a
@@ -130,14 +146,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
         })
         .collect();
     let processes = sort_processes(processes);
-    let (mut dialogs, mut registrations) = a.sip.report();
-    for d in &mut dialogs {
-        (d.pid, d.comm) = owner(d.pid);
-    }
-    for r in &mut registrations {
-        (r.pid, r.comm) = owner(r.pid);
-    }
-    let sip = report::Sip { dialogs, registrations };
+    let sip = sip_report::sip(&a.sip, owner);
     let mut malformed: Vec<report::MalformedCount> =
         a.malformed.iter().map(|(r, n)| report::MalformedCount { reason: r.to_string(), packets: *n }).collect();
     if a.flow_overflow > 0 {
@@ -181,8 +190,9 @@ pub(super) fn report(a: &Aggregator) -> Report {
         unknown_linktypes,
         errors: a.errors.clone(),
         tunnels,
+        host: Default::default(),
     };
-    r.verdicts = verdict::derive(&r);
+    r.verdicts = crate::rules::RuleSet::builtin().verdicts(&r);
     r
 }
 
@@ -265,8 +275,8 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
     let (calls, per_call, total) = a.sip.limits();
     let r = &a.reasm.stats;
     let t = &a.tcp.stats;
-    let rl = reasm::ReasmLimits::default();
-    let tl = tcp_stream::StreamLimits::default();
+    let rl = reassembly::ip::ReasmLimits::default();
+    let tl = reassembly::tcp::StreamLimits::default();
     let x = a.opts.expiry;
     let mut v = vec![
         lim("flows", at_most(flows::MAX_FLOWS), a.flow_overflow),

@@ -9,7 +9,8 @@ use super::flows::{self, app};
 use super::tunnels::{self, End, Id, Seen};
 use super::{Aggregator, Ends, Pkt};
 use crate::decode::tunnel::{self as tun, geneve, gre, gtp, l2tp, ppp, teredo, vxlan, Payload};
-use crate::decode::{ip, link, openvpn, tcp_stream, wireguard, Malformed};
+use crate::decode::{ip, link, openvpn, wireguard, Malformed};
+use crate::reassembly::tcp as tcp_stream;
 use crate::report::{TunnelKind, TunnelTransport};
 
 /// Linux's VXLAN port before IANA assigned 4789 (still the kernel's default).

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use super::flows::{mix, pack, unpack, Slot, Table, TableKey};
-use crate::report::{Encap, EspSa};
 use crate::time::Timestamp;
 
 /// One SA direction, as five machine words so that hashing and comparing it are a few word
@@ -88,6 +87,10 @@ pub struct EspState {
     pub proc: Option<super::ProcHandle>,
     /// UDP ports of ESP in UDP, as a source that counts SAs itself gives them (0, 0 otherwise).
     pub ports: (u16, u16),
+    /// What a counting source said per interface: [packets, bytes, gaps, repeats]. Two hosts'
+    /// recordings replayed together count the same SA at both ends; its totals are then one
+    /// vantage point's (the interface that saw the most), not their sum.
+    counted: Vec<(u32, [u64; 4])>,
     order: usize,
 }
 
@@ -187,6 +190,7 @@ impl EspTable {
                         iface,
                         proc,
                         ports: (0, 0),
+                        counted: Vec::new(),
                         order,
                     },
                 );
@@ -205,13 +209,24 @@ impl EspTable {
         proc: Option<super::ProcHandle>,
         ports: (u16, u16),
     ) {
+        let at = iface.unwrap_or(u32::MAX);
         match self.map.find(&key) {
             Slot::Found(e) => {
                 let s = self.map.entry_mut(e);
-                s.packets += c.packets;
-                s.bytes += c.bytes;
-                s.gaps += c.gaps;
-                s.repeats += c.repeats;
+                let i = match s.counted.iter().position(|(x, _)| *x == at) {
+                    Some(i) => i,
+                    None => {
+                        s.counted.push((at, [0; 4]));
+                        s.counted.len() - 1
+                    }
+                };
+                let t = &mut s.counted[i].1;
+                for (x, d) in t.iter_mut().zip([c.packets, c.bytes, c.gaps, c.repeats]) {
+                    *x += d;
+                }
+                if let Some((_, best)) = s.counted.iter().max_by_key(|(x, c)| (c[0], std::cmp::Reverse(*x))) {
+                    [s.packets, s.bytes, s.gaps, s.repeats] = *best;
+                }
                 s.last_seq = s.last_seq.max(c.last_seq);
                 s.first = s.first.min(c.first);
                 s.last = s.last.max(c.last);
@@ -234,6 +249,7 @@ impl EspTable {
                     iface,
                     proc,
                     ports,
+                    counted: vec![(at, [c.packets, c.bytes, c.gaps, c.repeats])],
                     order,
                 };
                 self.map.insert_at(slot, key, st);
@@ -266,36 +282,5 @@ impl EspTable {
         let mut v: Vec<_> = self.map.iter().collect();
         v.sort_by_key(|(_, s)| s.order);
         v
-    }
-
-    pub fn report(
-        &self,
-        link_ike: impl Fn(&EspKey, &EspState) -> Option<usize>,
-        iface_name: impl Fn(u32) -> Option<String>,
-        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
-        proc_of: impl Fn(&EspKey, &EspState) -> Option<super::ProcHandle>,
-    ) -> Vec<EspSa> {
-        self.entries()
-            .into_iter()
-            .map(|(k, s)| {
-                let (pid, comm) = owner(proc_of(k, s));
-                EspSa {
-                    spi: super::flows::hex_id(k.spi().into(), 8),
-                    src: super::flows::addr_string(k.src()),
-                    dst: super::flows::addr_string(k.dst()),
-                    encap: if k.udp() { Encap::Udp } else { Encap::None },
-                    packets: s.packets,
-                    bytes: s.bytes,
-                    ike_sa: link_ike(k, s),
-                    first_seq: Some(s.first_seq),
-                    last_seq: Some(s.last_seq),
-                    seq_gaps: s.gaps,
-                    iface: s.iface.and_then(&iface_name),
-                    seq_repeats: s.repeats,
-                    pid,
-                    comm,
-                }
-            })
-            .collect()
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::capture::linktype;
 use crate::event::{IfaceId, InterfaceInfo};
+use crate::linktype;
 use crate::report::InterfaceKind;
 use crate::time::Timestamp;
 
@@ -19,9 +19,9 @@ pub struct IfaceState {
 /// The kind of an interface: from the kernel's link kind when a live source gave it, else from
 /// its name, as the operating systems name them.
 pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> InterfaceKind {
-    // A TUN named like an IPsec or macOS tunnel says more by its name (strongSwan's
-    // kernel-libipsec device `ipsec0` is a TUN).
-    let named_tunnel = name.is_some_and(|n| n.starts_with("ipsec") || n.starts_with("utun"));
+    // A TUN named like an IPsec, WireGuard or macOS tunnel says more by its name: strongSwan's
+    // kernel-libipsec device `ipsec0`, wireguard-go's and boringtun's `wg0` are TUN devices.
+    let named_tunnel = name.is_some_and(|n| n.starts_with("ipsec") || n.starts_with("utun") || n.starts_with("wg"));
     if let (Some(k), false) = (link_kind, named_tunnel) {
         match k {
             "tun" | "tap" => return InterfaceKind::Tun,

@@ -5,10 +5,8 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::flows::{addr_string, hex_id};
-use crate::decode::ike::{self, Group};
-use crate::decode::ike_names;
-use crate::report::{IkeExchange, IkeSa, IkeState, Proposal};
+use crate::decode::ike::{self, Group, Proposal};
+use crate::report::IkeState;
 use crate::time::Timestamp;
 
 /// What the table takes from one IKE message. Header facts and flags are plain values; the
@@ -87,10 +85,13 @@ pub struct SaState {
     pub responder: (IpAddr, u16),
     pub nat_t: bool,
     pub state: IkeState,
-    /// In arrival order; [`SaState::exchange_reports`] renders them.
+    /// In arrival order; the report renders them (`ipsec_report`).
     pub exchanges: Vec<Exchange>,
     pub vendor_ids: Vec<String>,
     pub proc: Option<super::ProcHandle>,
+    /// Every process seen sending or receiving its messages (both ends' daemons when two hosts'
+    /// recordings are replayed together), first first, at most [`MAX_OWNERS`].
+    pub owners: Vec<super::ProcHandle>,
     pub proposals: Vec<Proposal>,
     pub chosen: Option<Proposal>,
     pub ke_group: Option<String>,
@@ -109,19 +110,21 @@ pub struct SaState {
 }
 
 /// One exchange as the table keeps it: numbers, the sender's address and the payload types.
-/// The report's names and texts are made once, by [`SaState::exchange_reports`], instead of
-/// being allocated for every message and copied again for the report.
+/// The report's names and texts are made once, when the report is built (`ipsec_report`),
+/// instead of being allocated for every message and copied again for the report.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    exchange_type: u8,
-    message_id: u32,
-    response: bool,
-    at: Timestamp,
-    src: IpAddr,
-    sport: u16,
+    pub exchange_type: u8,
+    pub message_id: u32,
+    pub response: bool,
+    pub at: Timestamp,
+    pub src: IpAddr,
+    pub sport: u16,
     /// An IKEv1 body under the E flag: no types, one "Encrypted" name.
-    encrypted_body: bool,
-    payload_types: Box<[u8]>,
+    pub encrypted_body: bool,
+    pub payload_types: Box<[u8]>,
+    /// Where it was seen (a merged replay of two hosts sees each message twice).
+    pub iface: Option<u32>,
 }
 
 impl Exchange {
@@ -139,42 +142,26 @@ impl Exchange {
             sport: c.sport,
             encrypted_body: m.encrypted_body,
             payload_types: types.into_boxed_slice(),
+            iface: c.iface,
         }
     }
-}
 
-impl SaState {
-    /// The exchanges as the report lists them. Each sender address is formatted once per SA:
-    /// an SA's messages come from its two peers (a few more when a NAT rebinds).
-    pub fn exchange_reports(&self) -> Vec<IkeExchange> {
-        let mut texts: Vec<(IpAddr, String)> = Vec::new();
-        let mut src_text = |addr: IpAddr| {
-            if let Some((_, t)) = texts.iter().find(|(a, _)| *a == addr) {
-                return t.clone();
-            }
-            let t = crate::digits::ip_string(addr);
-            texts.push((addr, t.clone()));
-            t
-        };
-        self.exchanges
-            .iter()
-            .map(|e| IkeExchange {
-                kind: ike::exchange_label(self.version, e.exchange_type).into_owned(),
-                message_id: e.message_id,
-                response: e.response,
-                at: e.at.into(),
-                src: src_text(e.src),
-                sport: e.sport,
-                payloads: if e.encrypted_body {
-                    vec!["Encrypted".to_string()]
-                } else {
-                    e.payload_types.iter().map(|&t| ike::payload_name(self.version, t).into_owned()).collect()
-                },
-            })
-            .collect()
+    /// The same message, seen on another interface within two seconds: one message seen at
+    /// both ends of the path (recordings of two hosts replayed together), not a retransmission.
+    fn same_message_elsewhere(&self, m: &IkeView<'_>, c: &Ctx) -> bool {
+        self.iface != c.iface
+            && self.exchange_type == m.exchange_type
+            && self.message_id == m.message_id
+            && self.src == c.src
+            && self.sport == c.sport
+            && self.encrypted_body == m.encrypted_body
+            && self.payload_types.iter().copied().eq(m.scan.header.payloads().map(|(t, _)| t))
+            && c.at.0.abs_diff(self.at.0) <= 2_000_000_000
     }
 }
 
+/// Processes named per SA.
+const MAX_OWNERS: usize = 8;
 /// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
 const MAX_EXCHANGES: usize = 4096;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
@@ -253,6 +240,7 @@ impl IkeTable {
                     exchanges: Vec::new(),
                     vendor_ids: Vec::new(),
                     proc: None,
+                    owners: Vec::new(),
                     proposals: Vec::new(),
                     chosen: None,
                     ke_group: None,
@@ -271,6 +259,14 @@ impl IkeTable {
             }
         };
         let sa = &mut self.sas[idx];
+        if let Some(p) = c.proc {
+            if sa.owners.len() < MAX_OWNERS && !sa.owners.contains(&p) {
+                sa.owners.push(p);
+            }
+        }
+        if sa.exchanges.iter().rev().take(8).any(|x| x.same_message_elsewhere(&m, &c)) {
+            return;
+        }
         if sa.rspi == 0 && m.rspi != 0 {
             sa.rspi = m.rspi;
         }
@@ -314,7 +310,7 @@ impl IkeTable {
         }
         if m.scan.has_vendor_id {
             for vid in m.scan.vendor_ids() {
-                push_unique(&mut sa.vendor_ids, ike_names::vendor_id_name(vid));
+                push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
             }
         }
         if m.scan.has_notify {
@@ -350,43 +346,6 @@ impl IkeTable {
             self.expired += n as u64;
         }
         n as u64
-    }
-
-    /// The SAs in order of first sight, as the report lists them.
-    pub fn report(
-        &self,
-        iface_name: impl Fn(u32) -> Option<String>,
-        owner: impl Fn(Option<super::ProcHandle>) -> (Option<u32>, Option<String>),
-    ) -> Vec<IkeSa> {
-        self.sas
-            .iter()
-            .map(|s| {
-                let (pid, comm) = owner(s.proc);
-                IkeSa {
-                    version: s.version,
-                    initiator_spi: hex_id(s.ispi, 16),
-                    responder_spi: (s.rspi != 0).then(|| hex_id(s.rspi, 16)),
-                    initiator: addr_string(s.initiator.0),
-                    initiator_port: s.initiator.1,
-                    responder: addr_string(s.responder.0),
-                    responder_port: s.responder.1,
-                    nat_t: s.nat_t,
-                    state: s.state,
-                    exchanges: s.exchange_reports(),
-                    vendor_ids: s.vendor_ids.clone(),
-                    pid,
-                    comm,
-                    proposals: s.proposals.clone(),
-                    chosen: s.chosen.clone(),
-                    ke_group: s.ke_group.clone(),
-                    notifies: s.notifies.clone(),
-                    encrypted_payloads: s.encrypted_payloads,
-                    nat_detected: s.nat_detected.then_some(true),
-                    iface: s.iface.and_then(&iface_name),
-                    tunnel: (s.tunnel != 0).then(|| s.tunnel as usize - 1),
-                }
-            })
-            .collect()
     }
 }
 

@@ -330,7 +330,7 @@ mod tests {
         Event::Interface(Box::new(InterfaceInfo {
             id,
             name: Some(name.into()),
-            linktype: crate::capture::linktype::RAW,
+            linktype: crate::linktype::RAW,
             netns: Some(1),
             ifindex: Some(ifindex),
             ..Default::default()
@@ -413,7 +413,7 @@ mod tests {
         };
         a.feed(&Event::Interface(Box::new(InterfaceInfo {
             id: 1,
-            linktype: crate::capture::linktype::RAW,
+            linktype: crate::linktype::RAW,
             ..Default::default()
         })));
         p.iface = 1;
@@ -472,7 +472,7 @@ mod tests {
             ifindex: Some(5),
             ..Default::default()
         };
-        other.linktype = crate::capture::linktype::RAW;
+        other.linktype = crate::linktype::RAW;
         a.feed(&Event::Interface(Box::new(other)));
         a.feed(&Event::InterfaceGone { id: 0, at: Timestamp(50) });
         // The name comes back in namespace 1 as a new interface.

@@ -12,7 +12,9 @@
 //!
 //! The modules: [`fast`] the batch pipeline for the common frames, `packet` the general
 //! decoder path, `live` the events of live sources (sockets, kernel counters, lifecycle,
-//! expiry), `build` the report.
+//! expiry), the tables (`flows`, `iface`, `procs`, `sockets`, `ike_table`, `esp_table`; SIP
+//! calls are `sip::dialog`'s tracker), and `build` the report, with `ipsec_report` and
+//! `sip_report` for its IKE/ESP and SIP sections: the only code that makes report values.
 
 mod build;
 mod decap;
@@ -21,13 +23,15 @@ mod fast;
 mod flows;
 mod iface;
 mod ike_table;
+mod ipsec_report;
 mod live;
 mod packet;
 mod prefetch;
 mod procs;
+mod sip_report;
 mod sockets;
+mod tunnel_report;
 mod tunnels;
-mod verdict;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,8 +39,9 @@ use std::net::IpAddr;
 use rustc_hash::FxHashSet;
 
 use crate::capture::Damage;
-use crate::decode::{reasm, tcp_stream, Malformed};
+use crate::decode::Malformed;
 use crate::event::{Event, PacketEvent};
+use crate::reassembly;
 use crate::report::{self, Report};
 use crate::sip::dialog;
 use crate::time::Timestamp;
@@ -46,6 +51,7 @@ use flows::{Flows, TableKey};
 use iface::Ifaces;
 pub use procs::ProcHandle;
 use procs::Processes;
+pub use sip_report::sip_report;
 use sockets::Sockets;
 
 /// Media endpoints remembered for RTP labelling; memory stays bounded on hostile input.
@@ -115,6 +121,21 @@ impl Options {
     pub fn live(backend: report::Backend) -> Self {
         Options { kind: report::SourceKind::Live, backend, expiry: Expiry::LIVE }
     }
+}
+
+/// Totals for a live session's status line ([`Aggregator::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status {
+    pub packets: u64,
+    pub bytes: u64,
+    pub unattributed_packets: u64,
+    pub dropped_events: u64,
+    /// Named interfaces not removed.
+    pub interfaces: usize,
+    pub flows: usize,
+    pub ike_sas: usize,
+    /// SIP dialogs and registrations kept.
+    pub sip_calls: usize,
 }
 
 /// Everything needed to place one decoded packet.
@@ -200,8 +221,8 @@ pub struct Aggregator {
     rtp: FxHashSet<(IpAddr, u16)>,
     rtp_generation: u32,
     rtp_overflow: u64,
-    reasm: reasm::Reassembler,
-    tcp: tcp_stream::Streams,
+    reasm: reassembly::ip::Reassembler,
+    tcp: reassembly::tcp::Streams,
     tunnels: tunnels::Tunnels,
     malformed: BTreeMap<&'static str, u64>,
     unknown_link: BTreeMap<u32, u64>,
@@ -245,8 +266,8 @@ impl Aggregator {
             rtp: FxHashSet::default(),
             rtp_generation: 0,
             rtp_overflow: 0,
-            reasm: reasm::Reassembler::default(),
-            tcp: tcp_stream::Streams::default(),
+            reasm: reassembly::ip::Reassembler::default(),
+            tcp: reassembly::tcp::Streams::default(),
             tunnels: tunnels::Tunnels::default(),
             malformed: BTreeMap::new(),
             unknown_link: BTreeMap::new(),
@@ -352,6 +373,22 @@ impl Aggregator {
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
         Pkt { at: p.ts, iface: idx as u32, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
+    }
+
+    /// A few totals for a status line, without building a report: cheap enough to ask every
+    /// second of a live session.
+    pub fn status(&self) -> Status {
+        let unattributed = self.stats.unattributed_packets + self.live.counted.saturating_sub(self.live.attributed);
+        Status {
+            packets: self.stats.packets,
+            bytes: self.stats.bytes,
+            unattributed_packets: unattributed.min(self.stats.packets),
+            dropped_events: self.stats.dropped_events,
+            interfaces: self.ifaces.list.iter().filter(|i| i.removed.is_none() && i.info.name.is_some()).count(),
+            flows: self.flows.map.len(),
+            ike_sas: self.ike.sas.len(),
+            sip_calls: self.sip.len(),
+        }
     }
 
     /// The report of everything so far. Reads the state, consumes nothing: call it at any time

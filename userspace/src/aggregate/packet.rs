@@ -7,8 +7,9 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, reasm, tcp_stream, tunnel, Malformed};
+use crate::decode::{esp, ike, ip, link, tunnel, Malformed};
 use crate::event::PacketEvent;
+use crate::reassembly::{ip::ReasmResult, tcp};
 use crate::sip::{dialog, message as sipmsg};
 
 impl Aggregator {
@@ -97,10 +98,10 @@ impl Aggregator {
     pub(super) fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
         match parsed {
             Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
-                reasm::ReasmResult::Complete(d) => {
+                ReasmResult::Complete(d) => {
                     self.transport(pk, pkt.src, pkt.dst, d.proto, &d.payload);
                 }
-                reasm::ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
+                ReasmResult::Dropped(reason) => self.bad(Malformed::new(reason)),
                 _ => {}
             },
             Ok(pkt) => self.transport(pk, pkt.src, pkt.dst, pkt.proto, pkt.payload),
@@ -341,8 +342,17 @@ impl Aggregator {
 
     fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let Ends { src, sport, dst, dport } = e;
-        let ctx =
-            dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, tunnel: u32::from(pk.tunnel) };
+        let ctx = dialog::MsgCtx {
+            at: pk.at,
+            src,
+            sport,
+            dst,
+            dport,
+            transport,
+            pid: pk.proc,
+            iface: Some(pk.iface),
+            tunnel: u32::from(pk.tunnel),
+        };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {
@@ -393,20 +403,20 @@ impl Aggregator {
             return;
         }
         self.mark_tcp(pk, e, app::SIP);
-        let key = tcp_stream::StreamKey { src, sport, dst, dport };
+        let key = tcp::StreamKey { src, sport, dst, dport };
         let mut msgs: Vec<Vec<u8>> = Vec::new();
         let mut garbage = 0u32;
         if let Some(buf) = self.tcp.push(pk.at, key, seg) {
             buf.drain_frames(
                 |b| match sipmsg::frame_len(b) {
-                    sipmsg::FrameResult::Complete(n) => tcp_stream::Frame::Complete(n),
+                    sipmsg::FrameResult::Complete(n) => tcp::Frame::Complete(n),
                     sipmsg::FrameResult::Keepalive(k) => {
-                        tcp_stream::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
+                        tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
                     }
-                    sipmsg::FrameResult::Incomplete => tcp_stream::Frame::Incomplete,
+                    sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
                     sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
                         garbage += 1;
-                        tcp_stream::Frame::Garbage
+                        tcp::Frame::Garbage
                     }
                 },
                 |msg| msgs.push(msg.to_vec()),

@@ -8,10 +8,9 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::flows;
 use super::ProcHandle;
 use crate::decode::openvpn;
-use crate::report::{self, TunnelKind, TunnelTransport};
+use crate::report::{TunnelKind, TunnelTransport};
 use crate::time::Timestamp;
 
 /// Most tunnels in one report (a packet names its tunnel in 16 bits).
@@ -32,24 +31,6 @@ pub enum End {
     Mac([u8; 6]),
 }
 
-impl End {
-    fn addr(&self) -> String {
-        match self {
-            End::Ip(a, _) => flows::addr_string(*a),
-            End::Mac(m) => {
-                let mut s = String::with_capacity(17);
-                for (i, b) in m.iter().enumerate() {
-                    if i > 0 {
-                        s.push(':');
-                    }
-                    s.push_str(&format!("{b:02x}"));
-                }
-                s
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     pub iface: u32,
@@ -67,16 +48,6 @@ pub enum Id {
     Hex8(u32),
     Hex16(u64),
     Dec(u32),
-}
-
-impl Id {
-    fn text(self) -> String {
-        match self {
-            Id::Hex8(v) => format!("{v:08x}"),
-            Id::Hex16(v) => format!("{v:016x}"),
-            Id::Dec(v) => v.to_string(),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -235,98 +206,5 @@ impl Tunnels {
             t.ports.1 = 0;
         }
         Some(i)
-    }
-}
-
-/// The report's entries, in order of first packet (the table's order, so that the indices
-/// flows, SAs and dialogs hold are the report's).
-pub fn report(
-    t: &Tunnels,
-    inner_flows: &[u64],
-    ifname: impl Fn(u32) -> Option<String>,
-    owner: impl Fn(Option<ProcHandle>) -> (Option<u32>, Option<String>),
-) -> Vec<report::Tunnel> {
-    t.list
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let port = |p: u16| (p != 0).then_some(p);
-            let (pid, comm) = owner(s.proc);
-            report::Tunnel {
-                kind: s.key.kind,
-                transport: s.transport,
-                iface: ifname(s.key.iface),
-                src: s.src.addr(),
-                sport: port(s.ports.0),
-                dst: s.dst.addr(),
-                dport: port(s.ports.1),
-                ids: s.ids.iter().map(|id| id.text()).collect(),
-                ids_elided: s.ids_elided,
-                variant: s
-                    .variant
-                    .map(str::to_owned)
-                    .or_else(|| s.ovpn.as_ref().and_then(|o| o.variant).map(|v| v.name().to_owned())),
-                packets: s.packets,
-                bytes: s.bytes,
-                first: s.first.into(),
-                last: s.last.into(),
-                inner_flows: inner_flows.get(i).copied().unwrap_or(0),
-                pid,
-                comm,
-                tunnel: (s.key.parent != 0).then(|| s.key.parent as usize - 1),
-                wireguard: s.wg.as_deref().map(wg_report),
-                openvpn: s.ovpn.as_deref().map(ovpn_report),
-            }
-        })
-        .collect()
-}
-
-fn end_text(e: &End) -> String {
-    match e {
-        End::Ip(a, p) if a.is_ipv6() => format!("[{}]:{p}", flows::addr_string(*a)),
-        End::Ip(a, p) => format!("{}:{p}", flows::addr_string(*a)),
-        End::Mac(_) => e.addr(),
-    }
-}
-
-fn wg_report(w: &WgState) -> report::WireGuardTunnel {
-    report::WireGuardTunnel {
-        initiations: w.initiations,
-        responses: w.responses,
-        cookie_replies: w.cookie_replies,
-        transport_packets: w.transport,
-        handshakes: w.handshakes,
-        rekeys: w.handshakes.saturating_sub(1),
-        unpaired_transport: w.unpaired,
-        sessions: w
-            .sessions
-            .iter()
-            .map(|s| report::WireGuardSession {
-                initiator_index: Id::Hex8(s.initiator_index).text(),
-                responder_index: s.responder_index.map(|r| Id::Hex8(r).text()),
-                initiator: end_text(&s.initiator),
-                started: s.started.into(),
-                packets_to_responder: s.to_responder.0,
-                bytes_to_responder: s.to_responder.1,
-                packets_to_initiator: s.to_initiator.0,
-                bytes_to_initiator: s.to_initiator.1,
-            })
-            .collect(),
-        sessions_elided: w.sessions_elided,
-    }
-}
-
-fn ovpn_report(o: &OvpnState) -> report::OpenVpnTunnel {
-    let hex = |v: &Vec<u64>| v.iter().map(|&s| Id::Hex16(s).text()).collect();
-    report::OpenVpnTunnel {
-        client_session_ids: hex(&o.client_sids),
-        server_session_ids: hex(&o.server_sids),
-        key_ids: (0..8).filter(|k| o.key_ids & (1 << k) != 0).collect(),
-        peer_ids: o.peer_ids.clone(),
-        control_packets: o.control,
-        ack_packets: o.ack,
-        data_packets: o.data,
-        data_bytes: o.data_bytes,
-        client: o.client.as_ref().map(end_text),
     }
 }

@@ -15,9 +15,13 @@ use std::path::Path;
 
 use crate::event::{Event, PacketEvent};
 
-pub mod linktype;
+// The link-type table belongs to the readers and the link decoders alike, so it sits at the
+// crate's top; callers of the readers have always found it here too.
+pub use crate::linktype;
+
 mod pcap;
 mod pcapng;
+pub mod recording;
 pub mod writer;
 
 /// Largest pcap record or pcapng block accepted. Real ones are at most a few hundred KB
@@ -115,6 +119,10 @@ pub trait Sink {
 /// Read the capture file at `path` into `sink`. Interfaces get ids in order of appearance,
 /// starting at `first_iface`; returns how many the file used (to chain files). `-` is
 /// standard input.
+// Out of line on purpose: once the modules were split finer, rustc's codegen units fell so that
+// LLVM inlined this loop into `replay::feed_files`, where it took 5 % more instructions
+// (callgrind, 50 MiB generated capture: 9.47 M against 9.01 M out of line).
+#[inline(never)]
 pub fn stream(path: &Path, first_iface: u32, sink: &mut impl Sink) -> Result<u32, OpenError> {
     let name = path.display().to_string();
     if path.as_os_str() == "-" {

@@ -12,9 +12,9 @@
 //! - a record larger than the snaplen is only damage when it also runs past the end of the file
 //!   (writers with a wrong snaplen in the header exist; a record that fits is still a packet).
 
-use super::linktype;
 use super::{Damage, View};
 use crate::event::{Direction, Event, InterfaceInfo, PacketEvent};
+use crate::linktype;
 use crate::time::Timestamp;
 
 const FILE_HEADER_LEN: usize = 24;

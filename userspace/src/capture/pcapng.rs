@@ -27,9 +27,10 @@ use pcap_parser::pcapng::{
     parse_processinformationblock_le, parse_sectionheaderblock,
 };
 
-use super::linktype;
+use super::recording::{self, PacketRecord};
 use super::{Damage, View};
 use crate::event::{Direction, Event, InterfaceInfo, PacketEvent, ProcessInfo};
+use crate::linktype;
 use crate::time::Timestamp;
 
 const SHB_TYPE_BYTES: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
@@ -125,6 +126,11 @@ pub struct Reader<'a> {
     announced: HashMap<u32, Vec<String>>,
     /// A packet held back while the process event it needs goes first.
     pending: Option<PacketEvent<'a>>,
+    /// Events of a tuntrace recording's custom block, handed out one per `next`.
+    queued: std::collections::VecDeque<Event<'static>>,
+    /// This is a tuntrace recording: its own records announce processes, so the process blocks
+    /// and comments it also writes for other tools are not announced a second time.
+    recording: bool,
     /// Simple packet blocks carry no time; they get the last time seen so reports stay ordered.
     last_ts: Timestamp,
 }
@@ -158,6 +164,8 @@ impl<'a> Reader<'a> {
             pibs: Vec::new(),
             announced: HashMap::new(),
             pending: None,
+            queued: Default::default(),
+            recording: false,
             last_ts: Timestamp(0),
         }
     }
@@ -187,6 +195,8 @@ impl<'a> Reader<'a> {
             pibs: self.pibs,
             announced: self.announced,
             pending: None,
+            queued: self.queued,
+            recording: self.recording,
             last_ts: self.last_ts,
         }
     }
@@ -200,6 +210,9 @@ impl<'a> Reader<'a> {
     pub fn next(&mut self) -> Option<Result<Event<'a>, Damage>> {
         if let Some(p) = self.pending.take() {
             return Some(Ok(Event::Packet(p)));
+        }
+        if let Some(e) = self.queued.pop_front() {
+            return Some(Ok(e));
         }
         // Every pass either consumes a block of at least 12 bytes, ends the file or ends
         // the window.
@@ -293,8 +306,9 @@ impl<'a> Reader<'a> {
             IDB => self.interface(at, blk).map(Some),
             EPB | PB => self.packet(at, blk, btype == PB),
             SPB => self.simple_packet(at, blk),
-            PIB => self.process(at, blk).map(Some),
-            // NRB, ISB, DSB, systemd journal, custom blocks and anything newer: nothing we use.
+            PIB => self.process(at, blk).map(|e| (!self.recording).then_some(e)),
+            recording::CUSTOM_BLOCK | recording::CUSTOM_BLOCK_NOCOPY => self.custom(at, blk),
+            // NRB, ISB, DSB, systemd journal, others' custom blocks, anything newer: nothing we use.
             _ => Ok(None),
         }
     }
@@ -438,10 +452,19 @@ impl<'a> Reader<'a> {
                 OPT_EPB_PIB_INDEX => p.pid = self.pib_pid(v),
                 OPT_EPB_EFFECTIVE_PIB_INDEX => p.effective_pid = self.pib_pid(v),
                 OPT_COMMENT if comment_owner.is_none() => comment_owner = ptcpdump_owner(v),
+                // A tuntrace recording's own record of the packet: its process, socket and
+                // whether the kernel counted it (then the packet is a sample, not counted again).
+                recording::OPT_CUSTOM_BINARY if v.len() >= 4 && self.u32_at(v, 0) == recording::PEN => {
+                    if let Some(r) = PacketRecord::decode(&v[4..]) {
+                        p.pid = r.pid.or(p.pid);
+                        p.cookie = r.cookie;
+                        p.sampled = r.sampled;
+                    }
+                }
                 _ => {}
             }
         }
-        if let Some(owner) = comment_owner {
+        if let Some(owner) = comment_owner.filter(|_| !self.recording) {
             if p.pid.is_none() {
                 p.pid = Some(owner.pid);
             }
@@ -451,6 +474,22 @@ impl<'a> Reader<'a> {
             }
         }
         Ok(Some(Event::Packet(p)))
+    }
+
+    /// A Custom Block: a tuntrace recording's events (our PEN), handed out in order; others'
+    /// custom blocks are skipped.
+    fn custom(&mut self, at: usize, blk: &'a [u8]) -> Result<Option<Event<'a>>, Damage> {
+        let Some(body) = blk.get(8..blk.len() - 4) else { return Ok(None) };
+        if body.len() < 4 || self.u32_at(body, 0) != recording::PEN {
+            return Ok(None);
+        }
+        // The JSON runs to the block's end; padding (NULs) may follow it.
+        let data = &body[4..];
+        let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let records = recording::decode(&data[..end]).map_err(|why| damage(at, why))?;
+        self.recording = true;
+        self.queued.extend(records.iter().filter_map(|r| r.event(self.first)));
+        Ok(self.queued.pop_front())
     }
 
     fn simple_packet(&mut self, at: usize, blk: &'a [u8]) -> Result<Option<Event<'a>>, Damage> {

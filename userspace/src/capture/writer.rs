@@ -112,6 +112,7 @@ const OPT_END: u16 = 0;
 const OPT_COMMENT: u16 = 1;
 const SHB_USERAPPL: u16 = 4;
 const IF_NAME: u16 = 2;
+const IF_DESCRIPTION: u16 = 3;
 const IF_TSRESOL: u16 = 9;
 const EPB_FLAGS: u16 = 2;
 const PIB_NAME: u16 = 2;
@@ -120,6 +121,7 @@ pub const EPB_APPLE_PIB: u16 = 0x8001;
 /// EPB option: index of the PIB of the "effective" process (the one a daemon acted for).
 pub const EPB_APPLE_EFFECTIVE_PIB: u16 = 0x8003;
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+use super::recording::{CUSTOM_BLOCK, OPT_CUSTOM_BINARY};
 
 /// What an Enhanced Packet Block says about a packet besides its bytes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,6 +133,8 @@ pub struct PacketMeta<'a> {
     pub effective_process: Option<u32>,
     /// Free text (`opt_comment`), e.g. ptcpdump-style `PID: 123\nCmd: charon`.
     pub comment: Option<&'a str>,
+    /// A binary custom option (code 2989): (Private Enterprise Number, data).
+    pub custom: Option<(u32, &'a [u8])>,
 }
 
 /// pcapng with one section, any number of interfaces (nanosecond timestamps) and Apple-style
@@ -198,6 +202,17 @@ impl<W: Write> PcapngWriter<W> {
     /// Adds an Interface Description Block and returns its interface id. `snaplen` 0 means
     /// unlimited. Timestamps of this interface are in nanoseconds (`if_tsresol` = 9).
     pub fn add_interface(&mut self, name: Option<&str>, linktype: u32, snaplen: u32) -> io::Result<u32> {
+        self.add_interface_described(name, None, linktype, snaplen)
+    }
+
+    /// [`Self::add_interface`] with an `if_description` (free text, e.g. its network namespace).
+    pub fn add_interface_described(
+        &mut self,
+        name: Option<&str>,
+        description: Option<&str>,
+        linktype: u32,
+        snaplen: u32,
+    ) -> io::Result<u32> {
         let linktype = u16::try_from(linktype).map_err(|_| invalid("pcapng link type above 65535"))?;
         let id = u32::try_from(self.snaplens.len()).map_err(|_| invalid("too many interfaces"))?;
         let mut opts = std::mem::take(&mut self.scratch);
@@ -205,6 +220,9 @@ impl<W: Write> PcapngWriter<W> {
         let built = (|| {
             if let Some(n) = name {
                 push_option(&mut opts, IF_NAME, n.as_bytes())?;
+            }
+            if let Some(d) = description {
+                push_option(&mut opts, IF_DESCRIPTION, d.as_bytes())?;
             }
             push_option(&mut opts, IF_TSRESOL, &[9])?;
             end_options(&mut opts);
@@ -301,6 +319,15 @@ impl<W: Write> PcapngWriter<W> {
             if let Some(c) = meta.comment {
                 push_option(&mut opts, OPT_COMMENT, c.as_bytes())?;
             }
+            if let Some((pen, data)) = meta.custom {
+                let len =
+                    u16::try_from(data.len() + 4).map_err(|_| invalid("pcapng option longer than 65535 bytes"))?;
+                opts.extend_from_slice(&OPT_CUSTOM_BINARY.to_le_bytes());
+                opts.extend_from_slice(&len.to_le_bytes());
+                opts.extend_from_slice(&pen.to_le_bytes());
+                opts.extend_from_slice(data);
+                opts.resize(opts.len() + pad4(len as usize), 0);
+            }
             end_options(&mut opts);
             Ok::<_, io::Error>(())
         })();
@@ -317,6 +344,12 @@ impl<W: Write> PcapngWriter<W> {
         res?;
         self.packets = self.packets.saturating_add(1);
         Ok(())
+    }
+
+    /// Appends a Custom Block (copyable, type 0x00000BAD) with this Private Enterprise Number
+    /// and data, and no options.
+    pub fn write_custom(&mut self, pen: u32, data: &[u8]) -> io::Result<()> {
+        self.write_block(CUSTOM_BLOCK, &pen.to_le_bytes(), data, &[])
     }
 
     /// Writes `type, length, fixed, data (padded), options, length`.
@@ -342,6 +375,11 @@ impl<W: Write> PcapngWriter<W> {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// The underlying writer (what it holds is what was flushed to it).
+    pub fn get_ref(&self) -> &W {
+        self.out.get_ref()
     }
 
     /// Flushes and hands back the underlying writer.
@@ -410,8 +448,13 @@ mod tests {
         assert_eq!(w.add_interface(Some("ipsec0"), 101, 0).unwrap(), 0);
         let pib = w.process_index(1500, Some("charon")).unwrap();
         assert_eq!(w.process_index(1500, Some("charon")).unwrap(), pib, "same process, same PIB");
-        let meta =
-            PacketMeta { direction: Direction::Out, process: Some(pib), effective_process: None, comment: Some("hi") };
+        let meta = PacketMeta {
+            direction: Direction::Out,
+            process: Some(pib),
+            effective_process: None,
+            comment: Some("hi"),
+            custom: None,
+        };
         w.write_packet(0, T, &[0x45, 0, 0], 3, &meta).unwrap();
         let b = w.finish().unwrap();
         #[rustfmt::skip]
@@ -504,6 +547,7 @@ mod tests {
                     process: Some(p),
                     effective_process: (*dir == 3).then_some(p),
                     comment: Some(comment.as_str()),
+                    custom: None,
                 };
                 if w.write_packet(0, Timestamp(*ts), data, *orig, &meta).is_ok() {
                     blocks += 1;

@@ -7,7 +7,7 @@ use crate::decode::{be16, Malformed};
 use crate::event::Direction;
 
 // pcap LINKTYPE_* numbers: one table for the readers and the decoders.
-pub use crate::capture::linktype::{
+pub use crate::linktype::{
     EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
     RAW_DLT14 as DLT_RAW_14, USER2,
 };

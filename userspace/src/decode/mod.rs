@@ -1,13 +1,13 @@
 //! Pure decoders over byte slices. They never panic and report bad input as [`Malformed`].
+//!
+//! Each reads one packet's bytes and keeps nothing between packets; putting fragments and
+//! segments back together, which must, is [`crate::reassembly`]'s.
 
 pub mod esp;
 pub mod ike;
-pub mod ike_names;
 pub mod ip;
 pub mod link;
 pub mod openvpn;
-pub mod reasm;
-pub mod tcp_stream;
 pub mod tunnel;
 pub mod wireguard;
 

@@ -163,9 +163,21 @@ fn processes(o: &mut String, r: &Report) {
     if r.processes.is_empty() {
         return;
     }
+    // A live session knows every process that opened a socket; the ones that matter here moved
+    // packets on a traced interface or hold one.
+    let live = r.source.kind == super::SourceKind::Live;
+    let holds = |pid: u32| {
+        r.interfaces.iter().any(|i| {
+            i.owner.as_ref().is_some_and(|o| o.pid == pid) || i.created_by.as_ref().is_some_and(|c| c.pid == pid)
+        })
+    };
+    let shown: Vec<&super::Process> = r.processes.iter().filter(|p| !live || p.packets > 0 || holds(p.pid)).collect();
+    let quiet = r.processes.len() - shown.len();
+    if shown.is_empty() && quiet == 0 {
+        return;
+    }
     section(o, "PROCESSES");
-    let rows: Vec<Vec<String>> = r
-        .processes
+    let rows: Vec<Vec<String>> = shown
         .iter()
         .map(|p| {
             vec![
@@ -178,6 +190,9 @@ fn processes(o: &mut String, r: &Report) {
         })
         .collect();
     table(o, &["PID", "COMMAND", "PACKETS", "BYTES", "INTERFACES"], &rows);
+    if quiet > 0 {
+        o.push_str(&format!("  ({quiet} more with sockets but no packets on traced interfaces: --json lists them)\n"));
+    }
 }
 
 /// ` (in #N)` for something a tunnel carried, nothing otherwise.

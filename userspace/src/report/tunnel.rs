@@ -3,48 +3,9 @@
 //! packets are decoded as packets of their own) or not (WireGuard, OpenVPN: recognised by
 //! their headers, counted and paired, never decrypted).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-use super::Time;
-
-names! {
-    /// `tunnels[].kind`.
-    TunnelKind {
-        /// IPv4 in IPv4 (IP protocol 4).
-        Ipip = "ipip",
-        /// IPv6 in IPv4 (protocol 41: SIT, 6to4, 6rd).
-        SixIn4 = "6in4",
-        /// IPv4 in IPv6.
-        FourIn6 = "4in6",
-        /// IPv6 in IPv6.
-        SixIn6 = "6in6",
-        /// GRE, PPTP's enhanced GRE, GRE in UDP (4754), ERSPAN.
-        Gre = "gre",
-        /// L2TPv2 and L2TPv3, over UDP or IP.
-        L2tp = "l2tp",
-        Pppoe = "pppoe",
-        GtpU = "gtp-u",
-        Vxlan = "vxlan",
-        Geneve = "geneve",
-        Teredo = "teredo",
-        Wireguard = "wireguard",
-        Openvpn = "openvpn",
-    }
-}
-
-names! {
-    /// `tunnels[].transport`: what carries the tunnel's packets.
-    TunnelTransport {
-        /// Directly in IP (IP in IP, GRE, L2TPv3 over IP).
-        Ip = "ip",
-        Udp = "udp",
-        Tcp = "tcp",
-        /// In Ethernet frames (PPPoE): the ends are MAC addresses.
-        Ethernet = "ethernet",
-    }
-}
+use super::{Time, TunnelKind, TunnelTransport};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Tunnel {

@@ -1,14 +1,83 @@
 //! Number → name tables for IKEv1 (RFC 2407/2408/2409 and later IANA "IPSEC Registry"/"ISAKMP
 //! Registry") and IKEv2 (IANA "IKEv2 Parameters"). Names follow IANA spelling with underscores so
 //! that one string means one thing in the report whichever version carried it; numbers the
-//! registries do not name come back as `None` and the caller renders the raw number.
+//! registries do not name come back as `None` and the caller renders the raw number, or takes
+//! one of the labels at the top here (`PAYLOAD_<n>`, `EXCHANGE_<n>`…), which do that for it.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
-use super::ike::hex;
+use super::hex;
+
+/// A Diffie-Hellman group by number and IANA name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    pub number: u16,
+    /// `None` for unassigned numbers.
+    pub name: Option<&'static str>,
+}
+
+impl Group {
+    pub(super) fn new(number: u16) -> Self {
+        Group { number, name: dh_group(number) }
+    }
+
+    /// IANA name, or `DH_<n>`.
+    pub fn label(&self) -> String {
+        self.name.map_or_else(|| format!("DH_{}", self.number), str::to_string)
+    }
+
+    /// Weak by RFC 8247 standards (MODP below 2048 bits, small-subgroup or small ECP groups).
+    pub fn is_weak(&self) -> bool {
+        dh_group_is_weak(self.number)
+    }
+}
+
+/// IANA name of payload type `t`, or `PAYLOAD_<n>`.
+pub fn payload_name(version: u8, t: u8) -> Cow<'static, str> {
+    let n = if version == 1 { v1_payload(t) } else { v2_payload(t) };
+    n.map_or_else(|| Cow::Owned(format!("PAYLOAD_{t}")), Cow::Borrowed)
+}
+
+/// IANA name of exchange type `t`, or `EXCHANGE_<n>`.
+pub fn exchange_label(version: u8, t: u8) -> Cow<'static, str> {
+    exchange_name(version, t).map_or_else(|| Cow::Owned(format!("EXCHANGE_{t}")), Cow::Borrowed)
+}
+
+/// IANA name of notify type `kind`, or `NOTIFY_<n>`.
+pub fn notify_name(version: u8, kind: u16) -> Cow<'static, str> {
+    known_notify(version, kind).map_or_else(|| Cow::Owned(format!("NOTIFY_{kind}")), Cow::Borrowed)
+}
+
+pub(super) fn known_notify(version: u8, kind: u16) -> Option<&'static str> {
+    if version == 1 {
+        v1_notify(kind)
+    } else {
+        v2_notify(kind)
+    }
+}
+
+pub(super) fn exchange_name(version: u8, t: u8) -> Option<&'static str> {
+    if version == 1 {
+        v1_exchange(t)
+    } else {
+        v2_exchange(t)
+    }
+}
+
+pub(super) fn known_payload(version: u8, t: u8) -> bool {
+    if version == 1 {
+        v1_payload(t).is_some()
+    } else {
+        v2_payload(t).is_some()
+    }
+}
+
+pub(super) fn proto_name(p: u8) -> String {
+    protocol(p).map_or_else(|| format!("PROTO_{p}"), str::to_string)
+}
 
 /// IKEv1 exchange types (RFC 2408 §3.1, RFC 2409, Mode-CFG draft for Transaction).
 pub fn v1_exchange(n: u8) -> Option<&'static str> {

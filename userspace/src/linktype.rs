@@ -4,6 +4,9 @@
 //! care about is raw IP, whose DLT differs between systems (12, or 14 on OpenBSD) and which some
 //! writers put into files unmapped. [`canonical`] folds those onto [`RAW`] so that decoders only
 //! ever see one value per link layer.
+//!
+//! One table for both sides: the capture readers name what files store, the link decoders
+//! (`decode::link`) match on it, and neither reaches into the other for it.
 
 /// BSD loopback: 4-byte address family in host byte order of the writer.
 pub const NULL: u32 = 0;

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT OR Apache-2.0 */
+/*
+ * Everything the BPF programs share with userspace: record layouts (ring buffer `events`), map keys
+ * and values, and the constants both sides name. probes/src/layout.rs mirrors each struct with
+ * #[repr(C)] and tests its size and offsets; change both together.
+ *
+ * Layout rules, so that the Rust mirrors need no guesswork: every struct is padded explicitly
+ * (no compiler-inserted holes, so a key zeroed once hashes the same on both sides), u64 fields sit
+ * on 8-byte offsets, addresses are 16 bytes (IPv4 in the first 4, network order), ports are in
+ * host order, timestamps are bpf_ktime_get_boot_ns() (CLOCK_BOOTTIME).
+ */
+#ifndef TUNTRACE_H
+#define TUNTRACE_H
+
+/* Bumped whenever a layout below changes; userspace refuses records of another version. */
+#define TT_ABI_VERSION 1
+
+#define TT_COMM_LEN 16
+#define TT_IFNAME_LEN 16
+#define TT_PATH_LEN 256
+/* Largest packet head a PKT record carries (the snaplen global is clamped to it). */
+#define TT_MAX_SNAPLEN 1500
+
+/* Record types (tt_hdr.type). */
+#define TT_REC_SOCK 1
+#define TT_REC_PROC 2
+#define TT_REC_TUN 3
+#define TT_REC_PKT 4
+
+/* tt_sock_rec.op */
+#define TT_SOCK_CREATE 1
+#define TT_SOCK_BIND 2
+#define TT_SOCK_CONNECT 3
+#define TT_SOCK_CLOSE 4
+#define TT_SOCK_TCP_STATE 5
+/* A process other than the creator used the socket for the first time (inherited across fork,
+ * passed over a unix socket, shared). */
+#define TT_SOCK_OWNER 6
+/* A socket first seen in a packet of our netns: an accepted TCP connection (its socket is made in
+ * softirq, no process hook sees it) or a socket that existed before the tracer and was not seeded. */
+#define TT_SOCK_LEARNED 7
+
+/* tt_proc_rec.op */
+#define TT_PROC_EXEC 1
+#define TT_PROC_EXIT 2
+
+/* Directions, as the interface sees the packet. */
+#define TT_DIR_IN 1
+#define TT_DIR_OUT 2
+
+/* Where a PKT record was sampled. */
+#define TT_HOOK_TC 1
+
+/* ESP encapsulation (tt_esp_key.encap). */
+#define TT_ESP_RAW 1
+#define TT_ESP_UDP 2
+
+/* Per-CPU loss and health counters, indexes of the `stats` PERCPU_ARRAY. */
+#define TT_STAT_RING_FULL 0       /* a record or sample the ring buffer had no room for */
+#define TT_STAT_SOCKETS_FULL 1    /* `sockets` insert failed: that socket is not attributed */
+#define TT_STAT_IFACE_FLOWS_FULL 2
+#define TT_STAT_SOCK_FLOWS_FULL 3
+#define TT_STAT_ESP_FULL 4
+#define TT_STAT_INFLIGHT_FULL 5  /* no task storage for a sending thread: its packets fall back */
+#define TT_STAT_PROCS_FULL 6      /* a process whose exit will not be reported */
+#define TT_STAT_TUN_PENDING_FULL 7
+#define TT_STAT_SAMPLED 8         /* PKT records written (not a loss: the denominator) */
+#define TT_STAT_RECORDS 9         /* other records written */
+#define TT_STAT_MAX 16
+
+/* Map sizes. The loader may change them before load; these are the defaults. */
+#define TT_MAX_SOCKETS 65536
+#define TT_MAX_PROCS 16384
+#define TT_MAX_SOCK_USERS 65536
+#define TT_MAX_TRACED 256
+#define TT_MAX_IFACE_FLOWS 65536
+#define TT_MAX_SOCK_FLOWS 65536
+#define TT_MAX_ESP_SAS 4096
+#define TT_MAX_TUN_PENDING 1024
+
+/* The start of every ring-buffer record. */
+struct tt_hdr {
+	__u16 type; /* TT_REC_* */
+	__u16 len;  /* bytes of the whole record, this header included */
+	__u32 cpu;
+	__u64 ts;   /* bpf_ktime_get_boot_ns() */
+};
+
+/* A socket event, learned in the process that acted (except TCP_STATE and LEARNED, which happen in
+ * softirq: their tgid is the socket's owner as far as the kernel knows, and tid is 0). */
+struct tt_sock_rec {
+	struct tt_hdr hdr;
+	__u64 cookie;
+	__u64 netns_cookie;
+	__u64 start_ns;     /* process start (boot-time ns) of tgid: tells reused pids apart; 0 if unknown */
+	__u32 tgid;
+	__u32 tid;
+	__u32 uid;
+	__u8 op;            /* TT_SOCK_* */
+	__u8 family;        /* AF_INET, AF_INET6 */
+	__u8 protocol;      /* IPPROTO_* */
+	__u8 sock_type;     /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u8 old_state;     /* TCP_STATE only */
+	__u8 new_state;
+	__u16 lport;
+	__u16 rport;
+	__u16 _pad0;
+	__u32 bound_ifindex;
+	__u32 prev_tgid;    /* OWNER: the socket's user before this one */
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char comm[TT_COMM_LEN];
+};
+
+struct tt_proc_rec {
+	struct tt_hdr hdr;
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 old_tid;      /* EXEC: the thread that called execve (it takes over the tgid) */
+	__u32 uid;
+	__u8 op;            /* TT_PROC_* */
+	__u8 _pad0[3];
+	char comm[TT_COMM_LEN];
+	char filename[TT_PATH_LEN]; /* EXEC: the path given to execve */
+};
+
+/* A TUNSETIFF that succeeded: a TUN/TAP device created or attached to. */
+struct tt_tun_rec {
+	struct tt_hdr hdr;
+	__u64 start_ns;
+	__u32 tgid;
+	__u32 tid;
+	__u32 uid;
+	__u16 flags;        /* ifr_flags: IFF_TUN 0x1, IFF_TAP 0x2, IFF_NO_PI 0x1000, IFF_MULTI_QUEUE 0x100 */
+	__u16 _pad0;
+	char ifname[TT_IFNAME_LEN]; /* as the kernel wrote it back (the final name, "tun%d" resolved) */
+	char comm[TT_COMM_LEN];
+};
+
+/* The head of a packet; data (cap_len bytes) follows and starts at the IP header (LINKTYPE_RAW). */
+struct tt_pkt_rec {
+	struct tt_hdr hdr;
+	__u64 cookie;       /* the local socket that sent or will receive it; 0 if none (forwarded) */
+	__u32 ifindex;
+	__u32 tgid;         /* attributed process, 0 if unknown */
+	__u32 orig_len;     /* from the IP header on */
+	__u32 cap_len;
+	__u8 direction;     /* TT_DIR_* */
+	__u8 hook;          /* TT_HOOK_* */
+	__u8 _pad0[6];
+};
+
+/* `traced`: interfaces whose packets are counted and sampled (ifindex -> this). */
+struct tt_iface_cfg {
+	__u32 l2_len;       /* bytes before the IP header in tc: 0 for TUN (ARPHRD_NONE), 14 for Ethernet */
+	__u32 _pad0;
+};
+
+/* Key of `iface_flows` (tc, cookie of egress skbs that carry a local socket, tgid 0) and of
+ * `sock_flows` (cgroup_skb, cookie and attributed tgid). */
+struct tt_flow_key {
+	__u64 cookie;
+	__u32 ifindex;
+	__u32 tgid;
+	__u8 direction;
+	__u8 protocol;
+	__u8 family;        /* 4 or 6 (the IP version, not AF_*) */
+	__u8 _pad0;
+	__u16 sport;
+	__u16 dport;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+struct tt_flow_val {
+	__u64 packets;
+	__u64 bytes;        /* skb->len: from the link header in tc, from the IP header in cgroup_skb */
+	__u64 first_ns;
+	__u64 last_ns;
+};
+
+/* `esp_sas`: one ESP SA seen on a traced interface in one direction. */
+struct tt_esp_key {
+	__u32 ifindex;
+	__u32 spi;          /* host order */
+	__u8 direction;
+	__u8 encap;         /* TT_ESP_* */
+	__u8 family;        /* 4 or 6 */
+	__u8 _pad0;
+	__u16 sport;        /* UDP encapsulation ports, 0 for raw ESP */
+	__u16 dport;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+/* A plain hash (not per-CPU) guarded by a spin lock: sequence gaps need one ordered view. */
+struct tt_esp_val {
+	struct bpf_spin_lock lock; /* a __u32 in userspace's view */
+	__u32 first_seq;
+	__u32 last_seq;     /* highest seen */
+	__u32 _pad0;
+	__u64 packets;
+	__u64 bytes;
+	__u64 gaps;         /* sequence numbers skipped (last+1 .. seq-1) */
+	__u64 repeats;      /* packets whose seq was <= the highest seen: replays or reordering */
+	__u64 first_ns;
+	__u64 last_ns;
+};
+
+/* `sockets`: what the kernel knows of a socket of our netns (cookie -> this). */
+struct tt_sock_info {
+	__u64 netns_cookie;
+	__u64 creator_start_ns;
+	__u32 creator_tgid; /* 0: unknown (learned from a packet) */
+	__u32 last_tx_tgid; /* the process that last sent on it, 0 if none yet */
+	__u32 last_rx_tgid;
+	__u8 family;
+	__u8 sock_type;
+	__u8 protocol;
+	__u8 released;      /* close() seen; a TCP socket stays until TCP_CLOSE */
+};
+
+/* `sock_users` key: one (socket, process) pair already announced with an OWNER record. */
+struct tt_sock_user {
+	__u64 cookie;
+	__u32 tgid;
+	__u32 _pad0;
+};
+
+#endif /* TUNTRACE_H */

@@ -1,0 +1,115 @@
+//! Habit 2: every embedded object parses the way aya will parse it at load time, with the programs
+//! (and their section kinds) and maps the loader expects, and map key/value sizes equal to the
+//! Rust mirrors'. No root needed.
+
+use std::collections::BTreeMap;
+use std::mem::size_of;
+
+use aya_obj::programs::{CgroupSockAddrAttachType, CgroupSockAttachType};
+use aya_obj::{Object, ProgramSection};
+use tuntrace_probes::layout::*;
+use tuntrace_probes::TRACER_OBJ;
+
+fn section_kind(s: &ProgramSection) -> String {
+    match s {
+        ProgramSection::SchedClassifier => "classifier".into(),
+        ProgramSection::TracePoint => "tracepoint".into(),
+        ProgramSection::CgroupSkb { attach_type } => format!("cgroup_skb {attach_type:?}"),
+        ProgramSection::CgroupSock { attach_type } => format!("cgroup_sock {}", sock_attach(attach_type)),
+        ProgramSection::CgroupSockAddr { attach_type } => format!("cgroup_sock_addr {}", addr_attach(attach_type)),
+        other => format!("unexpected {other:?}"),
+    }
+}
+
+fn sock_attach(a: &CgroupSockAttachType) -> &'static str {
+    match a {
+        CgroupSockAttachType::SockCreate => "sock_create",
+        CgroupSockAttachType::SockRelease => "sock_release",
+        CgroupSockAttachType::PostBind4 => "post_bind4",
+        CgroupSockAttachType::PostBind6 => "post_bind6",
+    }
+}
+
+fn addr_attach(a: &CgroupSockAddrAttachType) -> String {
+    format!("{a:?}").to_lowercase()
+}
+
+#[test]
+fn tracer_object_has_the_expected_programs() {
+    let obj = Object::parse(TRACER_OBJ).expect("tracer.bpf.o parses as aya will parse it");
+    let programs: BTreeMap<&str, String> =
+        obj.programs.iter().map(|(name, p)| (name.as_str(), section_kind(&p.section))).collect();
+    let tp = "tracepoint".to_string();
+    let expected: BTreeMap<&str, String> = [
+        ("tc_ingress", "classifier".to_string()),
+        ("tc_egress", "classifier".to_string()),
+        ("cgroup_skb_ingress", "cgroup_skb Some(Ingress)".to_string()),
+        ("cgroup_skb_egress", "cgroup_skb Some(Egress)".to_string()),
+        ("sock_create", "cgroup_sock sock_create".to_string()),
+        ("sock_release", "cgroup_sock sock_release".to_string()),
+        ("post_bind4", "cgroup_sock post_bind4".to_string()),
+        ("post_bind6", "cgroup_sock post_bind6".to_string()),
+        ("connect4", "cgroup_sock_addr connect4".to_string()),
+        ("connect6", "cgroup_sock_addr connect6".to_string()),
+        ("sendmsg4", "cgroup_sock_addr udpsendmsg4".to_string()),
+        ("sendmsg6", "cgroup_sock_addr udpsendmsg6".to_string()),
+        ("recvmsg4", "cgroup_sock_addr udprecvmsg4".to_string()),
+        ("recvmsg6", "cgroup_sock_addr udprecvmsg6".to_string()),
+        ("sock_send_length", tp.clone()),
+        ("sock_recv_length", tp.clone()),
+        ("inet_sock_set_state", tp.clone()),
+        ("sys_enter_sendto", tp.clone()),
+        ("sys_enter_sendmsg", tp.clone()),
+        ("sys_enter_sendmmsg", tp.clone()),
+        ("sys_enter_write", tp.clone()),
+        ("sys_enter_writev", tp.clone()),
+        ("sys_exit_sendto", tp.clone()),
+        ("sys_exit_sendmsg", tp.clone()),
+        ("sys_exit_sendmmsg", tp.clone()),
+        ("sys_exit_write", tp.clone()),
+        ("sys_exit_writev", tp.clone()),
+        ("sys_enter_ioctl", tp.clone()),
+        ("sys_exit_ioctl", tp.clone()),
+        ("sched_process_exec", tp.clone()),
+        ("sched_process_exit", tp),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(programs, expected);
+    assert_eq!(obj.license.to_str().unwrap(), "GPL", "helpers like bpf_probe_read_kernel need a GPL license");
+}
+
+#[test]
+fn tracer_object_has_the_expected_maps() {
+    let obj = Object::parse(TRACER_OBJ).expect("tracer.bpf.o parses");
+    // (name, BPF_MAP_TYPE_*, key size, value size)
+    let u32s = size_of::<u32>() as u32;
+    let u64s = size_of::<u64>() as u32;
+    let sz = |n: usize| n as u32;
+    let expected: BTreeMap<&str, (u32, u32, u32)> = [
+        (MAP_EVENTS, (27, 0, 0)),
+        (MAP_STATS, (6, u32s, u64s)),
+        (MAP_SOCKETS, (1, u64s, sz(size_of::<SockInfo>()))),
+        (MAP_INFLIGHT, (29, u32s, u64s)), // task storage
+        (MAP_PROCS, (1, u32s, u64s)),
+        (MAP_SOCK_USERS, (9, sz(size_of::<SockUser>()), u64s)),
+        (MAP_TRACED, (1, u32s, sz(size_of::<IfaceCfg>()))),
+        (MAP_IFACE_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
+        (MAP_SOCK_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
+        (MAP_ESP_SAS, (1, sz(size_of::<EspKey>()), sz(size_of::<EspVal>()))),
+        (MAP_TUN_PENDING, (1, u32s, u64s)),
+        // The record and its data, rounded up to the record's 8-byte alignment.
+        (MAP_SCRATCH, (6, u32s, (sz(size_of::<PktRec>()) + MAX_SNAPLEN).next_multiple_of(8))),
+    ]
+    .into_iter()
+    .collect();
+    let maps: BTreeMap<&str, (u32, u32, u32)> = obj
+        .maps
+        .iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .map(|(name, m)| (name.as_str(), (m.map_type(), m.key_size(), m.value_size())))
+        .collect();
+    assert_eq!(maps, expected);
+    // The globals the loader sets live in .rodata.
+    assert!(obj.maps.keys().any(|k| k.starts_with(".rodata")), "no .rodata: {:?}", obj.maps.keys());
+}

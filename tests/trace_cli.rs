@@ -1,0 +1,537 @@
+//! `tuntrace trace` as a command, as root, in network namespaces of its own: it leaves nothing
+//! behind however it ends (normal exit, SIGINT, SIGTERM, SIGKILL), it says clearly what keeps it
+//! from tracing, an interface that vanishes mid-session is reported as removed, and ring-buffer
+//! losses are counted in the report. Fails, never skips, without root when TUNTRACE_REQUIRE_ROOT
+//! is set (CI).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tuntrace_core::report::Report;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TUNTRACE_REQUIRE_ROOT").is_none(),
+        "these tests need root (TUNTRACE_REQUIRE_ROOT is set)"
+    );
+    eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
+    false
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e} (ci/setup installs it)"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Two namespaces of this test joined by a veth, `a` 198.18.9.1/30 on `dev`, `b` 198.18.9.2.
+struct Net {
+    a: String,
+    b: String,
+    dev: String,
+}
+
+impl Net {
+    fn new(tag: &str) -> Net {
+        let id = std::process::id() % 100_000;
+        let (a, b) = (format!("tt-cli{id}-{tag}a"), format!("tt-cli{id}-{tag}b"));
+        let dev = format!("ttc{tag}");
+        for ns in [&a, &b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            sh("ip", &["netns", "add", ns]);
+        }
+        sh("ip", &["-n", &a, "link", "add", &dev, "type", "veth", "peer", "name", "ttcpeer", "netns", &b]);
+        sh("ip", &["-n", &a, "addr", "add", "198.18.9.1/30", "dev", &dev]);
+        sh("ip", &["-n", &b, "addr", "add", "198.18.9.2/30", "dev", "ttcpeer"]);
+        for (ns, d) in [(&a, dev.as_str()), (&b, "ttcpeer")] {
+            sh("ip", &["-n", ns, "link", "set", d, "up"]);
+            sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
+        }
+        Net { a, b, dev }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+struct Tracer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+impl Drop for Tracer {
+    /// A test that fails midway still ends the tracer it started (by its pid).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Tracer {
+    fn start(ns: &str, args: &[&str]) -> Tracer {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tuntrace"), "trace", "--json", "-q"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tuntrace trace");
+        let (tx, lines) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        let mut t = Tracer { child, lines, stderr: Vec::new() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match t.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => {
+                    let ready = l.starts_with("tuntrace trace: tracing");
+                    t.stderr.push(l);
+                    if ready {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("tuntrace trace never got ready; stderr:\n{}", t.stderr.join("\n")),
+            }
+        }
+    }
+
+    /// The tracer's own process (ip netns exec execs it, so the pid is the same).
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a child we started and have not reaped.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
+    /// Waits for it to end; its report (when it printed one), exit status and stderr.
+    fn finish(mut self) -> (Option<Report>, std::process::ExitStatus, Vec<String>) {
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let status = self.child.wait().unwrap();
+        // The stderr reader ends with the process; take what it has.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut stderr = std::mem::take(&mut self.stderr);
+        stderr.extend(self.lines.try_iter());
+        let report = (!out.is_empty()).then(|| {
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("report JSON: {e}\n{out}\n{}", stderr.join("\n")))
+        });
+        (report, status, stderr)
+    }
+}
+
+/// Programs (by id) that process `pid` holds: its descriptors of BPF programs and links say
+/// `prog_id:` in /proc/PID/fdinfo (Debian's bpftool 7.1 does not list holders' pids).
+fn programs_of(pid: u32) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|t| t.lines().find_map(|l| l.strip_prefix("prog_id:")).and_then(|v| v.trim().parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Whatever of these programs remains anywhere: loaded, linked, attached to a cgroup or to the
+/// interface, a qdisc tc would need, a pin.
+fn leftovers(ids: &[u64], ns: &str, dev: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for id in ids {
+        if Command::new("bpftool").args(["prog", "show", "id", &id.to_string()]).output().unwrap().status.success() {
+            found.push(format!("program {id}"));
+        }
+    }
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.iter().enumerate().any(|(i, x)| {
+                    x.trim_end_matches(':').parse::<u64>().is_ok_and(|id| ids.contains(&id))
+                        && (i == 0 || matches!(w[i - 1], "prog" | "prog_id"))
+                })
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    found.extend(names(&run("bpftool", &["link", "show"])).into_iter().map(|l| format!("link: {l}")));
+    found.extend(names(&run("bpftool", &["cgroup", "tree"])).into_iter().map(|l| format!("cgroup: {l}")));
+    for dir in ["ingress", "egress"] {
+        let tc = run("ip", &["netns", "exec", ns, "tc", "filter", "show", "dev", dev, dir]);
+        if !tc.trim().is_empty() {
+            found.push(format!("tc filter {dir}: {tc}"));
+        }
+    }
+    let qdisc = run("ip", &["netns", "exec", ns, "tc", "qdisc", "show", "dev", dev]);
+    if qdisc.contains("clsact") || qdisc.contains("ingress") {
+        found.push(format!("qdisc: {qdisc}"));
+    }
+    // The kernel's own entries (progs.debug, maps.debug of bpf_preload) are not pins of ours.
+    let pins: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let ours: Vec<&String> = pins.iter().filter(|p| !p.ends_with(".debug")).collect();
+    if !ours.is_empty() {
+        found.push(format!("pins under /sys/fs/bpf: {ours:?}"));
+    }
+    found
+}
+
+fn wait_clean(ids: &[u64], ns: &str, dev: &str) -> Vec<String> {
+    // Programs are freed after an RCU grace period.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = leftovers(ids, ns, dev);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Nothing of tuntrace's remains after it ends by itself, by SIGINT, SIGTERM or SIGKILL; the
+/// same checks see its programs, links and cgroup attachments while it runs (so they can fail).
+#[test]
+fn nothing_remains_however_the_session_ends() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("g");
+    for how in ["duration", "SIGINT", "SIGTERM", "SIGKILL"] {
+        let args: &[&str] = if how == "duration" { &["-d", "2"] } else { &[] };
+        let t = Tracer::start(&net.a, args);
+        let ids = programs_of(t.pid());
+        assert!(ids.len() >= 10, "{how}: the tracer's programs are listed: {ids:?}");
+        let seen = leftovers(&ids, &net.a, &net.dev);
+        assert!(seen.iter().any(|l| l.starts_with("cgroup:")), "{how}: cgroup attachments visible: {seen:#?}");
+        assert!(seen.iter().any(|l| l.starts_with("link:")), "{how}: links visible: {seen:#?}");
+        match how {
+            "SIGINT" => t.signal(libc::SIGINT),
+            "SIGTERM" => t.signal(libc::SIGTERM),
+            "SIGKILL" => t.signal(libc::SIGKILL),
+            _ => {}
+        }
+        let (report, status, stderr) = t.finish();
+        if how == "SIGKILL" {
+            assert!(report.is_none() && status.code().is_none(), "{how}: {status}");
+        } else {
+            assert!(status.success(), "{how}: {status}\n{}", stderr.join("\n"));
+            let r = report.expect("a report");
+            assert!(r.interfaces.iter().any(|i| i.name.as_deref() == Some(net.dev.as_str())), "{how}: {r:?}");
+        }
+        let left = wait_clean(&ids, &net.a, &net.dev);
+        assert!(left.is_empty(), "{how}: left behind: {left:#?}");
+    }
+}
+
+/// Without root it says what it needs and exits 3; a bad pattern is a usage error (2).
+#[test]
+fn what_keeps_it_from_tracing_is_said() {
+    if !root_or_skip() {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .args([env!("CARGO_BIN_EXE_tuntrace"), "trace", "-d", "1"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("needs root or CAP_BPF+CAP_NET_ADMIN+CAP_PERFMON"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = Command::new(env!("CARGO_BIN_EXE_tuntrace")).args(["trace", "-i", "ipsec[", "-d", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid pattern"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tuntrace")).args(["trace", "--ring-kib", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// An interface that vanishes mid-session stays in the report, marked removed, with what it
+/// carried; one named with -i that does not exist yet is said so, and traced when it appears.
+#[test]
+fn interfaces_that_come_and_go_are_followed() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("v");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-i", "ttcv*", "-i", "ttlate0"]);
+    assert!(
+        t.stderr.iter().any(|l| l.contains("ttlate0 does not exist (yet)")),
+        "a named interface that is not there is said: {:?}",
+        t.stderr
+    );
+    // Traffic on the veth, then it is deleted; a dummy-less kernel still has TUN for the late one.
+    send_udp(&net.b, "198.18.9.1", 5060, 5, b"OPTIONS sip:x SIP/2.0\r\nCall-ID: gone@x\r\nCSeq: 1 OPTIONS\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    sh("ip", &["-n", &net.a, "link", "del", &net.dev]);
+    sh("ip", &["-n", &net.a, "tuntap", "add", "dev", "ttlate0", "mode", "tun"]);
+    sh("ip", &["-n", &net.a, "link", "set", "ttlate0", "up"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    t.signal(libc::SIGINT);
+    let (report, status, stderr) = t.finish();
+    assert!(status.success(), "{}", stderr.join("\n"));
+    let r = report.unwrap();
+    let gone = r.interfaces.iter().find(|i| i.name.as_deref() == Some(net.dev.as_str())).expect("the veth is reported");
+    assert!(gone.removed.is_some(), "{gone:?}");
+    let sip: u64 = r.flows.iter().filter(|f| f.iface == gone.name && f.dport == Some(5060)).map(|f| f.packets).sum();
+    assert_eq!(sip, 5, "what it carried before it went: {:?}", r.flows);
+    assert!(r.sip.dialogs.iter().any(|d| d.call_id == "gone@x"), "{:?}", r.sip.dialogs);
+    let late = r.interfaces.iter().find(|i| i.name.as_deref() == Some("ttlate0")).expect("the late TUN is reported");
+    assert!(late.removed.is_none() && !late.created_before_trace, "{late:?}");
+    let by = late.created_by.as_ref().expect("its creator (ip tuntap) is known");
+    assert_eq!(by.comm.as_deref(), Some("ip"), "{late:?}");
+}
+
+/// A ring buffer too small for a burst of SIP packets loses samples; the report counts each one,
+/// per CPU, and the kernel's counts still hold every packet.
+#[test]
+fn ring_buffer_losses_are_reported() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("r");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["--ring-kib", "4", "--snaplen", "1500"]);
+    let msg = format!("MESSAGE sip:x SIP/2.0\r\nCall-ID: burst@x\r\nCSeq: 1 MESSAGE\r\n\r\n{}", "x".repeat(1200));
+    send_udp(&net.b, "198.18.9.1", 5060, 400, msg.as_bytes());
+    std::thread::sleep(Duration::from_millis(1500));
+    t.signal(libc::SIGINT);
+    let (report, status, stderr) = t.finish();
+    assert!(status.success(), "{}", stderr.join("\n"));
+    let r = report.unwrap();
+    assert!(r.stats.dropped_events > 0, "a 4 KiB ring cannot hold 400 samples of 1.2 KB: {:?}", r.stats);
+    let ring: u64 =
+        r.stats.losses.iter().filter(|l| l.what.starts_with("ring buffer full (cpu")).map(|l| l.count).sum();
+    assert_eq!(ring, r.stats.dropped_events, "{:?}", r.stats.losses);
+    let sip: u64 = r.flows.iter().filter(|f| f.dport == Some(5060) || f.sport == Some(5060)).map(|f| f.packets).sum();
+    assert_eq!(sip, 400, "the kernel counted every packet all the same: {:?}", r.flows);
+}
+
+/// A UDP socket made in namespace `ns` (by a thread that enters it; the socket stays there).
+fn udp_in(ns: &str, bind: &str) -> UdpSocket {
+    let (ns, bind) = (ns.to_string(), bind.to_string());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("netns file");
+        // SAFETY: setns(2) on this thread only, with a namespace fd we opened.
+        assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+        UdpSocket::bind(bind.as_str()).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Send `n` datagrams from namespace `ns` to `dst:port`, where a socket of the traced namespace
+/// listens (so no ICMP error comes back to be counted too).
+fn send_udp(ns: &str, dst: &str, port: u16, n: usize, payload: &[u8]) {
+    let s = udp_in(ns, "0.0.0.0:0");
+    for _ in 0..n {
+        s.send_to(payload, (dst, port)).unwrap();
+    }
+}
+
+fn replay(files: &[&std::path::Path]) -> (Option<Report>, i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tuntrace")).args(["replay", "--json"]).args(files).output().unwrap();
+    let report = serde_json::from_slice(&out.stdout).ok();
+    (report, out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn sip_packets(r: &Report) -> u64 {
+    r.flows.iter().filter(|f| f.dport == Some(5060) || f.sport == Some(5060)).map(|f| f.packets).sum()
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("tuntrace-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+const OPTIONS: &[u8] =
+    b"OPTIONS sip:alice@example.org SIP/2.0\r\nFrom: <sip:bob@example.org>\r\nCall-ID: k@x\r\nCSeq: 1 OPTIONS\r\n\r\n";
+
+/// A recording whose session was SIGKILLed replays up to its last flush (at most a second
+/// before the kill): the packets sent before are all there.
+#[test]
+fn a_killed_session_leaves_a_file_that_replays() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("k");
+    let file = temp("killed.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap()]);
+    send_udp(&net.b, "198.18.9.1", 5060, 20, OPTIONS);
+    // Two flushes later: counted, sampled, on disk.
+    std::thread::sleep(Duration::from_millis(2500));
+    t.signal(libc::SIGKILL);
+    let _ = t.finish();
+    let (r, code, err) = replay(&[&file]);
+    assert!(code == 0 || code == 1, "{code} {err}");
+    let r = r.expect("a report of what was flushed");
+    assert_eq!(sip_packets(&r), 20, "{:?} {err}", r.flows);
+    assert!(r.sip.dialogs.iter().any(|d| d.call_id == "k@x"));
+    let _ = std::fs::remove_file(&file);
+}
+
+/// An unwritable path or a disk that fills up is said, the session goes on, its report still
+/// prints, and the exit code says the recording failed (1).
+#[test]
+fn a_recording_that_cannot_be_written_is_said_and_the_report_still_prints() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("u");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", "/proc/tuntrace-no/such.pcapng", "-d", "2"]);
+    assert!(t.stderr.iter().any(|l| l.contains("cannot record to /proc/tuntrace-no/such.pcapng")), "{:?}", t.stderr);
+    send_udp(&net.b, "198.18.9.1", 5060, 3, OPTIONS);
+    let (r, status, stderr) = t.finish();
+    assert_eq!(status.code(), Some(1), "{stderr:?}");
+    assert_eq!(sip_packets(&r.expect("the live report prints")), 3);
+
+    // A 64 KiB disk (tmpfs in a mount namespace of the tracer's own) fills up mid-session.
+    let dir = temp("smalldisk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=64k tuntrace-test {d} && exec {exe} trace --json -q -w {d}/full.pcapng -d 3",
+        d = dir.display(),
+        exe = env!("CARGO_BIN_EXE_tuntrace")
+    );
+    let child = Command::new("ip")
+        .args(["netns", "exec", &net.a, "unshare", "--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let big = [OPTIONS, &[b' '; 1200][..]].concat();
+    send_udp(&net.b, "198.18.9.1", 5060, 200, &big);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stopped") && err.contains("No space left on device"), "{err}");
+    let r: Report = serde_json::from_slice(&out.stdout).expect("the live report prints");
+    assert_eq!(sip_packets(&r), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With -G each file replays on its own, and all of them together give the whole session.
+#[test]
+fn rotated_files_replay_alone_and_together() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("o");
+    let file = temp("rot.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap(), "-G", "1"]);
+    for _ in 0..4 {
+        send_udp(&net.b, "198.18.9.1", 5060, 5, OPTIONS);
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    t.signal(libc::SIGINT);
+    let (live, status, stderr) = t.finish();
+    assert!(status.success(), "{stderr:?}");
+    let live = live.unwrap();
+    let mut files = vec![file.clone()];
+    for n in 1.. {
+        let f = std::path::PathBuf::from(format!("{}{n}", file.display()));
+        if !f.exists() {
+            break;
+        }
+        files.push(f);
+    }
+    assert!(files.len() >= 3, "-G 1 over 4 s rotates: {files:?}");
+    let mut alone = 0;
+    for f in &files {
+        let (r, code, err) = replay(&[f]);
+        assert_eq!(code, 0, "{} alone: {err}", f.display());
+        let r = r.unwrap();
+        assert!(
+            r.interfaces.iter().any(|i| i.name.as_deref() == Some(net.dev.as_str())),
+            "{} names its interfaces",
+            f.display()
+        );
+        alone += sip_packets(&r);
+    }
+    assert_eq!(alone, 20, "the files split the session's packets between them");
+    let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let (together, code, err) = replay(&paths);
+    assert_eq!(code, 0, "{err}");
+    let mut together = together.unwrap();
+    together.source = live.source.clone();
+    assert_eq!(sip_packets(&together), 20);
+    assert_eq!(together.interfaces, live.interfaces, "one interface is one interface across the files");
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+/// --redact: the recording holds no SIP identities or bodies (tshark reads it and finds none),
+/// yet replays with the same calls.
+#[test]
+fn redacted_recordings_keep_calls_and_lose_identities() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("d");
+    let file = temp("redacted.pcapng");
+    let _sink = udp_in(&net.a, "198.18.9.1:5060");
+    let t = Tracer::start(&net.a, &["-w", file.to_str().unwrap(), "--redact", "-d", "2"]);
+    let msg = b"MESSAGE sip:+13105550100@ims.example SIP/2.0\r\nFrom: \"Alice\" <sip:0310260000000001@ims.example>;tag=1\r\nTo: <tel:+13105550100>\r\nCall-ID: red@x\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nsecret text";
+    send_udp(&net.b, "198.18.9.1", 5060, 2, msg);
+    let (_, status, stderr) = t.finish();
+    assert!(status.success(), "{stderr:?}");
+    let bytes = std::fs::read(&file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for gone in ["13105550100", "0310260000000001", "Alice", "secret text"] {
+        assert!(!text.contains(gone), "{gone} in the redacted recording");
+    }
+    let tshark = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args(["-Y", "sip", "-T", "fields", "-e", "sip.Call-ID", "-e", "sip.from.user"])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&tshark.stdout);
+    assert!(seen.contains("red@x") && !seen.contains("0310260000000001"), "{seen}");
+    let (r, code, err) = replay(&[&file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(r.unwrap().sip.dialogs.iter().any(|d| d.call_id == "red@x" && d.messages.len() == 2));
+    let _ = std::fs::remove_file(&file);
+}
