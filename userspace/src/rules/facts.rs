@@ -873,12 +873,14 @@ impl<'r> Index<'r> {
                 s.push(Fact::new("process", c, Some(format!("packets of {c} (pid {p})"))));
             }
         }
-        let totals = format!(
-            "{}, {}, {}",
-            plural(list.len(), tunnel_noun(kind).0, tunnel_noun(kind).1),
-            plural(ids as usize, id_noun(kind).0, id_noun(kind).1),
-            plural(packets as usize, "packet", "packets")
-        );
+        // Identifiers only for tunnels that have them (IP in IP has none; a GRE without keys).
+        let mut totals = plural(list.len(), tunnel_noun(kind).0, tunnel_noun(kind).1);
+        if ids > 0 {
+            totals.push_str(", ");
+            totals.push_str(&plural(ids as usize, id_noun(kind).0, id_noun(kind).1));
+        }
+        totals.push_str(", ");
+        totals.push_str(&plural(packets as usize, "packet", "packets"));
         s.push(Fact::new("tunnel_totals", totals, None));
         if !vpn_kind(kind) {
             s.push(Fact::new("inner_flows", inner.to_string(), Some(format!("{inner} inner flows decoded"))));

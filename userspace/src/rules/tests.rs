@@ -432,10 +432,7 @@ fn vpns_on_the_wire_each_get_a_verdict() {
     assert_eq!(v.len(), 9, "{v:#?}");
     assert!(v[..8].iter().all(|v| v.rule.as_deref() == Some("wireguard-on-the-wire")));
     assert_eq!(v[8].subject, "WireGuard (3 more)");
-    assert_eq!(
-        v[8].summary,
-        "more wireguard tunnels (3 tunnels, 0 indices, 30 packets), listed in the tunnels section"
-    );
+    assert_eq!(v[8].summary, "more wireguard tunnels (3 tunnels, 30 packets), listed in the tunnels section");
 }
 
 /// VoLTE in a core capture: GTP-U paths with IMS SIP inside say so; the SIP still gets its
@@ -509,6 +506,10 @@ fn every_tunnel_kind_is_explained() {
         ("PPTP VPN: PPP in enhanced GRE (1 tunnel, 1 key or call ID, 10 packets)", Some("pptp"))
     );
     assert!(v[0].evidence.contains(&"PPTP's enhanced GRE (call IDs as keys)".to_string()), "{v:#?}");
+    // Tunnels without identifiers say nothing of them.
+    let mut r = report();
+    r.tunnels = vec![tunnel(TunnelKind::SixIn4, TunnelTransport::Ip, ("198.18.0.2", 0), ("198.18.0.1", 0), &[])];
+    assert_eq!(RuleSet::builtin().verdicts(&r)[0].summary, "IP-in-IP tunnels, 6in4 (1 tunnel, 10 packets)");
 }
 
 /// A user's rule names a tunnel by its identifier (a VNI of their own overlay).
