@@ -9,7 +9,7 @@ use tuntrace_core::capture::Capture;
 use tuntrace_core::event::{Direction, Event, InterfaceInfo, PacketEvent};
 use tuntrace_core::time::Timestamp;
 
-const LINKTYPES: [u32; 12] = [0, 1, 12, 14, 101, 108, 113, 149, 228, 229, 258, 276];
+const LINKTYPES: [u32; 15] = [0, 1, 9, 12, 14, 50, 101, 108, 113, 149, 204, 228, 229, 258, 276];
 
 fn replay_frames(linktype: u32, frames: &[Vec<u8>]) -> String {
     let mut agg = Aggregator::default();
@@ -78,9 +78,30 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_payloads_on_protocol_ports(port in proptest::sample::select(vec![500u16, 4500, 5060, 5061, 1234]),
+    fn arbitrary_payloads_on_protocol_ports(port in proptest::sample::select(vec![500u16, 4500, 5060, 5061, 1234, 2152, 4789, 6081, 1701, 4754, 3544, 1194, 51820]),
                                             payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..400), 1..12)) {
         let frames: Vec<Vec<u8>> = payloads.iter().map(|p| udp_frame(port, p)).collect();
+        let json = replay_frames(1, &frames);
+        prop_assert!(json.contains("tuntrace.report/1"));
+    }
+
+    /// Arbitrary bytes behind the IP protocols that carry tunnels (IP in IP, GRE, L2TPv3), with
+    /// a sound outer header so that the tunnel decoders and the recursion get them.
+    #[test]
+    fn arbitrary_payloads_in_tunnel_protocols(proto in proptest::sample::select(vec![4u8, 41, 47, 115]),
+                                              payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..12)) {
+        let frames: Vec<Vec<u8>> = payloads
+            .iter()
+            .map(|p| {
+                let mut f = udp_frame(0, &[]);
+                f.truncate(14 + 20);
+                f[14 + 9] = proto;
+                let total = (20 + p.len()) as u16;
+                f[16..18].copy_from_slice(&total.to_be_bytes());
+                f.extend_from_slice(p);
+                f
+            })
+            .collect();
         let json = replay_frames(1, &frames);
         prop_assert!(json.contains("tuntrace.report/1"));
     }
@@ -106,6 +127,7 @@ fn corpus_files_with_flipped_bytes() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 60, ..ProptestConfig::default() });
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
+        .chain(std::fs::read_dir(dir.join("tunnels")).into_iter().flatten())
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
@@ -183,7 +205,8 @@ fn batched_and_single_packets_give_the_same_report() {
     };
     let mut files: Vec<Vec<u8>> = Vec::new();
     if let Some(dir) = common::corpus_dir() {
-        for e in std::fs::read_dir(dir).unwrap() {
+        let tunnels = std::fs::read_dir(dir.join("tunnels")).into_iter().flatten();
+        for e in std::fs::read_dir(dir).unwrap().chain(tunnels) {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
                 files.push(std::fs::read(p).unwrap());

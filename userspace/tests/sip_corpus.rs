@@ -55,7 +55,17 @@ fn run(name: &str) -> Option<Run> {
             Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
             _ => continue,
         };
-        let ctx = |sport, dport, transport| MsgCtx { at, src, sport, dst, dport, transport, pid: None, iface: None };
+        let ctx = |sport, dport, transport| MsgCtx {
+            at,
+            src,
+            sport,
+            dst,
+            dport,
+            transport,
+            pid: None,
+            iface: None,
+            tunnel: 0,
+        };
         if let Ok(Some(whole)) = defrag.process_sliced_packet(&p, (), ()) {
             let (sport, dport, payload) = udp_payload_of(&whole.payload).unwrap();
             assert!(looks_like_sip(payload), "reassembled datagram is SIP");

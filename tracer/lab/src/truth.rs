@@ -647,59 +647,240 @@ impl GroundTruth {
         bad
     }
 
-    /// The hook for tuntrace's WireGuard and OpenVPN recognition, which is being written: holds a
-    /// report's `tunnels` section to the truth. Written against the names that section is to
-    /// have: `tunnels[].kind` (`"wireguard"`, `"openvpn"`), `transport` (`"udp"`/`"tcp"`),
-    /// `ids` (WireGuard sender/receiver indices, OpenVPN session IDs: lower-case hex strings),
-    /// `packets` (tunnel packets on the outer link). Not called while reports have no such
-    /// section (`tuntrace demo` says so); one line per disagreement. It reads the report as JSON
-    /// because the typed `Report` has no `tunnels` field yet; it moves to the type with it.
-    pub fn check_report_tunnels(&self, report: &serde_json::Value) -> Vec<String> {
-        use serde_json::Value;
+    /// Holds the report's `tunnels` section to the wire as tshark read it and the daemons'
+    /// view: one tunnel of the scenario's kind, on its transport, between the same two
+    /// endpoints; every WireGuard index or OpenVPN session ID on the wire among its `ids`;
+    /// its packet count equal to tshark's; WireGuard's handshakes paired as tshark paired them
+    /// and its message counts by type; OpenVPN's session IDs per side, key IDs and the packet
+    /// counts by opcode class. One line per disagreement; nothing for the IPsec scenario.
+    pub fn check_report_tunnels(&self, report: &Report) -> Vec<String> {
+        use tuntrace_core::report::TunnelKind;
         let mut bad = Vec::new();
-        let Some(tunnels) = report.get("tunnels").and_then(Value::as_array) else {
-            return vec!["report: no tunnels section".into()];
-        };
-        let (kind, ids, packets, transport): (&str, Vec<String>, Option<u64>, &str) = if let Some(wg) = &self.wireguard
-        {
+        let (kind, ids, packets, transport) = if let Some(wg) = &self.wireguard {
             let Some(w) = &wg.wire else { return bad };
             let mut ids: Vec<String> = w.handshakes.iter().map(|h| h.initiator_index.clone()).collect();
             ids.extend(w.handshakes.iter().filter_map(|h| h.responder_index.clone()));
-            ("wireguard", ids, Some(w.initiations + w.responses + w.cookie_replies + w.transport), "udp")
+            (TunnelKind::Wireguard, ids, w.initiations + w.responses + w.cookie_replies + w.transport, "udp")
         } else if let Some(o) = &self.openvpn {
             let Some(w) = &o.wire else { return bad };
             let ids = w.client_session_ids.iter().chain(&w.server_session_ids).cloned().collect();
-            ("openvpn", ids, Some(w.opcodes.iter().map(|c| c.packets).sum()), o.transport.as_str())
+            (TunnelKind::Openvpn, ids, w.opcodes.iter().map(|c| c.packets).sum(), o.transport.as_str())
         } else {
             return bad;
         };
-        let found: Vec<&Value> =
-            tunnels.iter().filter(|t| t.get("kind").and_then(Value::as_str) == Some(kind)).collect();
+        let found: Vec<&tuntrace_core::report::Tunnel> = report.tunnels.iter().filter(|t| t.kind == kind).collect();
         let [t] = found.as_slice() else {
             bad.push(format!("tunnels: {} of kind {kind}, want 1", found.len()));
             return bad;
         };
-        if t.get("transport").and_then(Value::as_str) != Some(transport) {
-            bad.push(format!("tunnels[{kind}]: transport {:?}, want {transport}", t.get("transport")));
+        if t.transport.as_str() != transport {
+            bad.push(format!("tunnels[{kind}]: transport {}, want {transport}", t.transport));
         }
-        let have: Vec<String> = t
-            .get("ids")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect())
-            .unwrap_or_default();
         for id in &ids {
-            if !have.contains(id) {
-                bad.push(format!("tunnels[{kind}]: id {id} (on the wire, by tshark) missing from {have:?}"));
+            if !t.ids.contains(id) {
+                bad.push(format!("tunnels[{kind}]: id {id} (on the wire, by tshark) missing from {:?}", t.ids));
             }
         }
-        if let Some(want) = packets {
-            let got = t.get("packets").and_then(Value::as_u64);
-            if got != Some(want) {
-                bad.push(format!("tunnels[{kind}]: {got:?} packets, tshark counted {want}"));
+        if t.packets != packets {
+            bad.push(format!("tunnels[{kind}]: {} packets, tshark counted {packets}", t.packets));
+        }
+        let ends = |a: &str, p: Option<u16>| match p {
+            Some(p) if a.contains(':') => format!("[{a}]:{p}"),
+            Some(p) => format!("{a}:{p}"),
+            None => a.to_string(),
+        };
+        let report_ends = [ends(&t.src, t.sport), ends(&t.dst, t.dport)];
+        if let Some(w) = self.wireguard.as_ref().and_then(|w| w.wire.as_ref()) {
+            let Some(rw) = &t.wireguard else {
+                bad.push(format!("tunnels[{kind}]: no wireguard details"));
+                return bad;
+            };
+            let counts = (rw.initiations, rw.responses, rw.cookie_replies, rw.transport_packets);
+            let want = (w.initiations, w.responses, w.cookie_replies, w.transport);
+            if counts != want {
+                bad.push(format!(
+                    "tunnels[{kind}]: (initiations, responses, cookie replies, transport) {counts:?}, tshark {want:?}"
+                ));
+            }
+            for h in &w.handshakes {
+                if !report_ends.contains(&h.initiator) {
+                    bad.push(format!("tunnels[{kind}]: initiator {} is not one of {report_ends:?}", h.initiator));
+                }
+                let paired = rw.sessions.iter().any(|s| {
+                    s.initiator_index == h.initiator_index
+                        && s.responder_index == h.responder_index
+                        && s.initiator == h.initiator
+                });
+                if !paired {
+                    bad.push(format!(
+                        "tunnels[{kind}]: handshake {} -> {:?} from {} not paired so in {:?}",
+                        h.initiator_index, h.responder_index, h.initiator, rw.sessions
+                    ));
+                }
+            }
+            let completed = w.handshakes.iter().filter(|h| h.responder_index.is_some()).count() as u64;
+            if rw.handshakes != completed {
+                bad.push(format!("tunnels[{kind}]: {} handshakes, tshark paired {completed}", rw.handshakes));
+            }
+        }
+        if let Some(w) = self.openvpn.as_ref().and_then(|o| o.wire.as_ref()) {
+            let Some(ro) = &t.openvpn else {
+                bad.push(format!("tunnels[{kind}]: no openvpn details"));
+                return bad;
+            };
+            let sorted = |v: &[String]| {
+                let mut v = v.to_vec();
+                v.sort();
+                v
+            };
+            if sorted(&ro.client_session_ids) != sorted(&w.client_session_ids)
+                || sorted(&ro.server_session_ids) != sorted(&w.server_session_ids)
+            {
+                bad.push(format!(
+                    "tunnels[{kind}]: session IDs client {:?} server {:?}, tshark client {:?} server {:?}",
+                    ro.client_session_ids, ro.server_session_ids, w.client_session_ids, w.server_session_ids
+                ));
+            }
+            if ro.client.as_deref() != Some(w.client.as_str()) {
+                bad.push(format!("tunnels[{kind}]: client {:?}, tshark {}", ro.client, w.client));
+            }
+            let mut key_ids = ro.key_ids.clone();
+            key_ids.sort_unstable();
+            if key_ids != w.key_ids {
+                bad.push(format!("tunnels[{kind}]: key IDs {key_ids:?}, tshark {:?}", w.key_ids));
+            }
+            let class = |names: &[&str]| -> u64 {
+                w.opcodes.iter().filter(|c| names.contains(&c.opcode.as_str())).map(|c| c.packets).sum()
+            };
+            let data = class(&["P_DATA_V1", "P_DATA_V2"]);
+            let ack = class(&["P_ACK_V1"]);
+            let want = (packets - data - ack, ack, data);
+            let got = (ro.control_packets, ro.ack_packets, ro.data_packets);
+            if got != want {
+                bad.push(format!("tunnels[{kind}]: (control, ack, data) packets {got:?}, tshark {want:?}"));
+            }
+            if ro.peer_ids != w.peer_ids {
+                bad.push(format!("tunnels[{kind}]: peer IDs {:?}, tshark {:?}", ro.peer_ids, w.peer_ids));
+            }
+        }
+        bad.extend(self.check_tunnel_bytes(report, t));
+        bad
+    }
+
+    /// The report's tunnel bytes against the daemons' own counters: wireguard-go's transfer
+    /// counts (`wg show`: the UDP payloads it sent and received, handshakes included) and the
+    /// OpenVPN client's status file (what went over its socket). The report counts outer frames,
+    /// so each packet's link, IP and UDP headers come off; OpenVPN over TCP counts its packets
+    /// with their 2-byte length, which the status file counts on writes only. Also OpenVPN's
+    /// data packets against the inner packets tcpdump saw on tun0, one for one.
+    fn check_tunnel_bytes(&self, report: &Report, t: &tuntrace_core::report::Tunnel) -> Vec<String> {
+        let mut bad = Vec::new();
+        let kind = t.kind;
+        // The outer link: the report's interface of that name, else (a capture replayed as it
+        // is names none) the link type in the outer capture's own header.
+        let link = report
+            .interfaces
+            .iter()
+            .find(|i| i.name.is_some() && i.name == t.iface)
+            .map(|i| i.linktype.clone())
+            .or_else(|| self.captures.outer.as_deref().and_then(pcap_link_name));
+        let link_len = match link.as_deref() {
+            Some("EN10MB") => Some(14),
+            Some("LINUX_SLL") => Some(16),
+            Some("LINUX_SLL2") => Some(20),
+            Some("RAW") => Some(0),
+            Some("NULL") => Some(4),
+            _ => None,
+        };
+        let ip_len = if t.src.contains(':') { 40 } else { 20 };
+        let overhead = link_len.map(|l| l + ip_len + 8u64);
+        if let Some(wg) = &self.wireguard {
+            let (Some(o), Some(p)) = (overhead, wg.ue.peers.first()) else {
+                bad.push(format!(
+                    "tunnels[{kind}]: bytes not compared: outer link type {link:?}, UE peers {:?}",
+                    wg.ue.peers
+                ));
+                return bad;
+            };
+            let payload = t.bytes.saturating_sub(o * t.packets);
+            if payload != p.tx_bytes + p.rx_bytes {
+                bad.push(format!(
+                    "tunnels[{kind}]: {payload} bytes of UDP payload ({} bytes less {o} per packet), wg show (UE) sent {} and received {}",
+                    t.bytes, p.tx_bytes, p.rx_bytes
+                ));
+            }
+            // Each way, when the UE initiated every handshake (as in the lab): initiations go
+            // up and responses and cookie replies come down with the transport data.
+            let ue_end = wg.epdg.peers.first().and_then(|e| e.endpoint.clone());
+            if let (Some(rw), Some(ue_end)) = (&t.wireguard, ue_end) {
+                if rw.sessions.iter().all(|s| s.initiator == ue_end) {
+                    let data = |pk: u64, b: u64| b.saturating_sub(o * pk);
+                    let up = 148 * rw.initiations
+                        + rw.sessions.iter().map(|s| data(s.packets_to_responder, s.bytes_to_responder)).sum::<u64>();
+                    let down = 92 * rw.responses
+                        + 64 * rw.cookie_replies
+                        + rw.sessions.iter().map(|s| data(s.packets_to_initiator, s.bytes_to_initiator)).sum::<u64>();
+                    if (up, down) != (p.tx_bytes, p.rx_bytes) {
+                        bad.push(format!(
+                            "tunnels[{kind}]: (UE sent, UE received) {:?} bytes by its sessions, wg show {:?}",
+                            (up, down),
+                            (p.tx_bytes, p.rx_bytes)
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(ov) = &self.openvpn {
+            let c = &ov.client;
+            let sockets = c.link_write_bytes + c.link_read_bytes;
+            if t.transport.as_str() == "tcp" {
+                let Some(w) = &ov.wire else { return bad };
+                let from_server: u64 = w.opcodes.iter().filter(|x| !x.from_client).map(|x| x.packets).sum();
+                if t.bytes != sockets + 2 * from_server {
+                    bad.push(format!(
+                        "tunnels[{kind}]: {} bytes of OpenVPN packets with their lengths, the client's status file {} written and {} read (+ 2 for each of the server's {from_server} packets)",
+                        t.bytes, c.link_write_bytes, c.link_read_bytes
+                    ));
+                }
+            } else if let Some(o) = overhead {
+                let payload = t.bytes.saturating_sub(o * t.packets);
+                if payload != sockets {
+                    bad.push(format!(
+                        "tunnels[{kind}]: {payload} bytes of UDP payload ({} bytes less {o} per packet), the client's status file {} written and {} read",
+                        t.bytes, c.link_write_bytes, c.link_read_bytes
+                    ));
+                }
+            } else {
+                bad.push(format!("tunnels[{kind}]: bytes not compared: outer link type {link:?}"));
+            }
+            if let (Some(ro), Some(inner)) = (&t.openvpn, self.packets.inner) {
+                if ro.data_packets != inner {
+                    bad.push(format!(
+                        "tunnels[{kind}]: {} data packets, tcpdump saw {inner} packets on {}",
+                        ro.data_packets,
+                        self.tun.as_ref().map_or("the TUN", |x| x.name.as_str())
+                    ));
+                }
             }
         }
         bad
     }
+}
+
+/// The link type of a pcap file (tcpdump's format; not pcapng), by the name the report gives it.
+fn pcap_link_name(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 24];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    let magic = u32::from_le_bytes(head[..4].try_into().ok()?);
+    let field = head[20..24].try_into().ok()?;
+    let linktype = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => u32::from_le_bytes(field),
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => u32::from_be_bytes(field),
+        _ => return None,
+    };
+    // The low 16 bits: the rest are FCS flags.
+    Some(tuntrace_core::linktype::name(linktype & 0xffff).to_string())
 }
 
 #[cfg(test)]
@@ -865,6 +1046,7 @@ mod tests {
             bytes: 0,
             first: Time::from_micros(0),
             last: Time::from_micros(0),
+            tunnel: None,
         };
         Report {
             interfaces: vec![iface("t-ue0", 9, None), iface("wg0", 6, Some((41, "wireguard-go")))],
@@ -903,16 +1085,209 @@ mod tests {
 
     #[test]
     fn tunnels_hook_holds_ids_and_counts() {
-        use serde_json::json;
+        use tuntrace_core::report::{Tunnel, TunnelKind, TunnelTransport, WireGuardSession, WireGuardTunnel};
         let t = wg_truth();
-        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683", "A1E2207E"], "packets": 9}]});
+        let at = Time::from_micros(0);
+        let tunnel = Tunnel {
+            kind: TunnelKind::Wireguard,
+            transport: TunnelTransport::Udp,
+            iface: Some("t-ue0".into()),
+            src: "198.18.0.2".into(),
+            sport: Some(40024),
+            dst: "198.18.0.1".into(),
+            dport: Some(51820),
+            ids: vec!["f0b0b683".into(), "a1e2207e".into()],
+            ids_elided: 0,
+            variant: None,
+            packets: 9,
+            // wg show's 1332 sent and 812 received, and 42 bytes of Ethernet, IPv4 and UDP each.
+            bytes: 2522,
+            first: at,
+            last: at,
+            inner_flows: 0,
+            pid: None,
+            comm: None,
+            tunnel: None,
+            wireguard: Some(WireGuardTunnel {
+                initiations: 1,
+                responses: 1,
+                transport_packets: 7,
+                handshakes: 1,
+                sessions: vec![WireGuardSession {
+                    initiator_index: "f0b0b683".into(),
+                    responder_index: Some("a1e2207e".into()),
+                    initiator: "198.18.0.2:40024".into(),
+                    started: at,
+                    packets_to_responder: 4,
+                    bytes_to_responder: 1352,
+                    packets_to_initiator: 3,
+                    bytes_to_initiator: 846,
+                }],
+                ..Default::default()
+            }),
+            openvpn: None,
+        };
+        let r = Report { tunnels: vec![tunnel.clone()], ..wg_report() };
         assert_eq!(t.check_report_tunnels(&r), Vec::<String>::new());
-        let r = json!({"tunnels": [{"kind": "wireguard", "transport": "udp", "ids": ["f0b0b683"], "packets": 8}]});
-        let bad = t.check_report_tunnels(&r);
-        assert_eq!(bad.len(), 2, "{bad:?}");
+        let mut short = tunnel.clone();
+        short.ids.pop();
+        short.packets = 8;
+        let bad = t.check_report_tunnels(&Report { tunnels: vec![short], ..wg_report() });
+        assert_eq!(bad.len(), 3, "{bad:?}");
         assert!(bad[0].contains("a1e2207e") && bad[1].contains("tshark counted 9"), "{bad:?}");
-        assert_eq!(t.check_report_tunnels(&json!({"tunnels": []})), vec!["tunnels: 0 of kind wireguard, want 1"]);
-        assert_eq!(t.check_report_tunnels(&json!({})), vec!["report: no tunnels section"]);
+        // A packet fewer with the same bytes: 42 more bytes of payload than wg show counted.
+        assert!(bad[2].contains("2186 bytes of UDP payload"), "{bad:?}");
+        // A byte off in one direction: both the total and that direction disagree with wg show.
+        let mut off = tunnel.clone();
+        off.bytes += 1;
+        off.wireguard.as_mut().unwrap().sessions[0].bytes_to_initiator += 1;
+        let bad = t.check_report_tunnels(&Report { tunnels: vec![off], ..wg_report() });
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].contains("2145 bytes of UDP payload") && bad[0].contains("sent 1332 and received 812"),
+            "{bad:?}"
+        );
+        assert!(bad[1].contains("(1332, 813) bytes by its sessions, wg show (1332, 812)"), "{bad:?}");
+        // Another link type's headers are taken off as they are.
+        let mut sll = wg_report();
+        sll.interfaces[0].linktype = "LINUX_SLL".into();
+        let mut t_sll = tunnel.clone();
+        t_sll.bytes += 2 * 9;
+        for s in &mut t_sll.wireguard.as_mut().unwrap().sessions {
+            s.bytes_to_responder += 2 * 4;
+            s.bytes_to_initiator += 2 * 3;
+        }
+        assert_eq!(t.check_report_tunnels(&Report { tunnels: vec![t_sll], ..sll }), Vec::<String>::new());
+        let mut unpaired = tunnel;
+        unpaired.wireguard.as_mut().unwrap().sessions[0].responder_index = None;
+        let bad = t.check_report_tunnels(&Report { tunnels: vec![unpaired], ..wg_report() });
+        assert!(bad.len() == 1 && bad[0].contains("not paired"), "{bad:?}");
+        assert_eq!(t.check_report_tunnels(&wg_report()), vec!["tunnels: 0 of kind wireguard, want 1"]);
+        assert_eq!(truth().check_report_tunnels(&wg_report()), Vec::<String>::new(), "IPsec: nothing to hold");
+    }
+
+    /// An OpenVPN run over UDP and over TCP (counts of a real run's shape): the report's ids,
+    /// packet classes and bytes held to tshark, the client's status file and tun0's capture.
+    #[test]
+    fn openvpn_tunnel_bytes_are_held_to_the_status_file() {
+        use tuntrace_core::report::{OpenVpnTunnel, Tunnel, TunnelKind, TunnelTransport};
+        let op = |opcode: &str, from_client: bool, packets: u64| OvpnOpcodeCount {
+            opcode: opcode.into(),
+            from_client,
+            packets,
+            bytes: 0,
+        };
+        let mut t = wg_truth();
+        t.wireguard = None;
+        t.scenario.tunnel = "openvpn".into();
+        t.packets = PacketCounts { outer: Some(14), inner: Some(6) };
+        let wire = OvpnWire {
+            transport: "udp".into(),
+            client: "198.18.0.2:50000".into(),
+            server: "198.18.0.1:1194".into(),
+            client_session_ids: vec!["1d4a3f29e43c0ab1".into()],
+            server_session_ids: vec!["9f00aa00bb00cc00".into()],
+            key_ids: vec![0],
+            peer_ids: vec![0],
+            opcodes: vec![
+                op("P_CONTROL_HARD_RESET_CLIENT_V2", true, 1),
+                op("P_CONTROL_HARD_RESET_SERVER_V2", false, 1),
+                op("P_CONTROL_V1", true, 2),
+                op("P_CONTROL_V1", false, 2),
+                op("P_ACK_V1", true, 1),
+                op("P_ACK_V1", false, 1),
+                op("P_DATA_V2", true, 3),
+                op("P_DATA_V2", false, 3),
+            ],
+            handshake: vec![],
+        };
+        t.openvpn = Some(OpenVpnTruth {
+            transport: "udp".into(),
+            port: 1194,
+            client: ClientStatus { link_write_bytes: 3000, link_read_bytes: 2000, ..Default::default() },
+            server: vec![],
+            client_log: Default::default(),
+            wire: Some(wire),
+        });
+        let at = Time::from_micros(0);
+        let tunnel = Tunnel {
+            kind: TunnelKind::Openvpn,
+            transport: TunnelTransport::Udp,
+            iface: Some("t-ue0".into()),
+            src: "198.18.0.2".into(),
+            sport: Some(50000),
+            dst: "198.18.0.1".into(),
+            dport: Some(1194),
+            ids: vec!["1d4a3f29e43c0ab1".into(), "9f00aa00bb00cc00".into()],
+            ids_elided: 0,
+            variant: Some("tls-auth".into()),
+            packets: 14,
+            bytes: 5000 + 42 * 14,
+            first: at,
+            last: at,
+            inner_flows: 0,
+            pid: None,
+            comm: None,
+            tunnel: None,
+            wireguard: None,
+            openvpn: Some(OpenVpnTunnel {
+                client_session_ids: vec!["1d4a3f29e43c0ab1".into()],
+                server_session_ids: vec!["9f00aa00bb00cc00".into()],
+                key_ids: vec![0],
+                peer_ids: vec![0],
+                control_packets: 6,
+                ack_packets: 2,
+                data_packets: 6,
+                data_bytes: 600,
+                client: Some("198.18.0.2:50000".into()),
+            }),
+        };
+        let check =
+            |t: &GroundTruth, x: &Tunnel| t.check_report_tunnels(&Report { tunnels: vec![x.clone()], ..wg_report() });
+        assert_eq!(check(&t, &tunnel), Vec::<String>::new());
+        let mut off = tunnel.clone();
+        off.bytes -= 1;
+        off.openvpn.as_mut().unwrap().data_packets = 5;
+        off.openvpn.as_mut().unwrap().control_packets = 7;
+        let bad = check(&t, &off);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].contains("(control, ack, data) packets (7, 2, 5), tshark (6, 2, 6)"), "{bad:?}");
+        assert!(
+            bad[1].contains("4999 bytes of UDP payload") && bad[1].contains("3000 written and 2000 read"),
+            "{bad:?}"
+        );
+        assert!(bad[2].contains("5 data packets, tcpdump saw 6 packets on wg0"), "{bad:?}");
+        // Over TCP the report counts each OpenVPN packet with its length; the status file counts
+        // the lengths on writes only: 2 bytes for each of the server's 7 packets are the difference.
+        let o = t.openvpn.as_mut().unwrap();
+        o.transport = "tcp".into();
+        o.wire.as_mut().unwrap().transport = "tcp".into();
+        let tcp = Tunnel { transport: TunnelTransport::Tcp, bytes: 5000 + 2 * 7, ..tunnel };
+        assert_eq!(check(&t, &tcp), Vec::<String>::new());
+        let bad = check(&t, &Tunnel { bytes: 5000, ..tcp });
+        assert!(bad.len() == 1 && bad[0].contains("5000 bytes of OpenVPN packets"), "{bad:?}");
+    }
+
+    #[test]
+    fn outer_link_type_from_a_pcap_header() {
+        let dir = std::env::temp_dir().join(format!("tuntrace-truth-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, magic: [u8; 4], link: [u8; 4]| {
+            let mut h = magic.to_vec();
+            h.extend([0u8; 16]);
+            h.extend(link);
+            let p = dir.join(name);
+            std::fs::write(&p, h).unwrap();
+            p
+        };
+        let le = write("le.pcap", [0xd4, 0xc3, 0xb2, 0xa1], 1u32.to_le_bytes());
+        let be = write("be.pcap", [0xa1, 0xb2, 0xc3, 0xd4], 113u32.to_be_bytes());
+        let ng = write("x.pcapng", [0x0a, 0x0d, 0x0d, 0x0a], [0; 4]);
+        assert_eq!(pcap_link_name(&le).as_deref(), Some("EN10MB"));
+        assert_eq!(pcap_link_name(&be).as_deref(), Some("LINUX_SLL"));
+        assert_eq!(pcap_link_name(&ng), None);
+        assert_eq!(pcap_link_name(&dir.join("missing.pcap")), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -996,6 +1371,7 @@ mod tests {
                 nat_detected: None,
                 iface: None,
                 owners: vec![],
+                tunnel: None,
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {
@@ -1013,12 +1389,14 @@ mod tests {
                     ],
                     pid: None,
                     comm: None,
+                    tunnel: None,
                 }],
             },
             verdicts: vec![],
             malformed: vec![],
             unknown_linktypes: vec![],
             errors: vec![],
+            tunnels: vec![],
             host: Default::default(),
         }
     }

@@ -9,11 +9,12 @@ use rustc_hash::FxHashMap;
 
 use super::flows::{self, app, TableKey};
 use super::{
-    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, Aggregator, FlowKey, ProcHandle,
+    esp_table, iface, ike_table, ipsec_report, live, procs, sip_report, sockets, tunnel_report, tunnels, Aggregator,
+    FlowKey, ProcHandle,
 };
 use crate::linktype;
 use crate::reassembly;
-use crate::report::{self, LimitCount, Report};
+use crate::report::{self, App, LimitCount, Report, TunnelKind};
 use crate::time::Timestamp;
 
 pub(super) fn report(a: &Aggregator) -> Report {
@@ -72,16 +73,30 @@ pub(super) fn report(a: &Aggregator) -> Report {
                 sport: port(k.proto(), sp),
                 dst: flows::addr_string(d),
                 dport: port(k.proto(), dp),
-                app: app::label(f.apps),
+                app: match (app::label(f.apps), app::carrier(f.apps)) {
+                    (App::Other, Some(c)) => {
+                        TunnelKind::ALL.get(usize::from(c)).map_or(App::Other, |&k| App::carrying(k))
+                    }
+                    (l, _) => l,
+                },
                 pid,
                 comm,
                 packets: f.packets,
                 bytes: f.bytes,
                 first: f.first.into(),
                 last: f.last.into(),
+                tunnel: a.flows.tunnel_of.get(k).map(|&t| t as usize - 1),
             }
         })
         .collect();
+    // Inner flows per tunnel, from the flows' own marks.
+    let mut inner_flows = vec![0u64; a.tunnels.list.len()];
+    for f in &flows {
+        if let Some(n) = f.tunnel.and_then(|t| inner_flows.get_mut(t)) {
+            *n += 1;
+        }
+    }
+    let tunnels = tunnel_report::tunnels(&a.tunnels, &inner_flows, ifname, owner);
     let proc_ref = |pid: u32| {
         let info = a.procs.current(pid).and_then(|h| a.procs.get(h)).map(|p| &p.info);
         report::ProcRef { pid, comm: info.and_then(|i| i.comm.clone()), exe: info.and_then(|i| i.exe.clone()) }
@@ -174,6 +189,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
         malformed,
         unknown_linktypes,
         errors: a.errors.clone(),
+        tunnels,
         host: Default::default(),
     };
     r.verdicts = crate::rules::RuleSet::builtin().verdicts(&r);
@@ -285,6 +301,8 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
         lim("sockets", at_most(sockets::DEFAULT_MAX_SOCKETS), a.sockets.evicted),
         lim("kernel_totals", at_most(live::MAX_TOTALS), a.live.totals_refused),
         lim("tun_attachments", "waiting for their interface: at most 256".into(), a.live.tun_refused),
+        lim("tunnels", at_most(tunnels::MAX_TUNNELS), a.tunnels.refused),
+        lim("tunnel_depth", format!("at most {} tunnels deep", tunnels::MAX_DEPTH), a.tunnels.too_deep),
     ];
     if let Some(g) = x.idle_flow {
         v.push(lim("flows", format!("idle for {}", secs(g)), a.live.flows_expired));

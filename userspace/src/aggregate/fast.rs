@@ -283,6 +283,19 @@ mod fast_path_tests {
             ipv4_frame(6, a, b, &[0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0, 0, 0, 0, 0, 0]),
             ipv4_frame(1, a, b, &[8, 0, 0, 0]),
         ];
+        // Tunnels: what they carry goes through the same counting, fast path or not.
+        let inner =
+            ipv4_frame(17, c, a, &udp(5060, 5060, b"OPTIONS sip:y SIP/2.0\r\nCall-ID: 2\r\nCSeq: 1 OPTIONS\r\n\r\n"));
+        let inner_ip = &inner[14..];
+        let gtp = [&[0x30, 0xff, 0, inner_ip.len() as u8, 0, 0, 0, 7][..], inner_ip].concat();
+        base.push(ipv4_frame(17, a, b, &udp(2152, 2152, &gtp)));
+        let vxlan = [&[0x08, 0, 0, 0, 0, 0, 5, 0][..], &inner].concat();
+        base.push(ipv4_frame(17, b, a, &udp(40000, 4789, &vxlan)));
+        let mut wg = vec![1u8, 0, 0, 0, 9, 9, 9, 9];
+        wg.resize(148, 0x5a);
+        base.push(ipv4_frame(17, a, c, &udp(40001, 51820, &wg)));
+        base.push(ipv4_frame(47, a, b, &[&[0, 0, 0x08, 0x00][..], inner_ip].concat()));
+        base.push(ipv4_frame(4, b, c, inner_ip));
         let mut out = Vec::new();
         let mut x: u32 = 7;
         for round in 0..300usize {

@@ -374,6 +374,25 @@ pub mod app {
     pub const SIP: u16 = 1 << 4;
     pub const SIP_TLS: u16 = 1 << 5;
     pub const RTP: u16 = 1 << 6;
+    /// Carries a tunnel, of the kind [`carrier`] reads from the top bits.
+    pub const TUNNEL: u16 = 1 << 7;
+    /// The carried tunnel's kind (`TunnelKind::ALL`'s index) sits in the top four bits, beside
+    /// [`TUNNEL`], so that a flow's state keeps its size (the hot path's cache lines).
+    const CARRIER_SHIFT: u16 = 12;
+
+    /// The bits that mark a flow as carrying a tunnel of `TunnelKind::ALL[kind]`.
+    pub const fn carrying(kind: u8) -> u16 {
+        TUNNEL | (kind as u16) << CARRIER_SHIFT
+    }
+
+    /// The kind index [`carrying`] put in `bits`, when they mark a carrier.
+    pub const fn carrier(bits: u16) -> Option<u8> {
+        if bits & TUNNEL != 0 {
+            Some((bits >> CARRIER_SHIFT) as u8)
+        } else {
+            None
+        }
+    }
 
     use crate::report::App;
 
@@ -412,6 +431,19 @@ pub struct FlowState {
 #[derive(Default)]
 pub struct Flows {
     pub map: Table<FlowKey, FlowState>,
+    /// The tunnel that carried each inner flow's first packet (index + 1), beside the table
+    /// rather than in every flow's state: few flows are inner ones, and the state of all of
+    /// them is what the hot path reads.
+    pub tunnel_of: rustc_hash::FxHashMap<FlowKey, u32>,
+    /// The tunnel whose inner packet is being counted (index + 1; 0 outside any): set around
+    /// the decoding of a tunnel's payload, so that the per-packet lookups need not carry it.
+    pub inside: u32,
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.w.hash(h);
+    }
 }
 
 /// Most flows in one report; beyond it new flows are counted in `overflow` only, so memory
@@ -452,6 +484,9 @@ impl Flows {
                     probes_left: 4,
                     rtp_checked: 0,
                 };
+                if self.inside != 0 {
+                    self.tunnel_of.insert(*key, self.inside);
+                }
                 self.map.insert_at(slot, *key, st)
             }
         };

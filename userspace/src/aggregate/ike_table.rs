@@ -72,6 +72,8 @@ pub struct Ctx {
     pub iface: Option<u32>,
     /// Came on UDP 4500 behind the non-ESP marker.
     pub encapsulated: bool,
+    /// The tunnel that carried it (the aggregator's index + 1; 0 for none).
+    pub tunnel: u32,
 }
 
 #[derive(Debug)]
@@ -97,6 +99,8 @@ pub struct SaState {
     pub encrypted_payloads: u64,
     pub nat_detected: bool,
     pub iface: Option<u32>,
+    /// The tunnel of its first message (index + 1; 0 for none).
+    pub tunnel: u32,
     pub first: Timestamp,
     pub last: Timestamp,
     /// When its deletion was seen.
@@ -244,6 +248,7 @@ impl IkeTable {
                     encrypted_payloads: 0,
                     nat_detected: false,
                     iface: c.iface,
+                    tunnel: c.tunnel,
                     first: c.at,
                     last: c.at,
                     deleted_at: None,

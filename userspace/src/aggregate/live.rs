@@ -292,6 +292,10 @@ impl Aggregator {
         let x = self.opts.expiry;
         if let Some(idle) = x.idle_flow {
             let gone = self.flows.map.retain(|_, f| now.0.saturating_sub(f.last.0) <= idle);
+            if gone > 0 && !self.flows.tunnel_of.is_empty() {
+                let map = &self.flows.map;
+                self.flows.tunnel_of.retain(|k, _| matches!(map.find(k), flows::Slot::Found(_)));
+            }
             self.live.flows_expired += gone as u64;
         }
         if let Some(idle) = x.idle_esp {

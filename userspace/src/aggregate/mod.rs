@@ -17,6 +17,7 @@
 //! `sip_report` for its IKE/ESP and SIP sections: the only code that makes report values.
 
 mod build;
+mod decap;
 mod esp_table;
 mod fast;
 mod flows;
@@ -29,6 +30,8 @@ mod prefetch;
 mod procs;
 mod sip_report;
 mod sockets;
+mod tunnel_report;
+mod tunnels;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -139,12 +142,18 @@ pub struct Status {
 #[derive(Debug, Clone, Copy)]
 struct Pkt {
     at: Timestamp,
-    iface: usize,
+    /// Interface index (u32, with `tunnel` and `depth` beside it in one word: the struct is
+    /// made for every packet, and five words are what the hot path moves).
+    iface: u32,
     proc: Option<ProcHandle>,
     /// Bytes to count (0 for a sample the source counts itself).
     wire_len: u64,
     /// Packets to count: 1, or 0 for a sample.
     count: u64,
+    /// The tunnel it came out of (index + 1; 0 for a packet as captured).
+    tunnel: u16,
+    /// How many tunnels deep it is.
+    depth: u8,
 }
 
 /// A flow key with its direction (whether the sender is the key's `a` side) and its hash,
@@ -214,6 +223,7 @@ pub struct Aggregator {
     rtp_overflow: u64,
     reasm: reassembly::ip::Reassembler,
     tcp: reassembly::tcp::Streams,
+    tunnels: tunnels::Tunnels,
     malformed: BTreeMap<&'static str, u64>,
     unknown_link: BTreeMap<u32, u64>,
     errors: Vec<report::InputError>,
@@ -258,6 +268,7 @@ impl Aggregator {
             rtp_overflow: 0,
             reasm: reassembly::ip::Reassembler::default(),
             tcp: reassembly::tcp::Streams::default(),
+            tunnels: tunnels::Tunnels::default(),
             malformed: BTreeMap::new(),
             unknown_link: BTreeMap::new(),
             errors: Vec::new(),
@@ -361,7 +372,7 @@ impl Aggregator {
     #[inline(always)]
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
-        Pkt { at: p.ts, iface: idx, proc, wire_len: u64::from(p.orig_len) * count, count }
+        Pkt { at: p.ts, iface: idx as u32, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
     }
 
     /// A few totals for a status line, without building a report: cheap enough to ask every

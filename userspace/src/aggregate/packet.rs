@@ -7,7 +7,7 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, Malformed};
+use crate::decode::{esp, ike, ip, link, tunnel, Malformed};
 use crate::event::PacketEvent;
 use crate::reassembly::{ip::ReasmResult, tcp};
 use crate::sip::{dialog, message as sipmsg};
@@ -78,6 +78,16 @@ impl Aggregator {
         let parsed = match l.l3 {
             link::L3::Ipv4(b) => ip::parse_v4(b),
             link::L3::Ipv6(b) => ip::parse_v6(b),
+            link::L3::Pppoe(b) => {
+                let macs = if lt == link::EN10MB { super::decap::macs(p.data) } else { None };
+                self.pppoe(pk, macs, b);
+                return;
+            }
+            link::L3::PppoeDiscovery(b) => {
+                let macs = if lt == link::EN10MB { super::decap::macs(p.data) } else { None };
+                self.pppoe_discovery(pk, macs, b);
+                return;
+            }
             _ => return,
         };
         self.ip(pk, parsed);
@@ -85,7 +95,7 @@ impl Aggregator {
 
     /// An IP packet: reassembled when it is a fragment, then handed to its transport.
     #[inline]
-    fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
+    pub(super) fn ip(&mut self, pk: Pkt, parsed: Result<ip::IpPacket<'_>, Malformed>) {
         match parsed {
             Ok(pkt) if pkt.frag.is_some() => match self.reasm.push(pk.at, &pkt) {
                 ReasmResult::Complete(d) => {
@@ -103,7 +113,7 @@ impl Aggregator {
         match proto {
             flows::UDP => match ip::udp(payload) {
                 Ok((sport, dport, data)) => {
-                    let k = keyed(pk.iface, flows::UDP, &Ends { src, sport, dst, dport });
+                    let k = keyed(pk.iface as usize, flows::UDP, &Ends { src, sport, dst, dport });
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
                 Err(m) => self.bad(m),
@@ -112,7 +122,9 @@ impl Aggregator {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
                 Err(m) => self.bad(m),
             },
-            flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, &Ends::hosts(src, dst)), None),
+            flows::ESP => {
+                self.esp_raw(pk, src, dst, payload, &keyed(pk.iface as usize, proto, &Ends::hosts(src, dst)), None)
+            }
             flows::AH => match esp::parse_ah(payload) {
                 Ok((next, _, _, rest)) if next == flows::ESP => {
                     self.flow(pk, flows::ESP, Ends::hosts(src, dst), app::ESP);
@@ -126,6 +138,9 @@ impl Aggregator {
                 }
                 Err(m) => self.bad(m),
             },
+            tunnel::PROTO_IPIP | tunnel::PROTO_IPV6 => self.ip_in_ip(pk, src, dst, proto, payload),
+            tunnel::PROTO_GRE => self.gre_ip(pk, src, dst, payload),
+            tunnel::PROTO_L2TP => self.l2tp_ip(pk, src, dst, payload),
             _ => {
                 self.flow(pk, proto, Ends::hosts(src, dst), 0);
             }
@@ -152,7 +167,7 @@ impl Aggregator {
             Ok(_) if pk.count == 0 => {}
             Ok(h) => {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
-                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
             }
             Err(m) => self.bad(m),
         }
@@ -161,7 +176,7 @@ impl Aggregator {
     /// Count a packet on its flow, marking `apps`; returns the flow's state.
     #[inline]
     fn flow(&mut self, pk: Pkt, proto: u8, e: Ends, apps: u16) -> Option<&mut flows::FlowState> {
-        let k = keyed(pk.iface, proto, &e);
+        let k = keyed(pk.iface as usize, proto, &e);
         match self.flows.touch(&k.key, k.hash, k.a_src, pk.at, pk.count, pk.wire_len, pk.proc) {
             Some(f) => {
                 f.apps |= apps;
@@ -180,7 +195,7 @@ impl Aggregator {
             return;
         }
         let key = esp_table::EspKey::new(spi, src, dst, udp);
-        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
     }
 
     /// A UDP datagram. The ends come as separate values, not as [`Ends`]: this is the hot
@@ -216,7 +231,7 @@ impl Aggregator {
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
                     let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
-                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
                 esp::UdpEncap::Malformed(m) => self.bad(m),
@@ -230,6 +245,10 @@ impl Aggregator {
         }
         if matches!(sport, 5060 | 5061) || matches!(dport, 5060 | 5061) || apps & app::SIP != 0 {
             self.sip_datagram(pk, e(), data);
+            return;
+        }
+        if let Some(carrier) = app::carrier(apps) {
+            self.udp_tunnel(pk, e(), data, carrier);
             return;
         }
         if apps != 0 {
@@ -248,17 +267,29 @@ impl Aggregator {
             return;
         }
         f.probes_left -= 1;
-        if ike::looks_like_ike(data) {
-            self.ike_msg(pk, e(), data, false);
+        self.sniff_udp(pk, e(), data);
+    }
+
+    /// One of a new flow's first payloads on ports that say nothing: a tunnel on its port, IKE
+    /// (plain or behind the non-ESP marker), SIP, or a tunnel recognised on any port. Out of
+    /// line: a flow asks at most four times, its other packets never.
+    #[inline(never)]
+    fn sniff_udp(&mut self, pk: Pkt, e: Ends, data: &[u8]) {
+        if let Some(kind) = super::decap::classify_udp(e.sport, e.dport, data) {
+            self.start_udp_tunnel(pk, e, data, kind);
+        } else if ike::looks_like_ike(data) {
+            self.ike_msg(pk, e, data, false);
         } else if data.len() > 4 && data[..4] == [0, 0, 0, 0] && ike::looks_like_ike(&data[4..]) {
-            self.ike_msg(pk, e(), &data[4..], true);
+            self.ike_msg(pk, e, &data[4..], true);
         } else if sipmsg::looks_like_sip(data) {
-            self.sip_datagram(pk, e(), data);
+            self.sip_datagram(pk, e, data);
+        } else if let Some(kind) = super::decap::classify_udp_any_port(e.sport, e.dport, data) {
+            self.start_udp_tunnel(pk, e, data, kind);
         }
     }
 
     fn flow_state(&mut self, pk: Pkt, e: Ends, proto: u8) -> Option<&mut flows::FlowState> {
-        let (key, _) = FlowKey::new(pk.iface as u32, proto, e.src, e.sport, e.dst, e.dport);
+        let (key, _) = FlowKey::new(pk.iface, proto, e.src, e.sport, e.dst, e.dport);
         self.flows.map.get_mut(&key)
     }
 
@@ -280,8 +311,9 @@ impl Aggregator {
                     dst: e.dst,
                     dport: e.dport,
                     proc: pk.proc,
-                    iface: Some(pk.iface as u32),
+                    iface: Some(pk.iface),
                     encapsulated,
+                    tunnel: u32::from(pk.tunnel),
                 };
                 if let Some(reason) = m.malformed {
                     self.bad(Malformed::new(reason));
@@ -310,8 +342,17 @@ impl Aggregator {
 
     fn sip_message(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, m: &sipmsg::SipMessage<'_>) {
         let Ends { src, sport, dst, dport } = e;
-        let ctx =
-            dialog::MsgCtx { at: pk.at, src, sport, dst, dport, transport, pid: pk.proc, iface: Some(pk.iface as u32) };
+        let ctx = dialog::MsgCtx {
+            at: pk.at,
+            src,
+            sport,
+            dst,
+            dport,
+            transport,
+            pid: pk.proc,
+            iface: Some(pk.iface),
+            tunnel: u32::from(pk.tunnel),
+        };
         self.sip.observe(m, ctx);
         // Media announced in this message's SDP labels the RTP flows to come.
         if m.body.is_empty() {
@@ -338,15 +379,22 @@ impl Aggregator {
         let tls_port = sport == 5061 || dport == 5061;
         let sip_port = sport == 5060 || dport == 5060;
         let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
-        let apps = f.apps;
+        let mut apps = f.apps;
         let mut is_sip = apps & app::SIP != 0 || sip_port;
         if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
             f.probes_left -= 1;
             if sipmsg::looks_like_sip(seg.payload) {
                 is_sip = true;
+            } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
+                f.apps |= app::carrying(super::decap::kind_index(crate::report::TunnelKind::Openvpn));
+                apps = f.apps;
             } else if tls_port && seg.payload.first() == Some(&0x16) {
                 f.apps |= app::SIP_TLS;
             }
+        }
+        if apps & app::TUNNEL != 0 {
+            self.openvpn_tcp(pk, e, seg);
+            return;
         }
         if !is_sip {
             if tls_port && apps == 0 {
@@ -400,7 +448,20 @@ pub(super) fn decodes_linktype(lt: u32) -> bool {
     use link::*;
     matches!(
         lt,
-        NULL | EN10MB | RAW | DLT_RAW_12 | DLT_RAW_14 | LOOP | LINUX_SLL | USER2 | IPV4 | IPV6 | PKTAP | LINUX_SLL2
+        NULL | EN10MB
+            | RAW
+            | DLT_RAW_12
+            | DLT_RAW_14
+            | LOOP
+            | LINUX_SLL
+            | USER2
+            | IPV4
+            | IPV6
+            | PKTAP
+            | LINUX_SLL2
+            | PPP
+            | PPP_HDLC
+            | PPP_WITH_DIR
     )
 }
 

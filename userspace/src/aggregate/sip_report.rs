@@ -31,6 +31,7 @@ pub(super) fn sip(t: &Tracker, owner: impl Fn(Option<u32>) -> (Option<u32>, Opti
                 messages: messages(c.messages(), t),
                 pid,
                 comm,
+                tunnel: tunnel(c.tunnel()),
             });
         } else {
             let method = c.effective_method().unwrap_or("unknown").to_owned();
@@ -43,10 +44,16 @@ pub(super) fn sip(t: &Tracker, owner: impl Fn(Option<u32>) -> (Option<u32>, Opti
                 messages: messages(c.messages(), t),
                 pid,
                 comm,
+                tunnel: tunnel(c.tunnel()),
             });
         }
     }
     report::Sip { dialogs, registrations }
+}
+
+/// The report's tunnel index of a call's tunnel (index + 1 in the tracker; 0 for none).
+fn tunnel(t: u32) -> Option<usize> {
+    (t != 0).then(|| t as usize - 1)
 }
 
 fn state(s: dialog::State) -> report::DialogState {

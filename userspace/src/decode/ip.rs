@@ -68,7 +68,7 @@ pub fn parse(l3: L3<'_>) -> Result<Option<IpPacket<'_>>, Malformed> {
     match l3 {
         L3::Ipv4(b) => parse_v4(b).map(Some),
         L3::Ipv6(b) => parse_v6(b).map(Some),
-        L3::Arp | L3::Other { .. } | L3::Unsupported => Ok(None),
+        L3::Arp | L3::Pppoe(_) | L3::PppoeDiscovery(_) | L3::Other { .. } | L3::Unsupported => Ok(None),
     }
 }
 

@@ -17,6 +17,13 @@ pub const ETHERTYPE_ARP: u16 = 0x0806;
 /// Reverse ARP: same packet format, reported as ARP.
 pub const ETHERTYPE_RARP: u16 = 0x8035;
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+pub const ETHERTYPE_PPPOE_DISCOVERY: u16 = 0x8863;
+/// pcap link types of PPP (9), PPP in HDLC-like framing or Cisco HDLC (50), and PPP with a
+/// direction byte (204).
+pub const PPP: u32 = 9;
+pub const PPP_HDLC: u32 = 50;
+pub const PPP_WITH_DIR: u32 = 204;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
@@ -34,6 +41,10 @@ pub enum L3<'a> {
     Ipv4(&'a [u8]),
     Ipv6(&'a [u8]),
     Arp,
+    /// PPPoE's session stage (ethertype 0x8864): the bytes after the ethertype.
+    Pppoe(&'a [u8]),
+    /// PPPoE's discovery stage (ethertype 0x8863): the bytes after the ethertype.
+    PppoeDiscovery(&'a [u8]),
     /// An Ethernet/SLL protocol we do not decode.
     Other {
         ethertype: u16,
@@ -110,6 +121,13 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             let af = crate::decode::be32(frame, 0).ok_or(Malformed::new("loop header truncated"))?;
             Ok(Link::plain(address_family(af, &frame[4..])))
         }
+        PPP => ppp_l3(crate::decode::tunnel::ppp::link_frame(frame)).map(Link::plain),
+        PPP_HDLC => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(frame)).map(Link::plain),
+        PPP_WITH_DIR => {
+            let (sent, payload) = crate::decode::tunnel::ppp::with_dir_frame(frame)?;
+            let direction = if sent { Direction::Out } else { Direction::In };
+            Ok(Link { direction, ..Link::plain(ppp_l3(Ok(payload))?) })
+        }
         IPV4 => Ok(Link::plain(L3::Ipv4(frame))),
         IPV6 => Ok(Link::plain(L3::Ipv6(frame))),
         LINUX_SLL => {
@@ -135,6 +153,17 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
         }
         _ => Ok(Link::plain(L3::Unsupported)),
     }
+}
+
+/// The network layer of a PPP link's frame: IP by its version nibble, nothing for control
+/// protocols (LCP, IPCP…).
+fn ppp_l3(p: Result<crate::decode::tunnel::Payload<'_>, Malformed>) -> Result<L3<'_>, Malformed> {
+    use crate::decode::tunnel::Payload;
+    Ok(match p? {
+        Payload::Ip(b) => raw(b)?,
+        Payload::Ethernet(b) => ethernet(b)?,
+        Payload::Ppp(_) | Payload::None => L3::Unsupported,
+    })
 }
 
 #[inline]
@@ -179,6 +208,8 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malf
         ETHERTYPE_IPV4 => L3::Ipv4(rest),
         ETHERTYPE_IPV6 => L3::Ipv6(rest),
         ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
+        ETHERTYPE_PPPOE_SESSION => L3::Pppoe(rest),
+        ETHERTYPE_PPPOE_DISCOVERY => L3::PppoeDiscovery(rest),
         // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
         t if t < 0x0600 => L3::Unsupported,
         t => L3::Other { ethertype: t },
@@ -489,11 +520,37 @@ mod tests {
     }
 
     #[test]
+    fn ppp_link_types() {
+        let ip = [0x45u8, 0, 0, 20];
+        let framed = [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat();
+        assert_eq!(decode(PPP, &framed).unwrap().l3, L3::Ipv4(&ip));
+        assert_eq!(decode(PPP, &framed[2..]).unwrap().l3, L3::Ipv4(&ip));
+        assert_eq!(decode(PPP_HDLC, &framed).unwrap().l3, L3::Ipv4(&ip));
+        let v6 = [0x60u8, 0, 0, 0];
+        assert_eq!(decode(PPP_HDLC, &[&[0x0f, 0x00, 0x86, 0xdd][..], &v6].concat()).unwrap().l3, L3::Ipv6(&v6));
+        let (out, inb) = ([&[1][..], &framed].concat(), [&[0][..], &framed].concat());
+        let sent = decode(PPP_WITH_DIR, &out).unwrap();
+        assert_eq!((sent.l3, sent.direction), (L3::Ipv4(&ip), Direction::Out));
+        let got = decode(PPP_WITH_DIR, &inb).unwrap();
+        assert_eq!(got.direction, Direction::In);
+        assert_eq!(decode(PPP, &[0xff, 0x03, 0xc0, 0x21, 1]).unwrap().l3, L3::Unsupported);
+        assert!(decode(PPP, &[0xff, 0x03]).is_err());
+        // PPPoE's session stage behind Ethernet.
+        let mut e = vec![0u8; 12];
+        e.extend_from_slice(&[0x88, 0x64, 0x11, 0, 0, 1]);
+        assert_eq!(decode(EN10MB, &e).unwrap().l3, L3::Pppoe(&[0x11, 0, 0, 1]));
+    }
+
+    #[test]
     fn pktap_keeps_metadata_for_unknown_inner_link() {
-        let mut f = pktap_header(112, 1, 9, "pdp_ip0", 0x2, 77, "CommCenter", -1, "");
+        let mut f = pktap_header(112, 1, 147, "pdp_ip0", 0x2, 77, "CommCenter", -1, "");
         f.extend_from_slice(&[0, 0, 0, 0, 0xff, 0x03]);
         let l = decode(PKTAP, &f).unwrap();
         assert_eq!(l.l3, L3::Unsupported);
+        // PPP inside is decoded (an LCP frame: nothing at layer 3).
+        let mut p = pktap_header(112, 1, PPP, "ppp0", 0x2, 77, "pppd", -1, "");
+        p.extend_from_slice(&[0, 0, 0, 0, 0xff, 0x03, 0xc0, 0x21, 1]);
+        assert_eq!(decode(PKTAP, &p).unwrap().l3, L3::Unsupported);
         let m = l.pktap.unwrap();
         assert_eq!((m.ifname, m.pid, m.epid, m.direction), ("pdp_ip0", Some(77), None, Direction::Out));
         // A name that is not UTF-8 is cut at the damage, not refused.

@@ -7,6 +7,9 @@ pub mod esp;
 pub mod ike;
 pub mod ip;
 pub mod link;
+pub mod openvpn;
+pub mod tunnel;
+pub mod wireguard;
 
 /// Why a packet could not be decoded. `reason` is a short stable phrase used as a counter key
 /// in the report ("ipv4 header truncated", "ike payload length past message end").

@@ -19,4 +19,6 @@ pub struct Flow {
     pub bytes: u64,
     pub first: Time,
     pub last: Time,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }

@@ -59,6 +59,8 @@ pub struct IkeSa {
     /// Every process seen sending or receiving its messages, first first: both ends' daemons
     /// when recordings of two hosts are replayed together (additive field).
     pub owners: Vec<ProcRef>,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -25,15 +25,18 @@ mod names;
 mod sip;
 pub mod text;
 mod time;
+mod tunnel;
 
 pub use flow::Flow;
 pub use host::{CreatedBy, Interface, ProcRef, Process, Socket};
 pub use ipsec::{EspSa, IkeExchange, IkeSa, Proposal};
 pub use names::{
-    App, Backend, DialogState, Encap, IkeState, InterfaceKind, Proto, Schema, SourceKind, Transport, SCHEMA,
+    App, Backend, DialogState, Encap, IkeState, InterfaceKind, Proto, Schema, SourceKind, Transport, TunnelKind,
+    TunnelTransport, SCHEMA,
 };
 pub use sip::{Sip, SipDialog, SipMessage, SipRegistration};
 pub use time::Time;
+pub use tunnel::{OpenVpnTunnel, Tunnel, WireGuardSession, WireGuardTunnel};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -55,6 +58,8 @@ pub struct Report {
     pub unknown_linktypes: Vec<LinktypeCount>,
     /// Damage that stopped reading an input early (additive field).
     pub errors: Vec<InputError>,
+    /// Tunnels seen on the wire, in order of first packet (additive field).
+    pub tunnels: Vec<Tunnel>,
     /// `peers`, `xfrm`, `visibility`: what `explain` learns from the host (additive fields,
     /// at the top level of the JSON).
     #[serde(flatten)]

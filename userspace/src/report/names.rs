@@ -114,6 +114,40 @@ names! {
         SipTls = "sip-tls",
         Rtp = "rtp",
         Other = "other",
+        /// Additive values: the flow carries a tunnel of this kind (`tunnels[].kind`).
+        Ipip = "ipip",
+        SixIn4 = "6in4",
+        FourIn6 = "4in6",
+        SixIn6 = "6in6",
+        Gre = "gre",
+        L2tp = "l2tp",
+        GtpU = "gtp-u",
+        Vxlan = "vxlan",
+        Geneve = "geneve",
+        Teredo = "teredo",
+        Wireguard = "wireguard",
+        Openvpn = "openvpn",
+    }
+}
+
+impl App {
+    /// A flow that carries a tunnel of `kind` (PPPoE is not carried in IP, so no flow names it).
+    pub fn carrying(kind: TunnelKind) -> App {
+        match kind {
+            TunnelKind::Ipip => App::Ipip,
+            TunnelKind::SixIn4 => App::SixIn4,
+            TunnelKind::FourIn6 => App::FourIn6,
+            TunnelKind::SixIn6 => App::SixIn6,
+            TunnelKind::Gre => App::Gre,
+            TunnelKind::L2tp => App::L2tp,
+            TunnelKind::GtpU => App::GtpU,
+            TunnelKind::Vxlan => App::Vxlan,
+            TunnelKind::Geneve => App::Geneve,
+            TunnelKind::Teredo => App::Teredo,
+            TunnelKind::Wireguard => App::Wireguard,
+            TunnelKind::Openvpn => App::Openvpn,
+            TunnelKind::Pppoe => App::Other,
+        }
     }
 }
 
@@ -156,6 +190,43 @@ names! {
     }
 }
 
+names! {
+    /// `tunnels[].kind`.
+    TunnelKind {
+        /// IPv4 in IPv4 (IP protocol 4).
+        Ipip = "ipip",
+        /// IPv6 in IPv4 (protocol 41: SIT, 6to4, 6rd).
+        SixIn4 = "6in4",
+        /// IPv4 in IPv6.
+        FourIn6 = "4in6",
+        /// IPv6 in IPv6.
+        SixIn6 = "6in6",
+        /// GRE, PPTP's enhanced GRE, GRE in UDP (4754), ERSPAN.
+        Gre = "gre",
+        /// L2TPv2 and L2TPv3, over UDP or IP.
+        L2tp = "l2tp",
+        Pppoe = "pppoe",
+        GtpU = "gtp-u",
+        Vxlan = "vxlan",
+        Geneve = "geneve",
+        Teredo = "teredo",
+        Wireguard = "wireguard",
+        Openvpn = "openvpn",
+    }
+}
+
+names! {
+    /// `tunnels[].transport`: what carries the tunnel's packets.
+    TunnelTransport {
+        /// Directly in IP (IP in IP, GRE, L2TPv3 over IP).
+        Ip = "ip",
+        Udp = "udp",
+        Tcp = "tcp",
+        /// In Ethernet frames (PPPoE): the ends are MAC addresses.
+        Ethernet = "ethernet",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Serialize;
@@ -183,7 +254,54 @@ mod tests {
             ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip", "ethernet", "loopback", "other"]
         );
         assert_eq!(spelled(Proto::ALL), ["udp", "tcp", "esp", "icmp", "other"]);
-        assert_eq!(spelled(App::ALL), ["ike", "esp-in-udp", "esp", "nat-keepalive", "sip", "sip-tls", "rtp", "other"]);
+        assert_eq!(
+            spelled(App::ALL),
+            [
+                "ike",
+                "esp-in-udp",
+                "esp",
+                "nat-keepalive",
+                "sip",
+                "sip-tls",
+                "rtp",
+                "other",
+                "ipip",
+                "6in4",
+                "4in6",
+                "6in6",
+                "gre",
+                "l2tp",
+                "gtp-u",
+                "vxlan",
+                "geneve",
+                "teredo",
+                "wireguard",
+                "openvpn"
+            ]
+        );
+        assert_eq!(
+            spelled(TunnelKind::ALL),
+            [
+                "ipip",
+                "6in4",
+                "4in6",
+                "6in6",
+                "gre",
+                "l2tp",
+                "pppoe",
+                "gtp-u",
+                "vxlan",
+                "geneve",
+                "teredo",
+                "wireguard",
+                "openvpn"
+            ]
+        );
+        assert_eq!(spelled(TunnelTransport::ALL), ["ip", "udp", "tcp", "ethernet"]);
+        // A flow carrying a tunnel is named by the tunnel's kind.
+        for &k in TunnelKind::ALL.iter().filter(|&&k| k != TunnelKind::Pppoe) {
+            assert_eq!(App::carrying(k).as_str(), k.as_str());
+        }
         assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
         assert_eq!(spelled(Encap::ALL), ["udp", "none"]);
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);

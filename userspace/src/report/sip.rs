@@ -31,6 +31,8 @@ pub struct SipDialog {
     pub messages: Vec<SipMessage>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -42,6 +44,8 @@ pub struct SipRegistration {
     pub messages: Vec<SipMessage>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Index into `tunnels` of the tunnel that carried it (additive field).
+    pub tunnel: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -93,6 +93,7 @@ fn sample(some: bool) -> Report {
             bytes: 0,
             first: Time::from(Timestamp(i64::MIN)),
             last: at,
+            tunnel: some.then_some(0),
         }],
         ike_sas: vec![IkeSa {
             version: 2,
@@ -124,6 +125,7 @@ fn sample(some: bool) -> Report {
             nat_detected: some.then_some(true),
             iface: opt("en0"),
             owners: vec![ProcRef { pid: 7, comm: opt("charon"), exe: None }],
+            tunnel: some.then_some(0),
         }],
         esp_sas: vec![EspSa {
             spi: "c0ffee01".into(),
@@ -151,6 +153,7 @@ fn sample(some: bool) -> Report {
                 messages: vec![message(true), message(false)],
                 pid: some.then_some(3),
                 comm: opt("sipd"),
+                tunnel: some.then_some(0),
             }],
             registrations: vec![SipRegistration {
                 call_id: "reg\u{1}1 ☎".into(),
@@ -160,6 +163,7 @@ fn sample(some: bool) -> Report {
                 messages: vec![message(true)],
                 pid: some.then_some(9),
                 comm: opt("baresip"),
+                tunnel: some.then_some(0),
             }],
         },
         verdicts: vec![Verdict {
@@ -187,6 +191,48 @@ fn sample(some: bool) -> Report {
         malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
         unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
         errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+        tunnels: vec![Tunnel {
+            kind: TunnelKind::Wireguard,
+            transport: TunnelTransport::Udp,
+            iface: opt("eth0"),
+            src: "198.18.0.2".into(),
+            sport: some.then_some(40000),
+            dst: "2001:db8::1".into(),
+            dport: some.then_some(51820),
+            ids: vec!["f0b0b683".into(), "42".into()],
+            ids_elided: 3,
+            variant: opt("tls-crypt"),
+            packets: 9,
+            bytes: 900,
+            first: at,
+            last: at,
+            inner_flows: 2,
+            pid: some.then_some(7),
+            comm: opt("wireguard-go"),
+            tunnel: some.then_some(0),
+            wireguard: some.then(|| WireGuardTunnel {
+                initiations: 1,
+                responses: 1,
+                sessions: vec![WireGuardSession {
+                    initiator_index: "f0b0b683".into(),
+                    responder_index: opt("a1e2207e"),
+                    initiator: "198.18.0.2:40000".into(),
+                    started: at,
+                    packets_to_responder: 3,
+                    bytes_to_responder: 300,
+                    packets_to_initiator: 4,
+                    bytes_to_initiator: 400,
+                }],
+                ..Default::default()
+            }),
+            openvpn: some.then(|| OpenVpnTunnel {
+                client_session_ids: vec!["1d4a3f29e43c0ab1".into()],
+                key_ids: vec![0, 1],
+                peer_ids: vec![0],
+                client: opt("[2001:db8::1]:1194"),
+                ..Default::default()
+            }),
+        }],
         host: if some { sample_host() } else { host_facts::HostFacts::default() },
     }
 }
@@ -277,6 +323,10 @@ fn every_value() -> Report {
     r.ike_sas.extend(IkeState::ALL.iter().map(|&state| IkeSa { state, ..sa.clone() }));
     r.ike_sas.push(IkeSa { nat_detected: Some(false), ..sa });
     r.esp_sas.extend(Encap::ALL.iter().map(|&encap| EspSa { encap, ..esp.clone() }));
+    let tunnel = r.tunnels[0].clone();
+    for &transport in TunnelTransport::ALL {
+        r.tunnels.extend(TunnelKind::ALL.iter().map(|&kind| Tunnel { kind, transport, ..tunnel.clone() }));
+    }
     r.sip.dialogs.extend(DialogState::ALL.iter().map(|&state| SipDialog {
         state,
         messages: Transport::ALL.iter().map(|&transport| SipMessage { transport, ..message.clone() }).collect(),

@@ -13,6 +13,7 @@ pub fn render(r: &Report) -> String {
     verdicts(&mut o, r);
     interfaces(&mut o, r);
     processes(&mut o, r);
+    tunnels(&mut o, r);
     ike(&mut o, r);
     esp(&mut o, r);
     sip(&mut o, r);
@@ -194,6 +195,93 @@ fn processes(o: &mut String, r: &Report) {
     }
 }
 
+/// ` (in #N)` for something a tunnel carried, nothing otherwise.
+fn carried(tunnel: Option<usize>) -> String {
+    tunnel.map(|t| format!(" (in #{t})")).unwrap_or_default()
+}
+
+fn tunnels(o: &mut String, r: &Report) {
+    if r.tunnels.is_empty() {
+        return;
+    }
+    section(o, "TUNNELS");
+    const MAX_IDS: usize = 4;
+    let rows: Vec<Vec<String>> = r
+        .tunnels
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut ids: Vec<String> = t.ids.iter().take(MAX_IDS).cloned().collect();
+            let more = (t.ids.len().saturating_sub(MAX_IDS)) as u64 + t.ids_elided;
+            if more > 0 {
+                ids.push(format!("+{more}"));
+            }
+            let mut kind = t.kind.to_string();
+            if let Some(v) = &t.variant {
+                kind = format!("{kind} ({v})");
+            }
+            vec![
+                format!("#{i}"),
+                kind,
+                format!("{} {} <-> {}", t.transport, endpoint(&t.src, t.sport), endpoint(&t.dst, t.dport)),
+                if ids.is_empty() { "-".into() } else { ids.join(" ") },
+                t.packets.to_string(),
+                human_bytes(t.bytes),
+                t.inner_flows.to_string(),
+                t.tunnel.map(|p| format!("#{p}")).unwrap_or_else(|| "-".into()),
+                who(t.pid, &t.comm),
+            ]
+        })
+        .collect();
+    table(o, &["#", "KIND", "OUTER", "IDS", "PACKETS", "BYTES", "INNER FLOWS", "IN", "PROCESS"], &rows);
+    for (i, t) in r.tunnels.iter().enumerate() {
+        if let Some(w) = &t.wireguard {
+            let _ = writeln!(
+                o,
+                "  #{i} wireguard: {} handshakes ({} rekeys), {} initiations, {} responses, {} cookie replies, {} transport{}",
+                w.handshakes,
+                w.rekeys,
+                w.initiations,
+                w.responses,
+                w.cookie_replies,
+                w.transport_packets,
+                if w.unpaired_transport > 0 { format!(" ({} of sessions begun before)", w.unpaired_transport) } else { String::new() }
+            );
+            for s in &w.sessions {
+                let _ = writeln!(
+                    o,
+                    "     session {}/{} from {}: {} packets ({}) to the responder, {} ({}) back",
+                    s.initiator_index,
+                    s.responder_index.as_deref().unwrap_or("?"),
+                    s.initiator,
+                    s.packets_to_responder,
+                    human_bytes(s.bytes_to_responder),
+                    s.packets_to_initiator,
+                    human_bytes(s.bytes_to_initiator)
+                );
+            }
+        }
+        if let Some(v) = &t.openvpn {
+            let _ = writeln!(
+                o,
+                "  #{i} openvpn: {} control, {} ack, {} data packets ({}); key IDs {:?}; client {}",
+                v.control_packets,
+                v.ack_packets,
+                v.data_packets,
+                human_bytes(v.data_bytes),
+                v.key_ids,
+                v.client.as_deref().unwrap_or("?")
+            );
+            let _ = writeln!(
+                o,
+                "     session IDs: client {}, server {}",
+                if v.client_session_ids.is_empty() { "-".into() } else { v.client_session_ids.join(" ") },
+                if v.server_session_ids.is_empty() { "-".into() } else { v.server_session_ids.join(" ") }
+            );
+        }
+    }
+}
+
 fn ike(o: &mut String, r: &Report) {
     if r.ike_sas.is_empty() {
         return;
@@ -202,7 +290,7 @@ fn ike(o: &mut String, r: &Report) {
     for (i, sa) in r.ike_sas.iter().enumerate() {
         let _ = writeln!(
             o,
-            "  #{i} IKEv{} {} {} -> {}{}  {}  {}",
+            "  #{i} IKEv{} {} {} -> {}{}  {}  {}{}",
             sa.version,
             sa.initiator_spi,
             endpoint(&sa.initiator, Some(sa.initiator_port)),
@@ -210,6 +298,7 @@ fn ike(o: &mut String, r: &Report) {
             if sa.nat_t { "  NAT-T" } else { "" },
             sa.state,
             who(sa.pid, &sa.comm),
+            carried(sa.tunnel),
         );
         let _ = writeln!(o, "     responder SPI {}", sa.responder_spi.as_deref().unwrap_or("(not seen)"));
         let mut ex: Vec<String> = Vec::new();
@@ -291,7 +380,7 @@ fn sip(o: &mut String, r: &Report) {
             .iter()
             .map(|g| {
                 vec![
-                    g.call_id.clone(),
+                    g.call_id.clone() + &carried(g.tunnel),
                     g.aor.clone().unwrap_or_else(|| "?".into()),
                     g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                     seq_of(&g.messages),
@@ -307,7 +396,7 @@ fn sip(o: &mut String, r: &Report) {
             .iter()
             .map(|d| {
                 vec![
-                    d.call_id.clone(),
+                    d.call_id.clone() + &carried(d.tunnel),
                     d.method.clone(),
                     format!("{} -> {}", d.from.as_deref().unwrap_or("?"), d.to.as_deref().unwrap_or("?")),
                     d.state.to_string(),
@@ -349,7 +438,7 @@ fn flows(o: &mut String, r: &Report) {
                 f.iface.clone().unwrap_or_else(|| "-".into()),
                 f.proto.to_string(),
                 format!("{} <-> {}", endpoint(&f.src, f.sport), endpoint(&f.dst, f.dport)),
-                f.app.to_string(),
+                f.app.to_string() + &carried(f.tunnel),
                 f.packets.to_string(),
                 human_bytes(f.bytes),
                 who(f.pid, &f.comm),

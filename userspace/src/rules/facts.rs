@@ -13,7 +13,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::format::On;
 use crate::report::{
-    App, DialogState, Encap, EspSa, Flow, IkeSa, Interface, InterfaceKind, Process, Report, SourceKind,
+    App, DialogState, Encap, EspSa, Flow, IkeSa, Interface, InterfaceKind, Process, Report, SourceKind, Tunnel,
+    TunnelKind,
 };
 
 /// Every fact name, what it holds, and the noun for "and N more …" when a subject has more
@@ -56,6 +57,28 @@ pub const VOCABULARY: &[(&str, &str, &str)] = &[
     ("sip_failed", "failed SIP dialogs (value: how many)", "lines"),
     ("traffic", "packets seen on it (value: how many)", "lines"),
     ("idle", "present when a source that counts packets saw none on it", "lines"),
+    ("tunnel_kind", "the kind of the tunnels seen on the wire (the report's `tunnels[].kind`)", "kinds"),
+    ("tunnel", "one tunnel: its two ends, packets and identifiers", "tunnels"),
+    ("tunnel_count", "how many tunnels the subject stands for", "lines"),
+    ("tunnel_totals", "tunnels, identifiers and packets, as one line", "lines"),
+    ("tunnel_transport", "what carries the tunnel: UDP, TCP, IP or Ethernet", "transports"),
+    ("tunnel_src", "the end that sent the first packet seen (address:port)", "ends"),
+    ("tunnel_dst", "the other end (address:port)", "ends"),
+    ("tunnel_id", "an identifier: WireGuard index, TEID, VNI, GRE key, L2TP or PPPoE session…", "identifiers"),
+    (
+        "tunnel_variant",
+        "the tunnel's form: pptp, erspan, l2tpv2, l2tpv3; OpenVPN's plain, tls-auth, tls-crypt…",
+        "variants",
+    ),
+    ("inner_flows", "flows decoded inside the tunnels (value: how many)", "lines"),
+    ("nested", "present when the tunnels were themselves carried in another tunnel", "lines"),
+    ("wg_handshakes", "completed WireGuard handshakes (value: how many)", "lines"),
+    ("wg_rekeys", "WireGuard handshakes after the first (value: how many)", "lines"),
+    ("wg_initiator", "the end that initiated the first WireGuard handshake", "initiators"),
+    ("wg_transport", "WireGuard transport data packets (value: how many)", "lines"),
+    ("openvpn_client", "the OpenVPN client's address:port, when its hard reset was seen", "clients"),
+    ("openvpn_packets", "OpenVPN control, ack and data packets, as one line (value: all of them)", "lines"),
+    ("openvpn_sessions", "OpenVPN session IDs of both peers (value: how many)", "lines"),
 ];
 
 /// Every fact name, in [`VOCABULARY`] order.
@@ -242,6 +265,11 @@ pub(super) struct Index<'r> {
     counts_packets: bool,
     /// The host's peers by the tunnel interfaces they serve.
     peers_by_iface: FxHashMap<&'r str, Vec<usize>>,
+    /// SIP and RTP flows carried by each tunnel of the `tunnels` section, by its index.
+    media_by_tunnel: Vec<(usize, usize)>,
+    /// SIP dialogs (index) and registrations (index + dialogs.len()) by the tunnel that
+    /// carried them.
+    sip_by_tunnel: FxHashMap<usize, Vec<usize>>,
 }
 
 /// At most this many distinct SIP domains are kept for the whole report.
@@ -326,6 +354,23 @@ impl<'r> Index<'r> {
         }
         let counts_packets =
             !(r.source.kind == SourceKind::Live && r.source.backend == crate::report::Backend::Netlink);
+        let mut media_by_tunnel = vec![(0usize, 0usize); r.tunnels.len()];
+        for f in &r.flows {
+            if let Some(m) = f.tunnel.and_then(|t| media_by_tunnel.get_mut(t)) {
+                match f.app {
+                    App::Sip | App::SipTls => m.0 += 1,
+                    App::Rtp => m.1 += 1,
+                    _ => {}
+                }
+            }
+        }
+        let mut sip_by_tunnel: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        let carried = r.sip.dialogs.iter().map(|d| d.tunnel).chain(r.sip.registrations.iter().map(|g| g.tunnel));
+        for (i, t) in carried.enumerate() {
+            if let Some(t) = t {
+                sip_by_tunnel.entry(t).or_default().push(i);
+            }
+        }
         Index {
             r,
             flows_by_iface,
@@ -338,6 +383,8 @@ impl<'r> Index<'r> {
             sip_domains,
             counts_packets,
             peers_by_iface,
+            media_by_tunnel,
+            sip_by_tunnel,
         }
     }
 
@@ -745,8 +792,254 @@ impl<'r> Index<'r> {
         s
     }
 
+    /// The subjects of the `tunnels` section: each WireGuard and OpenVPN tunnel on its own (a
+    /// VPN someone runs; the first [`MAX_VPN_SUBJECTS`], the rest one subject per kind), and
+    /// one subject per kind for the others (a GTP-U capture holds the paths of a whole core).
+    pub fn tunnels(&self) -> Vec<Subject> {
+        let r = self.r;
+        let vpn = |t: &Tunnel| matches!(t.kind, TunnelKind::Wireguard | TunnelKind::Openvpn);
+        let mut out = Vec::new();
+        let mut rest: Vec<usize> = Vec::new();
+        for (i, t) in r.tunnels.iter().enumerate().filter(|(_, t)| vpn(t)) {
+            if out.len() < MAX_VPN_SUBJECTS {
+                let name = format!("{} {}", vpn_name(t.kind), ends_text(t, " <-> "));
+                out.push(self.tunnel_subject(name, t.kind, &[i]));
+            } else {
+                rest.push(i);
+            }
+        }
+        for &kind in TunnelKind::ALL {
+            let list: Vec<usize> = if vpn_kind(kind) {
+                rest.iter().copied().filter(|&i| r.tunnels[i].kind == kind).collect()
+            } else {
+                (0..r.tunnels.len()).filter(|&i| r.tunnels[i].kind == kind).collect()
+            };
+            if list.is_empty() {
+                continue;
+            }
+            let name = if vpn_kind(kind) {
+                format!("{} ({} more)", vpn_name(kind), list.len())
+            } else {
+                kind.as_str().to_string()
+            };
+            out.push(self.tunnel_subject(name, kind, &list));
+        }
+        out
+    }
+
+    /// One subject for the tunnels `list` (indices into `tunnels`, all of `kind`, in report
+    /// order): the first one's ends and details, everyone's lines and totals.
+    fn tunnel_subject(&self, name: String, kind: TunnelKind, list: &[usize]) -> Subject {
+        let r = self.r;
+        let first = &r.tunnels[list[0]];
+        let mut s = Subject::new(On::Tunnel, name);
+        s.push(Fact::new("tunnel_kind", kind.as_str(), None));
+        s.push(Fact::new("tunnel_count", list.len().to_string(), None));
+        let transport = match first.transport.as_str() {
+            "ethernet" => "Ethernet".to_string(),
+            t => t.to_ascii_uppercase(),
+        };
+        s.push(Fact::new("tunnel_transport", transport, None));
+        s.push(Fact::new("tunnel_src", endpoint(&first.src, first.sport), None));
+        s.push(Fact::new("tunnel_dst", endpoint(&first.dst, first.dport), None));
+        let (mut packets, mut ids, mut inner) = (0u64, 0u64, 0u64);
+        let (mut sip, mut rtp) = (0usize, 0usize);
+        let mut calls: Vec<usize> = Vec::new();
+        for &i in list {
+            let t = &r.tunnels[i];
+            packets += t.packets;
+            ids += t.ids.len() as u64 + t.ids_elided;
+            inner += t.inner_flows;
+            let (sf, rf) = self.media_by_tunnel.get(i).copied().unwrap_or_default();
+            sip += sf;
+            rtp += rf;
+            calls.extend(self.sip_by_tunnel.get(&i).into_iter().flatten());
+            s.push(Fact::new("tunnel", ends_text(t, " <-> "), Some(tunnel_line(t))));
+            for p in [t.sport, t.dport].into_iter().flatten() {
+                s.push(Fact::new("port", p.to_string(), None));
+            }
+            for id in &t.ids {
+                s.push(Fact::new("tunnel_id", id.as_str(), None));
+            }
+            s.elide("tunnel_id", t.ids_elided as usize);
+            if let Some(v) = &t.variant {
+                s.push(Fact::new("tunnel_variant", v.as_str(), Some(variant_line(kind, v))));
+            }
+            if t.tunnel.is_some() {
+                s.push(Fact::new("nested", "yes", None));
+            }
+            if let Some(p) = t.pid {
+                let c = t.comm.as_deref().unwrap_or_else(|| self.comm(p));
+                s.push(Fact::new("process", c, Some(format!("packets of {c} (pid {p})"))));
+            }
+        }
+        // Identifiers only for tunnels that have them (IP in IP has none; a GRE without keys).
+        let mut totals = plural(list.len(), tunnel_noun(kind).0, tunnel_noun(kind).1);
+        if ids > 0 {
+            totals.push_str(", ");
+            totals.push_str(&plural(ids as usize, id_noun(kind).0, id_noun(kind).1));
+        }
+        totals.push_str(", ");
+        totals.push_str(&plural(packets as usize, "packet", "packets"));
+        s.push(Fact::new("tunnel_totals", totals, None));
+        if !vpn_kind(kind) {
+            s.push(Fact::new("inner_flows", inner.to_string(), Some(format!("{inner} inner flows decoded"))));
+        }
+        if sip > 0 || !calls.is_empty() {
+            let d = &r.sip.dialogs;
+            let regs = calls.iter().filter(|&&k| k >= d.len()).count();
+            let invites = calls.iter().filter(|&&k| d.get(k).is_some_and(|x| x.method == "INVITE")).count();
+            s.push(Fact::new(
+                "sip",
+                sip.to_string(),
+                Some(format!(
+                    "{} inside ({}, {})",
+                    plural(sip, "SIP flow", "SIP flows"),
+                    plural(regs, "registration", "registrations"),
+                    plural(invites, "call", "calls")
+                )),
+            ));
+            for &k in &calls {
+                let uris = match d.get(k) {
+                    Some(x) => [x.from.as_deref(), x.to.as_deref()],
+                    None => {
+                        let x = &r.sip.registrations[k - d.len()];
+                        [x.aor.as_deref(), x.registrar.as_deref()]
+                    }
+                };
+                for h in uris.into_iter().flatten().filter_map(sip_host) {
+                    let line = format!("SIP domain {h}");
+                    s.push(Fact::new("sip_domain", h, Some(line)));
+                }
+            }
+        }
+        if rtp > 0 {
+            s.push(Fact::new("rtp", rtp.to_string(), Some(plural(rtp, "RTP media flow", "RTP media flows"))));
+        }
+        if let Some(w) = &first.wireguard {
+            let line = format!(
+                "{} ({} rekeys): {} initiations, {} responses, {} cookie replies",
+                plural(w.handshakes as usize, "handshake", "handshakes"),
+                w.rekeys,
+                w.initiations,
+                w.responses,
+                w.cookie_replies
+            );
+            s.push(Fact::new("wg_handshakes", w.handshakes.to_string(), Some(line)));
+            s.push(Fact::new("wg_rekeys", w.rekeys.to_string(), None));
+            if let Some(x) = w.sessions.first() {
+                let line = format!("first handshake initiated by {}", x.initiator);
+                s.push(Fact::new("wg_initiator", x.initiator.as_str(), Some(line)));
+            }
+            let mut line =
+                format!("{} transport data packets (encrypted: the inner traffic is not visible)", w.transport_packets);
+            if w.unpaired_transport > 0 {
+                line.push_str(&format!("; {} of a session begun before the capture", w.unpaired_transport));
+            }
+            s.push(Fact::new("wg_transport", w.transport_packets.to_string(), Some(line)));
+        }
+        if let Some(o) = &first.openvpn {
+            if let Some(c) = &o.client {
+                s.push(Fact::new("openvpn_client", c.as_str(), None));
+            }
+            let all = o.control_packets + o.ack_packets + o.data_packets;
+            let line = format!(
+                "{} control, {} ack, {} data packets; key IDs {:?}",
+                o.control_packets, o.ack_packets, o.data_packets, o.key_ids
+            );
+            s.push(Fact::new("openvpn_packets", all.to_string(), Some(line)));
+            let n = o.client_session_ids.len() + o.server_session_ids.len();
+            if n > 0 {
+                let line = format!(
+                    "session IDs: client {}, server {}",
+                    o.client_session_ids.join(" "),
+                    o.server_session_ids.join(" ")
+                );
+                s.push(Fact::new("openvpn_sessions", n.to_string(), Some(line)));
+            }
+        }
+        s.finish();
+        s
+    }
+
     pub fn has_sip(&self) -> bool {
         !self.r.sip.dialogs.is_empty() || !self.r.sip.registrations.is_empty()
+    }
+}
+
+/// WireGuard and OpenVPN tunnels judged one by one; past these, one subject per kind.
+pub const MAX_VPN_SUBJECTS: usize = 8;
+
+fn vpn_kind(k: TunnelKind) -> bool {
+    matches!(k, TunnelKind::Wireguard | TunnelKind::Openvpn)
+}
+
+fn vpn_name(k: TunnelKind) -> &'static str {
+    match k {
+        TunnelKind::Wireguard => "WireGuard",
+        TunnelKind::Openvpn => "OpenVPN",
+        k => k.as_str(),
+    }
+}
+
+/// What one tunnel of a kind is called, one and many.
+fn tunnel_noun(k: TunnelKind) -> (&'static str, &'static str) {
+    match k {
+        TunnelKind::GtpU => ("path", "paths"),
+        TunnelKind::Pppoe => ("PPPoE session", "PPPoE sessions"),
+        TunnelKind::Vxlan | TunnelKind::Geneve => ("tunnel endpoint pair", "tunnel endpoint pairs"),
+        _ => ("tunnel", "tunnels"),
+    }
+}
+
+/// What a kind's identifiers are called, one and many.
+fn id_noun(k: TunnelKind) -> (&'static str, &'static str) {
+    match k {
+        TunnelKind::GtpU => ("TEID", "TEIDs"),
+        TunnelKind::Vxlan | TunnelKind::Geneve => ("VNI", "VNIs"),
+        TunnelKind::Gre => ("key or call ID", "keys or call IDs"),
+        TunnelKind::L2tp => ("tunnel or session ID", "tunnel and session IDs"),
+        TunnelKind::Pppoe => ("session ID", "session IDs"),
+        TunnelKind::Wireguard => ("index", "indices"),
+        TunnelKind::Openvpn => ("session ID", "session IDs"),
+        _ => ("identifier", "identifiers"),
+    }
+}
+
+/// A tunnel's two ends, with ports where it has them.
+fn ends_text(t: &Tunnel, between: &str) -> String {
+    format!("{}{between}{}", endpoint(&t.src, t.sport), endpoint(&t.dst, t.dport))
+}
+
+/// One tunnel as a verdict's evidence line: `UDP a:p <-> b:q: 12 packets, ids 1 2 3 4 …`.
+fn tunnel_line(t: &Tunnel) -> String {
+    let transport = match t.transport.as_str() {
+        "ethernet" => "Ethernet".to_string(),
+        x => x.to_ascii_uppercase(),
+    };
+    let mut line = format!("{transport} {}: {} packets", ends_text(t, " <-> "), t.packets);
+    if !t.ids.is_empty() {
+        let shown: Vec<&str> = t.ids.iter().take(4).map(String::as_str).collect();
+        line.push_str(&format!(", ids {}", shown.join(" ")));
+        if t.ids.len() > 4 || t.ids_elided > 0 {
+            line.push_str(" …");
+        }
+    }
+    if let Some(p) = t.tunnel {
+        line.push_str(&format!(", inside tunnel #{p}"));
+    }
+    line
+}
+
+fn variant_line(kind: TunnelKind, v: &str) -> String {
+    match (kind, v) {
+        (TunnelKind::Openvpn, "plain") => {
+            "control channel without tls-auth: acknowledgements and packet IDs in the clear".into()
+        }
+        (TunnelKind::Openvpn, v) => format!("control channel protected ({v})"),
+        (TunnelKind::Gre, "pptp") => "PPTP's enhanced GRE (call IDs as keys)".into(),
+        (TunnelKind::Gre, "erspan") => "ERSPAN: mirrored traffic carried in GRE".into(),
+        (_, v) => format!("{kind} variant {v}"),
     }
 }
 

@@ -146,10 +146,13 @@ pub enum On {
     Esp,
     /// SIP signalling no other verdict accounts for.
     Sip,
+    /// Tunnels seen on the wire (the report's `tunnels` section): each WireGuard or OpenVPN
+    /// tunnel, and the other kinds one subject per kind.
+    Tunnel,
 }
 
 impl On {
-    pub const ALL: &[On] = &[On::Interface, On::IkeSa, On::Esp, On::Sip];
+    pub const ALL: &[On] = &[On::Interface, On::IkeSa, On::Esp, On::Sip, On::Tunnel];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -157,6 +160,7 @@ impl On {
             On::IkeSa => "ike_sa",
             On::Esp => "esp",
             On::Sip => "sip",
+            On::Tunnel => "tunnel",
         }
     }
 

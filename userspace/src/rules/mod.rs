@@ -81,8 +81,9 @@ impl RuleSet {
     }
 
     /// The verdicts on a report: every tunnel interface first; when none is in view, each IKE
-    /// SA as seen from outside; ESP between pairs of hosts when no IKE is in view; and SIP that
-    /// no other verdict accounted for.
+    /// SA as seen from outside; ESP between pairs of hosts when no IKE is in view; the tunnels
+    /// seen on the wire; and SIP that no other verdict accounted for (a tunnel's verdict does
+    /// not: it says what carries the SIP, the SIP verdict what the SIP is).
     pub fn verdicts(&self, r: &Report) -> Vec<Verdict> {
         let ix = facts::Index::new(r);
         let mut out = Vec::new();
@@ -99,6 +100,9 @@ impl RuleSet {
             for s in ix.esp_pairs() {
                 out.push(self.judge(&s, &mut sip_told));
             }
+        }
+        for s in ix.tunnels() {
+            out.push(self.judge(&s, &mut false));
         }
         if !sip_told && ix.has_sip() {
             out.push(self.judge(&ix.sip(), &mut sip_told));

@@ -21,6 +21,7 @@ fn report() -> Report {
         malformed: vec![],
         unknown_linktypes: vec![],
         errors: vec![],
+        tunnels: vec![],
         host: Default::default(),
     }
 }
@@ -59,6 +60,7 @@ fn flow(iface: &str, src: (&str, u16), dst: (&str, u16), app: App, pid: Option<(
         bytes: 400,
         first: time(),
         last: time(),
+        tunnel: None,
     }
 }
 
@@ -85,6 +87,7 @@ fn ike_sa(pid: Option<(u32, &str)>) -> IkeSa {
         nat_detected: None,
         iface: Some("eth0".into()),
         owners: vec![],
+        tunnel: None,
     }
 }
 
@@ -124,6 +127,7 @@ fn wifi_calling() -> Report {
         messages: vec![message(Some("REGISTER"), None), message(None, Some(401))],
         pid: Some(40),
         comm: Some("sipp".into()),
+        tunnel: None,
     }];
     r.sip.dialogs = vec![SipDialog {
         call_id: "2-1@198.19.1.1".into(),
@@ -134,6 +138,7 @@ fn wifi_calling() -> Report {
         messages: vec![message(Some("INVITE"), None)],
         pid: Some(40),
         comm: Some("sipp".into()),
+        tunnel: None,
     }];
     r
 }
@@ -328,4 +333,204 @@ fn the_rules_page_lists_every_fact() {
     for name in FACT_NAMES {
         assert!(page.contains(&format!("| `{name}` |")), "docs/rules.md does not list the fact {name}");
     }
+}
+
+fn tunnel(kind: TunnelKind, transport: TunnelTransport, src: (&str, u16), dst: (&str, u16), ids: &[&str]) -> Tunnel {
+    Tunnel {
+        kind,
+        transport,
+        iface: Some("eth0".into()),
+        src: src.0.into(),
+        sport: (src.1 != 0).then_some(src.1),
+        dst: dst.0.into(),
+        dport: (dst.1 != 0).then_some(dst.1),
+        ids: ids.iter().map(|s| s.to_string()).collect(),
+        ids_elided: 0,
+        variant: None,
+        packets: 10,
+        bytes: 1000,
+        first: time(),
+        last: time(),
+        inner_flows: 0,
+        pid: None,
+        comm: None,
+        tunnel: None,
+        wireguard: None,
+        openvpn: None,
+    }
+}
+
+/// The WireGuard and OpenVPN lab runs as a capture of the veth shows them: one verdict per VPN,
+/// in the wire's words; no interface in view, so nothing else is said.
+#[test]
+fn vpns_on_the_wire_each_get_a_verdict() {
+    let mut r = report();
+    let mut wg = tunnel(TunnelKind::Wireguard, TunnelTransport::Udp, ("198.18.0.2", 40000), ("198.18.0.1", 51820), &[]);
+    wg.wireguard = Some(WireGuardTunnel {
+        initiations: 2,
+        responses: 2,
+        transport_packets: 6,
+        handshakes: 2,
+        rekeys: 1,
+        unpaired_transport: 1,
+        sessions: vec![WireGuardSession {
+            initiator_index: "f0b0b683".into(),
+            responder_index: Some("a1e2207e".into()),
+            initiator: "198.18.0.2:40000".into(),
+            started: time(),
+            packets_to_responder: 3,
+            bytes_to_responder: 300,
+            packets_to_initiator: 2,
+            bytes_to_initiator: 200,
+        }],
+        ..Default::default()
+    });
+    wg.pid = Some(41);
+    wg.comm = Some("wireguard-go".into());
+    let mut ovpn = tunnel(TunnelKind::Openvpn, TunnelTransport::Tcp, ("198.18.0.2", 50000), ("198.18.0.1", 1194), &[]);
+    ovpn.variant = Some("tls-crypt".into());
+    ovpn.openvpn = Some(OpenVpnTunnel {
+        client_session_ids: vec!["1d4a3f29e43c0ab1".into()],
+        server_session_ids: vec!["9f00aa00bb00cc00".into()],
+        key_ids: vec![0],
+        control_packets: 8,
+        ack_packets: 4,
+        data_packets: 20,
+        client: Some("198.18.0.2:50000".into()),
+        ..Default::default()
+    });
+    r.tunnels = vec![wg, ovpn];
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert_eq!(v[0].subject, "WireGuard 198.18.0.2:40000 <-> 198.18.0.1:51820");
+    assert_eq!(v[0].summary, "WireGuard VPN over UDP between 198.18.0.2:40000 and 198.18.0.1:51820");
+    assert_eq!(v[0].rule.as_deref(), Some("wireguard-on-the-wire"));
+    assert_eq!(
+        v[0].evidence,
+        [
+            "2 handshakes (1 rekeys): 2 initiations, 2 responses, 0 cookie replies",
+            "first handshake initiated by 198.18.0.2:40000",
+            "6 transport data packets (encrypted: the inner traffic is not visible); 1 of a session begun before the capture",
+            "packets of wireguard-go (pid 41)",
+        ]
+    );
+    assert_eq!(v[1].subject, "OpenVPN 198.18.0.2:50000 <-> 198.18.0.1:1194");
+    assert_eq!(v[1].summary, "OpenVPN over TCP between 198.18.0.2:50000 and 198.18.0.1:1194, client 198.18.0.2:50000");
+    assert_eq!(v[1].rule.as_deref(), Some("openvpn-on-the-wire"));
+    assert_eq!(
+        v[1].evidence,
+        [
+            "8 control, 4 ack, 20 data packets; key IDs [0]",
+            "session IDs: client 1d4a3f29e43c0ab1, server 9f00aa00bb00cc00",
+            "control channel protected (tls-crypt)",
+        ]
+    );
+    // Past eight, the rest of a kind is one verdict.
+    let wg = r.tunnels[0].clone();
+    r.tunnels = (0..11u16).map(|i| Tunnel { sport: Some(40000 + i), ..wg.clone() }).collect();
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(v.len(), 9, "{v:#?}");
+    assert!(v[..8].iter().all(|v| v.rule.as_deref() == Some("wireguard-on-the-wire")));
+    assert_eq!(v[8].subject, "WireGuard (3 more)");
+    assert_eq!(v[8].summary, "more wireguard tunnels (3 tunnels, 30 packets), listed in the tunnels section");
+}
+
+/// VoLTE in a core capture: GTP-U paths with IMS SIP inside say so; the SIP still gets its
+/// own verdict, since the tunnel's says what carries it.
+#[test]
+fn carrier_gtp_u_with_volte_inside() {
+    let mut r = wifi_calling();
+    r.interfaces.clear();
+    r.ike_sas.clear();
+    r.flows = vec![flow("eth0", ("198.19.1.1", 5060), ("198.19.0.1", 5060), App::Sip, None)];
+    r.flows[0].tunnel = Some(1);
+    r.sip.dialogs[0].tunnel = Some(1);
+    let gtp = |a, b, ids: &[&str]| tunnel(TunnelKind::GtpU, TunnelTransport::Udp, (a, 2152), (b, 2152), ids);
+    r.tunnels =
+        vec![gtp("10.0.0.1", "10.0.0.2", &["1234abcd"]), gtp("10.0.0.3", "10.0.0.2", &["00c0ffee", "00000001"])];
+    r.tunnels[1].inner_flows = 1;
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(v.len(), 2, "{v:#?}");
+    assert_eq!(v[0].subject, "gtp-u");
+    assert_eq!(
+        v[0].summary,
+        "carrier GTP-U: the user plane of a mobile core (2 paths, 3 TEIDs, 20 packets), with subscribers' SIP (VoLTE/IMS) inside"
+    );
+    assert_eq!(v[0].rule.as_deref(), Some("carrier-gtp-u-volte"));
+    assert_eq!(
+        v[0].evidence,
+        [
+            "UDP 10.0.0.1:2152 <-> 10.0.0.2:2152: 10 packets, ids 1234abcd",
+            "UDP 10.0.0.3:2152 <-> 10.0.0.2:2152: 10 packets, ids 00c0ffee 00000001",
+            "1 inner flows decoded",
+            "1 SIP flow inside (0 registrations, 1 call)",
+            "SIP identities in the operator's IMS domain (3gppnetwork.org)",
+        ]
+    );
+    assert_eq!((v[1].subject.as_str(), v[1].rule.as_deref()), ("SIP", Some("ims-sip")));
+    // SIP outside the IMS: GTP-U with SIP inside, no VoLTE claimed.
+    r.sip.dialogs[0].from = Some("sip:alice@example.org".into());
+    r.sip.dialogs[0].to = Some("sip:bob@example.org".into());
+    r.sip.registrations.clear();
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(
+        v[0].summary,
+        "carrier GTP-U: the user plane of a mobile core (2 paths, 3 TEIDs, 20 packets), with SIP inside"
+    );
+    assert_eq!(v[0].rule.as_deref(), Some("carrier-gtp-u"));
+    // Without SIP, the path alone.
+    r.sip = Sip::default();
+    r.flows.clear();
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].summary, "carrier GTP-U: the user plane of a mobile core (2 paths, 3 TEIDs, 20 packets)");
+}
+
+/// Every kind of tunnel has a built-in rule, and GRE's forms are told apart.
+#[test]
+fn every_tunnel_kind_is_explained() {
+    for &kind in TunnelKind::ALL {
+        let mut r = report();
+        r.tunnels = vec![tunnel(kind, TunnelTransport::Ip, ("198.18.0.2", 0), ("198.18.0.1", 0), &["7"])];
+        let v = RuleSet::builtin().verdicts(&r);
+        assert_eq!(v.len(), 1, "{kind}: {v:#?}");
+        assert!(v[0].rule.is_some(), "{kind}: {v:#?}");
+    }
+    let mut r = report();
+    r.tunnels = vec![tunnel(TunnelKind::Gre, TunnelTransport::Ip, ("198.18.0.2", 0), ("198.18.0.1", 0), &["7"])];
+    assert_eq!(RuleSet::builtin().verdicts(&r)[0].summary, "GRE (1 tunnel, 1 key or call ID, 10 packets)");
+    r.tunnels[0].variant = Some("pptp".into());
+    let v = RuleSet::builtin().verdicts(&r);
+    assert_eq!(
+        (v[0].summary.as_str(), v[0].rule.as_deref()),
+        ("PPTP VPN: PPP in enhanced GRE (1 tunnel, 1 key or call ID, 10 packets)", Some("pptp"))
+    );
+    assert!(v[0].evidence.contains(&"PPTP's enhanced GRE (call IDs as keys)".to_string()), "{v:#?}");
+    // Tunnels without identifiers say nothing of them.
+    let mut r = report();
+    r.tunnels = vec![tunnel(TunnelKind::SixIn4, TunnelTransport::Ip, ("198.18.0.2", 0), ("198.18.0.1", 0), &[])];
+    assert_eq!(RuleSet::builtin().verdicts(&r)[0].summary, "IP-in-IP tunnels, 6in4 (1 tunnel, 10 packets)");
+}
+
+/// A user's rule names a tunnel by its identifier (a VNI of their own overlay).
+#[test]
+fn a_users_rule_names_a_tunnel_by_id() {
+    let mine = r#"
+format = "tuntrace.rules/1"
+
+[[rule]]
+id = "our-overlay"
+on = "tunnel"
+summary = "our datacentre overlay ({tunnel_totals})"
+all = [{ fact = "tunnel_kind", is = "vxlan" }, { fact = "tunnel_id", is = "4242", say = "VNI {value} is ours" }]
+"#;
+    let set = RuleSet::load(&[("mine.toml".into(), mine.into())]).unwrap();
+    let mut r = report();
+    let vx = |ids: &[&str]| tunnel(TunnelKind::Vxlan, TunnelTransport::Udp, ("10.0.0.1", 0), ("10.0.0.2", 4789), ids);
+    r.tunnels = vec![vx(&["17"]), vx(&["4242"])];
+    let v = set.verdicts(&r);
+    assert_eq!(v[0].summary, "our datacentre overlay (2 tunnel endpoint pairs, 2 VNIs, 20 packets)");
+    assert_eq!(v[0].evidence, ["VNI 4242 is ours"]);
+    r.tunnels.pop();
+    assert_eq!(set.verdicts(&r)[0].rule.as_deref(), Some("overlay-on-the-wire"));
 }

@@ -47,6 +47,8 @@ pub struct MsgCtx {
     pub dport: u16,
     pub transport: Transport,
     pub pid: Option<u32>,
+    /// The tunnel that carried it (the aggregator's index + 1; 0 for none).
+    pub tunnel: u32,
     /// Where it was seen (aggregator interface index), to tell one message seen at both ends of
     /// a path (two hosts' recordings replayed together) from a retransmission.
     pub iface: Option<u32>,
@@ -94,6 +96,8 @@ pub struct Call {
     cseq_method: Option<String>,
     registrar: Option<String>,
     pid: Option<u32>,
+    /// The tunnel of its first message that came through one (index + 1; 0 for none).
+    tunnel: u32,
     messages: Vec<Kept>,
     state: State,
     confirmed_once: bool,
@@ -136,6 +140,12 @@ impl Call {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The tunnel that carried its first message that came through one (the aggregator's
+    /// index + 1; 0 for none).
+    pub fn tunnel(&self) -> u32 {
+        self.tunnel
     }
 
     /// The owner id ([`MsgCtx::pid`]) of the first message that named one.
@@ -524,6 +534,9 @@ impl Tracker {
             call.from = m.from().map(|f| f.uri.to_owned());
             call.to = m.to().map(|t| t.uri.to_owned());
         }
+        if call.tunnel == 0 {
+            call.tunnel = ctx.tunnel;
+        }
         if call.pid.is_none() {
             call.pid = ctx.pid;
         }
@@ -611,6 +624,7 @@ fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> C
         cseq_method,
         registrar: None,
         pid: None,
+        tunnel: 0,
         messages: Vec::new(),
         state: State::Unknown,
         confirmed_once: false,
@@ -639,6 +653,7 @@ pub(crate) mod tests {
             dport: 5060,
             transport: Transport::Udp,
             pid: None,
+            tunnel: 0,
             iface: None,
         }
     }

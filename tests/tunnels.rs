@@ -1,0 +1,805 @@
+//! Tunnels inside captures against tshark, the decoding oracle: for every capture of the
+//! corpus's tunnels/ folder (public captures of GRE, PPTP, ERSPAN, GTP-U, VXLAN, Geneve,
+//! Teredo, PPPoE, IP in IP, OpenVPN) the report's tunnel kinds, identifiers, tunnel packet
+//! counts and the flows carried inside are what tshark shows. Hand-built frames cover what the
+//! corpus lacks (L2TPv2 and v3, 6in6, the PPP link types, OpenVPN over TCP, WireGuard's
+//! handshake and cookie reply), written with the project's pcap writer and read by tshark too.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use tuntrace_core::report::{App, Report, TunnelKind};
+
+/// tshark's fields of every frame, with the heuristics a tunnel on an unusual port needs.
+fn tshark(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
+    tshark_with(file, &[], fields)
+}
+
+/// [`tshark`] with more options (decode-as rules a capture needs).
+fn tshark_with(file: &Path, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"]).arg(file);
+    cmd.args(["--enable-heuristic", "teredo_udp"]);
+    cmd.args(extra);
+    cmd.args(["-T", "fields", "-E", "separator=\t", "-E", "aggregator=\u{1f}"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark not found: run ci/setup");
+    assert!(out.status.success(), "tshark on {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+fn values(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split('\u{1f}').filter(|v| !v.is_empty())
+}
+
+fn num(v: &str) -> u64 {
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).unwrap(),
+        None => v.parse().unwrap(),
+    }
+}
+
+/// How the report spells an identifier tshark read as a number.
+type Spelling = fn(u64) -> String;
+
+/// The identifier fields tshark has for tunnels, and how the report spells each.
+const ID_FIELDS: &[(&str, Spelling)] = &[
+    ("gre.key", |v| v.to_string()),
+    ("gre.key.call_id", |v| v.to_string()),
+    ("gtp.teid", |v| format!("{v:08x}")),
+    ("vxlan.vni", |v| v.to_string()),
+    ("geneve.vni", |v| v.to_string()),
+    ("l2tp.tunnel", |v| v.to_string()),
+    ("l2tp.session", |v| v.to_string()),
+    ("l2tp.sid", |v| v.to_string()),
+    ("l2tp.ccid", |v| v.to_string()),
+    ("pppoe.session_id", |v| v.to_string()),
+    ("wg.sender", |v| format!("{v:08x}")),
+    ("wg.receiver", |v| format!("{v:08x}")),
+    ("openvpn.sessionid", |v| format!("{v:016x}")),
+];
+
+/// Every tunnel identifier tshark reads in the file, as the report spells them.
+fn tshark_ids(file: &Path) -> BTreeSet<String> {
+    let fields: Vec<&str> = ID_FIELDS.iter().map(|(f, _)| *f).collect();
+    let mut ids = BTreeSet::new();
+    for row in tshark(file, &fields) {
+        for ((_, spell), cell) in ID_FIELDS.iter().zip(&row) {
+            ids.extend(values(cell).map(|v| spell(num(v))));
+        }
+    }
+    ids
+}
+
+fn report_ids(r: &Report) -> BTreeSet<String> {
+    r.tunnels.iter().flat_map(|t| t.ids.iter().cloned()).collect()
+}
+
+/// A conversation without direction: the two (address, port) ends sorted (port 0 without ports).
+type Conv = ((String, u16), (String, u16));
+
+fn conv(a: &str, ap: u16, b: &str, bp: u16) -> Conv {
+    let (x, y) = ((a.to_string(), ap), (b.to_string(), bp));
+    if x <= y {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+const TUNNEL_PROTOCOLS: &[&str] = &["gre", "gtp", "vxlan", "geneve", "l2tp", "pppoes", "teredo"];
+
+/// The innermost conversation of every frame tshark shows inside a tunnel: the last IP layer's
+/// addresses and the ports of a UDP or TCP header after it. ICMP errors quote an IP header,
+/// which is not a tunnel: the walk stops at ICMP.
+fn tshark_inner(file: &Path) -> BTreeSet<Conv> {
+    tshark_inner_with(file, &[])
+}
+
+fn tshark_inner_with(file: &Path, extra: &[&str]) -> BTreeSet<Conv> {
+    let rows = tshark_with(
+        file,
+        extra,
+        &[
+            "frame.protocols",
+            "ip.src",
+            "ip.dst",
+            "ipv6.src",
+            "ipv6.dst",
+            "udp.srcport",
+            "udp.dstport",
+            "tcp.srcport",
+            "tcp.dstport",
+        ],
+    );
+    let mut out = BTreeSet::new();
+    for row in rows {
+        let protos: Vec<&str> = row[0].split(':').collect();
+        let col = |i: usize| values(&row[i]).collect::<Vec<_>>();
+        let (v4s, v4d, v6s, v6d) = (col(1), col(2), col(3), col(4));
+        let (mut n4, mut n6, mut ip_layers, mut inner_ip, mut last_ip_at) = (0, 0, 0, None, 0);
+        let mut tunnel_at = None;
+        for (at, p) in protos.iter().enumerate() {
+            match *p {
+                "ip" => {
+                    inner_ip = v4s.get(n4).zip(v4d.get(n4)).map(|(s, d)| (s.to_string(), d.to_string()));
+                    n4 += 1;
+                    ip_layers += 1;
+                    last_ip_at = at;
+                }
+                "ipv6" => {
+                    inner_ip = v6s.get(n6).zip(v6d.get(n6)).map(|(s, d)| (s.to_string(), d.to_string()));
+                    n6 += 1;
+                    ip_layers += 1;
+                    last_ip_at = at;
+                }
+                "icmp" | "icmpv6" => break,
+                p if TUNNEL_PROTOCOLS.contains(&p) => {
+                    tunnel_at.get_or_insert(at);
+                }
+                _ => {}
+            }
+        }
+        // An IP layer inside a tunnel: after a tunnel protocol (PPPoE has no IP outside), or
+        // an IP layer inside another.
+        if !(tunnel_at.is_some_and(|t| last_ip_at > t) || ip_layers > 1) {
+            continue;
+        }
+        let Some((s, d)) = inner_ip else { continue };
+        let transport_after = protos.iter().rposition(|p| matches!(*p, "udp" | "tcp")).is_some_and(|i| i > last_ip_at);
+        let (sp, dp) = if transport_after {
+            let last = |i: usize| col(i).last().map(|v| v.parse::<u16>().unwrap());
+            if protos[protos.iter().rposition(|p| matches!(*p, "udp" | "tcp")).unwrap()] == "udp" {
+                (last(5).unwrap(), last(6).unwrap())
+            } else {
+                (last(7).unwrap(), last(8).unwrap())
+            }
+        } else {
+            (0, 0)
+        };
+        out.insert(conv(&s, sp, &d, dp));
+    }
+    out
+}
+
+/// The report's flows a tunnel carried that are not themselves a tunnel's carrier.
+fn report_inner(r: &Report) -> BTreeSet<Conv> {
+    let carrier = |a: App| TunnelKind::ALL.iter().any(|&k| k != TunnelKind::Pppoe && App::carrying(k) == a);
+    r.flows
+        .iter()
+        .filter(|f| f.tunnel.is_some() && !carrier(f.app))
+        .map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0)))
+        .collect()
+}
+
+/// Frames with `protocol` in them, among tshark's `frame.protocols` rows.
+fn frames_with(rows: &[Vec<String>], protocol: &str) -> u64 {
+    rows.iter().filter(|r| r[0].split(':').any(|p| p == protocol)).count() as u64
+}
+
+/// The tunnels of `kind` not nested in another of the same kind: one count per frame, as
+/// tshark's frames with the protocol are.
+fn outer_packets(r: &Report, kind: TunnelKind) -> u64 {
+    r.tunnels
+        .iter()
+        .filter(|t| t.kind == kind && t.tunnel.is_none_or(|p| r.tunnels[p].kind != kind))
+        .map(|t| t.packets)
+        .sum()
+}
+
+/// What each corpus capture holds, by the report's kinds (outermost first).
+fn expected_kinds(name: &str) -> &'static [TunnelKind] {
+    use TunnelKind::*;
+    match name {
+        "ip4in4.pcap" => &[Ipip],
+        "ip4in6.pcap" => &[FourIn6],
+        "ip6in4.pcap" => &[SixIn4],
+        "ip6in6in6.pcap" => &[SixIn6, SixIn6],
+        "gre_pptp.pcap" => &[FourIn6, Gre],
+        "gre_within_gre.pcap" => &[Gre, Gre],
+        "gre_over_udp_4754.pcap" | "gre_erspan3_dot1q.pcap" => &[Gre],
+        "gtp_ipv6.pcap" | "gtp_ext_header.pcap" | "gtp_gn_fragmented.pcap" => &[GtpU],
+        "gtp_false_positive.pcap" => &[],
+        "vxlan_triple.pcap" => &[Vxlan, Vxlan, Vxlan],
+        "geneve_ipv6.pcap" | "geneve_truncated.pcapng" => &[Geneve],
+        "teredo.pcap" => &[Teredo, Teredo, Teredo],
+        "pppoe_session.pcap" => &[Pppoe],
+        "openvpn_udp_nohmac.pcapng" | "openvpn_tlscrypt.pcap" => &[Openvpn],
+        other => panic!("{other}: add it to expected_kinds"),
+    }
+}
+
+fn tunnel_corpus() -> Option<Vec<PathBuf>> {
+    let dir = corpus_dir()?.join("tunnels");
+    Some(corpus_files(&dir))
+}
+
+/// The kinds, identifiers, tunnel packet counts and inner conversations of every capture.
+#[test]
+fn tunnel_captures_match_tshark() {
+    let Some(files) = tunnel_corpus() else { return };
+    assert!(files.len() >= 19, "{files:?}");
+    for f in files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let r = replay_json(&f);
+        let kinds: Vec<TunnelKind> = r.tunnels.iter().map(|t| t.kind).collect();
+        assert_eq!(kinds, expected_kinds(name), "{name}: tunnels {:#?}", r.tunnels);
+        assert_eq!(report_ids(&r), tshark_ids(&f), "{name}: identifiers (report, tshark)");
+        assert_eq!(report_inner(&r), tshark_inner(&f), "{name}: inner conversations (report, tshark)");
+        let protocols = tshark(&f, &["frame.protocols"]);
+        for (kind, proto) in [
+            (TunnelKind::Gre, "gre"),
+            (TunnelKind::GtpU, "gtp"),
+            (TunnelKind::Vxlan, "vxlan"),
+            (TunnelKind::Geneve, "geneve"),
+            (TunnelKind::Teredo, "teredo"),
+            (TunnelKind::Pppoe, "pppoes"),
+            (TunnelKind::Openvpn, "openvpn"),
+        ] {
+            assert_eq!(
+                outer_packets(&r, kind),
+                frames_with(&protocols, proto),
+                "{name}: {kind} packets (report, tshark)"
+            );
+        }
+        // Every inner flow names a tunnel of the report, and each tunnel counts its own.
+        let mut per: BTreeMap<usize, u64> = BTreeMap::new();
+        for fl in &r.flows {
+            if let Some(t) = fl.tunnel {
+                assert!(t < r.tunnels.len(), "{name}: flow names tunnel #{t}");
+                *per.entry(t).or_default() += 1;
+            }
+        }
+        for (i, t) in r.tunnels.iter().enumerate() {
+            assert_eq!(t.inner_flows, per.get(&i).copied().unwrap_or(0), "{name}: tunnel #{i} inner flows");
+        }
+    }
+}
+
+/// The corpus's OpenVPN captures: the control channel's protection named as it is, never as
+/// another, and the session IDs of both sides where tshark puts them.
+#[test]
+fn openvpn_variants_and_sides() {
+    let Some(dir) = corpus_dir() else { return };
+    let dir = dir.join("tunnels");
+    for (name, variant) in [("openvpn_udp_nohmac.pcapng", "plain"), ("openvpn_tlscrypt.pcap", "tls-crypt-v2")] {
+        let f = dir.join(name);
+        let r = replay_json(&f);
+        let [t] = r.tunnels.as_slice() else { panic!("{name}: {:?}", r.tunnels) };
+        assert_eq!(t.variant.as_deref(), Some(variant), "{name}");
+        let o = t.openvpn.as_ref().unwrap();
+        let client = o.client.clone().expect("a client's hard reset is in the capture");
+        // tshark: the session ID of each packet and who sent it.
+        let mut sides: BTreeMap<bool, BTreeSet<String>> = BTreeMap::new();
+        for row in tshark(&f, &["openvpn.sessionid", "udp.srcport"]) {
+            for v in values(&row[0]) {
+                let from_client = client.ends_with(&format!(":{}", row[1]));
+                sides.entry(from_client).or_default().insert(format!("{:016x}", num(v)));
+            }
+        }
+        let set = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
+        assert_eq!(Some(&set(&o.client_session_ids)), sides.get(&true), "{name}");
+        assert_eq!(Some(&set(&o.server_session_ids)), sides.get(&false), "{name}");
+        let opcodes = tshark(&f, &["openvpn.opcode"]);
+        let count = |ops: &[u64]| -> u64 {
+            opcodes.iter().flat_map(|r| values(&r[0]).map(num).collect::<Vec<_>>()).filter(|o| ops.contains(o)).count()
+                as u64
+        };
+        assert_eq!(o.data_packets, count(&[6, 9]), "{name}: data");
+        assert_eq!(o.ack_packets, count(&[5]), "{name}: ack");
+        assert_eq!(o.control_packets, count(&[1, 2, 3, 4, 7, 8, 10, 11]), "{name}: control");
+    }
+}
+
+/// UDP 2152 carrying DNS is not GTP-U: nothing decapsulated, nothing malformed, the flow stays
+/// plain UDP.
+#[test]
+fn gtp_false_positive_is_not_decapsulated() {
+    let Some(dir) = corpus_dir() else { return };
+    let r = replay_json(&dir.join("tunnels/gtp_false_positive.pcap"));
+    assert!(r.tunnels.is_empty(), "{:?}", r.tunnels);
+    assert_eq!(r.stats.malformed, 0);
+    assert_eq!(r.flows.len(), 1);
+    assert_eq!((r.flows[0].app, r.flows[0].tunnel), (App::Other, None));
+}
+
+// ---- Hand-built captures: what the corpus lacks, written with the project's pcap writer and
+// read by tshark as well as by tuntrace.
+
+mod built {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::path::PathBuf;
+
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::time::Timestamp;
+
+    pub const EN10MB: u32 = 1;
+    pub const LINUX_SLL: u32 = 113;
+
+    pub fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+        let total = (20 + payload.len()) as u16;
+        let mut v = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
+        v[2..4].copy_from_slice(&total.to_be_bytes());
+        v.extend_from_slice(&Ipv4Addr::from(src).octets());
+        v.extend_from_slice(&Ipv4Addr::from(dst).octets());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    pub fn ipv6(next: u8, src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x60, 0, 0, 0];
+        v.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        v.extend_from_slice(&[next, 64]);
+        v.extend_from_slice(&src.parse::<Ipv6Addr>().unwrap().octets());
+        v.extend_from_slice(&dst.parse::<Ipv6Addr>().unwrap().octets());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    pub fn udp(sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&sport.to_be_bytes());
+        v.extend_from_slice(&dport.to_be_bytes());
+        v.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(data);
+        v
+    }
+
+    /// A TCP segment with PSH|ACK (or SYN when `data` is empty and `syn`).
+    pub fn tcp(sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&sport.to_be_bytes());
+        v.extend_from_slice(&dport.to_be_bytes());
+        v.extend_from_slice(&seq.to_be_bytes());
+        v.extend_from_slice(&ack.to_be_bytes());
+        v.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        v.extend_from_slice(data);
+        v
+    }
+
+    pub fn ether(ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01];
+        v.extend_from_slice(&ethertype.to_be_bytes());
+        v.extend_from_slice(l3);
+        v
+    }
+
+    /// Linux cooked v1, sent by us, protocol `ethertype`.
+    pub fn sll(ethertype: u16, l3: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+        v.extend_from_slice(&ethertype.to_be_bytes());
+        v.extend_from_slice(l3);
+        v
+    }
+
+    pub fn sip(first_line: &str, call_id: &str, cseq: &str, body: &str) -> Vec<u8> {
+        let ct = if body.is_empty() { String::new() } else { "Content-Type: application/sdp\r\n".into() };
+        format!(
+            "{first_line}\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK{call_id}\r\nFrom: <sip:alice@ims.mnc001.mcc001.3gppnetwork.org>;tag=a\r\nTo: <sip:bob@ims.mnc001.mcc001.3gppnetwork.org>\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// Write `frames` to a fresh pcap of `linktype` under the target directory.
+    pub fn pcap(name: &str, linktype: u32, frames: &[Vec<u8>]) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tunnels-built");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap(), linktype, 0, TsPrecision::Micro).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000_000), f, f.len() as u32).unwrap();
+        }
+        w.finish().unwrap();
+        path
+    }
+
+    /// A WireGuard message of `ty` with the index fields set (little-endian on the wire).
+    pub fn wg(ty: u8, first: u32, second: u32, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[0] = ty;
+        b[4..8].copy_from_slice(&first.to_le_bytes());
+        if ty == 2 {
+            b[8..12].copy_from_slice(&second.to_le_bytes());
+        } else if ty == 4 {
+            b[8..16].copy_from_slice(&u64::from(second).to_le_bytes());
+        }
+        for (i, x) in b.iter_mut().enumerate().skip(16) {
+            *x = (i * 7) as u8;
+        }
+        b
+    }
+}
+
+use built::*;
+
+const A: [u8; 4] = [198, 51, 100, 1];
+const B: [u8; 4] = [198, 51, 100, 2];
+
+/// What the built captures must show in a report, beside tshark's reading.
+fn check_built(f: &Path, kinds: &[TunnelKind]) -> Report {
+    let r = replay_json(f);
+    let name = f.file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(r.tunnels.iter().map(|t| t.kind).collect::<Vec<_>>(), kinds, "{name}: {:#?}", r.tunnels);
+    assert_eq!(report_ids(&r), tshark_ids(f), "{name}: identifiers (report, tshark)");
+    assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+    r
+}
+
+/// SIP requests and responses carried both ways through IP-in-IP (4in4 and 6in6): the
+/// dialog holds both, and names the tunnel.
+#[test]
+fn sip_both_ways_through_ip_in_ip() {
+    let inv = sip("INVITE sip:bob@example.org SIP/2.0", "c1", "1 INVITE", "");
+    let ok = sip("SIP/2.0 200 OK", "c1", "1 INVITE", "");
+    let (c, d) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let frames = vec![
+        ether(0x0800, &ipv4(4, A, B, &ipv4(17, c, d, &udp(5060, 5060, &inv)))),
+        ether(0x0800, &ipv4(4, B, A, &ipv4(17, d, c, &udp(5060, 5060, &ok)))),
+    ];
+    let f = pcap("sip_4in4.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Ipip]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+    let [dl] = r.sip.dialogs.as_slice() else { panic!("{:?}", r.sip) };
+    assert_eq!(dl.messages.len(), 2, "request and response");
+    assert_eq!(dl.tunnel, Some(0));
+    // 6in6, the response coming back through the same tunnel.
+    let (x, y) = ("2001:db8::1", "2001:db8::2");
+    let frames = vec![
+        ether(0x86dd, &ipv6(41, x, y, &ipv6(17, "fd00::1", "fd00::2", &udp(5060, 5060, &inv)))),
+        ether(0x86dd, &ipv6(41, y, x, &ipv6(17, "fd00::2", "fd00::1", &udp(5060, 5060, &ok)))),
+    ];
+    let f = pcap("sip_6in6.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::SixIn6]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+    assert_eq!(r.sip.dialogs[0].messages.len(), 2);
+    assert_eq!(r.tunnels[0].packets, 2);
+    assert_eq!((r.tunnels[0].src.as_str(), r.tunnels[0].dst.as_str()), (x, y));
+}
+
+/// VoLTE as a phone's modem sees it from the core: Linux cooked frames of GTP-U carrying IPv6
+/// with SIP (an INVITE with SDP, its 200) and the RTP it announced. The SIP dialog is reported
+/// like SIP anywhere, names the tunnel, and the media is labelled RTP.
+#[test]
+fn sip_and_rtp_inside_gtp_u_over_linux_cooked() {
+    let sdp = "v=0\r\no=- 1 1 IN IP6 2001:db8:5e::1\r\ns=-\r\nc=IN IP6 2001:db8:5e::1\r\nt=0 0\r\nm=audio 50000 RTP/AVP 97\r\na=rtpmap:97 AMR/8000\r\n";
+    let inv = sip("INVITE sip:bob@ims.mnc001.mcc001.3gppnetwork.org SIP/2.0", "volte1", "1 INVITE", sdp);
+    let ok = sip("SIP/2.0 200 OK", "volte1", "1 INVITE", "");
+    let gtp = |teid: u32, inner: &[u8]| {
+        // G-PDU with a PDU session container extension header (E flag).
+        let mut g = vec![0x34, 0xff, 0, 0];
+        g.extend_from_slice(&teid.to_be_bytes());
+        g.extend_from_slice(&[0, 0, 0, 0x85, 1, 0x10, 0x09, 0x00]);
+        g.extend_from_slice(inner);
+        let len = (g.len() - 8) as u16;
+        g[2..4].copy_from_slice(&len.to_be_bytes());
+        g
+    };
+    let (ue, pcscf) = ("2001:db8:5e::1", "2001:db8:1::5");
+    let (enb, sgw) = ([10, 1, 0, 1], [10, 2, 0, 1]);
+    let rtp = [&[0x80u8, 97, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9][..], &[0x3c; 20]].concat();
+    let frames = vec![
+        sll(
+            0x0800,
+            &ipv4(17, enb, sgw, &udp(2152, 2152, &gtp(0x1234abcd, &ipv6(17, ue, pcscf, &udp(5060, 5060, &inv))))),
+        ),
+        sll(
+            0x0800,
+            &ipv4(17, sgw, enb, &udp(2152, 2152, &gtp(0x00c0ffee, &ipv6(17, pcscf, ue, &udp(5060, 5060, &ok))))),
+        ),
+        sll(
+            0x0800,
+            &ipv4(
+                17,
+                enb,
+                sgw,
+                &udp(2152, 2152, &gtp(0x1234abcd, &ipv6(17, ue, "2001:db8:fa::9", &udp(50000, 40000, &rtp)))),
+            ),
+        ),
+        sll(
+            0x0800,
+            &ipv4(
+                17,
+                sgw,
+                enb,
+                &udp(2152, 2152, &gtp(0x00c0ffee, &ipv6(17, "2001:db8:fa::9", ue, &udp(40000, 50000, &rtp)))),
+            ),
+        ),
+    ];
+    let f = pcap("volte_gtp_sll.pcap", LINUX_SLL, &frames);
+    let r = check_built(&f, &[TunnelKind::GtpU]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+    assert_eq!(r.tunnels[0].ids, ["1234abcd", "00c0ffee"]);
+    let [d] = r.sip.dialogs.as_slice() else { panic!("{:?}", r.sip) };
+    assert_eq!((d.messages.len(), d.tunnel), (2, Some(0)));
+    let rtp_flows: Vec<_> = r.flows.iter().filter(|f| f.app == App::Rtp).collect();
+    assert_eq!(rtp_flows.len(), 1, "{:#?}", r.flows);
+    assert_eq!((rtp_flows[0].packets, rtp_flows[0].tunnel), (2, Some(0)));
+    let outer = r.flows.iter().find(|f| f.tunnel.is_none()).unwrap();
+    assert_eq!(outer.app, App::GtpU);
+    assert!(
+        r.verdicts.iter().any(|v| v.summary.contains("carrier GTP-U") && v.summary.contains("SIP")),
+        "{:#?}",
+        r.verdicts
+    );
+    // tshark reads the same SIP inside.
+    let sip_rows = tshark(&f, &["sip.Call-ID"]);
+    assert_eq!(sip_rows.iter().filter(|r| r[0] == "volte1").count(), 2);
+}
+
+/// GRE with a key carrying MPLS (two labels) carrying IPv4, as carriers use it.
+#[test]
+fn mpls_over_gre() {
+    let inner = ipv4(17, [10, 8, 0, 1], [10, 8, 0, 2], &udp(3333, 4444, b"y"));
+    let gre = [&[0x20, 0, 0x88, 0x47, 0, 0, 0x10, 0x01][..], &[0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64], &inner].concat();
+    let f = pcap("mpls_gre.pcap", EN10MB, &[ether(0x0800, &ipv4(47, A, B, &gre))]);
+    let r = check_built(&f, &[TunnelKind::Gre]);
+    assert_eq!(r.tunnels[0].ids, ["4097"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
+/// VXLAN-GPE (UDP 4790) carrying IPv4 directly: its VNI and inner flow as tshark reads them.
+#[test]
+fn vxlan_gpe() {
+    let inner = ipv4(17, [10, 7, 0, 1], [10, 7, 0, 2], &udp(1111, 2222, b"x"));
+    let gpe = [&[0x0c, 0, 0, 1, 0, 0x30, 0x39, 0][..], &inner].concat();
+    let f = pcap("vxlan_gpe.pcap", EN10MB, &[ether(0x0800, &ipv4(17, A, B, &udp(50000, 4790, &gpe)))]);
+    let r = check_built(&f, &[TunnelKind::Vxlan]);
+    assert_eq!(r.tunnels[0].ids, ["12345"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
+/// L2TPv2 (control and data with PPP) on UDP 1701, and L2TPv3 over IP (protocol 115) and
+/// over UDP carrying Ethernet.
+#[test]
+fn l2tp_v2_and_v3() {
+    let ppp_ip = |ip: &[u8]| [&[0xff, 0x03, 0x00, 0x21][..], ip].concat();
+    let inner = ipv4(17, [10, 9, 0, 1], [10, 9, 0, 2], &udp(1000, 2000, b"hello"));
+    // SCCRQ-like control: T L S, tunnel 0, session 0, Ns Nr, one AVP (message type 1).
+    let ctl = [0xc8, 0x02, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 8, 0, 0, 0, 0, 0, 1];
+    let mut data = vec![0x40, 0x02, 0, 0, 0, 7, 0, 9];
+    data.extend_from_slice(&ppp_ip(&inner));
+    let l = data.len() as u16;
+    data[2..4].copy_from_slice(&l.to_be_bytes());
+    let frames = vec![
+        ether(0x0800, &ipv4(17, A, B, &udp(1701, 1701, &ctl))),
+        ether(0x0800, &ipv4(17, A, B, &udp(1701, 1701, &data))),
+    ];
+    let f = pcap("l2tpv2.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::L2tp]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+    assert_eq!(r.tunnels[0].variant.as_deref(), Some("l2tpv2"));
+    // L2TPv3 over IP: session 0x2001, no cookie, Ethernet inside.
+    let eth = ether(0x0800, &inner);
+    let v3 = [&0x2001u32.to_be_bytes()[..], &eth].concat();
+    let frames = vec![ether(0x0800, &ipv4(115, A, B, &v3)), ether(0x0800, &ipv4(115, B, A, &v3))];
+    let f = pcap("l2tpv3_ip.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::L2tp]);
+    // Without the control connection that announced it, tshark must be told the pseudowire
+    // carries Ethernet; tuntrace finds the Ethernet header itself.
+    assert_eq!(report_inner(&r), tshark_inner_with(&f, &["-d", "l2tp.pw_type==0,eth"]));
+    assert_eq!(r.tunnels[0].ids, ["8193"]);
+    // The same over UDP 1701 (version 3 in the header's version field).
+    let mut v3u = vec![0x00, 0x03, 0, 0];
+    v3u.extend_from_slice(&v3);
+    let f = pcap("l2tpv3_udp.pcap", EN10MB, &[ether(0x0800, &ipv4(17, A, B, &udp(1701, 1701, &v3u)))]);
+    let r = check_built(&f, &[TunnelKind::L2tp]);
+    assert_eq!(report_inner(&r), tshark_inner_with(&f, &["-d", "l2tp.pw_type==0,eth"]));
+    assert_eq!(r.tunnels[0].ids, ["8193"]);
+    let f = pcap("l2tpv3_ip.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!((r.tunnels[0].variant.as_deref(), r.tunnels[0].transport.as_str()), (Some("l2tpv3"), "ip"));
+}
+
+/// The PPP link types: PPP (9) with and without HDLC framing, PPP_HDLC (50) and Cisco HDLC,
+/// PPP_WITH_DIR (204). Their IP flows are what tshark reads.
+#[test]
+fn ppp_link_types() {
+    let pkt = |n: u8| {
+        ipv4(
+            17,
+            [10, 0, 0, n],
+            [10, 0, 0, 200],
+            &udp(5060, 5060, &sip("OPTIONS sip:x SIP/2.0", &format!("o{n}"), "1 OPTIONS", "")),
+        )
+    };
+    let lcp = vec![0xff, 0x03, 0xc0, 0x21, 1, 1, 0, 4];
+    for (name, lt, frames) in [
+        (
+            "ppp9.pcap",
+            9,
+            vec![[&[0xff, 0x03, 0x00, 0x21][..], &pkt(1)].concat(), [&[0x00, 0x21][..], &pkt(2)].concat(), lcp.clone()],
+        ),
+        (
+            "ppp50.pcap",
+            50,
+            vec![[&[0xff, 0x03, 0x00, 0x21][..], &pkt(3)].concat(), [&[0x0f, 0x00, 0x08, 0x00][..], &pkt(4)].concat()],
+        ),
+        (
+            "ppp204.pcap",
+            204,
+            vec![
+                [&[1, 0xff, 0x03, 0x00, 0x21][..], &pkt(5)].concat(),
+                [&[0, 0xff, 0x03, 0x00, 0x21][..], &pkt(6)].concat(),
+            ],
+        ),
+    ] {
+        let f = pcap(name, lt, &frames);
+        let r = replay_json(&f);
+        assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+        assert!(r.unknown_linktypes.is_empty(), "{name}");
+        let got: BTreeSet<Conv> =
+            r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+        let want: BTreeSet<Conv> = tshark(&f, &["ip.src", "ip.dst", "udp.srcport", "udp.dstport"])
+            .into_iter()
+            .filter(|r| !r[0].is_empty())
+            .map(|r| conv(&r[0], r[2].parse().unwrap(), &r[1], r[3].parse().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{name}");
+        assert_eq!(r.sip.dialogs.len(), want.len(), "{name}: an OPTIONS dialog per frame");
+    }
+}
+
+/// OpenVPN over TCP: records framed by their 2-byte length, one split across two segments and
+/// two in one segment, counted per record as tshark counts them.
+#[test]
+fn openvpn_over_tcp_framing() {
+    let (csid, ssid) = (0x1122334455667788u64, 0x99aabbccddeeff00u64);
+    let rec = |p: &[u8]| [&(p.len() as u16).to_be_bytes()[..], p].concat();
+    let control = |op: u8, sid: u64, acks: &[u32], remote: u64, pid: u32, payload: &[u8]| {
+        let mut v = vec![op << 3];
+        v.extend_from_slice(&sid.to_be_bytes());
+        v.push(acks.len() as u8);
+        for a in acks {
+            v.extend_from_slice(&a.to_be_bytes());
+        }
+        if !acks.is_empty() {
+            v.extend_from_slice(&remote.to_be_bytes());
+        }
+        if op != 5 {
+            v.extend_from_slice(&pid.to_be_bytes());
+        }
+        v.extend_from_slice(payload);
+        v
+    };
+    let reset_c = rec(&control(7, csid, &[], 0, 0, &[]));
+    let reset_s = rec(&control(8, ssid, &[0], csid, 0, &[]));
+    let hello = rec(&control(4, csid, &[0], ssid, 1, &[0x16; 100]));
+    let ack = rec(&control(5, ssid, &[1], csid, 0, &[]));
+    let data = |n: u8| rec(&[&[9 << 3, 0, 0, 1][..], &[n; 40]].concat());
+    let (cp, sp) = (40000u16, 1194u16);
+    let mut seq = (1000u32, 5000u32);
+    let mut frames = vec![ether(0x0800, &ipv4(6, A, B, &tcp(cp, sp, seq.0 - 1, 0, 0x02, &[])))];
+    let mut send = |from_client: bool, bytes: &[u8], frames: &mut Vec<Vec<u8>>| {
+        let (s, d, src, dst, q) = if from_client { (cp, sp, A, B, &mut seq.0) } else { (sp, cp, B, A, &mut seq.1) };
+        frames.push(ether(0x0800, &ipv4(6, src, dst, &tcp(s, d, *q, 1, 0x18, bytes))));
+        *q += bytes.len() as u32;
+    };
+    send(true, &reset_c, &mut frames);
+    send(false, &reset_s, &mut frames);
+    send(true, &hello[..50], &mut frames);
+    send(true, &hello[50..], &mut frames);
+    send(false, &ack, &mut frames);
+    send(true, &[data(1), data(2)].concat(), &mut frames);
+    send(false, &data(3), &mut frames);
+    let f = pcap("openvpn_tcp.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Openvpn]);
+    let t = &r.tunnels[0];
+    assert_eq!((t.transport.as_str(), t.packets, t.variant.as_deref()), ("tcp", 7, Some("plain")));
+    let o = t.openvpn.as_ref().unwrap();
+    assert_eq!((o.control_packets, o.ack_packets, o.data_packets), (3, 1, 3));
+    assert_eq!(
+        (o.client_session_ids.clone(), o.server_session_ids.clone()),
+        (vec![format!("{csid:016x}")], vec![format!("{ssid:016x}")])
+    );
+    assert_eq!(o.client.as_deref(), Some("198.51.100.1:40000"));
+    let opcodes: u64 = tshark(&f, &["openvpn.opcode"]).iter().map(|r| values(&r[0]).count() as u64).sum();
+    assert_eq!(opcodes, t.packets, "tshark's OpenVPN packets");
+}
+
+/// WireGuard's four messages on a port that is not 51820: the handshake recognises it;
+/// initiation and response pair into a session, a cookie reply is counted, transport data is
+/// counted per direction into its session, and a second handshake is a rekey.
+#[test]
+fn wireguard_sessions_cookie_and_rekey() {
+    let (i1, r1, i2, r2) = (0x11111111u32, 0x22222222u32, 0x33333333u32, 0x44444444u32);
+    let (up, dn) = (
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, A, B, &udp(40001, 443, &b))),
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, B, A, &udp(443, 40001, &b))),
+    );
+    let frames = vec![
+        up(wg(1, i1, 0, 148)),
+        dn(wg(3, i1, 0, 64)),
+        up(wg(1, i1, 0, 148)),
+        dn(wg(2, r1, i1, 92)),
+        up(wg(4, r1, 0, 32)),
+        up(wg(4, r1, 1, 64)),
+        dn(wg(4, i1, 0, 48)),
+        up(wg(1, i2, 0, 148)),
+        dn(wg(2, r2, i2, 92)),
+        up(wg(4, r2, 0, 80)),
+    ];
+    let f = pcap("wireguard.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Wireguard]);
+    let t = &r.tunnels[0];
+    let w = t.wireguard.as_ref().unwrap();
+    assert_eq!((w.initiations, w.responses, w.cookie_replies, w.transport_packets), (3, 2, 1, 4));
+    assert_eq!((w.handshakes, w.rekeys, w.unpaired_transport), (2, 1, 0));
+    assert_eq!(w.sessions.len(), 2);
+    let s = &w.sessions[0];
+    assert_eq!((s.initiator_index.as_str(), s.responder_index.as_deref()), ("11111111", Some("22222222")));
+    assert_eq!((s.packets_to_responder, s.packets_to_initiator), (2, 1));
+    assert_eq!(s.initiator, "198.51.100.1:40001");
+    // tshark pairs the same indices.
+    let pairs: BTreeSet<(String, String)> = tshark(&f, &["wg.type", "wg.sender", "wg.receiver"])
+        .into_iter()
+        .filter(|r| r[0] == "2")
+        .map(|r| (format!("{:08x}", num(&r[2])), format!("{:08x}", num(&r[1]))))
+        .collect();
+    let ours: BTreeSet<(String, String)> =
+        w.sessions.iter().map(|s| (s.initiator_index.clone(), s.responder_index.clone().unwrap())).collect();
+    assert_eq!(ours, pairs);
+    assert!(r.verdicts.iter().any(|v| v.summary.starts_with("WireGuard VPN")), "{:#?}", r.verdicts);
+    // A session under way before the capture, on another port: transport data alone, as tshark's
+    // heuristic reads it; its indices unpaired.
+    let (up, dn) = (
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, A, B, &udp(40002, 4444, &b))),
+        |b: Vec<u8>| ether(0x0800, &ipv4(17, B, A, &udp(4444, 40002, &b))),
+    );
+    let frames = vec![up(wg(4, r1, 77, 64)), dn(wg(4, i1, 90, 48)), up(wg(4, r1, 78, 32))];
+    let f = pcap("wireguard_midsession.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Wireguard]);
+    let w = r.tunnels[0].wireguard.as_ref().unwrap();
+    assert_eq!((w.transport_packets, w.unpaired_transport, w.handshakes), (3, 3, 0));
+}
+
+/// PPPoE from discovery to session: the concentrator's offer, the request, the confirmation
+/// assigning the session ID and the session's IP traffic are one tunnel between the two MAC
+/// addresses, its identifiers tshark's (the broadcast PADI names no concentrator: not counted).
+#[test]
+fn pppoe_discovery_and_session() {
+    let (client, ac) = ([0x02, 0, 0, 0, 0, 0x0c], [0x02, 0, 0, 0, 0, 0xac]);
+    let frame = |dst: [u8; 6], src: [u8; 6], ethertype: u16, body: &[u8]| {
+        [&dst[..], &src[..], &ethertype.to_be_bytes(), body].concat()
+    };
+    let disc = |code: u8, sid: u16| [&[0x11, code][..], &sid.to_be_bytes(), &[0, 4, 0x01, 0x01, 0, 0]].concat();
+    let ip = ipv4(17, [100, 64, 0, 2], [192, 0, 2, 53], &udp(5353, 53, b"q"));
+    let ppp = [&[0x00, 0x21][..], &ip].concat();
+    let mut sess = vec![0x11, 0x00, 0x12, 0x34];
+    sess.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    sess.extend_from_slice(&ppp);
+    let frames = vec![
+        frame([0xff; 6], client, 0x8863, &disc(0x09, 0)),
+        frame(client, ac, 0x8863, &disc(0x07, 0)),
+        frame(ac, client, 0x8863, &disc(0x19, 0)),
+        frame(client, ac, 0x8863, &disc(0x65, 0x1234)),
+        frame(ac, client, 0x8864, &sess),
+        frame(client, ac, 0x8863, &disc(0xa7, 0x1234)),
+    ];
+    let f = pcap("pppoe_discovery.pcap", EN10MB, &frames);
+    let r = check_built(&f, &[TunnelKind::Pppoe]);
+    let t = &r.tunnels[0];
+    assert_eq!((t.src.as_str(), t.dst.as_str(), t.packets), ("02:00:00:00:00:ac", "02:00:00:00:00:0c", 5));
+    assert_eq!(t.ids, ["0", "4660"]);
+    assert_eq!(report_inner(&r), tshark_inner(&f));
+}
+
+/// IKE and SIP on unusual ports are asked for before the tunnels recognised on any port: an
+/// IKE_SA_INIT whose initiator SPI begins like an OpenVPN client's hard reset stays IKE.
+#[test]
+fn ike_on_an_unusual_port_is_not_taken_for_openvpn() {
+    let mut ike = vec![0x38, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 33, 0x20, 34, 0x08, 0, 0, 0, 0];
+    ike.extend_from_slice(&28u32.to_be_bytes());
+    let f = pcap("ike_7500.pcap", EN10MB, &[ether(0x0800, &ipv4(17, A, B, &udp(7500, 7500, &ike)))]);
+    let r = replay_json(&f);
+    assert!(r.tunnels.is_empty(), "{:?}", r.tunnels);
+    assert_eq!(r.ike_sas.len(), 1);
+    assert_eq!(r.ike_sas[0].initiator_spi, "3801020304050607");
+}
