@@ -996,6 +996,7 @@ mod tests {
                 nat_detected: None,
                 iface: None,
                 owners: vec![],
+                malformed: vec![],
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {

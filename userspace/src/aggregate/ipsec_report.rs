@@ -44,6 +44,7 @@ pub(super) fn ike_sas(
                 nat_detected: s.nat_detected.then_some(true),
                 iface: s.iface.and_then(&iface_name),
                 owners: s.owners.iter().filter_map(|&h| proc_ref(h)).collect(),
+                malformed: s.malformed.iter().map(|r| r.to_string()).collect(),
             }
         })
         .collect()

@@ -46,6 +46,7 @@ use crate::time::Timestamp;
 pub use flows::FlowKey;
 use flows::{Flows, TableKey};
 use iface::Ifaces;
+pub use ike_table::MAX_IKE_MALFORMED;
 pub use procs::ProcHandle;
 use procs::Processes;
 pub use sip_report::sip_report;

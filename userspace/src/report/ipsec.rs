@@ -59,6 +59,11 @@ pub struct IkeSa {
     /// Every process seen sending or receiving its messages, first first: both ends' daemons
     /// when recordings of two hosts are replayed together (additive field).
     pub owners: Vec<ProcRef>,
+    /// Why messages of this SA were damaged after their header, each reason once (at most
+    /// [`MAX_IKE_MALFORMED`](crate::aggregate::MAX_IKE_MALFORMED)): the header still ties them to
+    /// the SA, so version, SPIs and exchanges stand (additive field).
+    #[serde(default)]
+    pub malformed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -124,6 +124,7 @@ fn sample(some: bool) -> Report {
             nat_detected: some.then_some(true),
             iface: opt("en0"),
             owners: vec![ProcRef { pid: 7, comm: opt("charon"), exe: None }],
+            malformed: if some { vec!["ike payload length past message end".into()] } else { vec![] },
         }],
         esp_sas: vec![EspSa {
             spi: "c0ffee01".into(),

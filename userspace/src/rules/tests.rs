@@ -85,6 +85,7 @@ fn ike_sa(pid: Option<(u32, &str)>) -> IkeSa {
         nat_detected: None,
         iface: Some("eth0".into()),
         owners: vec![],
+        malformed: vec![],
     }
 }
 
