@@ -302,6 +302,10 @@ impl Aggregator {
         match sipmsg::parse(data) {
             Ok(m) => {
                 self.mark(pk, e, app::SIP);
+                // Counted as damage, yet the message stands: the datagram bounded it.
+                if let Some(reason) = m.content_length_damage {
+                    self.bad(Malformed::new(reason));
+                }
                 self.sip_message(pk, e, dialog::Transport::Udp, &m);
             }
             Err(e) => self.bad(e),
