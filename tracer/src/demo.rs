@@ -257,6 +257,10 @@ fn feed_file(
     let mut sink = Named { inner: agg.input(path.display().to_string()), name_it };
     match tuntrace_core::capture::stream(path, first, &mut sink) {
         Ok(n) => n,
+        Err(e @ tuntrace_core::capture::OpenError::Io { .. }) => {
+            sink.inner.unreadable(e.to_string());
+            0
+        }
         Err(e) => {
             sink.damage(&Damage { offset: 0, what: e.to_string() });
             0

@@ -399,7 +399,7 @@ fn replay(
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = written.and_then(|_| stdout.flush());
     for e in &report.errors {
-        if e.offset == 0 {
+        if e.unreadable {
             say!("tuntrace: {}: {}", escape::field(&e.input), escape::field(&e.message));
         } else {
             say!(

@@ -187,7 +187,12 @@ fn sample(some: bool) -> Report {
         }],
         malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
         unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
-        errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+        errors: vec![InputError {
+            input: "b.pcap".into(),
+            offset: 24,
+            message: "truncated\nrecord".into(),
+            unreadable: false,
+        }],
         host: if some { sample_host() } else { host_facts::HostFacts::default() },
     }
 }

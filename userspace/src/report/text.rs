@@ -390,7 +390,7 @@ fn problems(o: &mut String, r: &Report) {
         let _ = writeln!(o, "  link type {} ({}) not decoded: {} frames counted only", l.linktype, l.name, l.frames);
     }
     for e in &r.errors {
-        if e.offset == 0 {
+        if e.unreadable {
             let _ = writeln!(o, "  {}: {}", esc(&e.input), esc(&e.message));
         } else {
             let _ = writeln!(
