@@ -268,8 +268,7 @@ fn packet_strings_never_reach_the_terminal_raw() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_inert("ladder", &r.stdout);
     assert!(
-        r.stdout.contains(&format!("Call-ID {escaped_id}@host"))
-            && r.stdout.contains("486 Busy\\u{202e}"),
+        r.stdout.contains(&format!("Call-ID {escaped_id}@host")) && r.stdout.contains("486 Busy\\u{202e}"),
         "{}",
         r.stdout
     );
@@ -398,4 +397,59 @@ fn pcapng_option_damage_is_damage() {
             "{name}: {tool} says {said}"
         );
     }
+}
+
+/// Ethernet + IPv4 + TCP segment from 198.18.0.2:40000 to 198.18.0.1:5060.
+fn tcp_frame(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 20 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&5060u16.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// SIP over TCP goes on after a message it cannot frame and after a stray segment far ahead:
+/// each costs one "not framable", not every later message of the connection.
+#[test]
+fn sip_over_tcp_resynchronises() {
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::time::Timestamp;
+    let msg = |n: u32| {
+        format!(
+            "OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 198.18.0.2;branch=z9hG4bK{n}\r\n\
+From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: tcp-{n}@x\r\nCSeq: {n} OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+        )
+    };
+    let absurd = "OPTIONS sip:b@example.com SIP/2.0\r\nCall-ID: tcp-big@x\r\nCSeq: 9 OPTIONS\r\nContent-Length: 999999999\r\n\r\nbody";
+    // (sequence number, flags, payload): SYN, then the payloads in order but for the stray.
+    let stray = msg(99);
+    let parts = [msg(1), format!("{absurd}{}", msg(2)), msg(3), stray.clone(), msg(4), msg(5)];
+    let mut segments: Vec<(u32, u8, Vec<u8>)> = vec![(1000, 0x02, Vec::new())];
+    let mut seq = 1001u32;
+    for p in parts {
+        if p == stray {
+            // 100 MB ahead of the stream; the stream goes on where it was.
+            segments.push((seq.wrapping_add(100_000_000), 0x18, p.into_bytes()));
+            continue;
+        }
+        segments.push((seq, 0x18, p.clone().into_bytes()));
+        seq += p.len() as u32;
+    }
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Micro).unwrap();
+    for (i, (seq, flags, data)) in segments.iter().enumerate() {
+        let f = tcp_frame(*seq, *flags, data);
+        w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000_000), &f, f.len() as u32).unwrap();
+    }
+    let p = tmp("sip-tcp-resync.pcap", &w.finish().unwrap());
+    let j = replay_json(&p);
+    let ids: Vec<&str> = j.sip.dialogs.iter().map(|d| d.call_id.as_str()).collect();
+    assert_eq!(ids, ["tcp-1@x", "tcp-2@x", "tcp-3@x", "tcp-4@x", "tcp-5@x"], "{:?}", j.malformed);
+    let unframable: u64 = j.malformed.iter().filter(|m| m.reason == "sip stream not framable").map(|m| m.packets).sum();
+    assert_eq!(unframable, 1, "{:?}", j.malformed);
 }

@@ -370,9 +370,14 @@ impl Aggregator {
                         tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
                     }
                     sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
+                    // Counted once, then framing starts again at the next start line (a gap, a
+                    // mid-stream pickup or one refused message does not lose the stream).
                     sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
                         garbage += 1;
-                        tcp::Frame::Garbage
+                        match sipmsg::resync_at(b) {
+                            k if k < b.len() => tcp::Frame::Skip(k),
+                            _ => tcp::Frame::Garbage,
+                        }
                     }
                 },
                 |msg| msgs.push(msg.to_vec()),

@@ -25,7 +25,7 @@ use std::cell::OnceCell;
 use memchr::memmem;
 
 use crate::sip::sdp::{self, Sdp};
-pub use framing::{frame_len, looks_like_sip, FrameResult, Keepalive};
+pub use framing::{frame_len, looks_like_sip, resync_at, FrameResult, Keepalive};
 pub use headers::canonical_name;
 pub(crate) use headers::memchr;
 use headers::{find_head_end, is_list_header, name_is, trim_ws, unfold_into, RawHeaders};

@@ -270,6 +270,26 @@ m: <sip:a@h>\nk: 100rel\ne: gzip\ns: hi\nCSeq: 1 INVITE\nc: application/sdp\nl: 
 }
 
 #[test]
+fn resync_finds_the_next_start_line() {
+    use super::resync_at;
+    let reg = b"REGISTER sip:x SIP/2.0\r\nl: 0\r\n\r\n";
+    // Body bytes of a lost message, then a whole one.
+    let buf = [&b"a=rtpmap:0 PCMU/8000\r\n\r\n"[..], reg].concat();
+    assert_eq!(resync_at(&buf), 24);
+    // A refused message (absurd length): the next start line, not the refused one's own.
+    let buf = [&b"SIP/2.0 200 OK\r\nContent-Length: 99999999\r\n\r\n"[..], reg].concat();
+    assert_eq!(resync_at(&buf), 44);
+    assert!(matches!(frame_len(&buf), FrameResult::Malformed(_)));
+    assert_eq!(frame_len(&buf[44..]), FrameResult::Complete(reg.len()));
+    // A start line still arriving is kept; text that cannot become one is not.
+    assert_eq!(resync_at(b"junk\r\nSIP/2.0 18"), 6);
+    assert_eq!(resync_at(b"junk\r\nv=0 stuff"), 15);
+    assert_eq!(resync_at(b"no line end at all"), 18);
+    // A start line at the head is not a place to resync to: it was just refused.
+    assert_eq!(resync_at(reg), reg.len());
+}
+
+#[test]
 fn bad_input_is_malformed_with_stable_reasons() {
     let r = |b: &[u8]| parse(b).unwrap_err().reason;
     assert_eq!(r(b""), "sip empty message");
