@@ -453,3 +453,54 @@ Content-Length: 0\r\n\r\n"
     let unframable: u64 = j.malformed.iter().filter(|m| m.reason == "sip stream not framable").map(|m| m.packets).sum();
     assert_eq!(unframable, 1, "{:?}", j.malformed);
 }
+
+/// Ethernet + IPv4 with protocol `proto` from 198.18.0.2 to 198.18.0.1 (total length as sent).
+fn ip_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1]);
+    f[16..18].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    f.extend_from_slice(l4);
+    f
+}
+
+/// Packets cut by snaplen before their ESP sequence number or UDP length still count for
+/// their SA and flow.
+#[test]
+fn cut_packets_count_for_their_sa_and_flow() {
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::report::Encap;
+    use tuntrace_core::time::Timestamp;
+    let esp = |spi: u32, seq: u32| [&spi.to_be_bytes()[..], &seq.to_be_bytes(), &[0xab; 64]].concat();
+    let mut udp_esp =
+        [&4500u16.to_be_bytes()[..], &4500u16.to_be_bytes(), &(8u16 + 72).to_be_bytes(), &[0, 0]].concat();
+    udp_esp.extend(esp(0x0a0b_0c0d, 7));
+    let udp_other = [&5000u16.to_be_bytes()[..], &5001u16.to_be_bytes(), &[0, 30, 0, 0], &[1; 22]].concat();
+    // (frame, bytes kept): whole packets, then ones cut after the SPI (38 = 14 + 20 + 4) or
+    // inside the UDP header (38: ports only).
+    let frames = [
+        (ip_frame(50, &esp(0x1122_3344, 1)), usize::MAX),
+        (ip_frame(50, &esp(0x1122_3344, 2)), usize::MAX),
+        (ip_frame(50, &esp(0x1122_3344, 3)), 38),
+        (ip_frame(50, &esp(0x5566_7788, 9)), 38),
+        (ip_frame(17, &udp_esp), 46),
+        (ip_frame(17, &udp_other), 38),
+    ];
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Micro).unwrap();
+    for (i, (f, keep)) in frames.iter().enumerate() {
+        let kept = &f[..(*keep).min(f.len())];
+        w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000), kept, f.len() as u32).unwrap();
+    }
+    let p = tmp("cut.pcap", &w.finish().unwrap());
+    let j = replay_json(&p);
+    let sa =
+        |spi: &str| j.esp_sas.iter().find(|s| s.spi == spi).unwrap_or_else(|| panic!("no SA {spi}: {:?}", j.esp_sas));
+    let a = sa("11223344");
+    assert_eq!((a.packets, a.first_seq, a.last_seq, a.seq_gaps), (3, Some(1), Some(2), 0));
+    let b = sa("55667788");
+    assert_eq!((b.packets, b.first_seq, b.last_seq), (1, None, None));
+    let c = sa("0a0b0c0d");
+    assert_eq!((c.packets, c.encap), (1, Encap::Udp));
+    assert!(j.flows.iter().any(|f| f.sport == Some(5000) && f.dport == Some(5001) && f.packets == 1), "{:?}", j.flows);
+    // Each cut packet is still damage in the counts.
+    assert_eq!(j.stats.malformed, 4, "{:?}", j.malformed);
+}

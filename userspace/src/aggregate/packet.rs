@@ -106,11 +106,11 @@ impl Aggregator {
                     let k = keyed(pk.iface, flows::UDP, &Ends { src, sport, dst, dport });
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
-                Err(m) => self.bad(m),
+                Err(m) => self.cut_transport(pk, proto, src, dst, payload, m),
             },
             flows::TCP => match ip::tcp(payload) {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
-                Err(m) => self.bad(m),
+                Err(m) => self.cut_transport(pk, proto, src, dst, payload, m),
             },
             flows::ESP => self.esp_raw(pk, src, dst, payload, &keyed(pk.iface, proto, &Ends::hosts(src, dst)), None),
             flows::AH => match esp::parse_ah(payload) {
@@ -129,6 +129,16 @@ impl Aggregator {
             _ => {
                 self.flow(pk, proto, Ends::hosts(src, dst), 0);
             }
+        }
+    }
+
+    /// A UDP or TCP header that is damage (usually cut by snaplen or a damaged file): counted
+    /// as such, and still on its flow when its ports are there.
+    fn cut_transport(&mut self, pk: Pkt, proto: u8, src: IpAddr, dst: IpAddr, payload: &[u8], m: Malformed) {
+        self.bad(m);
+        if let Some(&[a, b, c, d]) = payload.first_chunk::<4>() {
+            let (sport, dport) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+            self.flow(pk, proto, Ends { src, sport, dst, dport }, 0);
         }
     }
 
@@ -154,7 +164,19 @@ impl Aggregator {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
                 self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
             }
-            Err(m) => self.bad(m),
+            Err(m) => {
+                self.bad(m);
+                self.esp_cut(pk, src, dst, payload, false);
+            }
+        }
+    }
+
+    /// ESP cut before its sequence number (snaplen, a damaged file): still its SA's packet
+    /// when the SPI is there.
+    fn esp_cut(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], udp: bool) {
+        if let (Some(spi), true) = (esp::truncated_spi(payload), pk.count != 0) {
+            let key = esp_table::EspKey::new(spi, src, dst, udp);
+            self.esp.observe_without_seq(key, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
         }
     }
 
@@ -219,7 +241,16 @@ impl Aggregator {
                     self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
-                esp::UdpEncap::Malformed(m) => self.bad(m),
+                esp::UdpEncap::Malformed(m) => {
+                    let cut = esp::truncated_spi(data).is_some();
+                    if cut {
+                        f.apps |= app::ESP_IN_UDP;
+                    }
+                    self.bad(m);
+                    if cut {
+                        self.esp_cut(pk, src, dst, data, true);
+                    }
+                }
             }
             return;
         }
