@@ -858,7 +858,8 @@ mod tests {
                 }
             );
             // if_tsresol of 0 bytes, if_tsoffset of 2, if_tsresol of 2, and two if_tsresol.
-            let cases: [(&[(u16, &[u8])], &str); 4] = [
+            type Opts<'o> = &'o [(u16, &'o [u8])];
+            let cases: [(Opts, &str); 4] = [
                 (&[(OPT_IF_TSRESOL, b"")], "if_tsresol option of length 0 (1 expected)"),
                 (&[(OPT_IF_TSOFFSET, b"\x01\x00")], "if_tsoffset option of length 2 (8 expected)"),
                 (&[(OPT_IF_TSRESOL, b"\x06\x09")], "if_tsresol option of length 2 (1 expected)"),
