@@ -490,7 +490,7 @@ fn cut_packets_count_for_their_sa_and_flow() {
         let kept = &f[..(*keep).min(f.len())];
         w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000), kept, f.len() as u32).unwrap();
     }
-    let p = tmp("cut.pcap", &w.finish().unwrap());
+    let p = tmp("snaplen-cut.pcap", &w.finish().unwrap());
     let j = replay_json(&p);
     let sa =
         |spi: &str| j.esp_sas.iter().find(|s| s.spi == spi).unwrap_or_else(|| panic!("no SA {spi}: {:?}", j.esp_sas));
