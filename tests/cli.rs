@@ -183,3 +183,324 @@ fn replay_judges_with_the_users_rules() {
     let r = run(&[&["replay", "--rules", "/nonexistent.toml"][..], &lab].concat());
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// Ethernet + IPv4 + UDP frame (checksums 0: the decoders do not verify them).
+fn udp_frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 8 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// What a crafted capture tries on the analyst's terminal: colour, a window title, clearing the
+/// screen, NUL, a bidi override, and a C1 CSI.
+const HOSTILE: &str = "\x1b[31mred\x1b]0;title\x07\x1b[2J\0\u{202e}evil\u{2066}\u{9b}";
+
+/// Nothing a terminal acts on: no C0 control but the line breaks, no DEL, C1 or bidi control.
+fn assert_inert(what: &str, text: &str) {
+    let bad = text
+        .chars()
+        .find(|&c| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
+    assert!(bad.is_none(), "{what}: {bad:?} reaches the terminal in:\n{text}");
+}
+
+/// A pcapng whose interface name, process block, ptcpdump comment and SIP Call-ID and From
+/// carry terminal escapes, and a reason phrase what a status line may hold (bidi, C1, tab).
+fn hostile_capture() -> (std::path::PathBuf, String) {
+    use tuntrace_core::capture::writer::{PacketMeta, PcapngWriter};
+    use tuntrace_core::time::Timestamp;
+    // A command line cannot hold NUL, and `--ladder` takes the Call-ID: NUL goes in the others.
+    let call_id = format!("{}@host", HOSTILE.replace('\0', ""));
+    let invite = format!(
+        "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.2;branch=z9hG4bK1\r\n\
+From: <sip:{HOSTILE}@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let busy = format!(
+        "SIP/2.0 486 Busy\u{202e}\u{9b}2J\there\r\nVia: SIP/2.0/UDP 198.18.0.2;branch=z9hG4bK1\r\n\
+From: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>;tag=2\r\nCall-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut w = PcapngWriter::new(Vec::new(), "tuntrace tests").unwrap();
+    let eth = w.add_interface(Some(&format!("eth{HOSTILE}")), 1, 0).unwrap();
+    let proc_ = w.add_process(4242, Some(&format!("pib{HOSTILE}"))).unwrap();
+    let comment = format!("PID: 77\nCmd: /usr/bin/ptc{HOSTILE}\nArgs: ptc {HOSTILE}");
+    let t = |s: i64| Timestamp(1_767_225_600_000_000_000 + s * 1_000_000);
+    let a = udp_frame([198, 18, 0, 2], 5060, [198, 18, 0, 1], 5060, invite.as_bytes());
+    let meta = PacketMeta { process: Some(proc_), ..Default::default() };
+    w.write_packet(eth, t(0), &a, a.len() as u32, &meta).unwrap();
+    let b = udp_frame([198, 18, 0, 1], 5060, [198, 18, 0, 2], 5060, busy.as_bytes());
+    let meta = PacketMeta { comment: Some(&comment), ..Default::default() };
+    w.write_packet(eth, t(1), &b, b.len() as u32, &meta).unwrap();
+    (tmp("hostile.pcapng", &w.finish().unwrap()), call_id)
+}
+
+#[test]
+fn packet_strings_never_reach_the_terminal_raw() {
+    let (f, call_id) = hostile_capture();
+    let file = f.to_str().unwrap();
+    // JSON keeps every string exact.
+    let j = replay_json(&f);
+    assert_eq!(j.sip.dialogs.len(), 1, "{j:?}");
+    assert_eq!(j.sip.dialogs[0].call_id, call_id);
+    assert_eq!(j.sip.dialogs[0].messages[1].reason.as_deref(), Some("Busy\u{202e}\u{9b}2J\there"));
+    assert!(j.interfaces.iter().any(|i| i.name.as_deref() == Some(&*format!("eth{HOSTILE}"))), "{:?}", j.interfaces);
+    assert!(j.processes.iter().any(|p| p.comm.as_deref() == Some(&*format!("pib{HOSTILE}"))), "{:?}", j.processes);
+    assert!(j.processes.iter().any(|p| p.comm.as_deref() == Some(&*format!("ptc{HOSTILE}"))), "{:?}", j.processes);
+    // The text report, the ladder, and the Call-IDs listed when the ladder finds none.
+    let r = run(&["replay", file]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_inert("replay", &r.stdout);
+    let escaped = "\\x1b[31mred\\x1b]0;title\\x07\\x1b[2J\\x00\\u{202e}evil\\u{2066}\\u{009b}";
+    let escaped_id = escaped.replace("\\x00", "");
+    assert!(r.stdout.contains(&format!("{escaped_id}@host")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("eth{escaped}")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("pib{escaped}")), "{}", r.stdout);
+    let r = run(&["replay", "--ladder", &call_id, file]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_inert("ladder", &r.stdout);
+    assert!(
+        r.stdout.contains(&format!("Call-ID {escaped_id}@host")) && r.stdout.contains("486 Busy\\u{202e}"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["replay", "--ladder", "no-such-call", file]);
+    assert_eq!(r.code, 2);
+    assert_inert("ladder's Call-ID list", &r.stderr);
+    assert!(r.stderr.contains(&format!("{escaped_id}@host")), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+/// File names are outside strings too: escaped in messages, exact in the JSON (bytes that are
+/// not UTF-8 as `\xNN`).
+#[cfg(unix)]
+#[test]
+fn file_names_are_escaped_in_messages_and_exact_in_json() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tmp("placeholder", b"").parent().unwrap().to_path_buf();
+    let name = std::ffi::OsStr::from_bytes(b"cut\x1b[2J\xff\xfe.pcap");
+    let p = dir.join(name);
+    // A pcap header and half a record header.
+    let mut b = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+    b.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
+    std::fs::write(&p, &b).unwrap();
+    let out = tuntrace().args(["replay", "--json"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8 even for a name that is not");
+    assert_inert("stderr", &stderr);
+    assert!(stderr.contains("cut\\x1b[2J\\xff\\xfe.pcap: record header truncated"), "{stderr}");
+    assert!(stderr.contains("at byte offset 24"), "{stderr}");
+    let j: Report = serde_json::from_slice(&out.stdout).unwrap();
+    let want = format!("{}/cut\x1b[2J\\xff\\xfe.pcap", dir.to_str().unwrap());
+    assert_eq!(j.source.inputs, vec![want.clone()]);
+    assert_eq!(j.errors[0].input, want);
+    let out = tuntrace().arg("replay").arg(&p).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_inert("text", &text);
+    assert!(text.contains("cut\\x1b[2J\\xff\\xfe.pcap"), "{text}");
+}
+
+/// pcapng container damage ends the input with exit 1 and its offset, as every other damage
+/// does, and as tcpdump (libpcap) and tshark refuse such files.
+#[test]
+fn pcapng_option_damage_is_damage() {
+    fn blk(t: u32, mut body: Vec<u8>) -> Vec<u8> {
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        let len = (12 + body.len() as u32).to_le_bytes();
+        [&t.to_le_bytes()[..], &len, &body, &len].concat()
+    }
+    let opt = |code: u16, v: &[u8]| {
+        let mut o = [&code.to_le_bytes()[..], &(v.len() as u16).to_le_bytes(), v].concat();
+        o.resize(o.len().div_ceil(4) * 4, 0);
+        o
+    };
+    let shb_body =
+        [&0x1a2b_3c4du32.to_le_bytes()[..], &1u16.to_le_bytes(), &0u16.to_le_bytes(), &(-1i64).to_le_bytes()];
+    let shb = blk(0x0a0d_0d0a, shb_body.concat());
+    let idb = |opts: Vec<u8>| blk(1, [&[1, 0, 0, 0][..], &0u32.to_le_bytes(), &opts, &[0, 0, 0, 0]].concat());
+    let frame = udp_frame([198, 18, 0, 2], 4000, [198, 18, 0, 1], 4001, b"x");
+    let epb = |opts: &[u8]| {
+        let mut d = frame.clone();
+        d.resize(d.len().div_ceil(4) * 4, 0);
+        let head: Vec<u8> =
+            [0u32, 0, 1000, frame.len() as u32, frame.len() as u32].iter().flat_map(|w| w.to_le_bytes()).collect();
+        blk(6, [&head[..], &d, opts].concat())
+    };
+    let good = [shb.clone(), idb(opt(2, b"eth0")), epb(&[])].concat();
+    let at = good.len();
+    let cases: Vec<(&str, Vec<u8>, usize, &str)> = vec![
+        ("tsresol0", [good.clone(), idb(opt(9, b""))].concat(), at, "if_tsresol option of length 0 (1 expected)"),
+        (
+            "tsoffset2",
+            [good.clone(), idb(opt(14, &[1, 0]))].concat(),
+            at,
+            "if_tsoffset option of length 2 (8 expected)",
+        ),
+        (
+            "idbrun",
+            [good.clone(), idb([&2u16.to_le_bytes()[..], &200u16.to_le_bytes(), b"eth1"].concat())].concat(),
+            at,
+            "option 2 of length 200 runs past the end of its block",
+        ),
+        (
+            "epbrun",
+            [good.clone(), epb(&[&1u16.to_le_bytes()[..], &100u16.to_le_bytes(), b"abcd"].concat())].concat(),
+            at,
+            "option 1 of length 100 runs past the end of its block",
+        ),
+        (
+            "shbrun",
+            [
+                blk(
+                    0x0a0d_0d0a,
+                    [shb_body.concat(), [&4u16.to_le_bytes()[..], &300u16.to_le_bytes(), b"linx"].concat()].concat(),
+                ),
+                idb(vec![]),
+                epb(&[]),
+            ]
+            .concat(),
+            0,
+            "section header block: option 4 of length 300 runs past the end of its block",
+        ),
+    ];
+    for (name, bytes, offset, what) in cases {
+        let p = tmp(&format!("{name}.pcapng"), &bytes);
+        let r = run(&["replay", "--json", p.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(what) && r.stderr.contains(&format!("at byte offset {offset};")),
+            "{name}: {}",
+            r.stderr
+        );
+        let j: Report = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(j.errors[0].offset, offset as u64, "{name}");
+        // The packet before the damage is reported (none when the section header is bad).
+        assert_eq!(j.stats.packets, u64::from(offset != 0), "{name}");
+        // The oracles call these files damaged too: libpcap the IDB's, Wireshark every overrun.
+        let tool = if name.starts_with("ts") || name == "idbrun" { "tcpdump" } else { "tshark" };
+        let out = std::process::Command::new(tool)
+            .args(["-n", "-r"])
+            .arg(&p)
+            .output()
+            .expect("tcpdump and tshark: run ci/setup");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("if_ts") || said.contains("too short") || said.contains("damaged"),
+            "{name}: {tool} says {said}"
+        );
+    }
+}
+
+/// Ethernet + IPv4 + TCP segment from 198.18.0.2:40000 to 198.18.0.1:5060.
+fn tcp_frame(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + 20 + payload.len()) as u16;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&5060u16.to_be_bytes());
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// SIP over TCP goes on after a message it cannot frame and after a stray segment far ahead:
+/// each costs one "not framable", not every later message of the connection.
+#[test]
+fn sip_over_tcp_resynchronises() {
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::time::Timestamp;
+    let msg = |n: u32| {
+        format!(
+            "OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 198.18.0.2;branch=z9hG4bK{n}\r\n\
+From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: tcp-{n}@x\r\nCSeq: {n} OPTIONS\r\n\
+Content-Length: 0\r\n\r\n"
+        )
+    };
+    let absurd = "OPTIONS sip:b@example.com SIP/2.0\r\nCall-ID: tcp-big@x\r\nCSeq: 9 OPTIONS\r\nContent-Length: 999999999\r\n\r\nbody";
+    // (sequence number, flags, payload): SYN, then the payloads in order but for the stray.
+    let stray = msg(99);
+    let parts = [msg(1), format!("{absurd}{}", msg(2)), msg(3), stray.clone(), msg(4), msg(5)];
+    let mut segments: Vec<(u32, u8, Vec<u8>)> = vec![(1000, 0x02, Vec::new())];
+    let mut seq = 1001u32;
+    for p in parts {
+        if p == stray {
+            // 100 MB ahead of the stream; the stream goes on where it was.
+            segments.push((seq.wrapping_add(100_000_000), 0x18, p.into_bytes()));
+            continue;
+        }
+        segments.push((seq, 0x18, p.clone().into_bytes()));
+        seq += p.len() as u32;
+    }
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Micro).unwrap();
+    for (i, (seq, flags, data)) in segments.iter().enumerate() {
+        let f = tcp_frame(*seq, *flags, data);
+        w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000_000), &f, f.len() as u32).unwrap();
+    }
+    let p = tmp("sip-tcp-resync.pcap", &w.finish().unwrap());
+    let j = replay_json(&p);
+    let ids: Vec<&str> = j.sip.dialogs.iter().map(|d| d.call_id.as_str()).collect();
+    assert_eq!(ids, ["tcp-1@x", "tcp-2@x", "tcp-3@x", "tcp-4@x", "tcp-5@x"], "{:?}", j.malformed);
+    let unframable: u64 = j.malformed.iter().filter(|m| m.reason == "sip stream not framable").map(|m| m.packets).sum();
+    assert_eq!(unframable, 1, "{:?}", j.malformed);
+}
+
+/// Ethernet + IPv4 with protocol `proto` from 198.18.0.2 to 198.18.0.1 (total length as sent).
+fn ip_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1]);
+    f[16..18].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    f.extend_from_slice(l4);
+    f
+}
+
+/// Packets cut by snaplen before their ESP sequence number or UDP length still count for
+/// their SA and flow.
+#[test]
+fn cut_packets_count_for_their_sa_and_flow() {
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::report::Encap;
+    use tuntrace_core::time::Timestamp;
+    let esp = |spi: u32, seq: u32| [&spi.to_be_bytes()[..], &seq.to_be_bytes(), &[0xab; 64]].concat();
+    let mut udp_esp =
+        [&4500u16.to_be_bytes()[..], &4500u16.to_be_bytes(), &(8u16 + 72).to_be_bytes(), &[0, 0]].concat();
+    udp_esp.extend(esp(0x0a0b_0c0d, 7));
+    let udp_other = [&5000u16.to_be_bytes()[..], &5001u16.to_be_bytes(), &[0, 30, 0, 0], &[1; 22]].concat();
+    // (frame, bytes kept): whole packets, then ones cut after the SPI (38 = 14 + 20 + 4) or
+    // inside the UDP header (38: ports only).
+    let frames = [
+        (ip_frame(50, &esp(0x1122_3344, 1)), usize::MAX),
+        (ip_frame(50, &esp(0x1122_3344, 2)), usize::MAX),
+        (ip_frame(50, &esp(0x1122_3344, 3)), 38),
+        (ip_frame(50, &esp(0x5566_7788, 9)), 38),
+        (ip_frame(17, &udp_esp), 46),
+        (ip_frame(17, &udp_other), 38),
+    ];
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Micro).unwrap();
+    for (i, (f, keep)) in frames.iter().enumerate() {
+        let kept = &f[..(*keep).min(f.len())];
+        w.write_packet(Timestamp(1_767_225_600_000_000_000 + i as i64 * 1_000), kept, f.len() as u32).unwrap();
+    }
+    let p = tmp("snaplen-cut.pcap", &w.finish().unwrap());
+    let j = replay_json(&p);
+    let sa =
+        |spi: &str| j.esp_sas.iter().find(|s| s.spi == spi).unwrap_or_else(|| panic!("no SA {spi}: {:?}", j.esp_sas));
+    let a = sa("11223344");
+    assert_eq!((a.packets, a.first_seq, a.last_seq, a.seq_gaps), (3, Some(1), Some(2), 0));
+    let b = sa("55667788");
+    assert_eq!((b.packets, b.first_seq, b.last_seq), (1, None, None));
+    let c = sa("0a0b0c0d");
+    assert_eq!((c.packets, c.encap), (1, Encap::Udp));
+    assert!(j.flows.iter().any(|f| f.sport == Some(5000) && f.dport == Some(5001) && f.packets == 1), "{:?}", j.flows);
+    // Each cut packet is still damage in the counts.
+    assert_eq!(j.stats.malformed, 4, "{:?}", j.malformed);
+}

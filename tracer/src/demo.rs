@@ -65,7 +65,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
     cfg.tunnel = opts.scenario;
     cfg.calls = opts.calls;
     let start = Instant::now();
-    let mut progress = |msg: &str| eprintln!("[{:5.2}s] {msg}", start.elapsed().as_secs_f64());
+    let mut progress = |msg: &str| say!("[{:5.2}s] {msg}", start.elapsed().as_secs_f64());
     // A lab left behind by a killed demo is cleaned first (only what the state file names).
     if let Ok(cleaned) = lab::cleanup_stale(&cfg.prefix) {
         for c in cleaned {
@@ -162,7 +162,7 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         let kept = serde_json::to_string_pretty(&truth.clone().with_relative_captures()).map_err(|e| e.to_string())?;
         let path = workdir.join("truth.json");
         std::fs::write(&path, kept + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("captures and truth kept in {}", workdir.display());
+        say!("captures and truth kept in {}", workdir.display());
     }
     Ok(if bad.is_empty() { Outcome::Agrees } else { Outcome::Disagrees(bad) })
 }
@@ -258,6 +258,10 @@ fn feed_file(
     let mut sink = Named { inner: agg.input(path.display().to_string()), name_it };
     match tuntrace_core::capture::stream(path, first, &mut sink) {
         Ok(n) => n,
+        Err(e @ tuntrace_core::capture::OpenError::Io { .. }) => {
+            sink.inner.unreadable(e.to_string());
+            0
+        }
         Err(e) => {
             sink.damage(&Damage { offset: 0, what: e.to_string() });
             0

@@ -1,5 +1,21 @@
 //! The `tuntrace` binary's library half: everything the CLI drives that is not the pure core.
 
+/// `eprintln!` for every message on standard error: names in it (files, interfaces, processes,
+/// Call-IDs) came from outside, so the whole message goes through the core's escaping
+/// ([`tuntrace_core::escape::block`]) and nothing in it acts on the terminal.
+#[macro_export]
+macro_rules! say {
+    () => {
+        eprintln!()
+    };
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::escape::block(&format!($($arg)*)))
+    };
+}
+
+/// The core's escaping, for [`say!`] and the CLI.
+pub use tuntrace_core::escape;
+
 #[cfg(target_os = "linux")]
 pub mod demo;
 #[cfg(target_os = "linux")]

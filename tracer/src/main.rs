@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tuntrace::{escape, say};
 use tuntrace_core::replay::replay_files;
 use tuntrace_core::report::{ladder, text};
 
@@ -173,7 +174,7 @@ fn main() -> ExitCode {
         Cmd::Replay { files, json, ladder, rules } => match user_rules(&rules) {
             Ok(r) => replay(&files, json, ladder.as_deref(), r.as_ref()),
             Err(e) => {
-                eprintln!("tuntrace: {e}");
+                say!("tuntrace: {e}");
                 ExitCode::from(EXIT_USAGE)
             }
         },
@@ -244,7 +245,7 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
         match Recorder::create(ropts, "ebpf", netns, started) {
             Ok(rec) => Some(rec),
             Err(e) => {
-                eprintln!("tuntrace trace: cannot record to {}: {e}; tracing without recording", r.path.display());
+                say!("tuntrace trace: cannot record to {}: {e}; tracing without recording", escape::path(&r.path));
                 record_failed = true;
                 None
             }
@@ -253,7 +254,7 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
     // The report is printed as soon as the session stops, before the probes leave the kernel.
     let mut print = |outcome: &session::Outcome| {
         for w in &outcome.warnings {
-            eprintln!("tuntrace trace: warning: {w}");
+            say!("tuntrace trace: warning: {w}");
         }
         let mut report = outcome.report.clone();
         filter.apply(&mut report);
@@ -271,11 +272,11 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
     if let Some(r) = recorder {
         match r.finish() {
             Ok(files) => {
-                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                eprintln!("tuntrace trace: recorded to {}", names.join(", "));
+                let names: Vec<String> = files.iter().map(|f| escape::path(f).into_owned()).collect();
+                say!("tuntrace trace: recorded to {}", names.join(", "));
             }
             Err(e) => {
-                eprintln!("tuntrace trace: {e}");
+                say!("tuntrace trace: {e}");
                 record_failed = true;
             }
         }
@@ -284,7 +285,7 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
         Ok(_) if record_failed => ExitCode::from(EXIT_INPUT),
         Ok(_) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("tuntrace trace: {e}");
+            say!("tuntrace trace: {e}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -292,7 +293,7 @@ fn trace(args: TraceArgs, filter: tuntrace_core::report::filter::ProcessFilter, 
 
 #[cfg(not(target_os = "linux"))]
 fn trace(_: TraceArgs, _: tuntrace_core::report::filter::ProcessFilter, _: bool, _: u8) -> ExitCode {
-    eprintln!("tuntrace trace: live tracing needs Linux (eBPF); on macOS, replay a `tcpdump -i pktap` capture");
+    say!("tuntrace trace: live tracing needs Linux (eBPF); on macOS, replay a `tcpdump -i pktap` capture");
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
@@ -319,7 +320,7 @@ fn explain(a: ExplainArgs) -> ExitCode {
     match run(&opts) {
         Ok(outcome) => {
             for w in &outcome.warnings {
-                eprintln!("tuntrace explain: warning: {w}");
+                say!("tuntrace explain: warning: {w}");
             }
             let mut out = BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
             let written = if a.json {
@@ -331,7 +332,7 @@ fn explain(a: ExplainArgs) -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         Err(e) => {
-            eprintln!("tuntrace explain: {e}");
+            say!("tuntrace explain: {e}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -339,7 +340,7 @@ fn explain(a: ExplainArgs) -> ExitCode {
 
 #[cfg(not(target_os = "linux"))]
 fn explain(_: ExplainArgs) -> ExitCode {
-    eprintln!("tuntrace explain: needs Linux for now; on macOS, replay a `tcpdump -i pktap` capture");
+    say!("tuntrace explain: needs Linux for now; on macOS, replay a `tcpdump -i pktap` capture");
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
@@ -351,7 +352,7 @@ fn user_rules(files: &[PathBuf]) -> Result<Option<tuntrace_core::rules::RuleSet>
     }
     let mut texts = Vec::new();
     for p in files {
-        let t = std::fs::read_to_string(p).map_err(|e| format!("cannot read rules file {}: {e}", p.display()))?;
+        let t = std::fs::read_to_string(p).map_err(|e| format!("cannot read rules file {}: {e}", escape::path(p)))?;
         texts.push((p.display().to_string(), t));
     }
     tuntrace_core::rules::RuleSet::load(&texts).map(Some).map_err(|e| e.to_string())
@@ -372,18 +373,18 @@ fn replay(
         match ladder::render(&report, id) {
             Some(l) => stdout.write_all(l.as_bytes()),
             None => {
-                let known: Vec<&str> = report
+                let known: Vec<_> = report
                     .sip
                     .dialogs
                     .iter()
-                    .map(|d| d.call_id.as_str())
-                    .chain(report.sip.registrations.iter().map(|r| r.call_id.as_str()))
+                    .map(|d| escape::field(&d.call_id))
+                    .chain(report.sip.registrations.iter().map(|r| escape::field(&r.call_id)))
                     .collect();
-                eprintln!("tuntrace: no SIP Call-ID {id:?} in the input");
+                say!("tuntrace: no SIP Call-ID \"{}\" in the input", escape::field(id));
                 if known.is_empty() {
-                    eprintln!("  the input holds no SIP dialogs or registrations");
+                    say!("  the input holds no SIP dialogs or registrations");
                 } else {
-                    eprintln!("  Call-IDs seen: {}", known.join(", "));
+                    say!("  Call-IDs seen: {}", known.join(", "));
                 }
                 return ExitCode::from(EXIT_USAGE);
             }
@@ -398,12 +399,14 @@ fn replay(
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = written.and_then(|_| stdout.flush());
     for e in &report.errors {
-        if e.offset == 0 {
-            eprintln!("tuntrace: {}: {}", e.input, e.message);
+        if e.unreadable {
+            say!("tuntrace: {}: {}", escape::field(&e.input), escape::field(&e.message));
         } else {
-            eprintln!(
+            say!(
                 "tuntrace: {}: {} at byte offset {}; everything before it is reported",
-                e.input, e.message, e.offset
+                escape::field(&e.input),
+                escape::field(&e.message),
+                e.offset
             );
         }
     }
@@ -424,7 +427,7 @@ fn parse_scenario(s: &str) -> Result<tuntrace_lab::Tunnel, String> {
 
 #[cfg(not(target_os = "linux"))]
 fn demo(_: tuntrace_lab::Tunnel, _: bool, _: u32, _: Option<PathBuf>) -> ExitCode {
-    eprintln!("tuntrace demo: the lab needs Linux (network namespaces, strongSwan, eBPF)");
+    say!("tuntrace demo: the lab needs Linux (network namespaces, strongSwan, eBPF)");
     ExitCode::from(EXIT_ENVIRONMENT)
 }
 
@@ -433,18 +436,18 @@ fn demo(scenario: tuntrace_lab::Tunnel, json: bool, calls: u32, keep: Option<Pat
     use tuntrace::demo::{agreement_named, run, Options, Outcome};
     match run(&Options { scenario, json, keep, calls }) {
         Ok(Outcome::Agrees) => {
-            eprintln!("tuntrace's report agrees with the peers ({})", agreement_named(scenario));
+            say!("tuntrace's report agrees with the peers ({})", agreement_named(scenario));
             ExitCode::from(EXIT_OK)
         }
         Ok(Outcome::Disagrees(points)) => {
-            eprintln!("tuntrace's report disagrees with the peers:");
+            say!("tuntrace's report disagrees with the peers:");
             for p in points {
-                eprintln!("  - {p}");
+                say!("  - {p}");
             }
             ExitCode::from(EXIT_INPUT)
         }
         Err(e) => {
-            eprintln!("tuntrace demo: {e}");
+            say!("tuntrace demo: {e}");
             ExitCode::from(EXIT_ENVIRONMENT)
         }
     }

@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod capture;
 pub mod decode;
 pub mod digits;
+pub mod escape;
 pub mod event;
 pub mod linktype;
 pub mod reassembly;

@@ -24,9 +24,12 @@ pub fn feed_files(agg: &mut Aggregator, paths: &[PathBuf]) {
             Some(s) => *sessions.entry(s.id.clone()).or_insert(next_iface),
             None => next_iface,
         };
-        let mut sink = agg.input(path.display().to_string());
+        // Exact in the JSON (bytes that are not UTF-8 as `\xNN`); text writers escape it.
+        let mut sink = agg.input(crate::escape::path_for_json(path));
         match crate::capture::stream(path, first, &mut sink) {
             Ok(n) => next_iface = next_iface.max(first + n),
+            Err(e @ crate::capture::OpenError::Io { .. }) => sink.unreadable(e.to_string()),
+            // Not a capture: its first bytes are the damage.
             Err(e) => sink.damage(&Damage { offset: 0, what: e.to_string() }),
         }
     }

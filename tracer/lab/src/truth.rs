@@ -1372,6 +1372,7 @@ mod tests {
                 iface: None,
                 owners: vec![],
                 tunnel: None,
+                malformed: vec![],
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {

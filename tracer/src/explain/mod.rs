@@ -126,7 +126,7 @@ pub fn run(opts: &Options) -> Result<Outcome, ExplainError> {
             if let Some(name) = &opts.iface {
                 let here = links::snapshot()?;
                 if here.by_name(name).is_none() {
-                    eprintln!("tuntrace explain: {name} does not exist (yet): watching for it");
+                    say!("tuntrace explain: {name} does not exist (yet): watching for it");
                 }
             }
             let topts = TraceOptions { duration: Some(d), status: false, ..Default::default() };

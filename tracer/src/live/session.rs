@@ -226,10 +226,10 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
     s.batch.push(Event::Tick(at));
     s.flush();
     for w in &s.warnings {
-        eprintln!("tuntrace trace: warning: {w}");
+        say!("tuntrace trace: warning: {w}");
     }
     let traced: Vec<&str> = links.iter().filter(|l| s.traced.contains(&l.index)).map(|l| l.name.as_str()).collect();
-    eprintln!(
+    say!(
         "tuntrace trace: tracing {} in network namespace [{}]{}",
         if traced.is_empty() { "no interface yet".to_string() } else { traced.join(", ") },
         ns.inode,
@@ -289,7 +289,7 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
                 }
             }
             _ = sigusr1.recv() => {
-                eprintln!("{}", tuntrace_core::report::text::render(&s.agg.report()));
+                say!("{}", tuntrace_core::report::text::render(&s.agg.report()));
             }
             _ = sigint.recv() => break Stop::Interrupt,
             _ = sigterm.recv() => break Stop::Terminate,
@@ -302,7 +302,7 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
     s.read_counters(&clock);
     s.flush();
     if opts.status && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!();
+        say!();
     }
     if watch.overruns() > 0 {
         s.warnings.push(format!(

@@ -87,6 +87,8 @@ pub struct EspState {
     pub proc: Option<super::ProcHandle>,
     /// UDP ports of ESP in UDP, as a source that counts SAs itself gives them (0, 0 otherwise).
     pub ports: (u16, u16),
+    /// A sequence number was seen (an SA first met in packets cut before theirs has none yet).
+    pub seq_seen: bool,
     /// What a counting source said per interface: [packets, bytes, gaps, repeats]. Two hosts'
     /// recordings replayed together count the same SA at both ends; its totals are then one
     /// vantage point's (the interface that saw the most), not their sum.
@@ -160,8 +162,15 @@ impl EspTable {
                 // A jump forward past the next number is a gap; a number that does not move
                 // forward is a replay, a duplicate or reordering.
                 if seq > s.last_seq {
-                    s.gaps += u64::from(seq - s.last_seq - 1);
+                    if s.seq_seen {
+                        s.gaps += u64::from(seq - s.last_seq - 1);
+                    } else {
+                        s.first_seq = seq;
+                        s.seq_seen = true;
+                    }
                     s.last_seq = seq;
+                } else if !s.seq_seen {
+                    (s.first_seq, s.last_seq, s.seq_seen) = (seq, seq, true);
                 } else {
                     s.repeats += 1;
                 }
@@ -190,10 +199,55 @@ impl EspTable {
                         iface,
                         proc,
                         ports: (0, 0),
+                        seq_seen: true,
                         counted: Vec::new(),
                         order,
                     },
                 );
+            }
+            Slot::Vacant(_) => self.overflow += 1,
+        }
+    }
+
+    /// A packet of SA `key` cut before its sequence number: counted, its sequence left alone.
+    pub fn observe_without_seq(
+        &mut self,
+        key: EspKey,
+        bytes: u64,
+        at: Timestamp,
+        iface: Option<u32>,
+        proc: Option<super::ProcHandle>,
+    ) {
+        match self.map.find(&key) {
+            Slot::Found(e) => {
+                let s = self.map.entry_mut(e);
+                s.packets += 1;
+                s.bytes += bytes;
+                s.last = s.last.max(at);
+                if s.proc.is_none() {
+                    s.proc = proc;
+                }
+            }
+            Slot::Vacant(slot) if self.map.len() < MAX_SAS => {
+                let order = self.next_order;
+                self.next_order += 1;
+                let st = EspState {
+                    packets: 1,
+                    bytes,
+                    first_seq: 0,
+                    last_seq: 0,
+                    gaps: 0,
+                    repeats: 0,
+                    first: at,
+                    last: at,
+                    iface,
+                    proc,
+                    ports: (0, 0),
+                    seq_seen: false,
+                    counted: Vec::new(),
+                    order,
+                };
+                self.map.insert_at(slot, key, st);
             }
             Slot::Vacant(_) => self.overflow += 1,
         }
@@ -249,6 +303,7 @@ impl EspTable {
                     iface,
                     proc,
                     ports,
+                    seq_seen: true,
                     counted: vec![(at, [c.packets, c.bytes, c.gaps, c.repeats])],
                     order,
                 };

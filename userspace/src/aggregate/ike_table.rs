@@ -35,6 +35,8 @@ pub struct IkeView<'a> {
     pub error_notify: bool,
     /// NAT_DETECTION_* / NAT-D payloads present.
     pub nat_detection: bool,
+    /// Damage after the header (the decoder's reason).
+    pub malformed: Option<&'static str>,
     scan: ike::Scan<'a>,
 }
 
@@ -56,6 +58,7 @@ impl<'a> From<ike::Scan<'a>> for IkeView<'a> {
             deletes_ike_sa: s.deletes_ike_sa,
             error_notify: s.error_notify,
             nat_detection: s.nat_detection,
+            malformed: s.malformed,
             scan: s,
         }
     }
@@ -107,6 +110,8 @@ pub struct SaState {
     pub deleted_at: Option<Timestamp>,
     /// Peer addresses as seen on the wire, both sides (for linking ESP SAs).
     pub peers: (IpAddr, IpAddr),
+    /// Reasons its messages were damaged past the header, each once, at most [`MAX_MALFORMED`].
+    pub malformed: Vec<&'static str>,
 }
 
 /// One exchange as the table keeps it: numbers, the sender's address and the payload types.
@@ -162,6 +167,8 @@ impl Exchange {
 
 /// Processes named per SA.
 const MAX_OWNERS: usize = 8;
+/// Distinct damage reasons kept per SA (the decoder has a few dozen; the stats count them all).
+const MAX_MALFORMED: usize = 8;
 /// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
 const MAX_EXCHANGES: usize = 4096;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
@@ -182,6 +189,7 @@ pub struct IkeTable {
 /// The caps, for the report's `stats.limits`.
 pub const MAX_IKE_SAS: usize = MAX_SAS;
 pub const MAX_IKE_EXCHANGES: usize = MAX_EXCHANGES;
+pub const MAX_IKE_MALFORMED: usize = MAX_MALFORMED;
 
 /// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
 /// report, so give it back (the clones this replaced were exact-sized).
@@ -253,6 +261,7 @@ impl IkeTable {
                     last: c.at,
                     deleted_at: None,
                     peers: (ini.0, resp.0),
+                    malformed: Vec::new(),
                 });
                 self.by_ispi.insert(key, self.sas.len() - 1);
                 self.sas.len() - 1
@@ -262,6 +271,11 @@ impl IkeTable {
         if let Some(p) = c.proc {
             if sa.owners.len() < MAX_OWNERS && !sa.owners.contains(&p) {
                 sa.owners.push(p);
+            }
+        }
+        if let Some(reason) = m.malformed {
+            if sa.malformed.len() < MAX_MALFORMED && !sa.malformed.contains(&reason) {
+                sa.malformed.push(reason);
             }
         }
         if sa.exchanges.iter().rev().take(8).any(|x| x.same_message_elsewhere(&m, &c)) {

@@ -45,6 +45,7 @@ pub(super) fn ike_sas(
                 iface: s.iface.and_then(&iface_name),
                 owners: s.owners.iter().filter_map(|&h| proc_ref(h)).collect(),
                 tunnel: (s.tunnel != 0).then(|| s.tunnel as usize - 1),
+                malformed: s.malformed.iter().map(|r| r.to_string()).collect(),
             }
         })
         .collect()
@@ -116,8 +117,8 @@ pub(super) fn esp_sas(
                 packets: s.packets,
                 bytes: s.bytes,
                 ike_sa: link_ike(k, s),
-                first_seq: Some(s.first_seq),
-                last_seq: Some(s.last_seq),
+                first_seq: s.seq_seen.then_some(s.first_seq),
+                last_seq: s.seq_seen.then_some(s.last_seq),
                 seq_gaps: s.gaps,
                 iface: s.iface.and_then(&iface_name),
                 seq_repeats: s.repeats,

@@ -49,6 +49,7 @@ use crate::time::Timestamp;
 pub use flows::FlowKey;
 use flows::{Flows, TableKey};
 use iface::Ifaces;
+pub use ike_table::MAX_IKE_MALFORMED;
 pub use procs::ProcHandle;
 use procs::Processes;
 pub use sip_report::sip_report;
@@ -283,7 +284,17 @@ impl Aggregator {
 
     /// Reading `input` stopped early; what came before is kept.
     pub fn input_damaged(&mut self, input: &str, d: &Damage) {
-        self.errors.push(report::InputError { input: input.to_string(), offset: d.offset, message: d.what.clone() });
+        self.errors.push(report::InputError {
+            input: input.to_string(),
+            offset: d.offset,
+            message: d.what.clone(),
+            unreadable: false,
+        });
+    }
+
+    /// Input `input` could not be opened or read: no offset to name.
+    pub fn input_unreadable(&mut self, input: &str, what: String) {
+        self.errors.push(report::InputError { input: input.to_string(), offset: 0, message: what, unreadable: true });
     }
 
     fn bad(&mut self, m: Malformed) {
@@ -436,5 +447,12 @@ impl crate::capture::Sink for InputSink<'_> {
 
     fn damage(&mut self, d: &Damage) {
         self.agg.input_damaged(&self.name, d);
+    }
+}
+
+impl InputSink<'_> {
+    /// The input could not be opened or read at all (its bytes, if any, were never seen).
+    pub fn unreadable(&mut self, what: String) {
+        self.agg.input_unreadable(&self.name, what);
     }
 }

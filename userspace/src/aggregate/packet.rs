@@ -116,11 +116,11 @@ impl Aggregator {
                     let k = keyed(pk.iface as usize, flows::UDP, &Ends { src, sport, dst, dport });
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
-                Err(m) => self.bad(m),
+                Err(m) => self.cut_transport(pk, proto, src, dst, payload, m),
             },
             flows::TCP => match ip::tcp(payload) {
                 Ok(seg) => self.tcp(pk, src, dst, &seg),
-                Err(m) => self.bad(m),
+                Err(m) => self.cut_transport(pk, proto, src, dst, payload, m),
             },
             flows::ESP => {
                 self.esp_raw(pk, src, dst, payload, &keyed(pk.iface as usize, proto, &Ends::hosts(src, dst)), None)
@@ -147,6 +147,16 @@ impl Aggregator {
         }
     }
 
+    /// A UDP or TCP header that is damage (usually cut by snaplen or a damaged file): counted
+    /// as such, and still on its flow when its ports are there.
+    fn cut_transport(&mut self, pk: Pkt, proto: u8, src: IpAddr, dst: IpAddr, payload: &[u8], m: Malformed) {
+        self.bad(m);
+        if let Some(&[a, b, c, d]) = payload.first_chunk::<4>() {
+            let (sport, dport) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+            self.flow(pk, proto, Ends { src, sport, dst, dport }, 0);
+        }
+    }
+
     /// Raw ESP (IP protocol 50): its flow, then its SA.
     #[inline]
     pub(super) fn esp_raw(
@@ -169,7 +179,19 @@ impl Aggregator {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
                 self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
             }
-            Err(m) => self.bad(m),
+            Err(m) => {
+                self.bad(m);
+                self.esp_cut(pk, src, dst, payload, false);
+            }
+        }
+    }
+
+    /// ESP cut before its sequence number (snaplen, a damaged file): still its SA's packet
+    /// when the SPI is there.
+    fn esp_cut(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], udp: bool) {
+        if let (Some(spi), true) = (esp::truncated_spi(payload), pk.count != 0) {
+            let key = esp_table::EspKey::new(spi, src, dst, udp);
+            self.esp.observe_without_seq(key, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
         }
     }
 
@@ -234,7 +256,16 @@ impl Aggregator {
                     self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
-                esp::UdpEncap::Malformed(m) => self.bad(m),
+                esp::UdpEncap::Malformed(m) => {
+                    let cut = esp::truncated_spi(data).is_some();
+                    if cut {
+                        f.apps |= app::ESP_IN_UDP;
+                    }
+                    self.bad(m);
+                    if cut {
+                        self.esp_cut(pk, src, dst, data, true);
+                    }
+                }
             }
             return;
         }
@@ -334,6 +365,10 @@ impl Aggregator {
         match sipmsg::parse(data) {
             Ok(m) => {
                 self.mark(pk, e, app::SIP);
+                // Counted as damage, yet the message stands: the datagram bounded it.
+                if let Some(reason) = m.content_length_damage {
+                    self.bad(Malformed::new(reason));
+                }
                 self.sip_message(pk, e, dialog::Transport::Udp, &m);
             }
             Err(e) => self.bad(e),
@@ -414,9 +449,14 @@ impl Aggregator {
                         tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
                     }
                     sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
+                    // Counted once, then framing starts again at the next start line (a gap, a
+                    // mid-stream pickup or one refused message does not lose the stream).
                     sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
                         garbage += 1;
-                        tcp::Frame::Garbage
+                        match sipmsg::resync_at(b) {
+                            k if k < b.len() => tcp::Frame::Skip(k),
+                            _ => tcp::Frame::Garbage,
+                        }
                     }
                 },
                 |msg| msgs.push(msg.to_vec()),

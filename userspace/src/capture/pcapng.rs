@@ -316,6 +316,9 @@ impl<'a> Reader<'a> {
     fn section(&mut self, at: usize, blk: &'a [u8]) -> Result<Option<Event<'a>>, Damage> {
         let (_, shb) = parse_sectionheaderblock(blk)
             .map_err(|_| damage(at, format!("section header block of {} bytes is malformed (28 needed)", blk.len())))?;
+        // Type, length, byte-order magic, version, section length: 24 bytes, then options.
+        let opts = blk.get(24..blk.len() - 4).unwrap_or_default();
+        Options::check(opts, self.big_endian, "section header block").map_err(|d| damage(at, d))?;
         if shb.major_version != 1 {
             return Err(damage(
                 at,
@@ -336,6 +339,30 @@ impl<'a> Reader<'a> {
         let (_, idb) = parsed.map_err(|_| {
             damage(at, format!("interface description block of {} bytes is malformed (20 needed)", blk.len()))
         })?;
+        // Type, length, link type, reserved, snaplen: 16 bytes, then options.
+        let opts = blk.get(16..blk.len() - 4).unwrap_or_default();
+        Options::check(opts, self.big_endian, "interface description block").map_err(|d| damage(at, d))?;
+        // The options that decide how every later timestamp is read must be whole, as libpcap
+        // requires (tcpdump: "has if_tsresol option with length 0 != 1"): a guessed clock
+        // would misdate every packet of the interface.
+        let mut seen_res = false;
+        let mut seen_offset = false;
+        for (code, v) in Options::new(opts, self.big_endian) {
+            let (name, want, seen) = match code {
+                OPT_IF_TSRESOL => ("if_tsresol", 1, &mut seen_res),
+                OPT_IF_TSOFFSET => ("if_tsoffset", 8, &mut seen_offset),
+                _ => continue,
+            };
+            if v.len() != want {
+                return Err(damage(
+                    at,
+                    format!("interface description block: {name} option of length {} ({want} expected)", v.len()),
+                ));
+            }
+            if std::mem::replace(seen, true) {
+                return Err(damage(at, format!("interface description block: more than one {name} option")));
+            }
+        }
         let mut info = InterfaceInfo {
             id: self.first.saturating_add(self.seen),
             linktype: linktype::canonical(u32::from(idb.linktype.0 as u16)),
@@ -381,6 +408,9 @@ impl<'a> Reader<'a> {
         let (_, pib) = parsed.map_err(|_| {
             damage(at, format!("process information block of {} bytes is malformed (16 needed)", blk.len()))
         })?;
+        // Type, length, pid: 12 bytes, then options.
+        let opts = blk.get(12..blk.len() - 4).unwrap_or_default();
+        Options::check(opts, self.big_endian, "process information block").map_err(|d| damage(at, d))?;
         let mut p = ProcessInfo { pid: pib.process_id, ..ProcessInfo::default() };
         for opt in &pib.options {
             let Ok(v) = opt.as_bytes() else { continue };
@@ -437,7 +467,8 @@ impl<'a> Reader<'a> {
         self.last_ts = ts;
         let opts = body.get(n.saturating_add(3) & !3..).unwrap_or_default();
         let mut comment_owner = None;
-        for (code, v) in Options::new(opts, self.big_endian) {
+        let mut options = Options::new(opts, self.big_endian);
+        for (code, v) in options.by_ref() {
             match code {
                 OPT_EPB_FLAGS => {
                     if let Some(w) = v.first_chunk::<4>() {
@@ -463,6 +494,9 @@ impl<'a> Reader<'a> {
                 }
                 _ => {}
             }
+        }
+        if let Some(d) = options.damage {
+            return Err(damage(at, format!("{kind}: {d}")));
         }
         if let Some(owner) = comment_owner.filter(|_| !self.recording) {
             if p.pid.is_none() {
@@ -579,16 +613,27 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Options of a packet block, without allocating: (code, value without padding). Stops at the
-/// end-of-options marker or at the first option that does not fit.
+/// Options of a block, without allocating: (code, value without padding). Stops at the
+/// end-of-options marker or at the first option that does not fit, which [`Options::damage`]
+/// then describes.
 struct Options<'a> {
     rest: &'a [u8],
     big_endian: bool,
+    /// Why the walk stopped short: an option header or value running past the block's end.
+    damage: Option<String>,
 }
 
 impl<'a> Options<'a> {
     fn new(rest: &'a [u8], big_endian: bool) -> Self {
-        Options { rest, big_endian }
+        Options { rest, big_endian, damage: None }
+    }
+
+    /// Walk every option of `rest` only to check that each fits in the block: a length that
+    /// runs past the block is damage, as tshark and tcpdump call it, not a shorter block.
+    fn check(rest: &'a [u8], big_endian: bool, block: &str) -> Result<(), String> {
+        let mut o = Options::new(rest, big_endian);
+        o.by_ref().for_each(drop);
+        o.damage.map_or(Ok(()), |d| Err(format!("{block}: {d}")))
     }
 }
 
@@ -596,16 +641,31 @@ impl<'a> Iterator for Options<'a> {
     type Item = (u16, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        if self.rest.len() < 4 {
+            self.damage = Some(format!("option header truncated ({} bytes left, 4 needed)", self.rest.len()));
+            self.rest = &[];
+            return None;
+        }
         let code = read_u16(self.rest, 0, self.big_endian);
         let len = usize::from(read_u16(self.rest, 2, self.big_endian));
-        let value = self.rest.get(4..4 + len);
-        match value {
-            Some(v) if code != OPT_END => {
+        if code == OPT_END {
+            self.rest = &[];
+            return None;
+        }
+        match self.rest.get(4..4 + len) {
+            Some(v) => {
                 let padded = 4 + ((len + 3) & !3);
                 self.rest = self.rest.get(padded..).unwrap_or_default();
                 Some((code, v))
             }
-            _ => {
+            None => {
+                self.damage = Some(format!(
+                    "option {code} of length {len} runs past the end of its block ({} bytes left)",
+                    self.rest.len() - 4
+                ));
                 self.rest = &[];
                 None
             }
@@ -756,6 +816,109 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The damage that ends reading `b`, and the packets before it.
+    fn stops_at(b: &[u8]) -> (Damage, usize) {
+        let ev = all(b, 0);
+        let n = packets(&ev).len();
+        (ev.last().unwrap().as_ref().expect_err("damage expected").clone(), n)
+    }
+
+    #[test]
+    fn option_damage_is_container_damage() {
+        for be in [false, true] {
+            // A good packet first: what came before the damage is delivered.
+            let mut ng = Ng::new(be);
+            ng.shb().idb(1, 0, &[(OPT_IF_NAME, b"eth0")]).epb(0, 0, &[1, 2, 3, 4], 4, &[]);
+            let good = ng.v.clone();
+            let at = good.len() as u64;
+            let with = |mut extra: Ng| {
+                let mut b = good.clone();
+                b.append(&mut extra.v);
+                b
+            };
+            // An IDB whose name option claims 200 bytes where 4 are left.
+            let mut x = Ng::new(be);
+            let mut body = x.u16(1).to_vec();
+            body.extend_from_slice(&[0, 0]);
+            body.extend_from_slice(&x.u32(0));
+            body.extend_from_slice(&x.u16(OPT_IF_NAME));
+            body.extend_from_slice(&x.u16(200));
+            body.extend_from_slice(b"eth1");
+            x.block(IDB, &body);
+            let (d, n) = stops_at(&with(x));
+            assert_eq!(n, 1);
+            assert_eq!(
+                d,
+                Damage {
+                    offset: at,
+                    what: "interface description block: option 2 of length 200 runs past the end of its block (4 bytes left)"
+                        .into()
+                }
+            );
+            // if_tsresol of 0 bytes, if_tsoffset of 2, if_tsresol of 2, and two if_tsresol.
+            type Opts<'o> = &'o [(u16, &'o [u8])];
+            let cases: [(Opts, &str); 4] = [
+                (&[(OPT_IF_TSRESOL, b"")], "if_tsresol option of length 0 (1 expected)"),
+                (&[(OPT_IF_TSOFFSET, b"\x01\x00")], "if_tsoffset option of length 2 (8 expected)"),
+                (&[(OPT_IF_TSRESOL, b"\x06\x09")], "if_tsresol option of length 2 (1 expected)"),
+                (&[(OPT_IF_TSRESOL, b"\x06"), (OPT_IF_TSRESOL, b"\x09")], "more than one if_tsresol option"),
+            ];
+            for (opts, what) in cases {
+                let mut x = Ng::new(be);
+                x.idb(1, 0, opts);
+                let (d, n) = stops_at(&with(x));
+                assert_eq!((d.offset, n), (at, 1), "{what}");
+                assert_eq!(d.what, format!("interface description block: {what}"));
+            }
+            // An EPB option running past its block.
+            let mut x = Ng::new(be);
+            x.epb(0, 0, &[9, 9, 9, 9], 4, &[]);
+            let cut = x.v.len() - 4;
+            let mut opt = x.u16(OPT_COMMENT).to_vec();
+            opt.extend_from_slice(&x.u16(100));
+            opt.extend_from_slice(b"abcd");
+            x.v.splice(cut..cut, opt);
+            let len = x.u32(x.v.len() as u32);
+            x.v[4..8].copy_from_slice(&len);
+            let end = x.v.len();
+            x.v[end - 4..].copy_from_slice(&len);
+            let (d, n) = stops_at(&with(x));
+            assert_eq!((d.offset, n), (at, 1));
+            assert_eq!(
+                d.what,
+                "enhanced packet block: option 1 of length 100 runs past the end of its block (4 bytes left)"
+            );
+        }
+        // The section header's own options, damaged: damage at offset 0, nothing delivered.
+        let mut ng = Ng::new(false);
+        ng.shb();
+        let cut = ng.v.len() - 4;
+        ng.v.splice(cut..cut, [4, 0, 44, 1, b'l', b'i', b'n', b'x']);
+        let len = (ng.v.len() as u32).to_le_bytes();
+        ng.v[4..8].copy_from_slice(&len);
+        let end = ng.v.len();
+        ng.v[end - 4..].copy_from_slice(&len);
+        ng.idb(1, 0, &[]).epb(0, 0, &[1], 1, &[]);
+        let (d, n) = stops_at(&ng.v);
+        assert_eq!((d.offset, n), (0, 0));
+        assert_eq!(
+            d.what,
+            "section header block: option 4 of length 300 runs past the end of its block (4 bytes left)"
+        );
+        // A well-formed if_tsresol and if_tsoffset are still read.
+        let mut ok = Ng::new(false);
+        ok.shb().idb(1, 0, &[(OPT_IF_TSRESOL, b"\x09"), (OPT_IF_TSOFFSET, &7i64.to_le_bytes())]).epb(
+            0,
+            5,
+            &[1],
+            1,
+            &[],
+        );
+        let ev = all(&ok.v, 0);
+        assert!(ev.iter().all(Result::is_ok));
+        assert_eq!(packets(&ev)[0].ts, Timestamp(7_000_000_005));
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub fn parse(payload: &[u8]) -> Result<EspHeader, Malformed> {
     Ok(EspHeader { spi, seq })
 }
 
+/// The SPI of an ESP header cut before its sequence number (snaplen, a damaged file): 4 to 7
+/// bytes, non-zero SPI. Enough to count the packet for its SA, not for sequence numbers.
+pub fn truncated_spi(payload: &[u8]) -> Option<u32> {
+    if payload.len() >= 8 {
+        return None;
+    }
+    be32(payload, 0).filter(|&spi| spi != 0)
+}
+
 /// Sort a UDP/4500 payload into keepalive, IKE or ESP.
 pub fn classify_udp_encap(payload: &[u8]) -> UdpEncap<'_> {
     match payload {

@@ -108,6 +108,9 @@ pub struct StreamBuf {
     pub garbage_bytes: u64,
     /// Holes in this direction.
     pub gaps: u64,
+    /// Sequence number just past the last segment set aside for being far ahead: a second one
+    /// starting there shows the stream really moved on.
+    far_ahead: Option<u32>,
 }
 
 impl StreamBuf {
@@ -125,6 +128,7 @@ impl StreamBuf {
             messages: 0,
             garbage_bytes: 0,
             gaps: 0,
+            far_ahead: None,
         }
     }
 
@@ -232,6 +236,29 @@ impl StreamBuf {
         let ahead = rel as usize;
         if self.ooo.iter().any(|(s, d)| *s == seq && d.len() >= data.len()) {
             stats.retransmitted_bytes += data.len() as u64;
+            return;
+        }
+        if ahead >= limits.max_stream_bytes {
+            // Further ahead than a stream buffer: a long stretch the capture lost, or one stray
+            // segment (a damaged or forged sequence number). Jumping to a stray would leave the
+            // stream waiting where no later segment comes, and every later byte would look
+            // retransmitted; so the jump is made only when a second segment continues the first.
+            let end = seq.wrapping_add(data.len() as u32);
+            if self.far_ahead != Some(seq) {
+                self.far_ahead = Some(end);
+                stats.overflow_bytes += data.len() as u64;
+                return;
+            }
+            self.far_ahead = None;
+            stats.gaps += 1;
+            self.gaps += 1;
+            stats.discarded_bytes += (self.buf.len() + self.ooo_bytes) as u64;
+            self.buf.clear();
+            self.ooo.clear();
+            self.ooo_bytes = 0;
+            self.mid_message = true;
+            self.next_seq = seq;
+            self.apply_in_order(seq, data, room, limits, stats);
             return;
         }
         if self.ooo.len() < limits.max_ooo_segments
@@ -568,6 +595,28 @@ mod tests {
         assert_eq!((st.stats.gaps, st.stats.discarded_bytes), (1, 5));
         let s = st.push(T, key(), &seg(20, ACK, b"1:q")).unwrap();
         assert_eq!(drain(s), ["1:q"]);
+    }
+
+    #[test]
+    fn one_segment_far_ahead_does_not_derail_the_stream() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(0, SYN, b""));
+        assert_eq!(drain(st.push(T, key(), &seg(1, ACK, b"3:abc")).unwrap()), ["3:abc"]);
+        // A stray segment 100 MB ahead (a damaged sequence number), then the stream goes on.
+        assert!(drain(st.push(T, key(), &seg(100_000_000, ACK, b"9:stray-seg")).unwrap()).is_empty());
+        assert_eq!(drain(st.push(T, key(), &seg(6, ACK, b"2:ok")).unwrap()), ["2:ok"]);
+        assert_eq!(drain(st.push(T, key(), &seg(10, ACK, b"1:z")).unwrap()), ["1:z"]);
+        assert_eq!(st.stats.gaps, 0);
+        // A real jump (the capture lost a long stretch): a second segment continues the first,
+        // and the stream follows it.
+        let far = 50_000_000;
+        assert!(drain(st.push(T, key(), &seg(far, ACK, b"xx1:")).unwrap()).is_empty());
+        let s = st.push(T, key(), &seg(far + 4, ACK, b"q3:abc")).unwrap();
+        assert!(s.mid_message());
+        // Resynced at the second segment: "q" is garbage to the framer, then "3:abc".
+        assert!(drain(s).is_empty());
+        assert_eq!(drain(st.push(T, key(), &seg(far + 10, ACK, b"1:r")).unwrap()), ["1:r"]);
+        assert_eq!(st.stats.gaps, 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use super::{Interface, Process, Report, SourceKind};
+use crate::escape::field as esc;
 
 /// Lines of one list shown at most in the text (the JSON has them all).
 const MAX_LINES: usize = 10;
@@ -54,24 +55,24 @@ pub fn render(r: &Report, iface: Option<&str>) -> String {
             })
             .collect();
         if !others.is_empty() {
-            let _ = writeln!(o, "\nOther interfaces: {}", others.join(", "));
+            let _ = writeln!(o, "\nOther interfaces: {}", esc(&others.join(", ")));
         }
     }
-    o
+    super::text::finish(o)
 }
 
 fn header(o: &mut String, r: &Report) {
     let ns = r.source.inputs.first().map(String::as_str).unwrap_or("this network namespace");
     let n = r.interfaces.iter().filter(|i| i.removed.is_none()).count();
     let t = r.interfaces.iter().filter(|i| i.removed.is_none() && i.kind.is_tunnel()).count();
-    let _ = write!(o, "tuntrace explain: {ns}: {n} interfaces, {t} of them tunnels");
+    let _ = write!(o, "tuntrace explain: {}: {n} interfaces, {t} of them tunnels", esc(ns));
     if r.source.kind == SourceKind::Live && r.source.backend != super::Backend::Netlink {
         let _ = write!(o, "; watched live: {} packets", r.stats.packets);
     }
     o.push('\n');
     if let Some(v) = &r.host.visibility {
         for n in &v.notes {
-            let _ = writeln!(o, "note: {n}");
+            let _ = writeln!(o, "note: {}", esc(n));
         }
     }
 }
@@ -109,7 +110,8 @@ fn row(o: &mut String, label: &str, lines: &[String]) {
             let _ = writeln!(o, "  {:<9} and {} more", "", lines.len() - MAX_LINES);
             break;
         }
-        let _ = writeln!(o, "  {:<9} {l}", if n == 0 { label } else { "" });
+        // Each line holds names from the host or the packets: escaped whole, it stays one line.
+        let _ = writeln!(o, "  {:<9} {}", if n == 0 { label } else { "" }, esc(l));
     }
 }
 
@@ -118,16 +120,16 @@ fn interface(o: &mut String, r: &Report, i: &Interface, deep: bool) {
     o.push('\n');
     match r.verdicts.iter().find(|v| v.subject == name) {
         Some(v) => {
-            let _ = writeln!(o, "{name}: {}", v.summary);
+            let _ = writeln!(o, "{}: {}", esc(name), esc(&v.summary));
             for e in &v.evidence {
-                let _ = writeln!(o, "    - {e}");
+                let _ = writeln!(o, "    - {}", esc(e));
             }
         }
         None if i.kind.is_tunnel() => {
-            let _ = writeln!(o, "{name}: no verdict");
+            let _ = writeln!(o, "{}: no verdict", esc(name));
         }
         None => {
-            let _ = writeln!(o, "{name}: not a tunnel interface ({})", i.kind);
+            let _ = writeln!(o, "{}: not a tunnel interface ({})", esc(name), i.kind);
         }
     }
     let mut device = Vec::new();

@@ -61,6 +61,11 @@ pub struct IkeSa {
     pub owners: Vec<ProcRef>,
     /// Index into `tunnels` of the tunnel that carried it (additive field).
     pub tunnel: Option<usize>,
+    /// Why messages of this SA were damaged after their header, each reason once (at most
+    /// [`MAX_IKE_MALFORMED`](crate::aggregate::MAX_IKE_MALFORMED)): the header still ties them to
+    /// the SA, so version, SPIs and exchanges stand (additive field).
+    #[serde(default)]
+    pub malformed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

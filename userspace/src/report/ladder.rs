@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Report, SipMessage, Transport};
+use crate::escape::field as esc;
 
 /// Width reserved between two adjacent columns for the arrow and its label.
 const GAP: usize = 26;
@@ -18,10 +19,10 @@ pub fn render(report: &Report, call_id: &str) -> Option<String> {
         let _ = writeln!(
             out,
             "Call-ID {}  {}  {} -> {}  [{}]",
-            d.call_id,
-            d.method,
-            d.from.as_deref().unwrap_or("?"),
-            d.to.as_deref().unwrap_or("?"),
+            esc(&d.call_id),
+            esc(&d.method),
+            esc(d.from.as_deref().unwrap_or("?")),
+            esc(d.to.as_deref().unwrap_or("?")),
             d.state
         );
         draw(&mut out, &d.messages);
@@ -32,14 +33,14 @@ pub fn render(report: &Report, call_id: &str) -> Option<String> {
         let _ = writeln!(
             out,
             "Call-ID {}  REGISTER  {} at {}  [{}]",
-            r.call_id,
-            r.aor.as_deref().unwrap_or("?"),
-            r.registrar.as_deref().unwrap_or("?"),
+            esc(&r.call_id),
+            esc(r.aor.as_deref().unwrap_or("?")),
+            esc(r.registrar.as_deref().unwrap_or("?")),
             result
         );
         draw(&mut out, &r.messages);
     }
-    found.then_some(out)
+    found.then(|| super::text::finish(out))
 }
 
 fn endpoint(addr: &str, port: u16) -> String {
@@ -52,9 +53,9 @@ fn endpoint(addr: &str, port: u16) -> String {
 
 fn label(m: &SipMessage) -> String {
     match (&m.method, m.status) {
-        (Some(method), _) => method.clone(),
+        (Some(method), _) => esc(method).into_owned(),
         (None, Some(code)) => match &m.reason {
-            Some(r) if !r.is_empty() => format!("{code} {r}"),
+            Some(r) if !r.is_empty() => format!("{code} {}", esc(r)),
             _ => code.to_string(),
         },
         (None, None) => "?".into(),
@@ -149,7 +150,7 @@ fn draw(out: &mut String, msgs: &[SipMessage]) {
         for s in &m.sdp {
             let mut l = bars();
             // To the right of the last column, so the ladder's bars stay whole.
-            let note = format!("SDP {s}");
+            let note = format!("SDP {}", esc(s));
             let c = centre(cols.len() - 1) + 3;
             for (k, ch) in note.bytes().enumerate() {
                 match l.get_mut(c + k) {

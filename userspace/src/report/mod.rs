@@ -135,6 +135,10 @@ pub struct InputError {
     pub input: String,
     pub offset: u64,
     pub message: String,
+    /// The input could not be opened or read at all (no such file, no permission): there is
+    /// no damaged byte to name, so `offset` says nothing. Written only when true (additive).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 impl Report {

@@ -126,6 +126,7 @@ fn sample(some: bool) -> Report {
             iface: opt("en0"),
             owners: vec![ProcRef { pid: 7, comm: opt("charon"), exe: None }],
             tunnel: some.then_some(0),
+            malformed: if some { vec!["ike payload length past message end".into()] } else { vec![] },
         }],
         esp_sas: vec![EspSa {
             spi: "c0ffee01".into(),
@@ -190,7 +191,12 @@ fn sample(some: bool) -> Report {
         }],
         malformed: vec![MalformedCount { reason: "short".into(), packets: 1 }],
         unknown_linktypes: vec![LinktypeCount { linktype: 147, name: "USER0".into(), frames: 2 }],
-        errors: vec![InputError { input: "b.pcap".into(), offset: 24, message: "truncated\nrecord".into() }],
+        errors: vec![InputError {
+            input: "b.pcap".into(),
+            offset: 24,
+            message: "truncated\nrecord".into(),
+            unreadable: false,
+        }],
         tunnels: vec![Tunnel {
             kind: TunnelKind::Wireguard,
             transport: TunnelTransport::Udp,

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Encap, Flow, Report};
+use crate::escape::{self, field as esc};
 
 /// How many flows the text report lists (the JSON has them all).
 const TOP_FLOWS: usize = 12;
@@ -19,7 +20,16 @@ pub fn render(r: &Report) -> String {
     sip(&mut o, r);
     flows(&mut o, r);
     problems(&mut o, r);
-    o
+    // Every value from outside was escaped as it was written; this pass is the guarantee.
+    finish(o)
+}
+
+/// `o` with anything a terminal would act on escaped ([`escape::block`]).
+pub fn finish(o: String) -> String {
+    match escape::block(&o) {
+        std::borrow::Cow::Borrowed(_) => o,
+        std::borrow::Cow::Owned(e) => e,
+    }
 }
 
 pub fn human_bytes(n: u64) -> String {
@@ -39,9 +49,9 @@ pub fn human_bytes(n: u64) -> String {
 
 fn who(pid: Option<u32>, comm: &Option<String>) -> String {
     match (pid, comm) {
-        (Some(p), Some(c)) => format!("{c}[{p}]"),
+        (Some(p), Some(c)) => format!("{}[{p}]", esc(c)),
         (Some(p), None) => format!("pid {p}"),
-        (None, Some(c)) => c.clone(),
+        (None, Some(c)) => esc(c).into_owned(),
         (None, None) => "-".into(),
     }
 }
@@ -56,7 +66,7 @@ fn endpoint(addr: &str, port: Option<u16>) -> String {
 
 fn header(o: &mut String, r: &Report) {
     let s = &r.stats;
-    let inputs = r.source.inputs.join(", ");
+    let inputs = r.source.inputs.iter().map(|i| esc(i)).collect::<Vec<_>>().join(", ");
     let _ = writeln!(o, "tuntrace {} ({}): {}", r.source.kind, r.source.backend, inputs);
     let span = match (s.started, s.ended) {
         (Some(a), Some(b)) => {
@@ -91,9 +101,9 @@ fn verdicts(o: &mut String, r: &Report) {
     }
     section(o, "VERDICT");
     for v in &r.verdicts {
-        let _ = writeln!(o, "  {}: {}", v.subject, v.summary);
+        let _ = writeln!(o, "  {}: {}", esc(&v.subject), esc(&v.summary));
         for e in &v.evidence {
-            let _ = writeln!(o, "    - {e}");
+            let _ = writeln!(o, "    - {}", esc(e));
         }
     }
 }
@@ -145,14 +155,14 @@ fn interfaces(o: &mut String, r: &Report) {
         .iter()
         .map(|i| {
             vec![
-                i.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                i.name.as_deref().map_or_else(|| "(unnamed)".into(), |n| esc(n).into_owned()),
                 i.kind.to_string(),
                 i.linktype.clone(),
                 i.mtu.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
                 i.packets.to_string(),
                 human_bytes(i.bytes),
                 i.owner.as_ref().map(|p| who(Some(p.pid), &p.comm)).unwrap_or_else(|| "-".into()),
-                i.addresses.join(" "),
+                esc(&i.addresses.join(" ")).into_owned(),
             ]
         })
         .collect();
@@ -182,10 +192,10 @@ fn processes(o: &mut String, r: &Report) {
         .map(|p| {
             vec![
                 p.pid.to_string(),
-                p.comm.clone().unwrap_or_else(|| "?".into()),
+                p.comm.as_deref().map_or_else(|| "?".into(), |c| esc(c).into_owned()),
                 p.packets.to_string(),
                 human_bytes(p.bytes),
-                p.interfaces.join(","),
+                esc(&p.interfaces.join(",")).into_owned(),
             ]
         })
         .collect();
@@ -326,10 +336,13 @@ fn ike(o: &mut String, r: &Report) {
             let _ = writeln!(o, "     {tag}: {}", parts.join(" / "));
         }
         if !sa.vendor_ids.is_empty() {
-            let _ = writeln!(o, "     vendor IDs: {}", sa.vendor_ids.join(", "));
+            let _ = writeln!(o, "     vendor IDs: {}", esc(&sa.vendor_ids.join(", ")));
         }
         if !sa.notifies.is_empty() {
-            let _ = writeln!(o, "     notifies: {}", sa.notifies.join(", "));
+            let _ = writeln!(o, "     notifies: {}", esc(&sa.notifies.join(", ")));
+        }
+        if !sa.malformed.is_empty() {
+            let _ = writeln!(o, "     malformed: {}", esc(&sa.malformed.join(", ")));
         }
         if sa.encrypted_payloads > 0 {
             let _ = writeln!(o, "     encrypted payloads: {}", sa.encrypted_payloads);
@@ -380,8 +393,8 @@ fn sip(o: &mut String, r: &Report) {
             .iter()
             .map(|g| {
                 vec![
-                    g.call_id.clone() + &carried(g.tunnel),
-                    g.aor.clone().unwrap_or_else(|| "?".into()),
+                    esc(&g.call_id).into_owned() + &carried(g.tunnel),
+                    g.aor.as_deref().map_or_else(|| "?".into(), |a| esc(a).into_owned()),
                     g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
                     seq_of(&g.messages),
                 ]
@@ -396,9 +409,9 @@ fn sip(o: &mut String, r: &Report) {
             .iter()
             .map(|d| {
                 vec![
-                    d.call_id.clone() + &carried(d.tunnel),
-                    d.method.clone(),
-                    format!("{} -> {}", d.from.as_deref().unwrap_or("?"), d.to.as_deref().unwrap_or("?")),
+                    esc(&d.call_id).into_owned() + &carried(d.tunnel),
+                    esc(&d.method).into_owned(),
+                    format!("{} -> {}", esc(d.from.as_deref().unwrap_or("?")), esc(d.to.as_deref().unwrap_or("?"))),
                     d.state.to_string(),
                     seq_of(&d.messages),
                 ]
@@ -414,7 +427,13 @@ fn seq_of(msgs: &[super::SipMessage]) -> String {
     let mut v: Vec<String> = msgs
         .iter()
         .take(MAX)
-        .map(|m| m.method.clone().or(m.status.map(|c| c.to_string())).unwrap_or_else(|| "?".into()))
+        .map(|m| {
+            m.method
+                .as_deref()
+                .map(|x| esc(x).into_owned())
+                .or(m.status.map(|c| c.to_string()))
+                .unwrap_or_else(|| "?".into())
+        })
         .collect();
     if msgs.len() > MAX {
         v.push(format!("... ({} in all)", msgs.len()));
@@ -435,7 +454,7 @@ fn flows(o: &mut String, r: &Report) {
         .take(TOP_FLOWS)
         .map(|f| {
             vec![
-                f.iface.clone().unwrap_or_else(|| "-".into()),
+                f.iface.as_deref().map_or_else(|| "-".into(), |i| esc(i).into_owned()),
                 f.proto.to_string(),
                 format!("{} <-> {}", endpoint(&f.src, f.sport), endpoint(&f.dst, f.dport)),
                 f.app.to_string() + &carried(f.tunnel),
@@ -454,19 +473,21 @@ fn problems(o: &mut String, r: &Report) {
     }
     section(o, "PROBLEMS");
     for m in &r.malformed {
-        let _ = writeln!(o, "  malformed: {} ({} packets)", m.reason, m.packets);
+        let _ = writeln!(o, "  malformed: {} ({} packets)", esc(&m.reason), m.packets);
     }
     for l in &r.unknown_linktypes {
         let _ = writeln!(o, "  link type {} ({}) not decoded: {} frames counted only", l.linktype, l.name, l.frames);
     }
     for e in &r.errors {
-        if e.offset == 0 {
-            let _ = writeln!(o, "  {}: {}", e.input, e.message);
+        if e.unreadable {
+            let _ = writeln!(o, "  {}: {}", esc(&e.input), esc(&e.message));
         } else {
             let _ = writeln!(
                 o,
                 "  {}: {} at byte offset {}; everything before it is reported",
-                e.input, e.message, e.offset
+                esc(&e.input),
+                esc(&e.message),
+                e.offset
             );
         }
     }

@@ -88,6 +88,7 @@ fn ike_sa(pid: Option<(u32, &str)>) -> IkeSa {
         iface: Some("eth0".into()),
         owners: vec![],
         tunnel: None,
+        malformed: vec![],
     }
 }
 

@@ -96,6 +96,27 @@ pub fn frame_len(buf: &[u8]) -> FrameResult {
     }
 }
 
+/// Where a stream that could not be framed at its head may start again: the first line after
+/// the head's first line that is a SIP start line (or, at the end, the start of one still
+/// arriving). `buf.len()` when there is none: nothing buffered can be a message.
+///
+/// A gap, a pickup mid-stream or one message the framer refuses (an absurd Content-Length, an
+/// endless head) must not cost the rest of the connection: its next message starts a line.
+pub fn resync_at(buf: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(lf) = memchr(b'\n', &buf[at..]) {
+        at += lf + 1;
+        let rest = &buf[at..];
+        match memchr(b'\n', rest) {
+            Some(end) if start_line_ok(strip_cr(&rest[..end]), true) => return at,
+            Some(_) => {}
+            None if !rest.is_empty() && rest.len() <= MAX_HEAD && start_line_ok(rest, false) => return at,
+            None => break,
+        }
+    }
+    buf.len()
+}
+
 /// Strict test for a SIP message on any port: a request line `METHOD scheme:uri SIP/2.0` or a
 /// status line `SIP/2.0 NNN `, ended by a line break.
 ///

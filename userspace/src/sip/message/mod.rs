@@ -25,7 +25,7 @@ use std::cell::OnceCell;
 use memchr::memmem;
 
 use crate::sip::sdp::{self, Sdp};
-pub use framing::{frame_len, looks_like_sip, FrameResult, Keepalive};
+pub use framing::{frame_len, looks_like_sip, resync_at, FrameResult, Keepalive};
 pub use headers::canonical_name;
 pub(crate) use headers::memchr;
 use headers::{find_head_end, is_list_header, name_is, trim_ws, unfold_into, RawHeaders};
@@ -65,6 +65,10 @@ pub struct SipMessage<'a> {
     /// The datagram ended before the blank line or before Content-Length bytes of body
     /// (snaplen, or a lost IP fragment): what is here is kept, flagged.
     pub truncated: bool,
+    /// A Content-Length that could not be used (not a number, or two that disagree): the
+    /// message was taken to the end of the datagram instead (RFC 3261 18.3 lets the datagram
+    /// bound a message); the reason is here for the report's damage counts.
+    pub content_length_damage: Option<&'static str>,
     /// The SDP body, read on first demand: the tracker and the RTP labeller both ask.
     sdp: OnceCell<Option<Sdp>>,
     /// Every header line, indexed on the first by-name lookup.
@@ -172,6 +176,7 @@ impl<'a> SipMessage<'a> {
             content_length: self.content_length,
             body: Cow::Owned(self.body.into_owned()),
             truncated: self.truncated,
+            content_length_damage: self.content_length_damage,
             sdp: self.sdp,
             index: self.index,
         }

@@ -75,6 +75,8 @@ pub(super) struct Kept {
     content_type: Option<KeptValue>,
     cseq: Option<(u32, Span)>,
     content_length: Option<usize>,
+    /// Why Content-Length was set aside (then `content_length` is `None` for good).
+    content_length_damage: Option<&'static str>,
 }
 
 impl Kept {
@@ -106,6 +108,7 @@ impl<'a> SipMessage<'a> {
             content_length: kept.content_length,
             body: Cow::Borrowed(&[]),
             truncated: false,
+            content_length_damage: kept.content_length_damage,
             sdp: OnceCell::new(),
             index: OnceCell::new(),
         }
@@ -129,11 +132,20 @@ impl Kept {
                     self.cseq = Some((seq, span_of_bytes(b, method)));
                 }
             }
-            Known::ContentLength => {
-                let n = parse_content_length(raw.value)?;
-                match self.content_length {
-                    Some(prev) if prev != n => return Err(Malformed::new("sip content-length conflicting")),
-                    _ => self.content_length = Some(n),
+            // A bad or conflicting length does not lose the message: a datagram bounds it. On a
+            // stream the framer has already refused such a message, so this only serves UDP.
+            Known::ContentLength if self.content_length_damage.is_none() => {
+                let damage = match (parse_content_length(raw.value), self.content_length) {
+                    (Ok(n), Some(prev)) if prev != n => Some("sip content-length conflicting"),
+                    (Ok(n), _) => {
+                        self.content_length = Some(n);
+                        None
+                    }
+                    (Err(e), _) => Some(e.reason),
+                };
+                if damage.is_some() {
+                    self.content_length = None;
+                    self.content_length_damage = damage;
                 }
             }
             _ => {}
