@@ -191,7 +191,7 @@ impl Aggregator {
     fn esp_cut(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8], udp: bool) {
         if let (Some(spi), true) = (esp::truncated_spi(payload), pk.count != 0) {
             let key = esp_table::EspKey::new(spi, src, dst, udp);
-            self.esp.observe_without_seq(key, pk.wire_len, pk.at, Some(pk.iface as u32), pk.proc);
+            self.esp.observe_without_seq(key, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
         }
     }
 
