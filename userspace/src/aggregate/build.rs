@@ -281,10 +281,18 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
     let mut v = vec![
         lim("flows", at_most(flows::MAX_FLOWS), a.flow_overflow),
         lim("ike_sas", at_most(ike_table::MAX_IKE_SAS), a.ike.refused),
-        lim("ike_exchanges", format!("at most {} per SA", ike_table::MAX_IKE_EXCHANGES), a.ike.dropped_exchanges),
+        lim(
+            "ike_exchanges",
+            format!("the first {0} and the latest {0} per SA listed, the rest counted", ike_table::KEEP_IKE_EXCHANGES),
+            a.ike.dropped_exchanges,
+        ),
         lim("esp_sas", at_most(esp_table::MAX_ESP_SAS), a.esp.overflow),
         lim("sip_calls", at_most(calls), sip.calls),
-        lim("sip_messages", format!("at most {per_call} per call, {total} in all"), sip.messages),
+        lim(
+            "sip_messages",
+            format!("the first {per_call} and the latest {per_call} per call listed, at most {total} in all, the rest counted"),
+            sip.messages,
+        ),
         lim("sip_call_id", format!("present, at most {} bytes", crate::sip::dialog::MAX_CALL_ID_LEN), sip.no_call_id),
         lim("sip_media_endpoints", at_most(crate::sip::dialog::MAX_MEDIA_ENDPOINTS), sip.media_endpoints),
         lim("rtp_endpoints", at_most(super::MAX_MEDIA_ENDPOINTS), a.rtp_overflow),

@@ -708,7 +708,7 @@ impl<'r> Index<'r> {
                 if sa.nat_t {
                     s.push(Fact::new("nat_t", "yes", None));
                 }
-                s.push(Fact::new("exchanges", sa.exchanges.len().to_string(), Some(exchanges_line(sa))));
+                s.push(Fact::new("exchanges", exchange_total(sa).to_string(), Some(exchanges_line(sa))));
                 if !sa.vendor_ids.is_empty() {
                     let line = format!("vendor IDs: {}", sa.vendor_ids.join(", "));
                     s.push(Fact::new("ike_vendors", sa.vendor_ids.len().to_string(), Some(line)));
@@ -1060,17 +1060,49 @@ fn flow_line(f: &Flow, comm: &str, pid: u32) -> String {
     )
 }
 
-/// `exchanges: IKE_SA_INIT, IKE_SA_INIT (resp), …`.
+/// Messages an IKE SA saw: those listed plus those its list skips.
+fn exchange_total(s: &IkeSa) -> u64 {
+    s.exchanges.len() as u64 + s.exchanges_elided.map_or(0, |e| e.count)
+}
+
+/// Exchanges listed one by one in a verdict's line at most; an SA with more is summed up by
+/// type and direction, so the evidence stays a line however long the SA lived.
+const LINE_EXCHANGES: usize = 12;
+
+/// `exchanges: IKE_SA_INIT, IKE_SA_INIT (resp), …`, or for a long SA
+/// `exchanges (240): IKE_SA_INIT x1, IKE_SA_INIT (resp) x1, INFORMATIONAL x119, …`.
 fn exchanges_line(s: &IkeSa) -> String {
     let mut line = String::from("exchanges: ");
-    for (n, e) in s.exchanges.iter().enumerate() {
+    let total = exchange_total(s);
+    if total as usize <= LINE_EXCHANGES || s.exchange_counts.is_empty() {
+        for (n, e) in s.exchanges.iter().take(LINE_EXCHANGES).enumerate() {
+            if n > 0 {
+                line.push_str(", ");
+            }
+            line.push_str(&e.kind);
+            if e.response {
+                line.push_str(" (resp)");
+            }
+        }
+        if total as usize > LINE_EXCHANGES {
+            line.push_str(&format!(", … ({total} in all)"));
+        }
+        return line;
+    }
+    line = format!("exchanges ({total}): ");
+    for (n, c) in s.exchange_counts.iter().enumerate() {
         if n > 0 {
             line.push_str(", ");
         }
-        line.push_str(&e.kind);
-        if e.response {
-            line.push_str(" (resp)");
-        }
+        line.push_str(&c.kind);
+        line.push_str(match (c.response, c.from_initiator) {
+            (false, true) => "",
+            (true, false) => " (resp)",
+            // The usual roles reversed: a rekey the responder began, say.
+            (false, false) => " (by responder)",
+            (true, true) => " (resp by initiator)",
+        });
+        line.push_str(&format!(" x{}", c.count));
     }
     line
 }
