@@ -440,6 +440,9 @@ impl<'r> Index<'r> {
             .filter(|(_, s)| s.pid.is_none_or(|p| !tunnel_pids.contains(&p)))
             .map(|(n, _)| n)
             .collect();
+        // Their ESP totals, summed once: every IPsec tunnel without SAs of its own shares them,
+        // and summing them per tunnel made thousands of tunnels cost tunnels x SAs.
+        let unclaimed_esp = self.esp_totals(&unclaimed);
         let one_tunnel = tunnels.len() == 1;
         tunnels
             .iter()
@@ -453,14 +456,24 @@ impl<'r> Index<'r> {
                 ike.dedup();
                 let ipsec_kind = matches!(i.kind, InterfaceKind::Ipsec | InterfaceKind::Xfrm | InterfaceKind::Vti);
                 if ike.is_empty() && (ipsec_kind || one_tunnel) {
-                    ike.clone_from(&unclaimed);
+                    self.interface(i, pids, &unclaimed, unclaimed_esp)
+                } else {
+                    let esp = self.esp_totals(&ike);
+                    self.interface(i, pids, &ike, esp)
                 }
-                self.interface(i, pids, &ike)
             })
             .collect()
     }
 
-    fn interface(&self, i: &Interface, pids: &[u32], ike: &[usize]) -> Subject {
+    /// ESP SAs and their packets under the IKE SAs `ike`.
+    fn esp_totals(&self, ike: &[usize]) -> (usize, u64) {
+        ike.iter().fold((0, 0), |(c, p), &n| {
+            let (c1, p1) = self.esp_per_ike[n];
+            (c + c1, p + p1)
+        })
+    }
+
+    fn interface(&self, i: &Interface, pids: &[u32], ike: &[usize], esp: (usize, u64)) -> Subject {
         let name = i.name.clone().unwrap_or_default();
         let mut s = Subject::new(On::Interface, name.clone());
         s.push(Fact::new("iface", name.as_str(), None));
@@ -525,7 +538,7 @@ impl<'r> Index<'r> {
                 self.ports(&mut s, p, &name);
             }
         }
-        self.ike(&mut s, ike);
+        self.ike(&mut s, ike, esp);
         if sip > 0 {
             let calls = self.sip_calls(&name);
             let (regs, invites) = calls.iter().fold((0, 0), |(r, c), &k| match k {
@@ -624,16 +637,11 @@ impl<'r> Index<'r> {
         }
     }
 
-    fn ike(&self, s: &mut Subject, ike: &[usize]) {
+    /// The facts of IKE SAs `ike`, whose ESP SAs and packets come to `esp`.
+    fn ike(&self, s: &mut Subject, ike: &[usize], (esp_sas, esp_packets): (usize, u64)) {
         let sas = &self.r.ike_sas;
         if let Some(&last) = ike.last() {
             s.push(Fact::new("ike_peer", sas[last].responder.as_str(), None));
-        }
-        let (mut esp_sas, mut esp_packets) = (0, 0);
-        for &n in ike {
-            let (c, p) = self.esp_per_ike[n];
-            esp_sas += c;
-            esp_packets += p;
         }
         for &n in ike.iter().take(KEEP) {
             let sa = &sas[n];
