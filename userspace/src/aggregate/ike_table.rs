@@ -1,6 +1,7 @@
 //! IKE SAs, one per initiator SPI, built from every cleartext IKE header and payload seen.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
@@ -95,6 +96,11 @@ pub struct SaState {
     /// Every message counted by exchange type and direction, in order of first sight.
     pub counts: Vec<ExchangeCount>,
     pub vendor_ids: Vec<String>,
+    /// Vendor ID payloads (their bytes, hashed) and notify types already named: a
+    /// retransmission or a rekey repeats them, and naming them again (hex for unknown ones)
+    /// was a fifth of the table's work on signaling.
+    seen_vids: Vec<u64>,
+    seen_notifies: Vec<u16>,
     pub proc: Option<super::ProcHandle>,
     /// Every process seen sending or receiving its messages (both ends' daemons when two hosts'
     /// recordings are replayed together), first first, at most [`MAX_OWNERS`].
@@ -182,6 +188,9 @@ impl Exchange {
 const MAX_OWNERS: usize = 8;
 /// Distinct damage reasons kept per SA (the decoder has a few dozen; the stats count them all).
 const MAX_MALFORMED: usize = 8;
+/// Vendor IDs and notify types named per SA (real SAs have a handful; crafted messages could
+/// bring new ones with every packet).
+const MAX_NAMES: usize = 32;
 /// Exchanges kept per SA: the first this many and the latest this many. A retransmission
 /// storm or days of rekeying in between is counted ([`SaState::counts`]), not stored.
 const KEEP_EXCHANGES: usize = 8;
@@ -263,6 +272,8 @@ impl IkeTable {
                     exchanges: History::new(KEEP_EXCHANGES),
                     counts: Vec::new(),
                     vendor_ids: Vec::new(),
+                    seen_vids: Vec::new(),
+                    seen_notifies: Vec::new(),
                     proc: None,
                     owners: Vec::new(),
                     proposals: Vec::new(),
@@ -340,12 +351,19 @@ impl IkeTable {
         }
         if m.scan.has_vendor_id {
             for vid in m.scan.vendor_ids() {
-                push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
+                let h = rustc_hash::FxBuildHasher.hash_one(vid);
+                if !sa.seen_vids.contains(&h) && sa.seen_vids.len() < MAX_NAMES {
+                    sa.seen_vids.push(h);
+                    push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
+                }
             }
         }
         if m.scan.has_notify {
             for kind in m.scan.notify_kinds() {
-                push_unique(&mut sa.notifies, ike::notify_name(m.version, kind));
+                if !sa.seen_notifies.contains(&kind) && sa.seen_notifies.len() < MAX_NAMES {
+                    sa.seen_notifies.push(kind);
+                    push_unique(&mut sa.notifies, ike::notify_name(m.version, kind));
+                }
             }
         }
         sa.encrypted_payloads += m.encrypted_payloads;
