@@ -228,7 +228,7 @@ impl Signaling {
                 let spi = u32::from_be_bytes(body[..4].try_into().expect("8 bytes"));
                 let spi = (spi ^ key as u32).max(0x100);
                 body[..4].copy_from_slice(&spi.to_be_bytes());
-                let uplink = peer % 2 == 0;
+                let uplink = peer.is_multiple_of(2);
                 let (s, d) = if uplink { (ue, gw) } else { (gw, ue) };
                 if udp {
                     self.frame.udp(uplink, s, 4500, d, 4500, 0);

@@ -17,6 +17,10 @@ use crate::reassembly;
 use crate::report::{self, App, LimitCount, Report, TunnelKind};
 use crate::time::Timestamp;
 
+/// The IKE SAs between two hosts: the first listed, and by start time each with the newest
+/// (latest listed) SA among those that began by then.
+type PairSas = (usize, Vec<(Timestamp, usize)>);
+
 pub(super) fn report(a: &Aggregator) -> Report {
     let ifname = |i: u32| a.ifaces.name(i as usize);
     let owner = |h: Option<ProcHandle>| match h {
@@ -34,7 +38,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
     // Per pair, its SAs by start time with the newest (latest listed) among each prefix: a
     // binary search per ESP SA instead of a scan of every SA between the two hosts (an ePDG
     // capture has thousands of SAs between the same two addresses).
-    let by_peers: FxHashMap<(IpAddr, IpAddr), (usize, Vec<(Timestamp, usize)>)> = by_peers
+    let by_peers: FxHashMap<(IpAddr, IpAddr), PairSas> = by_peers
         .into_iter()
         .map(|(k, list)| {
             let mut by_start: Vec<(Timestamp, usize)> = list.iter().map(|&i| (sas[i].first, i)).collect();
