@@ -101,7 +101,22 @@ fn ike_sas_match_tshark() {
                     )
                 })
                 .collect();
-            assert_eq!(got, exp, "{} {ispi}: exchanges", f.display());
+            // The report lists an SA's first and latest exchanges and counts them all.
+            let (exp_listed, skipped) = as_listed(&exp, got.len(), sa.exchanges_elided);
+            assert_eq!(got, exp_listed, "{} {ispi}: exchanges", f.display());
+            assert_eq!(sa.exchanges_elided.map_or(0, |g| g.count), skipped, "{} {ispi}: skipped", f.display());
+            let counted: u64 = sa.exchange_counts.iter().map(|c| c.count).sum();
+            assert_eq!(counted, exp.len() as u64, "{} {ispi}: exchange counts", f.display());
+            for (kind, _, response) in &exp {
+                let n = exp.iter().filter(|x| (&x.0, x.2) == (kind, *response)).count() as u64;
+                let c: u64 = sa
+                    .exchange_counts
+                    .iter()
+                    .filter(|c| &c.kind == kind && response.is_none_or(|r| c.response == r))
+                    .map(|c| c.count)
+                    .sum();
+                assert_eq!(c, n, "{} {ispi}: count of {kind} {response:?}", f.display());
+            }
             checked += 1;
         }
     }
@@ -170,10 +185,19 @@ fn sip_call_ids_match_tshark() {
         }
         let j = replay_json(&f);
         let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let calls = j.sip.dialogs.iter().map(|d| (&d.call_id, &d.messages));
-        for (call_id, messages) in calls.chain(j.sip.registrations.iter().map(|r| (&r.call_id, &r.messages))) {
+        let calls = j.sip.dialogs.iter().map(|d| (&d.call_id, &d.messages, d.messages_elided, &d.message_counts));
+        let regs = j.sip.registrations.iter().map(|r| (&r.call_id, &r.messages, r.messages_elided, &r.message_counts));
+        for (call_id, messages, gap, counts) in calls.chain(regs) {
             let seq = got.entry(call_id.clone()).or_default();
             seq.extend(messages.iter().map(method_or_status));
+            // The report lists a call's first and latest messages and counts them all.
+            if let Some(w) = want.get_mut(call_id) {
+                let counted: u64 = counts.iter().map(|c| c.count).sum();
+                assert_eq!(counted, w.len() as u64, "{}: {call_id}: message counts", f.display());
+                let (listed, skipped) = as_listed(w, messages.len(), gap);
+                assert_eq!(gap.map_or(0, |g| g.count), skipped, "{}: {call_id}: skipped", f.display());
+                *w = listed;
+            }
         }
         assert_eq!(got, want, "{}: SIP Call-IDs and message sequences", f.display());
         checked += want.len();

@@ -70,3 +70,17 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
     let out = cmd.output().expect("tshark not found: run ci/setup");
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
 }
+
+/// What a report lists of a sequence of `all` items: the first `gap.after` and the latest
+/// `listed - gap.after`, and how many it skips; the whole sequence when nothing is skipped.
+pub fn as_listed<T: Clone>(all: &[T], listed: usize, gap: Option<tuntrace_core::report::Elided>) -> (Vec<T>, u64) {
+    match gap {
+        None => (all.to_vec(), 0),
+        Some(g) => {
+            let tail = listed.saturating_sub(g.after).min(all.len());
+            let mut v = all[..g.after.min(all.len())].to_vec();
+            v.extend_from_slice(&all[all.len() - tail..]);
+            (v, all.len().saturating_sub(listed) as u64)
+        }
+    }
+}

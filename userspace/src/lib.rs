@@ -19,6 +19,7 @@ pub mod decode;
 pub mod digits;
 pub mod escape;
 pub mod event;
+pub mod history;
 pub mod linktype;
 pub mod reassembly;
 pub mod redact;

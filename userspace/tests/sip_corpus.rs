@@ -37,7 +37,13 @@ fn run(name: &str) -> Option<Run> {
     let data = std::fs::read(&path).unwrap();
     let cap = PcapCapture::from_file(&data).unwrap();
     let linktype = cap.header.network.0;
-    let mut tracker = Tracker::new();
+    // Every message listed (these captures' calls have up to 32): the checks below read whole
+    // call flows. The report's own cut to the first and latest 8 is tested in sip_report.rs.
+    let mut tracker = Tracker::with_limits(
+        tuntrace_core::sip::dialog::DEFAULT_MAX_CALLS,
+        64,
+        tuntrace_core::sip::dialog::DEFAULT_MAX_MESSAGES_TOTAL,
+    );
     let mut defrag: IpDefragPool = IpDefragPool::new();
     let mut streams: HashMap<(IpAddr, u16, IpAddr, u16), Vec<u8>> = HashMap::new();
     let (mut not_sip, mut keepalives) = (0, 0);

@@ -1373,6 +1373,8 @@ mod tests {
                 owners: vec![],
                 tunnel: None,
                 malformed: vec![],
+                exchange_counts: vec![],
+                exchanges_elided: None,
             }],
             esp_sas: vec![esp("19f77a3e"), esp("530149f3")],
             sip: Sip {
@@ -1391,6 +1393,8 @@ mod tests {
                     pid: None,
                     comm: None,
                     tunnel: None,
+                    message_counts: vec![],
+                    messages_elided: None,
                 }],
             },
             verdicts: vec![],

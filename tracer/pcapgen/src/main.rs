@@ -21,6 +21,8 @@ use clap::{Parser, ValueEnum};
 use tuntrace_core::capture::writer::{PacketMeta, PcapWriter, PcapngWriter, TsPrecision};
 use tuntrace_core::time::Timestamp;
 
+mod signaling;
+
 /// Written into the summary: bump when the output for a given seed changes, so cached
 /// benchmark inputs are regenerated.
 const GENERATOR_VERSION: u32 = 1;
@@ -32,6 +34,15 @@ const IMS_DOMAIN: &str = "ims.mnc260.mcc310.3gppnetwork.org";
 /// MD5("strongSwan"), the vendor ID strongSwan sends.
 const VID_STRONGSWAN: [u8; 16] =
     [0x88, 0x2f, 0xe5, 0x6d, 0x6f, 0xd2, 0x0d, 0xbc, 0x22, 0x51, 0x61, 0x3b, 0x2e, 0xbe, 0x5b, 0xeb];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Profile {
+    /// Wi-Fi calling as an ePDG-side tap sees it: ESP and RTP dominate.
+    WifiCalling,
+    /// Real IKE, ESP and SIP packets from the corpus (`--corpus`), repeated for many hosts
+    /// with their own SPIs and Call-IDs: IKE and SIP dominate.
+    Signaling,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -57,9 +68,15 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Format::Pcap)]
     format: Format,
     /// Number of subscribers (default: 2 per MiB, between 2 and 2000, so that small files still
-    /// contain whole calls).
+    /// contain whole calls); for the signaling profile, the hosts (default 300).
     #[arg(long)]
     ues: Option<u32>,
+    #[arg(long, value_enum, default_value_t = Profile::WifiCalling)]
+    profile: Profile,
+    /// The capture corpus the signaling profile takes its packets from (default:
+    /// $TUNTRACE_CORPUS). Its files are read, never copied.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
 }
 
 /// splitmix64: tiny, fast, and identical on every platform.
@@ -258,6 +275,7 @@ struct Tunnel {
 }
 
 /// Frame under construction: Ethernet + IPv4 + transport, reused for every packet.
+#[derive(Default)]
 struct Frame {
     buf: Vec<u8>,
     ip_id: u16,
@@ -1099,6 +1117,9 @@ fn main() -> Result<()> {
     if args.size_mb == 0 {
         bail!("--size-mb must be at least 1");
     }
+    if args.profile == Profile::Signaling {
+        return signaling_main(&args);
+    }
     let ues = args.ues.unwrap_or_else(|| args.size_mb.saturating_mul(2).clamp(2, 2000) as u32);
     if !(1..=50_000).contains(&ues) {
         bail!("--ues must be between 1 and 50000 (addresses are derived from the index)");
@@ -1141,7 +1162,13 @@ fn main() -> Result<()> {
         Out::Pcap(w) => drop(w.finish()?),
         Out::Pcapng(w) => drop(w.finish()?),
     }
-    let on_disk = std::fs::metadata(&args.out)?.len();
+    let meta = std::fs::metadata(&args.out)?;
+    // A pipe (`--out /dev/stdout`) has no length to check and no summary beside it.
+    if !meta.is_file() {
+        eprintln!("tuntrace-pcapgen: {packets} packets, {written} bytes written to a stream");
+        return Ok(());
+    }
+    let on_disk = meta.len();
     if on_disk != written {
         bail!("internal error: wrote {on_disk} bytes, expected {written}");
     }
@@ -1173,6 +1200,62 @@ fn main() -> Result<()> {
         on_disk as f64 / 1048576.0,
         on_disk as f64 / 1048576.0 / secs.max(1e-9),
         summary_path.display()
+    );
+    Ok(())
+}
+
+/// The signaling profile: corpus packets again and again, written as pcap. `--out` may be a
+/// pipe (`/dev/stdout`), so a capture of many millions of packets needs no disk.
+fn signaling_main(args: &Args) -> Result<()> {
+    let corpus = match &args.corpus {
+        Some(c) => c.clone(),
+        None => PathBuf::from(std::env::var_os("TUNTRACE_CORPUS").context("--corpus or TUNTRACE_CORPUS is needed")?),
+    };
+    let peers = args.ues.unwrap_or(300);
+    if !(1..=1_000_000).contains(&peers) {
+        bail!("--ues must be between 1 and 1000000 for the signaling profile");
+    }
+    let started = Instant::now();
+    let templates = signaling::Templates::load(&corpus)?;
+    let (n_ike, n_esp, n_sip) = templates.counts();
+    let files = templates.files.join(",");
+    let mut sim = signaling::Signaling::new(templates, peers, args.seed);
+    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = PcapWriter::new(file, 1, 0, TsPrecision::Micro)?;
+    let target = args.size_mb.saturating_mul(1 << 20);
+    let (mut written, mut packets, mut last) = (24u64, 0u64, 0u64);
+    while written < target {
+        last = sim.step();
+        let data = &sim.frame.buf;
+        w.write_packet(Timestamp((BASE_US + last) as i64 * 1000), data, data.len() as u32)?;
+        written += 16 + data.len() as u64;
+        packets += 1;
+    }
+    w.finish()?.flush()?;
+    let c = &sim.counts;
+    let summary = format!(
+        "generator=tuntrace-pcapgen/{GENERATOR_VERSION}\nprofile=signaling\nseed={}\nsize_mb={}\nformat=pcap\n\
+peers={peers}\npackets={packets}\nbytes={written}\npackets_ike={}\npackets_esp={}\npackets_sip={}\n\
+templates_ike={n_ike}\ntemplates_esp={n_esp}\ntemplates_sip={n_sip}\ncorpus_files={files}\nlast={}\n",
+        args.seed,
+        args.size_mb,
+        c.ike,
+        c.esp,
+        c.sip,
+        Timestamp((BASE_US + last) as i64 * 1000),
+    );
+    let summary_path = summary_path(&args.out);
+    // A pipe has no summary beside it: the figures go to stderr only.
+    if std::fs::metadata(&args.out).is_ok_and(|m| m.is_file()) {
+        std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
+    }
+    eprintln!(
+        "tuntrace-pcapgen: signaling profile, {packets} packets ({} IKE, {} ESP, {} SIP) for {peers} hosts, {:.1} MiB in {:.2} s",
+        c.ike,
+        c.esp,
+        c.sip,
+        written as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -17,6 +17,10 @@ use crate::reassembly;
 use crate::report::{self, App, LimitCount, Report, TunnelKind};
 use crate::time::Timestamp;
 
+/// The IKE SAs between two hosts: the first listed, and by start time each with the newest
+/// (latest listed) SA among those that began by then.
+type PairSas = (usize, Vec<(Timestamp, usize)>);
+
 pub(super) fn report(a: &Aggregator) -> Report {
     let ifname = |i: u32| a.ifaces.name(i as usize);
     let owner = |h: Option<ProcHandle>| match h {
@@ -31,13 +35,30 @@ pub(super) fn report(a: &Aggregator) -> Report {
     for (i, sa) in sas.iter().enumerate() {
         by_peers.entry(unordered(sa.peers.0, sa.peers.1)).or_default().push(i);
     }
+    // Per pair, its SAs by start time with the newest (latest listed) among each prefix: a
+    // binary search per ESP SA instead of a scan of every SA between the two hosts (an ePDG
+    // capture has thousands of SAs between the same two addresses).
+    let by_peers: FxHashMap<(IpAddr, IpAddr), PairSas> = by_peers
+        .into_iter()
+        .map(|(k, list)| {
+            let mut by_start: Vec<(Timestamp, usize)> = list.iter().map(|&i| (sas[i].first, i)).collect();
+            by_start.sort_unstable();
+            let mut newest = 0;
+            for e in &mut by_start {
+                newest = newest.max(e.1);
+                e.1 = newest;
+            }
+            (k, (list[0], by_start))
+        })
+        .collect();
     let esp_sas = ipsec_report::esp_sas(
         &a.esp,
         |k, s| {
-            let list = by_peers.get(&unordered(k.src(), k.dst()))?;
+            let (first, by_start) = by_peers.get(&unordered(k.src(), k.dst()))?;
             // The newest IKE SA between the same two hosts that began before this ESP SA,
             // else the first one between them.
-            list.iter().rev().copied().find(|&i| sas[i].first <= s.first).or(list.first().copied())
+            let began = by_start.partition_point(|e| e.0 <= s.first);
+            Some(if began > 0 { by_start[began - 1].1 } else { *first })
         },
         ifname,
         owner,
@@ -281,15 +302,24 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
     let mut v = vec![
         lim("flows", at_most(flows::MAX_FLOWS), a.flow_overflow),
         lim("ike_sas", at_most(ike_table::MAX_IKE_SAS), a.ike.refused),
-        lim("ike_exchanges", format!("at most {} per SA", ike_table::MAX_IKE_EXCHANGES), a.ike.dropped_exchanges),
+        lim(
+            "ike_exchanges",
+            format!("the first {0} and the latest {0} per SA listed, the rest counted", ike_table::KEEP_IKE_EXCHANGES),
+            a.ike.dropped_exchanges,
+        ),
         lim("esp_sas", at_most(esp_table::MAX_ESP_SAS), a.esp.overflow),
         lim("sip_calls", at_most(calls), sip.calls),
-        lim("sip_messages", format!("at most {per_call} per call, {total} in all"), sip.messages),
+        lim(
+            "sip_messages",
+            format!("the first {per_call} and the latest {per_call} per call listed, at most {total} in all, the rest counted"),
+            sip.messages,
+        ),
         lim("sip_call_id", format!("present, at most {} bytes", crate::sip::dialog::MAX_CALL_ID_LEN), sip.no_call_id),
         lim("sip_media_endpoints", at_most(crate::sip::dialog::MAX_MEDIA_ENDPOINTS), sip.media_endpoints),
         lim("rtp_endpoints", at_most(super::MAX_MEDIA_ENDPOINTS), a.rtp_overflow),
         lim("ip_fragments", format!("at most {} datagrams, {} bytes", rl.max_datagrams, rl.max_bytes), r.evicted),
         lim("ip_fragments", format!("incomplete after {}", secs(rl.timeout_ns)), r.timed_out),
+        lim("ip_fragments", "incomplete when the report was made".into(), a.reasm.in_flight() as u64),
         lim("tcp_streams", at_most(tl.max_streams), t.streams_refused),
         lim("tcp_streams", format!("idle for {}", secs(tl.idle_timeout_ns)), t.streams_expired),
         lim(
@@ -297,7 +327,17 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
             format!("at most {} per stream, {} in all", tl.max_stream_bytes, tl.max_total_bytes),
             t.overflow_bytes,
         ),
+        lim(
+            "interfaces",
+            format!("at most {} named (frames of others counted on the capture's own interface)", iface::MAX_IFACES),
+            a.ifaces.refused,
+        ),
         lim("processes", at_most(procs::DEFAULT_MAX_PROCESSES), a.procs.evicted),
+        lim(
+            "process_interfaces",
+            format!("at most {} listed per process", procs::MAX_PROCESS_IFACES),
+            a.procs.ifaces_unlisted(),
+        ),
         lim("sockets", at_most(sockets::DEFAULT_MAX_SOCKETS), a.sockets.evicted),
         lim("kernel_totals", at_most(live::MAX_TOTALS), a.live.totals_refused),
         lim("tun_attachments", "waiting for their interface: at most 256".into(), a.live.tun_refused),

@@ -71,6 +71,13 @@ pub fn kind_of(name: Option<&str>, link: u32, link_kind: Option<&str>) -> Interf
 /// Ids below this are also kept in a flat table.
 const SMALL_IDS: usize = 4096;
 
+/// Interfaces kept with a name of their own. A capture's metadata can name any number (PKTAP
+/// frames, pcapng interface blocks); past this, PKTAP frames stay on the capture's own
+/// interface and announced interfaces share one unnamed entry per link type, all counted.
+pub const MAX_IFACES: usize = 16_384;
+/// Unnamed entries for announced interfaces past [`MAX_IFACES`], one per link type.
+const MAX_OVERFLOW_LINKTYPES: usize = 64;
+
 /// Interfaces by event id, plus interfaces named inside frames (PKTAP).
 #[derive(Default)]
 pub struct Ifaces {
@@ -82,6 +89,10 @@ pub struct Ifaces {
     by_name: BTreeMap<String, usize>,
     /// Live interfaces by (network namespace, kernel index), while they exist.
     by_index: rustc_hash::FxHashMap<(Option<u64>, u32), usize>,
+    /// The shared entries of announced interfaces past [`MAX_IFACES`], by link type.
+    overflow: BTreeMap<u32, usize>,
+    /// Announcements and PKTAP frames that named an interface past [`MAX_IFACES`].
+    pub refused: u64,
 }
 
 impl Ifaces {
@@ -90,6 +101,10 @@ impl Ifaces {
     /// announcement that does not know them leaves as they were).
     pub fn announce(&mut self, info: &InterfaceInfo) -> usize {
         if let Some(&i) = self.by_id.get(&info.id) {
+            if self.overflow.values().any(|&o| o == i) {
+                // Past the cap: the shared entry keeps no interface's own facts.
+                return i;
+            }
             let cur = &mut self.list[i].info;
             let (owner, created_by, before) = (cur.owner, cur.created_by, cur.created_before_start);
             *cur = info.clone();
@@ -104,8 +119,13 @@ impl Ifaces {
             }
             return i;
         }
-        self.list.push(IfaceState { info: info.clone(), ..Default::default() });
-        let i = self.list.len() - 1;
+        let i = if self.list.len() >= MAX_IFACES {
+            self.refused += 1;
+            self.overflow_entry(info)
+        } else {
+            self.list.push(IfaceState { info: info.clone(), ..Default::default() });
+            self.list.len() - 1
+        };
         self.by_id.insert(info.id, i);
         if let Some(x) = info.ifindex {
             self.by_index.insert((info.netns, x), i);
@@ -118,9 +138,28 @@ impl Ifaces {
                 self.small[id] = i;
             }
         }
-        if let Some(n) = &info.name {
+        if let (Some(n), false) = (&info.name, self.list[i].info.name.is_none()) {
             self.by_name.entry(n.clone()).or_insert(i);
         }
+        i
+    }
+
+    /// The unnamed entry that interfaces announced past the cap with `info`'s link type share
+    /// (their frames still decode by their own link type).
+    #[cold]
+    fn overflow_entry(&mut self, info: &InterfaceInfo) -> usize {
+        let link = match self.overflow.len() < MAX_OVERFLOW_LINKTYPES {
+            true => info.linktype,
+            // A crafted file with ever new link types: they are undecodable anyway.
+            false => *self.overflow.keys().next().expect("full"),
+        };
+        if let Some(&i) = self.overflow.get(&link) {
+            return i;
+        }
+        let shared = InterfaceInfo { id: info.id, linktype: link, ..Default::default() };
+        self.list.push(IfaceState { info: shared, ..Default::default() });
+        let i = self.list.len() - 1;
+        self.overflow.insert(link, i);
         i
     }
 
@@ -134,17 +173,22 @@ impl Ifaces {
         }
     }
 
-    /// The interface a PKTAP header names; created on first sight.
-    pub fn named(&mut self, name: &str, link: u32) -> usize {
+    /// The interface a PKTAP header names; created on first sight, `None` (counted) past
+    /// [`MAX_IFACES`].
+    pub fn named(&mut self, name: &str, link: u32) -> Option<usize> {
         if let Some(&i) = self.by_name.get(name) {
-            return i;
+            return Some(i);
+        }
+        if self.list.len() >= MAX_IFACES {
+            self.refused += 1;
+            return None;
         }
         let id = IfaceId::MAX - self.by_name.len() as u32;
         let info = InterfaceInfo { id, name: Some(name.to_string()), linktype: link, ..Default::default() };
         self.list.push(IfaceState { info, ..Default::default() });
         let i = self.list.len() - 1;
         self.by_name.insert(name.to_string(), i);
-        i
+        Some(i)
     }
 
     pub fn name(&self, idx: usize) -> Option<String> {

@@ -1,11 +1,13 @@
 //! IKE SAs, one per initiator SPI, built from every cleartext IKE header and payload seen.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
 use crate::decode::ike::{self, Group, Proposal};
+use crate::history::History;
 use crate::report::IkeState;
 use crate::time::Timestamp;
 
@@ -88,9 +90,17 @@ pub struct SaState {
     pub responder: (IpAddr, u16),
     pub nat_t: bool,
     pub state: IkeState,
-    /// In arrival order; the report renders them (`ipsec_report`).
-    pub exchanges: Vec<Exchange>,
+    /// The first and the latest few, in arrival order; the report renders them
+    /// (`ipsec_report`).
+    pub exchanges: History<Exchange>,
+    /// Every message counted by exchange type and direction, in order of first sight.
+    pub counts: Vec<ExchangeCount>,
     pub vendor_ids: Vec<String>,
+    /// Vendor ID payloads (their bytes, hashed) and notify types already named: a
+    /// retransmission or a rekey repeats them, and naming them again (hex for unknown ones)
+    /// was a fifth of the table's work on signaling.
+    seen_vids: Vec<u64>,
+    seen_notifies: Vec<u16>,
     pub proc: Option<super::ProcHandle>,
     /// Every process seen sending or receiving its messages (both ends' daemons when two hosts'
     /// recordings are replayed together), first first, at most [`MAX_OWNERS`].
@@ -112,6 +122,15 @@ pub struct SaState {
     pub peers: (IpAddr, IpAddr),
     /// Reasons its messages were damaged past the header, each once, at most [`MAX_MALFORMED`].
     pub malformed: Vec<&'static str>,
+}
+
+/// Messages of one exchange type in one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeCount {
+    pub exchange_type: u8,
+    pub response: bool,
+    pub from_initiator: bool,
+    pub count: u64,
 }
 
 /// One exchange as the table keeps it: numbers, the sender's address and the payload types.
@@ -169,8 +188,12 @@ impl Exchange {
 const MAX_OWNERS: usize = 8;
 /// Distinct damage reasons kept per SA (the decoder has a few dozen; the stats count them all).
 const MAX_MALFORMED: usize = 8;
-/// Exchanges kept per SA; retransmission storms beyond this are counted, not stored.
-const MAX_EXCHANGES: usize = 4096;
+/// Vendor IDs and notify types named per SA (real SAs have a handful; crafted messages could
+/// bring new ones with every packet).
+const MAX_NAMES: usize = 32;
+/// Exchanges kept per SA: the first this many and the latest this many. A retransmission
+/// storm or days of rekeying in between is counted ([`SaState::counts`]), not stored.
+const KEEP_EXCHANGES: usize = 8;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
 const MAX_SAS: usize = 200_000;
 
@@ -178,7 +201,8 @@ const MAX_SAS: usize = 200_000;
 pub struct IkeTable {
     pub sas: Vec<SaState>,
     by_ispi: FxHashMap<(u8, u64), usize>,
-    /// Exchanges of kept SAs not stored (past [`MAX_EXCHANGES`] per SA).
+    /// Exchanges of kept SAs not listed (between the first and the latest
+    /// [`KEEP_EXCHANGES`]).
     pub dropped_exchanges: u64,
     /// Messages of new SAs refused because [`MAX_SAS`] SAs were kept.
     pub refused: u64,
@@ -188,8 +212,8 @@ pub struct IkeTable {
 
 /// The caps, for the report's `stats.limits`.
 pub const MAX_IKE_SAS: usize = MAX_SAS;
-pub const MAX_IKE_EXCHANGES: usize = MAX_EXCHANGES;
 pub const MAX_IKE_MALFORMED: usize = MAX_MALFORMED;
+pub const KEEP_IKE_EXCHANGES: usize = KEEP_EXCHANGES;
 
 /// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
 /// report, so give it back (the clones this replaced were exact-sized).
@@ -245,8 +269,11 @@ impl IkeTable {
                     responder: resp,
                     nat_t: false,
                     state: IkeState::Unknown,
-                    exchanges: Vec::new(),
+                    exchanges: History::new(KEEP_EXCHANGES),
+                    counts: Vec::new(),
                     vendor_ids: Vec::new(),
+                    seen_vids: Vec::new(),
+                    seen_notifies: Vec::new(),
                     proc: None,
                     owners: Vec::new(),
                     proposals: Vec::new(),
@@ -324,12 +351,19 @@ impl IkeTable {
         }
         if m.scan.has_vendor_id {
             for vid in m.scan.vendor_ids() {
-                push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
+                let h = rustc_hash::FxBuildHasher.hash_one(vid);
+                if !sa.seen_vids.contains(&h) && sa.seen_vids.len() < MAX_NAMES {
+                    sa.seen_vids.push(h);
+                    push_unique(&mut sa.vendor_ids, ike::names::vendor_id_name(vid));
+                }
             }
         }
         if m.scan.has_notify {
             for kind in m.scan.notify_kinds() {
-                push_unique(&mut sa.notifies, ike::notify_name(m.version, kind));
+                if !sa.seen_notifies.contains(&kind) && sa.seen_notifies.len() < MAX_NAMES {
+                    sa.seen_notifies.push(kind);
+                    push_unique(&mut sa.notifies, ike::notify_name(m.version, kind));
+                }
             }
         }
         sa.encrypted_payloads += m.encrypted_payloads;
@@ -337,9 +371,13 @@ impl IkeTable {
             sa.deleted_at = Some(c.at);
         }
         sa.state = next;
-        if sa.exchanges.len() < MAX_EXCHANGES {
-            sa.exchanges.push(Exchange::new(&m, &c, response));
-        } else {
+        let key = (m.exchange_type, response, from_initiator);
+        match sa.counts.iter_mut().find(|x| (x.exchange_type, x.response, x.from_initiator) == key) {
+            Some(x) => x.count += 1,
+            // At most 2^10 rows: 256 types, two flags.
+            None => sa.counts.push(ExchangeCount { exchange_type: key.0, response, from_initiator, count: 1 }),
+        }
+        if !sa.exchanges.push(Exchange::new(&m, &c, response)) {
             self.dropped_exchanges += 1;
         }
     }

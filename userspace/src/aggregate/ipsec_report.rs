@@ -9,7 +9,7 @@ use super::flows::{addr_string, hex_id};
 use super::ike_table::{IkeTable, SaState};
 use super::ProcHandle;
 use crate::decode::ike;
-use crate::report::{self, Encap, EspSa, IkeExchange, IkeSa};
+use crate::report::{self, Elided, Encap, EspSa, ExchangeCount, IkeExchange, IkeSa};
 
 /// The IKE SAs in order of first sight, as the report lists them.
 pub(super) fn ike_sas(
@@ -46,6 +46,18 @@ pub(super) fn ike_sas(
                 owners: s.owners.iter().filter_map(|&h| proc_ref(h)).collect(),
                 tunnel: (s.tunnel != 0).then(|| s.tunnel as usize - 1),
                 malformed: s.malformed.iter().map(|r| r.to_string()).collect(),
+                exchange_counts: s
+                    .counts
+                    .iter()
+                    .map(|c| ExchangeCount {
+                        kind: ike::exchange_label(s.version, c.exchange_type).into_owned(),
+                        response: c.response,
+                        from_initiator: c.from_initiator,
+                        count: c.count,
+                    })
+                    .collect(),
+                exchanges_elided: (s.exchanges.elided() > 0)
+                    .then(|| Elided { after: s.exchanges.before_gap(), count: s.exchanges.elided() }),
             }
         })
         .collect()

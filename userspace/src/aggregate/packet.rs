@@ -57,7 +57,8 @@ impl Aggregator {
         if let Some(meta) = &l.pktap {
             // PKTAP names the real interface and the process of every frame.
             if !meta.ifname.is_empty() {
-                idx = self.ifaces.named(meta.ifname, meta.inner_dlt);
+                // Past the cap of interfaces, the frame stays on the capture's own.
+                idx = self.ifaces.named(meta.ifname, meta.inner_dlt).unwrap_or(idx);
             }
             if let Some(ppid) = meta.pid {
                 if pid.is_none() {

@@ -27,16 +27,20 @@ pub struct ProcState {
     pub last_seen: Timestamp,
     /// Sockets, SAs or dialogs still pointing at it: such a process is never expired.
     pub pinned: bool,
+    /// It crossed more interfaces than it lists.
+    pub ifaces_full: bool,
 }
 
 /// The processes of a session, bounded: at most `cap` are kept; exited ones that carried no
-/// traffic go first when room is needed, and each one let go is counted.
+/// traffic go first when room is needed, and each one let go is counted. A handle let go
+/// costs twelve bytes (its empty slot and its pid), so the report can still name its pid.
 #[derive(Debug)]
 pub struct Processes {
-    /// `None` for a process let go; handles stay valid (they then name only a pid).
-    list: Vec<Option<ProcState>>,
-    /// The pid each let-go handle had, so a report still says which pid it was.
-    gone_pids: FxHashMap<ProcHandle, u32>,
+    /// `None` for a process let go; handles stay valid (they then name only a pid). Boxed, so
+    /// an empty slot is a pointer, not a whole process.
+    list: Vec<Option<Box<ProcState>>>,
+    /// The pid of every handle, kept or let go.
+    pids: Vec<u32>,
     /// The newest process of each pid.
     by_pid: FxHashMap<u32, ProcHandle>,
     live: usize,
@@ -45,6 +49,9 @@ pub struct Processes {
     pub evicted: u64,
     /// Processes let go after their grace period ([`Processes::expire`]).
     pub expired: u64,
+    /// Processes that crossed more than [`MAX_PROCESS_IFACES`] interfaces: counted once each,
+    /// when the first unlisted interface is seen.
+    ifaces_full: u64,
 }
 
 impl Default for Processes {
@@ -55,17 +62,21 @@ impl Default for Processes {
 
 /// Processes kept at once by default.
 pub const DEFAULT_MAX_PROCESSES: usize = 65_536;
+/// Interfaces listed per process: a process that crosses more (a capture naming thousands of
+/// tunnels) keeps the first ones, and its packets are still counted.
+pub const MAX_PROCESS_IFACES: usize = 64;
 
 impl Processes {
     pub fn with_cap(cap: usize) -> Self {
         Processes {
             list: Vec::new(),
-            gone_pids: FxHashMap::default(),
+            pids: Vec::new(),
             by_pid: FxHashMap::default(),
             live: 0,
             cap: cap.max(1),
             evicted: 0,
             expired: 0,
+            ifaces_full: 0,
         }
     }
 
@@ -75,30 +86,51 @@ impl Processes {
         }
         let h = self.list.len() as ProcHandle;
         self.by_pid.insert(info.pid, h);
-        self.list.push(Some(ProcState { info, last_seen: at, ..Default::default() }));
+        self.pids.push(info.pid);
+        self.list.push(Some(Box::new(ProcState { info, last_seen: at, ..Default::default() })));
         self.live += 1;
         h
     }
 
-    /// Let go of one process: the oldest exited one without traffic, else the oldest exited,
-    /// else the oldest without traffic, else the oldest.
+    /// Let go of a sixteenth of the cap (at least one): the oldest exited ones without
+    /// traffic first, then the oldest exited, then the oldest without traffic, then the oldest.
+    /// One pass and a sort for many evictions, so a stream of ever new pids costs O(log n)
+    /// per process, not a scan of the table each.
     #[cold]
     fn make_room(&mut self) {
-        let pick = |pred: &dyn Fn(&ProcState) -> bool| {
-            self.list
+        let want = (self.cap / 16).max(1);
+        // Lower class goes first: exited and quiet, exited, quiet, the rest.
+        let class = |p: &ProcState| match (p.exited.is_some(), p.packets == 0) {
+            (true, true) => 0u8,
+            (true, false) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        let mut order: Vec<(u8, crate::time::Timestamp, usize)> = self
+            .list
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().filter(|p| !p.pinned).map(|p| (class(p), p.last_seen, i)))
+            .collect();
+        if order.is_empty() {
+            // Everything pinned: the oldest handle goes all the same, the cap is the cap.
+            order = self
+                .list
                 .iter()
                 .enumerate()
-                .filter_map(|(i, p)| p.as_ref().filter(|p| !p.pinned && pred(p)).map(|p| (p.last_seen, i)))
-                .min()
-                .map(|(_, i)| i)
-        };
-        let victim = pick(&|p| p.exited.is_some() && p.packets == 0)
-            .or_else(|| pick(&|p| p.exited.is_some()))
-            .or_else(|| pick(&|p| p.packets == 0))
-            .or_else(|| pick(&|_| true))
-            .unwrap_or(0);
-        if self.let_go(victim) {
-            self.evicted += 1;
+                .filter(|(_, p)| p.is_some())
+                .map(|(i, _)| (0, Default::default(), i))
+                .collect();
+        }
+        let n = want.min(order.len());
+        if n == 0 {
+            return;
+        }
+        order.select_nth_unstable(n - 1);
+        for &(_, _, i) in &order[..n] {
+            if self.let_go(i) {
+                self.evicted += 1;
+            }
         }
     }
 
@@ -108,7 +140,6 @@ impl Processes {
             if self.by_pid.get(&p.info.pid) == Some(&h) {
                 self.by_pid.remove(&p.info.pid);
             }
-            self.gone_pids.insert(h, p.info.pid);
             self.live -= 1;
             return true;
         }
@@ -185,22 +216,32 @@ impl Processes {
                 p.last_seen = at;
             }
             if !p.ifaces.contains(&iface) {
-                p.ifaces.push(iface);
+                if p.ifaces.len() < MAX_PROCESS_IFACES {
+                    p.ifaces.push(iface);
+                } else if !p.ifaces_full {
+                    p.ifaces_full = true;
+                    self.ifaces_full += 1;
+                }
             }
         }
     }
 
+    /// Processes whose interfaces are not all listed.
+    pub fn ifaces_unlisted(&self) -> u64 {
+        self.ifaces_full
+    }
+
     pub fn get(&self, h: ProcHandle) -> Option<&ProcState> {
-        self.list.get(h as usize).and_then(Option::as_ref)
+        self.list.get(h as usize).and_then(|p| p.as_deref())
     }
 
     pub fn get_mut(&mut self, h: ProcHandle) -> Option<&mut ProcState> {
-        self.list.get_mut(h as usize).and_then(Option::as_mut)
+        self.list.get_mut(h as usize).and_then(|p| p.as_deref_mut())
     }
 
     /// The pid of a handle, also for a process let go.
     pub fn pid(&self, h: ProcHandle) -> Option<u32> {
-        self.get(h).map(|p| p.info.pid).or_else(|| self.gone_pids.get(&h).copied())
+        self.pids.get(h as usize).copied()
     }
 
     pub fn comm(&self, h: ProcHandle) -> Option<&str> {
@@ -214,7 +255,7 @@ impl Processes {
 
     /// Processes kept, in the order they were first seen.
     pub fn iter(&self) -> impl Iterator<Item = (ProcHandle, &ProcState)> {
-        self.list.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i as ProcHandle, p)))
+        self.list.iter().enumerate().filter_map(|(i, p)| p.as_deref().map(|p| (i as ProcHandle, p)))
     }
 
     /// Let go of processes that exited more than `grace` ns before `now` and carried no traffic

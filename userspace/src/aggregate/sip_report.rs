@@ -5,8 +5,9 @@
 use std::net::IpAddr;
 
 use crate::digits::{ip_string, push_decimal};
+use crate::history::History;
 use crate::report;
-use crate::sip::dialog::{self, Kept, Tracker};
+use crate::sip::dialog::{self, Call, Kept, Kind, Tracker};
 
 /// The tracker's dialogs and registrations as the report lists them, each ordered by
 /// first-seen time (then arrival). Reads the tracker, consumes nothing. `pid` is the owner id
@@ -32,6 +33,8 @@ pub(super) fn sip(t: &Tracker, owner: impl Fn(Option<u32>) -> (Option<u32>, Opti
                 pid,
                 comm,
                 tunnel: tunnel(c.tunnel()),
+                message_counts: counts(c, t),
+                messages_elided: elided(c.messages()),
             });
         } else {
             let method = c.effective_method().unwrap_or("unknown").to_owned();
@@ -45,6 +48,8 @@ pub(super) fn sip(t: &Tracker, owner: impl Fn(Option<u32>) -> (Option<u32>, Opti
                 pid,
                 comm,
                 tunnel: tunnel(c.tunnel()),
+                message_counts: counts(c, t),
+                messages_elided: elided(c.messages()),
             });
         }
     }
@@ -54,6 +59,24 @@ pub(super) fn sip(t: &Tracker, owner: impl Fn(Option<u32>) -> (Option<u32>, Opti
 /// The report's tunnel index of a call's tunnel (index + 1 in the tracker; 0 for none).
 fn tunnel(t: u32) -> Option<usize> {
     (t != 0).then(|| t as usize - 1)
+}
+
+fn counts(c: &Call, t: &Tracker) -> Vec<report::MessageCount> {
+    c.counts()
+        .iter()
+        .map(|k| {
+            let (method, status) = match &k.kind {
+                Kind::Request(w) => (Some(t.word(w).to_owned()), None),
+                Kind::Response(code) => (None, Some(*code)),
+                Kind::Other => (None, None),
+            };
+            report::MessageCount { method, status, forward: k.forward, count: k.count }
+        })
+        .collect()
+}
+
+fn elided(h: &History<Kept>) -> Option<report::Elided> {
+    (h.elided() > 0).then(|| report::Elided { after: h.before_gap(), count: h.elided() })
 }
 
 fn state(s: dialog::State) -> report::DialogState {
@@ -101,11 +124,11 @@ impl Spelled {
 
 /// The report's messages for one call: names and addresses spelled out. A call's messages
 /// go between the same two or three hosts, so each address is formatted once and copied.
-fn messages(kept: &[Kept], t: &Tracker) -> Vec<report::SipMessage> {
+fn messages(kept: &History<Kept>, t: &Tracker) -> Vec<report::SipMessage> {
     let mut spelled = Spelled { at: [(IpAddr::from([0u8; 4]), 0, false); MAX_SPELLED_ADDRS], len: 0 };
-    let word = |i: u32| t.word(i).to_owned();
+    let word = |w: &dialog::Word| t.word(w).to_owned();
     let mut out: Vec<report::SipMessage> = Vec::with_capacity(kept.len());
-    for k in kept {
+    for k in kept.iter() {
         let copy = |ip: IpAddr| {
             let (j, src) = spelled.find(ip)?;
             Some(if src { out[j].src.clone() } else { out[j].dst.clone() })
@@ -120,10 +143,10 @@ fn messages(kept: &[Kept], t: &Tracker) -> Vec<report::SipMessage> {
             src,
             dst,
             transport: transport(k.transport),
-            method: k.method.map(word),
+            method: k.method.as_ref().map(word),
             status: k.status,
-            cseq: k.cseq.map(|(seq, method)| {
-                let method = t.word(method);
+            cseq: k.cseq.as_ref().map(|(seq, method)| {
+                let (seq, method) = (*seq, t.word(method));
                 let mut s = String::with_capacity(11 + method.len());
                 push_decimal(&mut s, u64::from(seq));
                 s.push(' ');
@@ -132,7 +155,7 @@ fn messages(kept: &[Kept], t: &Tracker) -> Vec<report::SipMessage> {
             }),
             sport: k.sport,
             dport: k.dport,
-            reason: k.reason.map(word),
+            reason: k.reason.as_ref().map(word),
             sdp: k.sdp.clone(),
         });
     }
@@ -276,13 +299,15 @@ mod tests {
 
     #[test]
     fn caps_bound_memory_and_count_what_they_drop() {
-        let mut t = Tracker::with_limits(2, 3, 5);
+        // Two calls, the first two and the latest two messages of each listed, five in all.
+        let mut t = Tracker::with_limits(2, 2, 5);
         for i in 0..5 {
             t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "a", &format!("{i} OPTIONS"), false, ""), ctx(i, A, B));
         }
-        // State still follows dropped messages.
+        // State still follows messages that are not listed.
         t.observe(&msg("SIP/2.0 200 OK", "a", "4 OPTIONS", true, ""), ctx(6, B, A));
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "1 OPTIONS", false, ""), ctx(7, A, B));
+        // Five listed in all: b's later messages are counted, not listed.
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "2 OPTIONS", false, ""), ctx(8, A, B));
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "b", "3 OPTIONS", false, ""), ctx(9, A, B));
         t.observe(&msg("OPTIONS sip:b@x SIP/2.0", "c", "1 OPTIONS", false, ""), ctx(10, A, B));
@@ -293,8 +318,39 @@ mod tests {
         assert_eq!(t.dropped(), Dropped { messages: 4, calls: 1, no_call_id: 2, media_endpoints: 0 });
         let (d, _) = finish(&t);
         assert_eq!(d.len(), 2);
-        assert_eq!((d[0].messages.len(), d[0].state), (3, DialogState::Terminated));
-        assert_eq!(d[1].messages.len(), 2);
+        let cseqs: Vec<_> = d[0].messages.iter().map(|m| (m.cseq.clone().unwrap(), m.status)).collect();
+        let want = [("0 OPTIONS", None), ("1 OPTIONS", None), ("4 OPTIONS", None), ("4 OPTIONS", Some(200))];
+        assert_eq!(cseqs, want.map(|(c, s)| (c.to_string(), s)));
+        assert_eq!(d[0].state, DialogState::Terminated);
+        assert_eq!(d[0].messages_elided, Some(report::Elided { after: 2, count: 2 }));
+        let counts: Vec<_> =
+            d[0].message_counts.iter().map(|c| (c.method.as_deref(), c.status, c.forward, c.count)).collect();
+        assert_eq!(counts, [(Some("OPTIONS"), None, true, 5), (None, Some(200), false, 1)]);
+        assert_eq!(d[1].messages.len(), 1);
+        assert_eq!(d[1].messages_elided, Some(report::Elided { after: 1, count: 2 }));
+        assert_eq!(d[1].message_counts.iter().map(|c| c.count).sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn a_long_call_lists_its_first_and_latest_messages_whatever_its_length() {
+        let mut t = Tracker::new();
+        let keep = dialog::DEFAULT_KEEP_MESSAGES_PER_CALL;
+        let n = 10_000;
+        for i in 0..n {
+            let (start, src, dst) =
+                if i % 2 == 0 { ("REGISTER sip:r SIP/2.0", A, B) } else { ("SIP/2.0 200 OK", B, A) };
+            t.observe(&msg(start, "reg", &format!("{} REGISTER", i / 2), i % 2 == 1, ""), ctx(i, src, dst));
+        }
+        let (_, r) = finish(&t);
+        let g = &r[0];
+        assert_eq!(g.messages.len(), 2 * keep);
+        assert_eq!(g.messages_elided, Some(report::Elided { after: keep, count: (n as u64) - 2 * keep as u64 }));
+        assert_eq!(g.messages[0].cseq.as_deref(), Some("0 REGISTER"));
+        assert_eq!(g.messages.last().unwrap().cseq.as_deref(), Some(format!("{} REGISTER", (n - 1) / 2).as_str()));
+        let counts: Vec<_> =
+            g.message_counts.iter().map(|c| (c.method.as_deref(), c.status, c.forward, c.count)).collect();
+        assert_eq!(counts, [(Some("REGISTER"), None, true, n as u64 / 2), (None, Some(200), false, n as u64 / 2)]);
+        assert_eq!(g.result, Some(200));
     }
 
     #[test]
@@ -389,9 +445,14 @@ mod tests {
             prop_assert!(d.len() + r.len() <= 3);
             let sizes: Vec<usize> =
                 d.iter().map(|x| x.messages.len()).chain(r.iter().map(|x| x.messages.len())).collect();
-            prop_assert!(sizes.iter().all(|&n| n <= 5));
+            prop_assert!(sizes.iter().all(|&n| n <= 2 * 5));
             let kept: usize = sizes.iter().sum();
             prop_assert!(kept <= 12);
+            // Every message of a kept call is in its counts, listed or not.
+            let counted: u64 = d.iter().flat_map(|x| &x.message_counts).chain(r.iter().flat_map(|x| &x.message_counts)).map(|c| c.count).sum();
+            let elided: u64 = d.iter().map(|x| x.messages_elided).chain(r.iter().map(|x| x.messages_elided)).flatten().map(|e| e.count).sum();
+            prop_assert_eq!(counted, kept as u64 + elided);
+            prop_assert_eq!(elided, dropped.messages);
             prop_assert_eq!(kept as u64 + dropped.messages + dropped.calls, ops.len() as u64);
         }
     }

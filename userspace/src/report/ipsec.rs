@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Encap, IkeState, ProcRef, Time};
+use super::{Elided, Encap, IkeState, ProcRef, Time};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IkeExchange {
@@ -66,6 +66,23 @@ pub struct IkeSa {
     /// the SA, so version, SPIs and exchanges stand (additive field).
     #[serde(default)]
     pub malformed: Vec<String>,
+    /// Every message of the SA counted by exchange type and direction, in order of first
+    /// sight: `exchanges` lists only the first and the latest few (additive field).
+    pub exchange_counts: Vec<ExchangeCount>,
+    /// Where `exchanges` skips messages and how many, `null` when it lists them all (additive
+    /// field).
+    pub exchanges_elided: Option<Elided>,
+}
+
+/// How many messages of one exchange type an IKE SA saw in one direction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExchangeCount {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub response: bool,
+    /// Sent by the SA's original initiator (IKEv2's I flag; inferred from the sender for IKEv1).
+    pub from_initiator: bool,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

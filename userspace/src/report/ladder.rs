@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, SipMessage, Transport};
+use super::{Elided, Report, SipMessage, Transport};
 use crate::escape::field as esc;
 
 /// Width reserved between two adjacent columns for the arrow and its label.
@@ -25,7 +25,7 @@ pub fn render(report: &Report, call_id: &str) -> Option<String> {
             esc(d.to.as_deref().unwrap_or("?")),
             d.state
         );
-        draw(&mut out, &d.messages);
+        draw(&mut out, &d.messages, d.messages_elided);
     }
     for r in report.sip.registrations.iter().filter(|r| r.call_id == call_id) {
         found = true;
@@ -38,7 +38,7 @@ pub fn render(report: &Report, call_id: &str) -> Option<String> {
             esc(r.registrar.as_deref().unwrap_or("?")),
             result
         );
-        draw(&mut out, &r.messages);
+        draw(&mut out, &r.messages, r.messages_elided);
     }
     found.then(|| super::text::finish(out))
 }
@@ -62,7 +62,7 @@ fn label(m: &SipMessage) -> String {
     }
 }
 
-fn draw(out: &mut String, msgs: &[SipMessage]) {
+fn draw(out: &mut String, msgs: &[SipMessage], elided: Option<Elided>) {
     let mut cols: Vec<String> = Vec::new();
     let col_of = |cols: &mut Vec<String>, e: String| match cols.iter().position(|c| *c == e) {
         Some(i) => i,
@@ -104,7 +104,13 @@ fn draw(out: &mut String, msgs: &[SipMessage]) {
     };
     let _ = writeln!(out, "{}", String::from_utf8_lossy(&bars()).trim_end());
 
-    for (m, &(a, b)) in msgs.iter().zip(&rows) {
+    for (n, (m, &(a, b))) in msgs.iter().zip(&rows).enumerate() {
+        if let Some(gap) = elided.filter(|g| g.after == n) {
+            // The report keeps a call's first and latest messages; say where the rest were.
+            let _ = writeln!(out, "{}", String::from_utf8_lossy(&bars()).trim_end());
+            let _ = writeln!(out, "  … {} messages not listed …", gap.count);
+            let _ = writeln!(out, "{}", String::from_utf8_lossy(&bars()).trim_end());
+        }
         let mut l = bars();
         let time = m.at.to_string();
         // HH:MM:SS.ffffff out of the RFC 3339 form.

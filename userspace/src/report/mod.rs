@@ -29,12 +29,12 @@ mod tunnel;
 
 pub use flow::Flow;
 pub use host::{CreatedBy, Interface, ProcRef, Process, Socket};
-pub use ipsec::{EspSa, IkeExchange, IkeSa, Proposal};
+pub use ipsec::{EspSa, ExchangeCount, IkeExchange, IkeSa, Proposal};
 pub use names::{
     App, Backend, DialogState, Encap, IkeState, InterfaceKind, Proto, Schema, SourceKind, Transport, TunnelKind,
     TunnelTransport, SCHEMA,
 };
-pub use sip::{Sip, SipDialog, SipMessage, SipRegistration};
+pub use sip::{MessageCount, Sip, SipDialog, SipMessage, SipRegistration};
 pub use time::Time;
 pub use tunnel::{OpenVpnTunnel, Tunnel, WireGuardSession, WireGuardTunnel};
 
@@ -88,6 +88,17 @@ pub struct Stats {
     /// Every table cap and expiry rule, with how many entries it refused or let go (additive
     /// field).
     pub limits: Vec<LimitCount>,
+}
+
+/// Where a list that keeps only its first and latest items (an IKE SA's exchanges, a SIP
+/// call's messages) skips, and how many items it skips there.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Elided {
+    /// How many listed items come before the gap: those are the first ones seen, the rest of
+    /// the list the latest ones.
+    pub after: usize,
+    /// Items seen in the gap and not listed.
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

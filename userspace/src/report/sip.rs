@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DialogState, Time, Transport};
+use super::{DialogState, Elided, Time, Transport};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SipMessage {
@@ -33,6 +33,11 @@ pub struct SipDialog {
     pub comm: Option<String>,
     /// Index into `tunnels` of the tunnel that carried it (additive field).
     pub tunnel: Option<usize>,
+    /// Every message of the Call-ID counted by kind and direction, in order of first sight:
+    /// `messages` lists only the first and the latest few.
+    pub message_counts: Vec<MessageCount>,
+    /// Where `messages` skips messages and how many, `null` when it lists them all.
+    pub messages_elided: Option<Elided>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -46,10 +51,28 @@ pub struct SipRegistration {
     pub comm: Option<String>,
     /// Index into `tunnels` of the tunnel that carried it (additive field).
     pub tunnel: Option<usize>,
+    /// Every message of the Call-ID counted by kind and direction, in order of first sight:
+    /// `messages` lists only the first and the latest few.
+    pub message_counts: Vec<MessageCount>,
+    /// Where `messages` skips messages and how many, `null` when it lists them all.
+    pub messages_elided: Option<Elided>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sip {
     pub dialogs: Vec<SipDialog>,
     pub registrations: Vec<SipRegistration>,
+}
+
+/// How many messages of one kind (a request's method or a response's status) a Call-ID saw in
+/// one direction. A row with neither method nor status counts the kinds past the rows a call
+/// keeps (a crafted stream of ever new methods).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageCount {
+    pub method: Option<String>,
+    pub status: Option<u16>,
+    /// Sent by the side that sent the first message seen of the Call-ID (normally the caller,
+    /// or the registering user agent).
+    pub forward: bool,
+    pub count: u64,
 }

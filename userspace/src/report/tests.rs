@@ -127,6 +127,13 @@ fn sample(some: bool) -> Report {
             owners: vec![ProcRef { pid: 7, comm: opt("charon"), exe: None }],
             tunnel: some.then_some(0),
             malformed: if some { vec!["ike payload length past message end".into()] } else { vec![] },
+            exchange_counts: vec![ExchangeCount {
+                kind: "IKE_SA_INIT".into(),
+                response: some,
+                from_initiator: !some,
+                count: u64::MAX,
+            }],
+            exchanges_elided: some.then_some(Elided { after: 8, count: 1 << 40 }),
         }],
         esp_sas: vec![EspSa {
             spi: "c0ffee01".into(),
@@ -155,6 +162,11 @@ fn sample(some: bool) -> Report {
                 pid: some.then_some(3),
                 comm: opt("sipd"),
                 tunnel: some.then_some(0),
+                message_counts: vec![
+                    MessageCount { method: opt("INVITE"), status: None, forward: true, count: 1 },
+                    MessageCount { method: None, status: some.then_some(200), forward: some, count: 0 },
+                ],
+                messages_elided: some.then_some(Elided { after: 1, count: 3 }),
             }],
             registrations: vec![SipRegistration {
                 call_id: "reg\u{1}1 ☎".into(),
@@ -165,6 +177,8 @@ fn sample(some: bool) -> Report {
                 pid: some.then_some(9),
                 comm: opt("baresip"),
                 tunnel: some.then_some(0),
+                message_counts: vec![],
+                messages_elided: None,
             }],
         },
         verdicts: vec![Verdict {

@@ -312,7 +312,10 @@ fn ike(o: &mut String, r: &Report) {
         );
         let _ = writeln!(o, "     responder SPI {}", sa.responder_spi.as_deref().unwrap_or("(not seen)"));
         let mut ex: Vec<String> = Vec::new();
-        for e in &sa.exchanges {
+        for (n, e) in sa.exchanges.iter().enumerate() {
+            if let Some(gap) = sa.exchanges_elided.filter(|g| g.after == n) {
+                ex.push(format!("… {} more …", gap.count));
+            }
             let dir = if e.response { "resp" } else { "req" };
             let item = format!("{} {dir}", e.kind);
             match ex.last_mut() {
@@ -396,7 +399,7 @@ fn sip(o: &mut String, r: &Report) {
                     esc(&g.call_id).into_owned() + &carried(g.tunnel),
                     g.aor.as_deref().map_or_else(|| "?".into(), |a| esc(a).into_owned()),
                     g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-                    seq_of(&g.messages),
+                    seq_of(&g.messages, g.messages_elided),
                 ]
             })
             .collect();
@@ -413,7 +416,7 @@ fn sip(o: &mut String, r: &Report) {
                     esc(&d.method).into_owned(),
                     format!("{} -> {}", esc(d.from.as_deref().unwrap_or("?")), esc(d.to.as_deref().unwrap_or("?"))),
                     d.state.to_string(),
-                    seq_of(&d.messages),
+                    seq_of(&d.messages, d.messages_elided),
                 ]
             })
             .collect();
@@ -422,7 +425,7 @@ fn sip(o: &mut String, r: &Report) {
     }
 }
 
-fn seq_of(msgs: &[super::SipMessage]) -> String {
+fn seq_of(msgs: &[super::SipMessage], elided: Option<super::Elided>) -> String {
     const MAX: usize = 12;
     let mut v: Vec<String> = msgs
         .iter()
@@ -435,8 +438,9 @@ fn seq_of(msgs: &[super::SipMessage]) -> String {
                 .unwrap_or_else(|| "?".into())
         })
         .collect();
-    if msgs.len() > MAX {
-        v.push(format!("... ({} in all)", msgs.len()));
+    let all = msgs.len() as u64 + elided.map_or(0, |e| e.count);
+    if all > MAX as u64 {
+        v.push(format!("... ({all} in all)"));
     }
     v.join(" ")
 }

@@ -440,6 +440,9 @@ impl<'r> Index<'r> {
             .filter(|(_, s)| s.pid.is_none_or(|p| !tunnel_pids.contains(&p)))
             .map(|(n, _)| n)
             .collect();
+        // Their ESP totals, summed once: every IPsec tunnel without SAs of its own shares them,
+        // and summing them per tunnel made thousands of tunnels cost tunnels x SAs.
+        let unclaimed_esp = self.esp_totals(&unclaimed);
         let one_tunnel = tunnels.len() == 1;
         tunnels
             .iter()
@@ -453,14 +456,24 @@ impl<'r> Index<'r> {
                 ike.dedup();
                 let ipsec_kind = matches!(i.kind, InterfaceKind::Ipsec | InterfaceKind::Xfrm | InterfaceKind::Vti);
                 if ike.is_empty() && (ipsec_kind || one_tunnel) {
-                    ike.clone_from(&unclaimed);
+                    self.interface(i, pids, &unclaimed, unclaimed_esp)
+                } else {
+                    let esp = self.esp_totals(&ike);
+                    self.interface(i, pids, &ike, esp)
                 }
-                self.interface(i, pids, &ike)
             })
             .collect()
     }
 
-    fn interface(&self, i: &Interface, pids: &[u32], ike: &[usize]) -> Subject {
+    /// ESP SAs and their packets under the IKE SAs `ike`.
+    fn esp_totals(&self, ike: &[usize]) -> (usize, u64) {
+        ike.iter().fold((0, 0), |(c, p), &n| {
+            let (c1, p1) = self.esp_per_ike[n];
+            (c + c1, p + p1)
+        })
+    }
+
+    fn interface(&self, i: &Interface, pids: &[u32], ike: &[usize], esp: (usize, u64)) -> Subject {
         let name = i.name.clone().unwrap_or_default();
         let mut s = Subject::new(On::Interface, name.clone());
         s.push(Fact::new("iface", name.as_str(), None));
@@ -525,7 +538,7 @@ impl<'r> Index<'r> {
                 self.ports(&mut s, p, &name);
             }
         }
-        self.ike(&mut s, ike);
+        self.ike(&mut s, ike, esp);
         if sip > 0 {
             let calls = self.sip_calls(&name);
             let (regs, invites) = calls.iter().fold((0, 0), |(r, c), &k| match k {
@@ -624,16 +637,11 @@ impl<'r> Index<'r> {
         }
     }
 
-    fn ike(&self, s: &mut Subject, ike: &[usize]) {
+    /// The facts of IKE SAs `ike`, whose ESP SAs and packets come to `esp`.
+    fn ike(&self, s: &mut Subject, ike: &[usize], (esp_sas, esp_packets): (usize, u64)) {
         let sas = &self.r.ike_sas;
         if let Some(&last) = ike.last() {
             s.push(Fact::new("ike_peer", sas[last].responder.as_str(), None));
-        }
-        let (mut esp_sas, mut esp_packets) = (0, 0);
-        for &n in ike {
-            let (c, p) = self.esp_per_ike[n];
-            esp_sas += c;
-            esp_packets += p;
         }
         for &n in ike.iter().take(KEEP) {
             let sa = &sas[n];
@@ -708,7 +716,7 @@ impl<'r> Index<'r> {
                 if sa.nat_t {
                     s.push(Fact::new("nat_t", "yes", None));
                 }
-                s.push(Fact::new("exchanges", sa.exchanges.len().to_string(), Some(exchanges_line(sa))));
+                s.push(Fact::new("exchanges", exchange_total(sa).to_string(), Some(exchanges_line(sa))));
                 if !sa.vendor_ids.is_empty() {
                     let line = format!("vendor IDs: {}", sa.vendor_ids.join(", "));
                     s.push(Fact::new("ike_vendors", sa.vendor_ids.len().to_string(), Some(line)));
@@ -1060,17 +1068,49 @@ fn flow_line(f: &Flow, comm: &str, pid: u32) -> String {
     )
 }
 
-/// `exchanges: IKE_SA_INIT, IKE_SA_INIT (resp), …`.
+/// Messages an IKE SA saw: those listed plus those its list skips.
+fn exchange_total(s: &IkeSa) -> u64 {
+    s.exchanges.len() as u64 + s.exchanges_elided.map_or(0, |e| e.count)
+}
+
+/// Exchanges listed one by one in a verdict's line at most; an SA with more is summed up by
+/// type and direction, so the evidence stays a line however long the SA lived.
+const LINE_EXCHANGES: usize = 12;
+
+/// `exchanges: IKE_SA_INIT, IKE_SA_INIT (resp), …`, or for a long SA
+/// `exchanges (240): IKE_SA_INIT x1, IKE_SA_INIT (resp) x1, INFORMATIONAL x119, …`.
 fn exchanges_line(s: &IkeSa) -> String {
     let mut line = String::from("exchanges: ");
-    for (n, e) in s.exchanges.iter().enumerate() {
+    let total = exchange_total(s);
+    if total as usize <= LINE_EXCHANGES || s.exchange_counts.is_empty() {
+        for (n, e) in s.exchanges.iter().take(LINE_EXCHANGES).enumerate() {
+            if n > 0 {
+                line.push_str(", ");
+            }
+            line.push_str(&e.kind);
+            if e.response {
+                line.push_str(" (resp)");
+            }
+        }
+        if total as usize > LINE_EXCHANGES {
+            line.push_str(&format!(", … ({total} in all)"));
+        }
+        return line;
+    }
+    line = format!("exchanges ({total}): ");
+    for (n, c) in s.exchange_counts.iter().enumerate() {
         if n > 0 {
             line.push_str(", ");
         }
-        line.push_str(&e.kind);
-        if e.response {
-            line.push_str(" (resp)");
-        }
+        line.push_str(&c.kind);
+        line.push_str(match (c.response, c.from_initiator) {
+            (false, true) => "",
+            (true, false) => " (resp)",
+            // The usual roles reversed: a rekey the responder began, say.
+            (false, false) => " (by responder)",
+            (true, true) => " (resp by initiator)",
+        });
+        line.push_str(&format!(" x{}", c.count));
     }
     line
 }

@@ -89,6 +89,8 @@ fn ike_sa(pid: Option<(u32, &str)>) -> IkeSa {
         owners: vec![],
         tunnel: None,
         malformed: vec![],
+        exchange_counts: vec![],
+        exchanges_elided: None,
     }
 }
 
@@ -129,6 +131,8 @@ fn wifi_calling() -> Report {
         pid: Some(40),
         comm: Some("sipp".into()),
         tunnel: None,
+        message_counts: vec![],
+        messages_elided: None,
     }];
     r.sip.dialogs = vec![SipDialog {
         call_id: "2-1@198.19.1.1".into(),
@@ -140,6 +144,8 @@ fn wifi_calling() -> Report {
         pid: Some(40),
         comm: Some("sipp".into()),
         tunnel: None,
+        message_counts: vec![],
+        messages_elided: None,
     }];
     r
 }

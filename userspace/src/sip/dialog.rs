@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use crate::history::History;
 use crate::sip::message::SipMessage;
 use crate::time::Timestamp;
 
@@ -55,9 +56,15 @@ pub struct MsgCtx {
 }
 
 pub const DEFAULT_MAX_CALLS: usize = 100_000;
-pub const DEFAULT_MAX_MESSAGES_PER_CALL: usize = 1_000;
-/// Caps the product of the two above, which alone would allow 10^8 kept messages.
+/// Messages listed per call: the first this many and the latest this many; those between are
+/// counted (by kind and direction), not kept, so a registration refreshed for days costs what
+/// a short one does.
+pub const DEFAULT_KEEP_MESSAGES_PER_CALL: usize = 8;
+/// Messages kept in all: past it, a new message only takes the place of its call's oldest
+/// latest one.
 pub const DEFAULT_MAX_MESSAGES_TOTAL: usize = 1_000_000;
+/// Rows of [`Call::counts`] per call; kinds past them are counted in one row of no kind.
+const MAX_COUNT_ROWS: usize = 64;
 pub const MAX_MEDIA_ENDPOINTS: usize = 100_000;
 /// A Call-ID longer than this is not kept as a key (real ones are well under 100 bytes);
 /// otherwise a crafted stream could pin 64 KiB per Call-ID.
@@ -66,7 +73,8 @@ pub const MAX_CALL_ID_LEN: usize = 1_024;
 /// What the caps made the tracker leave out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dropped {
-    /// Messages of known Call-IDs not kept (per-call or total cap); their state effect still applies.
+    /// Messages of known Call-IDs not listed (between a call's first and latest ones, or past
+    /// the total cap); they are counted in their call's counts and their state effect applies.
     pub messages: u64,
     /// Messages of Call-IDs refused because the Call-ID cap was reached.
     pub calls: u64,
@@ -98,7 +106,11 @@ pub struct Call {
     pid: Option<u32>,
     /// The tunnel of its first message that came through one (index + 1; 0 for none).
     tunnel: u32,
-    messages: Vec<Kept>,
+    /// Sender of the first message seen: messages from it go "forward".
+    first_sender: (IpAddr, u16),
+    messages: History<Kept>,
+    /// Every message counted by kind and direction, in order of first sight.
+    counts: Vec<KindCount>,
     state: State,
     confirmed_once: bool,
     cancel_seen: bool,
@@ -153,9 +165,14 @@ impl Call {
         self.pid
     }
 
-    /// The kept messages, in arrival order.
-    pub fn messages(&self) -> &[Kept] {
+    /// The kept messages (the first and the latest ones), in arrival order.
+    pub fn messages(&self) -> &History<Kept> {
         &self.messages
+    }
+
+    /// Every message counted by kind and direction, in order of first sight.
+    pub fn counts(&self) -> &[KindCount] {
+        &self.counts
     }
 
     /// Method of the first request seen, else the CSeq method of the first message (a
@@ -250,7 +267,37 @@ impl Call {
     }
 }
 
-/// A kept message as the tracker holds it: addresses as numbers and names as word ids
+/// A method name or reason phrase as the tracker keeps it: an id into its shared words, or a
+/// text of its own for the rare names past [`MAX_SHARED_WORDS`] ([`Tracker::word`] spells
+/// both). Owning those, rather than adding them to the shared list, keeps the list bounded
+/// while kept messages come and go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    Shared(u32),
+    Own(Box<str>),
+}
+
+/// What one row of a call's counts is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A request, by method.
+    Request(Word),
+    /// A response, by status code.
+    Response(u16),
+    /// Kinds past the rows a call keeps.
+    Other,
+}
+
+/// Messages of one kind sent in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount {
+    pub kind: Kind,
+    /// Sent by the call's first sender.
+    pub forward: bool,
+    pub count: u64,
+}
+
+/// A kept message as the tracker holds it: addresses as numbers and names as [`Word`]s
 /// ([`Tracker::word`] spells them). Spelling them per message was most of the tracker's
 /// work; the report needs them only once, at the end, and a dialog repeats the same few.
 #[derive(Debug)]
@@ -263,19 +310,19 @@ pub struct Kept {
     pub dport: u16,
     pub transport: Transport,
     /// A request's method.
-    pub method: Option<u32>,
+    pub method: Option<Word>,
     pub status: Option<u16>,
     /// CSeq number and method.
-    pub cseq: Option<(u32, u32)>,
+    pub cseq: Option<(u32, Word)>,
     /// A response's reason phrase.
-    pub reason: Option<u32>,
+    pub reason: Option<Word>,
     /// The SDP media it offered or answered, described.
     pub sdp: Vec<String>,
 }
 
-/// Most distinct names [`Words`] looks up by content. Real traffic has a few dozen methods
-/// and reason phrases; past this, a name is still kept (once per message, as a copy would
-/// be) but not indexed, so crafted names cannot grow the index or slow its lookups.
+/// Most distinct names [`Words`] holds. Real traffic has a few dozen methods and reason
+/// phrases; past this, a name is kept by the message that has it ([`Word::Own`]), so crafted
+/// names cannot grow the list or slow its lookups.
 const MAX_SHARED_WORDS: usize = 256;
 
 /// Method names and reason phrases of kept messages, each text stored once while it is
@@ -355,24 +402,33 @@ impl Default for Words {
 }
 
 impl Words {
-    fn id(&mut self, w: &str) -> u32 {
+    fn id(&mut self, w: &str) -> Word {
         if let Some(i) = common_word(w) {
-            return i;
+            return Word::Shared(i);
         }
         if let Some(&i) = self.ids.get(w) {
-            return i;
+            return Word::Shared(i);
         }
-        // Fewer than 2^32 entries: one per kept message at most, and those are capped.
+        if self.ids.len() >= MAX_SHARED_WORDS {
+            return Word::Own(w.into());
+        }
+        // At most COMMON_WORDS + MAX_SHARED_WORDS entries.
         let i = self.list.len() as u32;
         self.list.push(w.into());
-        if self.ids.len() < MAX_SHARED_WORDS {
-            self.ids.insert(w.into(), i);
-        }
-        i
+        self.ids.insert(w.into(), i);
+        Word::Shared(i)
     }
 
-    fn get(&self, i: u32) -> &str {
-        &self.list[i as usize]
+    /// The id `w` has, if it has one, without adding it.
+    fn find(&self, w: &str) -> Option<u32> {
+        common_word(w).or_else(|| self.ids.get(w).copied())
+    }
+
+    fn get<'a>(&'a self, w: &'a Word) -> &'a str {
+        match w {
+            Word::Shared(i) => &self.list[*i as usize],
+            Word::Own(s) => s,
+        }
     }
 }
 
@@ -403,10 +459,13 @@ impl Default for Tracker {
 
 impl Tracker {
     pub fn new() -> Self {
-        Tracker::with_limits(DEFAULT_MAX_CALLS, DEFAULT_MAX_MESSAGES_PER_CALL, DEFAULT_MAX_MESSAGES_TOTAL)
+        Tracker::with_limits(DEFAULT_MAX_CALLS, DEFAULT_KEEP_MESSAGES_PER_CALL, DEFAULT_MAX_MESSAGES_TOTAL)
     }
 
-    pub fn with_limits(max_calls: usize, max_messages_per_call: usize, max_messages_total: usize) -> Self {
+    /// A tracker keeping at most `max_calls` Call-IDs, listing the first `keep_per_call`
+    /// messages of each and the latest `keep_per_call`, and at most `max_messages_total`
+    /// messages in all.
+    pub fn with_limits(max_calls: usize, keep_per_call: usize, max_messages_total: usize) -> Self {
         Tracker {
             index: HashMap::new(),
             calls: Vec::new(),
@@ -414,7 +473,7 @@ impl Tracker {
             words: Words::default(),
             kept_messages: 0,
             max_calls,
-            max_messages_per_call,
+            max_messages_per_call: keep_per_call,
             max_messages_total,
             dropped: Dropped::default(),
             expired: 0,
@@ -422,7 +481,8 @@ impl Tracker {
         }
     }
 
-    /// The caps this tracker keeps to: Call-IDs, messages per call, messages in all.
+    /// The caps this tracker keeps to: Call-IDs, messages listed per call at each end (the
+    /// first and the latest), messages in all.
     pub fn limits(&self) -> (usize, usize, usize) {
         (self.max_calls, self.max_messages_per_call, self.max_messages_total)
     }
@@ -499,7 +559,10 @@ impl Tracker {
                     return;
                 }
                 let i = self.calls.len();
-                self.calls.push(new_call(call_id, m, ctx.at, self.next_order));
+                let mut call = new_call(call_id, m, ctx.at, self.next_order);
+                call.first_sender = (ctx.src, ctx.sport);
+                call.messages = History::new(self.max_messages_per_call);
+                self.calls.push(call);
                 self.next_order += 1;
                 self.index.insert(call_id.to_owned(), i);
                 i
@@ -507,6 +570,7 @@ impl Tracker {
         };
         let call = &mut self.calls[idx];
         // The same message seen on another interface moments ago: the other end's view of it.
+        let words = &self.words;
         let seen_elsewhere = call.messages.iter().rev().take(8).any(|k| {
             k.iface != ctx.iface
                 && k.src == ctx.src
@@ -514,8 +578,8 @@ impl Tracker {
                 && k.dst == ctx.dst
                 && k.dport == ctx.dport
                 && k.status == m.status()
-                && k.method.map(|w| self.words.get(w)) == m.method()
-                && k.cseq.map(|(seq, w)| (seq, self.words.get(w))) == m.cseq().map(|c| (c.seq, c.method))
+                && k.method.as_ref().map(|w| words.get(w)) == m.method()
+                && k.cseq.as_ref().map(|(seq, w)| (*seq, words.get(w))) == m.cseq().map(|c| (c.seq, c.method))
                 && ctx.at.0.abs_diff(k.at.0) <= 2_000_000_000
         });
         if seen_elsewhere {
@@ -549,13 +613,10 @@ impl Tracker {
             call.ended_at = None;
         }
 
-        if call.messages.len() >= self.max_messages_per_call || self.kept_messages >= self.max_messages_total {
-            self.dropped.messages += 1;
-            return;
-        }
-        self.kept_messages += 1;
+        let forward = (ctx.src, ctx.sport) == call.first_sender;
+        count_kind(&mut call.counts, &mut self.words, m, forward);
         let words = &mut self.words;
-        call.messages.push(Kept {
+        let kept = Kept {
             at: ctx.at,
             iface: ctx.iface,
             src: ctx.src,
@@ -568,7 +629,18 @@ impl Tracker {
             cseq: m.cseq().map(|c| (c.seq, words.id(c.method))),
             reason: m.reason().map(|w| words.id(w)),
             sdp: sdp.map(|s| s.describe()).unwrap_or_default(),
-        });
+        };
+        let listed = if self.kept_messages < self.max_messages_total {
+            let grew = call.messages.push(kept);
+            self.kept_messages += usize::from(grew);
+            grew
+        } else {
+            call.messages.push_in_place(kept);
+            false
+        };
+        if !listed {
+            self.dropped.messages += 1;
+        }
     }
 
     /// Every SDP media address and port announced so far, sorted: RTP (and, at port + 1,
@@ -602,9 +674,40 @@ impl Tracker {
         calls
     }
 
-    /// A method name or reason phrase of a kept message, by its [`Kept`] id.
-    pub fn word(&self, id: u32) -> &str {
-        self.words.get(id)
+    /// A method name or reason phrase of a kept message or a count.
+    pub fn word<'a>(&'a self, w: &'a Word) -> &'a str {
+        self.words.get(w)
+    }
+}
+
+/// Count `m` in a call's `counts`: a row per request method or response status and direction,
+/// at most [`MAX_COUNT_ROWS`] of them (the rest in one row of [`Kind::Other`]).
+fn count_kind(counts: &mut Vec<KindCount>, words: &mut Words, m: &SipMessage<'_>, forward: bool) {
+    let row = counts.iter_mut().position(|c| {
+        c.forward == forward
+            && match (&c.kind, m.status(), m.method()) {
+                (Kind::Response(s), Some(code), _) => *s == code,
+                (Kind::Request(w), None, Some(method)) => match (w, words.find(method)) {
+                    (Word::Shared(i), Some(j)) => *i == j,
+                    (Word::Own(t), None) => &**t == method,
+                    _ => false,
+                },
+                _ => false,
+            }
+    });
+    if let Some(i) = row {
+        counts[i].count += 1;
+        return;
+    }
+    let kind = match (m.status(), m.method()) {
+        _ if counts.len() >= MAX_COUNT_ROWS - 1 => Kind::Other,
+        (Some(code), _) => Kind::Response(code),
+        (None, Some(method)) => Kind::Request(words.id(method)),
+        (None, None) => Kind::Other,
+    };
+    match counts.iter_mut().find(|c| c.kind == kind && c.forward == forward) {
+        Some(c) => c.count += 1,
+        None => counts.push(KindCount { kind, forward, count: 1 }),
     }
 }
 
@@ -625,7 +728,9 @@ fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> C
         registrar: None,
         pid: None,
         tunnel: 0,
-        messages: Vec::new(),
+        first_sender: (IpAddr::from([0u8; 4]), 0),
+        messages: History::new(DEFAULT_KEEP_MESSAGES_PER_CALL),
+        counts: Vec::new(),
         state: State::Unknown,
         confirmed_once: false,
         cancel_seen: false,
@@ -714,19 +819,19 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
         let mut w = Words::default();
         // Every common word's id reads back as itself, through the match or the list.
         for (i, c) in COMMON_WORDS.iter().enumerate() {
-            assert_eq!((w.id(c), w.get(i as u32)), (i as u32, *c));
+            assert_eq!(w.id(c), Word::Shared(i as u32));
+            assert_eq!(w.get(&Word::Shared(i as u32)), *c);
         }
-        let ringing = w.id("Ringing");
-        assert_eq!(w.get(ringing), "Ringing");
         let names: Vec<String> = (0..MAX_SHARED_WORDS + 50).map(|i| format!("R{i}")).collect();
-        let ids: Vec<u32> = names.iter().map(|n| w.id(n)).collect();
-        // Shared ones are found again; later ones get a fresh entry each time but read the same.
+        let ids: Vec<Word> = names.iter().map(|n| w.id(n)).collect();
+        // Shared ones are found again; later ones are owned by whoever holds them.
         assert_eq!(w.id("R0"), ids[0]);
         let late = &names[MAX_SHARED_WORDS + 10];
-        assert_ne!(w.id(late), ids[MAX_SHARED_WORDS + 10]);
-        for (n, &i) in names.iter().zip(&ids) {
+        assert_eq!(w.id(late), Word::Own(late.as_str().into()));
+        for (n, i) in names.iter().zip(&ids) {
             assert_eq!(w.get(i), n);
         }
         assert_eq!(w.ids.len(), MAX_SHARED_WORDS);
+        assert_eq!(w.list.len(), COMMON_WORDS.len() + MAX_SHARED_WORDS, "the list stops growing");
     }
 }
