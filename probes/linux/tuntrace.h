@@ -80,6 +80,8 @@
 #define TT_FAST_IFINDEX 4096
 #define TT_MAX_IFACE_FLOWS 65536
 #define TT_MAX_SOCK_FLOWS 65536
+/* Slots of `iface_slots` and `sock_slots` (per CPU each). */
+#define TT_FLOW_SLOTS 256
 #define TT_MAX_ESP_SAS 4096
 
 /* The start of every ring-buffer record. */
@@ -190,6 +192,17 @@ struct tt_flow_val {
 	__u64 bytes;        /* skb->len: from the link header in tc, from the IP header in cgroup_skb */
 	__u64 first_ns;
 	__u64 last_ns;
+};
+
+/* `iface_slots`, `sock_slots`: a per-CPU array in front of `iface_flows` and `sock_flows`. A flow
+ * whose key hashes (flow_slot_index) to a slot that is still free takes the slot for good (keys
+ * are never freed or moved, so totals stay exact and only grow); every later packet of it on this
+ * CPU is counted there, without the hash map's key hashing and bucket walk. A flow whose slot is
+ * held by another goes to the hash map as before. A flow's total is its slots' plus its hash
+ * entry's, summed over CPUs. `val.packets` is written last: a slot with packets 0 is free. */
+struct tt_flow_slot {
+	struct tt_flow_key key;
+	struct tt_flow_val val;
 };
 
 /* `esp_sas`: one ESP SA seen on a traced interface in one direction. */

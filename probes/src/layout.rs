@@ -36,6 +36,8 @@ pub const PATH_LEN: usize = 256;
 pub const MAX_SNAPLEN: u32 = 1500;
 /// Interfaces below this ifindex are also in `traced_fast` (an array: value l2_len + 1).
 pub const FAST_IFINDEX: u32 = 4096;
+/// Entries of `iface_slots` and `sock_slots` (per CPU each).
+pub const FLOW_SLOTS: u32 = 256;
 
 /// Indexes of the `stats` per-CPU array.
 pub const STAT_RING_FULL: u32 = 0;
@@ -62,6 +64,8 @@ pub const MAP_TRACED: &str = "traced";
 pub const MAP_TRACED_FAST: &str = "traced_fast";
 pub const MAP_IFACE_FLOWS: &str = "iface_flows";
 pub const MAP_SOCK_FLOWS: &str = "sock_flows";
+pub const MAP_IFACE_SLOTS: &str = "iface_slots";
+pub const MAP_SOCK_SLOTS: &str = "sock_slots";
 pub const MAP_ESP_SAS: &str = "esp_sas";
 pub const MAP_SCRATCH: &str = "scratch";
 
@@ -217,6 +221,15 @@ pub struct FlowVal {
     pub last_ns: u64,
 }
 
+/// `iface_slots`, `sock_slots`: a flow's per-CPU slot in front of its hash map (see tuntrace.h);
+/// free while `val.packets` is 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowSlot {
+    pub key: FlowKey,
+    pub val: FlowVal,
+}
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EspKey {
@@ -299,6 +312,7 @@ unsafe impl Plain for PktRec {}
 unsafe impl Plain for IfaceCfg {}
 unsafe impl Plain for FlowKey {}
 unsafe impl Plain for FlowVal {}
+unsafe impl Plain for FlowSlot {}
 unsafe impl Plain for EspKey {}
 unsafe impl Plain for EspVal {}
 unsafe impl Plain for SockInfo {}
@@ -388,6 +402,8 @@ mod tests {
         assert_eq!(offset_of!(FlowKey, _pad1), 60);
         assert_eq!(size_of::<FlowVal>(), 32);
         assert_eq!(offset_of!(FlowVal, last_ns), 24);
+        assert_eq!(size_of::<FlowSlot>(), 96);
+        assert_eq!(offset_of!(FlowSlot, val), 64);
 
         assert_eq!(size_of::<EspKey>(), 48);
         assert_eq!(offset_of!(EspKey, spi), 4);

@@ -84,6 +84,8 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_TRACED_FAST, (2, u32s, u32s)),
         (MAP_IFACE_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
         (MAP_SOCK_FLOWS, (5, sz(size_of::<FlowKey>()), sz(size_of::<FlowVal>()))),
+        (MAP_IFACE_SLOTS, (6, u32s, sz(size_of::<FlowSlot>()))),
+        (MAP_SOCK_SLOTS, (6, u32s, sz(size_of::<FlowSlot>()))),
         (MAP_ESP_SAS, (1, sz(size_of::<EspKey>()), sz(size_of::<EspVal>()))),
         // The record and its data, rounded up to the record's 8-byte alignment.
         (MAP_SCRATCH, (6, u32s, (sz(size_of::<PktRec>()) + MAX_SNAPLEN).next_multiple_of(8))),
@@ -99,6 +101,13 @@ fn tracer_object_has_the_expected_maps() {
     assert_eq!(maps, expected);
     let fast = obj.maps.get(MAP_TRACED_FAST).expect("traced_fast");
     assert_eq!(fast.max_entries(), FAST_IFINDEX, "the loader writes every ifindex below FAST_IFINDEX there");
+    for name in [MAP_IFACE_SLOTS, MAP_SOCK_SLOTS] {
+        assert_eq!(
+            obj.maps.get(name).expect("slots").max_entries(),
+            FLOW_SLOTS,
+            "the loader reads FLOW_SLOTS of {name}"
+        );
+    }
     // The globals the loader sets live in .rodata.
     assert!(obj.maps.keys().any(|k| k.starts_with(".rodata")), "no .rodata: {:?}", obj.maps.keys());
 }

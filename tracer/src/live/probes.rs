@@ -19,7 +19,7 @@ use aya::programs::{
 };
 use aya::{Ebpf, EbpfLoader};
 use tuntrace_probes::layout::{
-    self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowVal, IfaceCfg, SenderKey, SenderVal, SockInfo,
+    self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowSlot, FlowVal, IfaceCfg, SenderKey, SenderVal, SockInfo,
 };
 
 use super::records::{BadRecord, Record, RecordRef};
@@ -129,6 +129,8 @@ pub struct Probes {
     /// confirmed yet, in ring order.
     held: VecDeque<Record>,
     resolver: Mutex<Resolver>,
+    /// The key each taken flow slot was first read with, per (map, slot, CPU): see `flows`.
+    slot_keys: Mutex<StdHashMap<(&'static str, u32, usize), FlowKey>>,
     // Held so the cgroup stays open as long as its links (the links keep it alive anyway).
     _cgroup: File,
 }
@@ -281,6 +283,7 @@ impl Probes {
             bad_records: 0,
             held: VecDeque::new(),
             resolver: Mutex::new(Resolver::default()),
+            slot_keys: Mutex::new(StdHashMap::new()),
             _cgroup: cgroup,
         })
     }
@@ -507,8 +510,8 @@ impl Probes {
     /// and that is not confirmed yet (its sock_send_length runs microseconds after tc) wait for
     /// the next read; the interface totals include them at once.
     pub fn read_counters(&self) -> Result<Counters, LiveError> {
-        let tc = self.flows(abi::MAP_IFACE_FLOWS)?;
-        let cg = self.flows(abi::MAP_SOCK_FLOWS)?;
+        let tc = self.flows(abi::MAP_IFACE_FLOWS, abi::MAP_IFACE_SLOTS)?;
+        let cg = self.flows(abi::MAP_SOCK_FLOWS, abi::MAP_SOCK_SLOTS)?;
         let view = MapView::new(&self.ebpf)?;
         let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
         res.begin_round();
@@ -555,8 +558,65 @@ impl Probes {
         })
     }
 
-    /// A flow map as the kernel keys it, summed over CPUs.
-    fn flows(&self, name: &'static str) -> Result<Vec<FlowCount>, LiveError> {
+    /// A flow map as the kernel keys it, its slots (`slots`, see tuntrace.h) included, summed
+    /// over CPUs.
+    fn flows(&self, name: &'static str, slots: &'static str) -> Result<Vec<FlowCount>, LiveError> {
+        let mut out = self.flow_hash(name)?;
+        let mut at: StdHashMap<FlowKey, usize> = out.iter().enumerate().map(|(i, c)| (c.key, i)).collect();
+        for (key, v) in self.flow_slots(slots)? {
+            let i = *at.entry(key).or_insert_with(|| {
+                out.push(FlowCount { key, packets: 0, bytes: 0, first_ns: u64::MAX, last_ns: 0 });
+                out.len() - 1
+            });
+            let c = &mut out[i];
+            c.packets += v.packets;
+            c.bytes += v.bytes;
+            c.first_ns = c.first_ns.min(v.first_ns);
+            c.last_ns = c.last_ns.max(v.last_ns);
+        }
+        Ok(out)
+    }
+
+    /// The taken slots of a slot map, one per (slot, CPU). A slot's key is written once, before
+    /// its first count, and never again; copying a value is not atomic against the CPU that
+    /// writes it, so a slot seen taken for the first time is read once more, and counted from
+    /// the read on which its key came out the same twice (a torn copy of a key being written
+    /// only delays it by one read; totals only grow).
+    fn flow_slots(&self, name: &'static str) -> Result<Vec<(FlowKey, FlowVal)>, LiveError> {
+        const SLOT: usize = std::mem::size_of::<FlowSlot>();
+        let map: PerCpuArray<_, [u8; SLOT]> = self.map(name)?;
+        let mut known = self.slot_keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for idx in 0..abi::FLOW_SLOTS {
+            let per_cpu = map.get(&idx, 0).map_err(|e| LiveError::map(name, e))?;
+            let mut again = None;
+            for (cpu, v) in per_cpu.iter().enumerate() {
+                let slot: FlowSlot = from_bytes(v).expect("value size checked by the map");
+                if slot.val.packets == 0 {
+                    continue;
+                }
+                match known.get(&(name, idx, cpu)) {
+                    Some(k) if *k == slot.key => {}
+                    Some(_) => continue,
+                    None => {
+                        if again.is_none() {
+                            again = Some(map.get(&idx, 0).map_err(|e| LiveError::map(name, e))?);
+                        }
+                        let reread = again.as_ref().and_then(|a| a.get(cpu)).and_then(|b| from_bytes::<FlowSlot>(b));
+                        if reread.map(|r| r.key) != Some(slot.key) {
+                            continue;
+                        }
+                        known.insert((name, idx, cpu), slot.key);
+                    }
+                }
+                out.push((slot.key, slot.val));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A flow hash map as the kernel keys it, summed over CPUs.
+    fn flow_hash(&self, name: &'static str) -> Result<Vec<FlowCount>, LiveError> {
         let map: PerCpuHashMap<_, [u8; FLOW_KEY], [u8; FLOW_VAL]> = self.map(name)?;
         let mut out = Vec::new();
         for entry in map.iter() {
