@@ -394,7 +394,8 @@ impl Aggregator {
         if m.body.is_empty() {
             return;
         }
-        if let Some(sdp) = m.sdp_ref() {
+        // The tracker has just read it (once per distinct body).
+        if let Some(sdp) = self.sip.last_sdp() {
             let before = self.rtp.len();
             for (_, addr, port) in sdp.endpoints() {
                 if self.rtp.len() < MAX_MEDIA_ENDPOINTS {

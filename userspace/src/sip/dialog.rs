@@ -7,12 +7,15 @@
 //! made from them, through [`Tracker::calls`], by the aggregator's report build.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::history::History;
 use crate::sip::message::SipMessage;
+use crate::sip::sdp::Sdp;
 use crate::time::Timestamp;
 
 /// The transport a message came over.
@@ -449,6 +452,34 @@ pub struct Tracker {
     expired: u64,
     /// Arrival number of the next new call (report order among equal first-seen times).
     next_order: usize,
+    /// SDP bodies met lately, read and described once each: a call repeats the same offer
+    /// and answer (retransmissions, re-INVITEs, both ends of a tunnel), and reading and
+    /// describing them again was a tenth of all replay work on signaling-heavy captures.
+    sdp_cache: FxHashMap<u64, Arc<SdpSeen>>,
+    /// The SDP of the message [`Tracker::observe`] saw last, for [`Tracker::last_sdp`].
+    last_sdp: Option<Arc<SdpSeen>>,
+}
+
+/// Most SDP bodies [`Tracker`] keeps read; past this the cache starts over (a bound on
+/// memory, a few hundred kB, whatever the capture holds).
+const MAX_SDP_CACHE: usize = 512;
+
+/// One message body's SDP as [`SipMessage::sdp_ref`] reads it, with the key it was read
+/// from (Content-Type and body, compared in full: the hash only finds the entry).
+#[derive(Debug)]
+struct SdpSeen {
+    content_type: Box<str>,
+    body: Box<[u8]>,
+    sdp: Option<Sdp>,
+    described: Vec<String>,
+}
+
+impl SdpSeen {
+    fn of(m: &SipMessage<'_>, content_type: &str) -> Self {
+        let sdp = m.sdp_ref().cloned();
+        let described = sdp.as_ref().map(Sdp::describe).unwrap_or_default();
+        SdpSeen { content_type: content_type.into(), body: m.body[..].into(), sdp, described }
+    }
 }
 
 impl Default for Tracker {
@@ -478,6 +509,8 @@ impl Tracker {
             dropped: Dropped::default(),
             expired: 0,
             next_order: 0,
+            sdp_cache: FxHashMap::default(),
+            last_sdp: None,
         }
     }
 
@@ -532,7 +565,9 @@ impl Tracker {
 
     /// Feed one message, in capture order.
     pub fn observe(&mut self, m: &SipMessage<'_>, ctx: MsgCtx) {
-        let sdp = if m.body.is_empty() { None } else { m.sdp_ref() };
+        let seen = if m.body.is_empty() { None } else { self.sdp_seen(m) };
+        self.last_sdp.clone_from(&seen);
+        let sdp = seen.as_deref().and_then(|s| s.sdp.as_ref());
         if let Some(sdp) = sdp {
             // The kind is copied only for an endpoint not seen before.
             for (kind, ip, port) in sdp.endpoints() {
@@ -628,7 +663,7 @@ impl Tracker {
             status: m.status(),
             cseq: m.cseq().map(|c| (c.seq, words.id(c.method))),
             reason: m.reason().map(|w| words.id(w)),
-            sdp: sdp.map(|s| s.describe()).unwrap_or_default(),
+            sdp: seen.map(|s| s.described.clone()).unwrap_or_default(),
         };
         let listed = if self.kept_messages < self.max_messages_total {
             let grew = call.messages.push(kept);
@@ -641,6 +676,35 @@ impl Tracker {
         if !listed {
             self.dropped.messages += 1;
         }
+    }
+
+    /// The SDP of `m`, read once per distinct Content-Type and body (see `sdp_cache`).
+    fn sdp_seen(&mut self, m: &SipMessage<'_>) -> Option<Arc<SdpSeen>> {
+        // No Content-Type, no SDP (as `SipMessage::sdp_ref` decides).
+        let ct = m.content_type()?;
+        let mut h = FxHasher::default();
+        ct.hash(&mut h);
+        h.write(&m.body);
+        let key = h.finish();
+        if let Some(e) = self.sdp_cache.get(&key) {
+            if *e.content_type == *ct && *e.body == *m.body {
+                return Some(Arc::clone(e));
+            }
+            // Another body with the same hash: read this one as it is, leave the entry.
+            return Some(Arc::new(SdpSeen::of(m, ct)));
+        }
+        if self.sdp_cache.len() >= MAX_SDP_CACHE {
+            self.sdp_cache.clear();
+        }
+        let e = Arc::new(SdpSeen::of(m, ct));
+        self.sdp_cache.insert(key, Arc::clone(&e));
+        Some(e)
+    }
+
+    /// The SDP of the message last given to [`Tracker::observe`] (whatever became of the
+    /// message itself), so the caller need not read it again.
+    pub fn last_sdp(&self) -> Option<&Sdp> {
+        self.last_sdp.as_deref().and_then(|s| s.sdp.as_ref())
     }
 
     /// Every SDP media address and port announced so far, sorted: RTP (and, at port + 1,
