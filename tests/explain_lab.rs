@@ -197,6 +197,15 @@ fn explain_watch_answers_the_wifi_calling_question() {
     assert_eq!(reg.comm.as_deref(), Some("sipp"));
     assert!(reg.messages.iter().any(|m| m.method.as_deref() == Some("REGISTER") && m.dst == pcscf), "{reg:?}");
     assert_eq!(report.sip.dialogs.len(), 2, "two calls");
+    // Every SIPp process with packets on ipsec0 is among its users (the REGISTER's and the calls').
+    for p in report.processes.iter().filter(|p| p.comm.as_deref() == Some("sipp") && p.packets > 0) {
+        assert!(
+            ipsec0.host.users.iter().any(|u| u.pid == Some(p.pid) && u.what.contains("packets on it")),
+            "sipp {} not among {:?}",
+            p.pid,
+            ipsec0.host.users
+        );
+    }
     // The verdict, with its evidence.
     let v = report.verdicts.iter().find(|v| v.subject == "ipsec0").expect("a verdict on ipsec0");
     assert_eq!(v.summary, "IPsec tunnel to 198.18.0.1 (the carrier's ePDG), used for Wi-Fi calling");

@@ -207,7 +207,6 @@ fn endpoint(a: &str, p: u16) -> String {
 fn users(r: &mut Report, raw: &[SeededSocket], here: &links::Links, root: bool) {
     let procs = r.processes.clone();
     let sockets = r.sockets.clone();
-    let flows = r.flows.clone();
     for i in r.interfaces.iter_mut().filter(|i| i.removed.is_none()) {
         let Some(name) = i.name.clone() else { continue };
         let addrs: BTreeSet<&str> = i.addresses.iter().map(String::as_str).collect();
@@ -248,14 +247,19 @@ fn users(r: &mut Report, raw: &[SeededSocket], here: &links::Links, root: bool) 
                 push(InterfaceUser { pid: None, comm: None, what }, &mut list);
             }
         }
-        let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
-        for f in flows.iter().filter(|f| f.iface.as_deref() == Some(name.as_str())) {
-            if let Some(p) = f.pid {
-                *counted.entry(p).or_default() += f.packets;
-            }
-        }
-        for (p, n) in counted {
-            push(InterfaceUser { pid: Some(p), comm: comm(&procs, p), what: format!("{n} packets on it") }, &mut list);
+        // Every process the source saw sending or receiving on it, from the processes' own counts:
+        // a flow names one process, but several can share it (SIPp's REGISTER and its calls).
+        for p in procs.iter().filter(|p| p.packets > 0 && p.interfaces.contains(&name)) {
+            let what = if p.interfaces.len() == 1 {
+                format!("{} packets on it", p.packets)
+            } else {
+                format!(
+                    "{} packets on it and on {}",
+                    p.packets,
+                    p.interfaces.iter().filter(|i| **i != name).cloned().collect::<Vec<_>>().join(", ")
+                )
+            };
+            push(InterfaceUser { pid: Some(p.pid), comm: p.comm.clone(), what }, &mut list);
         }
         i.host.users = list;
     }
