@@ -14,21 +14,11 @@ use std::time::{Duration, Instant};
 use tuntrace_core::report::{Interface, Report};
 use tuntrace_lab::{Lab, LabConfig, Tunnel};
 
+mod common;
+use common::root_or_skip;
+
 #[path = "common/mmdb.rs"]
 mod mmdb;
-
-fn root_or_skip() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(
-        std::env::var_os("TUNTRACE_REQUIRE_ROOT").is_none(),
-        "these tests need root (TUNTRACE_REQUIRE_ROOT is set)"
-    );
-    eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
-    false
-}
 
 fn workdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tuntrace-explain-test-{tag}"));

@@ -5,32 +5,14 @@
 //! is set (CI).
 
 mod common;
+use common::root_or_skip;
+use common::tracer::Tracer;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tuntrace_core::report::Report;
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
-}
-
-fn root_or_skip() -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("TUNTRACE_REQUIRE_ROOT").is_none(),
-        "these tests need root (TUNTRACE_REQUIRE_ROOT is set)"
-    );
-    eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
-    false
-}
 
 fn run(cmd: &str, args: &[&str]) -> String {
     let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e} (ci/setup installs it)"));
@@ -74,80 +56,6 @@ impl Drop for Net {
         for ns in [&self.a, &self.b] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
-    }
-}
-
-struct Tracer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
-}
-
-impl Drop for Tracer {
-    /// A test that fails midway still ends the tracer it started (by its pid).
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Tracer {
-    fn start(ns: &str, args: &[&str]) -> Tracer {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tuntrace"), "trace", "--json", "-q"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tuntrace trace");
-        let (tx, lines) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(l);
-            }
-        });
-        let mut t = Tracer { child, lines, stderr: Vec::new() };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match t.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) => {
-                    let ready = l.starts_with("tuntrace trace: tracing");
-                    t.stderr.push(l);
-                    if ready {
-                        return t;
-                    }
-                }
-                Err(_) => panic!("tuntrace trace never got ready; stderr:\n{}", t.stderr.join("\n")),
-            }
-        }
-    }
-
-    /// The tracer's own process (ip netns exec execs it, so the pid is the same).
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on a child we started and have not reaped.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
-    }
-
-    /// Waits for it to end; its report (when it printed one), exit status and stderr.
-    fn finish(mut self) -> (Option<Report>, std::process::ExitStatus, Vec<String>) {
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        let status = self.child.wait().unwrap();
-        // The stderr reader ends with the process; take what it has.
-        std::thread::sleep(Duration::from_millis(50));
-        let mut stderr = std::mem::take(&mut self.stderr);
-        stderr.extend(self.lines.try_iter());
-        let report = (!out.is_empty()).then(|| {
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("report JSON: {e}\n{out}\n{}", stderr.join("\n")))
-        });
-        (report, status, stderr)
     }
 }
 

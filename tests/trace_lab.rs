@@ -6,99 +6,21 @@
 //! when TUNTRACE_REQUIRE_ROOT is set (CI).
 
 mod common;
+use common::root_or_skip;
+use common::tracer::Tracer;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use tuntrace_core::replay::replay_files;
 use tuntrace_core::report::{Flow, Report};
 use tuntrace_lab::{truth::GroundTruth, Lab, LabConfig};
 
-fn root_or_skip() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false);
-    if root {
-        return true;
-    }
-    assert!(
-        std::env::var_os("TUNTRACE_REQUIRE_ROOT").is_none(),
-        "these tests need root (TUNTRACE_REQUIRE_ROOT is set)"
-    );
-    eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
-    false
-}
-
 fn workdir(prefix: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tuntrace-trace-test-{prefix}"));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// A `tuntrace trace` running in a namespace, its stderr followed on a thread.
-struct Tracer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
-}
-
-impl Tracer {
-    fn start(ns: &str, args: &[&str]) -> Tracer {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tuntrace"), "trace", "--json", "-q"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tuntrace trace");
-        let (tx, lines) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(l);
-            }
-        });
-        let mut t = Tracer { child, lines, stderr: Vec::new() };
-        t.wait_for("tuntrace trace: tracing", Duration::from_secs(30));
-        t
-    }
-
-    fn wait_for(&mut self, what: &str, timeout: Duration) {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let hit = l.contains(what);
-                    self.stderr.push(l);
-                    if hit {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    panic!("tuntrace trace did not say {what:?} in {timeout:?}; stderr:\n{}", self.stderr.join("\n"))
-                }
-            }
-        }
-    }
-
-    /// SIGINT, then the report it prints.
-    fn stop(mut self) -> (Report, Vec<String>) {
-        // SAFETY: kill(2) on the pid of a child we started and have not reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        let status = self.child.wait().unwrap();
-        self.stderr.extend(self.lines.try_iter());
-        assert!(status.success(), "tuntrace trace: {status}; stderr:\n{}", self.stderr.join("\n"));
-        let report: Report = serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("report JSON: {e}\n{out}\nstderr:\n{}", self.stderr.join("\n")));
-        (report, self.stderr)
-    }
 }
 
 /// Per (interface, sorted ends, proto) packet counts of a report's flows.

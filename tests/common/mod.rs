@@ -6,6 +6,8 @@ use std::process::Command;
 
 use tuntrace_core::report::{Report, SipMessage};
 
+pub mod tracer;
+
 pub fn tuntrace() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tuntrace"))
 }
@@ -83,4 +85,24 @@ pub fn as_listed<T: Clone>(all: &[T], listed: usize, gap: Option<tuntrace_core::
             (v, all.len().saturating_sub(listed) as u64)
         }
     }
+}
+
+/// Whether this process runs as root (the lab and the live tracer need it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// True as root. Otherwise the test says it was skipped and returns false, or, when
+/// TUNTRACE_REQUIRE_ROOT is set (ci/test sets it), fails: in CI a root test never skips.
+pub fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("TUNTRACE_REQUIRE_ROOT").is_none(),
+        "these tests need root (TUNTRACE_REQUIRE_ROOT is set)"
+    );
+    eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
+    false
 }
