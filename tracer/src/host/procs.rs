@@ -118,15 +118,24 @@ pub fn parse_status_uid(text: &str) -> Option<u32> {
     text.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_ascii_whitespace().next()?.parse().ok()
 }
 
-/// /proc/PID/cmdline as one line: NUL-separated arguments joined by spaces. `None` when empty
-/// (kernel threads, zombies).
+/// Bytes of a command line kept: arguments can take megabytes, and a session keeps the line
+/// of every process it met (thousands).
+const MAX_CMDLINE: usize = 4096;
+
+/// /proc/PID/cmdline as one line: NUL-separated arguments joined by spaces, cut after
+/// [`MAX_CMDLINE`] bytes (and marked so). `None` when empty (kernel threads, zombies).
 pub fn cmdline_text(raw: &[u8]) -> Option<String> {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
     if trimmed.is_empty() {
         return None;
     }
-    let joined: Vec<u8> = trimmed.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
-    Some(String::from_utf8_lossy(&joined).into_owned())
+    let kept = &trimmed[..trimmed.len().min(MAX_CMDLINE)];
+    let joined: Vec<u8> = kept.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+    let mut text = String::from_utf8_lossy(&joined).into_owned();
+    if kept.len() < trimmed.len() {
+        text.push_str(&format!("… ({} more bytes)", trimmed.len() - kept.len()));
+    }
+    Some(text)
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
@@ -399,6 +408,8 @@ mod tests {
         assert_eq!(cmdline_text(b"/usr/bin/sleep\x0030\x00").as_deref(), Some("/usr/bin/sleep 30"));
         assert_eq!(cmdline_text(b"charon --debug\x00").as_deref(), Some("charon --debug"));
         assert_eq!(cmdline_text(b""), None);
+        let long = [b'a'; 5000];
+        assert_eq!(cmdline_text(&long), Some(format!("{}… (904 more bytes)", "a".repeat(4096))));
         assert_eq!(cmdline_text(b"\x00"), None);
     }
 

@@ -110,10 +110,17 @@ fn verdicts(o: &mut String, r: &Report) {
 
 /// Left-aligned columns; the last column is not padded.
 fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    table_of(o, head, rows, Vec::clone);
+}
+
+/// [`table`] with one row per item, each made by `row` when needed: once to measure the
+/// columns, once to write it. A report can list hundreds of thousands of SAs or calls, and
+/// their cells all made at once took more memory than the state they came from.
+fn table_of<T>(o: &mut String, head: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) {
     let n = head.len();
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, c) in row.iter().enumerate().take(n) {
+    for item in items {
+        for (i, c) in row(item).iter().enumerate().take(n) {
             w[i] = w[i].max(c.chars().count());
         }
     }
@@ -140,8 +147,8 @@ fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
         o.push('\n');
     };
     line(o, &mut head.iter().copied());
-    for row in rows {
-        line(o, &mut row.iter().map(String::as_str));
+    for item in items {
+        line(o, &mut row(item).iter().map(String::as_str));
     }
 }
 
@@ -358,30 +365,26 @@ fn esp(o: &mut String, r: &Report) {
         return;
     }
     section(o, "ESP SAs");
-    let rows: Vec<Vec<String>> = r
-        .esp_sas
-        .iter()
-        .map(|e| {
-            let seq = match (e.first_seq, e.last_seq) {
-                (Some(a), Some(b)) => format!("{a}..{b}"),
-                _ => "-".into(),
-            };
-            vec![
-                e.spi.clone(),
-                format!("{} -> {}", e.src, e.dst),
-                match e.encap {
-                    Encap::Udp => "UDP 4500".into(),
-                    Encap::None => "raw".into(),
-                },
-                e.packets.to_string(),
-                human_bytes(e.bytes),
-                seq,
-                e.seq_gaps.to_string(),
-                e.ike_sa.map(|i| format!("#{i}")).unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    table(o, &["SPI", "PEERS", "ENCAP", "PACKETS", "BYTES", "SEQ", "GAPS", "IKE SA"], &rows);
+    let head = ["SPI", "PEERS", "ENCAP", "PACKETS", "BYTES", "SEQ", "GAPS", "IKE SA"];
+    table_of(o, &head, &r.esp_sas, |e| {
+        let seq = match (e.first_seq, e.last_seq) {
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => "-".into(),
+        };
+        vec![
+            e.spi.clone(),
+            format!("{} -> {}", e.src, e.dst),
+            match e.encap {
+                Encap::Udp => "UDP 4500".into(),
+                Encap::None => "raw".into(),
+            },
+            e.packets.to_string(),
+            human_bytes(e.bytes),
+            seq,
+            e.seq_gaps.to_string(),
+            e.ike_sa.map(|i| format!("#{i}")).unwrap_or_else(|| "-".into()),
+        ]
+    });
 }
 
 fn sip(o: &mut String, r: &Report) {
@@ -391,36 +394,26 @@ fn sip(o: &mut String, r: &Report) {
     }
     if !s.registrations.is_empty() {
         section(o, "SIP REGISTRATIONS");
-        let rows: Vec<Vec<String>> = s
-            .registrations
-            .iter()
-            .map(|g| {
-                vec![
-                    esc(&g.call_id).into_owned() + &carried(g.tunnel),
-                    g.aor.as_deref().map_or_else(|| "?".into(), |a| esc(a).into_owned()),
-                    g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-                    seq_of(&g.messages, g.messages_elided),
-                ]
-            })
-            .collect();
-        table(o, &["CALL-ID", "AOR", "RESULT", "MESSAGES"], &rows);
+        table_of(o, &["CALL-ID", "AOR", "RESULT", "MESSAGES"], &s.registrations, |g| {
+            vec![
+                esc(&g.call_id).into_owned() + &carried(g.tunnel),
+                g.aor.as_deref().map_or_else(|| "?".into(), |a| esc(a).into_owned()),
+                g.result.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                seq_of(&g.messages, g.messages_elided),
+            ]
+        });
     }
     if !s.dialogs.is_empty() {
         section(o, "SIP DIALOGS");
-        let rows: Vec<Vec<String>> = s
-            .dialogs
-            .iter()
-            .map(|d| {
-                vec![
-                    esc(&d.call_id).into_owned() + &carried(d.tunnel),
-                    esc(&d.method).into_owned(),
-                    format!("{} -> {}", esc(d.from.as_deref().unwrap_or("?")), esc(d.to.as_deref().unwrap_or("?"))),
-                    d.state.to_string(),
-                    seq_of(&d.messages, d.messages_elided),
-                ]
-            })
-            .collect();
-        table(o, &["CALL-ID", "METHOD", "FROM -> TO", "STATE", "MESSAGES"], &rows);
+        table_of(o, &["CALL-ID", "METHOD", "FROM -> TO", "STATE", "MESSAGES"], &s.dialogs, |d| {
+            vec![
+                esc(&d.call_id).into_owned() + &carried(d.tunnel),
+                esc(&d.method).into_owned(),
+                format!("{} -> {}", esc(d.from.as_deref().unwrap_or("?")), esc(d.to.as_deref().unwrap_or("?"))),
+                d.state.to_string(),
+                seq_of(&d.messages, d.messages_elided),
+            ]
+        });
         let _ = writeln!(o, "  (tuntrace replay --ladder CALL-ID draws a call flow)");
     }
 }

@@ -896,7 +896,7 @@ pub fn vendor_id_name(b: &[u8]) -> Cow<'static, str> {
     }
     if let Some(rest) = b.strip_prefix(b"OE-Libreswan-") {
         return if printable(rest) {
-            Cow::Owned(format!("Libreswan {}", String::from_utf8_lossy(rest)))
+            Cow::Owned(format!("Libreswan {}", clipped(rest)))
         } else {
             Cow::Borrowed("Libreswan")
         };
@@ -920,15 +920,41 @@ pub fn vendor_id_name(b: &[u8]) -> Cow<'static, str> {
         return Cow::Borrowed("Openswan/Libreswan");
     }
     if printable(b) && b.len() >= 4 {
-        return Cow::Owned(String::from_utf8_lossy(b).into_owned());
+        return Cow::Owned(clipped(b));
     }
     let shown = b.get(..16).unwrap_or(b);
     Cow::Owned(format!("unknown:{}", hex(shown)))
 }
 
+/// Characters of a plain-text vendor ID kept as its name: real ones are short product
+/// strings; a payload can carry 64 kB, and an SA names up to 32 of them.
+const MAX_VID_TEXT: usize = 64;
+
+/// Printable ASCII `b` as text, cut after [`MAX_VID_TEXT`] characters with the number of
+/// bytes left out.
+fn clipped(b: &[u8]) -> String {
+    let shown = String::from_utf8_lossy(b.get(..MAX_VID_TEXT).unwrap_or(b)).into_owned();
+    if b.len() > MAX_VID_TEXT {
+        format!("{shown}… ({} more bytes)", b.len() - MAX_VID_TEXT)
+    } else {
+        shown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_vendor_ids_are_cut() {
+        let long = [b'v'; 300];
+        let name = vendor_id(&long);
+        assert_eq!(name, format!("{}… (236 more bytes)", "v".repeat(64)));
+        let mut lsw = b"OE-Libreswan-".to_vec();
+        lsw.extend_from_slice(&[b'4'; 100]);
+        assert_eq!(vendor_id(&lsw), format!("Libreswan {}… (36 more bytes)", "4".repeat(64)));
+        assert_eq!(vendor_id(b"short text"), "short text");
+    }
 
     #[test]
     fn vendor_ids_from_corpus_main_mode() {
