@@ -16,6 +16,13 @@ macro_rules! say {
 /// The core's escaping, for [`say!`] and the CLI.
 pub use tuntrace_core::escape;
 
+pub mod heap;
+
+/// Every program built on this library counts its heap, so that the aggregator can keep its
+/// state under its bound (core's `aggregate::budget`); `main` hands the count to the core.
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
+
 #[cfg(target_os = "linux")]
 pub mod demo;
 #[cfg(target_os = "linux")]

@@ -149,6 +149,7 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    tuntrace_core::aggregate::set_memory_probe(tuntrace::heap::in_use);
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Trace {

@@ -58,6 +58,14 @@ impl<T> History<T> {
         true
     }
 
+    /// The item the next [`History::push`] lets go, if it lets one go.
+    pub fn next_evicted(&self) -> Option<&T> {
+        if self.first.len() < self.keep || self.last.len() < self.keep {
+            return None;
+        }
+        self.last.front()
+    }
+
     /// Items kept.
     pub fn len(&self) -> usize {
         self.first.len() + self.last.len()

@@ -307,6 +307,15 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
             format!("the first {0} and the latest {0} per SA listed, the rest counted", ike_table::KEEP_IKE_EXCHANGES),
             a.ike.dropped_exchanges,
         ),
+        lim(
+            "ike_proposals",
+            format!(
+                "the first {} proposals per SA kept, {} transforms of each kind",
+                ike_table::KEEP_IKE_PROPOSALS,
+                ike_table::KEEP_IKE_TRANSFORMS
+            ),
+            a.ike.proposals_cut,
+        ),
         lim("esp_sas", at_most(esp_table::MAX_ESP_SAS), a.esp.overflow),
         lim("sip_calls", at_most(calls), sip.calls),
         lim(
@@ -344,6 +353,16 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
         lim("tunnels", at_most(tunnels::MAX_TUNNELS), a.tunnels.refused),
         lim("tunnel_depth", format!("at most {} tunnels deep", tunnels::MAX_DEPTH), a.tunnels.too_deep),
     ];
+    if a.budget.watched() {
+        v.push(lim(
+            "memory",
+            format!(
+                "state at most {} MiB of heap (with what its IKE exchange lists take in the report): past it no new flow, SA, call, tunnel, stream or listed message",
+                a.budget.limit() >> 20
+            ),
+            a.budget.refused(a.refusals()),
+        ));
+    }
     if let Some(g) = x.idle_flow {
         v.push(lim("flows", format!("idle for {}", secs(g)), a.live.flows_expired));
     }

@@ -121,6 +121,8 @@ pub struct EspTable {
     /// SAs let go after going idle.
     pub expired: u64,
     next_order: usize,
+    /// The state is at its memory limit: no new SA (`budget`).
+    pub full: bool,
 }
 
 /// The most SAs the table keeps.
@@ -181,7 +183,7 @@ impl EspTable {
                     s.proc = proc;
                 }
             }
-            Slot::Vacant(slot) if n < MAX_SAS => {
+            Slot::Vacant(slot) if n < MAX_SAS && !self.full => {
                 let order = self.next_order;
                 self.next_order += 1;
                 self.map.insert_at(
@@ -228,7 +230,7 @@ impl EspTable {
                     s.proc = proc;
                 }
             }
-            Slot::Vacant(slot) if self.map.len() < MAX_SAS => {
+            Slot::Vacant(slot) if self.map.len() < MAX_SAS && !self.full => {
                 let order = self.next_order;
                 self.next_order += 1;
                 let st = EspState {
@@ -288,7 +290,7 @@ impl EspTable {
                     s.proc = proc;
                 }
             }
-            Slot::Vacant(slot) if self.map.len() < MAX_SAS => {
+            Slot::Vacant(slot) if self.map.len() < MAX_SAS && !self.full => {
                 let order = self.next_order;
                 self.next_order += 1;
                 let st = EspState {

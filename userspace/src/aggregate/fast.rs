@@ -90,6 +90,9 @@ impl Aggregator {
             }
             return;
         }
+        if self.budget.watched() {
+            self.look_at_heap();
+        }
         let n = batch.len();
         // Taken out of `self` for the batch, to be filled while `self` is used.
         let mut parsed = self.parsed.take().unwrap_or_else(|| Box::new([Fast::NONE; BATCH]));

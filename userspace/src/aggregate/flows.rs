@@ -438,6 +438,8 @@ pub struct Flows {
     /// The tunnel whose inner packet is being counted (index + 1; 0 outside any): set around
     /// the decoding of a tunnel's payload, so that the per-packet lookups need not carry it.
     pub inside: u32,
+    /// The state is at its memory limit: no new flow (`budget`).
+    pub full: bool,
 }
 
 impl std::hash::Hash for FlowKey {
@@ -470,7 +472,7 @@ impl Flows {
         let e = match self.map.find_hashed(key, hash) {
             Slot::Found(e) => e,
             Slot::Vacant(slot) => {
-                if self.map.len() >= MAX_FLOWS {
+                if self.full || self.map.len() >= MAX_FLOWS {
                     return None;
                 }
                 let st = FlowState {

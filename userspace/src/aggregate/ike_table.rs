@@ -194,6 +194,10 @@ const MAX_NAMES: usize = 32;
 /// Exchanges kept per SA: the first this many and the latest this many. A retransmission
 /// storm or days of rekeying in between is counted ([`SaState::counts`]), not stored.
 const KEEP_EXCHANGES: usize = 8;
+/// Proposals kept per SA, and transforms of each kind per proposal (a message can carry
+/// thousands; real peers offer a few proposals of a dozen or two transforms).
+const KEEP_PROPOSALS: usize = 16;
+const KEEP_TRANSFORMS: usize = 32;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
 const MAX_SAS: usize = 200_000;
 
@@ -208,12 +212,22 @@ pub struct IkeTable {
     pub refused: u64,
     /// SAs let go after their deletion or idleness.
     pub expired: u64,
+    /// The state is at its memory limit: no new SA (`budget`).
+    pub full: bool,
+    /// Proposals and transforms past [`KEEP_PROPOSALS`] and [`KEEP_TRANSFORMS`], not kept.
+    pub proposals_cut: u64,
+    /// Payload types in the exchanges kept, all SAs together: the report names each one (a
+    /// string apiece), so a message of 64 payloads takes 64 bytes here and kilobytes there. The
+    /// state's memory bound (`budget`) counts them at their report size.
+    pub payloads_kept: usize,
 }
 
 /// The caps, for the report's `stats.limits`.
 pub const MAX_IKE_SAS: usize = MAX_SAS;
 pub const MAX_IKE_MALFORMED: usize = MAX_MALFORMED;
 pub const KEEP_IKE_EXCHANGES: usize = KEEP_EXCHANGES;
+pub const KEEP_IKE_PROPOSALS: usize = KEEP_PROPOSALS;
+pub const KEEP_IKE_TRANSFORMS: usize = KEEP_TRANSFORMS;
 
 /// Proposals moved from the decoder keep their vectors' growth slack; they are kept until the
 /// report, so give it back (the clones this replaced were exact-sized).
@@ -230,9 +244,22 @@ fn push_unique(v: &mut Vec<String>, name: Cow<'_, str>) {
     }
 }
 
-/// The proposals of `m`, all of them or (for a response's chosen one) the first.
-fn kept_proposals(m: &IkeView<'_>) -> Vec<Proposal> {
+/// The proposals of `m`, at most [`KEEP_PROPOSALS`] with at most [`KEEP_TRANSFORMS`]
+/// transforms of each kind; `cut` counts the proposals and transforms left out.
+fn kept_proposals(m: &IkeView<'_>, cut: &mut u64) -> Vec<Proposal> {
     let mut props = m.scan.proposals();
+    if props.len() > KEEP_PROPOSALS {
+        *cut += (props.len() - KEEP_PROPOSALS) as u64;
+        props.truncate(KEEP_PROPOSALS);
+    }
+    for p in &mut props {
+        for v in [&mut p.encryption, &mut p.prf, &mut p.integrity, &mut p.dh, &mut p.esn, &mut p.other] {
+            if v.len() > KEEP_TRANSFORMS {
+                *cut += (v.len() - KEEP_TRANSFORMS) as u64;
+                v.truncate(KEEP_TRANSFORMS);
+            }
+        }
+    }
     // Kept until the report: give back the vectors' growth slack.
     props.shrink_to_fit();
     props.iter_mut().for_each(shrink_proposal);
@@ -245,7 +272,7 @@ impl IkeTable {
         let idx = match self.by_ispi.get(&key) {
             Some(&i) => i,
             None => {
-                if self.sas.len() >= MAX_SAS {
+                if self.full || self.sas.len() >= MAX_SAS {
                     self.refused += 1;
                     return;
                 }
@@ -340,10 +367,10 @@ impl IkeTable {
         if m.scan.has_sa {
             if response {
                 if sa.chosen.is_none() {
-                    sa.chosen = kept_proposals(&m).into_iter().next();
+                    sa.chosen = kept_proposals(&m, &mut self.proposals_cut).into_iter().next();
                 }
             } else if sa.proposals.is_empty() {
-                sa.proposals = kept_proposals(&m);
+                sa.proposals = kept_proposals(&m, &mut self.proposals_cut);
             }
         }
         if sa.ke_group.is_none() {
@@ -377,7 +404,12 @@ impl IkeTable {
             // At most 2^10 rows: 256 types, two flags.
             None => sa.counts.push(ExchangeCount { exchange_type: key.0, response, from_initiator, count: 1 }),
         }
-        if !sa.exchanges.push(Exchange::new(&m, &c, response)) {
+        let ex = Exchange::new(&m, &c, response);
+        self.payloads_kept += ex.payload_types.len();
+        if let Some(old) = sa.exchanges.next_evicted() {
+            self.payloads_kept -= old.payload_types.len();
+        }
+        if !sa.exchanges.push(ex) {
             self.dropped_exchanges += 1;
         }
     }
@@ -395,6 +427,8 @@ impl IkeTable {
         let n = before - self.sas.len();
         if n > 0 {
             self.by_ispi = self.sas.iter().enumerate().map(|(i, sa)| ((sa.version, sa.ispi), i)).collect();
+            self.payloads_kept =
+                self.sas.iter().flat_map(|sa| sa.exchanges.iter()).map(|x| x.payload_types.len()).sum();
             self.expired += n as u64;
         }
         n as u64
@@ -477,7 +511,52 @@ mod tests {
         let v = IkeView::from(ike::scan(&b).unwrap());
         let m = ike::parse(&b).unwrap();
         assert_eq!(v.exchange, m.exchange_name);
-        assert_eq!(super::kept_proposals(&v), m.proposals);
+        let mut cut = 0;
+        assert_eq!(super::kept_proposals(&v, &mut cut), m.proposals);
+        assert_eq!(cut, 0);
         assert!(v.scan.has_vendor_id && !v.encrypted_body && !v.nat_detection, "{v:?}");
+    }
+
+    /// An IKEv2 IKE_SA_INIT request whose SA payload has `props` proposals of `trs`
+    /// encryption transforms each (ids 1, 2, 3…).
+    fn sa_init_with(props: u8, trs: u16) -> Vec<u8> {
+        let mut sa = Vec::new();
+        for p in 0..props {
+            let mut t = Vec::new();
+            for k in 0..trs {
+                let last = if k + 1 == trs { 0 } else { 3 };
+                t.extend_from_slice(&[last, 0, 0, 8, 1, 0]);
+                t.extend_from_slice(&(k + 1).to_be_bytes());
+            }
+            let last = if p + 1 == props { 0 } else { 2 };
+            sa.extend_from_slice(&[last, 0]);
+            sa.extend_from_slice(&((8 + t.len()) as u16).to_be_bytes());
+            sa.extend_from_slice(&[p + 1, 1, 0, trs as u8]);
+            sa.extend_from_slice(&t);
+        }
+        let mut b = 0x1122_3344_5566_7788u64.to_be_bytes().to_vec();
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&[33, 0x20, 34, 0x08, 0, 0, 0, 0]);
+        b.extend_from_slice(&((28 + 4 + sa.len()) as u32).to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&((4 + sa.len()) as u16).to_be_bytes());
+        b.extend_from_slice(&sa);
+        b
+    }
+
+    #[test]
+    fn proposals_past_the_caps_are_cut_and_counted() {
+        let b = sa_init_with(20, 40);
+        let v = IkeView::from(ike::scan(&b).unwrap());
+        assert_eq!(v.scan.proposals().len(), 20, "the decoder reads them all");
+        let mut cut = 0;
+        let kept = super::kept_proposals(&v, &mut cut);
+        assert_eq!(kept.len(), super::KEEP_PROPOSALS);
+        assert!(kept.iter().all(|p| p.encryption.len() == super::KEEP_TRANSFORMS), "{:?}", kept[0]);
+        assert_eq!(cut, 4 + 16 * 8, "4 proposals and 8 transforms of each kept one");
+        let small = sa_init_with(2, 5);
+        let mut cut = 0;
+        assert_eq!(super::kept_proposals(&IkeView::from(ike::scan(&small).unwrap()), &mut cut).len(), 2);
+        assert_eq!(cut, 0);
     }
 }

@@ -16,6 +16,7 @@
 //! calls are `sip::dialog`'s tracker), and `build` the report, with `ipsec_report` and
 //! `sip_report` for its IKE/ESP and SIP sections: the only code that makes report values.
 
+mod budget;
 mod build;
 mod decap;
 mod esp_table;
@@ -46,6 +47,7 @@ use crate::report::{self, Report};
 use crate::sip::dialog;
 use crate::time::Timestamp;
 
+pub use budget::{set_probe as set_memory_probe, STATE_LIMIT};
 pub use flows::FlowKey;
 use flows::{Flows, TableKey};
 use iface::Ifaces;
@@ -233,6 +235,8 @@ pub struct Aggregator {
     /// [`Aggregator::packets`]' parse of the batch in hand, kept between batches so that it
     /// is not cleared for each one.
     parsed: Option<Box<[fast::Fast; fast::BATCH]>>,
+    /// The bound on the heap the state takes (see `budget`).
+    budget: budget::Budget,
 }
 
 impl Default for Aggregator {
@@ -275,6 +279,7 @@ impl Aggregator {
             errors: Vec::new(),
             live: live::LiveState::default(),
             parsed: None,
+            budget: budget::Budget::default(),
         }
     }
 
@@ -331,6 +336,9 @@ impl Aggregator {
     /// One packet: the fast path when it takes the frame, else the general one.
     #[inline]
     fn packet(&mut self, p: &PacketEvent<'_>) {
+        if self.budget.due() {
+            self.look_at_heap();
+        }
         let mut f = fast::Fast::NONE;
         self.parse_fast(p, &mut f);
         if f.proto != 0 {
@@ -384,6 +392,32 @@ impl Aggregator {
     fn pkt(p: &PacketEvent<'_>, idx: usize, proc: Option<ProcHandle>) -> Pkt {
         let count = u64::from(!p.sampled);
         Pkt { at: p.ts, iface: idx as u32, proc, wire_len: u64::from(p.orig_len) * count, count, tunnel: 0, depth: 0 }
+    }
+
+    /// Things the tables refused to start so far (for the budget's count).
+    fn refusals(&self) -> u64 {
+        self.flow_overflow
+            + self.ike.refused
+            + self.esp.overflow
+            + self.sip.dropped().calls
+            + self.tunnels.refused
+            + self.tcp.stats.streams_refused
+            + self.rtp_overflow
+    }
+
+    /// Look at the heap; when the state crossed its limit either way, tell the tables.
+    #[cold]
+    fn look_at_heap(&mut self) {
+        let refused = self.refusals();
+        let extra = self.ike.payloads_kept * budget::REPORT_BYTES_PER_IKE_PAYLOAD;
+        if let Some(full) = self.budget.look(refused, extra) {
+            self.flows.full = full;
+            self.ike.full = full;
+            self.esp.full = full;
+            self.sip.full = full;
+            self.tunnels.full = full;
+            self.tcp.full = full;
+        }
     }
 
     /// A few totals for a status line, without building a report: cheap enough to ask every

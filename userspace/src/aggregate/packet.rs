@@ -398,7 +398,7 @@ impl Aggregator {
         if let Some(sdp) = self.sip.last_sdp() {
             let before = self.rtp.len();
             for (_, addr, port) in sdp.endpoints() {
-                if self.rtp.len() < MAX_MEDIA_ENDPOINTS {
+                if self.rtp.len() < MAX_MEDIA_ENDPOINTS && !self.budget.full {
                     self.rtp.insert((addr, port));
                 } else if !self.rtp.contains(&(addr, port)) {
                     self.rtp_overflow += 1;

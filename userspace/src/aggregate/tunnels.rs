@@ -132,6 +132,8 @@ pub struct Tunnels {
     pub refused: u64,
     /// Packets inside tunnels nested deeper than [`MAX_DEPTH`], not decoded.
     pub too_deep: u64,
+    /// The state is at its memory limit: no new tunnel (`budget`).
+    pub full: bool,
 }
 
 /// Where one tunnel packet was seen.
@@ -164,7 +166,7 @@ impl Tunnels {
         let i = match self.index.get(&key) {
             Some(&i) => i as usize,
             None => {
-                if self.list.len() >= MAX_TUNNELS {
+                if self.full || self.list.len() >= MAX_TUNNELS {
                     self.refused += 1;
                     return None;
                 }

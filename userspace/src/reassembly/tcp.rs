@@ -61,7 +61,7 @@ impl Default for StreamLimits {
         StreamLimits {
             max_stream_bytes: 256 << 10,
             max_streams: 65_536,
-            max_total_bytes: 64 << 20,
+            max_total_bytes: 16 << 20,
             max_ooo_segments: 32,
             max_ooo_bytes: 64 << 10,
             idle_timeout_ns: 300_000_000_000,
@@ -346,6 +346,8 @@ pub struct Streams {
     total: usize,
     last_sweep: Option<Timestamp>,
     pub stats: StreamStats,
+    /// The aggregator's state is at its memory limit: no new stream.
+    pub full: bool,
 }
 
 impl Default for Streams {
@@ -364,6 +366,7 @@ impl Streams {
             total: 0,
             last_sweep: None,
             stats: StreamStats::default(),
+            full: false,
         }
     }
 
@@ -474,6 +477,10 @@ impl Streams {
     /// Room for one more stream: sweep idle ones (at most once per capture second, the sweep is
     /// O(streams)), else refuse.
     fn make_room(&mut self, now: Timestamp) -> bool {
+        if self.full {
+            self.stats.streams_refused += 1;
+            return false;
+        }
         if self.map.len() < self.limits.max_streams {
             return true;
         }

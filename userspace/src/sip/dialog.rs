@@ -458,6 +458,9 @@ pub struct Tracker {
     sdp_cache: FxHashMap<u64, Arc<SdpSeen>>,
     /// The SDP of the message [`Tracker::observe`] saw last, for [`Tracker::last_sdp`].
     last_sdp: Option<Arc<SdpSeen>>,
+    /// The aggregator's state is at its memory limit: no new call, no message listed that
+    /// would make the lists grow.
+    pub full: bool,
 }
 
 /// Most SDP bodies [`Tracker`] keeps read; past this the cache starts over (a bound on
@@ -511,6 +514,7 @@ impl Tracker {
             next_order: 0,
             sdp_cache: FxHashMap::default(),
             last_sdp: None,
+            full: false,
         }
     }
 
@@ -589,7 +593,7 @@ impl Tracker {
         let idx = match self.index.get(call_id) {
             Some(&i) => i,
             None => {
-                if self.calls.len() >= self.max_calls {
+                if self.full || self.calls.len() >= self.max_calls {
                     self.dropped.calls += 1;
                     return;
                 }
@@ -665,7 +669,7 @@ impl Tracker {
             reason: m.reason().map(|w| words.id(w)),
             sdp: seen.map(|s| s.described.clone()).unwrap_or_default(),
         };
-        let listed = if self.kept_messages < self.max_messages_total {
+        let listed = if self.kept_messages < self.max_messages_total && !self.full {
             let grew = call.messages.push(kept);
             self.kept_messages += usize::from(grew);
             grew
