@@ -81,51 +81,94 @@ pub struct Ctx {
     pub tunnel: u32,
 }
 
+/// Laid out in the order written (`repr(C)`): the fields every message reads or writes come
+/// first and share a few cache lines. With thousands of SAs each message finds its SA out of
+/// cache, and each further line it touched was a miss of its own.
 #[derive(Debug)]
+#[repr(C)]
 pub struct SaState {
-    pub version: u8,
-    pub ispi: u64,
-    pub rspi: u64,
-    pub initiator: (IpAddr, u16),
-    pub responder: (IpAddr, u16),
-    pub nat_t: bool,
-    pub state: IkeState,
     /// The first and the latest few, in arrival order; the report renders them
     /// (`ipsec_report`).
     pub exchanges: History<Exchange>,
+    pub initiator: (IpAddr, u16),
+    pub responder: (IpAddr, u16),
+    pub rspi: u64,
+    pub last: Timestamp,
+    pub encrypted_payloads: u64,
+    pub proc: Option<super::ProcHandle>,
+    pub iface: Option<u32>,
+    /// When its deletion was seen.
+    pub deleted_at: Option<Timestamp>,
     /// Every message counted by exchange type and direction, in order of first sight.
-    pub counts: Vec<ExchangeCount>,
+    pub counts: Counts,
+    pub ke_group: Option<String>,
+    pub version: u8,
+    pub nat_t: bool,
+    pub state: IkeState,
+    /// Some exchange kept was seen on another interface than `iface` (only then can a message
+    /// be one seen at both ends of a path, see [`Exchange::same_message_elsewhere`]).
+    pub ifaces_differ: bool,
+    pub nat_detected: bool,
+    pub ispi: u64,
     pub vendor_ids: Vec<String>,
     /// Vendor ID payloads (their bytes, hashed) and notify types already named: a
     /// retransmission or a rekey repeats them, and naming them again (hex for unknown ones)
     /// was a fifth of the table's work on signaling.
     seen_vids: Vec<u64>,
     seen_notifies: Vec<u16>,
-    pub proc: Option<super::ProcHandle>,
     /// Every process seen sending or receiving its messages (both ends' daemons when two hosts'
     /// recordings are replayed together), first first, at most [`MAX_OWNERS`].
     pub owners: Vec<super::ProcHandle>,
     pub proposals: Vec<Proposal>,
     pub chosen: Option<Proposal>,
-    pub ke_group: Option<String>,
     pub notifies: Vec<String>,
-    pub encrypted_payloads: u64,
-    pub nat_detected: bool,
-    pub iface: Option<u32>,
     /// The tunnel of its first message (index + 1; 0 for none).
     pub tunnel: u32,
     pub first: Timestamp,
-    pub last: Timestamp,
-    /// When its deletion was seen.
-    pub deleted_at: Option<Timestamp>,
     /// Peer addresses as seen on the wire, both sides (for linking ESP SAs).
     pub peers: (IpAddr, IpAddr),
     /// Reasons its messages were damaged past the header, each once, at most [`MAX_MALFORMED`].
     pub malformed: Vec<&'static str>,
 }
 
+/// The rows of [`SaState::counts`]: the first few in place (an SA has two to six), the rest
+/// beside.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    inline: [ExchangeCount; INLINE_COUNTS],
+    n: u8,
+    more: Vec<ExchangeCount>,
+}
+
+const INLINE_COUNTS: usize = 4;
+
+impl Counts {
+    /// Count one message of `key` (exchange type, response, from the initiator).
+    fn bump(&mut self, key: (u8, bool, bool)) {
+        let rows = self.inline[..usize::from(self.n)].iter_mut().chain(self.more.iter_mut());
+        match rows.into_iter().find(|x| (x.exchange_type, x.response, x.from_initiator) == key) {
+            Some(x) => x.count += 1,
+            None => {
+                let row = ExchangeCount { exchange_type: key.0, response: key.1, from_initiator: key.2, count: 1 };
+                if usize::from(self.n) < INLINE_COUNTS {
+                    self.inline[usize::from(self.n)] = row;
+                    self.n += 1;
+                } else {
+                    // At most 2^10 rows: 256 types, two flags.
+                    self.more.push(row);
+                }
+            }
+        }
+    }
+
+    /// The rows in order of first sight.
+    pub fn iter(&self) -> impl Iterator<Item = &ExchangeCount> {
+        self.inline[..usize::from(self.n)].iter().chain(self.more.iter())
+    }
+}
+
 /// Messages of one exchange type in one direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExchangeCount {
     pub exchange_type: u8,
     pub response: bool,
@@ -146,17 +189,56 @@ pub struct Exchange {
     pub sport: u16,
     /// An IKEv1 body under the E flag: no types, one "Encrypted" name.
     pub encrypted_body: bool,
-    pub payload_types: Box<[u8]>,
+    pub payload_types: PayloadTypes,
     /// Where it was seen (a merged replay of two hosts sees each message twice).
     pub iface: Option<u32>,
 }
 
+/// Payload types kept inline, without an allocation of their own.
+const INLINE_TYPES: usize = 22;
+
+/// The payload types of one message: in place up to [`INLINE_TYPES`] (nearly every real
+/// message; an encrypted one has one), boxed beyond. An SA's history replaces an exchange with
+/// every message past its first few, and a box each time was an allocation and a free per
+/// message, the free touching memory long out of cache.
+#[derive(Debug, Clone)]
+pub enum PayloadTypes {
+    Inline { n: u8, types: [u8; INLINE_TYPES] },
+    Boxed(Box<[u8]>),
+}
+
+impl PayloadTypes {
+    fn collect(it: impl Iterator<Item = u8>) -> Self {
+        let mut types = [0u8; INLINE_TYPES];
+        let mut n = 0;
+        let mut it = it.peekable();
+        while let Some(&t) = it.peek() {
+            if n == INLINE_TYPES {
+                let mut v = types.to_vec();
+                v.extend(it);
+                return PayloadTypes::Boxed(v.into_boxed_slice());
+            }
+            types[n] = t;
+            n += 1;
+            it.next();
+        }
+        PayloadTypes::Inline { n: n as u8, types }
+    }
+}
+
+impl std::ops::Deref for PayloadTypes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            PayloadTypes::Inline { n, types } => &types[..usize::from(*n)],
+            PayloadTypes::Boxed(b) => b,
+        }
+    }
+}
+
 impl Exchange {
     fn new(m: &IkeView<'_>, c: &Ctx, response: bool) -> Self {
-        // Sized exactly, so the boxed slice needs no second allocation.
-        let count = if m.encrypted_body { 0 } else { m.scan.payload_count };
-        let mut types = Vec::with_capacity(count);
-        types.extend(m.scan.header.payloads().map(|(t, _)| t));
         Exchange {
             exchange_type: m.exchange_type,
             message_id: m.message_id,
@@ -165,7 +247,7 @@ impl Exchange {
             src: c.src,
             sport: c.sport,
             encrypted_body: m.encrypted_body,
-            payload_types: types.into_boxed_slice(),
+            payload_types: PayloadTypes::collect(m.scan.header.payloads().map(|(t, _)| t)),
             iface: c.iface,
         }
     }
@@ -297,7 +379,7 @@ impl IkeTable {
                     nat_t: false,
                     state: IkeState::Unknown,
                     exchanges: History::new(KEEP_EXCHANGES),
-                    counts: Vec::new(),
+                    counts: Counts::default(),
                     vendor_ids: Vec::new(),
                     seen_vids: Vec::new(),
                     seen_notifies: Vec::new(),
@@ -311,6 +393,7 @@ impl IkeTable {
                     nat_detected: false,
                     iface: c.iface,
                     tunnel: c.tunnel,
+                    ifaces_differ: false,
                     first: c.at,
                     last: c.at,
                     deleted_at: None,
@@ -332,7 +415,10 @@ impl IkeTable {
                 sa.malformed.push(reason);
             }
         }
-        if sa.exchanges.iter().rev().take(8).any(|x| x.same_message_elsewhere(&m, &c)) {
+        // Every kept exchange came from `sa.iface`: none can be this message seen elsewhere
+        // unless it comes from another interface (then look back, the rare case).
+        let may_repeat = sa.ifaces_differ || c.iface != sa.iface;
+        if may_repeat && sa.exchanges.iter().rev().take(8).any(|x| x.same_message_elsewhere(&m, &c)) {
             return;
         }
         if sa.rspi == 0 && m.rspi != 0 {
@@ -398,13 +484,9 @@ impl IkeTable {
             sa.deleted_at = Some(c.at);
         }
         sa.state = next;
-        let key = (m.exchange_type, response, from_initiator);
-        match sa.counts.iter_mut().find(|x| (x.exchange_type, x.response, x.from_initiator) == key) {
-            Some(x) => x.count += 1,
-            // At most 2^10 rows: 256 types, two flags.
-            None => sa.counts.push(ExchangeCount { exchange_type: key.0, response, from_initiator, count: 1 }),
-        }
+        sa.counts.bump((m.exchange_type, response, from_initiator));
         let ex = Exchange::new(&m, &c, response);
+        sa.ifaces_differ |= ex.iface != sa.iface;
         self.payloads_kept += ex.payload_types.len();
         if let Some(old) = sa.exchanges.next_evicted() {
             self.payloads_kept -= old.payload_types.len();

@@ -111,6 +111,10 @@ pub struct Call {
     tunnel: u32,
     /// Sender of the first message seen: messages from it go "forward".
     first_sender: (IpAddr, u16),
+    /// Interface of the first message kept, and whether a later one kept came from another:
+    /// only then can a message be one seen at both ends of a path.
+    first_iface: Option<u32>,
+    ifaces_differ: bool,
     messages: History<Kept>,
     /// Every message counted by kind and direction, in order of first sight.
     counts: Vec<KindCount>,
@@ -600,6 +604,7 @@ impl Tracker {
                 let i = self.calls.len();
                 let mut call = new_call(call_id, m, ctx.at, self.next_order);
                 call.first_sender = (ctx.src, ctx.sport);
+                call.first_iface = ctx.iface;
                 call.messages = History::new(self.max_messages_per_call);
                 self.calls.push(call);
                 self.next_order += 1;
@@ -610,17 +615,19 @@ impl Tracker {
         let call = &mut self.calls[idx];
         // The same message seen on another interface moments ago: the other end's view of it.
         let words = &self.words;
-        let seen_elsewhere = call.messages.iter().rev().take(8).any(|k| {
-            k.iface != ctx.iface
-                && k.src == ctx.src
-                && k.sport == ctx.sport
-                && k.dst == ctx.dst
-                && k.dport == ctx.dport
-                && k.status == m.status()
-                && k.method.as_ref().map(|w| words.get(w)) == m.method()
-                && k.cseq.as_ref().map(|(seq, w)| (*seq, words.get(w))) == m.cseq().map(|c| (c.seq, c.method))
-                && ctx.at.0.abs_diff(k.at.0) <= 2_000_000_000
-        });
+        let may_repeat = call.ifaces_differ || ctx.iface != call.first_iface;
+        let seen_elsewhere = may_repeat
+            && call.messages.iter().rev().take(8).any(|k| {
+                k.iface != ctx.iface
+                    && k.src == ctx.src
+                    && k.sport == ctx.sport
+                    && k.dst == ctx.dst
+                    && k.dport == ctx.dport
+                    && k.status == m.status()
+                    && k.method.as_ref().map(|w| words.get(w)) == m.method()
+                    && k.cseq.as_ref().map(|(seq, w)| (*seq, words.get(w))) == m.cseq().map(|c| (c.seq, c.method))
+                    && ctx.at.0.abs_diff(k.at.0) <= 2_000_000_000
+            });
         if seen_elsewhere {
             return;
         }
@@ -655,6 +662,7 @@ impl Tracker {
         let forward = (ctx.src, ctx.sport) == call.first_sender;
         count_kind(&mut call.counts, &mut self.words, m, forward);
         let words = &mut self.words;
+        call.ifaces_differ |= ctx.iface != call.first_iface;
         let kept = Kept {
             at: ctx.at,
             iface: ctx.iface,
@@ -797,6 +805,8 @@ fn new_call(call_id: &str, m: &SipMessage<'_>, at: Timestamp, order: usize) -> C
         pid: None,
         tunnel: 0,
         first_sender: (IpAddr::from([0u8; 4]), 0),
+        first_iface: None,
+        ifaces_differ: false,
         messages: History::new(DEFAULT_KEEP_MESSAGES_PER_CALL),
         counts: Vec::new(),
         state: State::Unknown,
