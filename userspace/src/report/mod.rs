@@ -22,6 +22,7 @@ pub mod host_facts;
 mod ipsec;
 pub mod ladder;
 mod names;
+mod pretty;
 mod sip;
 pub mod text;
 mod time;
@@ -156,15 +157,15 @@ impl Report {
     /// The `--json` document: serde_json's pretty printing (two-space indent), deterministic,
     /// with a trailing newline.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("a report always serializes");
-        s.push('\n');
-        s
+        let mut v = Vec::new();
+        self.write_json(&mut v).expect("a report always serializes");
+        String::from_utf8(v).expect("serde_json writes UTF-8")
     }
 
     /// [`Report::to_json`] streamed into `out`; give it a buffered writer, since the
     /// serializer writes token by token.
     pub fn write_json(&self, mut out: impl io::Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut out, self)?;
+        pretty::write(&mut out, self)?;
         out.write_all(b"\n")
     }
 }
