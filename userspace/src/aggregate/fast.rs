@@ -105,6 +105,8 @@ impl Aggregator {
                     self.flows.map.prefetch_slot(f.flow.hash);
                     if let Some((_, hash)) = f.esp {
                         self.esp.prefetch_slot(hash);
+                    } else if f.proto == flows::UDP && [f.sport, f.dport].iter().any(|&p| p == 500 || p == 4500) {
+                        self.prefetch_ike(&batch[ahead], f);
                     }
                 }
                 ahead += 1;
@@ -127,6 +129,20 @@ impl Aggregator {
             }
         }
         self.parsed = Some(parsed);
+    }
+
+    /// [`super::ike_table::IkeTable::prefetch`] for a UDP packet on port 500 or 4500 (behind the
+    /// non-ESP marker there).
+    #[inline(always)]
+    fn prefetch_ike(&self, p: &PacketEvent<'_>, f: &Fast) {
+        let Some(data) = p.data.get(f.start as usize..f.end as usize) else {
+            return;
+        };
+        let data = match data.strip_prefix(&[0, 0, 0, 0]) {
+            Some(rest) if f.sport == 4500 || f.dport == 4500 => rest,
+            _ => data,
+        };
+        self.ike.prefetch(data);
     }
 
     /// Parse a frame for the fast path into `f` ([`Fast`]); `proto` 0 for any other frame.
