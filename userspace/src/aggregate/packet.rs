@@ -367,7 +367,7 @@ impl Aggregator {
             Ok(m) => {
                 self.mark(pk, e, app::SIP);
                 // Counted as damage, yet the message stands: the datagram bounded it.
-                if let Some(reason) = m.content_length_damage {
+                for reason in [m.content_length_damage, m.header_damage].into_iter().flatten() {
                     self.bad(Malformed::new(reason));
                 }
                 self.sip_message(pk, e, dialog::Transport::Udp, &m);
@@ -472,7 +472,12 @@ impl Aggregator {
                 continue;
             }
             match sipmsg::parse(&raw) {
-                Ok(m) => self.sip_message(pk, e, dialog::Transport::Tcp, &m),
+                Ok(m) => {
+                    if let Some(reason) = m.header_damage {
+                        self.bad(Malformed::new(reason));
+                    }
+                    self.sip_message(pk, e, dialog::Transport::Tcp, &m);
+                }
                 Err(e) => self.bad(e),
             }
         }

@@ -69,6 +69,9 @@ pub struct SipMessage<'a> {
     /// message was taken to the end of the datagram instead (RFC 3261 18.3 lets the datagram
     /// bound a message); the reason is here for the report's damage counts.
     pub content_length_damage: Option<&'static str>,
+    /// A header line that could not be read and was skipped (the first one's reason), for the
+    /// report's damage counts; the message stands on its other headers.
+    pub header_damage: Option<&'static str>,
     /// The SDP body, read on first demand: the tracker and the RTP labeller both ask.
     sdp: OnceCell<Option<Sdp>>,
     /// Every header line, indexed on the first by-name lookup.
@@ -177,6 +180,7 @@ impl<'a> SipMessage<'a> {
             body: Cow::Owned(self.body.into_owned()),
             truncated: self.truncated,
             content_length_damage: self.content_length_damage,
+            header_damage: self.header_damage,
             sdp: self.sdp,
             index: self.index,
         }
@@ -187,7 +191,7 @@ impl<'a> SipMessage<'a> {
             let t: &str = &self.text;
             let mut ix = Index::default();
             let head = t.as_bytes().get(self.head.0..self.head.1).unwrap_or(&[]);
-            // Parsing already rejected any bad line, so every line here reads.
+            // Lines that do not read were skipped (and noted) by parsing; so they are here.
             for raw in RawHeaders::new(head).filter_map(Result::ok) {
                 let (value, unfolded) = if raw.folded {
                     let from = ix.unfolded.len();

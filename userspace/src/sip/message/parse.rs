@@ -77,6 +77,9 @@ pub(super) struct Kept {
     content_length: Option<usize>,
     /// Why Content-Length was set aside (then `content_length` is `None` for good).
     content_length_damage: Option<&'static str>,
+    /// The first header line that could not be read (no colon, a bad name, a continuation
+    /// with nothing to continue), skipped; the others still count.
+    pub(super) header_damage: Option<&'static str>,
 }
 
 impl Kept {
@@ -109,6 +112,7 @@ impl<'a> SipMessage<'a> {
             body: Cow::Borrowed(&[]),
             truncated: false,
             content_length_damage: kept.content_length_damage,
+            header_damage: kept.header_damage,
             sdp: OnceCell::new(),
             index: OnceCell::new(),
         }
@@ -176,11 +180,19 @@ pub(super) fn read_head(b: &[u8], from: usize) -> Result<(Kept, Option<(usize, u
         if region.is_empty() {
             continue;
         }
-        let raw = split_header(region, folded)?;
         if count >= MAX_HEADERS {
             return Err(Malformed::new("sip too many headers"));
         }
         count += 1;
+        // A line that does not read is skipped, as Wireshark does: the message's other
+        // headers (Call-ID, CSeq) still say what it is.
+        let raw = match split_header(region, folded) {
+            Ok(raw) => raw,
+            Err(e) => {
+                kept.header_damage.get_or_insert(e.reason);
+                continue;
+            }
+        };
         kept.note(b, &raw)?;
     }
     kept.end = head_end.map_or(b.len(), |(he, _)| he);

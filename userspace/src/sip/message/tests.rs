@@ -297,8 +297,15 @@ fn bad_input_is_malformed_with_stable_reasons() {
     assert_eq!(r(b"SIP/2.0 099 Nope\r\n\r\n"), "sip bad start line");
     assert_eq!(r(b"SIP/2.0 700 Nope\r\n\r\n"), "sip status code out of range");
     assert_eq!(r(b"SIP/2.0 200 OK\r\nCSeq: one INVITE\r\n\r\n"), "sip cseq invalid");
-    assert_eq!(r(b"SIP/2.0 200 OK\r\nno colon here\r\n\r\n"), "sip header without colon");
-    assert_eq!(r(b"SIP/2.0 200 OK\r\nBad Name: x\r\n\r\n"), "sip bad header name");
+    // A header line that does not read is damage, yet the message stands on the others.
+    let m = parse(b"SIP/2.0 200 OK\r\nno colon here\r\nCall-ID: k@h\r\nbad name: x\r\nCSeq: 2 BYE\r\n\r\n").unwrap();
+    assert_eq!(m.header_damage, Some("sip header without colon"), "the first bad line's reason");
+    assert_eq!((m.call_id(), m.cseq().map(|c| c.seq)), (Some("k@h"), Some(2)));
+    assert_eq!(m.headers().count(), 2, "the bad lines are not among the headers");
+    let m = parse(b"SIP/2.0 200 OK\r\n bad first\r\nCall-ID: k@h\r\n\r\n").unwrap();
+    assert_eq!(m.header_damage, Some("sip continuation line without header"));
+    assert_eq!(parse(b"SIP/2.0 200 OK\r\nCall-ID: k@h\r\n\r\n").unwrap().header_damage, None);
+    assert_eq!(parse(b"SIP/2.0 200 OK\r\nBad Name: x\r\n\r\n").unwrap().header_damage, Some("sip bad header name"));
 }
 
 #[test]
@@ -405,7 +412,7 @@ fn a_bad_header_line_does_not_break_stream_framing() {
     let a = b"SIP/2.0 200 OK\r\nthis line has no colon\r\nContent-Length: 2\r\n\r\nok";
     let buf = [&a[..], RESP_401].concat();
     assert_eq!(frame_len(&buf), FrameResult::Complete(a.len()));
-    assert_eq!(parse(a).unwrap_err().reason, "sip header without colon");
+    assert_eq!(parse(a).unwrap().header_damage, Some("sip header without colon"));
     assert_eq!(frame_len(&buf[a.len()..]), FrameResult::Complete(RESP_401.len()));
 }
 
@@ -568,11 +575,15 @@ Contact: {w}, {v}\r\nCall-ID: {v}\r\n\r\n--{w}\r\nc: application/sdp\r\n\r\nm=au
             let mut kept = Kept::default();
             let mut lines = RawHeaders::head_at(b, from);
             for (count, raw) in (&mut lines).enumerate() {
-                let raw = raw?;
                 if count >= MAX_HEADERS {
                     return Err(Malformed::new("sip too many headers"));
                 }
-                kept.note(b, &raw)?;
+                match raw {
+                    Ok(raw) => kept.note(b, &raw)?,
+                    Err(e) => {
+                        kept.header_damage.get_or_insert(e.reason);
+                    }
+                }
             }
             let head_end = lines.head_end;
             kept.end = head_end.map_or(b.len(), |(he, _)| he);
