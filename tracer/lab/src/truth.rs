@@ -1325,6 +1325,7 @@ mod tests {
             seq_gaps: 0,
             iface: None,
             seq_repeats: 0,
+            seq_reordered: 0,
             pid: None,
             comm: None,
         };

@@ -79,8 +79,14 @@ pub struct EspState {
     pub first_seq: u32,
     pub last_seq: u32,
     pub gaps: u64,
-    /// Packets whose sequence number did not move forward (replays, duplicates, reordering).
+    /// Packets whose sequence number was seen before (replays, duplicates), or lies too far
+    /// behind the highest to tell.
     pub repeats: u64,
+    /// Packets that came after a higher number and filled a gap (taken out of `gaps` again).
+    pub reordered: u64,
+    /// The numbers seen among the 64 up to `last_seq` (bit 0: `last_seq`), as IPsec's replay
+    /// window keeps them (RFC 4303 3.4.3): what tells a late packet from a repeated one.
+    pub window: u64,
     pub first: Timestamp,
     pub last: Timestamp,
     pub iface: Option<u32>,
@@ -94,6 +100,37 @@ pub struct EspState {
     /// vantage point's (the interface that saw the most), not their sum.
     counted: Vec<(u32, [u64; 4])>,
     order: usize,
+}
+
+impl EspState {
+    /// Follow sequence number `seq`: a jump forward past the next number is a gap; a number
+    /// behind the highest is either late (reordered: it fills a gap counted before) or seen
+    /// already (a replay or a duplicate), which the window tells apart.
+    #[inline(always)]
+    fn sequence(&mut self, seq: u32) {
+        if !self.seq_seen {
+            (self.first_seq, self.last_seq, self.seq_seen, self.window) = (seq, seq, true, 1);
+        } else if seq > self.last_seq {
+            let step = seq - self.last_seq;
+            self.gaps += u64::from(step - 1);
+            self.window = if step >= 64 { 1 } else { self.window << step | 1 };
+            self.last_seq = seq;
+        } else {
+            let back = self.last_seq - seq;
+            if back < 64 && self.window & 1 << back == 0 {
+                self.window |= 1 << back;
+                self.reordered += 1;
+                if seq < self.first_seq {
+                    // Before the first number seen: no gap was counted for it.
+                    self.first_seq = seq;
+                } else {
+                    self.gaps = self.gaps.saturating_sub(1);
+                }
+            } else {
+                self.repeats += 1;
+            }
+        }
+    }
 }
 
 /// Totals a source counted for one SA (live: in the kernel), added by [`EspTable::add`].
@@ -161,21 +198,7 @@ impl EspTable {
                 let s = self.map.entry_mut(e);
                 s.packets += 1;
                 s.bytes += bytes;
-                // A jump forward past the next number is a gap; a number that does not move
-                // forward is a replay, a duplicate or reordering.
-                if seq > s.last_seq {
-                    if s.seq_seen {
-                        s.gaps += u64::from(seq - s.last_seq - 1);
-                    } else {
-                        s.first_seq = seq;
-                        s.seq_seen = true;
-                    }
-                    s.last_seq = seq;
-                } else if !s.seq_seen {
-                    (s.first_seq, s.last_seq, s.seq_seen) = (seq, seq, true);
-                } else {
-                    s.repeats += 1;
-                }
+                s.sequence(seq);
                 if at > s.last {
                     s.last = at;
                 }
@@ -196,6 +219,8 @@ impl EspTable {
                         last_seq: seq,
                         gaps: 0,
                         repeats: 0,
+                        reordered: 0,
+                        window: 1,
                         first: at,
                         last: at,
                         iface,
@@ -240,6 +265,8 @@ impl EspTable {
                     last_seq: 0,
                     gaps: 0,
                     repeats: 0,
+                    reordered: 0,
+                    window: 0,
                     first: at,
                     last: at,
                     iface,
@@ -300,6 +327,8 @@ impl EspTable {
                     last_seq: c.last_seq,
                     gaps: c.gaps,
                     repeats: c.repeats,
+                    reordered: 0,
+                    window: 0,
                     first: c.first,
                     last: c.last,
                     iface,
@@ -339,5 +368,34 @@ impl EspTable {
         let mut v: Vec<_> = self.map.iter().collect();
         v.sort_by_key(|(_, s)| s.order);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gaps, repeats and late packets of a run of sequence numbers on one SA.
+    fn follow(seqs: &[u32]) -> (u64, u64, u64, u32) {
+        let mut t = EspTable::default();
+        let key = EspKey::v4(0x1234, 0x0a00_0001, 0x0a00_0002, false);
+        for (i, &seq) in seqs.iter().enumerate() {
+            t.observe(key, seq, 100, Timestamp(i as i64), None, None);
+        }
+        let s = t.map.iter().next().expect("one SA").1;
+        (s.gaps, s.repeats, s.reordered, s.first_seq)
+    }
+
+    #[test]
+    fn late_packets_fill_gaps_and_repeats_are_told_apart() {
+        assert_eq!(follow(&[1, 2, 3, 4]), (0, 0, 0, 1), "in order");
+        assert_eq!(follow(&[1, 2, 5, 6]), (2, 0, 0, 1), "two lost");
+        assert_eq!(follow(&[1, 3, 2, 4]), (0, 0, 1, 1), "2 came late: no gap, one reordered");
+        assert_eq!(follow(&[1, 2, 2, 3, 1]), (0, 2, 0, 1), "2 and 1 again: duplicates");
+        assert_eq!(follow(&[1, 3, 2, 2]), (0, 1, 1, 1), "late once, then a duplicate of it");
+        assert_eq!(follow(&[5, 4, 6]), (0, 0, 1, 4), "before the first seen: no gap to fill");
+        assert_eq!(follow(&[1, 100, 30]), (98, 1, 0, 1), "beyond the window: cannot tell, a repeat");
+        assert_eq!(follow(&[1, 100, 40]), (97, 0, 1, 1), "63 behind: still in the window");
+        assert_eq!(follow(&[10, 200, 300, 250]), (287, 0, 1, 10), "the window moves with the highest");
     }
 }

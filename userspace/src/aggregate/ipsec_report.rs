@@ -134,6 +134,7 @@ pub(super) fn esp_sas(
                 seq_gaps: s.gaps,
                 iface: s.iface.and_then(&iface_name),
                 seq_repeats: s.repeats,
+                seq_reordered: s.reordered,
                 pid,
                 comm,
             }

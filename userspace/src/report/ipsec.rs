@@ -100,8 +100,12 @@ pub struct EspSa {
     /// Sequence numbers skipped (gaps between consecutive packets).
     pub seq_gaps: u64,
     pub iface: Option<String>,
-    /// Packets whose sequence number did not move forward: replays, duplicates, reordering.
+    /// Packets whose sequence number was seen before: replays and duplicates (live sessions,
+    /// which count in the kernel, also count reordering here).
     pub seq_repeats: u64,
+    /// Packets that came after a higher sequence number and filled a gap (not in `seq_gaps`).
+    #[serde(default)]
+    pub seq_reordered: u64,
     /// The process whose socket carried it (ESP in UDP), when the source attributes packets.
     pub pid: Option<u32>,
     pub comm: Option<String>,

@@ -148,6 +148,7 @@ fn sample(some: bool) -> Report {
             seq_gaps: 0,
             iface: opt("eth0"),
             seq_repeats: 2,
+            seq_reordered: 0,
             pid: some.then_some(7),
             comm: opt("charon"),
         }],
