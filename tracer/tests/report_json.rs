@@ -56,6 +56,8 @@ fn generated(format: &str) -> PathBuf {
 /// `inputs` replayed in this process and by the command: the report reads back equal from its
 /// JSON, and the command's `--json` is that JSON byte for byte.
 fn check(inputs: &[PathBuf]) {
+    // As the program does: its report then has the same `memory` limits row.
+    tuntrace_core::aggregate::set_memory_probe(tuntrace::heap::in_use);
     let report = replay_files(inputs);
     let text = report.to_json();
     let back: Report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{inputs:?}: {e}"));
