@@ -170,6 +170,33 @@ mod linux {
         })
     }
 
+    /// On SIGINT or SIGTERM: delete the two namespaces (the veth goes with them), put
+    /// bpf_stats back and exit; the probes are fd-owned and go with the process. Both signals
+    /// are blocked in every thread (those spawned later inherit the mask) and taken by one that
+    /// waits for them.
+    fn cleanup_on_signal(namespaces: [String; 2], stats_before: String) {
+        // SAFETY: sigset operations on a local set; pthread_sigmask on the calling thread.
+        let set = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            set
+        };
+        std::thread::spawn(move || {
+            let mut sig = 0;
+            // SAFETY: waits for one of the blocked signals of `set`.
+            unsafe { libc::sigwait(&set, &mut sig) };
+            eprintln!("live_overhead: signal {sig}, removing {namespaces:?}");
+            let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", &stats_before);
+            for ns in &namespaces {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+            std::process::exit(130);
+        });
+    }
+
     pub fn main() {
         let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2.0);
         let rounds: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(ROUNDS);
@@ -186,6 +213,7 @@ mod linux {
         ip(&["-n", &b, "link", "set", "tto1", "up"]);
         std::thread::sleep(Duration::from_millis(300));
         let stats_before = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap_or_default();
+        cleanup_on_signal([a.clone(), b.clone()], stats_before.trim().to_string());
 
         let (mut base_tx, mut base_rx, mut base_w) = (Vec::new(), Vec::new(), Vec::new());
         let (mut on_tx, mut on_rx, mut on_w) = (Vec::new(), Vec::new(), Vec::new());
