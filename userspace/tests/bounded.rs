@@ -2,12 +2,13 @@
 //! the report's `stats.limits`, and building the report (verdicts included) grows as
 //! n log n or better with the number of interfaces, flows, SAs and dialogs.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use tuntrace_core::aggregate::Aggregator;
-use tuntrace_core::event::{Direction, Event, InterfaceInfo, PacketEvent, ProcessInfo};
+use tuntrace_core::event::{Event, InterfaceInfo, ProcessInfo};
 use tuntrace_core::report::Report;
-use tuntrace_core::time::Timestamp;
 
 const EN10MB: u32 = 1;
 
@@ -70,18 +71,7 @@ impl Feeder {
 
     fn frame_on(&mut self, iface: u32, data: &[u8]) {
         self.t += 1_000;
-        let p = PacketEvent {
-            ts: Timestamp(self.t),
-            data,
-            cookie: 0,
-            pid: None,
-            effective_pid: None,
-            iface,
-            orig_len: data.len() as u32,
-            direction: Direction::Unknown,
-            sampled: false,
-        };
-        self.agg.feed(&Event::Packet(p));
+        self.agg.feed(&common::frame(self.t, iface, data));
     }
 
     fn frame(&mut self, data: &[u8]) {

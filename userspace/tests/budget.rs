@@ -3,12 +3,13 @@
 //! much was refused; below it again, new things are kept. A test binary of its own: the probe
 //! is process-wide.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use tuntrace_core::aggregate::{set_memory_probe, Aggregator, STATE_LIMIT};
-use tuntrace_core::event::{Direction, Event, InterfaceInfo, PacketEvent};
+use tuntrace_core::event::{Event, InterfaceInfo};
 use tuntrace_core::report::Report;
-use tuntrace_core::time::Timestamp;
 
 static HEAP: AtomicUsize = AtomicUsize::new(0);
 
@@ -41,18 +42,7 @@ struct Feeder {
 impl Feeder {
     fn frame(&mut self, data: &[u8]) {
         self.t += 1_000;
-        let p = PacketEvent {
-            ts: Timestamp(self.t),
-            data,
-            cookie: 0,
-            pid: None,
-            effective_pid: None,
-            iface: 0,
-            orig_len: data.len() as u32,
-            direction: Direction::Unknown,
-            sampled: false,
-        };
-        self.agg.feed(&Event::Packet(p));
+        self.agg.feed(&common::frame(self.t, 0, data));
     }
 
     /// Enough packets of SA 0's flow for the aggregator to have looked at the heap.

@@ -23,3 +23,19 @@ pub fn corpus_dir() -> Option<PathBuf> {
 pub fn corpus_file(name: &str) -> Option<PathBuf> {
     corpus_dir().map(|d| d.join(name))
 }
+
+/// A captured frame on interface `iface` at `ns` (nanoseconds since the epoch), as a source
+/// hands it to the aggregator: counted in full, no process named.
+pub fn frame(ns: i64, iface: u32, data: &[u8]) -> tuntrace_core::event::Event<'_> {
+    tuntrace_core::event::Event::Packet(tuntrace_core::event::PacketEvent {
+        ts: tuntrace_core::time::Timestamp(ns),
+        data,
+        cookie: 0,
+        pid: None,
+        effective_pid: None,
+        iface,
+        orig_len: data.len() as u32,
+        direction: tuntrace_core::event::Direction::Unknown,
+        sampled: false,
+    })
+}
