@@ -66,14 +66,6 @@ impl<T> History<T> {
         self.last.front()
     }
 
-    /// Start loading what the next [`History::push`] touches: the item it lets go.
-    #[inline(always)]
-    pub fn prefetch_next(&self) {
-        if let Some(x) = self.last.front() {
-            crate::aggregate::prefetch_hint(x);
-        }
-    }
-
     /// Items kept.
     pub fn len(&self) -> usize {
         self.first.len() + self.last.len()

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use super::{esp_table, flows, Aggregator, FlowKey, Keyed, TableKey};
+use super::{esp_table, flows, ike_table, Aggregator, FlowKey, Keyed, TableKey};
 use crate::decode::{esp, ip, link};
 use crate::event::PacketEvent;
 
@@ -31,6 +31,9 @@ pub(super) struct Fast {
     /// The SPI and SA-key hash of ESP, and of UDP that looks like ESP in UDP (checked against
     /// the payload's classification before use).
     esp: Option<(u32, u64)>,
+    /// The SA-key hash of a UDP packet on port 500 or 4500 with an IKE header's room (0 for
+    /// none): its SA is prefetched as the flow's is.
+    ike: u64,
 }
 
 impl Fast {
@@ -45,6 +48,7 @@ impl Fast {
         end: 0,
         flow: Keyed { key: FlowKey::EMPTY, a_src: false, hash: 0 },
         esp: None,
+        ike: 0,
     };
 }
 
@@ -105,8 +109,8 @@ impl Aggregator {
                     self.flows.map.prefetch_slot(f.flow.hash);
                     if let Some((_, hash)) = f.esp {
                         self.esp.prefetch_slot(hash);
-                    } else if f.proto == flows::UDP && [f.sport, f.dport].iter().any(|&p| p == 500 || p == 4500) {
-                        self.prefetch_ike(&batch[ahead], f);
+                    } else if f.ike != 0 {
+                        self.ike.prefetch_slot(f.ike);
                     }
                 }
                 ahead += 1;
@@ -117,6 +121,8 @@ impl Aggregator {
                     self.flows.map.prefetch_entry(f.flow.hash);
                     if let Some((_, hash)) = f.esp {
                         self.esp.prefetch_entry(hash);
+                    } else if f.ike != 0 {
+                        self.ike.prefetch_sa(f.ike);
                     }
                 }
                 fetched += 1;
@@ -129,20 +135,6 @@ impl Aggregator {
             }
         }
         self.parsed = Some(parsed);
-    }
-
-    /// [`super::ike_table::IkeTable::prefetch`] for a UDP packet on port 500 or 4500 (behind the
-    /// non-ESP marker there).
-    #[inline(always)]
-    fn prefetch_ike(&self, p: &PacketEvent<'_>, f: &Fast) {
-        let Some(data) = p.data.get(f.start as usize..f.end as usize) else {
-            return;
-        };
-        let data = match data.strip_prefix(&[0, 0, 0, 0]) {
-            Some(rest) if f.sport == 4500 || f.dport == 4500 => rest,
-            _ => data,
-        };
-        self.ike.prefetch(data);
     }
 
     /// Parse a frame for the fast path into `f` ([`Fast`]); `proto` 0 for any other frame.
@@ -187,7 +179,22 @@ impl Aggregator {
         };
         let (key, a_src) = FlowKey::v4(iface, proto, src, sport, dst, dport);
         let flow = Keyed { key, a_src, hash: key.table_hash() };
-        *f = Fast { proto, sport, dport, iface, src, dst, start: start as u32, end: end as u32, flow, esp };
+        // IKE on 500, or on 4500 behind the non-ESP marker (a 4500 packet without it is ESP).
+        let mut ike = 0;
+        if esp.is_none() && proto == flows::UDP {
+            let data = p.data.get(start..end).unwrap_or(&[]);
+            let head = if sport == 4500 || dport == 4500 {
+                data.strip_prefix(&[0, 0, 0, 0])
+            } else if sport == 500 || dport == 500 {
+                Some(data)
+            } else {
+                None
+            };
+            if let Some(k) = head.and_then(ike_table::IkeKey::of_header) {
+                ike = k.table_hash();
+            }
+        }
+        *f = Fast { proto, sport, dport, iface, src, dst, start: start as u32, end: end as u32, flow, esp, ike };
     }
 }
 

@@ -139,6 +139,15 @@ impl<K: TableKey, V> Table<K, V> {
     /// cache lines when it straddles two.
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(x) = self.probable_entry(hash).and_then(|e| self.entries.get(e)) {
+            super::prefetch::hint_all(x);
+        }
+    }
+
+    /// The entry a key whose `table_hash` is `hash` probably has (the first along its probe
+    /// whose tag matches; the key is not compared), for prefetching what the entry leads to.
+    #[inline]
+    pub fn probable_entry(&self, hash: u64) -> Option<usize> {
         let mask = self.slots.len() - 1;
         let tag = tag(hash);
         let mut i = (hash >> self.shift) as usize;
@@ -147,16 +156,14 @@ impl<K: TableKey, V> Table<K, V> {
             match self.slots.get(i) {
                 Some(&s) if s != 0 => {
                     if s & !INDEX_MASK == tag {
-                        if let Some(x) = self.entries.get((s & INDEX_MASK) as usize - 1) {
-                            super::prefetch::hint_all(x);
-                        }
-                        return;
+                        return Some((s & INDEX_MASK) as usize - 1);
                     }
                 }
-                _ => return,
+                _ => return None,
             }
             i = (i + 1) & mask;
         }
+        None
     }
 
     #[inline]

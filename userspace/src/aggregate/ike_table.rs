@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use super::flows::{mix, Slot, Table, TableKey};
 
 use crate::decode::ike::{self, Group, Proposal};
 use crate::history::History;
@@ -282,11 +282,14 @@ const KEEP_PROPOSALS: usize = 16;
 const KEEP_TRANSFORMS: usize = 32;
 /// SAs kept; a flood of SA_INITs beyond this is ignored.
 const MAX_SAS: usize = 200_000;
+const _: () = assert!(MAX_SAS < super::flows::MAX_ENTRIES);
 
 #[derive(Default)]
 pub struct IkeTable {
     pub sas: Vec<SaState>,
-    by_ispi: FxHashMap<(u8, u64), usize>,
+    /// The SAs' keys, entry `i` for `sas[i]` (both in order of creation, both rebuilt on
+    /// expiry): a table whose slots and entries the batch pipeline can prefetch.
+    by_ispi: Table<IkeKey, ()>,
     /// Exchanges of kept SAs not listed (between the first and the latest
     /// [`KEEP_EXCHANGES`]).
     pub dropped_exchanges: u64,
@@ -302,6 +305,29 @@ pub struct IkeTable {
     /// string apiece), so a message of 64 payloads takes 64 bytes here and kilobytes there. The
     /// state's memory bound (`budget`) counts them at their report size.
     pub payloads_kept: usize,
+}
+
+/// An SA's key: IKE version and initiator SPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IkeKey {
+    ispi: u64,
+    version: u8,
+}
+
+impl IkeKey {
+    /// The key of a message whose IKE header starts `head`, if it holds one.
+    #[inline]
+    pub fn of_header(head: &[u8]) -> Option<IkeKey> {
+        let (ispi, &ver) = (head.first_chunk::<8>()?, head.get(17)?);
+        Some(IkeKey { ispi: u64::from_be_bytes(*ispi), version: ver >> 4 })
+    }
+}
+
+impl TableKey for IkeKey {
+    #[inline]
+    fn table_hash(&self) -> u64 {
+        mix(self.ispi, u64::from(self.version))
+    }
 }
 
 /// The caps, for the report's `stats.limits`.
@@ -350,10 +376,10 @@ fn kept_proposals(m: &IkeView<'_>, cut: &mut u64) -> Vec<Proposal> {
 
 impl IkeTable {
     pub fn observe(&mut self, m: IkeView<'_>, c: Ctx) {
-        let key = (m.version, m.ispi);
-        let idx = match self.by_ispi.get(&key) {
-            Some(&i) => i,
-            None => {
+        let key = IkeKey { ispi: m.ispi, version: m.version };
+        let idx = match self.by_ispi.find_hashed(&key, key.table_hash()) {
+            Slot::Found(i) => i,
+            Slot::Vacant(slot) => {
                 if self.full || self.sas.len() >= MAX_SAS {
                     self.refused += 1;
                     return;
@@ -400,8 +426,9 @@ impl IkeTable {
                     peers: (ini.0, resp.0),
                     malformed: Vec::new(),
                 });
-                self.by_ispi.insert(key, self.sas.len() - 1);
-                self.sas.len() - 1
+                let e = self.by_ispi.insert_at(slot, key, ());
+                debug_assert_eq!(e, self.sas.len() - 1, "keys and SAs in step");
+                e
             }
         };
         let sa = &mut self.sas[idx];
@@ -496,25 +523,28 @@ impl IkeTable {
         }
     }
 
-    /// Start loading the SA of a message with this IKE header (`head`, at least 18 bytes) and
-    /// the parts of it [`IkeTable::observe`] touches first, a few packets before it comes to
-    /// be counted: with thousands of SAs each message found its SA out of cache.
+    /// Start loading the slot of an SA's key (the first stage of the batch pipeline).
     #[inline(always)]
-    pub fn prefetch(&self, head: &[u8]) {
-        let (Some(ispi), Some(&ver)) = (head.first_chunk::<8>(), head.get(17)) else {
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.by_ispi.prefetch_slot(hash);
+    }
+
+    /// Start loading the key and the SA a slot leads to (the second stage, once the slot is
+    /// in): with thousands of SAs each message found its SA out of cache. The fields read
+    /// first lie in its first lines (`repr(C)`, hot fields first).
+    #[inline(always)]
+    pub fn prefetch_sa(&self, hash: u64) {
+        let Some(e) = self.by_ispi.probable_entry(hash) else {
             return;
         };
-        let version = ver >> 4;
-        if let Some(&i) = self.by_ispi.get(&(version, u64::from_be_bytes(*ispi))) {
-            let sa = &self.sas[i];
-            // The fields read first lie in the first lines (`repr(C)`, hot fields first).
-            let base = (sa as *const SaState).cast::<u8>();
+        self.by_ispi.prefetch_entry(hash);
+        if let Some(sa) = self.sas.get(e) {
             const _: () = assert!(std::mem::size_of::<SaState>() > 3 * 64);
+            let base = (sa as *const SaState).cast::<u8>();
             for line in 0..4 {
                 // SAFETY: the address lies inside `sa` (asserted above), a live reference.
                 super::prefetch::hint(unsafe { &*base.add(line * 64) });
             }
-            sa.exchanges.prefetch_next();
         }
     }
 
@@ -530,7 +560,13 @@ impl IkeTable {
         self.sas.retain(|sa| !gone(sa));
         let n = before - self.sas.len();
         if n > 0 {
-            self.by_ispi = self.sas.iter().enumerate().map(|(i, sa)| ((sa.version, sa.ispi), i)).collect();
+            self.by_ispi = Table::default();
+            for sa in &self.sas {
+                let key = IkeKey { ispi: sa.ispi, version: sa.version };
+                if let Slot::Vacant(slot) = self.by_ispi.find(&key) {
+                    self.by_ispi.insert_at(slot, key, ());
+                }
+            }
             self.payloads_kept =
                 self.sas.iter().flat_map(|sa| sa.exchanges.iter()).map(|x| x.payload_types.len()).sum();
             self.expired += n as u64;

@@ -52,7 +52,6 @@ pub use flows::FlowKey;
 use flows::{Flows, TableKey};
 use iface::Ifaces;
 pub use ike_table::MAX_IKE_MALFORMED;
-pub(crate) use prefetch::hint as prefetch_hint;
 pub use procs::ProcHandle;
 use procs::Processes;
 pub use sip_report::sip_report;
