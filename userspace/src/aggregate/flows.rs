@@ -236,11 +236,25 @@ impl<K: TableKey, V> Table<K, V> {
 }
 
 /// Multiply-mix used by the table hashes: the product's top bits depend on every input bit.
+/// A key drawn at random once per process goes in first: the mix alone is invertible, so a
+/// capture could be crafted whose SPIs, ports or initiator SPIs all land on one probe run
+/// (each lookup then walks the run); with the key unknown it cannot. Slots never show in a
+/// report (entries keep their order of arrival), so reports stay the same from run to run.
 #[inline]
 pub fn mix(x: u64, y: u64) -> u64 {
     const K1: u64 = 0x9e37_79b9_7f4a_7c15;
     const K2: u64 = 0xd6e8_feb8_6659_fd93;
-    (x.wrapping_mul(K1) ^ y).wrapping_mul(K2)
+    ((x ^ hash_key()).wrapping_mul(K1) ^ y).wrapping_mul(K2)
+}
+
+/// The process's random key for [`mix`].
+#[inline]
+fn hash_key() -> u64 {
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one(0x7475_6e74_7261_6365u64)
+    })
 }
 
 /// One conversation, as six machine words so that the per-packet hash and compare are a few
