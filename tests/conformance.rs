@@ -211,37 +211,23 @@ fn sip_call_ids_match_tshark() {
 #[test]
 fn sip_with_a_bad_header_line_keeps_its_dialog_as_tshark_does() {
     let bad_lines = ["This line has no colon", "Bad Name: x", " leading space"];
-    let mut frames: Vec<Vec<u8>> = Vec::new();
-    for (i, bad) in bad_lines.iter().enumerate() {
-        let msg = format!(
-            "INVITE sip:b@example.com SIP/2.0\r\n{}Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{i}\r\n\
-From: <sip:a@a>;tag={i}\r\n{}To: <sip:b@b>\r\nCall-ID: bad-line-{i}@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
-            if bad.starts_with(' ') { format!("{bad}\r\n") } else { String::new() },
-            if bad.starts_with(' ') { String::new() } else { format!("{bad}\r\n") },
-        );
-        let m = msg.as_bytes();
-        let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
-        let ilen = (28 + m.len()) as u16;
-        f.extend_from_slice(&[0x45, 0, (ilen >> 8) as u8, ilen as u8, 0, 1, 0, 0, 64, 17, 0, 0]);
-        f.extend_from_slice(&[10, 0, 0, 1, 198, 18, 0, 1]);
-        for v in [5060u16, 5060, (8 + m.len()) as u16, 0] {
-            f.extend_from_slice(&v.to_be_bytes());
-        }
-        f.extend_from_slice(m);
-        frames.push(f);
-    }
-    let mut pcap = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
-    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0]);
-    for (i, f) in frames.iter().enumerate() {
-        for v in [1_700_000_000u32 + i as u32, 0, f.len() as u32, f.len() as u32] {
-            pcap.extend_from_slice(&v.to_le_bytes());
-        }
-        pcap.extend_from_slice(f);
-    }
     let dir = std::env::temp_dir().join(format!("tuntrace-conformance-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sip-bad-header-line.pcap");
-    std::fs::write(&path, &pcap).unwrap();
+    let mut pcap = common::pcap::Pcap::create(&path);
+    for (i, bad) in bad_lines.iter().enumerate() {
+        let (before, after) = if bad.starts_with(' ') {
+            (format!("{bad}\r\n"), String::new())
+        } else {
+            (String::new(), format!("{bad}\r\n"))
+        };
+        let msg = format!(
+            "INVITE sip:b@example.com SIP/2.0\r\n{before}Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{i}\r\n\
+From: <sip:a@a>;tag={i}\r\n{after}To: <sip:b@b>\r\nCall-ID: bad-line-{i}@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        pcap.udp([10, 0, 0, 1], 5060, 5060, msg.as_bytes());
+    }
+    drop(pcap);
 
     let theirs: Vec<String> = tshark_fields(&path, "sip", &["sip.Call-ID"])
         .into_iter()

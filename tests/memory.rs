@@ -4,54 +4,15 @@
 //! every list they keep at its cap (the largest report per byte of state), and a mix that fills
 //! every table at once. Peak resident memory comes from `/usr/bin/time` (package `time`).
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::pcap::Pcap;
+
 /// The target: 200 MB (decimal), in the KiB `/usr/bin/time -f %M` prints.
 const PEAK_KIB: u64 = 200_000_000 / 1024;
-
-struct Pcap {
-    out: std::io::BufWriter<std::fs::File>,
-    t: u32,
-}
-
-impl Pcap {
-    fn create(path: &Path) -> Pcap {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-        out.write_all(&0xa1b2_c3d4u32.to_le_bytes()).unwrap();
-        out.write_all(&[2, 0, 4, 0]).unwrap();
-        out.write_all(&[0; 8]).unwrap();
-        out.write_all(&262_144u32.to_le_bytes()).unwrap();
-        out.write_all(&1u32.to_le_bytes()).unwrap();
-        Pcap { out, t: 0 }
-    }
-
-    /// One Ethernet frame with an IPv4 packet of protocol `proto` from `src` to 198.18.0.1.
-    fn ipv4(&mut self, src: [u8; 4], proto: u8, payload: &[u8]) {
-        let len = (20 + payload.len()) as u16;
-        let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
-        f.extend_from_slice(&[0x45, 0, (len >> 8) as u8, len as u8, 0, 1, 0, 0, 64, proto, 0, 0]);
-        f.extend_from_slice(&src);
-        f.extend_from_slice(&[198, 18, 0, 1]);
-        f.extend_from_slice(payload);
-        self.t += 1;
-        let (s, us) = (1_700_000_000 + self.t / 1000, (self.t % 1000) * 1000);
-        for v in [s, us, f.len() as u32, f.len() as u32] {
-            self.out.write_all(&v.to_le_bytes()).unwrap();
-        }
-        self.out.write_all(&f).unwrap();
-    }
-
-    fn udp(&mut self, src: [u8; 4], sport: u16, dport: u16, data: &[u8]) {
-        let mut u = Vec::with_capacity(8 + data.len());
-        for v in [sport, dport, (8 + data.len()) as u16, 0] {
-            u.extend_from_slice(&v.to_be_bytes());
-        }
-        u.extend_from_slice(data);
-        self.ipv4(src, 17, &u);
-    }
-}
 
 fn host(i: u32) -> [u8; 4] {
     let b = i.to_be_bytes();

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use tuntrace_core::report::{Report, SipMessage};
 
+pub mod pcap;
 pub mod tracer;
 
 pub fn tuntrace() -> Command {

@@ -137,17 +137,19 @@ impl<K: TableKey, V> Table<K, V> {
     /// Start loading the entry the key's slot points at (once [`Table::prefetch_slot`] had
     /// time to bring the slot in): the first one along the probe whose tag matches, both
     /// cache lines when it straddles two.
+    /// Returns that entry's index (the key not compared yet), for prefetching what the entry
+    /// leads to.
     #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(x) = self.probable_entry(hash).and_then(|e| self.entries.get(e)) {
-            super::prefetch::hint_all(x);
-        }
+    pub fn prefetch_entry(&self, hash: u64) -> Option<usize> {
+        let e = self.probable_entry(hash)?;
+        super::prefetch::hint_all(self.entries.get(e)?);
+        Some(e)
     }
 
-    /// The entry a key whose `table_hash` is `hash` probably has (the first along its probe
-    /// whose tag matches; the key is not compared), for prefetching what the entry leads to.
+    /// The entry a key whose `table_hash` is `hash` probably has: the first along its probe
+    /// whose tag matches.
     #[inline]
-    pub fn probable_entry(&self, hash: u64) -> Option<usize> {
+    fn probable_entry(&self, hash: u64) -> Option<usize> {
         let mask = self.slots.len() - 1;
         let tag = tag(hash);
         let mut i = (hash >> self.shift) as usize;

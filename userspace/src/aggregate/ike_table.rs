@@ -145,8 +145,8 @@ const INLINE_COUNTS: usize = 4;
 impl Counts {
     /// Count one message of `key` (exchange type, response, from the initiator).
     fn bump(&mut self, key: (u8, bool, bool)) {
-        let rows = self.inline[..usize::from(self.n)].iter_mut().chain(self.more.iter_mut());
-        match rows.into_iter().find(|x| (x.exchange_type, x.response, x.from_initiator) == key) {
+        let mut rows = self.inline[..usize::from(self.n)].iter_mut().chain(self.more.iter_mut());
+        match rows.find(|x| (x.exchange_type, x.response, x.from_initiator) == key) {
             Some(x) => x.count += 1,
             None => {
                 let row = ExchangeCount { exchange_type: key.0, response: key.1, from_initiator: key.2, count: 1 };
@@ -534,11 +534,7 @@ impl IkeTable {
     /// first lie in its first lines (`repr(C)`, hot fields first).
     #[inline(always)]
     pub fn prefetch_sa(&self, hash: u64) {
-        let Some(e) = self.by_ispi.probable_entry(hash) else {
-            return;
-        };
-        self.by_ispi.prefetch_entry(hash);
-        if let Some(sa) = self.sas.get(e) {
+        if let Some(sa) = self.by_ispi.prefetch_entry(hash).and_then(|e| self.sas.get(e)) {
             const _: () = assert!(std::mem::size_of::<SaState>() > 3 * 64);
             let base = (sa as *const SaState).cast::<u8>();
             for line in 0..4 {

@@ -110,17 +110,22 @@ fn verdicts(o: &mut String, r: &Report) {
 
 /// Left-aligned columns; the last column is not padded.
 fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    table_of(o, head, rows, Vec::clone);
+    columns(o, head, || rows.iter());
 }
 
 /// [`table`] with one row per item, each made by `row` when needed: once to measure the
 /// columns, once to write it. A report can list hundreds of thousands of SAs or calls, and
 /// their cells all made at once took more memory than the state they came from.
 fn table_of<T>(o: &mut String, head: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) {
+    columns(o, head, || items.iter().map(&row));
+}
+
+/// The rows `rows()` yields, read twice: once for the column widths, once to write them.
+fn columns<R: AsRef<[String]>, I: Iterator<Item = R>>(o: &mut String, head: &[&str], rows: impl Fn() -> I) {
     let n = head.len();
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for item in items {
-        for (i, c) in row(item).iter().enumerate().take(n) {
+    for row in rows() {
+        for (i, c) in row.as_ref().iter().enumerate().take(n) {
             w[i] = w[i].max(c.chars().count());
         }
     }
@@ -147,8 +152,8 @@ fn table_of<T>(o: &mut String, head: &[&str], items: &[T], row: impl Fn(&T) -> V
         o.push('\n');
     };
     line(o, &mut head.iter().copied());
-    for item in items {
-        line(o, &mut row(item).iter().map(String::as_str));
+    for row in rows() {
+        line(o, &mut row.as_ref().iter().map(String::as_str));
     }
 }
 
