@@ -1126,6 +1126,7 @@ mod tests {
                 ..Default::default()
             }),
             openvpn: None,
+            gre: None,
         };
         let r = Report { tunnels: vec![tunnel.clone()], ..wg_report() };
         assert_eq!(t.check_report_tunnels(&r), Vec::<String>::new());
@@ -1241,6 +1242,7 @@ mod tests {
                 data_bytes: 600,
                 client: Some("198.18.0.2:50000".into()),
             }),
+            gre: None,
         };
         let check =
             |t: &GroundTruth, x: &Tunnel| t.check_report_tunnels(&Report { tunnels: vec![x.clone()], ..wg_report() });

@@ -212,6 +212,10 @@ impl Aggregator {
                     if let Some(c) = g.call_id {
                         s.id(Id::Dec(c.into()));
                     }
+                    if let Some(seq) = g.seq {
+                        let key = g.key.or(g.call_id.map(u32::from));
+                        s.gre.get_or_insert_with(Default::default).observe(src, key, seq);
+                    }
                     if s.variant.is_none() {
                         s.variant = match (g.version, g.protocol) {
                             (1, _) => Some("pptp"),

@@ -3,7 +3,7 @@
 //! numbers; they are spelled here, once per report.
 
 use super::flows;
-use super::tunnels::{End, Id, OvpnState, Tunnels, WgState};
+use super::tunnels::{End, GreState, Id, OvpnState, Tunnels, WgState};
 use super::ProcHandle;
 use crate::report;
 
@@ -45,6 +45,7 @@ pub(super) fn tunnels(
                 tunnel: (s.key.parent != 0).then(|| s.key.parent as usize - 1),
                 wireguard: s.wg.as_deref().map(wg_report),
                 openvpn: s.ovpn.as_deref().map(ovpn_report),
+                gre: s.gre.as_deref().map(gre_report),
             }
         })
         .collect()
@@ -97,6 +98,27 @@ fn ovpn_report(o: &OvpnState) -> report::OpenVpnTunnel {
         data_packets: o.data,
         data_bytes: o.data_bytes,
         client: o.client.as_ref().map(end_text),
+    }
+}
+
+fn gre_report(g: &GreState) -> report::GreTunnel {
+    report::GreTunnel {
+        sequences: g
+            .streams
+            .iter()
+            .map(|s| report::GreSequence {
+                sender: end_addr(&s.from),
+                key: s.key,
+                packets: s.packets,
+                first_seq: s.first_seq,
+                last_seq: s.last_seq,
+                seq_gaps: s.gaps,
+                seq_repeats: s.repeats,
+                seq_reordered: s.reordered,
+                seq_resyncs: s.resyncs,
+            })
+            .collect(),
+        unfollowed_packets: g.unfollowed,
     }
 }
 

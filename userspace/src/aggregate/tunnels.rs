@@ -23,6 +23,15 @@ pub const MAX_IDS: usize = 64;
 pub const MAX_WG_SESSIONS: usize = 64;
 /// How deep tunnels are followed inside tunnels.
 pub const MAX_DEPTH: u8 = 8;
+/// Most GRE sequence number streams (a sender and a key) followed per tunnel.
+pub const MAX_GRE_STREAMS: usize = 16;
+/// How far back a GRE sequence number may be and still be told late from repeated (as ESP's
+/// replay window).
+const GRE_WINDOW: u32 = 64;
+/// A GRE sequence number this far ahead of the highest, or farther back than [`GRE_WINDOW`],
+/// is taken as the sender starting over (a restarted tunnel end), not as that many lost or
+/// one very late packet.
+const GRE_RESYNC_AHEAD: u32 = 1 << 16;
 
 /// One end of a tunnel: an IP address and port (0 where the kind has none), or a MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +96,106 @@ pub struct OvpnState {
     pub variant: Option<openvpn::Variant>,
 }
 
+/// The sequence numbers one GRE sender put under one key (RFC 2890: numbered per key and
+/// direction; PPTP's enhanced GRE: per call ID), followed in serial number arithmetic (they
+/// wrap from 2^32 - 1 to 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreStream {
+    pub from: End,
+    /// The GRE key or PPTP call ID the packets carried (`None`: no key).
+    pub key: Option<u32>,
+    /// Packets with a sequence number.
+    pub packets: u64,
+    pub first_seq: u32,
+    pub last_seq: u32,
+    /// Numbers skipped (lost, or not seen yet: a late packet takes its number out again).
+    pub gaps: u64,
+    /// Packets that came after a higher number and filled a gap.
+    pub reordered: u64,
+    /// Packets whose number was seen before (duplicates, replays).
+    pub repeats: u64,
+    /// Numbers far ahead or far behind, taken as the sender starting over.
+    pub resyncs: u64,
+    /// The numbers seen among the 64 up to `last_seq` (bit 0: `last_seq`).
+    window: u64,
+}
+
+impl GreStream {
+    fn new(from: End, key: Option<u32>, seq: u32) -> Self {
+        GreStream {
+            from,
+            key,
+            packets: 1,
+            first_seq: seq,
+            last_seq: seq,
+            gaps: 0,
+            reordered: 0,
+            repeats: 0,
+            resyncs: 0,
+            window: 1,
+        }
+    }
+
+    /// Follow sequence number `seq` (not the stream's first).
+    fn sequence(&mut self, seq: u32) {
+        self.packets += 1;
+        let ahead = seq.wrapping_sub(self.last_seq) as i32;
+        if ahead > 0 {
+            let step = ahead.unsigned_abs();
+            if step >= GRE_RESYNC_AHEAD {
+                self.resync(seq);
+                return;
+            }
+            self.gaps += u64::from(step - 1);
+            self.window = if step >= GRE_WINDOW { 1 } else { self.window << step | 1 };
+            self.last_seq = seq;
+            return;
+        }
+        let back = ahead.unsigned_abs();
+        if back >= GRE_WINDOW {
+            self.resync(seq);
+        } else if self.window & 1 << back != 0 {
+            self.repeats += 1;
+        } else {
+            self.window |= 1 << back;
+            self.reordered += 1;
+            if (seq.wrapping_sub(self.first_seq) as i32) < 0 {
+                // Before the first number seen: no gap was counted for it.
+                self.first_seq = seq;
+            } else {
+                self.gaps = self.gaps.saturating_sub(1);
+            }
+        }
+    }
+
+    fn resync(&mut self, seq: u32) {
+        self.resyncs += 1;
+        self.last_seq = seq;
+        self.window = 1;
+    }
+}
+
+/// What GRE's sequence numbers show of a tunnel.
+#[derive(Debug, Default)]
+pub struct GreState {
+    pub streams: Vec<GreStream>,
+    /// Packets with a sequence number of streams past [`MAX_GRE_STREAMS`], not followed.
+    pub unfollowed: u64,
+}
+
+impl GreState {
+    /// A packet from `from` with GRE key (or PPTP call ID) `key` and sequence number `seq`.
+    pub fn observe(&mut self, from: End, key: Option<u32>, seq: u32) {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.key == key && s.from == from) {
+            s.sequence(seq);
+        } else if self.streams.len() < MAX_GRE_STREAMS {
+            self.streams.push(GreStream::new(from, key, seq));
+        } else {
+            self.unfollowed += 1;
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct TunnelState {
     pub key: Key,
@@ -107,6 +216,8 @@ pub struct TunnelState {
     pub proc: Option<ProcHandle>,
     pub wg: Option<Box<WgState>>,
     pub ovpn: Option<Box<OvpnState>>,
+    /// GRE with sequence numbers: the streams followed.
+    pub gre: Option<Box<GreState>>,
 }
 
 impl TunnelState {
@@ -188,6 +299,7 @@ impl Tunnels {
                     proc: None,
                     wg: None,
                     ovpn: None,
+                    gre: None,
                 });
                 i
             }
@@ -208,5 +320,56 @@ impl Tunnels {
             t.ports.1 = 0;
         }
         Some(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{End, GreState, MAX_GRE_STREAMS};
+
+    fn run(seqs: &[u32]) -> (u64, u32, u32, u64, u64, u64, u64) {
+        let mut g = GreState::default();
+        let from = End::Ip([192, 0, 2, 1].into(), 0);
+        for &s in seqs {
+            g.observe(from, Some(1), s);
+        }
+        let s = &g.streams[0];
+        (s.packets, s.first_seq, s.last_seq, s.gaps, s.reordered, s.repeats, s.resyncs)
+    }
+
+    #[test]
+    fn gre_numbers_wrap_and_late_ones_fill_gaps() {
+        const M: u32 = u32::MAX;
+        assert_eq!(run(&[M - 1, M, 0, 2, 1]), (5, M - 1, 2, 0, 1, 0, 0));
+        assert_eq!(run(&[5, 4, 6, 6]), (4, 4, 6, 0, 1, 1, 0));
+        assert_eq!(run(&[1, 10]), (2, 1, 10, 8, 0, 0, 0));
+    }
+
+    #[test]
+    fn gre_sender_starting_over_is_a_resync_not_a_storm_of_gaps() {
+        // Far behind: the sender restarted at 0; its next numbers follow on from there.
+        assert_eq!(run(&[1_000_000, 1_000_001, 0, 1, 2]), (5, 1_000_000, 2, 0, 0, 0, 1));
+        // Far ahead: a jump of 2^20 is not a million lost packets.
+        assert_eq!(run(&[7, 7 + (1 << 20), 8 + (1 << 20)]), (3, 7, 8 + (1 << 20), 0, 0, 0, 1));
+        // 64 behind is outside the window: a resync as well; 63 behind is late.
+        assert_eq!(run(&[0, 100, 36]).6, 1);
+        assert_eq!(run(&[0, 100, 37]).4, 1);
+    }
+
+    #[test]
+    fn gre_streams_are_per_sender_and_key_and_bounded() {
+        let mut g = GreState::default();
+        let a = End::Ip([192, 0, 2, 1].into(), 0);
+        let b = End::Ip([192, 0, 2, 2].into(), 0);
+        g.observe(a, Some(1), 10);
+        g.observe(b, Some(1), 10);
+        g.observe(a, None, 10);
+        g.observe(a, Some(1), 11);
+        assert_eq!(g.streams.len(), 3);
+        assert_eq!((g.streams[0].packets, g.streams[0].repeats), (2, 0));
+        for k in 0..MAX_GRE_STREAMS as u32 + 5 {
+            g.observe(a, Some(100 + k), 1);
+        }
+        assert_eq!((g.streams.len(), g.unfollowed), (MAX_GRE_STREAMS, 8));
     }
 }

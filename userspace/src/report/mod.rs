@@ -37,7 +37,7 @@ pub use names::{
 };
 pub use sip::{MessageCount, Sip, SipDialog, SipMessage, SipRegistration};
 pub use time::Time;
-pub use tunnel::{OpenVpnTunnel, Tunnel, WireGuardSession, WireGuardTunnel};
+pub use tunnel::{GreSequence, GreTunnel, OpenVpnTunnel, Tunnel, WireGuardSession, WireGuardTunnel};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {

@@ -253,6 +253,20 @@ fn sample(some: bool) -> Report {
                 client: opt("[2001:db8::1]:1194"),
                 ..Default::default()
             }),
+            gre: some.then(|| GreTunnel {
+                sequences: vec![GreSequence {
+                    sender: "192.0.2.1".into(),
+                    key: Some(6016),
+                    packets: 10,
+                    first_seq: 4_294_967_292,
+                    last_seq: 5,
+                    seq_gaps: 1,
+                    seq_repeats: 1,
+                    seq_reordered: 3,
+                    seq_resyncs: 0,
+                }],
+                unfollowed_packets: 0,
+            }),
         }],
         host: if some { sample_host() } else { host_facts::HostFacts::default() },
     }

@@ -283,6 +283,30 @@ fn tunnels(o: &mut String, r: &Report) {
                 );
             }
         }
+        if let Some(g) = &t.gre {
+            for q in &g.sequences {
+                let _ = writeln!(
+                    o,
+                    "  #{i} gre sequence from {}{}: {} packets, {}..{}, {} missing, {} late, {} repeated{}",
+                    q.sender,
+                    q.key.map(|k| format!(" key {k}")).unwrap_or_default(),
+                    q.packets,
+                    q.first_seq,
+                    q.last_seq,
+                    q.seq_gaps,
+                    q.seq_reordered,
+                    q.seq_repeats,
+                    if q.seq_resyncs > 0 { format!(", {} restarts", q.seq_resyncs) } else { String::new() }
+                );
+            }
+            if g.unfollowed_packets > 0 {
+                let _ = writeln!(
+                    o,
+                    "  #{i} gre sequence: {} packets of other senders or keys not followed",
+                    g.unfollowed_packets
+                );
+            }
+        }
         if let Some(v) = &t.openvpn {
             let _ = writeln!(
                 o,

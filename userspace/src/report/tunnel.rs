@@ -43,6 +43,8 @@ pub struct Tunnel {
     pub tunnel: Option<usize>,
     pub wireguard: Option<WireGuardTunnel>,
     pub openvpn: Option<OpenVpnTunnel>,
+    /// GRE with sequence numbers (RFC 2890, PPTP): each sender's numbers per key.
+    pub gre: Option<GreTunnel>,
 }
 
 /// What WireGuard's headers show between two endpoints.
@@ -93,4 +95,34 @@ pub struct OpenVpnTunnel {
     pub data_bytes: u64,
     /// The address and port of the client, when a client's hard reset was seen.
     pub client: Option<String>,
+}
+
+/// What GRE's sequence numbers show of a tunnel.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GreTunnel {
+    /// One per sender and key (or PPTP call ID), at most 16, in order of first packet.
+    pub sequences: Vec<GreSequence>,
+    /// Packets with a sequence number of senders and keys past the 16 followed.
+    pub unfollowed_packets: u64,
+}
+
+/// One GRE sender's sequence numbers under one key, in serial number arithmetic (they wrap).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GreSequence {
+    /// The sending end's address.
+    pub sender: String,
+    /// The GRE key or PPTP call ID the packets carried.
+    pub key: Option<u32>,
+    /// Packets with a sequence number.
+    pub packets: u64,
+    pub first_seq: u32,
+    pub last_seq: u32,
+    /// Numbers skipped: lost, or not arrived yet (a late packet takes its number out again).
+    pub seq_gaps: u64,
+    /// Packets whose number was seen before: duplicates and replays.
+    pub seq_repeats: u64,
+    /// Packets that came after a higher number and filled a gap.
+    pub seq_reordered: u64,
+    /// Numbers 65,536 or more ahead, or more than 64 behind: taken as the sender starting over.
+    pub seq_resyncs: u64,
 }

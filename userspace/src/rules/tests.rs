@@ -364,6 +364,7 @@ fn tunnel(kind: TunnelKind, transport: TunnelTransport, src: (&str, u16), dst: (
         tunnel: None,
         wireguard: None,
         openvpn: None,
+        gre: None,
     }
 }
 
