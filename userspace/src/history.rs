@@ -4,14 +4,19 @@
 //! (and the same report size) as a short one: state grows with the distinct things seen, never
 //! with packets.
 
-use std::collections::VecDeque;
-
 /// The first [`History::keep`] items and the latest `keep`, in order, and how many between them
 /// were let go.
+///
+/// The latest ones are a ring in a vector: once it is full, a new item is written over the
+/// oldest in place. (A deque's pop and push moved the whole oldest item out first: for an SA
+/// or call whose ring was last touched long ago, reading memory long out of cache, on nearly
+/// every message of a long-lived SA or registration.)
 #[derive(Debug, Clone)]
 pub struct History<T> {
     first: Vec<T>,
-    last: VecDeque<T>,
+    last: Vec<T>,
+    /// Where the oldest of `last` is once it is full (0 until then).
+    head: usize,
     /// Items let go (between `first` and `last`).
     elided: u64,
     keep: usize,
@@ -20,7 +25,7 @@ pub struct History<T> {
 impl<T> History<T> {
     /// A history keeping the first `keep` items and the latest `keep`.
     pub fn new(keep: usize) -> Self {
-        History { first: Vec::new(), last: VecDeque::new(), elided: 0, keep }
+        History { first: Vec::new(), last: Vec::new(), head: 0, elided: 0, keep }
     }
 
     /// Appends `x`. Returns `true` when the history grew by one item, `false` when `x` took the
@@ -35,11 +40,10 @@ impl<T> History<T> {
             return false;
         }
         if self.last.len() < self.keep {
-            self.last.push_back(x);
+            self.last.push(x);
             return true;
         }
-        self.last.pop_front();
-        self.last.push_back(x);
+        self.overwrite_oldest(x);
         self.elided += 1;
         false
     }
@@ -52,10 +56,25 @@ impl<T> History<T> {
             self.elided += 1;
             return false;
         }
-        self.last.pop_front();
-        self.last.push_back(x);
+        if self.last.len() < self.keep {
+            // Not full: the oldest is at the start, and the ring keeps arrival order.
+            self.last.remove(0);
+            self.last.push(x);
+        } else {
+            self.overwrite_oldest(x);
+        }
         self.elided += 1;
         true
+    }
+
+    /// The full ring's oldest item replaced by `x`, which becomes the latest.
+    #[inline]
+    fn overwrite_oldest(&mut self, x: T) {
+        self.last[self.head] = x;
+        self.head += 1;
+        if self.head == self.last.len() {
+            self.head = 0;
+        }
     }
 
     /// The item the next [`History::push`] lets go, if it lets one go.
@@ -63,7 +82,17 @@ impl<T> History<T> {
         if self.first.len() < self.keep || self.last.len() < self.keep {
             return None;
         }
-        self.last.front()
+        self.last.get(self.head)
+    }
+
+    /// Start loading the item the next [`History::push`] writes over, so that letting it go
+    /// (its drop) does not wait on memory: to call as soon as the history is known, before the
+    /// work that makes the new item.
+    #[inline(always)]
+    pub fn prefetch_next_evicted(&self) {
+        if let Some(x) = self.next_evicted() {
+            crate::aggregate::prefetch::hint_lines(x);
+        }
     }
 
     /// Items kept.
@@ -90,9 +119,10 @@ impl<T> History<T> {
         self.first.len()
     }
 
-    /// The kept items in order: the first ones, then the latest ones.
+    /// The kept items in order: the first ones, then the latest ones (oldest first).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator + '_ {
-        Chain { a: self.first.iter(), b: self.last.iter() }
+        let (newer, older) = self.last.split_at(self.head);
+        Chain { a: self.first.iter(), b: Chain { a: older.iter(), b: newer.iter() } }
     }
 }
 
@@ -167,5 +197,20 @@ mod tests {
         assert!(h.push_in_place(5));
         assert_eq!(h.iter().copied().collect::<Vec<_>>(), [1, 2, 5]);
         assert_eq!((h.len(), h.elided(), h.total()), (3, 3, 6));
+    }
+
+    #[test]
+    fn a_full_ring_is_overwritten_oldest_first_in_order() {
+        let mut h = History::new(3);
+        for i in 0..8 {
+            h.push(i);
+        }
+        assert_eq!(h.next_evicted(), Some(&5));
+        assert!(h.push_in_place(8));
+        assert!(!h.push(9));
+        assert_eq!(h.iter().copied().collect::<Vec<_>>(), [0, 1, 2, 7, 8, 9]);
+        assert_eq!(h.iter().rev().copied().collect::<Vec<_>>(), [9, 8, 7, 2, 1, 0]);
+        assert_eq!(h.iter().rev().take(2).copied().collect::<Vec<_>>(), [9, 8]);
+        assert_eq!((h.len(), h.elided(), h.total(), h.iter().len()), (6, 4, 10, 6));
     }
 }

@@ -432,6 +432,7 @@ impl IkeTable {
             }
         };
         let sa = &mut self.sas[idx];
+        sa.exchanges.prefetch_next_evicted();
         if let Some(p) = c.proc {
             if sa.owners.len() < MAX_OWNERS && !sa.owners.contains(&p) {
                 sa.owners.push(p);

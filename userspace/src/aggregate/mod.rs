@@ -27,7 +27,7 @@ mod ike_table;
 mod ipsec_report;
 mod live;
 mod packet;
-mod prefetch;
+pub(crate) mod prefetch;
 mod procs;
 mod sip_report;
 mod sockets;

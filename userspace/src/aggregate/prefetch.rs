@@ -31,3 +31,23 @@ pub fn hint_all<T>(r: &T) {
         let _ = last;
     }
 }
+
+/// [`hint`] for every cache line of `r`, however many it spans.
+#[inline(always)]
+pub fn hint_lines<T>(r: &T) {
+    let start = (r as *const T).cast::<u8>();
+    // From the start of the line holding the first byte, a line at a time past the last byte.
+    let lead = start as usize % 64;
+    let line = start.wrapping_sub(lead);
+    let mut at = 0;
+    while at < lead + std::mem::size_of::<T>().max(1) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `hint`: a hint never faults, and the address is within a line `r` touches.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.wrapping_add(at).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = line;
+        at += 64;
+    }
+}

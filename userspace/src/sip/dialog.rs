@@ -613,6 +613,7 @@ impl Tracker {
             }
         };
         let call = &mut self.calls[idx];
+        call.messages.prefetch_next_evicted();
         // The same message seen on another interface moments ago: the other end's view of it.
         let words = &self.words;
         let may_repeat = call.ifaces_differ || ctx.iface != call.first_iface;
@@ -759,11 +760,17 @@ impl Tracker {
 /// Count `m` in a call's `counts`: a row per request method or response status and direction,
 /// at most [`MAX_COUNT_ROWS`] of them (the rest in one row of [`Kind::Other`]).
 fn count_kind(counts: &mut Vec<KindCount>, words: &mut Words, m: &SipMessage<'_>, forward: bool) {
+    let (status, method) = (m.status(), m.method());
+    // The method's shared word, looked up once rather than per row.
+    let shared = match (status, method) {
+        (None, Some(method)) => words.find(method),
+        _ => None,
+    };
     let row = counts.iter_mut().position(|c| {
         c.forward == forward
-            && match (&c.kind, m.status(), m.method()) {
+            && match (&c.kind, status, method) {
                 (Kind::Response(s), Some(code), _) => *s == code,
-                (Kind::Request(w), None, Some(method)) => match (w, words.find(method)) {
+                (Kind::Request(w), None, Some(method)) => match (w, shared) {
                     (Word::Shared(i), Some(j)) => *i == j,
                     (Word::Own(t), None) => &**t == method,
                     _ => false,
