@@ -1065,6 +1065,7 @@ static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 d
 		nv.bytes = len;
 		nv.first_ns = now;
 		nv.last_ns = now;
+		nv.window = 1;
 		if (!bpf_map_update_elem(&esp_sas, &k, &nv, BPF_NOEXIST))
 			return;
 		/* Another CPU inserted it first: count into that entry. */
@@ -1078,11 +1079,30 @@ static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 d
 	v->packets += 1;
 	v->bytes += len;
 	v->last_ns = now;
+	/* As replay's ESP table (IPsec's anti-replay window, RFC 4303 3.4.3): a number behind the
+	 * highest is late if the 64-number window has not seen it, else a repeat. Every counter
+	 * only grows (userspace takes differences between reads): a late packet is counted in
+	 * `reordered`, which the report subtracts from `gaps`. */
 	if (seq > v->last_seq) {
-		v->gaps += seq - v->last_seq - 1;
+		__u32 step = seq - v->last_seq;
+
+		v->gaps += step - 1;
+		v->window = step >= 64 ? 1 : (v->window << step) | 1;
 		v->last_seq = seq;
 	} else {
-		v->repeats += 1;
+		__u32 back = v->last_seq - seq;
+
+		if (back < 64 && !(v->window & (1ULL << back))) {
+			v->window |= 1ULL << back;
+			v->reordered += 1;
+			if (seq < v->first_seq) {
+				/* Before the first number seen: no gap was counted for it. */
+				v->first_seq = seq;
+				v->gaps += 1;
+			}
+		} else {
+			v->repeats += 1;
+		}
 	}
 	bpf_spin_unlock(&v->lock);
 }

@@ -227,10 +227,13 @@ struct tt_esp_val {
 	__u32 _pad0;
 	__u64 packets;
 	__u64 bytes;
-	__u64 gaps;         /* sequence numbers skipped (last+1 .. seq-1) */
-	__u64 repeats;      /* packets whose seq was <= the highest seen: replays or reordering */
+	__u64 gaps;         /* sequence numbers skipped (last+1 .. seq-1); never decreases */
+	__u64 repeats;      /* packets whose seq was seen before, or is 64 or more behind the highest */
 	__u64 first_ns;
 	__u64 last_ns;
+	__u64 reordered;    /* late packets (behind the highest, not seen before): each one takes a
+			     * number back out of `gaps` (one below first_seq is added to gaps first) */
+	__u64 window;       /* the numbers seen among the 64 up to last_seq (bit 0: last_seq) */
 };
 
 /* `sockets`: what the kernel knows of a socket of our netns (cookie -> this). */

@@ -259,6 +259,10 @@ pub struct EspVal {
     pub repeats: u64,
     pub first_ns: u64,
     pub last_ns: u64,
+    /// Late packets; the report takes each out of `gaps` (which only grows).
+    pub reordered: u64,
+    /// The sequence numbers seen among the 64 up to `last_seq`.
+    pub window: u64,
 }
 
 #[repr(C)]
@@ -414,7 +418,7 @@ mod tests {
         assert_eq!(offset_of!(EspKey, dport), 14);
         assert_eq!(offset_of!(EspKey, src), 16);
         assert_eq!(offset_of!(EspKey, dst), 32);
-        assert_eq!(size_of::<EspVal>(), 64);
+        assert_eq!(size_of::<EspVal>(), 80);
         assert_eq!(offset_of!(EspVal, first_seq), 4);
         assert_eq!(offset_of!(EspVal, last_seq), 8);
         assert_eq!(offset_of!(EspVal, packets), 16);
@@ -423,6 +427,8 @@ mod tests {
         assert_eq!(offset_of!(EspVal, repeats), 40);
         assert_eq!(offset_of!(EspVal, first_ns), 48);
         assert_eq!(offset_of!(EspVal, last_ns), 56);
+        assert_eq!(offset_of!(EspVal, reordered), 64);
+        assert_eq!(offset_of!(EspVal, window), 72);
 
         assert_eq!(size_of::<SockInfo>(), 40);
         assert_eq!(offset_of!(SockInfo, creator_start_ns), 8);
@@ -452,7 +458,7 @@ mod tests {
         assert_eq!(size_of::<PktRec>(), 16 + 8 + 4 * 4 + 8);
         assert_eq!(size_of::<FlowKey>(), 8 + 4 * 3 + 4 + 2 * 2 + 32 + 4);
         assert_eq!(size_of::<EspKey>(), 4 * 2 + 4 + 2 * 2 + 32);
-        assert_eq!(size_of::<EspVal>(), 4 * 4 + 8 * 6);
+        assert_eq!(size_of::<EspVal>(), 4 * 4 + 8 * 8);
         assert_eq!(size_of::<SockInfo>(), 8 * 2 + 4 * 4 + 4 + 4);
     }
 

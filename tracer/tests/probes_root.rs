@@ -882,7 +882,10 @@ fn esp_is_counted_per_sa_and_ike_and_sip_are_sampled() {
         p.attach_iface(idx, 0).unwrap();
 
         let mut packets = Vec::new();
-        for seq in [1, 2, 4, 4, 5] {
+        // A gap (4), a repeat (5), two late packets (4; 1, before the first number), a jump
+        // (100) and a number too far behind it to tell (7): the replay table's window, in the kernel.
+        let raw_seqs = [2, 3, 5, 5, 4, 1, 6, 100, 7];
+        for seq in raw_seqs {
             packets.push(ipv4(TUN_PEER, TUN_IP, 50, &esp_payload(0x1234, seq)));
         }
         for seq in [7, 8, 9] {
@@ -901,14 +904,19 @@ fn esp_is_counted_per_sa_and_ike_and_sip_are_sampled() {
             assert_eq!(n, pkt.len() as isize);
         }
 
-        let c = counters_until(&p, |c| c.esp.iter().map(|e| e.packets).sum::<u64>() == 8);
+        let c = counters_until(&p, |c| c.esp.iter().map(|e| e.packets).sum::<u64>() == 12);
         let raw = c.esp.iter().find(|e| e.key.spi == 0x1234).unwrap_or_else(|| panic!("{:#?}", c.esp));
         assert_eq!((raw.key.encap, raw.key.direction, raw.key.ifindex), (abi::ESP_RAW, abi::DIR_IN, idx));
-        assert_eq!((raw.packets, raw.first_seq, raw.last_seq, raw.gaps, raw.repeats), (5, 1, 5, 1, 1));
-        assert_eq!(raw.bytes, 5 * (20 + 40));
+        // `gaps` only grows (a late packet below the first number adds the one it takes out).
+        let got = (raw.packets, raw.first_seq, raw.last_seq, raw.gaps, raw.repeats, raw.reordered);
+        assert_eq!(got, (9, 1, 100, 95, 2, 2));
+        assert_eq!(raw.bytes, raw_seqs.len() as u64 * (20 + 40));
         let udp = c.esp.iter().find(|e| e.key.spi == 0xabcd).expect("the UDP-encapsulated SA");
         assert_eq!((udp.key.encap, udp.key.sport, udp.key.dport), (abi::ESP_UDP, 4500, 4500));
-        assert_eq!((udp.packets, udp.first_seq, udp.last_seq, udp.gaps, udp.repeats), (3, 7, 9, 0, 0));
+        assert_eq!(
+            (udp.packets, udp.first_seq, udp.last_seq, udp.gaps, udp.repeats, udp.reordered),
+            (3, 7, 9, 0, 0, 0)
+        );
         assert_eq!(c.esp.len(), 2, "the keepalive and the IKE packet are not ESP: {:#?}", c.esp);
         // Every packet is counted per flow, whatever it is.
         let ingress = iface_packets(&c, |f| f.key.ifindex == idx && f.key.direction == abi::DIR_IN);

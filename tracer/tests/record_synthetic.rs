@@ -137,6 +137,7 @@ fn session() -> Vec<Batch> {
             last_seq: i as u32 + 1,
             gaps: 0,
             repeats: 0,
+            reordered: 0,
             first: Some(at(2)),
             last: Some(at(2 + i as i64)),
         })));

@@ -167,9 +167,12 @@ pub struct EspCounters {
     pub bytes: u64,
     pub first_seq: u32,
     pub last_seq: u32,
-    /// Sequence numbers skipped, and packets whose sequence number did not move forward.
+    /// Sequence numbers skipped when the sequence jumped (this count only grows), packets
+    /// whose number was seen before (replays, duplicates), and late packets: each of those
+    /// takes one number back out of `gaps` (so gaps still open are `gaps - reordered`).
     pub gaps: u64,
     pub repeats: u64,
+    pub reordered: u64,
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
 }

@@ -396,14 +396,15 @@ impl Converter {
     fn esp(&mut self, e: &EspCount, at: Timestamp, out: &mut Batch) {
         let k = &e.key;
         let prev = self.last_esp.insert(*k, *e);
-        let (p, b, g, r) = match prev {
+        let (p, b, g, r, l) = match prev {
             Some(x) if e.packets >= x.packets => (
                 e.packets - x.packets,
                 e.bytes.saturating_sub(x.bytes),
                 e.gaps.saturating_sub(x.gaps),
                 e.repeats.saturating_sub(x.repeats),
+                e.reordered.saturating_sub(x.reordered),
             ),
-            _ => (e.packets, e.bytes, e.gaps, e.repeats),
+            _ => (e.packets, e.bytes, e.gaps, e.repeats, e.reordered),
         };
         if p == 0 {
             return;
@@ -429,6 +430,7 @@ impl Converter {
             last_seq: e.last_seq,
             gaps: g,
             repeats: r,
+            reordered: l,
             first: Some(self.at(e.first_ns)),
             last: Some(self.at(e.last_ns)),
         })));

@@ -78,6 +78,8 @@ pub struct EspCount {
     pub last_seq: u32,
     pub gaps: u64,
     pub repeats: u64,
+    /// Late packets (each takes one number back out of `gaps`).
+    pub reordered: u64,
     /// First and last packet, boot-time ns at the kernel tick's resolution (a few ms).
     pub first_ns: u64,
     pub last_ns: u64,
@@ -655,6 +657,7 @@ impl Probes {
                 last_seq: v.last_seq,
                 gaps: v.gaps,
                 repeats: v.repeats,
+                reordered: v.reordered,
                 first_ns: v.first_ns,
                 last_ns: v.last_ns,
             });

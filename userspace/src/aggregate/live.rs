@@ -60,7 +60,7 @@ const MAX_PENDING_TUN: usize = 256;
 #[derive(Debug, Default)]
 pub(super) struct LiveState {
     /// Last (packets, bytes, gaps, repeats) per key counted in totals.
-    totals: FxHashMap<CounterKey, [u64; 4]>,
+    totals: FxHashMap<CounterKey, [u64; 5]>,
     /// Totals not kept because [`MAX_TOTALS`] were: their counts are taken as increments.
     pub totals_refused: u64,
     /// Packets counted at the interface layer, and those of them the socket layer attributed.
@@ -80,7 +80,7 @@ pub(super) struct LiveState {
 impl LiveState {
     /// The increment a count brings: itself for a delta, the difference to the last total of
     /// the same key for a total (a total that went down, a restarted counter, counts whole).
-    fn increment(&mut self, key: CounterKey, mode: CountMode, now: [u64; 4]) -> [u64; 4] {
+    fn increment(&mut self, key: CounterKey, mode: CountMode, now: [u64; 5]) -> [u64; 5] {
         if mode == CountMode::Delta {
             return now;
         }
@@ -168,7 +168,7 @@ impl Aggregator {
             cookie: c.cookie,
             pid: c.pid,
         };
-        let [packets, bytes, _, _] = self.live.increment(key, c.mode, [c.packets, c.bytes, 0, 0]);
+        let [packets, bytes, ..] = self.live.increment(key, c.mode, [c.packets, c.bytes, 0, 0, 0]);
         let Some(idx) = self.ifaces.index(c.iface) else {
             self.bad(Malformed::new("kernel counters on an interface never described"));
             return;
@@ -238,7 +238,8 @@ impl Aggregator {
             sport: c.sport,
             dport: c.dport,
         };
-        let [packets, bytes, gaps, repeats] = self.live.increment(key, c.mode, [c.packets, c.bytes, c.gaps, c.repeats]);
+        let [packets, bytes, gaps, repeats, reordered] =
+            self.live.increment(key, c.mode, [c.packets, c.bytes, c.gaps, c.repeats, c.reordered]);
         let Some(idx) = self.ifaces.index(c.iface) else {
             self.bad(Malformed::new("kernel counters on an interface never described"));
             return;
@@ -256,8 +257,17 @@ impl Aggregator {
             }
             None => None,
         };
-        let counted =
-            Counted { packets, bytes, first_seq: c.first_seq, last_seq: c.last_seq, gaps, repeats, first, last };
+        let counted = Counted {
+            packets,
+            bytes,
+            first_seq: c.first_seq,
+            last_seq: c.last_seq,
+            gaps,
+            repeats,
+            reordered,
+            first,
+            last,
+        };
         let k = EspKey::new(c.spi, c.src, c.dst, c.udp);
         self.esp.add(k, &counted, Some(idx as u32), proc, (sport, dport));
     }

@@ -179,6 +179,10 @@ pub enum Recorded {
         last_seq: u32,
         gaps: u64,
         repeats: u64,
+        /// Late packets (each takes one number back out of `gaps`); absent from recordings
+        /// made before the kernel told them apart.
+        #[serde(default)]
+        reordered: u64,
         first_ns: Option<i64>,
         last_ns: Option<i64>,
     },
@@ -321,6 +325,7 @@ impl Recorded {
                 last_seq: c.last_seq,
                 gaps: c.gaps,
                 repeats: c.repeats,
+                reordered: c.reordered,
                 first_ns: c.first.map(ns),
                 last_ns: c.last.map(ns),
             },
@@ -458,6 +463,7 @@ impl Recorded {
                 last_seq,
                 gaps,
                 repeats,
+                reordered,
                 first_ns,
                 last_ns,
             } => Event::Esp(Box::new(EspCounters {
@@ -477,6 +483,7 @@ impl Recorded {
                 last_seq: *last_seq,
                 gaps: *gaps,
                 repeats: *repeats,
+                reordered: *reordered,
                 first: first_ns.map(t),
                 last: last_ns.map(t),
             })),
@@ -653,8 +660,9 @@ mod tests {
                 bytes: 800,
                 first_seq: 1,
                 last_seq: 8,
-                gaps: 0,
+                gaps: 2,
                 repeats: 1,
+                reordered: 1,
                 first: Some(at),
                 last: Some(at),
             })),
