@@ -747,6 +747,92 @@ fn ppp_link_types() {
     }
 }
 
+/// NFLOG (239), as `tcpdump -i nflog:N` writes what an iptables NFLOG rule logged (strongSwan's
+/// way to see IPsec traffic in the clear): attributes in either byte order, the packet in its
+/// payload attribute. The flows, SIP Call-IDs and directions are what tshark reads.
+#[test]
+fn nflog_link_type() {
+    let attr = |little: bool, ty: u16, v: &[u8]| {
+        let len = 4 + v.len() as u16;
+        let mut a = if little {
+            [len.to_le_bytes(), ty.to_le_bytes()].concat()
+        } else {
+            [len.to_be_bytes(), ty.to_be_bytes()].concat()
+        };
+        a.extend_from_slice(v);
+        a.resize(a.len().next_multiple_of(4), 0);
+        a
+    };
+    // hook 1 (LOCAL_IN) with the input device, hook 3 (LOCAL_OUT) with the output device.
+    let record = |little: bool, out: bool, packet: &[u8]| {
+        let mut f = vec![2, 0, 0, 5];
+        f.extend(attr(little, 1, &[0x08, 0x00, if out { 3 } else { 1 }, 0]));
+        f.extend(attr(little, 10, if out { b"ipsec-out\0" } else { b"ipsec-in\0" }));
+        f.extend(attr(little, if out { 5 } else { 4 }, &2u32.to_be_bytes()));
+        if out {
+            f.extend(attr(little, 11, &1000u32.to_be_bytes()));
+        }
+        f.extend(attr(little, 9, packet));
+        f
+    };
+    let msg = |n: u8, first: &str, cseq: &str| {
+        let sender = if first.starts_with("SIP/2.0") { [10, 1, 0, 2] } else { [10, 1, 0, 1] };
+        let receiver = if sender == [10, 1, 0, 1] { [10, 1, 0, 2] } else { [10, 1, 0, 1] };
+        ipv4(17, sender, receiver, &udp(5060, 5060, &sip(first, &format!("nflog-{n}"), cseq, "")))
+    };
+    for little in [true, false] {
+        let frames = vec![
+            record(little, true, &msg(1, "REGISTER sip:ims.example SIP/2.0", "1 REGISTER")),
+            record(little, false, &msg(1, "SIP/2.0 200 OK", "1 REGISTER")),
+            record(little, true, &msg(2, "OPTIONS sip:ims.example SIP/2.0", "1 OPTIONS")),
+        ];
+        // A big-endian host writes its pcap file big-endian too (which is how readers know
+        // the attributes' order).
+        let name = if little { "nflog_le.pcap" } else { "nflog_be.pcap" };
+        let f = if little { pcap(name, 239, &frames) } else { pcap_big_endian(name, 239, &frames) };
+        let r = replay_json(&f);
+        assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+        assert!(r.unknown_linktypes.is_empty(), "{name}: {:?}", r.unknown_linktypes);
+        let rows = tshark(&f, &["ip.src", "ip.dst", "udp.srcport", "udp.dstport", "sip.Call-ID", "nflog.prefix"]);
+        assert_eq!(rows.len(), 3, "{name}: tshark reads every record");
+        let want: BTreeSet<Conv> =
+            rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
+        let got: BTreeSet<Conv> =
+            r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+        assert_eq!(got, want, "{name}");
+        let call_ids: BTreeSet<String> = rows.iter().map(|r| r[4].clone()).collect();
+        let ours: BTreeSet<String> = r
+            .sip
+            .dialogs
+            .iter()
+            .map(|d| d.call_id.clone())
+            .chain(r.sip.registrations.iter().map(|g| g.call_id.clone()))
+            .collect();
+        assert_eq!(ours, call_ids, "{name}");
+        assert_eq!(rows[0][5], "ipsec-out", "{name}: tshark reads the attributes as written");
+    }
+}
+
+/// A pcap file as a big-endian host writes it (microsecond timestamps), beside the built ones.
+fn pcap_big_endian(name: &str, linktype: u32, frames: &[Vec<u8>]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tunnels-built").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut b = 0xa1b2_c3d4u32.to_be_bytes().to_vec();
+    b.extend_from_slice(&2u16.to_be_bytes());
+    b.extend_from_slice(&4u16.to_be_bytes());
+    for w in [0u32, 0, 262_144, linktype] {
+        b.extend_from_slice(&w.to_be_bytes());
+    }
+    for (i, f) in frames.iter().enumerate() {
+        for w in [1_767_225_600u32, i as u32 * 1000, f.len() as u32, f.len() as u32] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        b.extend_from_slice(f);
+    }
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
 /// OpenVPN over TCP: records framed by their 2-byte length, one split across two segments and
 /// two in one segment, counted per record as tshark counts them.
 #[test]

@@ -30,6 +30,8 @@ pub const IPV4: u32 = 228;
 pub const IPV6: u32 = 229;
 /// Apple PKTAP: per-packet header with interface name and process metadata, then the inner frame.
 pub const PKTAP: u32 = 258;
+/// Linux netfilter log (`tcpdump -i nflog:N`).
+pub const NFLOG: u32 = 239;
 /// Linux "cooked" capture v2 (adds the interface index).
 pub const LINUX_SLL2: u32 = 276;
 /// IEEE 802.11 without radio header.
@@ -95,7 +97,7 @@ pub fn name(linktype: u32) -> &'static str {
         226 => "IPNET",
         IPV4 => "IPV4",
         IPV6 => "IPV6",
-        239 => "NFLOG",
+        NFLOG => "NFLOG",
         252 => "WIRESHARK_UPPER_PDU",
         253 => "NETLINK",
         PKTAP => "PKTAP",

@@ -506,6 +506,7 @@ pub(super) fn decodes_linktype(lt: u32) -> bool {
             | IPV6
             | PKTAP
             | LINUX_SLL2
+            | NFLOG
             | PPP
             | PPP_HDLC
             | PPP_WITH_DIR

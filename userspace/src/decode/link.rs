@@ -8,7 +8,7 @@ use crate::event::Direction;
 
 // pcap LINKTYPE_* numbers: one table for the readers and the decoders.
 pub use crate::linktype::{
-    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
+    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NFLOG, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
     RAW_DLT14 as DLT_RAW_14, USER2,
 };
 
@@ -151,8 +151,70 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             let l3 = sll_protocol(hatype, proto, &frame[20..])?;
             Ok(Link { l3, pktap: None, direction: sll_direction(pkttype), ifindex })
         }
+        NFLOG => nflog(frame),
         _ => Ok(Link::plain(L3::Unsupported)),
     }
+}
+
+/// NFLOG's attributes this decoder reads (linux/netfilter/nfnetlink_log.h).
+const NFULA_IFINDEX_INDEV: u16 = 4;
+const NFULA_IFINDEX_OUTDEV: u16 = 5;
+const NFULA_PAYLOAD: u16 = 9;
+/// The highest attribute type Linux defines (NFULA_CT_INFO); a type read above it means the
+/// other byte order.
+const NFULA_MAX: u16 = 19;
+
+/// LINKTYPE_NFLOG (239), what `tcpdump -i nflog:N` writes of packets an iptables or nftables
+/// NFLOG rule logged (strongSwan's way to see IPsec traffic before encryption and after
+/// decryption): an address family, a version (0) and a resource ID (the group), then netlink
+/// attributes whose length and type are in the byte order of the host that captured. The
+/// packet, from its IP header, is the payload attribute; the interfaces say the direction
+/// (only an input device: received; only an output device: sent; both: forwarded).
+fn nflog(frame: &[u8]) -> Result<Link<'_>, Malformed> {
+    let [family, version, _, _] = *frame.first_chunk::<4>().ok_or(Malformed::new("nflog header truncated"))?;
+    if version != 0 {
+        return Err(Malformed::new("nflog version unknown"));
+    }
+    // Types are small numbers: the order that reads the first one as such is the writer's.
+    let little = match frame.get(4..8) {
+        Some(t) => {
+            let ty = u16::from_le_bytes([t[2], t[3]]) & 0x3fff;
+            (1..=NFULA_MAX).contains(&ty)
+        }
+        None => true,
+    };
+    let u16_at = |b: &[u8]| if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) };
+    let (mut indev, mut outdev, mut payload) = (None, None, None);
+    let mut at = 4;
+    while at < frame.len() {
+        let h = frame.get(at..at + 4).ok_or(Malformed::new("nflog attribute truncated"))?;
+        let (len, ty) = (usize::from(u16_at(&h[..2])), u16_at(&h[2..]) & 0x3fff);
+        if len < 4 {
+            return Err(Malformed::new("nflog attribute length"));
+        }
+        let value = frame.get(at + 4..at + len).ok_or(Malformed::new("nflog attribute truncated"))?;
+        match ty {
+            // Interface indices are in network byte order whatever the host's.
+            NFULA_IFINDEX_INDEV => indev = crate::decode::be32(value, 0),
+            NFULA_IFINDEX_OUTDEV => outdev = crate::decode::be32(value, 0),
+            NFULA_PAYLOAD => payload = Some(value),
+            _ => {}
+        }
+        // Attributes are padded to 4 bytes; the last one's padding may be left out.
+        at += (len + 3) & !3;
+    }
+    let packet = payload.ok_or(Malformed::new("nflog record without the packet"))?;
+    let l3 = match (family, packet.first().map(|b| b >> 4)) {
+        (2, _) | (_, Some(4)) => L3::Ipv4(packet),
+        (10, _) | (_, Some(6)) => L3::Ipv6(packet),
+        _ => L3::Unsupported,
+    };
+    let (direction, ifindex) = match (indev, outdev) {
+        (Some(i), None) => (Direction::In, Some(i)),
+        (None, Some(o)) => (Direction::Out, Some(o)),
+        _ => (Direction::Unknown, indev),
+    };
+    Ok(Link { l3, pktap: None, direction, ifindex })
 }
 
 /// The network layer of a PPP link's frame: IP by its version nibble, nothing for control
@@ -385,6 +447,54 @@ mod tests {
         assert_eq!(decode(EN10MB, &eth(0x8100, &[0, 1, 8])).unwrap_err(), Malformed::new("vlan tag truncated"));
         let many: Vec<u8> = [0u8, 1, 0x81, 0].repeat(20);
         assert_eq!(decode(EN10MB, &eth(0x8100, &many)).unwrap_err(), Malformed::new("too many vlan tags"));
+    }
+
+    /// An NFLOG record: header, then (type, value) attributes in `little` or big byte order.
+    fn nflog_frame(family: u8, little: bool, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut f = vec![family, 0, 0, 5];
+        for (ty, v) in attrs {
+            let len = 4 + v.len() as u16;
+            let (l, t) =
+                if little { (len.to_le_bytes(), ty.to_le_bytes()) } else { (len.to_be_bytes(), ty.to_be_bytes()) };
+            f.extend_from_slice(&l);
+            f.extend_from_slice(&t);
+            f.extend_from_slice(v);
+            f.resize(f.len().next_multiple_of(4), 0);
+        }
+        f
+    }
+
+    #[test]
+    fn nflog_either_byte_order_with_its_direction() {
+        let prefix = b"ipsec-in\0";
+        for little in [true, false] {
+            // Packet header (hw protocol, hook), prefix, input device 3, then the packet.
+            let attrs: [(u16, &[u8]); 4] =
+                [(1, &[0x08, 0x00, 1, 0]), (10, prefix), (4, &3u32.to_be_bytes()), (9, &IP4)];
+            let f = nflog_frame(2, little, &attrs);
+            let l = decode(NFLOG, &f).unwrap();
+            assert_eq!((l.l3, l.direction, l.ifindex), (L3::Ipv4(&IP4[..]), Direction::In, Some(3)), "little {little}");
+            let sent: [(u16, &[u8]); 2] = [(5, &7u32.to_be_bytes()), (9, &IP6_HEAD)];
+            let f = nflog_frame(10, little, &sent);
+            let l = decode(NFLOG, &f).unwrap();
+            assert_eq!((l.l3, l.direction, l.ifindex), (L3::Ipv6(&IP6_HEAD[..]), Direction::Out, Some(7)));
+            let fwd: [(u16, &[u8]); 3] = [(4, &3u32.to_be_bytes()), (5, &7u32.to_be_bytes()), (9, &IP4)];
+            assert_eq!(decode(NFLOG, &nflog_frame(2, little, &fwd)).unwrap().direction, Direction::Unknown);
+        }
+        // The last attribute's padding may be missing.
+        let mut f = nflog_frame(2, true, &[(9, &IP4[..IP4.len() - 1])]);
+        f.truncate(f.len() - 1);
+        assert!(decode(NFLOG, &f).is_ok());
+        assert_eq!(
+            decode(NFLOG, &nflog_frame(2, true, &[(10, b"x")])).unwrap_err(),
+            Malformed::new("nflog record without the packet")
+        );
+        let mut cut = nflog_frame(2, true, &[(9, &IP4)]);
+        cut.truncate(10);
+        assert_eq!(decode(NFLOG, &cut).unwrap_err(), Malformed::new("nflog attribute truncated"));
+        assert_eq!(decode(NFLOG, &[2, 0, 0, 5, 2, 0, 9, 0]).unwrap_err(), Malformed::new("nflog attribute length"));
+        assert_eq!(decode(NFLOG, &[2, 1, 0, 5]).unwrap_err(), Malformed::new("nflog version unknown"));
+        assert_eq!(decode(NFLOG, &[2, 0]).unwrap_err(), Malformed::new("nflog header truncated"));
     }
 
     #[test]
