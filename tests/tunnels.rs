@@ -813,6 +813,34 @@ fn nflog_link_type() {
     }
 }
 
+/// ENC (109), OpenBSD's `tcpdump -i enc0`: IPsec traffic in the clear behind a header naming
+/// the address family and the SA's SPI. Flows and Call-IDs as tshark reads them.
+#[test]
+fn openbsd_enc_link_type() {
+    let sip_pkt = |n: u8| {
+        let m = sip("OPTIONS sip:peer.example SIP/2.0", &format!("enc-{n}"), "1 OPTIONS", "");
+        ipv4(17, [10, 2, 0, 1], [10, 2, 0, n], &udp(5060, 5060, &m))
+    };
+    let frame = |n: u8| {
+        let mut f = 2u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&(0xc0de_0000u32 + u32::from(n)).to_be_bytes());
+        f.extend_from_slice(&0x0c00u32.to_le_bytes()); // M_CONF | M_AUTH
+        f.extend(sip_pkt(n));
+        f
+    };
+    let f = pcap("enc.pcap", 109, &[frame(2), frame(3)]);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    assert!(r.unknown_linktypes.is_empty(), "{:?}", r.unknown_linktypes);
+    let rows = tshark(&f, &["ip.src", "ip.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
+    let want: BTreeSet<Conv> = rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
+    let got: BTreeSet<Conv> =
+        r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+    assert_eq!((got.len(), got), (2, want));
+    let ids: BTreeSet<String> = rows.iter().map(|r| r[4].clone()).collect();
+    assert_eq!(r.sip.dialogs.iter().map(|d| d.call_id.clone()).collect::<BTreeSet<_>>(), ids);
+}
+
 /// A pcap file as a big-endian host writes it (microsecond timestamps), beside the built ones.
 fn pcap_big_endian(name: &str, linktype: u32, frames: &[Vec<u8>]) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tunnels-built").join(name);

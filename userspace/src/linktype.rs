@@ -30,6 +30,8 @@ pub const IPV4: u32 = 228;
 pub const IPV6: u32 = 229;
 /// Apple PKTAP: per-packet header with interface name and process metadata, then the inner frame.
 pub const PKTAP: u32 = 258;
+/// OpenBSD's IPsec interface `enc0` (packets before encryption and after decryption).
+pub const ENC: u32 = 109;
 /// Linux netfilter log (`tcpdump -i nflog:N`).
 pub const NFLOG: u32 = 239;
 /// Linux "cooked" capture v2 (adds the interface index).
@@ -68,7 +70,7 @@ pub fn name(linktype: u32) -> &'static str {
         IEEE802_11 => "IEEE802_11",
         107 => "FRELAY",
         LOOP => "LOOP",
-        109 => "ENC",
+        ENC => "ENC",
         LINUX_SLL => "LINUX_SLL",
         117 => "PFLOG",
         119 => "IEEE802_11_PRISM",

@@ -507,6 +507,7 @@ pub(super) fn decodes_linktype(lt: u32) -> bool {
             | PKTAP
             | LINUX_SLL2
             | NFLOG
+            | ENC
             | PPP
             | PPP_HDLC
             | PPP_WITH_DIR

@@ -8,7 +8,7 @@ use crate::event::Direction;
 
 // pcap LINKTYPE_* numbers: one table for the readers and the decoders.
 pub use crate::linktype::{
-    EN10MB, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NFLOG, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
+    EN10MB, ENC, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NFLOG, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
     RAW_DLT14 as DLT_RAW_14, USER2,
 };
 
@@ -152,6 +152,15 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             Ok(Link { l3, pktap: None, direction: sll_direction(pkttype), ifindex })
         }
         NFLOG => nflog(frame),
+        ENC => {
+            // OpenBSD's struct enchdr: address family and flags in the writer's byte order,
+            // the SA's SPI between them; the packet follows.
+            let af = frame.get(..4).ok_or(Malformed::new("enc header truncated"))?;
+            let rest = frame.get(12..).ok_or(Malformed::new("enc header truncated"))?;
+            let le = u32::from_le_bytes([af[0], af[1], af[2], af[3]]);
+            let af = if le > 0xffff { le.swap_bytes() } else { le };
+            Ok(Link::plain(address_family(af, rest)))
+        }
         _ => Ok(Link::plain(L3::Unsupported)),
     }
 }
@@ -495,6 +504,21 @@ mod tests {
         assert_eq!(decode(NFLOG, &[2, 0, 0, 5, 2, 0, 9, 0]).unwrap_err(), Malformed::new("nflog attribute length"));
         assert_eq!(decode(NFLOG, &[2, 1, 0, 5]).unwrap_err(), Malformed::new("nflog version unknown"));
         assert_eq!(decode(NFLOG, &[2, 0]).unwrap_err(), Malformed::new("nflog header truncated"));
+    }
+
+    #[test]
+    fn openbsd_enc_either_byte_order() {
+        for (af, v) in [(2u32, &IP4[..]), (24, &IP6_HEAD[..])] {
+            for hdr in [af.to_le_bytes(), af.to_be_bytes()] {
+                let mut f = hdr.to_vec();
+                f.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+                f.extend_from_slice(&0x0c00u32.to_le_bytes());
+                f.extend_from_slice(v);
+                let want = if af == 2 { L3::Ipv4(v) } else { L3::Ipv6(v) };
+                assert_eq!(decode(ENC, &f).unwrap().l3, want, "af {af}");
+            }
+        }
+        assert_eq!(decode(ENC, &[2, 0, 0, 0, 1, 2]).unwrap_err(), Malformed::new("enc header truncated"));
     }
 
     #[test]
