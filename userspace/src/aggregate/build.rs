@@ -352,6 +352,11 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
         lim("tun_attachments", "waiting for their interface: at most 256".into(), a.live.tun_refused),
         lim("tunnels", at_most(tunnels::MAX_TUNNELS), a.tunnels.refused),
         lim("tunnel_depth", format!("at most {} tunnels deep", tunnels::MAX_DEPTH), a.tunnels.too_deep),
+        lim(
+            "tunnel_ids",
+            format!("at most {} listed per tunnel, {} told apart", tunnels::MAX_IDS, tunnels::MAX_TOLD_IDS),
+            a.tunnels.list.iter().map(|t| t.ids_untold).sum(),
+        ),
     ];
     if a.budget.watched() {
         v.push(lim(

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::ProcHandle;
 use crate::decode::openvpn;
@@ -19,6 +19,11 @@ const _: () = assert!(MAX_TUNNELS < u16::MAX as usize);
 /// Most identifiers listed per tunnel (a GTP-U path between two nodes carries a TEID per
 /// bearer: thousands on a busy core).
 pub const MAX_IDS: usize = 64;
+/// Identifiers a tunnel tells apart (to count each unlisted one once): past this many, an
+/// identifier not seen before cannot be told from one that was, and is counted as untold.
+pub const MAX_TOLD_IDS: usize = 65_536;
+/// Up to this many identifiers a tunnel's list is searched in place; past it, in a set.
+const SCAN_IDS: usize = 8;
 /// Most WireGuard sessions (handshakes) listed per tunnel.
 pub const MAX_WG_SESSIONS: usize = 64;
 /// How deep tunnels are followed inside tunnels.
@@ -52,7 +57,7 @@ pub struct Key {
 }
 
 /// An identifier as the report spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Id {
     Hex8(u32),
     Hex16(u64),
@@ -207,7 +212,16 @@ pub struct TunnelState {
     /// ports: VXLAN's source port varies per inner flow); 0 once they varied.
     pub ports: (u16, u16),
     pub ids: Vec<Id>,
+    /// Distinct identifiers seen past the [`MAX_IDS`] listed.
     pub ids_elided: u64,
+    /// Every identifier seen, once the list outgrew [`SCAN_IDS`] (at most [`MAX_TOLD_IDS`]).
+    seen_ids: FxHashSet<Id>,
+    /// Packets whose identifier could not be told new or known: the set was at its cap, or
+    /// the state at its memory limit.
+    pub ids_untold: u64,
+    /// Whether `seen_ids` may grow: the table's state is not at its memory limit (set by
+    /// [`Tunnels::touch`] before the packet's identifiers are noted).
+    may_grow: bool,
     pub variant: Option<&'static str>,
     pub packets: u64,
     pub bytes: u64,
@@ -221,12 +235,34 @@ pub struct TunnelState {
 }
 
 impl TunnelState {
-    /// Note an identifier (once; the most recent one is checked first, which is nearly
-    /// every packet's).
+    /// Note an identifier: listed while fewer than [`MAX_IDS`] are, else counted as elided,
+    /// once each. The most recent one is checked first (most packets'), a short list in place,
+    /// a longer one in a set (a GTP-U path carries a TEID per bearer: thousands).
     pub fn id(&mut self, id: Id) {
-        if self.ids.last() == Some(&id) || self.ids.contains(&id) {
+        if self.ids.last() == Some(&id) {
             return;
         }
+        if self.seen_ids.is_empty() {
+            if self.ids.contains(&id) {
+                return;
+            }
+            if self.ids.len() < SCAN_IDS {
+                self.ids.push(id);
+                return;
+            }
+            if !self.may_grow {
+                self.ids_untold += 1;
+                return;
+            }
+            self.seen_ids.extend(self.ids.iter().copied());
+        } else if self.seen_ids.contains(&id) {
+            return;
+        }
+        if !self.may_grow || self.seen_ids.len() >= MAX_TOLD_IDS {
+            self.ids_untold += 1;
+            return;
+        }
+        self.seen_ids.insert(id);
         if self.ids.len() < MAX_IDS {
             self.ids.push(id);
         } else {
@@ -238,6 +274,9 @@ impl TunnelState {
 #[derive(Default)]
 pub struct Tunnels {
     index: FxHashMap<Key, u32>,
+    /// The tunnel of the previous packet: most packets are in the same tunnel as the one
+    /// before (a capture of one GTP-U path, one VPN), found by one compare instead of a hash.
+    last: Option<(Key, u32)>,
     pub list: Vec<TunnelState>,
     /// Tunnels not kept: the table was full.
     pub refused: u64,
@@ -274,8 +313,12 @@ impl Tunnels {
     ) -> Option<usize> {
         let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
         let key = Key { iface, parent, kind, a, b };
-        let i = match self.index.get(&key) {
-            Some(&i) => i as usize,
+        let cached = match &self.last {
+            Some((k, i)) if *k == key => Some(*i),
+            _ => self.index.get(&key).copied(),
+        };
+        let i = match cached {
+            Some(i) => i as usize,
             None => {
                 if self.full || self.list.len() >= MAX_TUNNELS {
                     self.refused += 1;
@@ -291,6 +334,9 @@ impl Tunnels {
                     ports: seen.ports,
                     ids: Vec::new(),
                     ids_elided: 0,
+                    seen_ids: FxHashSet::default(),
+                    ids_untold: 0,
+                    may_grow: true,
                     variant: None,
                     packets: 0,
                     bytes: 0,
@@ -304,7 +350,9 @@ impl Tunnels {
                 i
             }
         };
+        self.last = Some((key, i as u32));
         let t = &mut self.list[i];
+        t.may_grow = !self.full;
         t.packets += seen.count;
         t.bytes += seen.bytes;
         t.first = t.first.min(seen.at);
@@ -325,7 +373,44 @@ impl Tunnels {
 
 #[cfg(test)]
 mod tests {
-    use super::{End, GreState, MAX_GRE_STREAMS};
+    use super::{End, GreState, Id, Seen, Tunnels, MAX_GRE_STREAMS, MAX_IDS, MAX_TOLD_IDS};
+    use crate::report::{TunnelKind, TunnelTransport};
+    use crate::time::Timestamp;
+
+    fn touch(t: &mut Tunnels) -> usize {
+        let (a, b) = (End::Ip([192, 0, 2, 1].into(), 0), End::Ip([192, 0, 2, 2].into(), 0));
+        let seen = Seen { at: Timestamp(0), count: 1, bytes: 100, proc: None, ports: (2152, 2152) };
+        t.touch(0, 0, TunnelKind::GtpU, TunnelTransport::Udp, a, b, seen).expect("room")
+    }
+
+    #[test]
+    fn identifiers_past_the_list_are_counted_once_each() {
+        let mut t = Tunnels::default();
+        for round in 0..3 {
+            for teid in 0..200u32 {
+                let i = touch(&mut t);
+                t.list[i].id(Id::Hex8(teid));
+                t.list[i].id(Id::Hex8(teid));
+            }
+            let s = &t.list[0];
+            assert_eq!((s.ids.len(), s.ids_elided, s.ids_untold), (MAX_IDS, 200 - MAX_IDS as u64, 0), "round {round}");
+        }
+        assert_eq!(t.list[0].ids[..3], [Id::Hex8(0), Id::Hex8(1), Id::Hex8(2)], "in order of first sight");
+        // At the memory limit a new identifier cannot be remembered: untold, not elided.
+        t.full = true;
+        let i = touch(&mut t);
+        t.list[i].id(Id::Hex8(7));
+        t.list[i].id(Id::Hex8(5000));
+        assert_eq!((t.list[0].ids_elided, t.list[0].ids_untold), (200 - MAX_IDS as u64, 1));
+        // Past the identifiers a tunnel tells apart, likewise.
+        t.full = false;
+        let i = touch(&mut t);
+        for teid in 0..MAX_TOLD_IDS as u32 + 10 {
+            t.list[i].id(Id::Hex8(teid));
+        }
+        assert_eq!(t.list[0].ids_elided, (MAX_TOLD_IDS - MAX_IDS) as u64);
+        assert_eq!(t.list[0].ids_untold, 1 + 10);
+    }
 
     fn run(seqs: &[u32]) -> (u64, u32, u32, u64, u64, u64, u64) {
         let mut g = GreState::default();
