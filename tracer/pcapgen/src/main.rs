@@ -22,6 +22,7 @@ use tuntrace_core::capture::writer::{PacketMeta, PcapWriter, PcapngWriter, TsPre
 use tuntrace_core::time::Timestamp;
 
 mod signaling;
+mod tunnels;
 
 /// Written into the summary: bump when the output for a given seed changes, so cached
 /// benchmark inputs are regenerated.
@@ -42,6 +43,9 @@ enum Profile {
     /// Real IKE, ESP and SIP packets from the corpus (`--corpus`), repeated for many hosts
     /// with their own SPIs and Call-IDs: IKE and SIP dominate.
     Signaling,
+    /// A mobile core's GTP-U (with 5G extension headers) and a data centre's VXLAN, carrying
+    /// ordinary traffic and some VoLTE SIP and RTP: every packet is a tunnel's.
+    Tunnels,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,7 +72,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Format::Pcap)]
     format: Format,
     /// Number of subscribers (default: 2 per MiB, between 2 and 2000, so that small files still
-    /// contain whole calls); for the signaling profile, the hosts (default 300).
+    /// contain whole calls); for the signaling profile, the hosts (default 300); for the
+    /// tunnels profile, the GTP-U subscribers (default 5000).
     #[arg(long)]
     ues: Option<u32>,
     #[arg(long, value_enum, default_value_t = Profile::WifiCalling)]
@@ -1117,8 +1122,10 @@ fn main() -> Result<()> {
     if args.size_mb == 0 {
         bail!("--size-mb must be at least 1");
     }
-    if args.profile == Profile::Signaling {
-        return signaling_main(&args);
+    match args.profile {
+        Profile::Signaling => return signaling_main(&args),
+        Profile::Tunnels => return tunnels_main(&args),
+        Profile::WifiCalling => {}
     }
     let ues = args.ues.unwrap_or_else(|| args.size_mb.saturating_mul(2).clamp(2, 2000) as u32);
     if !(1..=50_000).contains(&ues) {
@@ -1254,6 +1261,51 @@ templates_ike={n_ike}\ntemplates_esp={n_esp}\ntemplates_sip={n_sip}\ncorpus_file
         c.ike,
         c.esp,
         c.sip,
+        written as f64 / 1048576.0,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The tunnels profile, written as pcap (`--out` may be a pipe).
+fn tunnels_main(args: &Args) -> Result<()> {
+    let ues = args.ues.unwrap_or(5000);
+    if !(1..=1_000_000).contains(&ues) {
+        bail!("--ues must be between 1 and 1000000 for the tunnels profile");
+    }
+    let started = Instant::now();
+    let mut sim = tunnels::TunnelMix::new(ues, args.seed);
+    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = PcapWriter::new(file, 1, 0, TsPrecision::Micro)?;
+    let target = args.size_mb.saturating_mul(1 << 20);
+    let (mut written, mut packets, mut last) = (24u64, 0u64, 0u64);
+    while written < target {
+        last = sim.step();
+        let data = &sim.frame.buf;
+        w.write_packet(Timestamp((BASE_US + last) as i64 * 1000), data, data.len() as u32)?;
+        written += 16 + data.len() as u64;
+        packets += 1;
+    }
+    w.finish()?.flush()?;
+    let c = &sim.counts;
+    let summary = format!(
+        "generator=tuntrace-pcapgen/{GENERATOR_VERSION}\nprofile=tunnels\nseed={}\nsize_mb={}\nformat=pcap\n\
+ues={ues}\npackets={packets}\nbytes={written}\npackets_gtp={}\npackets_vxlan={}\npackets_inner_sip={}\nlast={}\n",
+        args.seed,
+        args.size_mb,
+        c.gtp,
+        c.vxlan,
+        c.inner_sip,
+        Timestamp((BASE_US + last) as i64 * 1000),
+    );
+    if std::fs::metadata(&args.out).is_ok_and(|m| m.is_file()) {
+        let summary_path = summary_path(&args.out);
+        std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
+    }
+    eprintln!(
+        "tuntrace-pcapgen: tunnels profile, {packets} packets ({} GTP-U, {} VXLAN) for {ues} subscribers, {:.1} MiB in {:.2} s",
+        c.gtp,
+        c.vxlan,
         written as f64 / 1048576.0,
         started.elapsed().as_secs_f64()
     );
