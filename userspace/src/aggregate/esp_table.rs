@@ -316,8 +316,13 @@ impl EspTable {
                     (s.packets, s.bytes, s.repeats, s.reordered) = (packets, bytes, repeats, reordered);
                     s.gaps = gaps.saturating_sub(reordered);
                 }
-                s.first_seq = s.first_seq.min(c.first_seq);
-                s.last_seq = s.last_seq.max(c.last_seq);
+                if s.seq_seen {
+                    // A late packet below the first number moves the kernel's first_seq down.
+                    s.first_seq = s.first_seq.min(c.first_seq);
+                    s.last_seq = s.last_seq.max(c.last_seq);
+                } else {
+                    (s.first_seq, s.last_seq, s.seq_seen) = (c.first_seq, c.last_seq, true);
+                }
                 s.first = s.first.min(c.first);
                 s.last = s.last.max(c.last);
                 if s.proc.is_none() {
