@@ -335,7 +335,8 @@ const RECENTLY_CLOSED: usize = 256;
 #[derive(Debug)]
 pub struct Streams {
     limits: StreamLimits,
-    map: HashMap<StreamKey, StreamBuf>,
+    /// Hashed with a per-process random seed (foldhash): fast, and not aimable at one bucket.
+    map: HashMap<StreamKey, StreamBuf, foldhash::fast::RandomState>,
     /// Directions that saw FIN during the previous `push`; removed at the next one, so the
     /// caller could still frame their last bytes.
     closing: Vec<StreamKey>,
@@ -360,7 +361,7 @@ impl Streams {
     pub fn new(limits: StreamLimits) -> Self {
         Streams {
             limits,
-            map: HashMap::new(),
+            map: HashMap::default(),
             closing: Vec::new(),
             recently_closed: VecDeque::new(),
             total: 0,

@@ -442,7 +442,9 @@ impl Words {
 /// Groups SIP messages by Call-ID and follows each dialog's and registration's state.
 #[derive(Debug)]
 pub struct Tracker {
-    index: HashMap<String, usize>,
+    /// By Call-ID, hashed with a per-process random seed (foldhash: a Call-ID comes from the
+    /// wire, so the seed keeps a crafted capture from aiming them all at one bucket).
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     calls: Vec<Call>,
     /// Sorted only when asked ([`Tracker::media_endpoints`]): insertion is per SDP body.
     media: FxHashMap<(IpAddr, u16), String>,
@@ -505,7 +507,7 @@ impl Tracker {
     /// messages in all.
     pub fn with_limits(max_calls: usize, keep_per_call: usize, max_messages_total: usize) -> Self {
         Tracker {
-            index: HashMap::new(),
+            index: HashMap::default(),
             calls: Vec::new(),
             media: FxHashMap::default(),
             words: Words::default(),
