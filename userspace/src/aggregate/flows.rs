@@ -457,7 +457,7 @@ pub struct Flows {
     /// The tunnel that carried each inner flow's first packet (index + 1), beside the table
     /// rather than in every flow's state: few flows are inner ones, and the state of all of
     /// them is what the hot path reads.
-    pub tunnel_of: rustc_hash::FxHashMap<FlowKey, u32>,
+    pub tunnel_of: foldhash::HashMap<FlowKey, u32>,
     /// The tunnel whose inner packet is being counted (index + 1; 0 outside any): set around
     /// the decoding of a tunnel's payload, so that the per-packet lookups need not carry it.
     pub inside: u32,

@@ -37,8 +37,6 @@ mod tunnels;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashSet;
-
 use crate::capture::Damage;
 use crate::decode::Malformed;
 use crate::event::{Event, PacketEvent};
@@ -221,7 +219,8 @@ pub struct Aggregator {
     ike: ike_table::IkeTable,
     esp: esp_table::EspTable,
     sip: dialog::Tracker,
-    rtp: FxHashSet<(IpAddr, u16)>,
+    /// SDP media endpoints (from packets: seeded hash, as the tables').
+    rtp: foldhash::HashSet<(IpAddr, u16)>,
     rtp_generation: u32,
     rtp_overflow: u64,
     reasm: reassembly::ip::Reassembler,
@@ -268,7 +267,7 @@ impl Aggregator {
             ike: Default::default(),
             esp: Default::default(),
             sip: dialog::Tracker::default(),
-            rtp: FxHashSet::default(),
+            rtp: Default::default(),
             rtp_generation: 0,
             rtp_overflow: 0,
             reasm: reassembly::ip::Reassembler::default(),

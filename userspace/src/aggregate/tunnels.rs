@@ -6,8 +6,6 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::{FxHashMap, FxHashSet};
-
 use super::ProcHandle;
 use crate::decode::openvpn;
 use crate::report::{TunnelKind, TunnelTransport};
@@ -215,7 +213,7 @@ pub struct TunnelState {
     /// Distinct identifiers seen past the [`MAX_IDS`] listed.
     pub ids_elided: u64,
     /// Every identifier seen, once the list outgrew [`SCAN_IDS`] (at most [`MAX_TOLD_IDS`]).
-    seen_ids: FxHashSet<Id>,
+    seen_ids: foldhash::HashSet<Id>,
     /// Packets whose identifier could not be told new or known: the set was at its cap, or
     /// the state at its memory limit.
     pub ids_untold: u64,
@@ -273,7 +271,9 @@ impl TunnelState {
 
 #[derive(Default)]
 pub struct Tunnels {
-    index: FxHashMap<Key, u32>,
+    /// Keys come from packets: a seeded hash (foldhash), so that a crafted capture cannot aim
+    /// them at one bucket (as the per-packet tables' own mix).
+    index: foldhash::HashMap<Key, u32>,
     /// The tunnel of the previous packet: most packets are in the same tunnel as the one
     /// before (a capture of one GTP-U path, one VPN), found by one compare instead of a hash.
     last: Option<(Key, u32)>,
@@ -334,7 +334,7 @@ impl Tunnels {
                     ports: seen.ports,
                     ids: Vec::new(),
                     ids_elided: 0,
-                    seen_ids: FxHashSet::default(),
+                    seen_ids: Default::default(),
                     ids_untold: 0,
                     may_grow: true,
                     variant: None,

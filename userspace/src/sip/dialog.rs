@@ -447,7 +447,7 @@ pub struct Tracker {
     index: HashMap<String, usize, foldhash::fast::RandomState>,
     calls: Vec<Call>,
     /// Sorted only when asked ([`Tracker::media_endpoints`]): insertion is per SDP body.
-    media: FxHashMap<(IpAddr, u16), String>,
+    media: foldhash::HashMap<(IpAddr, u16), String>,
     words: Words,
     kept_messages: usize,
     max_calls: usize,
@@ -509,7 +509,7 @@ impl Tracker {
         Tracker {
             index: HashMap::default(),
             calls: Vec::new(),
-            media: FxHashMap::default(),
+            media: Default::default(),
             words: Words::default(),
             kept_messages: 0,
             max_calls,
