@@ -49,14 +49,14 @@ fn whole(bytes: &[u8], first: u32) -> Seen {
 }
 
 /// A source that returns at most `step` bytes per read, and fails after `fail_at` bytes.
-struct Trickle<'a> {
-    b: &'a [u8],
+struct Trickle {
+    b: Vec<u8>,
     pos: usize,
     step: usize,
     fail_at: Option<usize>,
 }
 
-impl Read for Trickle<'_> {
+impl Read for Trickle {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.fail_at.is_some_and(|f| self.pos >= f) {
             return Err(std::io::Error::other("device gone"));
@@ -73,7 +73,7 @@ impl Read for Trickle<'_> {
 
 fn streamed(bytes: &[u8], window: usize, step: usize, first: u32) -> Seen {
     let mut s = Seen::default();
-    let src = Trickle { b: bytes, pos: 0, step, fail_at: None };
+    let src = Trickle { b: bytes.to_vec(), pos: 0, step, fail_at: None };
     match capture::stream_from(src, "test", window, first, &mut s) {
         Ok(n) => s.interfaces = n,
         Err(e) => s.damage = Some(Damage { offset: 0, what: format!("open: {e}") }),
@@ -124,7 +124,7 @@ fn a_read_error_keeps_what_came_before_and_names_the_offset() {
     };
     let full = whole(b, 0);
     let mut s = Seen::default();
-    let src = Trickle { b, pos: 0, step: 333, fail_at: Some(3000) };
+    let src = Trickle { b: b.clone(), pos: 0, step: 333, fail_at: Some(3000) };
     let n = capture::stream_from(src, name, 256, 0, &mut s).expect("the start was read");
     assert_eq!(n, 1);
     let d = s.damage.expect("the failure is reported");
@@ -134,19 +134,23 @@ fn a_read_error_keeps_what_came_before_and_names_the_offset() {
     assert_eq!(s.events[..], full.events[..s.events.len()], "what came before the failure is delivered unchanged");
 }
 
-/// A pcap file with one record far larger than the window, then a normal one.
+/// A pcap file with records far larger than the window (and than the room the read-ahead
+/// leaves for a cut record), between normal ones.
 #[test]
 fn a_record_larger_than_the_window_widens_it() {
     let mut b = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0];
-    for (i, len) in [(1u32, 200_000usize), (2, 60)] {
+    let records = [(1u32, 200_000usize), (2, 60), (3, 100_000), (4, 70_000), (5, 10), (6, 65_000)];
+    for (i, len) in records {
         for w in [i, 0, len as u32, len as u32] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         b.extend(std::iter::repeat_n(i as u8, len));
     }
     let want = whole(&b, 0);
-    assert_eq!(want.events.len(), 3, "{:?}", want.damage);
-    assert_eq!(streamed(&b, 128, 1000, 0), want);
+    assert_eq!(want.events.len(), 1 + records.len(), "{:?}", want.damage);
+    for (window, step) in [(128, 1000), (4096, 333), (65_536, 70_000), (1 << 20, 1 << 20)] {
+        assert_eq!(streamed(&b, window, step, 0), want, "window {window}, reads of {step}");
+    }
 }
 
 /// A length word beyond any real record is damage, in both readers, even when more of the

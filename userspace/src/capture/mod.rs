@@ -1,10 +1,11 @@
 //! Capture files (pcap, pcapng) turned into [`Event`]s.
 //!
 //! Two ways in, one pair of readers:
-//! - [`stream`] reads a file (or a pipe) through a small window buffer that is refilled as the
-//!   readers consume it: constant memory whatever the file's size, and the packets are read
-//!   from cache-warm memory (a memory-mapped multi-GB file cost twice as long here, in page
-//!   faults and in stalls on every first touch of a page);
+//! - [`stream`] reads a file (or a pipe) through small window buffers that a thread of its own
+//!   fills ahead while the readers consume the one before (`ahead`): constant memory whatever
+//!   the file's size, the kernel's copy of the file overlapped with the decoding, and the
+//!   packets read from recently written memory (a memory-mapped multi-GB file cost twice as
+//!   long here, in page faults and in stalls on every first touch of a page);
 //! - [`Capture`] holds a whole capture in memory (tests, fuzzing, small files).
 //!
 //! Reading stops at the first damage; everything before it has already been delivered, and
@@ -19,6 +20,7 @@ use crate::event::{Event, PacketEvent};
 // crate's top; callers of the readers have always found it here too.
 pub use crate::linktype;
 
+mod ahead;
 mod pcap;
 mod pcapng;
 pub mod recording;
@@ -126,35 +128,27 @@ pub trait Sink {
 pub fn stream(path: &Path, first_iface: u32, sink: &mut impl Sink) -> Result<u32, OpenError> {
     let name = path.display().to_string();
     if path.as_os_str() == "-" {
-        return stream_from(std::io::stdin().lock(), &name, WINDOW, first_iface, sink);
+        return stream_from(std::io::stdin(), &name, WINDOW, first_iface, sink);
     }
     let file = std::fs::File::open(path).map_err(|source| OpenError::Io { path: name.clone(), source })?;
     stream_from(file, &name, WINDOW, first_iface, sink)
 }
 
-/// [`stream`] from any reader, refilling `window` bytes at a time (the window grows when one
-/// record is larger). `name` is used in errors.
-pub fn stream_from(
-    mut src: impl Read,
+/// [`stream`] from any reader, `window` bytes at a time, read ahead by a thread of its own
+/// ([`ahead`]) while the window before is decoded (a record longer than a window is gathered
+/// whole). `name` is used in errors.
+pub fn stream_from<R: Read + Send + 'static>(
+    src: R,
     name: &str,
     window: usize,
     first_iface: u32,
     sink: &mut impl Sink,
 ) -> Result<u32, OpenError> {
     let window = window.max(64);
-    // The window is `buf[start..start + len]`: file bytes from offset `base` on. It is placed
-    // so that its address and its file offset agree modulo the page size; each read then
-    // copies page-cache bytes to the same offset within a page. (When the destination ran
-    // 1 to 31 bytes ahead of the source, the kernel's copy ran four times slower here.)
-    let mut buf = vec![0u8; window + PAGE];
-    let mut start = page_offset(&buf, 0);
-    let mut base = 0u64;
-    let mut len = 0usize;
-    // Set once the source has ended.
-    let mut eof = false;
-    let mut read_error: Option<std::io::Error> = None;
+    let mut reader = ahead::ReadAhead::spawn(src, window);
+    // The window is `buf[start..start + len]`.
+    let ahead::Chunk { mut buf, mut start, mut len, mut eof, error: mut read_error } = reader.next();
     let io = |source| OpenError::Io { path: name.to_string(), source };
-    fill(&mut src, &mut buf[start..], &mut len, &mut eof, &mut read_error);
     if len == 0 {
         if let Some(e) = read_error {
             return Err(io(e));
@@ -207,29 +201,31 @@ pub fn stream_from(
             }
             return Ok(ev.interfaces_seen());
         }
-        // The window ends inside a record: keep its start, read on after it.
+        // The window ends inside a record: its start goes in front of the next window's
+        // bytes, in the room the reader left there.
         let pos = ev.position();
         detached = Some(ev.detach());
-        base += pos as u64;
-        len -= pos;
-        if len + PAGE >= buf.len() {
-            // One record larger than the window: widen it (the readers refuse records over
-            // MAX_RECORD, so this stops there).
-            buf.resize((buf.len() * 2).min(MAX_RECORD + window + PAGE), 0);
+        let tail = len - pos;
+        let next = reader.next();
+        if tail <= next.start {
+            let mut b = next.buf;
+            b[next.start - tail..next.start].copy_from_slice(&buf[start + pos..start + len]);
+            reader.give_back(std::mem::replace(&mut buf, b));
+            (start, len) = (next.start - tail, tail + next.len);
+        } else {
+            // Longer than that room (a record larger than a window): gathered in this buffer,
+            // which then holds the record's start alone and grows by each window after.
+            buf.copy_within(start + pos..start + len, 0);
+            buf.truncate(tail);
+            buf.extend_from_slice(&next.buf[next.start..next.start + next.len]);
+            reader.give_back(next.buf);
+            (start, len) = (0, buf.len());
         }
-        let from = start + pos;
-        start = page_offset(&buf, base);
-        buf.copy_within(from..from + len, start);
-        fill(&mut src, &mut buf[start..], &mut len, &mut eof, &mut read_error);
+        eof = next.eof;
+        if next.error.is_some() {
+            read_error = next.error;
+        }
     }
-}
-
-const PAGE: usize = 4096;
-
-/// Where in `buf` the byte at file offset `at` goes so that both agree modulo [`PAGE`].
-fn page_offset(buf: &[u8], at: u64) -> usize {
-    let addr = buf.as_ptr() as usize % PAGE;
-    (at as usize % PAGE + PAGE - addr) % PAGE
 }
 
 /// Read until `buf` is full or the source ends (an error ends it too, kept for the report).
