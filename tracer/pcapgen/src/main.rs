@@ -1227,18 +1227,7 @@ fn signaling_main(args: &Args) -> Result<()> {
     let (n_ike, n_esp, n_sip) = templates.counts();
     let files = templates.files.join(",");
     let mut sim = signaling::Signaling::new(templates, peers, args.seed);
-    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut w = PcapWriter::new(file, 1, 0, TsPrecision::Micro)?;
-    let target = args.size_mb.saturating_mul(1 << 20);
-    let (mut written, mut packets, mut last) = (24u64, 0u64, 0u64);
-    while written < target {
-        last = sim.step();
-        let data = &sim.frame.buf;
-        w.write_packet(Timestamp((BASE_US + last) as i64 * 1000), data, data.len() as u32)?;
-        written += 16 + data.len() as u64;
-        packets += 1;
-    }
-    w.finish()?.flush()?;
+    let Written { bytes: written, packets, last } = write_pcap(args, &mut sim)?;
     let c = &sim.counts;
     let summary = format!(
         "generator=tuntrace-pcapgen/{GENERATOR_VERSION}\nprofile=signaling\nseed={}\nsize_mb={}\nformat=pcap\n\
@@ -1251,11 +1240,7 @@ templates_ike={n_ike}\ntemplates_esp={n_esp}\ntemplates_sip={n_sip}\ncorpus_file
         c.sip,
         Timestamp((BASE_US + last) as i64 * 1000),
     );
-    let summary_path = summary_path(&args.out);
-    // A pipe has no summary beside it: the figures go to stderr only.
-    if std::fs::metadata(&args.out).is_ok_and(|m| m.is_file()) {
-        std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
-    }
+    write_summary(&args.out, &summary)?;
     eprintln!(
         "tuntrace-pcapgen: signaling profile, {packets} packets ({} IKE, {} ESP, {} SIP) for {peers} hosts, {:.1} MiB in {:.2} s",
         c.ike,
@@ -1275,18 +1260,7 @@ fn tunnels_main(args: &Args) -> Result<()> {
     }
     let started = Instant::now();
     let mut sim = tunnels::TunnelMix::new(ues, args.seed);
-    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut w = PcapWriter::new(file, 1, 0, TsPrecision::Micro)?;
-    let target = args.size_mb.saturating_mul(1 << 20);
-    let (mut written, mut packets, mut last) = (24u64, 0u64, 0u64);
-    while written < target {
-        last = sim.step();
-        let data = &sim.frame.buf;
-        w.write_packet(Timestamp((BASE_US + last) as i64 * 1000), data, data.len() as u32)?;
-        written += 16 + data.len() as u64;
-        packets += 1;
-    }
-    w.finish()?.flush()?;
+    let Written { bytes: written, packets, last } = write_pcap(args, &mut sim)?;
     let c = &sim.counts;
     let summary = format!(
         "generator=tuntrace-pcapgen/{GENERATOR_VERSION}\nprofile=tunnels\nseed={}\nsize_mb={}\nformat=pcap\n\
@@ -1298,10 +1272,7 @@ ues={ues}\npackets={packets}\nbytes={written}\npackets_gtp={}\npackets_vxlan={}\
         c.inner_sip,
         Timestamp((BASE_US + last) as i64 * 1000),
     );
-    if std::fs::metadata(&args.out).is_ok_and(|m| m.is_file()) {
-        let summary_path = summary_path(&args.out);
-        std::fs::write(&summary_path, &summary).with_context(|| format!("cannot write {}", summary_path.display()))?;
-    }
+    write_summary(&args.out, &summary)?;
     eprintln!(
         "tuntrace-pcapgen: tunnels profile, {packets} packets ({} GTP-U, {} VXLAN) for {ues} subscribers, {:.1} MiB in {:.2} s",
         c.gtp,
@@ -1309,6 +1280,64 @@ ues={ues}\npackets={packets}\nbytes={written}\npackets_gtp={}\npackets_vxlan={}\
         written as f64 / 1048576.0,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// What [`write_pcap`] wrote: bytes (headers included), packets, the last packet's time.
+struct Written {
+    bytes: u64,
+    packets: u64,
+    last: u64,
+}
+
+/// A profile that makes one frame at a time (the signaling and tunnels profiles).
+trait Steps {
+    /// The next frame; its time in microseconds from the start.
+    fn step(&mut self) -> u64;
+    fn frame(&self) -> &[u8];
+}
+
+impl Steps for signaling::Signaling {
+    fn step(&mut self) -> u64 {
+        signaling::Signaling::step(self)
+    }
+    fn frame(&self) -> &[u8] {
+        &self.frame.buf
+    }
+}
+
+impl Steps for tunnels::TunnelMix {
+    fn step(&mut self) -> u64 {
+        tunnels::TunnelMix::step(self)
+    }
+    fn frame(&self) -> &[u8] {
+        &self.frame.buf
+    }
+}
+
+/// A profile's frames as pcap into `--out` until it holds `--size-mb`.
+fn write_pcap(args: &Args, sim: &mut impl Steps) -> Result<Written> {
+    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = PcapWriter::new(file, 1, 0, TsPrecision::Micro)?;
+    let target = args.size_mb.saturating_mul(1 << 20);
+    let mut n = Written { bytes: 24, packets: 0, last: 0 };
+    while n.bytes < target {
+        let t = sim.step();
+        let data = sim.frame();
+        w.write_packet(Timestamp((BASE_US + t) as i64 * 1000), data, data.len() as u32)?;
+        (n.bytes, n.packets, n.last) = (n.bytes + 16 + data.len() as u64, n.packets + 1, t);
+    }
+    w.finish()?.flush()?;
+    Ok(n)
+}
+
+/// `FILE.summary` beside a capture written to a file; a pipe has none (the figures go to
+/// stderr only).
+fn write_summary(out: &Path, summary: &str) -> Result<()> {
+    if std::fs::metadata(out).is_ok_and(|m| m.is_file()) {
+        let path = summary_path(out);
+        std::fs::write(&path, summary).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
 }
 
