@@ -24,6 +24,13 @@ pub(super) struct Chunk {
     pub error: Option<std::io::Error>,
 }
 
+impl Chunk {
+    /// No bytes, and the reason the source cannot give any.
+    fn failed(error: std::io::Error) -> Chunk {
+        Chunk { buf: Vec::new(), start: 0, len: 0, eof: true, error: Some(error) }
+    }
+}
+
 /// The windows of one capture, read ahead by a thread of its own.
 ///
 /// Always a thread, even on one core (where the hand-over costs about a tenth of the time it
@@ -59,7 +66,7 @@ impl ReadAhead {
             Err(e) => {
                 // No thread (a process at its limit): the stream sees the error as a failed read.
                 let (give, full) = mpsc::sync_channel(1);
-                let _ = give.send(Chunk { buf: Vec::new(), start: 0, len: 0, eof: true, error: Some(e) });
+                let _ = give.send(Chunk::failed(e));
                 ReadAhead { empty, full, size, _thread: None }
             }
         }
@@ -67,13 +74,7 @@ impl ReadAhead {
 
     /// The next window; only asked while the last one was not the end.
     pub fn next(&mut self) -> Chunk {
-        self.full.recv().unwrap_or_else(|_| Chunk {
-            buf: Vec::new(),
-            start: 0,
-            len: 0,
-            eof: true,
-            error: Some(std::io::Error::other("the reading thread stopped")),
-        })
+        self.full.recv().unwrap_or_else(|_| Chunk::failed(std::io::Error::other("the reading thread stopped")))
     }
 
     /// A buffer the stream is done with, for a later window.
