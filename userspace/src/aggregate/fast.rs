@@ -88,6 +88,9 @@ impl Aggregator {
         // counted). Only the first few packets of a batch wait.
         const SLOTS_AHEAD: usize = 12;
         const ENTRIES_AHEAD: usize = 4;
+        // And what an entry leads to that is written over in place (an IKE SA's oldest kept
+        // exchange) RING_AHEAD before, once the entry has arrived.
+        const RING_AHEAD: usize = 2;
         if batch.len() > MAX {
             for chunk in batch.chunks(MAX) {
                 self.packets(chunk);
@@ -100,7 +103,7 @@ impl Aggregator {
         let n = batch.len();
         // Taken out of `self` for the batch, to be filled while `self` is used.
         let mut parsed = self.parsed.take().unwrap_or_else(|| Box::new([Fast::NONE; BATCH]));
-        let (mut ahead, mut fetched) = (0, 0);
+        let (mut ahead, mut fetched, mut ringed) = (0, 0, 0);
         for (i, p) in batch.iter().enumerate() {
             while ahead < n && ahead < i + SLOTS_AHEAD {
                 let f = &mut parsed[ahead];
@@ -126,6 +129,13 @@ impl Aggregator {
                     }
                 }
                 fetched += 1;
+            }
+            while ringed < fetched && ringed < i + RING_AHEAD {
+                let f = &parsed[ringed];
+                if f.proto != 0 && f.esp.is_none() && f.ike != 0 {
+                    self.ike.prefetch_ring(f.ike);
+                }
+                ringed += 1;
             }
             let f = &parsed[i];
             if f.proto != 0 {

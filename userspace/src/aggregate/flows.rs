@@ -147,9 +147,9 @@ impl<K: TableKey, V> Table<K, V> {
     }
 
     /// The entry a key whose `table_hash` is `hash` probably has: the first along its probe
-    /// whose tag matches.
+    /// whose tag matches (the key not compared: for prefetching only).
     #[inline]
-    fn probable_entry(&self, hash: u64) -> Option<usize> {
+    pub fn probable_entry(&self, hash: u64) -> Option<usize> {
         let mask = self.slots.len() - 1;
         let tag = tag(hash);
         let mut i = (hash >> self.shift) as usize;

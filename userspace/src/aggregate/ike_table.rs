@@ -545,6 +545,16 @@ impl IkeTable {
         }
     }
 
+    /// Start loading the exchange the SA's next message writes over (the third stage, once
+    /// the SA is in): on a long-lived SA it was last touched a whole history ago, and reading
+    /// it to let it go waited on memory on nearly every message.
+    #[inline(always)]
+    pub fn prefetch_ring(&self, hash: u64) {
+        if let Some(sa) = self.by_ispi.probable_entry(hash).and_then(|e| self.sas.get(e)) {
+            sa.exchanges.prefetch_next_evicted();
+        }
+    }
+
     /// Let go of SAs deleted more than `ended` ns before `now`, or idle for more than `idle`
     /// ns; returns how many went.
     pub fn expire(&mut self, now: Timestamp, ended: Option<i64>, idle: Option<i64>) -> u64 {
