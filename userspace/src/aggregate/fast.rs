@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::{esp_table, flows, ike_table, Aggregator, FlowKey, Keyed, TableKey};
+use crate::decode::tunnel::{self as tun, gtp, vxlan, Payload};
 use crate::decode::{esp, ip, link};
 use crate::event::PacketEvent;
 
@@ -34,6 +35,10 @@ pub(super) struct Fast {
     /// The SA-key hash of a UDP packet on port 500 or 4500 with an IKE header's room (0 for
     /// none): its SA is prefetched as the flow's is.
     ike: u64,
+    /// The flow-key hash of what a GTP-U or VXLAN packet carries ([`inner_hint`]; 0 for
+    /// none): inner flows are as many as outer ones are few, and their lookups missed the
+    /// cache as outer ones did before the pipeline.
+    inner: u64,
 }
 
 impl Fast {
@@ -49,6 +54,7 @@ impl Fast {
         flow: Keyed { key: FlowKey::EMPTY, a_src: false, hash: 0 },
         esp: None,
         ike: 0,
+        inner: 0,
     };
 }
 
@@ -114,6 +120,8 @@ impl Aggregator {
                         self.esp.prefetch_slot(hash);
                     } else if f.ike != 0 {
                         self.ike.prefetch_slot(f.ike);
+                    } else if f.inner != 0 {
+                        self.flows.map.prefetch_slot(f.inner);
                     }
                 }
                 ahead += 1;
@@ -126,6 +134,8 @@ impl Aggregator {
                         self.esp.prefetch_entry(hash);
                     } else if f.ike != 0 {
                         self.ike.prefetch_sa(f.ike);
+                    } else if f.inner != 0 {
+                        self.flows.map.prefetch_entry(f.inner);
                     }
                 }
                 fetched += 1;
@@ -190,7 +200,7 @@ impl Aggregator {
         let (key, a_src) = FlowKey::v4(iface, proto, src, sport, dst, dport);
         let flow = Keyed { key, a_src, hash: key.table_hash() };
         // IKE on 500, or on 4500 behind the non-ESP marker (a 4500 packet without it is ESP).
-        let mut ike = 0;
+        let (mut ike, mut inner) = (0, 0);
         if esp.is_none() && proto == flows::UDP {
             let data = p.data.get(start..end).unwrap_or(&[]);
             let head = if sport == 4500 || dport == 4500 {
@@ -202,10 +212,38 @@ impl Aggregator {
             };
             if let Some(k) = head.and_then(ike_table::IkeKey::of_header) {
                 ike = k.table_hash();
+            } else {
+                inner = inner_hint(iface, sport, dport, data);
             }
         }
-        *f = Fast { proto, sport, dport, iface, src, dst, start: start as u32, end: end as u32, flow, esp, ike };
+        *f = Fast { proto, sport, dport, iface, src, dst, start: start as u32, end: end as u32, flow, esp, ike, inner };
     }
+}
+
+/// The flow-key hash of the IPv4 UDP or TCP packet a GTP-U (either port 2152) or VXLAN
+/// (destination port 4789) datagram on interface `iface` carries, as the decapsulation keys
+/// its flow; 0 for anything else. Only a hint for prefetching: the decapsulation decides.
+#[inline]
+fn inner_hint(iface: u32, sport: u16, dport: u16, data: &[u8]) -> u64 {
+    let ip = if sport == tun::PORT_GTP_U || dport == tun::PORT_GTP_U {
+        match gtp::parse(data).map(|g| g.payload) {
+            Ok(Payload::Ip(b)) => b,
+            _ => return 0,
+        }
+    } else if dport == tun::PORT_VXLAN {
+        match vxlan::parse(data).map(|v| v.payload) {
+            Ok(Payload::Ethernet(b)) if b.get(12..14) == Some(&[0x08, 0x00]) => &b[14..],
+            _ => return 0,
+        }
+    } else {
+        return 0;
+    };
+    let Some((src, dst, proto, l4)) = plain_ipv4(ip) else { return 0 };
+    let Some(p) = l4.first_chunk::<4>().filter(|_| proto == flows::UDP || proto == flows::TCP) else {
+        return 0;
+    };
+    let (sport, dport) = (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]));
+    FlowKey::v4(iface, proto, src, sport, dst, dport).0.table_hash()
 }
 
 /// The common IPv4 header (no options, not a fragment, sane length) read in place, giving
