@@ -558,13 +558,20 @@ fn gre_sequence_numbers() {
         [&[flags, 0, 0x08, 0x00][..], &key.to_be_bytes(), &seq[..n], &inner].concat()
     };
     let ppp = [&[0xff, 0x03, 0x00, 0x21][..], &inner].concat();
-    let pptp = |call: u16, seq: u32| {
+    // Enhanced GRE: a sequence number with a payload, an acknowledgment number, or both.
+    let pptp = |call: u16, seq: Option<u32>, ack: Option<u32>| {
+        let flags = if seq.is_some() { 0x30 } else { 0x20 };
+        let version = if ack.is_some() { 0x81 } else { 0x01 };
+        let payload = if seq.is_some() { &ppp[..] } else { &[][..] };
+        let seq = seq.map(|s| s.to_be_bytes().to_vec()).unwrap_or_default();
+        let ack = ack.map(|a| a.to_be_bytes().to_vec()).unwrap_or_default();
         [
-            &[0x30, 0x01, 0x88, 0x0b][..],
-            &(ppp.len() as u16).to_be_bytes(),
+            &[flags, version, 0x88, 0x0b][..],
+            &(payload.len() as u16).to_be_bytes(),
             &call.to_be_bytes(),
-            &seq.to_be_bytes(),
-            &ppp,
+            &seq,
+            &ack,
+            payload,
         ]
         .concat()
     };
@@ -578,41 +585,79 @@ fn gre_sequence_numbers() {
         frames.push(ipv4(47, B, A, &keyed(7, Some(seq))));
     }
     const C: [u8; 4] = [198, 51, 100, 3];
-    for (src, dst, call, seq) in
-        [(A, C, 6016, 1), (A, C, 6016, 2), (C, A, 17, 10), (A, C, 6016, 3), (A, C, 6016, 3), (C, A, 17, 12)]
-    {
-        frames.push(ipv4(47, src, dst, &pptp(call, seq)));
+    const D: [u8; 4] = [198, 51, 100, 4];
+    let calls = [
+        (A, C, 6016, Some(1), None),
+        (A, C, 6016, Some(2), None),
+        (C, A, 17, Some(10), Some(2)),
+        (A, C, 6016, Some(3), Some(10)),
+        (A, C, 6016, Some(3), None),
+        (C, A, 17, Some(12), None),
+        (C, A, 17, None, Some(3)),
+        // A sender that only acknowledges.
+        (D, A, 40, None, Some(7)),
+        (D, A, 40, None, Some(9)),
+    ];
+    for (src, dst, call, seq, ack) in calls {
+        frames.push(ipv4(47, src, dst, &pptp(call, seq, ack)));
     }
     let frames: Vec<Vec<u8>> = frames.iter().map(|f| ether(0x0800, f)).collect();
     let f = pcap("gre_sequence.pcap", EN10MB, &frames);
-    let r = check_built(&f, &[TunnelKind::Gre, TunnelKind::Gre]);
+    let r = check_built(&f, &[TunnelKind::Gre, TunnelKind::Gre, TunnelKind::Gre]);
 
-    // tshark's numbers per (sender, key or call ID), in frame order.
+    // tshark's sequence and acknowledgment numbers per (sender, key or call ID), in frame order.
     let mut numbers: BTreeMap<(String, u32), Vec<u32>> = BTreeMap::new();
-    for row in tshark(&f, &["ip.src", "gre.key", "gre.key.call_id", "gre.sequence_number"]) {
-        let Some(seq) = values(&row[3]).next() else { continue };
+    let mut acks: BTreeMap<(String, u32), Vec<u32>> = BTreeMap::new();
+    let fields = ["ip.src", "gre.key", "gre.key.call_id", "gre.sequence_number", "gre.ack_number"];
+    for row in tshark(&f, &fields) {
         let key = values(&row[1]).chain(values(&row[2])).next().expect("a key or call ID");
-        let src = values(&row[0]).next().unwrap().to_string();
-        numbers.entry((src, num(key) as u32)).or_default().push(num(seq) as u32);
+        let at = (values(&row[0]).next().unwrap().to_string(), num(key) as u32);
+        if let Some(seq) = values(&row[3]).next() {
+            numbers.entry(at.clone()).or_default().push(num(seq) as u32);
+        }
+        if let Some(ack) = values(&row[4]).next() {
+            acks.entry(at).or_default().push(num(ack) as u32);
+        }
     }
-    assert_eq!(numbers.len(), 4, "{numbers:?}");
-    let mut seen = BTreeMap::new();
+    assert_eq!((numbers.len(), acks.len()), (4, 3), "{numbers:?} {acks:?}");
+    let (mut seen, mut seen_acks) = (BTreeMap::new(), BTreeMap::new());
     for t in &r.tunnels {
-        let g = t.gre.as_ref().expect("GRE with sequence numbers has its sequences");
+        let g = t.gre.as_ref().expect("GRE with sequence or acknowledgment numbers has its sequences");
         assert_eq!(g.unfollowed_packets, 0);
         for q in &g.sequences {
             assert_eq!(q.seq_resyncs, 0, "{q:?}");
-            let got = (q.packets, q.first_seq, q.last_seq, q.seq_gaps, q.seq_reordered, q.seq_repeats);
-            seen.insert((q.sender.clone(), q.key.expect("keyed")), got);
+            let at = (q.sender.clone(), q.key.expect("keyed"));
+            if q.packets > 0 {
+                let (first, last) = (q.first_seq.expect("numbered"), q.last_seq.expect("numbered"));
+                seen.insert(at.clone(), (q.packets, first, last, q.seq_gaps, q.seq_reordered, q.seq_repeats));
+            } else {
+                assert_eq!((q.first_seq, q.last_seq), (None, None), "{q:?}");
+            }
+            if q.acks > 0 {
+                seen_acks.insert(at, (q.acks, q.last_ack.expect("an acknowledgment")));
+            }
         }
     }
     let want: BTreeMap<_, _> = numbers.iter().map(|(k, v)| (k.clone(), follow(v))).collect();
     assert_eq!(seen, want, "(packets, first, last, gaps, late, repeats) per sender and key: report, tshark's numbers");
     // The hand-worked figures of the wrapping stream, so the oracle above is checked too.
     assert_eq!(want[&("198.51.100.1".to_string(), 7)], (10, M - 3, 5, 1, 3, 1));
+    let want_acks: BTreeMap<_, _> =
+        acks.iter().map(|(k, v)| (k.clone(), (v.len() as u64, *v.last().unwrap()))).collect();
+    assert_eq!(seen_acks, want_acks, "(acknowledgments, latest) per sender and call ID: report, tshark");
+    assert_eq!(want_acks[&("198.51.100.4".to_string(), 40)], (2, 9));
     let text = run(&["replay", f.to_str().unwrap()]).stdout;
     assert!(
-        text.contains("#0 gre sequence from 198.51.100.2 key 7: 5 packets, 99..110, 7 missing, 1 late, 0 repeated"),
+        text.contains("#0 gre sequence from 198.51.100.2 key 7: 5 packets, 99..110, 7 missing, 1 late, 0 repeated\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#2 gre sequence from 198.51.100.4 key 40: no numbered packets; 2 acknowledgments, latest 9\n"),
+        "{text}"
+    );
+    assert!(text.contains("key 6016: 4 packets, 1..3, 0 missing, 0 late, 1 repeated; 1 acknowledgment, latest 10\n"));
+    assert!(
+        text.contains("key 17: 2 packets, 10..12, 1 missing, 0 late, 0 repeated; 2 acknowledgments, latest 3\n"),
         "{text}"
     );
 }

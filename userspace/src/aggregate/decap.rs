@@ -212,9 +212,9 @@ impl Aggregator {
                     if let Some(c) = g.call_id {
                         s.id(Id::Dec(c.into()));
                     }
-                    if let Some(seq) = g.seq {
+                    if g.seq.is_some() || g.ack.is_some() {
                         let key = g.key.or(g.call_id.map(u32::from));
-                        s.gre.get_or_insert_with(Default::default).observe(src, key, seq);
+                        s.gre.get_or_insert_with(Default::default).observe(src, key, g.seq, g.ack);
                     }
                     if s.variant.is_none() {
                         s.variant = match (g.version, g.protocol) {

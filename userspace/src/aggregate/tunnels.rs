@@ -101,13 +101,14 @@ pub struct OvpnState {
 
 /// The sequence numbers one GRE sender put under one key (RFC 2890: numbered per key and
 /// direction; PPTP's enhanced GRE: per call ID), followed in serial number arithmetic (they
-/// wrap from 2^32 - 1 to 0).
+/// wrap from 2^32 - 1 to 0), and the acknowledgment numbers it sent (PPTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GreStream {
     pub from: End,
     /// The GRE key or PPTP call ID the packets carried (`None`: no key).
     pub key: Option<u32>,
-    /// Packets with a sequence number.
+    /// Packets with a sequence number (0: the sender only acknowledged, and `first_seq`
+    /// and `last_seq` mean nothing).
     pub packets: u64,
     pub first_seq: u32,
     pub last_seq: u32,
@@ -121,26 +122,37 @@ pub struct GreStream {
     pub resyncs: u64,
     /// The numbers seen among the 64 up to `last_seq` (bit 0: `last_seq`).
     window: u64,
+    /// Packets with an acknowledgment number (PPTP: the highest number received in order
+    /// from the peer), with or without a sequence number of their own.
+    pub acks: u64,
+    /// The acknowledgment number of the latest of them.
+    pub last_ack: Option<u32>,
 }
 
 impl GreStream {
-    fn new(from: End, key: Option<u32>, seq: u32) -> Self {
+    fn new(from: End, key: Option<u32>) -> Self {
         GreStream {
             from,
             key,
-            packets: 1,
-            first_seq: seq,
-            last_seq: seq,
+            packets: 0,
+            first_seq: 0,
+            last_seq: 0,
             gaps: 0,
             reordered: 0,
             repeats: 0,
             resyncs: 0,
-            window: 1,
+            window: 0,
+            acks: 0,
+            last_ack: None,
         }
     }
 
-    /// Follow sequence number `seq` (not the stream's first).
+    /// Follow sequence number `seq`.
     fn sequence(&mut self, seq: u32) {
+        if self.packets == 0 {
+            (self.packets, self.first_seq, self.last_seq, self.window) = (1, seq, seq, 1);
+            return;
+        }
         self.packets += 1;
         let ahead = seq.wrapping_sub(self.last_seq) as i32;
         if ahead > 0 {
@@ -182,19 +194,33 @@ impl GreStream {
 #[derive(Debug, Default)]
 pub struct GreState {
     pub streams: Vec<GreStream>,
-    /// Packets with a sequence number of streams past [`MAX_GRE_STREAMS`], not followed.
+    /// Packets with a sequence or acknowledgment number of streams past [`MAX_GRE_STREAMS`],
+    /// not followed.
     pub unfollowed: u64,
 }
 
 impl GreState {
-    /// A packet from `from` with GRE key (or PPTP call ID) `key` and sequence number `seq`.
-    pub fn observe(&mut self, from: End, key: Option<u32>, seq: u32) {
-        if let Some(s) = self.streams.iter_mut().find(|s| s.key == key && s.from == from) {
+    /// A packet from `from` with GRE key (or PPTP call ID) `key` carrying a sequence number
+    /// `seq` or an acknowledgment number `ack` (or both).
+    pub fn observe(&mut self, from: End, key: Option<u32>, seq: Option<u32>, ack: Option<u32>) {
+        let i = match self.streams.iter().position(|s| s.key == key && s.from == from) {
+            Some(i) => i,
+            None if self.streams.len() < MAX_GRE_STREAMS => {
+                self.streams.push(GreStream::new(from, key));
+                self.streams.len() - 1
+            }
+            None => {
+                self.unfollowed += 1;
+                return;
+            }
+        };
+        let s = &mut self.streams[i];
+        if let Some(seq) = seq {
             s.sequence(seq);
-        } else if self.streams.len() < MAX_GRE_STREAMS {
-            self.streams.push(GreStream::new(from, key, seq));
-        } else {
-            self.unfollowed += 1;
+        }
+        if let Some(ack) = ack {
+            s.acks += 1;
+            s.last_ack = Some(ack);
         }
     }
 }
@@ -412,11 +438,30 @@ mod tests {
         assert_eq!(t.list[0].ids_untold, 1 + 10);
     }
 
+    /// A sender that acknowledges before it numbers a packet: its first number starts the
+    /// stream, and the latest acknowledgment is kept.
+    #[test]
+    fn acknowledgments_with_and_without_numbers() {
+        let mut g = GreState::default();
+        let from = End::Ip([192, 0, 2, 1].into(), 0);
+        g.observe(from, Some(40), None, Some(7));
+        assert_eq!((g.streams[0].packets, g.streams[0].acks, g.streams[0].last_ack), (0, 1, Some(7)));
+        g.observe(from, Some(40), Some(3), Some(5));
+        g.observe(from, Some(40), Some(4), None);
+        let s = &g.streams[0];
+        assert_eq!((s.packets, s.first_seq, s.last_seq, s.gaps, s.repeats), (2, 3, 4, 0, 0));
+        assert_eq!((s.acks, s.last_ack), (2, Some(5)));
+        for k in 0..MAX_GRE_STREAMS as u32 {
+            g.observe(from, Some(100 + k), None, Some(1));
+        }
+        assert_eq!((g.streams.len(), g.unfollowed), (MAX_GRE_STREAMS, 1));
+    }
+
     fn run(seqs: &[u32]) -> (u64, u32, u32, u64, u64, u64, u64) {
         let mut g = GreState::default();
         let from = End::Ip([192, 0, 2, 1].into(), 0);
         for &s in seqs {
-            g.observe(from, Some(1), s);
+            g.observe(from, Some(1), Some(s), None);
         }
         let s = &g.streams[0];
         (s.packets, s.first_seq, s.last_seq, s.gaps, s.reordered, s.repeats, s.resyncs)
@@ -446,14 +491,14 @@ mod tests {
         let mut g = GreState::default();
         let a = End::Ip([192, 0, 2, 1].into(), 0);
         let b = End::Ip([192, 0, 2, 2].into(), 0);
-        g.observe(a, Some(1), 10);
-        g.observe(b, Some(1), 10);
-        g.observe(a, None, 10);
-        g.observe(a, Some(1), 11);
+        g.observe(a, Some(1), Some(10), None);
+        g.observe(b, Some(1), Some(10), None);
+        g.observe(a, None, Some(10), None);
+        g.observe(a, Some(1), Some(11), None);
         assert_eq!(g.streams.len(), 3);
         assert_eq!((g.streams[0].packets, g.streams[0].repeats), (2, 0));
         for k in 0..MAX_GRE_STREAMS as u32 + 5 {
-            g.observe(a, Some(100 + k), 1);
+            g.observe(a, Some(100 + k), Some(1), None);
         }
         assert_eq!((g.streams.len(), g.unfollowed), (MAX_GRE_STREAMS, 8));
     }

@@ -285,19 +285,25 @@ fn tunnels(o: &mut String, r: &Report) {
         }
         if let Some(g) = &t.gre {
             for q in &g.sequences {
-                let _ = writeln!(
-                    o,
-                    "  #{i} gre sequence from {}{}: {} packets, {}..{}, {} missing, {} late, {} repeated{}",
-                    q.sender,
-                    q.key.map(|k| format!(" key {k}")).unwrap_or_default(),
-                    q.packets,
-                    q.first_seq,
-                    q.last_seq,
-                    q.seq_gaps,
-                    q.seq_reordered,
-                    q.seq_repeats,
-                    if q.seq_resyncs > 0 { format!(", {} restarts", q.seq_resyncs) } else { String::new() }
-                );
+                let key = q.key.map(|k| format!(" key {k}")).unwrap_or_default();
+                let numbers = match (q.first_seq, q.last_seq) {
+                    (Some(first), Some(last)) => format!(
+                        "{} packets, {first}..{last}, {} missing, {} late, {} repeated{}",
+                        q.packets,
+                        q.seq_gaps,
+                        q.seq_reordered,
+                        q.seq_repeats,
+                        if q.seq_resyncs > 0 { format!(", {} restarts", q.seq_resyncs) } else { String::new() }
+                    ),
+                    _ => "no numbered packets".to_string(),
+                };
+                let acks = match q.last_ack {
+                    Some(last) if q.acks > 0 => {
+                        format!("; {} acknowledgment{}, latest {last}", q.acks, if q.acks == 1 { "" } else { "s" })
+                    }
+                    _ => String::new(),
+                };
+                let _ = writeln!(o, "  #{i} gre sequence from {}{key}: {numbers}{acks}", q.sender);
             }
             if g.unfollowed_packets > 0 {
                 let _ = writeln!(

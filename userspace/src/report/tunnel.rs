@@ -102,7 +102,8 @@ pub struct OpenVpnTunnel {
 pub struct GreTunnel {
     /// One per sender and key (or PPTP call ID), at most 16, in order of first packet.
     pub sequences: Vec<GreSequence>,
-    /// Packets with a sequence number of senders and keys past the 16 followed.
+    /// Packets with a sequence or acknowledgment number of senders and keys past the 16
+    /// followed.
     pub unfollowed_packets: u64,
 }
 
@@ -115,8 +116,9 @@ pub struct GreSequence {
     pub key: Option<u32>,
     /// Packets with a sequence number.
     pub packets: u64,
-    pub first_seq: u32,
-    pub last_seq: u32,
+    /// The lowest and highest numbers (`None` when the sender only acknowledged).
+    pub first_seq: Option<u32>,
+    pub last_seq: Option<u32>,
     /// Numbers skipped: lost, or not arrived yet (a late packet takes its number out again).
     pub seq_gaps: u64,
     /// Packets whose number was seen before: duplicates and replays.
@@ -125,4 +127,8 @@ pub struct GreSequence {
     pub seq_reordered: u64,
     /// Numbers 65,536 or more ahead, or more than 64 behind: taken as the sender starting over.
     pub seq_resyncs: u64,
+    /// Packets with an acknowledgment number (PPTP), with or without a number of their own.
+    pub acks: u64,
+    /// The acknowledgment number of the latest of them.
+    pub last_ack: Option<u32>,
 }

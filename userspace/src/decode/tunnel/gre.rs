@@ -38,6 +38,8 @@ pub fn parse(b: &[u8]) -> Result<Gre<'_>, Malformed> {
         v
     };
     let (mut key, mut call_id, mut seq, mut ack) = (None, None, None, None);
+    // PPTP's payload length (the key's high half): 0 for an acknowledgment alone.
+    let mut pptp_len = None;
     match version {
         0 => {
             if c || r {
@@ -58,7 +60,9 @@ pub fn parse(b: &[u8]) -> Result<Gre<'_>, Malformed> {
             if c || r || !k || protocol != 0x880b {
                 return Err(Malformed::new("pptp gre header not as RFC 2637 says"));
             }
-            call_id = Some(word(&mut at)? as u16);
+            let key_word = word(&mut at)?;
+            call_id = Some(key_word as u16);
+            pptp_len = Some(usize::from((key_word >> 16) as u16));
             if s {
                 seq = Some(word(&mut at)?);
             }
@@ -79,7 +83,13 @@ pub fn parse(b: &[u8]) -> Result<Gre<'_>, Malformed> {
             let skip = if e[11] & 0x01 != 0 { 20 } else { 12 };
             Payload::Ethernet(rest.get(skip..).ok_or(Malformed::new("erspan header truncated"))?)
         }
-        0x880b => Payload::Ppp(super::ppp::strip_hdlc(rest)),
+        // An acknowledgment alone carries nothing; a payload is bounded by its announced
+        // length (all there is when a capture cut it shorter).
+        0x880b => match pptp_len {
+            Some(0) => Payload::None,
+            Some(n) => Payload::Ppp(super::ppp::strip_hdlc(&rest[..n.min(rest.len())])),
+            None => Payload::Ppp(super::ppp::strip_hdlc(rest)),
+        },
         p => by_ethertype(p, rest),
     };
     Ok(Gre { version, protocol, key, call_id, seq, ack, payload })
@@ -121,11 +131,19 @@ mod tests {
 
     #[test]
     fn pptp_enhanced_gre() {
-        // K S, version 1 with A: payload length 4, call ID 6016, seq 3, ack 2, PPP IPv4.
-        let b = [0x30, 0x81, 0x88, 0x0b, 0, 4, 0x17, 0x80, 0, 0, 0, 3, 0, 0, 0, 2, 0xff, 0x03, 0x00, 0x21, 0x45];
+        // K S, version 1 with A: payload length 5, call ID 6016, seq 3, ack 2, PPP IPv4.
+        let b = [0x30, 0x81, 0x88, 0x0b, 0, 5, 0x17, 0x80, 0, 0, 0, 3, 0, 0, 0, 2, 0xff, 0x03, 0x00, 0x21, 0x45];
         let g = parse(&b).unwrap();
         assert_eq!((g.version, g.call_id, g.seq, g.ack), (1, Some(6016), Some(3), Some(2)));
         assert_eq!(g.payload, Payload::Ppp(&[0x00, 0x21, 0x45]));
+        // Bytes past the announced length are not the payload's; a payload cut short is all
+        // there is.
+        let long = [&b[..], &[0xee, 0xee]].concat();
+        assert_eq!(parse(&long).unwrap().payload, Payload::Ppp(&[0x00, 0x21, 0x45]));
+        assert_eq!(parse(&b[..20]).unwrap().payload, Payload::Ppp(&[0x00, 0x21]));
+        // An acknowledgment alone (no S, payload length 0): nothing inside, and no damage.
+        let g = parse(&[0x20, 0x81, 0x88, 0x0b, 0, 0, 0x17, 0x80, 0, 0, 0, 9]).unwrap();
+        assert_eq!((g.seq, g.ack, g.payload), (None, Some(9), Payload::None));
         // Version 1 without the key is not PPTP.
         assert!(parse(&[0x10, 0x01, 0x88, 0x0b, 0, 0, 0, 1]).is_err());
     }
