@@ -858,6 +858,76 @@ fn nflog_link_type() {
     }
 }
 
+/// MPLS-labelled Ethernet (0x8847, 0x8848), as on a carrier's backbone: label stacks of one to
+/// three entries, behind a VLAN tag, IPv6 inside, and an Ethernet pseudowire (without a control
+/// word, between two Cisco addresses: tshark tells the two forms apart by vendor codes; the
+/// control-word form is checked in the link decoder's tests). Flows and Call-IDs as tshark reads
+/// them; nothing counted as damage.
+#[test]
+fn mpls_labelled_ethernet() {
+    let label = |value: u32, bottom: bool| (value << 12 | u32::from(bottom) << 8 | 64).to_be_bytes().to_vec();
+    let stack = |labels: &[u32]| -> Vec<u8> {
+        labels.iter().enumerate().flat_map(|(i, &l)| label(l, i + 1 == labels.len())).collect()
+    };
+    let msg = |n: u32, src: [u8; 4], dst: [u8; 4], first: &str, cseq: &str| {
+        ipv4(17, src, dst, &udp(5060, 5060, &sip(first, &format!("mpls-{n}"), cseq, "")))
+    };
+    let (ue, pcscf) = ([10, 20, 0, 1], [10, 20, 0, 2]);
+    let v6 = ipv6(
+        17,
+        "2001:db8::1",
+        "2001:db8::2",
+        &udp(5060, 5060, &sip("OPTIONS sip:x SIP/2.0", "mpls-6", "1 OPTIONS", "")),
+    );
+    // Cisco's vendor code (00:00:0c) at both ends.
+    let mut pw_frame = vec![0x00, 0x00, 0x0c, 0x11, 0x22, 0x33, 0x00, 0x00, 0x0c, 0x44, 0x55, 0x66, 0x08, 0x00];
+    pw_frame.extend(msg(3, [10, 21, 0, 1], [10, 21, 0, 2], "OPTIONS sip:q SIP/2.0", "1 OPTIONS"));
+    let frames = vec![
+        ether(
+            0x8847,
+            &[stack(&[16, 17]), msg(1, ue, pcscf, "REGISTER sip:ims.example SIP/2.0", "1 REGISTER")].concat(),
+        ),
+        ether(0x8847, &[stack(&[18]), msg(1, pcscf, ue, "SIP/2.0 200 OK", "1 REGISTER")].concat()),
+        ether(
+            0x8100,
+            &[
+                &[0, 100, 0x88, 0x47][..],
+                &stack(&[20, 21, 22]),
+                &msg(2, ue, pcscf, "OPTIONS sip:p SIP/2.0", "1 OPTIONS"),
+            ]
+            .concat(),
+        ),
+        ether(0x8848, &[stack(&[30]), v6].concat()),
+        ether(0x8847, &[stack(&[40]), pw_frame].concat()),
+    ];
+    let f = pcap("mpls.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    let rows = tshark(&f, &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
+    assert_eq!(rows.len(), frames.len(), "tshark reads every frame");
+    let want: BTreeSet<Conv> = rows
+        .iter()
+        .map(|r| {
+            let (a, b) = if r[0].is_empty() { (&r[2], &r[3]) } else { (&r[0], &r[1]) };
+            conv(a, num(&r[4]) as u16, b, num(&r[5]) as u16)
+        })
+        .collect();
+    assert_eq!(want.len(), 3, "tshark follows every stack and the pseudowire: {rows:?}");
+    assert_eq!(r.flows.len(), 3, "{:?}", r.flows);
+    let got: BTreeSet<Conv> =
+        r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+    assert_eq!(got, want);
+    let call_ids: BTreeSet<String> = rows.iter().map(|r| r[6].clone()).collect();
+    let ours: BTreeSet<String> = r
+        .sip
+        .dialogs
+        .iter()
+        .map(|d| d.call_id.clone())
+        .chain(r.sip.registrations.iter().map(|g| g.call_id.clone()))
+        .collect();
+    assert_eq!(ours, call_ids);
+}
+
 /// ENC (109), OpenBSD's `tcpdump -i enc0`: IPsec traffic in the clear behind a header naming
 /// the address family and the SA's SPI. Flows and Call-IDs as tshark reads them.
 #[test]

@@ -27,6 +27,11 @@ pub const PPP_WITH_DIR: u32 = 204;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+
+/// Labels walked before an MPLS stack is taken for garbage (real stacks hold two to four).
+const MAX_MPLS_LABELS: usize = 16;
 
 /// Stacked VLAN tags beyond this are not real traffic (QinQ uses two); stop walking.
 const MAX_VLAN_TAGS: usize = 8;
@@ -265,7 +270,14 @@ fn ethernet(frame: &[u8]) -> Result<L3<'_>, Malformed> {
 
 /// Dispatch on an ethertype, walking any 802.1Q / 802.1ad tags first.
 #[inline]
-fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malformed> {
+fn ethertype_payload(ethertype: u16, rest: &[u8]) -> Result<L3<'_>, Malformed> {
+    ethertype_payload_in(ethertype, rest, true)
+}
+
+/// [`ethertype_payload`], following an MPLS label stack only when `mpls` (not inside a
+/// pseudowire's frame: each level would be a frame inside a frame, without bound).
+#[inline]
+fn ethertype_payload_in(mut ethertype: u16, mut rest: &[u8], mpls: bool) -> Result<L3<'_>, Malformed> {
     let mut tags = 0;
     while matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
         tags += 1;
@@ -281,10 +293,76 @@ fn ethertype_payload(mut ethertype: u16, mut rest: &[u8]) -> Result<L3<'_>, Malf
         ETHERTYPE_ARP | ETHERTYPE_RARP => L3::Arp,
         ETHERTYPE_PPPOE_SESSION => L3::Pppoe(rest),
         ETHERTYPE_PPPOE_DISCOVERY => L3::PppoeDiscovery(rest),
+        ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST if mpls => mpls_payload(ethertype, rest)?,
         // Below 0x0600 the field is an 802.3 length and LLC follows: not decoded.
         t if t < 0x0600 => L3::Unsupported,
         t => L3::Other { ethertype: t },
     })
+}
+
+/// Where an MPLS label stack (RFC 3032) ends: the offset just past the label with the
+/// bottom-of-stack bit. `Err` for a stack cut short or deeper than [`MAX_MPLS_LABELS`].
+pub(crate) fn mpls_stack_end(b: &[u8]) -> Result<usize, Malformed> {
+    for label in 0..MAX_MPLS_LABELS {
+        let entry = b.get(label * 4..label * 4 + 4).ok_or(Malformed::new("mpls label stack truncated"))?;
+        if entry[2] & 0x01 != 0 {
+            return Ok(label * 4 + 4);
+        }
+    }
+    Err(Malformed::new("mpls label stack too deep"))
+}
+
+/// What an MPLS-labelled frame carries: IPv4 or IPv6 when the first nibble after the stack
+/// says so (as tcpdump and tshark read it); otherwise an Ethernet pseudowire (RFC 4448), with
+/// or without its control word (RFC 4385: four bytes, first nibble 0), followed into its frame
+/// once (VLAN tags included, not another label stack). Which of the two it is shows in where
+/// an ethertype tuntrace decodes sits (tshark guesses from the first bytes' vendor codes);
+/// when both read, the frame without a control word is taken. Anything else is not decoded.
+fn mpls_payload(ethertype: u16, rest: &[u8]) -> Result<L3<'_>, Malformed> {
+    let at = mpls_stack_end(rest)?;
+    let payload = &rest[at..];
+    let first = payload.first().map(|v| v >> 4);
+    if let Some(4) = first {
+        return Ok(L3::Ipv4(payload));
+    }
+    if let Some(6) = first {
+        return Ok(L3::Ipv6(payload));
+    }
+    let Some(frame) = pseudowire_frame(payload) else {
+        return Ok(L3::Other { ethertype });
+    };
+    Ok(match ethertype_payload_in(be16(frame, 12).unwrap_or(0), &frame[14..], false)? {
+        L3::Other { .. } | L3::Unsupported => L3::Other { ethertype },
+        l3 => l3,
+    })
+}
+
+/// The Ethernet frame an MPLS pseudowire carries after its label stack (`payload`), behind a
+/// control word (RFC 4385: four bytes, first nibble 0) or not: the form with a decoded
+/// ethertype where an Ethernet header has one; without the control word when both read.
+pub(crate) fn pseudowire_frame(payload: &[u8]) -> Option<&[u8]> {
+    let decoded_at = |off: usize| be16(payload, off).is_some_and(pseudowire_ethertype);
+    if decoded_at(12) {
+        Some(payload)
+    } else if payload.first().is_some_and(|b| b >> 4 == 0) && decoded_at(16) {
+        Some(&payload[4..])
+    } else {
+        None
+    }
+}
+
+/// Ethertypes that tell a pseudowire's Ethernet header apart: those decoded here.
+fn pseudowire_ethertype(t: u16) -> bool {
+    matches!(
+        t,
+        ETHERTYPE_IPV4
+            | ETHERTYPE_IPV6
+            | ETHERTYPE_VLAN
+            | ETHERTYPE_QINQ
+            | ETHERTYPE_QINQ_OLD
+            | ETHERTYPE_PPPOE_SESSION
+            | ETHERTYPE_PPPOE_DISCOVERY
+    )
 }
 
 /// Linux "cooked" headers carry an ethertype, except for a few device types where the field
@@ -442,6 +520,46 @@ mod tests {
         assert_eq!(decode(EN10MB, &eth(0x88cc, &[1])).unwrap().l3, L3::Other { ethertype: 0x88cc });
         assert_eq!(decode(EN10MB, &eth(46, &[0xaa, 0xaa, 3])).unwrap().l3, L3::Unsupported);
         assert_eq!(decode(EN10MB, &[0; 13]), Err(Malformed::new("ethernet header truncated")));
+    }
+
+    #[test]
+    fn mpls_label_stacks() {
+        // Two labels (16, then 17 with the bottom-of-stack bit), then IPv4; behind a VLAN tag too.
+        let stack = [0x00, 0x01, 0x00, 0x40, 0x00, 0x01, 0x11, 0x40];
+        let p = [&stack[..], &IP4].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &p)).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let tagged = [&[0x00, 0x64, 0x88, 0x47][..], &p].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8100, &tagged)).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let p6 = [&stack[4..], &IP6_HEAD].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8848, &p6)).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        // An Ethernet pseudowire behind its control word, carrying IPv4, and one without (its
+        // destination address starting with a 0 nibble too); VLAN-tagged inside.
+        let pw = [&stack[..], &[0, 0, 0x12, 0x34], &eth(0x0800, &IP4)].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &pw)).unwrap().l3, L3::Ipv4(&IP4[..]));
+        let mut plain = eth(0x86dd, &IP6_HEAD);
+        plain[0] = 0x00;
+        let pw = [&stack[..], &plain].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &pw)).unwrap().l3, L3::Ipv6(&IP6_HEAD[..]));
+        let tagged_pw = [&stack[..], &eth(0x8100, &[&[0, 7, 0x08, 0x00][..], &IP4].concat())].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &tagged_pw)).unwrap().l3, L3::Ipv4(&IP4[..]));
+        // Labels again behind the pseudowire's VLAN tag: not followed, however deep it goes.
+        let mut nested = [&stack[..], &IP4].concat();
+        for _ in 0..2_000 {
+            let tagged = eth(0x8100, &[&[0, 7, 0x88, 0x47][..], &nested].concat());
+            nested = [&stack[..], &tagged].concat();
+        }
+        assert_eq!(decode(EN10MB, &eth(0x8847, &nested)).unwrap().l3, L3::Other { ethertype: 0x8847 });
+        // A pseudowire whose frame is labelled again, or carries what is not decoded: not followed.
+        let again = [&stack[..], &[0, 0, 0, 0], &eth(0x8847, &p)].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &again)).unwrap().l3, L3::Other { ethertype: 0x8847 });
+        let lldp = [&stack[..], &[0, 0, 0, 0], &eth(0x88cc, &[1; 20])].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &lldp)).unwrap().l3, L3::Other { ethertype: 0x8847 });
+        // Something else after the stack, a stack cut short, one that never ends.
+        let other = [&stack[..], &[0x20; 8]].concat();
+        assert_eq!(decode(EN10MB, &eth(0x8847, &other)).unwrap().l3, L3::Other { ethertype: 0x8847 });
+        assert_eq!(decode(EN10MB, &eth(0x8847, &stack[..6])), Err(Malformed::new("mpls label stack truncated")));
+        let endless = [0x00, 0x01, 0x00, 0x40].repeat(MAX_MPLS_LABELS + 1);
+        assert_eq!(decode(EN10MB, &eth(0x8847, &endless)), Err(Malformed::new("mpls label stack too deep")));
     }
 
     #[test]

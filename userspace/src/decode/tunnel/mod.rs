@@ -55,25 +55,18 @@ pub(crate) fn by_ethertype(proto: u16, rest: &[u8]) -> Payload<'_> {
     }
 }
 
-/// Labels walked before an MPLS stack is taken for garbage.
-const MAX_MPLS_LABELS: usize = 16;
-
 /// An MPLS label stack (RFC 3032), as carriers put it in GRE: the labels up to the one with
-/// the bottom-of-stack bit, then IP when the first nibble says IPv4 or IPv6 (a pseudowire's
-/// control word starts with 0 and is not followed).
+/// the bottom-of-stack bit, then IP when the first nibble says IPv4 or IPv6, or an Ethernet
+/// pseudowire (with or without its control word, as [`link::pseudowire_frame`] tells).
+///
+/// [`link::pseudowire_frame`]: crate::decode::link::pseudowire_frame
 fn mpls(b: &[u8]) -> Payload<'_> {
-    let mut at = 0;
-    for _ in 0..MAX_MPLS_LABELS {
-        let Some(entry) = b.get(at..at + 4) else { return Payload::None };
-        at += 4;
-        if entry[2] & 0x01 != 0 {
-            return match b.get(at).map(|v| v >> 4) {
-                Some(4 | 6) => Payload::Ip(&b[at..]),
-                _ => Payload::None,
-            };
-        }
+    let Ok(at) = crate::decode::link::mpls_stack_end(b) else { return Payload::None };
+    let rest = &b[at..];
+    match rest.first().map(|v| v >> 4) {
+        Some(4 | 6) => Payload::Ip(rest),
+        _ => crate::decode::link::pseudowire_frame(rest).map_or(Payload::None, Payload::Ethernet),
     }
-    Payload::None
 }
 
 #[cfg(test)]
@@ -87,8 +80,14 @@ mod tests {
         let b = [0, 0x01, 0x00, 64, 0, 0x02, 0x01, 64, 0x45, 0];
         assert_eq!(by_ethertype(0x8847, &b), Payload::Ip(&[0x45, 0]));
         assert_eq!(by_ethertype(0x8847, &b[..6]), Payload::None);
-        // A pseudowire control word after the stack: not followed.
+        // A control word with nothing behind it that reads as Ethernet: not followed.
         assert_eq!(by_ethertype(0x8847, &[0, 0x01, 0x01, 64, 0, 0, 0, 0]), Payload::None);
+        // An Ethernet pseudowire behind a control word, and one without.
+        let frame = [&[0x00, 0x00, 0x0c, 1, 2, 3, 0x00, 0x00, 0x0c, 4, 5, 6, 0x08, 0x00][..], &[0x45, 0]].concat();
+        let cw = [&[0, 0x01, 0x01, 64, 0, 0, 0, 9][..], &frame].concat();
+        assert_eq!(by_ethertype(0x8847, &cw), Payload::Ethernet(&frame));
+        let plain = [&[0, 0x01, 0x01, 64][..], &frame].concat();
+        assert_eq!(by_ethertype(0x8847, &plain), Payload::Ethernet(&frame));
     }
 
     proptest! {
