@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use tuntrace_core::report::{App, Report, TunnelKind};
+use tuntrace_core::report::{App, Encap, Report, TunnelKind};
 
 /// tshark's fields of every frame, with the heuristics a tunnel on an unusual port needs.
 fn tshark(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
@@ -926,6 +926,106 @@ fn mpls_labelled_ethernet() {
         .chain(r.sip.registrations.iter().map(|g| g.call_id.clone()))
         .collect();
     assert_eq!(ours, call_ids);
+}
+
+/// IKE and ESP in TCP (RFC 8229): the IKE and ESP-in-UDP datagrams of a corpus capture carried
+/// instead in one TCP stream (the initiator's "IKETCP" prefix, 2-byte lengths; records split
+/// across segments and several in one segment), on port 4500 and on 443. The IKE SAs and the ESP
+/// SAs' packets and sequence numbers as tshark reads them in the original datagrams.
+#[test]
+fn ike_and_esp_in_tcp() {
+    let Some(dir) = corpus_dir() else { return };
+    let src = dir.join("ikev2_natt_espudp.pcapng");
+    let rows = tshark(&src, &["ip.src", "udp.payload"]);
+    let initiator = rows[0][0].clone();
+    // (from the initiator, record payload): keepalives (one 0xff byte) are not carried in TCP.
+    let records: Vec<(bool, Vec<u8>)> = rows
+        .iter()
+        .filter(|r| r[1].len() > 2)
+        .map(|r| {
+            (
+                r[0] == initiator,
+                (0..r[1].len()).step_by(2).map(|i| num(&format!("0x{}", &r[1][i..i + 2])) as u8).collect(),
+            )
+        })
+        .collect();
+    assert!(records.len() > 20, "{}", records.len());
+    let oracle = tshark(&src, &["isakmp.ispi", "isakmp.rspi", "esp.spi", "esp.sequence"]);
+    for port in [4500u16, 443] {
+        let (cport, mut cseq, mut sseq) = (40_000u16, 1_000u32, 9_000u32);
+        let seg = |from_client: bool, cseq: &mut u32, sseq: &mut u32, flags: u8, data: &[u8]| {
+            let (s, d, sp, dp) = if from_client { (A, B, cport, port) } else { (B, A, port, cport) };
+            let (seq, ack) = if from_client { (*cseq, *sseq) } else { (*sseq, *cseq) };
+            let grow = data.len() as u32 + u32::from(flags & 0x02 != 0);
+            if from_client {
+                *cseq += grow;
+            } else {
+                *sseq += grow;
+            }
+            ether(0x0800, &ipv4(6, s, d, &tcp(sp, dp, seq, ack, flags, data)))
+        };
+        let mut frames = vec![
+            seg(true, &mut cseq, &mut sseq, 0x02, &[]),
+            seg(false, &mut cseq, &mut sseq, 0x12, &[]),
+            seg(true, &mut cseq, &mut sseq, 0x10, &[]),
+        ];
+        let mut first = true;
+        let mut i = 0;
+        while i < records.len() {
+            let (from_client, rec) = &records[i];
+            let framed = |rec: &[u8]| [&((rec.len() + 2) as u16).to_be_bytes()[..], rec].concat();
+            let mut data = framed(rec);
+            if first {
+                data = [b"IKETCP".as_slice(), &data].concat();
+                first = false;
+            }
+            // Two records of one sender in one segment, now and then.
+            if i % 5 == 1 && records.get(i + 1).is_some_and(|(f, _)| f == from_client) {
+                data.extend(framed(&records[i + 1].1));
+                i += 1;
+            }
+            if i % 7 == 3 {
+                // A record split across two segments.
+                let (a, b) = data.split_at(data.len() / 2);
+                frames.push(seg(*from_client, &mut cseq, &mut sseq, 0x18, a));
+                frames.push(seg(*from_client, &mut cseq, &mut sseq, 0x18, b));
+            } else {
+                frames.push(seg(*from_client, &mut cseq, &mut sseq, 0x18, &data));
+            }
+            i += 1;
+        }
+        let name = format!("ike_tcp_{port}.pcap");
+        let f = pcap(&name, EN10MB, &frames);
+        let r = replay_json(&f);
+        assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+        assert_eq!(r.flows.len(), 1, "{name}");
+        assert_eq!(r.flows[0].app, App::Ike, "{name}");
+        // tshark has no dissector for this encapsulation (its "tcpencap" is Cisco's older
+        // one): the oracle is its reading of the datagrams the stream was built from.
+        let t = &oracle;
+        let ispis: BTreeSet<String> =
+            t.iter().flat_map(|r| values(&r[0]).map(str::to_string).collect::<Vec<_>>()).collect();
+        assert!(!ispis.is_empty(), "{name}: tshark reads IKE in the stream");
+        let ours: BTreeSet<String> = r.ike_sas.iter().map(|s| s.initiator_spi.clone()).collect();
+        assert_eq!(ours, ispis, "{name}: IKE SAs (report, tshark)");
+        // Per SPI: packets, lowest and highest sequence number.
+        let mut esp: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+        for row in t {
+            for (spi, seq) in values(&row[2]).zip(values(&row[3])) {
+                let e = esp.entry(format!("{:08x}", num(spi))).or_insert((0, u64::MAX, 0));
+                let n = num(seq);
+                *e = (e.0 + 1, e.1.min(n), e.2.max(n));
+            }
+        }
+        assert!(esp.len() >= 2, "{name}: {esp:?}");
+        let ours: BTreeMap<String, (u64, u64, u64)> = r
+            .esp_sas
+            .iter()
+            .map(|e| (e.spi.clone(), (e.packets, e.first_seq.unwrap_or(0).into(), e.last_seq.unwrap_or(0).into())))
+            .collect();
+        assert_eq!(ours, esp, "{name}: ESP SAs (report, tshark)");
+        assert!(r.esp_sas.iter().all(|e| e.encap == Encap::Tcp), "{name}");
+    }
 }
 
 /// ENC (109), OpenBSD's `tcpdump -i enc0`: IPsec traffic in the clear behind a header naming

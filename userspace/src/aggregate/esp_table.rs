@@ -36,6 +36,13 @@ impl EspKey {
         Self::packed(spi, src.into(), dst.into(), false, udp)
     }
 
+    /// ESP carried in a TCP stream (RFC 8229) between `src` and `dst`.
+    pub fn in_tcp(spi: u32, src: IpAddr, dst: IpAddr) -> EspKey {
+        let mut k = Self::new(spi, src, dst, false);
+        k.w[4] |= 1 << 34;
+        k
+    }
+
     #[inline]
     fn packed(spi: u32, src: u128, dst: u128, v6: bool, udp: bool) -> EspKey {
         let tail = u64::from(spi) | u64::from(v6) << 32 | u64::from(udp) << 33;
@@ -53,6 +60,11 @@ impl EspKey {
     /// UDP-encapsulated (RFC 3948) rather than raw ESP.
     pub fn udp(&self) -> bool {
         self.w[4] >> 33 & 1 == 1
+    }
+
+    /// Carried in a TCP stream (RFC 8229).
+    pub fn tcp(&self) -> bool {
+        self.w[4] >> 34 & 1 == 1
     }
 
     pub fn src(&self) -> IpAddr {

@@ -125,7 +125,11 @@ pub(super) fn esp_sas(
                 spi: hex_id(k.spi().into(), 8),
                 src: addr_string(k.src()),
                 dst: addr_string(k.dst()),
-                encap: if k.udp() { Encap::Udp } else { Encap::None },
+                encap: match (k.udp(), k.tcp()) {
+                    (true, _) => Encap::Udp,
+                    (_, true) => Encap::Tcp,
+                    _ => Encap::None,
+                },
                 packets: s.packets,
                 bytes: s.bytes,
                 ike_sa: link_ike(k, s),

@@ -416,6 +416,16 @@ impl Aggregator {
         let tls_port = sport == 5061 || dport == 5061;
         let sip_port = sport == 5060 || dport == 5060;
         let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
+        // IKE and ESP in TCP (RFC 8229): TCP 4500, or any port whose stream starts with the
+        // initiator's "IKETCP" prefix.
+        if f.apps & app::IKE != 0
+            || (f.apps == 0 && (sport == 4500 || dport == 4500))
+            || (f.apps == 0 && f.probes_left > 0 && seg.payload.starts_with(ike::TCP_PREFIX))
+        {
+            f.apps |= app::IKE;
+            self.ike_tcp(pk, e, seg);
+            return;
+        }
         let mut apps = f.apps;
         let mut is_sip = apps & app::SIP != 0 || sip_port;
         if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
@@ -479,6 +489,48 @@ impl Aggregator {
                     self.sip_message(pk, e, dialog::Transport::Tcp, &m);
                 }
                 Err(e) => self.bad(e),
+            }
+        }
+    }
+
+    /// A segment of a TCP stream carrying IKE and ESP (RFC 8229): framed by 2-byte lengths
+    /// (the length counted in), an IKE message behind four zero bytes, an ESP packet without;
+    /// the initiator's "IKETCP" prefix is skipped. Each counted as in UDP 4500, ESP under its
+    /// own encapsulation (`tcp`).
+    #[inline(never)]
+    fn ike_tcp(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
+        let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
+        let mut recs: Vec<Vec<u8>> = Vec::new();
+        let mut garbage = 0u32;
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(
+                |b| match ike::tcp_frame(b) {
+                    ike::TcpFrame::Prefix => tcp::Frame::Skip(ike::TCP_PREFIX.len()),
+                    ike::TcpFrame::Record(n) => tcp::Frame::Complete(n),
+                    ike::TcpFrame::Incomplete => tcp::Frame::Incomplete,
+                    ike::TcpFrame::Garbage => {
+                        garbage += 1;
+                        tcp::Frame::Garbage
+                    }
+                },
+                |rec| recs.push(rec[2..].to_vec()),
+            );
+        }
+        for _ in 0..garbage {
+            self.bad(Malformed::new("ike tcp stream not framable"));
+        }
+        for rec in recs {
+            let pk = Pkt { wire_len: (rec.len() as u64 + 2) * pk.count, ..pk };
+            match rec.strip_prefix(&[0, 0, 0, 0]) {
+                Some(msg) => self.ike_msg(pk, e, msg, false),
+                None => match esp::parse(&rec) {
+                    Ok(h) if pk.count != 0 => {
+                        let key = esp_table::EspKey::in_tcp(h.spi, e.src, e.dst);
+                        self.esp.observe(key, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                    }
+                    Ok(_) => {}
+                    Err(m) => self.bad(m),
+                },
             }
         }
     }

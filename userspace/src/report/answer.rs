@@ -312,7 +312,11 @@ fn watched(o: &mut String, r: &Report) {
         .esp_sas
         .iter()
         .map(|e| {
-            let udp = if e.encap == super::Encap::Udp { " in UDP" } else { "" };
+            let udp = match e.encap {
+                super::Encap::Udp => " in UDP",
+                super::Encap::Tcp => " in TCP",
+                super::Encap::None => "",
+            };
             format!("SPI {} {} -> {}{udp}, {} packets{}", e.spi, e.src, e.dst, e.packets, by(e.pid, &e.comm))
         })
         .collect();

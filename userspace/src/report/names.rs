@@ -163,9 +163,10 @@ names! {
 }
 
 names! {
-    /// `esp_sas[].encap`: ESP in UDP (RFC 3948), or IP protocol 50.
+    /// `esp_sas[].encap`: ESP in UDP (RFC 3948), in a TCP stream (RFC 8229), or IP protocol 50.
     Encap {
         Udp = "udp",
+        Tcp = "tcp",
         None = "none",
     }
 }
@@ -303,7 +304,7 @@ mod tests {
             assert_eq!(App::carrying(k).as_str(), k.as_str());
         }
         assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
-        assert_eq!(spelled(Encap::ALL), ["udp", "none"]);
+        assert_eq!(spelled(Encap::ALL), ["udp", "tcp", "none"]);
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
         assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls"]);
         let tunnels: Vec<_> = InterfaceKind::ALL.iter().filter(|k| k.is_tunnel()).map(|k| k.as_str()).collect();

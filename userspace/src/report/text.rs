@@ -411,6 +411,7 @@ fn esp(o: &mut String, r: &Report) {
             format!("{} -> {}", e.src, e.dst),
             match e.encap {
                 Encap::Udp => "UDP 4500".into(),
+                Encap::Tcp => "TCP".into(),
                 Encap::None => "raw".into(),
             },
             e.packets.to_string(),

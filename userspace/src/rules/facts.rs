@@ -767,7 +767,11 @@ impl<'r> Index<'r> {
             let mut s = Subject::new(On::Esp, format!("{a} <-> {b}"));
             s.push(Fact::new("peer", b, None));
             for e in list.iter().take(4 * KEEP) {
-                let udp = if e.encap == Encap::Udp { ", in UDP 4500" } else { "" };
+                let udp = match e.encap {
+                    Encap::Udp => ", in UDP 4500",
+                    Encap::Tcp => ", in TCP",
+                    Encap::None => "",
+                };
                 let line = format!("SPI {} {} -> {}, {} packets{udp}", e.spi, e.src, e.dst, e.packets);
                 // The SPI is the value, so two SAs are two facts.
                 s.facts.push(Fact::new("esp", e.spi.as_str(), Some(line)));

@@ -25,6 +25,7 @@ mod parse;
 mod payloads;
 mod proposals;
 mod scan;
+mod tcp;
 
 pub use header::{looks_like_ike, Header, Payloads, HEADER_LEN};
 pub use names::{exchange_label, notify_name, payload_name, Group};
@@ -32,6 +33,7 @@ pub use parse::{parse, ConfigAttribute, Delete, Identity, IkeMessage, Notify};
 pub use payloads::Fragment;
 pub use proposals::Proposal;
 pub use scan::{scan, Scan};
+pub use tcp::{tcp_frame, TcpFrame, TCP_PREFIX};
 
 /// Walk limits. Real messages carry well under 20 payloads and a handful of proposals; the
 /// limits only bound the work a hostile packet can cause.
