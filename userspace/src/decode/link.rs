@@ -819,6 +819,13 @@ mod tests {
         }
 
         #[test]
+        fn mpls_frames_never_panic(mpls in any::<bool>(), body in prop::collection::vec(any::<u8>(), 0..120)) {
+            let _ = decode(EN10MB, &eth(if mpls { 0x8847 } else { 0x8848 }, &body));
+            // Behind a label, the body as a pseudowire's frame (control word or not).
+            let _ = decode(EN10MB, &eth(0x8847, &[&[0, 1, 1, 64][..], &body].concat()));
+        }
+
+        #[test]
         fn pktap_with_valid_length_never_panics(dlt in 0u32..300, rec in 0u32..3, body in prop::collection::vec(any::<u8>(), 0..200)) {
             let mut f = pktap_header(108, rec, dlt, "en0", 0, 1, "x", 2, "y");
             f.extend_from_slice(&body);

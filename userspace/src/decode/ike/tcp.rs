@@ -56,4 +56,16 @@ mod tests {
         assert_eq!(tcp_frame(&[0, 0]), TcpFrame::Garbage);
         assert_eq!(tcp_frame(&[0xff, 0xff, 1]), TcpFrame::Incomplete);
     }
+
+    proptest::proptest! {
+        /// Whatever the bytes, a record is never claimed past them nor shorter than a record.
+        #[test]
+        fn frames_stay_in_bounds(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            match tcp_frame(&b) {
+                TcpFrame::Record(n) => proptest::prop_assert!((MIN_RECORD..=b.len()).contains(&n)),
+                TcpFrame::Prefix => proptest::prop_assert!(b.starts_with(TCP_PREFIX)),
+                TcpFrame::Incomplete | TcpFrame::Garbage => {}
+            }
+        }
+    }
 }
