@@ -416,13 +416,13 @@ impl Aggregator {
         let tls_port = sport == 5061 || dport == 5061;
         let sip_port = sport == 5060 || dport == 5060;
         let Some(f) = self.flow(pk, flows::TCP, e, 0) else { return };
-        // IKE and ESP in TCP (RFC 8229): TCP 4500, or any port whose stream starts with the
-        // initiator's "IKETCP" prefix.
-        if f.apps & app::IKE != 0
-            || (f.apps == 0 && (sport == 4500 || dport == 4500))
-            || (f.apps == 0 && f.probes_left > 0 && seg.payload.starts_with(ike::TCP_PREFIX))
-        {
+        // IKE and ESP in TCP (RFC 8229): TCP 4500 (the flow is labelled once a record reads),
+        // or any port whose stream starts with the initiator's "IKETCP" prefix.
+        let prefix = f.apps == 0 && f.probes_left > 0 && seg.payload.starts_with(ike::TCP_PREFIX);
+        if prefix {
             f.apps |= app::IKE;
+        }
+        if f.apps & app::IKE != 0 || sport == 4500 || dport == 4500 {
             self.ike_tcp(pk, e, seg);
             return;
         }
@@ -518,6 +518,9 @@ impl Aggregator {
         }
         for _ in 0..garbage {
             self.bad(Malformed::new("ike tcp stream not framable"));
+        }
+        if !recs.is_empty() {
+            self.mark_tcp(pk, e, app::IKE);
         }
         for rec in recs {
             let pk = Pkt { wire_len: (rec.len() as u64 + 2) * pk.count, ..pk };
