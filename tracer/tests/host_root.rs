@@ -440,9 +440,16 @@ fn procs_keep_a_child_after_it_exits() {
     let before = clock::boot_now().unwrap();
     let mut child = Command::new(sleep).arg("30").stdin(Stdio::null()).spawn().unwrap();
     let pid = child.id();
-    // Until exec, the child is a copy of us: wait for /proc to show sleep.
+    // Until exec, the child is a copy of us: wait for /proc to show sleep. The kernel names
+    // the new program (comm) before it lays out the new arguments, so wait for both: in
+    // between, cmdline reads empty (seen once in CI).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() != "sleep").unwrap_or(true) {
+    let execed = || {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        comm.trim() == "sleep" && cmdline.ends_with(b"30\0")
+    };
+    while !execed() {
         assert!(Instant::now() < deadline, "the child never became sleep");
         std::thread::sleep(Duration::from_millis(5));
     }
