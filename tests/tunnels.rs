@@ -84,6 +84,17 @@ fn report_ids(r: &Report) -> BTreeSet<String> {
 /// A conversation without direction: the two (address, port) ends sorted (port 0 without ports).
 type Conv = ((String, u16), (String, u16));
 
+/// Every flow of a report as a conversation.
+fn report_convs(r: &Report) -> BTreeSet<Conv> {
+    r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect()
+}
+
+/// The Call-IDs of a report's dialogs and registrations.
+fn report_call_ids(r: &Report) -> BTreeSet<String> {
+    let dialogs = r.sip.dialogs.iter().map(|d| d.call_id.clone());
+    dialogs.chain(r.sip.registrations.iter().map(|g| g.call_id.clone())).collect()
+}
+
 fn conv(a: &str, ap: u16, b: &str, bp: u16) -> Conv {
     let (x, y) = ((a.to_string(), ap), (b.to_string(), bp));
     if x <= y {
@@ -780,8 +791,7 @@ fn ppp_link_types() {
         let r = replay_json(&f);
         assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
         assert!(r.unknown_linktypes.is_empty(), "{name}");
-        let got: BTreeSet<Conv> =
-            r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+        let got = report_convs(&r);
         let want: BTreeSet<Conv> = tshark(&f, &["ip.src", "ip.dst", "udp.srcport", "udp.dstport"])
             .into_iter()
             .filter(|r| !r[0].is_empty())
@@ -842,17 +852,10 @@ fn nflog_link_type() {
         assert_eq!(rows.len(), 3, "{name}: tshark reads every record");
         let want: BTreeSet<Conv> =
             rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
-        let got: BTreeSet<Conv> =
-            r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+        let got = report_convs(&r);
         assert_eq!(got, want, "{name}");
         let call_ids: BTreeSet<String> = rows.iter().map(|r| r[4].clone()).collect();
-        let ours: BTreeSet<String> = r
-            .sip
-            .dialogs
-            .iter()
-            .map(|d| d.call_id.clone())
-            .chain(r.sip.registrations.iter().map(|g| g.call_id.clone()))
-            .collect();
+        let ours = report_call_ids(&r);
         assert_eq!(ours, call_ids, "{name}");
         assert_eq!(rows[0][5], "ipsec-out", "{name}: tshark reads the attributes as written");
     }
@@ -914,17 +917,10 @@ fn mpls_labelled_ethernet() {
         .collect();
     assert_eq!(want.len(), 3, "tshark follows every stack and the pseudowire: {rows:?}");
     assert_eq!(r.flows.len(), 3, "{:?}", r.flows);
-    let got: BTreeSet<Conv> =
-        r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+    let got = report_convs(&r);
     assert_eq!(got, want);
     let call_ids: BTreeSet<String> = rows.iter().map(|r| r[6].clone()).collect();
-    let ours: BTreeSet<String> = r
-        .sip
-        .dialogs
-        .iter()
-        .map(|d| d.call_id.clone())
-        .chain(r.sip.registrations.iter().map(|g| g.call_id.clone()))
-        .collect();
+    let ours = report_call_ids(&r);
     assert_eq!(ours, call_ids);
 }
 
@@ -1049,8 +1045,7 @@ fn openbsd_enc_link_type() {
     assert!(r.unknown_linktypes.is_empty(), "{:?}", r.unknown_linktypes);
     let rows = tshark(&f, &["ip.src", "ip.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
     let want: BTreeSet<Conv> = rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
-    let got: BTreeSet<Conv> =
-        r.flows.iter().map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0))).collect();
+    let got = report_convs(&r);
     assert_eq!((got.len(), got), (2, want));
     let ids: BTreeSet<String> = rows.iter().map(|r| r[4].clone()).collect();
     assert_eq!(r.sip.dialogs.iter().map(|d| d.call_id.clone()).collect::<BTreeSet<_>>(), ids);
