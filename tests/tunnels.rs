@@ -1227,3 +1227,210 @@ fn ike_on_an_unusual_port_is_not_taken_for_openvpn() {
     assert_eq!(r.ike_sas.len(), 1);
     assert_eq!(r.ike_sas[0].initiator_spi, "3801020304050607");
 }
+
+/// Monitor-mode 802.11 captures: the bare frame (105), behind radiotap (127: TSFT and Flags
+/// fields, a trailing FCS, the data-pad flag), Prism (119), AVS (163) and PPI (192, also with
+/// Ethernet inside); data frames with three and four addresses, QoS and HT control, RFC 1042
+/// and 802.1H SNAP. Beacons, null data, protected frames and later fragments carry no packet.
+/// Flows and Call-IDs as tshark reads them; nothing counted as damage.
+#[test]
+fn wifi_link_types() {
+    let msg = |n: u32, v6: bool| {
+        let s = sip("OPTIONS sip:x SIP/2.0", &format!("wifi-{n}"), "1 OPTIONS", "");
+        if v6 {
+            (0x86dd, ipv6(17, &format!("2001:db8::{n:x}"), "2001:db8::ff", &udp(5060, 5060, &s)))
+        } else {
+            (0x0800, ipv4(17, [10, 30, 0, n as u8], [10, 30, 0, 254], &udp(5060, 5060, &s)))
+        }
+    };
+    // frame control (type 2 data, `subtype`), duration, three addresses, sequence control,
+    // a fourth address when both DS bits are set, QoS control (and HT control) for QoS data.
+    let wlan = |subtype: u8, flags: u8, pad: usize, oui: u8, (ethertype, l3): (u16, Vec<u8>)| {
+        let mut f = vec![0x08 | subtype << 4, flags, 0x2c, 0];
+        f.extend([0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 3]);
+        f.extend([0x10, 0]);
+        if flags & 0x03 == 0x03 {
+            f.extend([0x02, 0, 0, 0, 0, 4]);
+        }
+        if subtype & 0x08 != 0 {
+            f.extend([0x06, 0]);
+            if flags & 0x80 != 0 {
+                f.extend([0; 4]);
+            }
+        }
+        f.extend(vec![0; pad]);
+        f.extend([0xaa, 0xaa, 0x03, 0, 0, oui]);
+        f.extend(ethertype.to_be_bytes());
+        f.extend(l3);
+        f
+    };
+    let beacon = [&[0x80, 0, 0, 0][..], &[0xff; 6], &[0x02, 0, 0, 0, 0, 1], &[0x02, 0, 0, 0, 0, 1], &[0; 14]].concat();
+    let null_data = wlan(4, 0x01, 0, 0, (0, vec![]))[..24].to_vec();
+    let protected = {
+        let mut f = wlan(0, 0x41, 0, 0, msg(90, false));
+        f[24..].iter_mut().for_each(|b| *b ^= 0x5a);
+        f
+    };
+    // A fragment after the first holds the middle of a packet, no SNAP header of its own.
+    let second_fragment = {
+        let mut f = wlan(0, 0x01, 0, 0, msg(91, false))[..24].to_vec();
+        f[22] = 0x11;
+        f.extend(b"Via: SIP/2.0/UDP 10.30.0.91:5060\r\n");
+        f
+    };
+    // radiotap: present TSFT, Flags, Rate; the flags byte at 16 (after 8 aligned TSFT bytes).
+    let radiotap = |flags: u8, frame: Vec<u8>| {
+        let mut h = vec![0, 0, 0, 0, 0b111, 0, 0, 0];
+        h.extend(1_000_000u64.to_le_bytes());
+        h.extend([flags, 0x0c]);
+        let len = h.len() as u16;
+        h[2..4].copy_from_slice(&len.to_le_bytes());
+        let mut f = [h, frame].concat();
+        if flags & 0x10 != 0 {
+            f.extend([0xde, 0xad, 0xbe, 0xef]);
+        }
+        f
+    };
+    let mut prism_h = vec![0x41, 0, 0, 0, 144, 0, 0, 0];
+    prism_h.extend(b"wlan0\0\0\0\0\0\0\0\0\0\0\0");
+    prism_h.resize(144, 0);
+    let mut avs_h = vec![0x80, 0x21, 0x10, 0x01, 0, 0, 0, 64];
+    avs_h.resize(64, 0);
+    let ppi = |dlt: u32, frame: Vec<u8>| [&[0u8, 0, 8, 0][..], &dlt.to_le_bytes(), &frame].concat();
+    let cases: Vec<(&str, u32, Vec<Vec<u8>>)> = vec![
+        (
+            "wlan105.pcap",
+            105,
+            vec![
+                wlan(0, 0x01, 0, 0, msg(1, false)),
+                wlan(0, 0x02, 0, 0xf8, msg(2, false)),
+                wlan(8, 0x83, 0, 0, msg(3, true)),
+                beacon.clone(),
+                null_data.clone(),
+                protected.clone(),
+                second_fragment.clone(),
+            ],
+        ),
+        (
+            "radiotap127.pcap",
+            127,
+            vec![
+                radiotap(0x10, wlan(8, 0x01, 0, 0, msg(4, false))),
+                radiotap(0x20, wlan(8, 0x02, 2, 0, msg(5, false))),
+                radiotap(0x30, wlan(8, 0x03, 0, 0, msg(6, true))),
+                radiotap(0x00, wlan(0, 0x01, 0, 0, msg(7, false))),
+                radiotap(0x10, beacon.clone()),
+                radiotap(0x00, protected.clone()),
+            ],
+        ),
+        ("prism119.pcap", 119, vec![[prism_h.clone(), wlan(0, 0x01, 0, 0, msg(8, false))].concat()]),
+        ("avs163.pcap", 163, vec![[avs_h.clone(), wlan(8, 0x02, 0, 0, msg(9, true))].concat()]),
+        (
+            "ppi192.pcap",
+            192,
+            vec![
+                ppi(105, wlan(0, 0x01, 0, 0, msg(10, false))),
+                ppi(1, {
+                    let (et, l3) = msg(11, false);
+                    ether(et, &l3)
+                }),
+            ],
+        ),
+    ];
+    for (name, lt, frames) in cases {
+        let f = pcap(name, lt, &frames);
+        let r = replay_json(&f);
+        assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+        assert!(r.unknown_linktypes.is_empty(), "{name}: {:?}", r.unknown_linktypes);
+        let rows =
+            tshark(&f, &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
+        assert_eq!(rows.len(), frames.len(), "{name}: tshark reads every frame");
+        let with_ip: Vec<&Vec<String>> = rows.iter().filter(|r| !r[4].is_empty()).collect();
+        assert!(!with_ip.is_empty(), "{name}: tshark finds packets");
+        let want: BTreeSet<Conv> = with_ip
+            .iter()
+            .map(|r| {
+                let (a, b) = if r[0].is_empty() { (&r[2], &r[3]) } else { (&r[0], &r[1]) };
+                conv(a, num(&r[4]) as u16, b, num(&r[5]) as u16)
+            })
+            .collect();
+        assert_eq!(report_convs(&r), want, "{name}");
+        let call_ids: BTreeSet<String> = with_ip.iter().map(|r| r[6].clone()).collect();
+        assert_eq!(report_call_ids(&r), call_ids, "{name}");
+    }
+}
+
+/// Cisco HDLC (104) and Endace ERF records (197) as DAG cards write them on carrier links:
+/// Ethernet, packet-over-SONET HDLC (PPP and Cisco), multichannel HDLC, raw IPv4 and IPv6,
+/// with and without extension headers, and records ATM and padding that carry no packet. Flows
+/// and Call-IDs as tshark reads them.
+#[test]
+fn cisco_hdlc_and_erf_link_types() {
+    let msg = |n: u32, v6: bool| {
+        let s = sip("OPTIONS sip:x SIP/2.0", &format!("erf-{n}"), "1 OPTIONS", "");
+        if v6 {
+            ipv6(17, &format!("2001:db8:1::{n:x}"), "2001:db8:1::ff", &udp(5060, 5060, &s))
+        } else {
+            ipv4(17, [10, 40, 0, n as u8], [10, 40, 0, 254], &udp(5060, 5060, &s))
+        }
+    };
+    let erf = |kind: u8, exts: usize, body: Vec<u8>| {
+        let rlen = (16 + exts * 8 + body.len()) as u16;
+        let mut r = 1_700_000_000u64.wrapping_shl(32).to_le_bytes().to_vec();
+        r.extend([kind | if exts > 0 { 0x80 } else { 0 }, 0x04]);
+        r.extend(rlen.to_be_bytes());
+        r.extend([0, 0]);
+        r.extend((body.len() as u16).to_be_bytes());
+        for i in 0..exts {
+            r.extend([if i + 1 < exts { 0x83 } else { 0x03 }, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        r.extend(body);
+        r
+    };
+    let cases: Vec<(&str, u32, Vec<Vec<u8>>)> = vec![
+        (
+            "chdlc104.pcap",
+            104,
+            vec![
+                [&[0x0f, 0x00, 0x08, 0x00][..], &msg(1, false)].concat(),
+                [&[0x8f, 0x00, 0x86, 0xdd][..], &msg(2, true)].concat(),
+                // SLARP keepalive: no packet.
+                [&[0x8f, 0x00, 0x80, 0x35][..], &[0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0xff, 0xff]].concat(),
+            ],
+        ),
+        (
+            "erf197.pcap",
+            197,
+            vec![
+                erf(2, 0, [vec![0, 0], ether(0x0800, &msg(3, false))].concat()),
+                erf(2, 2, [vec![0, 0], ether(0x86dd, &msg(4, true))].concat()),
+                erf(1, 0, [&[0xff, 0x03, 0x00, 0x21][..], &msg(5, false)].concat()),
+                erf(1, 1, [&[0x0f, 0x00, 0x08, 0x00][..], &msg(6, false)].concat()),
+                erf(22, 0, msg(7, false)),
+                erf(23, 1, msg(8, true)),
+                erf(3, 0, vec![0; 52]),
+            ],
+        ),
+    ];
+    for (name, lt, frames) in cases {
+        let f = pcap(name, lt, &frames);
+        let r = replay_json(&f);
+        assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
+        assert!(r.unknown_linktypes.is_empty(), "{name}: {:?}", r.unknown_linktypes);
+        let rows =
+            tshark(&f, &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
+        assert_eq!(rows.len(), frames.len(), "{name}: tshark reads every frame");
+        let with_ip: Vec<&Vec<String>> = rows.iter().filter(|r| !r[4].is_empty()).collect();
+        assert_eq!(with_ip.len(), frames.len() - 1, "{name}: tshark finds every packet: {rows:?}");
+        let want: BTreeSet<Conv> = with_ip
+            .iter()
+            .map(|r| {
+                let (a, b) = if r[0].is_empty() { (&r[2], &r[3]) } else { (&r[0], &r[1]) };
+                conv(a, num(&r[4]) as u16, b, num(&r[5]) as u16)
+            })
+            .collect();
+        assert_eq!(report_convs(&r), want, "{name}");
+        let call_ids: BTreeSet<String> = with_ip.iter().map(|r| r[6].clone()).collect();
+        assert_eq!(report_call_ids(&r), call_ids, "{name}");
+    }
+}

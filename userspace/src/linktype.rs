@@ -36,8 +36,20 @@ pub const ENC: u32 = 109;
 pub const NFLOG: u32 = 239;
 /// Linux "cooked" capture v2 (adds the interface index).
 pub const LINUX_SLL2: u32 = 276;
+/// Cisco HDLC: address, control, then an ethertype.
+pub const C_HDLC: u32 = 104;
 /// IEEE 802.11 without radio header.
 pub const IEEE802_11: u32 = 105;
+/// IEEE 802.11 behind a Prism (or AVS) monitor-mode header.
+pub const IEEE802_11_PRISM: u32 = 119;
+/// IEEE 802.11 behind a radiotap header.
+pub const IEEE802_11_RADIOTAP: u32 = 127;
+/// IEEE 802.11 behind an AVS monitor-mode header.
+pub const IEEE802_11_AVS: u32 = 163;
+/// Per-Packet Information header, then a frame of the link type it names.
+pub const PPI: u32 = 192;
+/// Endace ERF records (DAG capture cards).
+pub const ERF: u32 = 197;
 
 /// The low 26 bits of a pcap header's link-type field; the bits above carry FCS length flags
 /// (and reserved bits) that are not part of the link type.
@@ -66,15 +78,16 @@ pub fn name(linktype: u32) -> &'static str {
         RAW_DLT12 | RAW_DLT14 | RAW => "RAW",
         50 => "PPP_HDLC",
         51 => "PPP_ETHER",
-        104 => "C_HDLC",
+        C_HDLC => "C_HDLC",
         IEEE802_11 => "IEEE802_11",
         107 => "FRELAY",
         LOOP => "LOOP",
         ENC => "ENC",
         LINUX_SLL => "LINUX_SLL",
         117 => "PFLOG",
-        119 => "IEEE802_11_PRISM",
-        127 => "IEEE802_11_RADIOTAP",
+        IEEE802_11_PRISM => "IEEE802_11_PRISM",
+        IEEE802_11_RADIOTAP => "IEEE802_11_RADIOTAP",
+        IEEE802_11_AVS => "IEEE802_11_AVS",
         147 => "USER0",
         148 => "USER1",
         USER2 => "USER2",
@@ -92,9 +105,9 @@ pub fn name(linktype: u32) -> &'static str {
         161 => "USER14",
         162 => "USER15",
         189 => "USB_LINUX",
-        192 => "PPI",
+        PPI => "PPI",
         195 => "IEEE802_15_4_WITHFCS",
-        197 => "ERF",
+        ERF => "ERF",
         220 => "USB_LINUX_MMAPPED",
         226 => "IPNET",
         IPV4 => "IPV4",
@@ -129,6 +142,12 @@ mod tests {
         assert_eq!(name(IPV4), "IPV4");
         assert_eq!(name(IPV6), "IPV6");
         assert_eq!(name(IEEE802_11), "IEEE802_11");
+        assert_eq!(name(IEEE802_11_RADIOTAP), "IEEE802_11_RADIOTAP");
+        assert_eq!(name(IEEE802_11_PRISM), "IEEE802_11_PRISM");
+        assert_eq!(name(IEEE802_11_AVS), "IEEE802_11_AVS");
+        assert_eq!(name(PPI), "PPI");
+        assert_eq!(name(C_HDLC), "C_HDLC");
+        assert_eq!(name(ERF), "ERF");
         assert_eq!(name(99_999), "UNKNOWN");
     }
 
@@ -136,6 +155,8 @@ mod tests {
     fn registry_values() {
         assert_eq!((NULL, EN10MB, RAW, LOOP, LINUX_SLL), (0, 1, 101, 108, 113));
         assert_eq!((USER2, IPV4, IPV6, PKTAP, LINUX_SLL2), (149, 228, 229, 258, 276));
+        assert_eq!((C_HDLC, IEEE802_11, IEEE802_11_PRISM, IEEE802_11_RADIOTAP), (104, 105, 119, 127));
+        assert_eq!((IEEE802_11_AVS, PPI, ERF), (163, 192, 197));
     }
 
     #[test]

@@ -566,6 +566,13 @@ pub(super) fn decodes_linktype(lt: u32) -> bool {
             | PPP
             | PPP_HDLC
             | PPP_WITH_DIR
+            | C_HDLC
+            | IEEE802_11
+            | IEEE802_11_RADIOTAP
+            | IEEE802_11_PRISM
+            | IEEE802_11_AVS
+            | PPI
+            | ERF
     )
 }
 

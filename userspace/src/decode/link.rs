@@ -8,8 +8,8 @@ use crate::event::Direction;
 
 // pcap LINKTYPE_* numbers: one table for the readers and the decoders.
 pub use crate::linktype::{
-    EN10MB, ENC, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, LOOP, NFLOG, NULL, PKTAP, RAW, RAW_DLT12 as DLT_RAW_12,
-    RAW_DLT14 as DLT_RAW_14, USER2,
+    C_HDLC, EN10MB, ENC, ERF, IEEE802_11, IEEE802_11_AVS, IEEE802_11_PRISM, IEEE802_11_RADIOTAP, IPV4, IPV6, LINUX_SLL,
+    LINUX_SLL2, LOOP, NFLOG, NULL, PKTAP, PPI, RAW, RAW_DLT12 as DLT_RAW_12, RAW_DLT14 as DLT_RAW_14, USER2,
 };
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -111,6 +111,7 @@ pub fn decode(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
 /// Every link type except PKTAP, which is only allowed one level deep.
 #[inline]
 fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
+    use crate::decode::{erf, wifi};
     match linktype {
         EN10MB => ethernet(frame).map(Link::plain),
         RAW | DLT_RAW_12 | DLT_RAW_14 => raw(frame).map(Link::plain),
@@ -127,7 +128,25 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             Ok(Link::plain(address_family(af, &frame[4..])))
         }
         PPP => ppp_l3(crate::decode::tunnel::ppp::link_frame(frame)).map(Link::plain),
-        PPP_HDLC => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(frame)).map(Link::plain),
+        PPP_HDLC | C_HDLC => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(frame)).map(Link::plain),
+        IEEE802_11 => wifi_l3(frame, false).map(Link::plain),
+        IEEE802_11_RADIOTAP => {
+            let (frame, datapad) = wifi::radiotap(frame)?;
+            wifi_l3(frame, datapad).map(Link::plain)
+        }
+        IEEE802_11_PRISM => wifi_l3(wifi::prism(frame)?, false).map(Link::plain),
+        IEEE802_11_AVS => wifi_l3(wifi::avs(frame)?, false).map(Link::plain),
+        PPI => match wifi::ppi(frame)? {
+            // One level: PPI (or PKTAP) inside PPI is not followed.
+            (PPI | PKTAP | USER2, _) => Ok(Link::plain(L3::Unsupported)),
+            (dlt, inner) => decode_plain(crate::linktype::canonical(dlt), inner),
+        },
+        ERF => Ok(Link::plain(match erf::record(frame)? {
+            erf::Frame::Ethernet(f) => ethernet(f)?,
+            erf::Frame::Hdlc(f) => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(f))?,
+            erf::Frame::Ip(f) => raw(f)?,
+            erf::Frame::Other => L3::Unsupported,
+        })),
         PPP_WITH_DIR => {
             let (sent, payload) = crate::decode::tunnel::ppp::with_dir_frame(frame)?;
             let direction = if sent { Direction::Out } else { Direction::In };
@@ -239,6 +258,15 @@ fn ppp_l3(p: Result<crate::decode::tunnel::Payload<'_>, Malformed>) -> Result<L3
         Payload::Ip(b) => raw(b)?,
         Payload::Ethernet(b) => ethernet(b)?,
         Payload::Ppp(_) | Payload::None => L3::Unsupported,
+    })
+}
+
+/// An 802.11 frame's network layer: the ethertype its LLC/SNAP header names (VLAN tags and
+/// all, as on Ethernet), or nothing for frames that carry no packet.
+fn wifi_l3(frame: &[u8], datapad: bool) -> Result<L3<'_>, Malformed> {
+    Ok(match crate::decode::wifi::data_payload(frame, datapad)? {
+        Some((ethertype, rest)) => ethertype_payload(ethertype, rest)?,
+        None => L3::Unsupported,
     })
 }
 
@@ -813,7 +841,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_never_panics(lt in prop::sample::select(vec![NULL, EN10MB, 12, 14, RAW, LOOP, LINUX_SLL, USER2, IPV4, IPV6, PKTAP, LINUX_SLL2, 9999]),
+        fn decode_never_panics(lt in prop::sample::select(vec![NULL, EN10MB, 12, 14, RAW, LOOP, LINUX_SLL, USER2, IPV4, IPV6, PKTAP, LINUX_SLL2, C_HDLC, IEEE802_11, IEEE802_11_RADIOTAP, IEEE802_11_PRISM, IEEE802_11_AVS, PPI, ERF, 9999]),
                                frame in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode(lt, &frame);
         }
@@ -823,6 +851,31 @@ mod tests {
             let _ = decode(EN10MB, &eth(if mpls { 0x8847 } else { 0x8848 }, &body));
             // Behind a label, the body as a pseudowire's frame (control word or not).
             let _ = decode(EN10MB, &eth(0x8847, &[&[0, 1, 1, 64][..], &body].concat()));
+        }
+
+        #[test]
+        fn radio_and_erf_headers_never_panic(lt in prop::sample::select(vec![IEEE802_11_RADIOTAP, PPI, ERF, IEEE802_11_AVS]),
+                                             hlen in 0u16..80, inner in 0u32..300, body in prop::collection::vec(any::<u8>(), 16..200)) {
+            // Header lengths the decoders accept often enough to reach what follows them.
+            let mut f = body;
+            match lt {
+                ERF => f[10..12].copy_from_slice(&hlen.to_be_bytes()),
+                IEEE802_11_AVS => f[4..8].copy_from_slice(&u32::from(hlen).to_be_bytes()),
+                _ => {
+                    f[0] = 0;
+                    f[2..4].copy_from_slice(&hlen.to_le_bytes());
+                    if lt == PPI {
+                        f[4..8].copy_from_slice(&inner.to_le_bytes());
+                    }
+                }
+            }
+            let _ = decode(lt, &f);
+        }
+
+        #[test]
+        fn wifi_data_frames_never_panic(subtype in 0u8..16, flags in any::<u8>(), body in prop::collection::vec(any::<u8>(), 0..120)) {
+            let f = [&[0x08 | subtype << 4, flags][..], &body].concat();
+            let _ = decode(IEEE802_11, &f);
         }
 
         #[test]

@@ -3,12 +3,14 @@
 //! Each reads one packet's bytes and keeps nothing between packets; putting fragments and
 //! segments back together, which must, is [`crate::reassembly`]'s.
 
+pub mod erf;
 pub mod esp;
 pub mod ike;
 pub mod ip;
 pub mod link;
 pub mod openvpn;
 pub mod tunnel;
+pub mod wifi;
 pub mod wireguard;
 
 /// Why a packet could not be decoded. `reason` is a short stable phrase used as a counter key
