@@ -1434,3 +1434,116 @@ fn cisco_hdlc_and_erf_link_types() {
         assert_eq!(report_call_ids(&r), call_ids, "{name}");
     }
 }
+
+/// IPsec that does not hide what it carries: ESP with the NULL cipher (integrity only, as IMS's
+/// Gm interface often runs between phone and P-CSCF) raw and in UDP 4500, transport mode (UDP
+/// and TCP SIP) and tunnel mode, ICVs of 12 and 16 bytes; AH in transport and tunnel mode.
+/// Beside them an encrypted SA whose packets must not be read. The SIP inside is what tshark
+/// reads with its NULL-ESP heuristic on: Call-IDs, and each SIP frame's innermost conversation.
+#[test]
+fn null_encrypted_esp_and_ah_carry_sip() {
+    let (ue, pcscf) = ([198, 51, 100, 10], [198, 51, 100, 20]);
+    let sip_udp = |n: u32, first: &str| udp(5060, 5070, &sip(first, &format!("null-{n}"), "1 OPTIONS", ""));
+    let esp = |spi: u32, seq: u32, next: u8, inner: &[u8], icv: usize| {
+        let mut b = [spi.to_be_bytes(), seq.to_be_bytes()].concat();
+        b.extend(inner);
+        let pad = (4 - (inner.len() + 2) % 4) % 4;
+        b.extend((1..=pad as u8).collect::<Vec<_>>());
+        b.extend([pad as u8, next]);
+        b.extend((0..icv).map(|i| (i as u8).wrapping_mul(37) ^ 0x5c));
+        b
+    };
+    let tcp_sip = {
+        let mut t = vec![0x13, 0xc4, 0x13, 0xc4, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0x10, 0, 0, 0, 0, 0];
+        t.extend(sip("OPTIONS sip:tcp SIP/2.0", "null-tcp", "1 OPTIONS", ""));
+        t
+    };
+    let inner_v4 = ipv4(17, [10, 9, 0, 1], [10, 9, 0, 2], &sip_udp(3, "INVITE sip:bob SIP/2.0"));
+    let ah = |next: u8, spi: u32, inner: &[u8]| {
+        let mut b = vec![next, 4, 0, 0];
+        b.extend(spi.to_be_bytes());
+        b.extend(1u32.to_be_bytes());
+        b.extend([0x77; 12]);
+        b.extend(inner);
+        b
+    };
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut cipher = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let mut frames = vec![
+        ether(0x0800, &ipv4(50, ue, pcscf, &esp(0x1000, 1, 17, &sip_udp(1, "REGISTER sip:ims SIP/2.0"), 12))),
+        ether(0x0800, &ipv4(50, pcscf, ue, &esp(0x2000, 1, 17, &sip_udp(1, "SIP/2.0 200 OK"), 12))),
+        ether(0x0800, &ipv4(50, ue, pcscf, &esp(0x1000, 2, 17, &sip_udp(2, "MESSAGE sip:ims SIP/2.0"), 12))),
+        ether(0x0800, &ipv4(17, ue, pcscf, &udp(4500, 4500, &esp(0x3000, 1, 4, &inner_v4, 16)))),
+        ether(0x0800, &ipv4(50, ue, pcscf, &esp(0x4000, 1, 6, &tcp_sip, 12))),
+        ether(0x0800, &ipv4(51, ue, pcscf, &ah(17, 0x5000, &sip_udp(5, "OPTIONS sip:ah SIP/2.0")))),
+        ether(
+            0x0800,
+            &ipv4(
+                51,
+                ue,
+                pcscf,
+                &ah(4, 0x6000, &ipv4(17, [10, 9, 1, 1], [10, 9, 1, 2], &sip_udp(6, "OPTIONS sip:aht SIP/2.0"))),
+            ),
+        ),
+    ];
+    // The encrypted SA: an IV, ciphertext a multiple of 16 and an ICV, as AES-CBC makes them.
+    for seq in 1..=6u32 {
+        let mut b = [0x7000u32.to_be_bytes(), seq.to_be_bytes()].concat();
+        b.extend(cipher(16 + 16 * (seq as usize % 5 + 1) + 12));
+        frames.push(ether(0x0800, &ipv4(50, ue, pcscf, &b)));
+    }
+    let f = pcap("null_esp.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    let rows = tshark_with(
+        &f,
+        &["-o", "esp.enable_null_encryption_decode_heuristic:TRUE"],
+        &[
+            "frame.protocols",
+            "ip.src",
+            "ip.dst",
+            "udp.srcport",
+            "udp.dstport",
+            "tcp.srcport",
+            "tcp.dstport",
+            "sip.Call-ID",
+        ],
+    );
+    assert_eq!(rows.len(), frames.len());
+    let last = |cell: &str| values(cell).last().map(str::to_string);
+    let mut want_convs = BTreeSet::new();
+    let mut want_ids = BTreeSet::new();
+    for row in rows.iter().filter(|r| r[0].split(':').any(|p| p == "sip")) {
+        let (s, d) = (last(&row[1]).unwrap(), last(&row[2]).unwrap());
+        let tcp = row[0].split(':').any(|p| p == "tcp");
+        let (sp, dp) = if tcp { (&row[5], &row[6]) } else { (&row[3], &row[4]) };
+        want_convs.insert(conv(&s, num(&last(sp).unwrap()) as u16, &d, num(&last(dp).unwrap()) as u16));
+        want_ids.insert(row[7].clone());
+    }
+    assert_eq!(
+        rows.iter().filter(|r| !r[7].is_empty()).count(),
+        7,
+        "tshark reads the SIP of every clear packet: {rows:?}"
+    );
+    let ours: BTreeSet<Conv> = r
+        .flows
+        .iter()
+        .filter(|f| f.app == App::Sip)
+        .map(|f| conv(&f.src, f.sport.unwrap_or(0), &f.dst, f.dport.unwrap_or(0)))
+        .collect();
+    assert_eq!(ours, want_convs);
+    assert_eq!(report_call_ids(&r), want_ids);
+    let null: BTreeSet<(&str, bool)> = r.esp_sas.iter().map(|s| (s.spi.as_str(), s.null_encryption)).collect();
+    let want: BTreeSet<(&str, bool)> =
+        [("00001000", true), ("00002000", true), ("00003000", true), ("00004000", true), ("00007000", false)].into();
+    assert_eq!(null, want);
+}

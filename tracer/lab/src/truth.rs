@@ -1330,6 +1330,7 @@ mod tests {
             seq_reordered: 0,
             pid: None,
             comm: None,
+            null_encryption: false,
         };
         let m = |method: Option<&str>, status: Option<u16>| SipMessage {
             at: Time::from_micros(0),

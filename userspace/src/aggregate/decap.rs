@@ -155,7 +155,7 @@ impl Aggregator {
         }
     }
 
-    fn inner_ip(&mut self, pk: Pkt, b: &[u8]) {
+    pub(super) fn inner_ip(&mut self, pk: Pkt, b: &[u8]) {
         let parsed = match b.first().map(|v| v >> 4) {
             Some(4) => ip::parse_v4(b),
             Some(6) => ip::parse_v6(b),

@@ -107,6 +107,8 @@ pub struct EspState {
     pub ports: (u16, u16),
     /// A sequence number was seen (an SA first met in packets cut before theirs has none yet).
     pub seq_seen: bool,
+    /// Whether the SA's payloads read as NULL-encrypted (decoded) or not.
+    pub cipher: Cipher,
     /// What a counting source said per interface: [packets, bytes, gaps, repeats, reordered]
     /// (`gaps` before late packets took numbers out). Two hosts'
     /// recordings replayed together count the same SA at both ends; its totals are then one
@@ -144,6 +146,25 @@ impl EspState {
             }
         }
     }
+}
+
+/// What an SA's payloads are, as far as the capture tells without keys: NULL encryption
+/// (RFC 2410) shows in the packets themselves (`esp::null_payload`); anything else is taken
+/// for ciphertext once a few packets in a row did not read as NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cipher {
+    /// Still trying its packets; `misses` of them did not read.
+    Probing { misses: u8 },
+    /// NULL-encrypted with integrity check values of this length: what they carry is decoded.
+    Null { icv_len: u8 },
+    /// Ciphertext: its packets are no longer tried.
+    Encrypted,
+}
+
+impl Cipher {
+    const PROBING: Cipher = Cipher::Probing { misses: 0 };
+    /// Packets in a row that must not read as NULL before an SA is taken for encrypted.
+    const MISSES: u8 = 4;
 }
 
 /// Totals a source counted for one SA (live: in the kernel), added by [`EspTable::add`].
@@ -191,11 +212,12 @@ impl EspTable {
         at: Timestamp,
         iface: Option<u32>,
         proc: Option<super::ProcHandle>,
-    ) {
-        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, proc);
+    ) -> Cipher {
+        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, proc)
     }
 
-    /// [`EspTable::observe`] with the key's `table_hash` already worked out.
+    /// [`EspTable::observe`] with the key's `table_hash` already worked out. Returns what the
+    /// SA's payloads are known to be (`Encrypted` also for a packet not kept).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn observe_hashed(
@@ -207,7 +229,7 @@ impl EspTable {
         at: Timestamp,
         iface: Option<u32>,
         proc: Option<super::ProcHandle>,
-    ) {
+    ) -> Cipher {
         let n = self.map.len();
         match self.map.find_hashed(&key, hash) {
             Slot::Found(e) => {
@@ -221,6 +243,7 @@ impl EspTable {
                 if s.proc.is_none() {
                     s.proc = proc;
                 }
+                s.cipher
             }
             Slot::Vacant(slot) if n < MAX_SAS && !self.full => {
                 let order = self.next_order;
@@ -243,12 +266,33 @@ impl EspTable {
                         proc,
                         ports: (0, 0),
                         seq_seen: true,
+                        cipher: Cipher::PROBING,
                         counted: Vec::new(),
                         order,
                     },
                 );
+                Cipher::PROBING
             }
-            Slot::Vacant(_) => self.overflow += 1,
+            Slot::Vacant(_) => {
+                self.overflow += 1;
+                Cipher::Encrypted
+            }
+        }
+    }
+
+    /// What trying one of SA `key`'s packets as NULL-encrypted gave while it was probing: the
+    /// ICV length it read with, or `None`.
+    pub fn settle(&mut self, key: &EspKey, read: Option<u8>) {
+        if let Slot::Found(e) = self.map.find_hashed(key, key.table_hash()) {
+            let s = self.map.entry_mut(e);
+            s.cipher = match (s.cipher, read) {
+                (_, Some(icv_len)) => Cipher::Null { icv_len },
+                (Cipher::Probing { misses }, None) if misses + 1 < Cipher::MISSES => {
+                    Cipher::Probing { misses: misses + 1 }
+                }
+                (Cipher::Probing { .. }, None) => Cipher::Encrypted,
+                (known, None) => known,
+            };
         }
     }
 
@@ -289,6 +333,7 @@ impl EspTable {
                     proc,
                     ports: (0, 0),
                     seq_seen: false,
+                    cipher: Cipher::PROBING,
                     counted: Vec::new(),
                     order,
                 };
@@ -359,6 +404,8 @@ impl EspTable {
                     proc,
                     ports,
                     seq_seen: true,
+                    // A counting source sends no payloads to read.
+                    cipher: Cipher::Encrypted,
                     counted: vec![(at, [c.packets, c.bytes, c.gaps, c.repeats, c.reordered])],
                     order,
                 };

@@ -141,6 +141,7 @@ pub(super) fn esp_sas(
                 seq_reordered: s.reordered,
                 pid,
                 comm,
+                null_encryption: matches!(s.cipher, super::esp_table::Cipher::Null { .. }),
             }
         })
         .collect()

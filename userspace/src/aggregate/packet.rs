@@ -3,10 +3,11 @@
 
 use std::net::IpAddr;
 
+use super::esp_table::Cipher;
 use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
-use super::{esp_key, esp_table, flows, ike_table, keyed, Aggregator, Ends, FlowKey, Keyed, Pkt};
+use super::{esp_key, esp_table, flows, ike_table, keyed, tunnels, Aggregator, Ends, FlowKey, Keyed, Pkt};
 use crate::decode::{esp, ike, ip, link, tunnel, Malformed};
 use crate::event::PacketEvent;
 use crate::reassembly::{ip::ReasmResult, tcp};
@@ -130,9 +131,18 @@ impl Aggregator {
                 Ok((next, _, _, rest)) if next == flows::ESP => {
                     self.flow(pk, flows::ESP, Ends::hosts(src, dst), app::ESP);
                     match esp::parse(rest) {
-                        Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, false),
+                        Ok(h) => self.esp_packet(pk, src, dst, h.spi, h.seq, rest),
                         Err(m) => self.bad(m),
                     }
+                }
+                // AH authenticates, it does not encrypt: a transport-mode segment is the
+                // hosts' own (counted once, on its flow), a tunnel-mode packet a packet inside.
+                Ok((next @ (flows::UDP | flows::TCP), _, _, rest)) if pk.depth < tunnels::MAX_DEPTH => {
+                    self.transport(Pkt { depth: pk.depth + 1, ..pk }, src, dst, next, rest);
+                }
+                Ok((next @ (tunnel::PROTO_IPIP | tunnel::PROTO_IPV6), _, _, rest)) => {
+                    self.flow(pk, proto, Ends::hosts(src, dst), 0);
+                    self.ipsec_inner(pk, src, dst, next, rest);
                 }
                 Ok((next, _, _, _)) => {
                     self.flow(pk, next, Ends::hosts(src, dst), 0);
@@ -178,7 +188,10 @@ impl Aggregator {
             Ok(_) if pk.count == 0 => {}
             Ok(h) => {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
-                self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                let cipher = self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                if cipher != Cipher::Encrypted {
+                    self.esp_clear(pk, src, dst, &key, cipher, payload);
+                }
             }
             Err(m) => {
                 self.bad(m);
@@ -212,13 +225,53 @@ impl Aggregator {
         }
     }
 
-    #[inline]
-    fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, udp: bool) {
+    /// ESP behind AH (raw, in IP).
+    fn esp_packet(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, spi: u32, seq: u32, esp: &[u8]) {
         if pk.count == 0 {
             return;
         }
-        let key = esp_table::EspKey::new(spi, src, dst, udp);
-        self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+        let key = esp_table::EspKey::new(spi, src, dst, false);
+        let cipher = self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+        if cipher != Cipher::Encrypted {
+            self.esp_clear(pk, src, dst, &key, cipher, esp);
+        }
+    }
+
+    /// An ESP packet (from its SPI) of an SA not known to be encrypted: read as NULL-encrypted
+    /// (`esp::null_payload`), and what it carries decoded when it reads. While the SA is being
+    /// probed, the table learns the outcome.
+    #[inline(never)]
+    fn esp_clear(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, key: &esp_table::EspKey, cipher: Cipher, esp: &[u8]) {
+        let icv_len = match cipher {
+            Cipher::Null { icv_len } => Some(icv_len),
+            _ => None,
+        };
+        let read = esp::null_payload(esp, icv_len);
+        if icv_len.is_none() {
+            self.esp.settle(key, read.map(|n| n.icv_len));
+        }
+        if let Some(n) = read {
+            self.ipsec_inner(pk, src, dst, n.next_header, n.payload);
+        }
+    }
+
+    /// What IPsec carried in the clear (NULL-encrypted ESP, AH in tunnel mode), decoded as a
+    /// packet of its own, one level deeper: an IP packet (tunnel mode), or a TCP segment or UDP
+    /// datagram between the SA's hosts (transport mode).
+    fn ipsec_inner(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, next: u8, inner: &[u8]) {
+        if pk.depth >= tunnels::MAX_DEPTH {
+            self.tunnels.too_deep += pk.count;
+            return;
+        }
+        let ipk = Pkt { depth: pk.depth + 1, ..pk };
+        match next {
+            tunnel::PROTO_IPIP | tunnel::PROTO_IPV6 => self.inner_ip(ipk, inner),
+            _ => {
+                let header = if src.is_ipv6() { 40 } else { 20 };
+                let wire_len = (inner.len() as u64 + header) * pk.count;
+                self.transport(Pkt { wire_len, ..ipk }, src, dst, next, inner);
+            }
+        }
     }
 
     /// A UDP datagram. The ends come as separate values, not as [`Ends`]: this is the hot
@@ -254,7 +307,10 @@ impl Aggregator {
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
                     let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
-                    self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                    let cipher = self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                    if cipher != Cipher::Encrypted {
+                        self.esp_clear(pk, src, dst, &k, cipher, data);
+                    }
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
                 esp::UdpEncap::Malformed(m) => {
@@ -529,7 +585,10 @@ impl Aggregator {
                 None => match esp::parse(&rec) {
                     Ok(h) if pk.count != 0 => {
                         let key = esp_table::EspKey::in_tcp(h.spi, e.src, e.dst);
-                        self.esp.observe(key, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                        let cipher = self.esp.observe(key, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+                        if cipher != Cipher::Encrypted {
+                            self.esp_clear(pk, e.src, e.dst, &key, cipher, &rec);
+                        }
                     }
                     Ok(_) => {}
                     Err(m) => self.bad(m),

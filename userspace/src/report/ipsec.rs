@@ -109,4 +109,8 @@ pub struct EspSa {
     /// The process whose socket carried it (ESP in UDP), when the source attributes packets.
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// The SA's packets read as NULL-encrypted (integrity only, RFC 2410): what they carry was
+    /// decoded like any other packet.
+    #[serde(default)]
+    pub null_encryption: bool,
 }

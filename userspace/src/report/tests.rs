@@ -151,6 +151,7 @@ fn sample(some: bool) -> Report {
             seq_reordered: 0,
             pid: some.then_some(7),
             comm: opt("charon"),
+            null_encryption: some,
         }],
         sip: Sip {
             dialogs: vec![SipDialog {

@@ -410,10 +410,12 @@ fn esp(o: &mut String, r: &Report) {
             e.spi.clone(),
             format!("{} -> {}", e.src, e.dst),
             match e.encap {
-                Encap::Udp => "UDP 4500".into(),
-                Encap::Tcp => "TCP".into(),
-                Encap::None => "raw".into(),
-            },
+                Encap::Udp => "UDP 4500",
+                Encap::Tcp => "TCP",
+                Encap::None => "raw",
+            }
+            .to_string()
+                + if e.null_encryption { ", NULL cipher" } else { "" },
             e.packets.to_string(),
             human_bytes(e.bytes),
             seq,

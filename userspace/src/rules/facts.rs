@@ -772,7 +772,8 @@ impl<'r> Index<'r> {
                     Encap::Tcp => ", in TCP",
                     Encap::None => "",
                 };
-                let line = format!("SPI {} {} -> {}, {} packets{udp}", e.spi, e.src, e.dst, e.packets);
+                let null = if e.null_encryption { ", NULL cipher (contents readable)" } else { "" };
+                let line = format!("SPI {} {} -> {}, {} packets{udp}{null}", e.spi, e.src, e.dst, e.packets);
                 // The SPI is the value, so two SAs are two facts.
                 s.facts.push(Fact::new("esp", e.spi.as_str(), Some(line)));
             }
