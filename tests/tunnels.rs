@@ -1547,3 +1547,99 @@ fn null_encrypted_esp_and_ah_carry_sip() {
         [("00001000", true), ("00002000", true), ("00003000", true), ("00004000", true), ("00007000", false)].into();
     assert_eq!(null, want);
 }
+
+/// SIP over WebSocket (RFC 7118), as WebRTC softphones speak it: the HTTP upgrade asking for the
+/// `sip` subprotocol and its 101 answer, then one SIP message per WebSocket frame: client frames
+/// masked, lengths in 7 and 16 bits, two frames in one segment, a frame split over two, a ping
+/// between them. Each message's Call-ID, method or status and order as tshark reads them.
+#[test]
+fn sip_over_websocket() {
+    let (client, server, cport, sport) = ([10, 50, 0, 1], [10, 50, 0, 2], 51_000u16, 8088u16);
+    let (mut cseq, mut sseq) = (100u32, 900u32);
+    let mut seg = |from_client: bool, flags: u8, data: &[u8]| {
+        let (s, d, sp, dp) = if from_client { (client, server, cport, sport) } else { (server, client, sport, cport) };
+        let (seq, ack) = if from_client { (cseq, sseq) } else { (sseq, cseq) };
+        let grow = data.len() as u32 + u32::from(flags & 0x02 != 0);
+        if from_client {
+            cseq += grow;
+        } else {
+            sseq += grow;
+        }
+        ether(0x0800, &ipv4(6, s, d, &tcp(sp, dp, seq, ack, flags, data)))
+    };
+    let ws = |op: u8, mask: Option<[u8; 4]>, data: &[u8]| {
+        let mut f = vec![0x80 | op];
+        let m = if mask.is_some() { 0x80 } else { 0 };
+        if data.len() < 126 {
+            f.push(m | data.len() as u8);
+        } else {
+            f.push(m | 126);
+            f.extend((data.len() as u16).to_be_bytes());
+        }
+        match mask {
+            Some(k) => {
+                f.extend(k);
+                f.extend(data.iter().enumerate().map(|(i, &c)| c ^ k[i % 4]));
+            }
+            None => f.extend(data),
+        }
+        f
+    };
+    let k = Some([0x37, 0xfa, 0x21, 0x3d]);
+    let upgrade = b"GET /ws HTTP/1.1\r\nHost: 10.50.0.2:8088\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let accept = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n";
+    let register = sip("REGISTER sip:example.invalid SIP/2.0", "ws-reg", "1 REGISTER", "");
+    let challenge = sip("SIP/2.0 401 Unauthorized", "ws-reg", "1 REGISTER", "");
+    let register2 = sip("REGISTER sip:example.invalid SIP/2.0", "ws-reg", "2 REGISTER", "");
+    let ok = sip("SIP/2.0 200 OK", "ws-reg", "2 REGISTER", "");
+    let invite = sip("INVITE sip:bob@example.invalid SIP/2.0", "ws-call", "1 INVITE", "");
+    let ringing = sip("SIP/2.0 180 Ringing", "ws-call", "1 INVITE", "");
+    let short = b"OPTIONS sip:x SIP/2.0\r\nCall-ID: ws-short\r\nCSeq: 1 OPTIONS\r\n\r\n".to_vec();
+    let split = ws(1, k, &invite);
+    let (a, b) = split.split_at(40);
+    let frames = vec![
+        seg(true, 0x02, &[]),
+        seg(false, 0x12, &[]),
+        seg(true, 0x10, &[]),
+        seg(true, 0x18, upgrade),
+        seg(false, 0x18, accept),
+        seg(true, 0x18, &ws(1, k, &register)),
+        seg(false, 0x18, &ws(1, None, &challenge)),
+        seg(true, 0x18, &[ws(1, k, &register2), ws(9, k, b"ping"), ws(2, k, &short)].concat()),
+        seg(false, 0x18, &ws(1, None, &ok)),
+        seg(true, 0x18, a),
+        seg(true, 0x18, b),
+        seg(false, 0x18, &ws(1, None, &ringing)),
+    ];
+    let f = pcap("sip_ws.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    let rows = tshark(&f, &["sip.Call-ID", "sip.Method", "sip.Status-Code", "sip.CSeq"]);
+    // (Call-ID, CSeq) of each message in capture order; tshark's fields hold one value per
+    // message of a frame.
+    let want: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|r| values(&r[0]).map(str::to_string).zip(values(&r[3]).map(str::to_string)).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(want.len(), 7, "tshark reads every SIP message in the frames: {rows:?}");
+    let mut ours: Vec<(tuntrace_core::report::Time, String, String)> = Vec::new();
+    for (call_id, msgs) in r
+        .sip
+        .dialogs
+        .iter()
+        .map(|d| (&d.call_id, &d.messages))
+        .chain(r.sip.registrations.iter().map(|g| (&g.call_id, &g.messages)))
+    {
+        for m in msgs {
+            assert_eq!(m.transport, tuntrace_core::report::Transport::Ws, "{call_id}");
+            ours.push((m.at, call_id.clone(), m.cseq.clone().unwrap_or_default()));
+        }
+    }
+    ours.sort();
+    let ours: Vec<(String, String)> = ours.into_iter().map(|(_, c, s)| (c, s)).collect();
+    assert_eq!(ours, want);
+    assert_eq!(r.flows.len(), 1);
+    assert_eq!(r.flows[0].app, App::Sip);
+}

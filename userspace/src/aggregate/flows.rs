@@ -399,6 +399,8 @@ pub mod app {
     pub const RTP: u16 = 1 << 6;
     /// Carries a tunnel, of the kind [`carrier`] reads from the top bits.
     pub const TUNNEL: u16 = 1 << 7;
+    /// SIP over WebSocket (with [`SIP`]): the stream is framed as WebSocket.
+    pub const WEBSOCKET: u16 = 1 << 8;
     /// The carried tunnel's kind (`TunnelKind::ALL`'s index) sits in the top four bits, beside
     /// [`TUNNEL`], so that a flow's state keeps its size (the hot path's cache lines).
     const CARRIER_SHIFT: u16 = 12;

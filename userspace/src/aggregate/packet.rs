@@ -8,7 +8,7 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, tunnels, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, tunnel, Malformed};
+use crate::decode::{esp, ike, ip, link, tunnel, websocket, Malformed};
 use crate::event::PacketEvent;
 use crate::reassembly::{ip::ReasmResult, tcp};
 use crate::sip::{dialog, message as sipmsg};
@@ -483,11 +483,19 @@ impl Aggregator {
             return;
         }
         let mut apps = f.apps;
+        if apps & app::WEBSOCKET != 0 {
+            self.sip_websocket(pk, e, seg);
+            return;
+        }
         let mut is_sip = apps & app::SIP != 0 || sip_port;
         if !is_sip && apps == 0 && !seg.payload.is_empty() && f.probes_left > 0 {
             f.probes_left -= 1;
             if sipmsg::looks_like_sip(seg.payload) {
                 is_sip = true;
+            } else if websocket::is_sip_upgrade(seg.payload) {
+                f.apps |= app::SIP | app::WEBSOCKET;
+                self.sip_websocket(pk, e, seg);
+                return;
             } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
                 f.apps |= app::carrying(super::decap::kind_index(crate::report::TunnelKind::Openvpn));
                 apps = f.apps;
@@ -593,6 +601,57 @@ impl Aggregator {
                     Ok(_) => {}
                     Err(m) => self.bad(m),
                 },
+            }
+        }
+    }
+
+    /// SIP over WebSocket (RFC 7118): a stream whose first payload asked to upgrade to the
+    /// `sip` subprotocol. The handshake's HTTP heads are skipped; each whole WebSocket message
+    /// (text or binary, client frames unmasked) is one SIP message. Messages split over several
+    /// frames are counted as such, not joined; control frames carry no SIP.
+    #[inline(never)]
+    fn sip_websocket(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
+        let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut damage: Vec<Malformed> = Vec::new();
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(
+                |b| match websocket::frame_len(b) {
+                    websocket::Framed::Http(n) => tcp::Frame::Skip(n),
+                    websocket::Framed::Frame(n) => tcp::Frame::Complete(n),
+                    websocket::Framed::Incomplete => tcp::Frame::Incomplete,
+                    websocket::Framed::Malformed(m) => {
+                        damage.push(m);
+                        tcp::Frame::Garbage
+                    }
+                },
+                |frame| frames.push(frame.to_vec()),
+            );
+        }
+        for m in damage {
+            self.bad(m);
+        }
+        let mut text = Vec::new();
+        for frame in frames {
+            match websocket::payload(&frame, &mut text) {
+                Some((true, websocket::OP_TEXT | websocket::OP_BINARY)) => {}
+                Some((_, websocket::OP_TEXT | websocket::OP_BINARY | websocket::OP_CONTINUATION)) => {
+                    self.bad(Malformed::new("websocket message in fragments (not joined)"));
+                    continue;
+                }
+                _ => continue,
+            }
+            if text.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+                continue;
+            }
+            match sipmsg::parse(&text) {
+                Ok(m) => {
+                    if let Some(reason) = m.header_damage {
+                        self.bad(Malformed::new(reason));
+                    }
+                    self.sip_message(pk, e, dialog::Transport::Ws, &m);
+                }
+                Err(m) => self.bad(m),
             }
         }
     }

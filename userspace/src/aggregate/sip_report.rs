@@ -94,6 +94,7 @@ fn transport(t: dialog::Transport) -> report::Transport {
         dialog::Transport::Udp => report::Transport::Udp,
         dialog::Transport::Tcp => report::Transport::Tcp,
         dialog::Transport::Tls => report::Transport::Tls,
+        dialog::Transport::Ws => report::Transport::Ws,
     }
 }
 

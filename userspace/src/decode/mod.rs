@@ -10,6 +10,7 @@ pub mod ip;
 pub mod link;
 pub mod openvpn;
 pub mod tunnel;
+pub mod websocket;
 pub mod wifi;
 pub mod wireguard;
 

@@ -188,6 +188,8 @@ names! {
         Udp = "udp",
         Tcp = "tcp",
         Tls = "tls",
+        /// SIP over WebSocket (RFC 7118), unencrypted.
+        Ws = "ws",
     }
 }
 
@@ -306,7 +308,7 @@ mod tests {
         assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
         assert_eq!(spelled(Encap::ALL), ["udp", "tcp", "none"]);
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
-        assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls"]);
+        assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls", "ws"]);
         let tunnels: Vec<_> = InterfaceKind::ALL.iter().filter(|k| k.is_tunnel()).map(|k| k.as_str()).collect();
         assert_eq!(tunnels, ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip"]);
         // Padding applies to the text, as it did to the strings.

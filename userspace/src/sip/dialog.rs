@@ -24,6 +24,8 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// WebSocket (RFC 7118) over TCP.
+    Ws,
 }
 
 /// A dialog's state (RFC 3261 12), as far as the messages seen show it.

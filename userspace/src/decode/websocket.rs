@@ -1,0 +1,209 @@
+//! The WebSocket protocol (RFC 6455) as far as SIP over WebSocket (RFC 7118) needs it: the
+//! HTTP handshake that asks for the `sip` subprotocol, and the frames that follow, each SIP
+//! message in one WebSocket message (text or binary), client frames masked.
+
+use super::Malformed;
+
+/// Longest HTTP handshake head waited for before the stream is taken for something else.
+pub const MAX_HANDSHAKE: usize = 16 * 1024;
+/// Largest frame payload accepted: SIP messages are a few KiB; a larger length is garbage.
+pub const MAX_PAYLOAD: u64 = 1024 * 1024;
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+
+/// Does a TCP stream's first payload ask to upgrade to WebSocket with the `sip` subprotocol
+/// (a GET with `Upgrade: websocket` and `Sec-WebSocket-Protocol` naming `sip`)?
+pub fn is_sip_upgrade(payload: &[u8]) -> bool {
+    if !payload.starts_with(b"GET ") {
+        return false;
+    }
+    let head = match find(payload, b"\r\n\r\n") {
+        Some(end) => &payload[..end],
+        None => &payload[..payload.len().min(MAX_HANDSHAKE)],
+    };
+    let (mut upgrade, mut sip) = (false, false);
+    for line in head.split(|&c| c == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&c| c == b':') else { continue };
+        let (name, value) = (trim(&line[..colon]), &line[colon + 1..]);
+        let tokens = || value.split(|&c| c == b',').map(trim);
+        if name.eq_ignore_ascii_case(b"upgrade") {
+            upgrade |= tokens().any(|t| t.eq_ignore_ascii_case(b"websocket"));
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-protocol") {
+            sip |= tokens().any(|t| t.eq_ignore_ascii_case(b"sip"));
+        }
+    }
+    upgrade && sip
+}
+
+/// One direction of a WebSocket stream, framed: an HTTP head (the handshake's request or
+/// response) to skip, a whole frame, or not enough bytes yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framed {
+    /// An HTTP head of this many bytes (blank line included).
+    Http(usize),
+    /// A frame of this many bytes.
+    Frame(usize),
+    Incomplete,
+    Malformed(Malformed),
+}
+
+/// Frame the head of a WebSocket stream direction.
+pub fn frame_len(b: &[u8]) -> Framed {
+    if b.starts_with(b"HTTP/") || b.starts_with(b"GET ") {
+        return match find(b, b"\r\n\r\n") {
+            Some(end) => Framed::Http(end + 4),
+            None if b.len() < MAX_HANDSHAKE => Framed::Incomplete,
+            None => Framed::Malformed(Malformed::new("websocket handshake too long")),
+        };
+    }
+    let Some(&[b0, b1]) = b.first_chunk::<2>() else { return Framed::Incomplete };
+    if b0 & 0x70 != 0 {
+        // No extension is negotiated for SIP: reserved bits set are not a frame start.
+        return Framed::Malformed(Malformed::new("websocket reserved bits set"));
+    }
+    let (len_bytes, short) = match b1 & 0x7f {
+        126 => (2, None),
+        127 => (8, None),
+        n => (0, Some(u64::from(n))),
+    };
+    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+    let head = 2 + len_bytes + mask;
+    let len = match short {
+        Some(n) => n,
+        None => match b.get(2..2 + len_bytes) {
+            Some(l) => l.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x)),
+            None => return Framed::Incomplete,
+        },
+    };
+    if len > MAX_PAYLOAD {
+        return Framed::Malformed(Malformed::new("websocket frame too long"));
+    }
+    let total = head + len as usize;
+    if b.len() < total {
+        Framed::Incomplete
+    } else {
+        Framed::Frame(total)
+    }
+}
+
+/// A whole frame (as [`frame_len`] cut it): its FIN bit, opcode, and payload unmasked into
+/// `out` (cleared first).
+pub fn payload(frame: &[u8], out: &mut Vec<u8>) -> Option<(bool, u8)> {
+    let (&b0, &b1) = (frame.first()?, frame.get(1)?);
+    let len_bytes = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mut at = 2 + len_bytes;
+    let key = if b1 & 0x80 != 0 {
+        let k: [u8; 4] = frame.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(k)
+    } else {
+        None
+    };
+    let data = frame.get(at..)?;
+    out.clear();
+    match key {
+        Some(k) => out.extend(data.iter().enumerate().map(|(i, &c)| c ^ k[i % 4])),
+        None => out.extend_from_slice(data),
+    }
+    Some((b0 & 0x80 != 0, b0 & 0x0f))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &b[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const UPGRADE: &[u8] = b"GET / HTTP/1.1\r\nHost: sip.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn frame(op: u8, mask: Option<[u8; 4]>, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x80 | op];
+        let m = if mask.is_some() { 0x80 } else { 0 };
+        match data.len() {
+            n if n < 126 => f.push(m | n as u8),
+            n if n < 65536 => {
+                f.push(m | 126);
+                f.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(m | 127);
+                f.extend((n as u64).to_be_bytes());
+            }
+        }
+        match mask {
+            Some(k) => {
+                f.extend(k);
+                f.extend(data.iter().enumerate().map(|(i, &c)| c ^ k[i % 4]));
+            }
+            None => f.extend(data),
+        }
+        f
+    }
+
+    #[test]
+    fn sip_upgrade_requests() {
+        assert!(is_sip_upgrade(UPGRADE));
+        let lists = String::from_utf8_lossy(UPGRADE)
+            .replace("Protocol: sip", "protocol:  xmpp , SIP ")
+            .replace("Upgrade: websocket", "UPGRADE: WebSocket");
+        assert!(is_sip_upgrade(lists.as_bytes()));
+        let other = String::from_utf8_lossy(UPGRADE).replace("Protocol: sip", "Protocol: mqtt");
+        assert!(!is_sip_upgrade(other.as_bytes()));
+        let no_upgrade = String::from_utf8_lossy(UPGRADE).replace("Upgrade: websocket\r\n", "");
+        assert!(!is_sip_upgrade(no_upgrade.as_bytes()));
+        assert!(!is_sip_upgrade(b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Protocol: sip\r\n\r\n"));
+        assert!(!is_sip_upgrade(b"GET "));
+    }
+
+    #[test]
+    fn frames_and_heads() {
+        assert_eq!(frame_len(UPGRADE), Framed::Http(UPGRADE.len()));
+        assert_eq!(frame_len(&UPGRADE[..20]), Framed::Incomplete);
+        let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x00";
+        assert_eq!(frame_len(resp), Framed::Http(resp.len() - 2));
+        let msg = b"OPTIONS sip:x SIP/2.0\r\n\r\n";
+        let mut out = Vec::new();
+        for (mask, size) in [(None, 25), (Some([1, 2, 3, 4]), 25), (None, 300), (Some([9, 8, 7, 6]), 70_000)] {
+            let data: Vec<u8> = msg.iter().copied().cycle().take(size).collect();
+            let f = frame(OP_TEXT, mask, &data);
+            assert_eq!(frame_len(&f), Framed::Frame(f.len()));
+            assert_eq!(frame_len(&f[..f.len() - 1]), Framed::Incomplete);
+            assert_eq!(frame_len(&f[..1]), Framed::Incomplete);
+            assert_eq!(payload(&f, &mut out), Some((true, OP_TEXT)));
+            assert_eq!(out, data);
+        }
+        assert!(matches!(frame_len(&[0xc1, 0x00]), Framed::Malformed(_)));
+        let huge = [&[0x82u8, 127][..], &(1u64 << 40).to_be_bytes()].concat();
+        assert!(matches!(frame_len(&huge), Framed::Malformed(_)));
+        assert!(matches!(frame_len(&[b'G', b'E', b'T', b' ', b'x'].repeat(MAX_HANDSHAKE)), Framed::Malformed(_)));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panic(b in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = is_sip_upgrade(&b);
+            if let Framed::Frame(n) = frame_len(&b) {
+                let mut out = Vec::new();
+                prop_assert!(payload(&b[..n], &mut out).is_some());
+                prop_assert!(out.len() < n);
+            }
+        }
+    }
+}
