@@ -1550,8 +1550,9 @@ fn null_encrypted_esp_and_ah_carry_sip() {
 
 /// SIP over WebSocket (RFC 7118), as WebRTC softphones speak it: the HTTP upgrade asking for the
 /// `sip` subprotocol and its 101 answer, then one SIP message per WebSocket frame: client frames
-/// masked, lengths in 7 and 16 bits, two frames in one segment, a frame split over two, a ping
-/// between them. Each message's Call-ID, method or status and order as tshark reads them.
+/// masked, lengths in 7 and 16 bits, two frames in one segment, a frame split over two, a
+/// message in three fragments with a ping among them. Each message's Call-ID, CSeq and order as
+/// tshark reads them.
 #[test]
 fn sip_over_websocket() {
     let (client, server, cport, sport) = ([10, 50, 0, 1], [10, 50, 0, 2], 51_000u16, 8088u16);
@@ -1567,8 +1568,10 @@ fn sip_over_websocket() {
         }
         ether(0x0800, &ipv4(6, s, d, &tcp(sp, dp, seq, ack, flags, data)))
     };
-    let ws = |op: u8, mask: Option<[u8; 4]>, data: &[u8]| {
-        let mut f = vec![0x80 | op];
+    let ws = |op: u8, mask: Option<[u8; 4]>, data: &[u8]| ws_part(0x80 | op, mask, data);
+    // A frame whose first byte (FIN and opcode) is `b0`.
+    fn ws_part(b0: u8, mask: Option<[u8; 4]>, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![b0];
         let m = if mask.is_some() { 0x80 } else { 0 };
         if data.len() < 126 {
             f.push(m | data.len() as u8);
@@ -1584,7 +1587,7 @@ fn sip_over_websocket() {
             None => f.extend(data),
         }
         f
-    };
+    }
     let k = Some([0x37, 0xfa, 0x21, 0x3d]);
     let upgrade = b"GET /ws HTTP/1.1\r\nHost: 10.50.0.2:8088\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -1611,7 +1614,18 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: si
         seg(false, 0x18, &ws(1, None, &ok)),
         seg(true, 0x18, a),
         seg(true, 0x18, b),
-        seg(false, 0x18, &ws(1, None, &ringing)),
+        // The 180 in three fragments, a ping between the second and the last.
+        seg(
+            false,
+            0x18,
+            &[
+                ws_part(0x01, None, &ringing[..30]),
+                ws_part(0x00, None, &ringing[30..60]),
+                ws(9, None, b"keep"),
+                ws_part(0x80, None, &ringing[60..]),
+            ]
+            .concat(),
+        ),
     ];
     let f = pcap("sip_ws.pcap", EN10MB, &frames);
     let r = replay_json(&f);

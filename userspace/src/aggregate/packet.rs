@@ -607,8 +607,7 @@ impl Aggregator {
 
     /// SIP over WebSocket (RFC 7118): a stream whose first payload asked to upgrade to the
     /// `sip` subprotocol. The handshake's HTTP heads are skipped; each whole WebSocket message
-    /// (text or binary, client frames unmasked) is one SIP message. Messages split over several
-    /// frames are counted as such, not joined; control frames carry no SIP.
+    /// (text or binary, client frames unmasked, fragments joined) is one SIP message.
     #[inline(never)]
     fn sip_websocket(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
         let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
@@ -618,7 +617,7 @@ impl Aggregator {
             buf.drain_frames(
                 |b| match websocket::frame_len(b) {
                     websocket::Framed::Http(n) => tcp::Frame::Skip(n),
-                    websocket::Framed::Frame(n) => tcp::Frame::Complete(n),
+                    websocket::Framed::Message(n) => tcp::Frame::Complete(n),
                     websocket::Framed::Incomplete => tcp::Frame::Incomplete,
                     websocket::Framed::Malformed(m) => {
                         damage.push(m);
@@ -633,13 +632,9 @@ impl Aggregator {
         }
         let mut text = Vec::new();
         for frame in frames {
-            match websocket::payload(&frame, &mut text) {
-                Some((true, websocket::OP_TEXT | websocket::OP_BINARY)) => {}
-                Some((_, websocket::OP_TEXT | websocket::OP_BINARY | websocket::OP_CONTINUATION)) => {
-                    self.bad(Malformed::new("websocket message in fragments (not joined)"));
-                    continue;
-                }
-                _ => continue,
+            // Control frames (close, ping, pong) carry no SIP.
+            if !matches!(websocket::payload(&frame, &mut text), Some(websocket::OP_TEXT | websocket::OP_BINARY)) {
+                continue;
             }
             if text.iter().all(|b| matches!(b, b'\r' | b'\n')) {
                 continue;
