@@ -542,18 +542,24 @@ impl Aggregator {
             self.bad(Malformed::new("sip stream not framable"));
         }
         for raw in msgs {
-            if raw.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-                continue;
-            }
-            match sipmsg::parse(&raw) {
-                Ok(m) => {
-                    if let Some(reason) = m.header_damage {
-                        self.bad(Malformed::new(reason));
-                    }
-                    self.sip_message(pk, e, dialog::Transport::Tcp, &m);
+            self.sip_from_stream(pk, e, dialog::Transport::Tcp, &raw);
+        }
+    }
+
+    /// One message a stream's framer cut (SIP over TCP, over WebSocket): blank keep-alive
+    /// lines skipped, damage counted, the rest to the tracker.
+    fn sip_from_stream(&mut self, pk: Pkt, e: Ends, transport: dialog::Transport, raw: &[u8]) {
+        if raw.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+            return;
+        }
+        match sipmsg::parse(raw) {
+            Ok(m) => {
+                if let Some(reason) = m.header_damage {
+                    self.bad(Malformed::new(reason));
                 }
-                Err(e) => self.bad(e),
+                self.sip_message(pk, e, transport, &m);
             }
+            Err(m) => self.bad(m),
         }
     }
 
@@ -636,18 +642,7 @@ impl Aggregator {
             if !matches!(websocket::payload(&frame, &mut text), Some(websocket::OP_TEXT | websocket::OP_BINARY)) {
                 continue;
             }
-            if text.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-                continue;
-            }
-            match sipmsg::parse(&text) {
-                Ok(m) => {
-                    if let Some(reason) = m.header_damage {
-                        self.bad(Malformed::new(reason));
-                    }
-                    self.sip_message(pk, e, dialog::Transport::Ws, &m);
-                }
-                Err(m) => self.bad(m),
-            }
+            self.sip_from_stream(pk, e, dialog::Transport::Ws, &text);
         }
     }
 

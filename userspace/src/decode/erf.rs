@@ -2,25 +2,15 @@
 //! record header (timestamp, type, flags, record length, loss counter, wire length), 8-byte
 //! extension headers when the type's top bit says so, then the frame in the form the type names.
 
+use crate::decode::tunnel::{ppp, Payload};
 use crate::decode::{be16, Malformed};
 
 /// Extension headers walked before a record is taken for garbage (cards write one or two).
 const MAX_EXTENSIONS: usize = 32;
 
-/// The frame an ERF record holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame<'a> {
-    Ethernet(&'a [u8]),
-    /// PPP in HDLC-like framing or Cisco HDLC (packet over SONET, multichannel HDLC).
-    Hdlc(&'a [u8]),
-    /// Raw IPv4 or IPv6.
-    Ip(&'a [u8]),
-    /// ATM, InfiniBand, raw link bytes, metadata and padding records: nothing decoded.
-    Other,
-}
-
-/// Read one ERF record.
-pub fn record(b: &[u8]) -> Result<Frame<'_>, Malformed> {
+/// Read one ERF record: the frame it holds as a tunnel's payload (Ethernet, IP), its HDLC read
+/// (PPP or Cisco HDLC); `None` for ATM, InfiniBand, raw link bytes, metadata and padding.
+pub fn record(b: &[u8]) -> Result<Payload<'_>, Malformed> {
     const TRUNCATED: Malformed = Malformed::new("erf header truncated");
     let h = b.get(..16).ok_or(TRUNCATED)?;
     let kind = h[8];
@@ -46,17 +36,17 @@ pub fn record(b: &[u8]) -> Result<Frame<'_>, Malformed> {
     }
     let body = &rec[at..];
     let skip = |n: usize| body.get(n..).ok_or(Malformed::new("erf frame header truncated"));
-    Ok(match kind & 0x7f {
+    match kind & 0x7f {
         // ETH, COLOR_ETH, DSM_COLOR_ETH, COLOR_HASH_ETH: offset and pad bytes, then the frame.
-        2 | 11 | 16 | 20 => Frame::Ethernet(skip(2)?),
+        2 | 11 | 16 | 20 => Ok(Payload::Ethernet(skip(2)?)),
         // HDLC_POS, COLOR_HDLC_POS, DSM_COLOR_HDLC_POS, COLOR_HASH_POS.
-        1 | 10 | 15 | 19 => Frame::Hdlc(body),
+        1 | 10 | 15 | 19 => ppp::hdlc_frame(body),
         // MC_HDLC, COLOR_MC_HDLC_POS: a 4-byte multichannel header first.
-        5 | 17 => Frame::Hdlc(skip(4)?),
+        5 | 17 => ppp::hdlc_frame(skip(4)?),
         // IPV4, IPV6.
-        22 | 23 => Frame::Ip(body),
-        _ => Frame::Other,
-    })
+        22 | 23 => Ok(Payload::Ip(body)),
+        _ => Ok(Payload::None),
+    }
 }
 
 #[cfg(test)]
@@ -80,23 +70,26 @@ mod tests {
     #[test]
     fn record_types() {
         let eth = [0xaa; 20];
-        assert_eq!(record(&erf(2, &[], &[[0, 0].as_slice(), &eth].concat())), Ok(Frame::Ethernet(&eth[..])));
-        assert_eq!(record(&erf(1, &[], &eth)), Ok(Frame::Hdlc(&eth[..])));
-        assert_eq!(record(&erf(5, &[], &[[0; 4].as_slice(), &eth].concat())), Ok(Frame::Hdlc(&eth[..])));
-        assert_eq!(record(&erf(22, &[], &eth)), Ok(Frame::Ip(&eth[..])));
-        assert_eq!(record(&erf(3, &[], &eth)), Ok(Frame::Other));
-        assert_eq!(record(&erf(48, &[], &eth)), Ok(Frame::Other));
+        let ip = [0x45; 20];
+        assert_eq!(record(&erf(2, &[], &[[0, 0].as_slice(), &eth].concat())), Ok(Payload::Ethernet(&eth[..])));
+        let ppp = [&[0xff, 0x03, 0x00, 0x21][..], &ip].concat();
+        assert_eq!(record(&erf(1, &[], &ppp)), Ok(Payload::Ip(&ip[..])));
+        let cisco = [&[0x0f, 0x00, 0x08, 0x00][..], &ip].concat();
+        assert_eq!(record(&erf(5, &[], &[[0; 4].as_slice(), &cisco].concat())), Ok(Payload::Ip(&ip[..])));
+        assert_eq!(record(&erf(22, &[], &ip)), Ok(Payload::Ip(&ip[..])));
+        assert_eq!(record(&erf(3, &[], &eth)), Ok(Payload::None));
+        assert_eq!(record(&erf(48, &[], &eth)), Ok(Payload::None));
     }
 
     #[test]
     fn extension_headers_and_padding() {
         let ip = [0x45; 20];
         let two = [[0x83, 0, 0, 0, 0, 0, 0, 0], [0x03, 0, 0, 0, 0, 0, 0, 0]];
-        assert_eq!(record(&erf(22 | 0x80, &two, &ip)), Ok(Frame::Ip(&ip[..])));
+        assert_eq!(record(&erf(22 | 0x80, &two, &ip)), Ok(Payload::Ip(&ip[..])));
         // Padding after the record's length is not part of it.
         let mut r = erf(22, &[], &ip);
         r.extend([0; 8]);
-        assert_eq!(record(&r), Ok(Frame::Ip(&ip[..])));
+        assert_eq!(record(&r), Ok(Payload::Ip(&ip[..])));
     }
 
     #[test]

@@ -141,12 +141,7 @@ fn decode_plain(linktype: u32, frame: &[u8]) -> Result<Link<'_>, Malformed> {
             (PPI | PKTAP | USER2, _) => Ok(Link::plain(L3::Unsupported)),
             (dlt, inner) => decode_plain(crate::linktype::canonical(dlt), inner),
         },
-        ERF => Ok(Link::plain(match erf::record(frame)? {
-            erf::Frame::Ethernet(f) => ethernet(f)?,
-            erf::Frame::Hdlc(f) => ppp_l3(crate::decode::tunnel::ppp::hdlc_frame(f))?,
-            erf::Frame::Ip(f) => raw(f)?,
-            erf::Frame::Other => L3::Unsupported,
-        })),
+        ERF => ppp_l3(erf::record(frame)).map(Link::plain),
         PPP_WITH_DIR => {
             let (sent, payload) = crate::decode::tunnel::ppp::with_dir_frame(frame)?;
             let direction = if sent { Direction::Out } else { Direction::In };
