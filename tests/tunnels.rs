@@ -1649,3 +1649,97 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: si
     assert_eq!(r.flows.len(), 1);
     assert_eq!(r.flows[0].app, App::Sip);
 }
+
+/// SIP over SCTP (RFC 4168), as some IMS core links carry it: DATA chunks bundled with SACKs
+/// and with each other, I-DATA, an INVITE in three pieces, an association on another port whose
+/// first message is SIP, and one that is not SIP (Diameter's 3868). Each message's Call-ID and CSeq in order, and the
+/// flows' conversations, as tshark reads them.
+#[test]
+fn sip_over_sctp() {
+    let (a, b) = ([10, 60, 0, 1], [10, 60, 0, 2]);
+    let chunk = |kind: u8, flags: u8, body: &[u8]| {
+        let mut c = vec![kind, flags];
+        c.extend(((4 + body.len()) as u16).to_be_bytes());
+        c.extend(body);
+        c.resize(c.len().next_multiple_of(4), 0);
+        c
+    };
+    let mut tsn = 0u32;
+    let mut data = |flags: u8, ppid: u32, msg: &[u8]| {
+        tsn += 1;
+        let head = [tsn.to_be_bytes(), [0, 0, 0, 0], ppid.to_be_bytes()].concat();
+        chunk(0, flags, &[head, msg.to_vec()].concat())
+    };
+    let packet = |sport: u16, dport: u16, chunks: &[Vec<u8>]| {
+        let mut p = sport.to_be_bytes().to_vec();
+        p.extend(dport.to_be_bytes());
+        p.extend([0, 0, 0, 9, 0, 0, 0, 0]);
+        p.extend(chunks.concat());
+        p
+    };
+    let sctp = |from_a: bool, sport: u16, dport: u16, chunks: &[Vec<u8>]| {
+        let (s, d) = if from_a { (a, b) } else { (b, a) };
+        ether(0x0800, &ipv4(132, s, d, &packet(sport, dport, chunks)))
+    };
+    let register = sip("REGISTER sip:ims SIP/2.0", "sctp-reg", "1 REGISTER", "");
+    let ok = sip("SIP/2.0 200 OK", "sctp-reg", "1 REGISTER", "");
+    let options = sip("OPTIONS sip:x SIP/2.0", "sctp-opt", "1 OPTIONS", "");
+    let message = sip("MESSAGE sip:x SIP/2.0", "sctp-msg", "1 MESSAGE", "");
+    let other_port = sip("OPTIONS sip:y SIP/2.0", "sctp-5070", "1 OPTIONS", "");
+    let idata = {
+        let head = [99u32.to_be_bytes(), [0, 0, 0, 0], 1u32.to_be_bytes(), 0u32.to_be_bytes()].concat();
+        chunk(64, 0x03, &[head, sip("OPTIONS sip:z SIP/2.0", "sctp-idata", "2 OPTIONS", "")].concat())
+    };
+    let sack = chunk(3, 0, &[0, 0, 0, 1, 0, 0, 0x10, 0, 0, 0, 0, 0]);
+    // An INVITE larger than a path's MTU, in three pieces (B, middle, E).
+    let body = "v=0\r\no=- 1 1 IN IP4 10.60.0.1\r\ns=-\r\nc=IN IP4 10.60.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+        .repeat(30);
+    let invite = sip("INVITE sip:bob@ims SIP/2.0", "sctp-big", "1 INVITE", &body);
+    let third = invite.len() / 3;
+    let init = chunk(1, 0, &[0, 0, 0, 9, 0, 0, 0x10, 0, 0, 1, 0, 1, 0, 0, 0, 1]);
+    let frames = vec![
+        sctp(true, 5060, 5060, &[init]),
+        sctp(true, 5060, 5060, &[data(0x03, 0, &register)]),
+        sctp(false, 5060, 5060, &[sack.clone(), data(0x03, 0, &ok)]),
+        sctp(true, 5060, 5060, &[data(0x03, 0, &options), data(0x03, 0, &message)]),
+        sctp(true, 5060, 5060, &[idata]),
+        sctp(true, 5060, 5060, &[data(0x02, 0, &invite[..third])]),
+        sctp(true, 5060, 5060, &[sack.clone(), data(0x00, 0, &invite[third..2 * third])]),
+        sctp(true, 5060, 5060, &[data(0x01, 0, &invite[2 * third..])]),
+        sctp(true, 40_000, 5070, &[data(0x03, 0, &other_port)]),
+        sctp(false, 3868, 40_001, &[data(0x03, 46, &[1, 0, 0, 20, 0x80, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1])]),
+    ];
+    let f = pcap("sip_sctp.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    let rows = tshark_with(&f, &[], &["ip.src", "ip.dst", "sctp.srcport", "sctp.dstport", "sip.Call-ID", "sip.CSeq"]);
+    let want: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|r| values(&r[4]).map(str::to_string).zip(values(&r[5]).map(str::to_string)).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(want.len(), 7, "tshark reads every SIP message, the pieces joined: {rows:?}");
+    let mut ours: Vec<(tuntrace_core::report::Time, String, String)> = Vec::new();
+    for (call_id, msgs) in r
+        .sip
+        .dialogs
+        .iter()
+        .map(|d| (&d.call_id, &d.messages))
+        .chain(r.sip.registrations.iter().map(|g| (&g.call_id, &g.messages)))
+    {
+        for m in msgs {
+            assert_eq!(m.transport, tuntrace_core::report::Transport::Sctp, "{call_id}");
+            ours.push((m.at, call_id.clone(), m.cseq.clone().unwrap_or_default()));
+        }
+    }
+    // By time, messages of one packet in the order the report met their calls (stable sort).
+    ours.sort_by_key(|m| m.0);
+    let ours: Vec<(String, String)> = ours.into_iter().map(|(_, c, s)| (c, s)).collect();
+    assert_eq!(ours, want);
+    let convs: BTreeSet<Conv> = rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
+    assert_eq!(report_convs(&r), convs);
+    for fl in &r.flows {
+        assert_eq!(fl.proto, tuntrace_core::report::Proto::Sctp);
+        let sip = fl.sport != Some(3868) && fl.dport != Some(3868);
+        assert_eq!(fl.app == App::Sip, sip, "{fl:?}");
+    }
+}

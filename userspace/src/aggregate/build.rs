@@ -77,7 +77,7 @@ pub(super) fn report(a: &Aggregator) -> Report {
     // source never counted (a capture's flows all have at least the packet that made them).
     let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = a.flows.map.iter().filter(|(_, f)| f.packets > 0).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));
-    let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP).then_some(p);
+    let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP | flows::SCTP).then_some(p);
     let flows: Vec<report::Flow> = flow_list
         .into_iter()
         .map(|(k, f)| {
@@ -329,6 +329,15 @@ fn limits(a: &Aggregator) -> Vec<LimitCount> {
         lim("ip_fragments", format!("at most {} datagrams, {} bytes", rl.max_datagrams, rl.max_bytes), r.evicted),
         lim("ip_fragments", format!("incomplete after {}", secs(rl.timeout_ns)), r.timed_out),
         lim("ip_fragments", "incomplete when the report was made".into(), a.reasm.in_flight() as u64),
+        lim(
+            "sctp_pieces",
+            format!(
+                "user messages joined from pieces: at most {} at once, {} bytes; a missing piece drops its message",
+                reassembly::sctp::MAX_MESSAGES,
+                reassembly::sctp::MAX_BYTES
+            ),
+            a.sctp.dropped,
+        ),
         lim("tcp_streams", at_most(tl.max_streams), t.streams_refused),
         lim("tcp_streams", format!("idle for {}", secs(tl.idle_timeout_ns)), t.streams_expired),
         lim(

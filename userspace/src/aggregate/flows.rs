@@ -11,6 +11,7 @@ pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
 pub const ESP: u8 = 50;
 pub const AH: u8 = 51;
+pub const SCTP: u8 = crate::decode::sctp::PROTO_SCTP;
 pub const ICMP: u8 = 1;
 pub const ICMPV6: u8 = 58;
 
@@ -535,6 +536,7 @@ pub fn proto_name(p: u8) -> Proto {
         UDP => Proto::Udp,
         TCP => Proto::Tcp,
         ESP => Proto::Esp,
+        SCTP => Proto::Sctp,
         ICMP | ICMPV6 => Proto::Icmp,
         _ => Proto::Other,
     }

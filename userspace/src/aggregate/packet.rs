@@ -8,9 +8,9 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, tunnels, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, tunnel, websocket, Malformed};
+use crate::decode::{esp, ike, ip, link, sctp, tunnel, websocket, Malformed};
 use crate::event::PacketEvent;
-use crate::reassembly::{ip::ReasmResult, tcp};
+use crate::reassembly::{self, ip::ReasmResult, tcp};
 use crate::sip::{dialog, message as sipmsg};
 
 impl Aggregator {
@@ -151,6 +151,7 @@ impl Aggregator {
             },
             tunnel::PROTO_IPIP | tunnel::PROTO_IPV6 => self.ip_in_ip(pk, src, dst, proto, payload),
             tunnel::PROTO_GRE => self.gre_ip(pk, src, dst, payload),
+            flows::SCTP => self.sctp(pk, src, dst, payload),
             tunnel::PROTO_L2TP => self.l2tp_ip(pk, src, dst, payload),
             _ => {
                 self.flow(pk, proto, Ends::hosts(src, dst), 0);
@@ -543,6 +544,48 @@ impl Aggregator {
         }
         for raw in msgs {
             self.sip_from_stream(pk, e, dialog::Transport::Tcp, &raw);
+        }
+    }
+
+    /// SCTP (IP protocol 132): a flow with ports; the user messages of its DATA chunks (pieces
+    /// joined) read as SIP on port 5060 or when the first one parses as SIP (RFC 4168: one SIP
+    /// message per SCTP user message).
+    #[inline(never)]
+    fn sctp(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, payload: &[u8]) {
+        let s = match sctp::parse(payload) {
+            Ok(s) => s,
+            Err(m) => {
+                self.bad(m);
+                self.flow(pk, flows::SCTP, Ends::hosts(src, dst), 0);
+                return;
+            }
+        };
+        let e = Ends { src, sport: s.sport, dst, dport: s.dport };
+        let mut chunks = Vec::new();
+        if let Err(m) = s.user_data(|d| chunks.push(d)) {
+            self.bad(m);
+        }
+        let port = s.sport == 5060 || s.dport == 5060;
+        let looks = chunks.iter().find(|d| d.begin).is_some_and(|d| sipmsg::looks_like_sip(d.data));
+        let Some(f) = self.flow(pk, flows::SCTP, e, 0) else { return };
+        if f.apps & app::SIP == 0 && !(port || looks) {
+            return;
+        }
+        f.apps |= app::SIP;
+        for d in chunks {
+            if d.whole() {
+                self.sip_from_stream(pk, e, dialog::Transport::Sctp, d.data);
+                continue;
+            }
+            if pk.count == 0 || d.idata {
+                // Samples may skip pieces; I-DATA pieces follow message ids (not joined).
+                self.sctp.dropped += 1;
+                continue;
+            }
+            let key = reassembly::sctp::Key { src, sport: s.sport, dst, dport: s.dport, stream: d.stream };
+            if let Some(msg) = self.sctp.push(key, d.tsn, d.begin, d.end, d.data) {
+                self.sip_from_stream(pk, e, dialog::Transport::Sctp, &msg);
+            }
         }
     }
 

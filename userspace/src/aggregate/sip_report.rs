@@ -95,6 +95,7 @@ fn transport(t: dialog::Transport) -> report::Transport {
         dialog::Transport::Tcp => report::Transport::Tcp,
         dialog::Transport::Tls => report::Transport::Tls,
         dialog::Transport::Ws => report::Transport::Ws,
+        dialog::Transport::Sctp => report::Transport::Sctp,
     }
 }
 

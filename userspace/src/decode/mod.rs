@@ -9,6 +9,7 @@ pub mod ike;
 pub mod ip;
 pub mod link;
 pub mod openvpn;
+pub mod sctp;
 pub mod tunnel;
 pub mod websocket;
 pub mod wifi;

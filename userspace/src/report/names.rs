@@ -100,6 +100,8 @@ names! {
         Esp = "esp",
         Icmp = "icmp",
         Other = "other",
+        /// SCTP (carries SIP on some IMS core links, RFC 4168).
+        Sctp = "sctp",
     }
 }
 
@@ -190,6 +192,8 @@ names! {
         Tls = "tls",
         /// SIP over WebSocket (RFC 7118), unencrypted.
         Ws = "ws",
+        /// SIP over SCTP (RFC 4168).
+        Sctp = "sctp",
     }
 }
 
@@ -256,7 +260,7 @@ mod tests {
             spelled(InterfaceKind::ALL),
             ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip", "ethernet", "loopback", "other"]
         );
-        assert_eq!(spelled(Proto::ALL), ["udp", "tcp", "esp", "icmp", "other"]);
+        assert_eq!(spelled(Proto::ALL), ["udp", "tcp", "esp", "icmp", "other", "sctp"]);
         assert_eq!(
             spelled(App::ALL),
             [
@@ -308,7 +312,7 @@ mod tests {
         assert_eq!(spelled(IkeState::ALL), ["init", "auth", "established", "deleted", "unknown"]);
         assert_eq!(spelled(Encap::ALL), ["udp", "tcp", "none"]);
         assert_eq!(spelled(DialogState::ALL), ["early", "confirmed", "terminated", "failed", "unknown"]);
-        assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls", "ws"]);
+        assert_eq!(spelled(Transport::ALL), ["udp", "tcp", "tls", "ws", "sctp"]);
         let tunnels: Vec<_> = InterfaceKind::ALL.iter().filter(|k| k.is_tunnel()).map(|k| k.as_str()).collect();
         assert_eq!(tunnels, ["tun", "ipsec", "utun", "xfrm", "wireguard", "gre", "vti", "ipip"]);
         // Padding applies to the text, as it did to the strings.

@@ -26,6 +26,8 @@ pub enum Transport {
     Tls,
     /// WebSocket (RFC 7118) over TCP.
     Ws,
+    /// SCTP (RFC 4168).
+    Sctp,
 }
 
 /// A dialog's state (RFC 3261 12), as far as the messages seen show it.
