@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tuntrace::{escape, say};
-use tuntrace_core::replay::replay_files;
+use tuntrace_core::aggregate::Aggregator;
+use tuntrace_core::replay;
 use tuntrace_core::report::{ladder, text};
 
 /// Exit codes (docs/usage.md).
@@ -365,7 +366,12 @@ fn replay(
     ladder_id: Option<&str>,
     rules: Option<&tuntrace_core::rules::RuleSet>,
 ) -> ExitCode {
-    let mut report = replay_files(files);
+    let mut agg = Aggregator::with_options(replay::options_for(files));
+    replay::feed_files(&mut agg, files);
+    let mut report = agg.report();
+    // The process ends soon after: the tables' strings and vectors (tens of thousands of calls
+    // on a large capture) would be freed one by one for nothing the OS does not take back.
+    std::mem::forget(agg);
     if let Some(r) = rules {
         r.apply(&mut report);
     }
