@@ -77,7 +77,9 @@ pub(super) fn report(a: &Aggregator) -> Report {
     // source never counted (a capture's flows all have at least the packet that made them).
     let mut flow_list: Vec<(&FlowKey, &flows::FlowState)> = a.flows.map.iter().filter(|(_, f)| f.packets > 0).collect();
     flow_list.sort_by(|x, y| x.1.first.cmp(&y.1.first).then(x.0.cmp(y.0)));
-    let port = |proto: u8, p: u16| matches!(proto, flows::UDP | flows::TCP | flows::SCTP).then_some(p);
+    // SCTP's port 0 is not a port: the kernel's counters (live sessions) key SCTP by its hosts.
+    let port =
+        |proto: u8, p: u16| (matches!(proto, flows::UDP | flows::TCP) || proto == flows::SCTP && p != 0).then_some(p);
     let flows: Vec<report::Flow> = flow_list
         .into_iter()
         .map(|(k, f)| {
