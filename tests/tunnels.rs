@@ -1230,7 +1230,7 @@ fn ike_on_an_unusual_port_is_not_taken_for_openvpn() {
 
 /// Monitor-mode 802.11 captures: the bare frame (105), behind radiotap (127: TSFT and Flags
 /// fields, a trailing FCS, the data-pad flag), Prism (119), AVS (163) and PPI (192, also with
-/// Ethernet inside); data frames with three and four addresses, QoS and HT control, RFC 1042
+/// Ethernet inside), and behind Linux cooked headers of a monitor interface (113, 276); data frames with three and four addresses, QoS and HT control, RFC 1042
 /// and 802.1H SNAP. Beacons, null data, protected frames and later fragments carry no packet.
 /// Flows and Call-IDs as tshark reads them; nothing counted as damage.
 #[test]
@@ -1324,6 +1324,27 @@ fn wifi_link_types() {
             ],
         ),
         ("prism119.pcap", 119, vec![[prism_h.clone(), wlan(0, 0x01, 0, 0, msg(8, false))].concat()]),
+        // `tcpdump -i any` with a monitor interface: Linux cooked v1 and v2 headers of hardware
+        // type 803 (radiotap) in front. (tshark 4.0 does not follow 801, bare 802.11: the link
+        // decoder's tests cover it.)
+        (
+            "sll_radiotap.pcap",
+            113,
+            vec![[
+                &[0, 0, 0x03, 0x23, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0x19][..],
+                &radiotap(0x10, wlan(8, 0x01, 0, 0, msg(12, false))),
+            ]
+            .concat()],
+        ),
+        (
+            "sll2_radiotap.pcap",
+            276,
+            vec![[
+                &[0, 0x19, 0, 0, 0, 0, 0, 3, 0x03, 0x23, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0][..],
+                &radiotap(0x00, wlan(0, 0x01, 0, 0, msg(14, false))),
+            ]
+            .concat()],
+        ),
         ("avs163.pcap", 163, vec![[avs_h.clone(), wlan(8, 0x02, 0, 0, msg(9, true))].concat()]),
         (
             "ppi192.pcap",

@@ -393,10 +393,21 @@ fn pseudowire_ethertype(t: u16) -> bool {
 #[inline]
 fn sll_protocol(hatype: u16, proto: u16, rest: &[u8]) -> Result<L3<'_>, Malformed> {
     const ARPHRD_NETLINK: u16 = 824;
-    if hatype == ARPHRD_NETLINK {
-        return Ok(L3::Unsupported);
+    // A monitor-mode 802.11 interface in a `tcpdump -i any` capture: the frame as the link type
+    // of the same name holds it.
+    const ARPHRD_IEEE80211: u16 = 801;
+    const ARPHRD_IEEE80211_PRISM: u16 = 802;
+    const ARPHRD_IEEE80211_RADIOTAP: u16 = 803;
+    match hatype {
+        ARPHRD_NETLINK => Ok(L3::Unsupported),
+        ARPHRD_IEEE80211 => wifi_l3(rest, false),
+        ARPHRD_IEEE80211_PRISM => wifi_l3(crate::decode::wifi::prism(rest)?, false),
+        ARPHRD_IEEE80211_RADIOTAP => {
+            let (frame, datapad) = crate::decode::wifi::radiotap(rest)?;
+            wifi_l3(frame, datapad)
+        }
+        _ => ethertype_payload(proto, rest),
     }
-    ethertype_payload(proto, rest)
 }
 
 #[inline]
@@ -832,6 +843,31 @@ mod tests {
         let mut f = pktap_header(108, 0, 1, "en", 0, 1, "ok", 1, "");
         f[14] = 0xff;
         assert_eq!(decode(PKTAP, &f).unwrap().pktap.unwrap().ifname, "en");
+    }
+
+    #[test]
+    fn linux_cooked_monitor_interfaces() {
+        let ip = [0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut wlan = vec![0x08, 0x01, 0, 0];
+        wlan.extend([0x02; 18]);
+        wlan.extend([0x10, 0]);
+        wlan.extend([0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00]);
+        wlan.extend(ip);
+        let sll = |hatype: u16, frame: &[u8]| {
+            let mut f = vec![0, 0];
+            f.extend(hatype.to_be_bytes());
+            f.extend([0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0x19]);
+            f.extend(frame);
+            f
+        };
+        let radiotap = [&[0u8, 0, 8, 0, 0, 0, 0, 0][..], &wlan].concat();
+        let mut prism = vec![0x41, 0, 0, 0, 144, 0, 0, 0];
+        prism.resize(144, 0);
+        prism.extend(&wlan);
+        for (hatype, frame) in [(801, &wlan), (803, &radiotap), (802, &prism)] {
+            assert_eq!(decode(LINUX_SLL, &sll(hatype, frame)).unwrap().l3, L3::Ipv4(&ip), "{hatype}");
+        }
+        assert!(decode(LINUX_SLL, &sll(803, &[1, 0, 8])).is_err());
     }
 
     proptest! {
