@@ -1764,3 +1764,106 @@ fn sip_over_sctp() {
         assert_eq!(fl.app == App::Sip, sip, "{fl:?}");
     }
 }
+
+/// HEP3 (Homer): a collector's capture holds the calls only inside the agents' copies. The SIP
+/// messages are read under their original addresses and ports (IPv4 and IPv6, UDP and TCP),
+/// in order; other payload types (RTCP reports) and vendors' chunks are skipped; the only flow
+/// is the agents' UDP to the collector. tshark 4.0 has no HEP dissector: the expected values
+/// are the ones the datagrams were built with (the chunk layout of the HEP3 specification).
+#[test]
+fn sip_inside_hep3() {
+    let chunk = |kind: u16, v: &[u8]| {
+        [&0u16.to_be_bytes()[..], &kind.to_be_bytes(), &((6 + v.len()) as u16).to_be_bytes(), v].concat()
+    };
+    let hep = |src: &str, dst: &str, proto: u8, ports: (u16, u16), kind: u8, payload: &[u8]| {
+        let (s, d): (std::net::IpAddr, std::net::IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+        let (family, sa, da) = match (s, d) {
+            (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => (2u8, chunk(3, &s.octets()), chunk(4, &d.octets())),
+            (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => (10u8, chunk(5, &s.octets()), chunk(6, &d.octets())),
+            _ => unreachable!(),
+        };
+        let body = [
+            chunk(1, &[family]),
+            chunk(2, &[proto]),
+            sa,
+            da,
+            chunk(7, &ports.0.to_be_bytes()),
+            chunk(8, &ports.1.to_be_bytes()),
+            chunk(9, &1_700_000_000u32.to_be_bytes()),
+            chunk(10, &0u32.to_be_bytes()),
+            chunk(11, &[kind]),
+            chunk(12, &2001u32.to_be_bytes()),
+            chunk(14, b"myHep"),
+            // A vendor's own chunk.
+            [&0x0025u16.to_be_bytes()[..], &0x0101u16.to_be_bytes(), &8u16.to_be_bytes(), &[7, 7]].concat(),
+            chunk(15, payload),
+        ]
+        .concat();
+        [&b"HEP3"[..], &((6 + body.len()) as u16).to_be_bytes(), &body].concat()
+    };
+    let (agent, collector) = ([192, 0, 2, 10], [192, 0, 2, 99]);
+    let to_collector = |h: Vec<u8>| ether(0x0800, &ipv4(17, agent, collector, &udp(40_500, 9060, &h)));
+    let frames = vec![
+        to_collector(hep(
+            "10.70.0.1",
+            "10.70.0.2",
+            17,
+            (5060, 5060),
+            1,
+            &sip("REGISTER sip:ims SIP/2.0", "hep-reg", "1 REGISTER", ""),
+        )),
+        to_collector(hep(
+            "10.70.0.2",
+            "10.70.0.1",
+            17,
+            (5060, 5060),
+            1,
+            &sip("SIP/2.0 200 OK", "hep-reg", "1 REGISTER", ""),
+        )),
+        to_collector(hep("10.70.0.1", "10.70.0.2", 17, (40000, 40001), 5, b"\x80\xc8\x00\x06rtcp-report")),
+        to_collector(hep(
+            "2001:db8::1",
+            "2001:db8::2",
+            6,
+            (50000, 5060),
+            1,
+            &sip("INVITE sip:bob SIP/2.0", "hep-call", "1 INVITE", ""),
+        )),
+        to_collector(hep(
+            "2001:db8::2",
+            "2001:db8::1",
+            6,
+            (5060, 50000),
+            1,
+            &sip("SIP/2.0 180 Ringing", "hep-call", "1 INVITE", ""),
+        )),
+    ];
+    let f = pcap("hep3.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    assert_eq!(r.flows.len(), 1, "{:?}", r.flows);
+    assert_eq!((r.flows[0].sport, r.flows[0].dport), (Some(40_500), Some(9060)));
+    let reg = &r.sip.registrations;
+    assert_eq!(reg.len(), 1);
+    let seen = |m: &tuntrace_core::report::SipMessage| {
+        (format!("{} {}", m.src, m.sport), format!("{} {}", m.dst, m.dport), m.transport, m.cseq.clone())
+    };
+    use tuntrace_core::report::Transport;
+    assert_eq!(
+        reg[0].messages.iter().map(seen).collect::<Vec<_>>(),
+        [
+            ("10.70.0.1 5060".into(), "10.70.0.2 5060".into(), Transport::Udp, Some("1 REGISTER".into())),
+            ("10.70.0.2 5060".into(), "10.70.0.1 5060".into(), Transport::Udp, Some("1 REGISTER".into())),
+        ]
+    );
+    let calls = &r.sip.dialogs;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].call_id, "hep-call");
+    assert_eq!(
+        calls[0].messages.iter().map(seen).collect::<Vec<_>>(),
+        [
+            ("2001:db8::1 50000".into(), "2001:db8::2 5060".into(), Transport::Tcp, Some("1 INVITE".into())),
+            ("2001:db8::2 5060".into(), "2001:db8::1 50000".into(), Transport::Tcp, Some("1 INVITE".into())),
+        ]
+    );
+}

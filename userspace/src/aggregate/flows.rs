@@ -402,6 +402,8 @@ pub mod app {
     pub const TUNNEL: u16 = 1 << 7;
     /// SIP over WebSocket (with [`SIP`]): the stream is framed as WebSocket.
     pub const WEBSOCKET: u16 = 1 << 8;
+    /// Carries HEP3 (Homer): copies of SIP messages seen elsewhere.
+    pub const HEP: u16 = 1 << 9;
     /// The carried tunnel's kind (`TunnelKind::ALL`'s index) sits in the top four bits, beside
     /// [`TUNNEL`], so that a flow's state keeps its size (the hot path's cache lines).
     const CARRIER_SHIFT: u16 = 12;

@@ -8,7 +8,7 @@ use super::fast::plain_ipv4;
 use super::flows::app;
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, tunnels, Aggregator, Ends, FlowKey, Keyed, Pkt};
-use crate::decode::{esp, ike, ip, link, sctp, tunnel, websocket, Malformed};
+use crate::decode::{esp, hep, ike, ip, link, sctp, tunnel, websocket, Malformed};
 use crate::event::PacketEvent;
 use crate::reassembly::{self, ip::ReasmResult, tcp};
 use crate::sip::{dialog, message as sipmsg};
@@ -340,6 +340,10 @@ impl Aggregator {
             self.udp_tunnel(pk, e(), data, carrier);
             return;
         }
+        if apps & app::HEP != 0 {
+            self.hep(pk, data);
+            return;
+        }
         if apps != 0 {
             return;
         }
@@ -356,7 +360,34 @@ impl Aggregator {
             return;
         }
         f.probes_left -= 1;
+        if hep::is_hep3(data) {
+            f.apps |= app::HEP;
+            self.hep(pk, data);
+            return;
+        }
         self.sniff_udp(pk, e(), data);
+    }
+
+    /// A HEP3 message (Homer's encapsulation: a capture agent's copy of a SIP message seen
+    /// elsewhere, with its original addresses and ports). The SIP goes to the tracker under
+    /// those; no flow is counted for them (the packet did not cross this interface), and the
+    /// message takes the time the collector received it.
+    #[inline(never)]
+    fn hep(&mut self, pk: Pkt, data: &[u8]) {
+        let h = match hep::parse(data) {
+            Ok(h) => h,
+            Err(m) => return self.bad(m),
+        };
+        if h.proto_type != hep::PROTO_TYPE_SIP || h.compressed {
+            return;
+        }
+        let transport = match h.ip_proto {
+            flows::TCP => dialog::Transport::Tcp,
+            flows::SCTP => dialog::Transport::Sctp,
+            _ => dialog::Transport::Udp,
+        };
+        let e = Ends { src: h.src, sport: h.sport, dst: h.dst, dport: h.dport };
+        self.sip_from_stream(pk, e, transport, h.payload);
     }
 
     /// One of a new flow's first payloads on ports that say nothing: a tunnel on its port, IKE

@@ -5,6 +5,7 @@
 
 pub mod erf;
 pub mod esp;
+pub mod hep;
 pub mod ike;
 pub mod ip;
 pub mod link;

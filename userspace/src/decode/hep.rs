@@ -1,0 +1,167 @@
+//! HEP version 3 (Homer's encapsulation protocol, "EEP"): capture agents (Kamailio, OpenSIPS,
+//! FreeSWITCH, rtpengine, heplify) send a copy of each SIP message they see to a collector,
+//! with the message's original addresses, ports and time in typed chunks. A capture taken at a
+//! collector holds the calls only inside it.
+
+use std::net::IpAddr;
+
+use super::{be16, Malformed};
+
+/// Homer's collector port.
+pub const PORT_HEP: u16 = 9060;
+/// `proto type` chunk value of a SIP payload.
+pub const PROTO_TYPE_SIP: u8 = 1;
+
+/// One HEP3 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hep<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    /// IP protocol the message travelled on (17, 6, 132).
+    pub ip_proto: u8,
+    /// What the payload is (1: SIP; others are RTCP, logs, QoS reports…).
+    pub proto_type: u8,
+    pub payload: &'a [u8],
+    /// The payload chunk was the compressed one (type 16): not read.
+    pub compressed: bool,
+}
+
+/// Does a datagram hold one HEP3 message: the magic, then a total length equal to its own?
+pub fn is_hep3(b: &[u8]) -> bool {
+    b.starts_with(b"HEP3") && be16(b, 4).is_some_and(|l| usize::from(l) == b.len())
+}
+
+/// Read a HEP3 message's chunks (generic vendor 0; vendors' own are skipped).
+pub fn parse(b: &[u8]) -> Result<Hep<'_>, Malformed> {
+    if !b.starts_with(b"HEP3") {
+        return Err(Malformed::new("hep magic missing"));
+    }
+    let total = usize::from(be16(b, 4).ok_or(Malformed::new("hep header truncated"))?);
+    let body = b.get(6..total).ok_or(Malformed::new("hep length past datagram end"))?;
+    let (mut src4, mut dst4, mut src6, mut dst6) = (None, None, None, None);
+    let (mut sport, mut dport, mut ip_proto, mut proto_type) = (None, None, None, None);
+    let (mut payload, mut compressed) = (None, false);
+    let mut rest = body;
+    while !rest.is_empty() {
+        let h = rest.get(..6).ok_or(Malformed::new("hep chunk header truncated"))?;
+        let (vendor, kind, len) =
+            (be16(h, 0).unwrap_or(0), be16(h, 2).unwrap_or(0), usize::from(be16(h, 4).unwrap_or(0)));
+        if len < 6 {
+            return Err(Malformed::new("hep chunk length below 6"));
+        }
+        let value = rest.get(6..len).ok_or(Malformed::new("hep chunk past message end"))?;
+        rest = &rest[len..];
+        if vendor != 0 {
+            continue;
+        }
+        let byte = || value.first().copied();
+        let port = || be16(value, 0);
+        match kind {
+            2 => ip_proto = byte(),
+            3 => src4 = <[u8; 4]>::try_from(value).ok(),
+            4 => dst4 = <[u8; 4]>::try_from(value).ok(),
+            5 => src6 = <[u8; 16]>::try_from(value).ok(),
+            6 => dst6 = <[u8; 16]>::try_from(value).ok(),
+            7 => sport = port(),
+            8 => dport = port(),
+            11 => proto_type = byte(),
+            15 => payload = Some(value),
+            16 => {
+                payload = Some(value);
+                compressed = true;
+            }
+            _ => {}
+        }
+    }
+    let (src, dst): (IpAddr, IpAddr) = match (src4, dst4, src6, dst6) {
+        (Some(s), Some(d), _, _) => (s.into(), d.into()),
+        (_, _, Some(s), Some(d)) => (s.into(), d.into()),
+        _ => return Err(Malformed::new("hep addresses missing")),
+    };
+    let missing = Malformed::new("hep chunk missing");
+    Ok(Hep {
+        src,
+        dst,
+        sport: sport.ok_or(missing)?,
+        dport: dport.ok_or(missing)?,
+        ip_proto: ip_proto.unwrap_or(17),
+        proto_type: proto_type.ok_or(missing)?,
+        payload: payload.ok_or(missing)?,
+        compressed,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A HEP3 message from the generic chunks (addresses by family), then `extra` chunks.
+    pub(crate) fn hep3(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, proto_type: u8, payload: &[u8]) -> Vec<u8> {
+        let chunk = |kind: u16, v: &[u8]| {
+            [&0u16.to_be_bytes()[..], &kind.to_be_bytes(), &((6 + v.len()) as u16).to_be_bytes(), v].concat()
+        };
+        let (family, s, d): (u8, Vec<u8>, Vec<u8>) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (2, chunk(3, &s.octets()), chunk(4, &d.octets())),
+            (IpAddr::V6(s), IpAddr::V6(d)) => (10, chunk(5, &s.octets()), chunk(6, &d.octets())),
+            _ => unreachable!(),
+        };
+        let body = [
+            chunk(1, &[family]),
+            chunk(2, &[17]),
+            s,
+            d,
+            chunk(7, &sport.to_be_bytes()),
+            chunk(8, &dport.to_be_bytes()),
+            chunk(9, &1_700_000_000u32.to_be_bytes()),
+            chunk(10, &5u32.to_be_bytes()),
+            chunk(11, &[proto_type]),
+            chunk(12, &2001u32.to_be_bytes()),
+            [&0x0025u16.to_be_bytes()[..], &1u16.to_be_bytes(), &8u16.to_be_bytes(), &[9, 9]].concat(),
+            chunk(15, payload),
+        ]
+        .concat();
+        [&b"HEP3"[..], &((6 + body.len()) as u16).to_be_bytes(), &body].concat()
+    }
+
+    #[test]
+    fn reads_the_generic_chunks() {
+        let b = hep3([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5060, 5080, 1, b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+        assert!(is_hep3(&b));
+        let h = parse(&b).unwrap();
+        assert_eq!(
+            (h.src, h.dst, h.sport, h.dport),
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 5060, 5080)
+        );
+        assert_eq!((h.ip_proto, h.proto_type, h.compressed), (17, 1, false));
+        assert_eq!(h.payload, b"OPTIONS sip:x SIP/2.0\r\n\r\n");
+        let v6 = hep3("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap(), 1, 2, 5, b"rtcp");
+        assert_eq!(parse(&v6).unwrap().src, "2001:db8::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn damage() {
+        let b = hep3([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5060, 5080, 1, b"x");
+        assert!(!is_hep3(&b[..b.len() - 1]));
+        assert!(parse(&b[..b.len() - 1]).is_err(), "length past the datagram");
+        assert!(parse(b"HEP2\0\x06").is_err());
+        assert!(parse(b"HEP3\0\x06").is_err(), "no chunks: addresses missing");
+        let mut short = b.clone();
+        short[6 + 4..6 + 6].copy_from_slice(&3u16.to_be_bytes());
+        assert!(parse(&short).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(b in prop::collection::vec(any::<u8>(), 0..120)) {
+            let mut m = b"HEP3".to_vec();
+            m.extend(((b.len() + 6) as u16).to_be_bytes());
+            m.extend(&b);
+            let _ = is_hep3(&m);
+            let _ = parse(&m);
+            let _ = parse(&b);
+        }
+    }
+}
