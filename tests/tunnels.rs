@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use tuntrace_core::report::{App, Encap, Report, TunnelKind};
+use tuntrace_core::report::{App, Encap, Report, Transport, TunnelKind};
 
 /// tshark's fields of every frame, with the heuristics a tunnel on an unusual port needs.
 fn tshark(file: &Path, fields: &[&str]) -> Vec<Vec<String>> {
@@ -1561,6 +1561,41 @@ fn null_encrypted_esp_and_ah_carry_sip() {
     assert_eq!(null, want);
 }
 
+/// (Call-ID, CSeq) of every SIP message tshark read, in capture order: its `call_id` and `cseq`
+/// columns hold one value per message of a frame.
+fn tshark_messages(rows: &[Vec<String>], call_id: usize, cseq: usize) -> Vec<(String, String)> {
+    rows.iter()
+        .flat_map(|r| {
+            values(&r[call_id]).map(str::to_string).zip(values(&r[cseq]).map(str::to_string)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The CSeqs of every call the report lists, in the order of its messages, each message checked
+/// to have come over `transport`.
+fn report_messages(r: &Report, transport: Transport) -> BTreeMap<String, Vec<String>> {
+    let calls = r.sip.dialogs.iter().map(|d| (&d.call_id, &d.messages));
+    calls
+        .chain(r.sip.registrations.iter().map(|g| (&g.call_id, &g.messages)))
+        .map(|(call_id, msgs)| {
+            let cseqs = msgs.iter().map(|m| {
+                assert_eq!(m.transport, transport, "{call_id}");
+                m.cseq.clone().unwrap_or_default()
+            });
+            (call_id.clone(), cseqs.collect())
+        })
+        .collect()
+}
+
+/// [`tshark_messages`] per call, as [`report_messages`] gives them.
+fn per_call(msgs: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut calls: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (call_id, cseq) in msgs {
+        calls.entry(call_id.clone()).or_default().push(cseq.clone());
+    }
+    calls
+}
+
 /// SIP over WebSocket (RFC 7118), as WebRTC softphones speak it: the HTTP upgrade asking for the
 /// `sip` subprotocol and its 101 answer, then one SIP message per WebSocket frame: client frames
 /// masked, lengths in 7 and 16 bits, two frames in one segment, a frame split over two, a
@@ -1643,30 +1678,10 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: si
     let f = pcap("sip_ws.pcap", EN10MB, &frames);
     let r = replay_json(&f);
     assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
-    let rows = tshark(&f, &["sip.Call-ID", "sip.Method", "sip.Status-Code", "sip.CSeq"]);
-    // (Call-ID, CSeq) of each message in capture order; tshark's fields hold one value per
-    // message of a frame.
-    let want: Vec<(String, String)> = rows
-        .iter()
-        .flat_map(|r| values(&r[0]).map(str::to_string).zip(values(&r[3]).map(str::to_string)).collect::<Vec<_>>())
-        .collect();
+    let rows = tshark(&f, &["sip.Call-ID", "sip.CSeq"]);
+    let want = tshark_messages(&rows, 0, 1);
     assert_eq!(want.len(), 7, "tshark reads every SIP message in the frames: {rows:?}");
-    let mut ours: Vec<(tuntrace_core::report::Time, String, String)> = Vec::new();
-    for (call_id, msgs) in r
-        .sip
-        .dialogs
-        .iter()
-        .map(|d| (&d.call_id, &d.messages))
-        .chain(r.sip.registrations.iter().map(|g| (&g.call_id, &g.messages)))
-    {
-        for m in msgs {
-            assert_eq!(m.transport, tuntrace_core::report::Transport::Ws, "{call_id}");
-            ours.push((m.at, call_id.clone(), m.cseq.clone().unwrap_or_default()));
-        }
-    }
-    ours.sort();
-    let ours: Vec<(String, String)> = ours.into_iter().map(|(_, c, s)| (c, s)).collect();
-    assert_eq!(ours, want);
+    assert_eq!(report_messages(&r, Transport::Ws), per_call(&want));
     assert_eq!(r.flows.len(), 1);
     assert_eq!(r.flows[0].app, App::Sip);
 }
@@ -1734,28 +1749,9 @@ fn sip_over_sctp() {
     let r = replay_json(&f);
     assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
     let rows = tshark_with(&f, &[], &["ip.src", "ip.dst", "sctp.srcport", "sctp.dstport", "sip.Call-ID", "sip.CSeq"]);
-    let want: Vec<(String, String)> = rows
-        .iter()
-        .flat_map(|r| values(&r[4]).map(str::to_string).zip(values(&r[5]).map(str::to_string)).collect::<Vec<_>>())
-        .collect();
+    let want = tshark_messages(&rows, 4, 5);
     assert_eq!(want.len(), 7, "tshark reads every SIP message, the pieces joined: {rows:?}");
-    let mut ours: Vec<(tuntrace_core::report::Time, String, String)> = Vec::new();
-    for (call_id, msgs) in r
-        .sip
-        .dialogs
-        .iter()
-        .map(|d| (&d.call_id, &d.messages))
-        .chain(r.sip.registrations.iter().map(|g| (&g.call_id, &g.messages)))
-    {
-        for m in msgs {
-            assert_eq!(m.transport, tuntrace_core::report::Transport::Sctp, "{call_id}");
-            ours.push((m.at, call_id.clone(), m.cseq.clone().unwrap_or_default()));
-        }
-    }
-    // By time, messages of one packet in the order the report met their calls (stable sort).
-    ours.sort_by_key(|m| m.0);
-    let ours: Vec<(String, String)> = ours.into_iter().map(|(_, c, s)| (c, s)).collect();
-    assert_eq!(ours, want);
+    assert_eq!(report_messages(&r, Transport::Sctp), per_call(&want));
     let convs: BTreeSet<Conv> = rows.iter().map(|r| conv(&r[0], num(&r[2]) as u16, &r[1], num(&r[3]) as u16)).collect();
     assert_eq!(report_convs(&r), convs);
     for fl in &r.flows {
@@ -1848,7 +1844,6 @@ fn sip_inside_hep3() {
     let seen = |m: &tuntrace_core::report::SipMessage| {
         (format!("{} {}", m.src, m.sport), format!("{} {}", m.dst, m.dport), m.transport, m.cseq.clone())
     };
-    use tuntrace_core::report::Transport;
     assert_eq!(
         reg[0].messages.iter().map(seen).collect::<Vec<_>>(),
         [
