@@ -1600,7 +1600,7 @@ fn per_call(msgs: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
 /// `sip` subprotocol and its 101 answer, then one SIP message per WebSocket frame: client frames
 /// masked, lengths in 7 and 16 bits, two frames in one segment, a frame split over two, a
 /// message in three fragments with a ping among them. Each message's Call-ID, CSeq and order as
-/// tshark reads them.
+/// tshark reads them; the same from a capture that begins after the handshake.
 #[test]
 fn sip_over_websocket() {
     let (client, server, cport, sport) = ([10, 50, 0, 1], [10, 50, 0, 2], 51_000u16, 8088u16);
@@ -1684,6 +1684,13 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: si
     assert_eq!(report_messages(&r, Transport::Ws), per_call(&want));
     assert_eq!(r.flows.len(), 1);
     assert_eq!(r.flows[0].app, App::Sip);
+    // The same session picked up after its handshake (long-lived softphone connections are,
+    // in most captures): the first frame's SIP says what the stream is. tshark needs the
+    // handshake; the messages are the ones it read above.
+    let f = pcap("sip_ws_mid.pcap", EN10MB, &frames[5..]);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    assert_eq!(report_messages(&r, Transport::Ws), per_call(&want));
 }
 
 /// SIP over SCTP (RFC 4168), as some IMS core links carry it: DATA chunks bundled with SACKs

@@ -524,7 +524,8 @@ impl Aggregator {
             f.probes_left -= 1;
             if sipmsg::looks_like_sip(seg.payload) {
                 is_sip = true;
-            } else if websocket::is_sip_upgrade(seg.payload) {
+            } else if websocket::is_sip_upgrade(seg.payload) || ws_sip_frame(seg.payload) {
+                // The handshake, or (a stream picked up after it) a frame holding SIP.
                 f.apps |= app::SIP | app::WEBSOCKET;
                 self.sip_websocket(pk, e, seg);
                 return;
@@ -728,6 +729,13 @@ impl Aggregator {
 }
 
 /// Link types whose frames the link decoder understands (others are counted by type only).
+/// Does a TCP payload start with a WebSocket frame whose message begins like SIP (a stream of
+/// SIP over WebSocket picked up after its handshake, as long-lived softphone sessions are)?
+fn ws_sip_frame(payload: &[u8]) -> bool {
+    let mut head = Vec::new();
+    websocket::first_message_head(payload, 512, &mut head).is_some() && sipmsg::looks_like_sip(&head)
+}
+
 pub(super) fn decodes_linktype(lt: u32) -> bool {
     use link::*;
     matches!(

@@ -163,6 +163,24 @@ pub fn payload(message: &[u8], out: &mut Vec<u8>) -> Option<u8> {
     opcode
 }
 
+/// The first bytes (at most `max`) of the payload of a final text or binary frame starting `b`,
+/// unmasked into `out`: what a stream picked up after its handshake shows of a message. `None`
+/// when `b` does not start such a frame.
+pub fn first_message_head(b: &[u8], max: usize, out: &mut Vec<u8>) -> Option<()> {
+    let f = frame_at(b).ok()??;
+    if !f.fin || !matches!(f.opcode, OP_TEXT | OP_BINARY) {
+        return None;
+    }
+    let end = b.len().min(f.len).min(f.data_at + max);
+    let data = b.get(f.data_at..end)?;
+    out.clear();
+    match f.mask {
+        Some(k) => out.extend(data.iter().enumerate().map(|(i, &c)| c ^ k[i % 4])),
+        None => out.extend_from_slice(data),
+    }
+    Some(())
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
@@ -246,6 +264,20 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\nSe
         let huge = [&[0x82u8, 127][..], &(1u64 << 40).to_be_bytes()].concat();
         assert!(matches!(frame_len(&huge), Framed::Malformed(_)));
         assert!(matches!(frame_len(&[b'G', b'E', b'T', b' ', b'x'].repeat(MAX_HANDSHAKE)), Framed::Malformed(_)));
+    }
+
+    #[test]
+    fn message_heads_mid_stream() {
+        let mut out = Vec::new();
+        let msg = b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n\r\n";
+        let f = frame(0x80 | OP_TEXT, Some([3, 1, 4, 1]), msg);
+        assert_eq!(first_message_head(&f, 10, &mut out), Some(()));
+        assert_eq!(out, &msg[..10]);
+        assert_eq!(first_message_head(&f[..12], 64, &mut out), Some(()), "a segment cut inside");
+        assert_eq!(out, &msg[..6]);
+        assert_eq!(first_message_head(&frame(OP_TEXT, None, msg), 10, &mut out), None, "not final");
+        assert_eq!(first_message_head(&frame(0x89, None, msg), 10, &mut out), None, "ping");
+        assert_eq!(first_message_head(b"OPTIONS sip:x SIP/2.0", 10, &mut out), None);
     }
 
     #[test]
