@@ -903,25 +903,10 @@ fn mpls_labelled_ethernet() {
         ether(0x8848, &[stack(&[30]), v6].concat()),
         ether(0x8847, &[stack(&[40]), pw_frame].concat()),
     ];
-    let f = pcap("mpls.pcap", EN10MB, &frames);
-    let r = replay_json(&f);
-    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
-    let rows = tshark(&f, &["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "udp.srcport", "udp.dstport", "sip.Call-ID"]);
-    assert_eq!(rows.len(), frames.len(), "tshark reads every frame");
-    let want: BTreeSet<Conv> = rows
-        .iter()
-        .map(|r| {
-            let (a, b) = if r[0].is_empty() { (&r[2], &r[3]) } else { (&r[0], &r[1]) };
-            conv(a, num(&r[4]) as u16, b, num(&r[5]) as u16)
-        })
-        .collect();
-    assert_eq!(want.len(), 3, "tshark follows every stack and the pseudowire: {rows:?}");
+    // Conversations and Call-IDs as tshark reads them, every frame a packet.
+    let (r, want) = link_type_matches_tshark("mpls.pcap", EN10MB, &frames, Some(frames.len()));
+    assert_eq!(want.len(), 3, "tshark follows every stack and the pseudowire: {want:?}");
     assert_eq!(r.flows.len(), 3, "{:?}", r.flows);
-    let got = report_convs(&r);
-    assert_eq!(got, want);
-    let call_ids: BTreeSet<String> = rows.iter().map(|r| r[6].clone()).collect();
-    let ours = report_call_ids(&r);
-    assert_eq!(ours, call_ids);
 }
 
 /// IKE and ESP in TCP (RFC 8229): the IKE and ESP-in-UDP datagrams of a corpus capture carried
@@ -1366,7 +1351,13 @@ fn wifi_link_types() {
 /// A built capture of link type `lt`, replayed and read by tshark: no damage, the link type
 /// decoded, every frame read by tshark, and the UDP conversations and Call-IDs of the frames it
 /// finds packets in (`packets` of them when given) those of the report.
-fn link_type_matches_tshark(name: &str, lt: u32, frames: &[Vec<u8>], packets: Option<usize>) {
+/// Returns the report and tshark's conversations.
+fn link_type_matches_tshark(
+    name: &str,
+    lt: u32,
+    frames: &[Vec<u8>],
+    packets: Option<usize>,
+) -> (Report, BTreeSet<Conv>) {
     let f = pcap(name, lt, frames);
     let r = replay_json(&f);
     assert_eq!(r.stats.malformed, 0, "{name}: {:?}", r.malformed);
@@ -1388,6 +1379,7 @@ fn link_type_matches_tshark(name: &str, lt: u32, frames: &[Vec<u8>], packets: Op
     assert_eq!(report_convs(&r), want, "{name}");
     let call_ids: BTreeSet<String> = with_ip.iter().map(|r| r[6].clone()).collect();
     assert_eq!(report_call_ids(&r), call_ids, "{name}");
+    (r, want)
 }
 
 /// Cisco HDLC (104) and Endace ERF records (197) as DAG cards write them on carrier links:

@@ -203,21 +203,9 @@ pub struct EspTable {
 pub const MAX_ESP_SAS: usize = MAX_SAS;
 
 impl EspTable {
-    #[inline]
-    pub fn observe(
-        &mut self,
-        key: EspKey,
-        seq: u32,
-        bytes: u64,
-        at: Timestamp,
-        iface: Option<u32>,
-        proc: Option<super::ProcHandle>,
-    ) -> Cipher {
-        self.observe_hashed(key, key.table_hash(), seq, bytes, at, iface, proc)
-    }
-
-    /// [`EspTable::observe`] with the key's `table_hash` already worked out. Returns what the
-    /// SA's payloads are known to be (`Encrypted` also for a packet not kept).
+    /// Count a packet of SA `key` with sequence number `seq` (`hash`: the key's `table_hash`,
+    /// worked out once by the caller). Returns what the SA's payloads are known to be
+    /// (`Encrypted` also for a packet not kept).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn observe_hashed(
@@ -451,7 +439,7 @@ mod tests {
         let mut t = EspTable::default();
         let key = EspKey::v4(0x1234, 0x0a00_0001, 0x0a00_0002, false);
         for (i, &seq) in seqs.iter().enumerate() {
-            t.observe(key, seq, 100, Timestamp(i as i64), None, None);
+            t.observe_hashed(key, key.table_hash(), seq, 100, Timestamp(i as i64), None, None);
         }
         let s = t.map.iter().next().expect("one SA").1;
         (s.gaps, s.repeats, s.reordered, s.first_seq)

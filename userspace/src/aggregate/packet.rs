@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::esp_table::Cipher;
 use super::fast::plain_ipv4;
-use super::flows::app;
+use super::flows::{app, TableKey};
 use super::MAX_MEDIA_ENDPOINTS;
 use super::{esp_key, esp_table, flows, ike_table, keyed, tunnels, Aggregator, Ends, FlowKey, Keyed, Pkt};
 use crate::decode::{esp, hep, ike, ip, link, sctp, tunnel, websocket, Malformed};
@@ -189,10 +189,7 @@ impl Aggregator {
             Ok(_) if pk.count == 0 => {}
             Ok(h) => {
                 let (key, hash) = esp_key(esp_hint, h.spi, src, dst, false);
-                let cipher = self.esp.observe_hashed(key, hash, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
-                if cipher != Cipher::Encrypted {
-                    self.esp_clear(pk, src, dst, &key, cipher, payload);
-                }
+                self.esp_seen(pk, src, dst, key, hash, h.seq, payload);
             }
             Err(m) => {
                 self.bad(m);
@@ -232,7 +229,15 @@ impl Aggregator {
             return;
         }
         let key = esp_table::EspKey::new(spi, src, dst, false);
-        let cipher = self.esp.observe(key, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
+        self.esp_seen(pk, src, dst, key, key.table_hash(), seq, esp);
+    }
+
+    /// Count an ESP packet (from its SPI) for SA `key` (`hash` its table hash) and, unless the
+    /// SA is known to be encrypted, read it as NULL-encrypted ([`Aggregator::esp_clear`]).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn esp_seen(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, key: esp_table::EspKey, hash: u64, seq: u32, esp: &[u8]) {
+        let cipher = self.esp.observe_hashed(key, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
         if cipher != Cipher::Encrypted {
             self.esp_clear(pk, src, dst, &key, cipher, esp);
         }
@@ -308,10 +313,7 @@ impl Aggregator {
                 esp::UdpEncap::Esp { spi, seq } => {
                     f.apps |= app::ESP_IN_UDP;
                     let (k, hash) = esp_key(esp_hint, spi, src, dst, true);
-                    let cipher = self.esp.observe_hashed(k, hash, seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
-                    if cipher != Cipher::Encrypted {
-                        self.esp_clear(pk, src, dst, &k, cipher, data);
-                    }
+                    self.esp_seen(pk, src, dst, k, hash, seq, data);
                 }
                 esp::UdpEncap::Ike(msg) => self.ike_msg(pk, e(), msg, true),
                 esp::UdpEncap::Malformed(m) => {
@@ -674,10 +676,7 @@ impl Aggregator {
                 None => match esp::parse(&rec) {
                     Ok(h) if pk.count != 0 => {
                         let key = esp_table::EspKey::in_tcp(h.spi, e.src, e.dst);
-                        let cipher = self.esp.observe(key, h.seq, pk.wire_len, pk.at, Some(pk.iface), pk.proc);
-                        if cipher != Cipher::Encrypted {
-                            self.esp_clear(pk, e.src, e.dst, &key, cipher, &rec);
-                        }
+                        self.esp_seen(pk, e.src, e.dst, key, key.table_hash(), h.seq, &rec);
                     }
                     Ok(_) => {}
                     Err(m) => self.bad(m),
