@@ -54,6 +54,81 @@ fn damage_keeps_earlier_inputs() {
     assert!(e.offset > 24, "{e:?}");
 }
 
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// The report without the input's name, to compare two inputs of the same content (damage in
+/// a compressed one says that its offset is in the decompressed bytes).
+fn without_inputs(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["source"]["inputs"] = serde_json::Value::Null;
+    for e in v["errors"].as_array_mut().unwrap() {
+        e["input"] = serde_json::Value::Null;
+        let m = e["message"].as_str().unwrap();
+        e["message"] = m.trim_end_matches(" (offset in the decompressed capture)").into();
+    }
+    v
+}
+
+/// Captures saved gzip-compressed (as Wireshark does on request) replay as the originals:
+/// every capture of the corpus, compressed here; through a pipe as well.
+#[test]
+fn gzip_compressed_captures_replay_as_the_originals() {
+    let Some(dir) = corpus_dir() else { return };
+    let files = corpus_files(&dir);
+    assert!(files.len() >= 10, "{files:?}");
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let plain = run(&["replay", "--json", f.to_str().unwrap()]);
+        let z = tmp(&format!("{name}.gz"), &gzip(&std::fs::read(&f).unwrap()));
+        let packed = run(&["replay", "--json", z.to_str().unwrap()]);
+        assert_eq!(packed.code, plain.code, "{name}: {}", packed.stderr);
+        assert_eq!(without_inputs(&packed.stdout), without_inputs(&plain.stdout), "{name}");
+    }
+    let f = dir.join("sip_udp_register_invite_rtp.pcap");
+    let z = gzip(&std::fs::read(&f).unwrap());
+    let out = tuntrace()
+        .args(["replay", "--json", "-"])
+        .stdin(std::fs::File::open(tmp("piped.pcap.gz", &z)).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plain = run(&["replay", "--json", f.to_str().unwrap()]);
+    assert_eq!(without_inputs(&String::from_utf8(out.stdout).unwrap()), without_inputs(&plain.stdout));
+}
+
+/// A gzip stream cut short is damage like a cut file: what came before it is reported, the
+/// message says where (in the decompressed bytes) and why; other compressions are named with
+/// the command that undoes them.
+#[test]
+fn cut_gzip_and_other_compressions_are_explained() {
+    let Some(dir) = corpus_dir() else { return };
+    let f = dir.join("ikev2_natt_espudp.pcapng");
+    let all = run(&["replay", "--json", f.to_str().unwrap()]);
+    let all: Report = serde_json::from_str(&all.stdout).unwrap();
+    let z = gzip(&std::fs::read(&f).unwrap());
+    let cut = tmp("cut.pcapng.gz", &z[..z.len() * 2 / 3]);
+    let r = run(&["replay", "--json", cut.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("gzip stream is damaged or cut short"), "{}", r.stderr);
+    assert!(r.stderr.contains("offset in the decompressed capture"), "{}", r.stderr);
+    let j: Report = serde_json::from_str(&r.stdout).unwrap();
+    assert!(j.stats.packets > 0 && j.stats.packets < all.stats.packets, "{} of {}", j.stats.packets, all.stats.packets);
+    assert_eq!(j.errors.len(), 1);
+    for (magic, says) in
+        [(&b"\x28\xb5\x2f\xfd\x04\x00"[..], "zstd -d"), (b"\xfd7zXZ\x00\x00", "xz -d"), (b"BZh91AY&SY", "bunzip2")]
+    {
+        let p = tmp("packed.bin", magic);
+        let r = run(&["replay", p.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+    }
+}
+
 #[test]
 fn json_is_deterministic() {
     let Some(dir) = corpus_dir() else { return };

@@ -21,6 +21,7 @@ use crate::event::{Event, PacketEvent};
 pub use crate::linktype;
 
 mod ahead;
+mod compressed;
 mod pcap;
 mod pcapng;
 pub mod recording;
@@ -52,15 +53,20 @@ pub struct Damage {
 pub enum OpenError {
     #[error("cannot read the file: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("not a pcap or pcapng capture (it starts with bytes {magic})")]
+    #[error("not a pcap or pcapng capture ({magic})")]
     NotACapture { path: String, magic: String },
 }
 
-fn not_a_capture(path: &str, b: &[u8]) -> OpenError {
-    let magic = if b.is_empty() {
-        "nothing: the file is empty".to_string()
+/// `b`: the first bytes (after inflating, for a gzip-compressed file).
+fn not_a_capture(path: &str, b: &[u8], packing: compressed::Packing) -> OpenError {
+    let inside = if packing == compressed::Packing::Gzip { "gzip-compressed, and what it holds " } else { "it " };
+    let magic = if let Some((what, how)) = compressed::container(b) {
+        format!("{inside}is {what}: `{how}` gives the capture back, then replay that")
+    } else if b.is_empty() {
+        format!("{inside}is empty")
     } else {
-        b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+        let head = b.iter().take(4).map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+        format!("{inside}starts with bytes {head}")
     };
     OpenError::NotACapture { path: path.to_string(), magic }
 }
@@ -147,17 +153,25 @@ pub fn stream_from<R: Read + Send + 'static>(
     sink: &mut impl Sink,
 ) -> Result<u32, OpenError> {
     let window = window.max(64);
+    let io = |source| OpenError::Io { path: name.to_string(), source };
+    let (packing, src) = compressed::unpack(src).map_err(io)?;
     let mut reader = ahead::ReadAhead::spawn(src, window);
     // The window is `buf[start..start + len]`.
     let ahead::Chunk { mut buf, mut start, mut len, mut eof, error: mut read_error } = reader.next();
-    let io = |source| OpenError::Io { path: name.to_string(), source };
     if len == 0 {
         if let Some(e) = read_error {
             return Err(io(e));
         }
     }
     let Some(format) = Format::detect(&buf[start..start + len]) else {
-        return Err(not_a_capture(name, &buf[start..start + len]));
+        return Err(not_a_capture(name, &buf[start..start + len], packing));
+    };
+    // Offsets of a compressed capture are of its decompressed bytes: say so where they show.
+    let damage = |sink: &mut dyn FnMut(&Damage), mut d: Damage| {
+        if packing == compressed::Packing::Gzip {
+            d.what.push_str(" (offset in the decompressed capture)");
+        }
+        sink(&d)
     };
     let mut detached: Option<Events<'static>> = None;
     loop {
@@ -190,7 +204,7 @@ pub fn stream_from<R: Read + Send + 'static>(
                     if let Some(e) = &read_error {
                         d.what = format!("{} (reading the file failed there: {e})", d.what);
                     }
-                    sink.damage(&d);
+                    damage(&mut |d| sink.damage(d), d);
                     return Ok(ev.interfaces_seen());
                 }
                 None => break,
@@ -199,7 +213,8 @@ pub fn stream_from<R: Read + Send + 'static>(
         if !ev.starved() {
             if let Some(e) = read_error {
                 // The error fell between two records: everything before it was read.
-                sink.damage(&Damage { offset: ev.file_position(), what: format!("reading the file failed: {e}") });
+                let d = Damage { offset: ev.file_position(), what: format!("reading the file failed: {e}") };
+                damage(&mut |d| sink.damage(d), d);
             }
             return Ok(ev.interfaces_seen());
         }
@@ -255,7 +270,7 @@ impl Capture {
     pub fn open(path: &Path) -> Result<Capture, OpenError> {
         let bytes = std::fs::read(path).map_err(|source| OpenError::Io { path: path.display().to_string(), source })?;
         if Format::detect(&bytes).is_none() {
-            return Err(not_a_capture(&path.display().to_string(), &bytes));
+            return Err(not_a_capture(&path.display().to_string(), &bytes, compressed::Packing::Plain));
         }
         Ok(Capture { bytes })
     }
