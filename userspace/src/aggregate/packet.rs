@@ -485,7 +485,7 @@ impl Aggregator {
             return;
         }
         // The tracker has just read it (once per distinct body).
-        if let Some(sdp) = self.sip.last_sdp() {
+        if let Some(sdp) = self.sip.last_sdp(m) {
             let before = self.rtp.len();
             for (_, addr, port) in sdp.endpoints() {
                 if self.rtp.len() < MAX_MEDIA_ENDPOINTS && !self.budget.full {

@@ -158,7 +158,7 @@ fn messages(kept: &History<Kept>, t: &Tracker) -> Vec<report::SipMessage> {
             sport: k.sport,
             dport: k.dport,
             reason: k.reason.as_ref().map(word),
-            sdp: k.sdp.clone(),
+            sdp: k.sdp.iter().flat_map(|d| d.iter()).map(|d| String::from(&**d)).collect(),
         });
     }
     out

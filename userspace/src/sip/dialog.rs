@@ -327,8 +327,9 @@ pub struct Kept {
     pub cseq: Option<(u32, Word)>,
     /// A response's reason phrase.
     pub reason: Option<Word>,
-    /// The SDP media it offered or answered, described.
-    pub sdp: Vec<String>,
+    /// The SDP media it offered or answered, described; shared by every message that
+    /// carried the same body (retransmissions, both ends of a tunnel).
+    pub sdp: Option<Arc<[Box<str>]>>,
 }
 
 /// Most distinct names [`Words`] holds. Real traffic has a few dozen methods and reason
@@ -465,17 +466,32 @@ pub struct Tracker {
     /// SDP bodies met lately, read and described once each: a call repeats the same offer
     /// and answer (retransmissions, re-INVITEs, both ends of a tunnel), and reading and
     /// describing them again was a tenth of all replay work on signaling-heavy captures.
-    sdp_cache: FxHashMap<u64, Arc<SdpSeen>>,
-    /// The SDP of the message [`Tracker::observe`] saw last, for [`Tracker::last_sdp`].
+    /// A body's first sighting only notes its hash (`None`): most bodies are never seen
+    /// again (each call's offer names its own ports), and copying them into the cache cost
+    /// more than reading them; the second sighting keeps the body read (`Some`).
+    sdp_cache: FxHashMap<u64, Option<Arc<SdpSeen>>>,
+    /// The SDP of the message [`Tracker::observe`] saw last when it came from the cache, for
+    /// [`Tracker::last_sdp`] (otherwise the message holds it).
     last_sdp: Option<Arc<SdpSeen>>,
     /// The aggregator's state is at its memory limit: no new call, no message listed that
     /// would make the lists grow.
     pub full: bool,
 }
 
-/// Most SDP bodies [`Tracker`] keeps read; past this the cache starts over (a bound on
-/// memory, a few hundred kB, whatever the capture holds).
-const MAX_SDP_CACHE: usize = 512;
+/// Most SDP bodies [`Tracker`] notes (hashes of bodies seen once, and bodies seen again kept
+/// read); past this the cache starts over (a bound on memory, at most a few MB whatever the
+/// capture holds: bodies are at most a TCP stream's or a datagram's size).
+const MAX_SDP_CACHE: usize = 1024;
+
+/// Where the SDP of the message being observed is.
+enum SdpOf {
+    /// No body, no Content-Type, or nothing the cache knows: not read.
+    None,
+    /// Read before and kept.
+    Cached(Arc<SdpSeen>),
+    /// Read now, into the message itself ([`SipMessage::sdp_ref`]).
+    Fresh,
+}
 
 /// One message body's SDP as [`SipMessage::sdp_ref`] reads it, with the key it was read
 /// from (Content-Type and body, compared in full: the hash only finds the entry).
@@ -484,15 +500,24 @@ struct SdpSeen {
     content_type: Box<str>,
     body: Box<[u8]>,
     sdp: Option<Sdp>,
-    described: Vec<String>,
+    /// `None` for a body without SDP media to describe.
+    described: Option<Arc<[Box<str>]>>,
 }
 
 impl SdpSeen {
     fn of(m: &SipMessage<'_>, content_type: &str) -> Self {
-        let sdp = m.sdp_ref().cloned();
-        let described = sdp.as_ref().map(Sdp::describe).unwrap_or_default();
+        // Read into the entry alone (the message's own copy would be dropped with it).
+        let sdp = m.read_sdp();
+        let described = described(sdp.as_ref());
         SdpSeen { content_type: content_type.into(), body: m.body[..].into(), sdp, described }
     }
+}
+
+/// An SDP body's media as a kept message lists them (`None` without any), in exact-size
+/// strings.
+fn described(sdp: Option<&Sdp>) -> Option<Arc<[Box<str>]>> {
+    let d = sdp?.describe();
+    (!d.is_empty()).then(|| d.into_iter().map(String::into_boxed_str).collect())
 }
 
 impl Default for Tracker {
@@ -579,9 +604,16 @@ impl Tracker {
 
     /// Feed one message, in capture order.
     pub fn observe(&mut self, m: &SipMessage<'_>, ctx: MsgCtx) {
-        let seen = if m.body.is_empty() { None } else { self.sdp_seen(m) };
-        self.last_sdp.clone_from(&seen);
-        let sdp = seen.as_deref().and_then(|s| s.sdp.as_ref());
+        let seen = if m.body.is_empty() { SdpOf::None } else { self.sdp_seen(m) };
+        self.last_sdp = match &seen {
+            SdpOf::Cached(e) => Some(Arc::clone(e)),
+            _ => None,
+        };
+        let sdp = match &seen {
+            SdpOf::Cached(e) => e.sdp.as_ref(),
+            SdpOf::Fresh => m.sdp_ref(),
+            SdpOf::None => None,
+        };
         if let Some(sdp) = sdp {
             // The kind is copied only for an endpoint not seen before.
             for (kind, ip, port) in sdp.endpoints() {
@@ -682,7 +714,11 @@ impl Tracker {
             status: m.status(),
             cseq: m.cseq().map(|c| (c.seq, words.id(c.method))),
             reason: m.reason().map(|w| words.id(w)),
-            sdp: seen.map(|s| s.described.clone()).unwrap_or_default(),
+            sdp: match seen {
+                SdpOf::Cached(e) => e.described.clone(),
+                SdpOf::Fresh => described(m.sdp_ref()),
+                SdpOf::None => None,
+            },
         };
         let listed = if self.kept_messages < self.max_messages_total && !self.full {
             let grew = call.messages.push(kept);
@@ -697,33 +733,44 @@ impl Tracker {
         }
     }
 
-    /// The SDP of `m`, read once per distinct Content-Type and body (see `sdp_cache`).
-    fn sdp_seen(&mut self, m: &SipMessage<'_>) -> Option<Arc<SdpSeen>> {
+    /// Where the SDP of `m` is read from: kept for a Content-Type and body seen before (see
+    /// `sdp_cache`), read into the message the first time.
+    fn sdp_seen(&mut self, m: &SipMessage<'_>) -> SdpOf {
         // No Content-Type, no SDP (as `SipMessage::sdp_ref` decides).
-        let ct = m.content_type()?;
+        let Some(ct) = m.content_type() else { return SdpOf::None };
         let mut h = FxHasher::default();
         ct.hash(&mut h);
         h.write(&m.body);
         let key = h.finish();
-        if let Some(e) = self.sdp_cache.get(&key) {
-            if *e.content_type == *ct && *e.body == *m.body {
-                return Some(Arc::clone(e));
-            }
+        match self.sdp_cache.get_mut(&key) {
+            Some(Some(e)) if *e.content_type == *ct && *e.body == *m.body => SdpOf::Cached(Arc::clone(e)),
             // Another body with the same hash: read this one as it is, leave the entry.
-            return Some(Arc::new(SdpSeen::of(m, ct)));
+            Some(Some(_)) => SdpOf::Fresh,
+            Some(slot @ None) => {
+                // Seen once before (or a body with the same hash, which is then the one kept:
+                // the entry is compared in full from now on).
+                let e = Arc::new(SdpSeen::of(m, ct));
+                *slot = Some(Arc::clone(&e));
+                SdpOf::Cached(e)
+            }
+            None => {
+                if self.sdp_cache.len() >= MAX_SDP_CACHE {
+                    self.sdp_cache.clear();
+                }
+                self.sdp_cache.insert(key, None);
+                SdpOf::Fresh
+            }
         }
-        if self.sdp_cache.len() >= MAX_SDP_CACHE {
-            self.sdp_cache.clear();
-        }
-        let e = Arc::new(SdpSeen::of(m, ct));
-        self.sdp_cache.insert(key, Arc::clone(&e));
-        Some(e)
     }
 
-    /// The SDP of the message last given to [`Tracker::observe`] (whatever became of the
-    /// message itself), so the caller need not read it again.
-    pub fn last_sdp(&self) -> Option<&Sdp> {
-        self.last_sdp.as_deref().and_then(|s| s.sdp.as_ref())
+    /// The SDP of `m`, the message last given to [`Tracker::observe`] (whatever became of
+    /// the message itself), so the caller need not read it again: kept by the tracker, or
+    /// already read into the message.
+    pub fn last_sdp<'a>(&'a self, m: &'a SipMessage<'_>) -> Option<&'a Sdp> {
+        match &self.last_sdp {
+            Some(e) => e.sdp.as_ref(),
+            None => m.sdp_ref(),
+        }
     }
 
     /// Every SDP media address and port announced so far, sorted: RTP (and, at port + 1,
@@ -868,6 +915,42 @@ To: <sip:bob@example.com>{tag}\r\nCall-ID: {cid}\r\nCSeq: {cseq}\r\n{ct}Content-
 
     pub(crate) const OFFER: &str = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 8000 RTP/AVP 0\r\n";
     pub(crate) const ANSWER: &str = "v=0\r\nc=IN IP4 10.0.0.2\r\nm=audio 9000 RTP/AVP 0\r\n";
+
+    /// A body is read into its message the first time, kept read from the second on; either
+    /// way the tracker and its caller see the same SDP, and a body that only shares another's
+    /// hash slot is read as it is.
+    #[test]
+    fn sdp_bodies_are_kept_from_their_second_sighting() {
+        let mut t = Tracker::new();
+        let invite = |cid: &str, body: &str| msg("INVITE sip:bob@example.com SIP/2.0", cid, "1 INVITE", false, body);
+        let ports = |t: &Tracker, m: &SipMessage<'_>| -> Vec<u16> {
+            t.last_sdp(m).map(|s| s.endpoints().map(|(_, _, p)| p).collect()).unwrap_or_default()
+        };
+        let first = invite("c1", OFFER);
+        t.observe(&first, ctx(1, A, B));
+        assert!(t.last_sdp.is_none() && t.sdp_cache.values().all(Option::is_none), "seen once: noted only");
+        assert_eq!(ports(&t, &first), [8000]);
+        let again = invite("c1", OFFER);
+        t.observe(&again, ctx(2, A, B));
+        assert!(t.last_sdp.is_some(), "seen twice: kept read");
+        assert_eq!(ports(&t, &again), [8000]);
+        let third = invite("c2", OFFER);
+        t.observe(&third, ctx(3, A, B));
+        assert_eq!(ports(&t, &third), [8000]);
+        // Another body whose hash finds the kept entry: read as it is.
+        let key = *t.sdp_cache.keys().next().unwrap();
+        let other = invite("c3", ANSWER);
+        let e = t.sdp_cache.remove(&key).unwrap();
+        let mut h = FxHasher::default();
+        other.content_type().unwrap().hash(&mut h);
+        h.write(&other.body);
+        t.sdp_cache.insert(h.finish(), e);
+        t.observe(&other, ctx(4, B, A));
+        assert_eq!(ports(&t, &other), [9000]);
+        let listed: Vec<_> =
+            t.calls().into_iter().flat_map(|c| c.messages.iter()).map(|k| k.sdp.as_deref().map(<[_]>::len)).collect();
+        assert_eq!(listed, [Some(1), Some(1), Some(1), Some(1)], "every message lists its media");
+    }
 
     #[test]
     fn cancel_then_487_is_terminated() {

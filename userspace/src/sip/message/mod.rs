@@ -248,7 +248,9 @@ impl<'a> SipMessage<'a> {
         self.sdp.get_or_init(|| self.read_sdp()).as_ref()
     }
 
-    fn read_sdp(&self) -> Option<Sdp> {
+    /// The SDP body read anew, without keeping it in the message (for a caller that keeps
+    /// what it reads itself: [`SipMessage::sdp_ref`] would leave a copy here too).
+    pub(crate) fn read_sdp(&self) -> Option<Sdp> {
         let ct = self.content_type()?;
         if self.body.is_empty() {
             return None;
