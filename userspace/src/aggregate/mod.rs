@@ -205,6 +205,8 @@ fn keyed(iface: usize, proto: u8, e: &Ends) -> Keyed {
 }
 
 pub struct Aggregator {
+    /// SIP messages framed from a TCP stream, waiting to be parsed (reused).
+    stream_msgs: Vec<u8>,
     opts: Options,
     inputs: Vec<String>,
     stats: report::Stats,
@@ -255,6 +257,7 @@ impl Aggregator {
 
     pub fn with_options(opts: Options) -> Self {
         Aggregator {
+            stream_msgs: Vec::new(),
             opts,
             inputs: Vec::new(),
             stats: report::Stats::default(),

@@ -550,7 +550,11 @@ impl Aggregator {
         }
         self.mark_tcp(pk, e, app::SIP);
         let key = tcp::StreamKey { src, sport, dst, dport };
-        let mut msgs: Vec<Vec<u8>> = Vec::new();
+        // The messages framed, one after another in a buffer kept for the purpose (the stream
+        // is borrowed from `self` while framing; a copy each cost an allocation a message).
+        let mut joined = std::mem::take(&mut self.stream_msgs);
+        joined.clear();
+        let mut ends: Vec<usize> = Vec::new();
         let mut garbage = 0u32;
         if let Some(buf) = self.tcp.push(pk.at, key, seg) {
             buf.drain_frames(
@@ -560,6 +564,7 @@ impl Aggregator {
                         tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
                     }
                     sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
+                    sipmsg::FrameResult::Awaiting(n) => tcp::Frame::Awaiting(n),
                     // Counted once, then framing starts again at the next start line (a gap, a
                     // mid-stream pickup or one refused message does not lose the stream).
                     sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
@@ -570,14 +575,23 @@ impl Aggregator {
                         }
                     }
                 },
-                |msg| msgs.push(msg.to_vec()),
+                |msg| {
+                    joined.extend_from_slice(msg);
+                    ends.push(joined.len());
+                },
             );
         }
         for _ in 0..garbage {
             self.bad(Malformed::new("sip stream not framable"));
         }
-        for raw in msgs {
-            self.sip_from_stream(pk, e, dialog::Transport::Tcp, &raw);
+        let mut at = 0;
+        for end in ends {
+            self.sip_from_stream(pk, e, dialog::Transport::Tcp, &joined[at..end]);
+            at = end;
+        }
+        if joined.capacity() <= 64 << 10 {
+            // A burst's large buffer is not kept for the life of the session.
+            self.stream_msgs = joined;
         }
     }
 

@@ -35,6 +35,10 @@ pub enum Frame {
     Complete(usize),
     /// The head looks like the start of a message that is not complete yet.
     Incomplete,
+    /// A message of this many bytes starts the buffer, not all there yet: the stream waits
+    /// for that many bytes and then hands them over without asking the framer again (the
+    /// bytes it framed can only be followed, never changed).
+    Awaiting(usize),
     /// These many head bytes are not a message (e.g. CRLF keep-alives): drop them and retry.
     Skip(usize),
     /// The buffer does not start a message: drop everything buffered and wait for new bytes.
@@ -101,6 +105,9 @@ pub struct StreamBuf {
     /// Bytes this stream holds as last counted into `Streams::total`.
     accounted: usize,
     mid_message: bool,
+    /// Length of the message the buffer starts with, known from [`Frame::Awaiting`]; 0 when
+    /// not known.
+    awaiting: usize,
     closing: bool,
     /// Messages handed to the caller by [`StreamBuf::drain_frames`].
     pub messages: u64,
@@ -124,6 +131,7 @@ impl StreamBuf {
             last_seen: now,
             accounted: 0,
             mid_message: isn.is_none(),
+            awaiting: 0,
             closing: false,
             messages: 0,
             garbage_bytes: 0,
@@ -164,7 +172,18 @@ impl StreamBuf {
         // Every arm either advances `start` or breaks: the loop ends.
         while start < self.buf.len() {
             let rest = &self.buf[start..];
-            match framer(rest) {
+            let frame = match std::mem::take(&mut self.awaiting) {
+                0 => framer(rest),
+                // Set only when the message was at the front (`start` 0 then, as now).
+                len if len <= rest.len() => Frame::Complete(len),
+                len => Frame::Awaiting(len),
+            };
+            match frame {
+                Frame::Awaiting(len) => {
+                    // `start` bytes go below: the message is then at the front.
+                    self.awaiting = len;
+                    break;
+                }
                 Frame::Complete(len) if len > 0 && len <= rest.len() => {
                     on_msg(&rest[..len]);
                     start += len;
@@ -219,6 +238,7 @@ impl StreamBuf {
         stats.discarded_bytes += self.buf.len() as u64;
         stats.overflow_bytes += data.len() as u64;
         self.buf.clear();
+        self.awaiting = 0;
         self.mid_message = true;
     }
 
@@ -254,6 +274,7 @@ impl StreamBuf {
             self.gaps += 1;
             stats.discarded_bytes += (self.buf.len() + self.ooo_bytes) as u64;
             self.buf.clear();
+            self.awaiting = 0;
             self.ooo.clear();
             self.ooo_bytes = 0;
             self.mid_message = true;
@@ -276,6 +297,7 @@ impl StreamBuf {
         self.gaps += 1;
         stats.discarded_bytes += self.buf.len() as u64;
         self.buf.clear();
+        self.awaiting = 0;
         self.mid_message = true;
         let base = self.next_seq;
         let earliest = self
@@ -550,6 +572,34 @@ mod tests {
         assert_eq!(drain(s), ["5:hello", "3:abc"]);
         assert_eq!(s.data(), b"2");
         assert_eq!(s.messages, 2);
+    }
+
+    /// A framer that knows a message's length while it is incomplete is not asked again until
+    /// that many bytes are there.
+    #[test]
+    fn a_known_length_is_awaited_without_framing_again() {
+        let calls = std::cell::Cell::new(0);
+        let awaiting = |b: &[u8]| {
+            calls.set(calls.get() + 1);
+            match (framer(b), b.iter().position(|&c| c == b':')) {
+                (Frame::Incomplete, Some(colon)) => {
+                    let n: usize = std::str::from_utf8(&b[..colon]).unwrap().parse().unwrap();
+                    Frame::Awaiting(colon + 1 + n)
+                }
+                (f, _) => f,
+            }
+        };
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(0, SYN, b""));
+        let mut out = Vec::new();
+        for (seq, part) in [(1, &b"3:ab"[..]), (5, b"c9:abcd"), (12, b"efghi"), (17, b"4:x")] {
+            let s = st.push(T, key(), &seg(seq, ACK, part)).unwrap();
+            s.drain_frames(awaiting, |m| out.push(String::from_utf8_lossy(m).into_owned()));
+        }
+        assert_eq!(out, ["3:abc", "9:abcdefghi"]);
+        // Framed: "3:ab", "9:abcd", "4:x"; the two completions were not framed again.
+        assert_eq!(calls.get(), 3);
+        assert_eq!(st.get_mut(&key()).unwrap().data(), b"4:x");
     }
 
     #[test]

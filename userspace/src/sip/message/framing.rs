@@ -17,6 +17,9 @@ pub enum FrameResult {
     Keepalive(Keepalive),
     /// What is there could be the start of a SIP message; wait for more bytes.
     Incomplete,
+    /// A message of this many bytes starts the buffer (its head is all there), not all of
+    /// it yet: the caller may wait for that many without framing again.
+    Awaiting(usize),
     /// The buffer does not start with a SIP start line.
     NotSip,
     /// It starts like SIP but cannot be framed (bad or absurd Content-Length, endless head).
@@ -92,7 +95,7 @@ pub fn frame_len(buf: &[u8]) -> FrameResult {
     if buf.len() >= total {
         FrameResult::Complete(total)
     } else {
-        FrameResult::Incomplete
+        FrameResult::Awaiting(total)
     }
 }
 
