@@ -61,6 +61,17 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+fn zstd(b: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(b, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+fn lz4(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
 /// The report without the input's name, to compare two inputs of the same content (damage in
 /// a compressed one says that its offset is in the decompressed bytes).
 fn without_inputs(json: &str) -> serde_json::Value {
@@ -74,20 +85,24 @@ fn without_inputs(json: &str) -> serde_json::Value {
     v
 }
 
-/// Captures saved gzip-compressed (as Wireshark does on request) replay as the originals:
-/// every capture of the corpus, compressed here; through a pipe as well.
+/// Captures saved compressed (gzip, as Wireshark does on request; zstd and LZ4, which tshark
+/// reads too) replay as the originals: every capture of the corpus, compressed here each way;
+/// through a pipe as well.
 #[test]
-fn gzip_compressed_captures_replay_as_the_originals() {
+fn compressed_captures_replay_as_the_originals() {
     let Some(dir) = corpus_dir() else { return };
     let files = corpus_files(&dir);
     assert!(files.len() >= 10, "{files:?}");
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let plain = run(&["replay", "--json", f.to_str().unwrap()]);
-        let z = tmp(&format!("{name}.gz"), &gzip(&std::fs::read(&f).unwrap()));
-        let packed = run(&["replay", "--json", z.to_str().unwrap()]);
-        assert_eq!(packed.code, plain.code, "{name}: {}", packed.stderr);
-        assert_eq!(without_inputs(&packed.stdout), without_inputs(&plain.stdout), "{name}");
+        let bytes = std::fs::read(&f).unwrap();
+        for (ext, packed) in [("gz", gzip(&bytes)), ("zst", zstd(&bytes)), ("lz4", lz4(&bytes))] {
+            let z = tmp(&format!("{name}.{ext}"), &packed);
+            let packed = run(&["replay", "--json", z.to_str().unwrap()]);
+            assert_eq!(packed.code, plain.code, "{name}.{ext}: {}", packed.stderr);
+            assert_eq!(without_inputs(&packed.stdout), without_inputs(&plain.stdout), "{name}.{ext}");
+        }
     }
     let f = dir.join("sip_udp_register_invite_rtp.pcap");
     let z = gzip(&std::fs::read(&f).unwrap());
@@ -101,26 +116,45 @@ fn gzip_compressed_captures_replay_as_the_originals() {
     assert_eq!(without_inputs(&String::from_utf8(out.stdout).unwrap()), without_inputs(&plain.stdout));
 }
 
-/// A gzip stream cut short is damage like a cut file: what came before it is reported, the
-/// message says where (in the decompressed bytes) and why; other compressions are named with
-/// the command that undoes them.
+/// A compressed stream cut short is damage like a cut file: what came before it is reported,
+/// the message says where (in the decompressed bytes) and why; other compressions are named
+/// with the command that undoes them.
 #[test]
-fn cut_gzip_and_other_compressions_are_explained() {
-    let Some(dir) = corpus_dir() else { return };
-    let f = dir.join("ikev2_natt_espudp.pcapng");
+fn cut_compressed_captures_and_other_compressions_are_explained() {
+    // Large enough for every format to have delivered something before the cut (LZ4 writes
+    // blocks of 4 MiB by default, as the lz4 command does): 40,000
+    // datagrams of 200 bytes that do not compress away.
+    let f = tmp("many.pcap", b"");
+    let mut w = common::pcap::Pcap::create(&f);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..40_000u32 {
+        let data: Vec<u8> = (0..200)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        w.udp([10, 0, (i >> 8) as u8, i as u8], 40_000, 9, &data);
+    }
+    drop(w);
     let all = run(&["replay", "--json", f.to_str().unwrap()]);
     let all: Report = serde_json::from_str(&all.stdout).unwrap();
-    let z = gzip(&std::fs::read(&f).unwrap());
-    let cut = tmp("cut.pcapng.gz", &z[..z.len() * 2 / 3]);
-    let r = run(&["replay", "--json", cut.to_str().unwrap()]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("gzip stream is damaged or cut short"), "{}", r.stderr);
-    assert!(r.stderr.contains("offset in the decompressed capture"), "{}", r.stderr);
-    let j: Report = serde_json::from_str(&r.stdout).unwrap();
-    assert!(j.stats.packets > 0 && j.stats.packets < all.stats.packets, "{} of {}", j.stats.packets, all.stats.packets);
-    assert_eq!(j.errors.len(), 1);
+    let bytes = std::fs::read(&f).unwrap();
+    for (ext, name, z) in [("gz", "gzip", gzip(&bytes)), ("zst", "zstd", zstd(&bytes)), ("lz4", "LZ4", lz4(&bytes))] {
+        let cut = tmp(&format!("cut.pcapng.{ext}"), &z[..z.len() * 2 / 3]);
+        let r = run(&["replay", "--json", cut.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains(&format!("{name} stream is damaged or cut short")), "{}", r.stderr);
+        assert!(r.stderr.contains("offset in the decompressed capture"), "{}", r.stderr);
+        let j: Report = serde_json::from_str(&r.stdout).unwrap();
+        let (got, whole) = (j.stats.packets, all.stats.packets);
+        assert!(got > 0 && got < whole, "{ext}: {got} of {whole}");
+        assert_eq!(j.errors.len(), 1);
+    }
     for (magic, says) in
-        [(&b"\x28\xb5\x2f\xfd\x04\x00"[..], "zstd -d"), (b"\xfd7zXZ\x00\x00", "xz -d"), (b"BZh91AY&SY", "bunzip2")]
+        [(&b"\xfd7zXZ\x00\x00"[..], "xz -d"), (b"BZh91AY&SY", "bunzip2"), (b"PK\x03\x04\x14\x00", "unzip")]
     {
         let p = tmp("packed.bin", magic);
         let r = run(&["replay", p.to_str().unwrap()]);

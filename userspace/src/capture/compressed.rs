@@ -1,7 +1,8 @@
 //! Compressed captures. Wireshark saves captures gzip-compressed on request (`.pcap.gz`,
-//! `.pcapng.gz`; many public sample captures come so) and tshark reads them as they are:
-//! so does replay, inflating in the reading thread (`ahead`) while the packets before are
-//! decoded. Other compressions are named in the error, with the command that undoes them.
+//! `.pcapng.gz`; many public sample captures come so) and tshark reads them as they are, and
+//! zstd- and LZ4-compressed ones too: so does replay, decompressing in the reading thread
+//! (`ahead`) while the packets before are decoded. Other compressions are named in the error,
+//! with the command that undoes them.
 //!
 //! Offsets in damage messages of a compressed capture are offsets in its decompressed bytes
 //! (what `gunzip` gives), said so in the message; a gzip stream that is cut or corrupt ends
@@ -16,7 +17,14 @@ use flate2::read::MultiGzDecoder;
 pub(super) enum Packing {
     Plain,
     Gzip,
+    Zstd,
+    Lz4,
 }
+
+/// Largest zstd window accepted: what `zstd -19` uses is 8 MiB; `--long` and `--ultra` ask
+/// for up to 128 MiB, more than the process's memory target leaves, so those files are
+/// refused with the reason (decompress them first).
+const MAX_ZSTD_WINDOW: u64 = 32 << 20;
 
 /// A source whose first bytes were looked at: read from the start again, inflated if they
 /// open a gzip stream. Several gzip members in a row (`cat a.gz b.gz`) read as one stream,
@@ -25,28 +33,108 @@ pub(super) struct Unpacked<R: Read> {
     inner: Inner<R>,
 }
 
+type Again<R> = io::Chain<Cursor<Vec<u8>>, R>;
+
 enum Inner<R: Read> {
-    Plain(io::Chain<Cursor<Vec<u8>>, R>),
-    Gzip(Box<MultiGzDecoder<io::Chain<Cursor<Vec<u8>>, R>>>),
+    Plain(Again<R>),
+    Gzip(Box<MultiGzDecoder<Again<R>>>),
+    Zstd(Box<ZstdFrames<Again<R>>>),
+    Lz4(Box<lz4_flex::frame::FrameDecoder<io::BufReader<Again<R>>>>),
 }
 
 impl<R: Read> Read for Unpacked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.inner {
-            Inner::Plain(r) => r.read(buf),
-            Inner::Gzip(r) => r.read(buf).map_err(|e| {
-                // flate2's messages ("corrupt deflate stream") do not say which layer failed.
-                io::Error::new(e.kind(), format!("the gzip stream is damaged or cut short ({e})"))
-            }),
+        let (what, got) = match &mut self.inner {
+            Inner::Plain(r) => return r.read(buf),
+            Inner::Gzip(r) => ("gzip", r.read(buf)),
+            Inner::Zstd(r) => ("zstd", r.read(buf)),
+            Inner::Lz4(r) => ("LZ4", lz4_frames(r, buf)),
+        };
+        // The decoders' messages ("corrupt deflate stream") do not say which layer failed.
+        got.map_err(|e| io::Error::new(e.kind(), format!("the {what} stream is damaged or cut short ({e})")))
+    }
+}
+
+/// The frames of an LZ4 stream one after another: the decoder reads the next frame's header
+/// itself but ends each frame with an empty read, which must not end the stream while bytes
+/// follow.
+fn lz4_frames<R: Read>(dec: &mut lz4_flex::frame::FrameDecoder<io::BufReader<R>>, buf: &mut [u8]) -> io::Result<usize> {
+    use io::BufRead;
+    // Each empty read ends a frame of at least 7 bytes; a decoder that stopped moving would
+    // otherwise hold the stream here for good.
+    for _ in 0..1 << 20 {
+        let n = dec.read(buf)?;
+        if n > 0 || buf.is_empty() || dec.get_mut().fill_buf()?.is_empty() {
+            return Ok(n);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidData, "a million empty frames in a row"))
+}
+
+/// The frames of a zstd stream one after another (`zstd` writes one per file; `cat a.zst
+/// b.zst` and parallel compressors write several), skippable frames skipped.
+struct ZstdFrames<R: Read> {
+    src: io::BufReader<R>,
+    dec: ruzstd::decoding::FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: Read> ZstdFrames<R> {
+    fn new(src: R) -> Self {
+        let mut dec = ruzstd::decoding::FrameDecoder::new();
+        dec.set_max_window_size(MAX_ZSTD_WINDOW);
+        ZstdFrames { src: io::BufReader::new(src), dec, in_frame: false }
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use io::BufRead;
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.in_frame {
+                if self.src.fill_buf()?.is_empty() {
+                    return Ok(0);
+                }
+                match self.dec.reset(&mut self.src) {
+                    Ok(()) => self.in_frame = true,
+                    Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                        length, ..
+                    })) => {
+                        let skipped = io::copy(&mut (&mut self.src).take(u64::from(length)), &mut io::sink())?;
+                        if skipped < u64::from(length) {
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "a skippable frame is cut"));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(io::Error::other(e)),
+                }
+            }
+            while self.dec.can_collect() == 0 && !self.dec.is_finished() {
+                self.dec
+                    .decode_blocks(&mut self.src, ruzstd::decoding::BlockDecodingStrategy::UptoBlocks(1))
+                    .map_err(io::Error::other)?;
+            }
+            let n = self.dec.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // This frame is done and drained: the next one, if any.
+            self.in_frame = false;
         }
     }
 }
 
-/// Look at the first bytes of `src` and give it back ready to read (inflated if need be). The
-/// decoder's state is allocated here, in the caller's thread, before any window is read (the
-/// state's memory bound sees the heap change only at points of the stream itself).
+/// Look at the first bytes of `src` and give it back ready to read (decompressed if need be).
+/// The gzip decoder's state is allocated here, in the caller's thread, before any window is
+/// read (the state's memory bound sees the heap change only at points of the stream itself);
+/// the zstd and LZ4 decoders size their buffers by the first frame, in the first window's
+/// read, and a zstd window fills up (at most [`MAX_ZSTD_WINDOW`]) over the first windows.
 pub(super) fn unpack<R: Read>(mut src: R) -> io::Result<(Packing, Unpacked<R>)> {
-    let mut head = vec![0u8; 2];
+    let mut head = vec![0u8; 4];
     let mut got = 0;
     while got < head.len() {
         match src.read(&mut head[got..]) {
@@ -57,12 +145,31 @@ pub(super) fn unpack<R: Read>(mut src: R) -> io::Result<(Packing, Unpacked<R>)> 
         }
     }
     head.truncate(got);
-    let gzip = head == [0x1f, 0x8b];
+    let packing = match head[..] {
+        [0x1f, 0x8b, ..] => Packing::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd] => Packing::Zstd,
+        [0x04, 0x22, 0x4d, 0x18] => Packing::Lz4,
+        _ => Packing::Plain,
+    };
     let again = Cursor::new(head).chain(src);
-    if gzip {
-        Ok((Packing::Gzip, Unpacked { inner: Inner::Gzip(Box::new(MultiGzDecoder::new(again))) }))
-    } else {
-        Ok((Packing::Plain, Unpacked { inner: Inner::Plain(again) }))
+    let inner = match packing {
+        Packing::Plain => Inner::Plain(again),
+        Packing::Gzip => Inner::Gzip(Box::new(MultiGzDecoder::new(again))),
+        Packing::Zstd => Inner::Zstd(Box::new(ZstdFrames::new(again))),
+        Packing::Lz4 => Inner::Lz4(Box::new(lz4_flex::frame::FrameDecoder::new(io::BufReader::new(again)))),
+    };
+    Ok((packing, Unpacked { inner }))
+}
+
+impl Packing {
+    /// How the capture was compressed, for messages (`None` when it was not).
+    pub(super) fn name(self) -> Option<&'static str> {
+        match self {
+            Packing::Plain => None,
+            Packing::Gzip => Some("gzip"),
+            Packing::Zstd => Some("zstd"),
+            Packing::Lz4 => Some("LZ4"),
+        }
     }
 }
 
@@ -70,6 +177,7 @@ pub(super) fn unpack<R: Read>(mut src: R) -> io::Result<(Packing, Unpacked<R>)> 
 /// gives the capture back.
 pub(super) fn container(b: &[u8]) -> Option<(&'static str, &'static str)> {
     const KNOWN: [(&[u8], &str, &str); 6] = [
+        // Inside another compression only (a file that starts so is decompressed).
         (&[0x28, 0xb5, 0x2f, 0xfd], "zstd-compressed", "zstd -d FILE"),
         (&[0x04, 0x22, 0x4d, 0x18], "LZ4-compressed", "lz4 -d FILE"),
         (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz-compressed", "xz -d FILE"),
@@ -129,6 +237,39 @@ mod tests {
         };
         assert!(got > 0 && out[..got] == data[..got], "what came before the cut is delivered");
         assert!(err.to_string().contains("gzip stream is damaged or cut short"), "{err}");
+    }
+
+    /// zstd and LZ4 streams of several frames (as `cat a b` makes) read as one, skippable
+    /// frames skipped; a cut one is an error after what it held.
+    #[test]
+    fn zstd_and_lz4_frames_in_a_row_read_as_one() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let lz4 = |b: &[u8]| {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        };
+        let mut two = lz4(&data[..1000]);
+        two.extend(lz4(&data[1000..]));
+        assert_eq!(all(&two[..]).unwrap(), (Packing::Lz4, data.clone()));
+        let cut = &two[..two.len() - 100];
+        assert!(all(cut).unwrap_err().to_string().contains("LZ4 stream is damaged or cut short"));
+        // zstd: frames written by hand (raw blocks: a frame header with the single-segment flag
+        // and a 1-byte content size, then one last raw block), with a skippable frame between.
+        let frame = |b: &[u8]| {
+            assert!(b.len() < 256);
+            let mut f = vec![0x28, 0xb5, 0x2f, 0xfd, 0x20, b.len() as u8];
+            let block = (b.len() as u32) << 3 | 1; // raw block, last
+            f.extend_from_slice(&block.to_le_bytes()[..3]);
+            f.extend_from_slice(b);
+            f
+        };
+        let mut z = frame(b"first frame, ");
+        z.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        z.extend(frame(b"second frame"));
+        assert_eq!(all(&z[..]).unwrap(), (Packing::Zstd, b"first frame, second frame".to_vec()));
+        let cut = &z[..z.len() - 4];
+        assert!(all(cut).unwrap_err().to_string().contains("zstd stream is damaged or cut short"));
     }
 
     #[test]

@@ -59,7 +59,10 @@ pub enum OpenError {
 
 /// `b`: the first bytes (after inflating, for a gzip-compressed file).
 fn not_a_capture(path: &str, b: &[u8], packing: compressed::Packing) -> OpenError {
-    let inside = if packing == compressed::Packing::Gzip { "gzip-compressed, and what it holds " } else { "it " };
+    let inside = match packing.name() {
+        Some(how) => format!("{how}-compressed, and what it holds "),
+        None => "it ".to_string(),
+    };
     let magic = if let Some((what, how)) = compressed::container(b) {
         format!("{inside}is {what}: `{how}` gives the capture back, then replay that")
     } else if b.is_empty() {
@@ -168,7 +171,7 @@ pub fn stream_from<R: Read + Send + 'static>(
     };
     // Offsets of a compressed capture are of its decompressed bytes: say so where they show.
     let damage = |sink: &mut dyn FnMut(&Damage), mut d: Damage| {
-        if packing == compressed::Packing::Gzip {
+        if packing.name().is_some() {
             d.what.push_str(" (offset in the decompressed capture)");
         }
         sink(&d)
