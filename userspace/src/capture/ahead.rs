@@ -37,7 +37,9 @@ impl Chunk {
 /// saves on two): every buffer is allocated here in the stream's thread and the thread's own
 /// bookkeeping lives until the stream ends, so the heap the state's memory bound reads
 /// (`aggregate::budget`) changes only at points of the stream itself, and the same capture
-/// gives the same report whatever the machine and the threads' timing.
+/// gives the same report whatever the machine and the threads' timing. (A zstd-compressed
+/// capture is the exception: its decoder's window grows in this thread over the first few
+/// MiB of the capture, long before the state can near its bound.)
 pub(super) struct ReadAhead {
     empty: SyncSender<Vec<u8>>,
     full: Receiver<Chunk>,
