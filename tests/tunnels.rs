@@ -1861,3 +1861,91 @@ fn sip_inside_hep3() {
         ]
     );
 }
+
+/// HEP versions 1 and 2 (Kamailio's siptrace still sends version 1 by default) and HEP3 over
+/// TCP (heplify, Kamailio, OpenSIPS): the SIP read under the original addresses and ports, as
+/// for HEP3 over UDP; HEP3 messages cut across segments, one segment sent twice. The agents'
+/// flows are labelled `hep`. No tshark oracle (tshark 4.0 has no HEP dissector): the expected
+/// values are the ones the messages were built with (Kamailio's `struct hep_hdr`, the address
+/// header, version 2's 12-byte time header).
+#[test]
+fn sip_inside_hep_v1_v2_and_hep3_over_tcp() {
+    let v12 = |version: u8, src: [u8; 4], dst: [u8; 4], ports: (u16, u16), payload: &[u8]| {
+        let mut m = vec![version, 16, 2, 17];
+        m.extend(ports.0.to_be_bytes());
+        m.extend(ports.1.to_be_bytes());
+        m.extend(src);
+        m.extend(dst);
+        if version == 2 {
+            m.extend(1_700_000_000u32.to_le_bytes());
+            m.extend(7u32.to_le_bytes());
+            m.extend([0xd1, 0x07, 0, 0]);
+        }
+        m.extend_from_slice(payload);
+        m
+    };
+    let chunk = |kind: u16, v: &[u8]| {
+        [&0u16.to_be_bytes()[..], &kind.to_be_bytes(), &((6 + v.len()) as u16).to_be_bytes(), v].concat()
+    };
+    let v3 = |src: [u8; 4], dst: [u8; 4], ports: (u16, u16), payload: &[u8]| {
+        let body = [
+            chunk(1, &[2]),
+            chunk(2, &[6]),
+            chunk(3, &src),
+            chunk(4, &dst),
+            chunk(7, &ports.0.to_be_bytes()),
+            chunk(8, &ports.1.to_be_bytes()),
+            chunk(11, &[1]),
+            chunk(15, payload),
+        ]
+        .concat();
+        [&b"HEP3"[..], &((6 + body.len()) as u16).to_be_bytes(), &body].concat()
+    };
+    let (agent, collector) = ([192, 0, 2, 10], [192, 0, 2, 99]);
+    let (a, b) = ([10, 80, 0, 1], [10, 80, 0, 2]);
+    let mut frames = Vec::new();
+    for (version, sport) in [(1u8, 40_001), (2, 40_002)] {
+        let id = format!("hep-v{version}");
+        for (src, dst, first) in [(a, b, "INVITE sip:bob SIP/2.0"), (b, a, "SIP/2.0 200 OK")] {
+            let m = v12(version, src, dst, (5060, 5062), &sip(first, &id, "1 INVITE", ""));
+            frames.push(ether(0x0800, &ipv4(17, agent, collector, &udp(sport, 9060, &m))));
+        }
+    }
+    let stream = [
+        v3(a, b, (50_000, 5060), &sip("INVITE sip:carol SIP/2.0", "hep-tcp", "1 INVITE", "")),
+        v3(b, a, (5060, 50_000), &sip("SIP/2.0 180 Ringing", "hep-tcp", "1 INVITE", "")),
+        v3(b, a, (5060, 50_000), &sip("SIP/2.0 200 OK", "hep-tcp", "1 INVITE", "")),
+    ]
+    .concat();
+    let to_collector = |seq: u32, flags: u8, data: &[u8]| {
+        ether(0x0800, &ipv4(6, agent, collector, &tcp(41_000, 9061, seq, 1, flags, data)))
+    };
+    frames.push(to_collector(999, 0x02, b""));
+    for (i, piece) in stream.chunks(170).enumerate() {
+        let seq = 1000 + (i * 170) as u32;
+        frames.push(to_collector(seq, 0x18, piece));
+        if i == 1 {
+            frames.push(to_collector(seq, 0x18, piece));
+        }
+    }
+    let f = pcap("hep12-tcp.pcap", EN10MB, &frames);
+    let r = replay_json(&f);
+    assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
+    let apps: Vec<_> = r.flows.iter().map(|f| (f.proto, f.sport, f.app)).collect();
+    assert_eq!(apps.len(), 3, "{apps:?}");
+    assert!(apps.iter().all(|(_, _, app)| *app == App::Hep), "{apps:?}");
+    let seen = |m: &tuntrace_core::report::SipMessage| {
+        (format!("{} {}", m.src, m.sport), format!("{} {}", m.dst, m.dport), m.transport, method_or_status(m))
+    };
+    let calls: BTreeMap<_, _> =
+        r.sip.dialogs.iter().map(|d| (d.call_id.as_str(), d.messages.iter().map(seen).collect::<Vec<_>>())).collect();
+    let ab = |t, what: &str| ("10.80.0.1 5060".to_string(), "10.80.0.2 5062".to_string(), t, what.to_string());
+    let ba = |t, what: &str| ("10.80.0.2 5060".to_string(), "10.80.0.1 5062".to_string(), t, what.to_string());
+    for v in ["hep-v1", "hep-v2"] {
+        assert_eq!(calls[v], [ab(Transport::Udp, "INVITE"), ba(Transport::Udp, "200")], "{v}");
+    }
+    let tcp_ab = ("10.80.0.1 50000".to_string(), "10.80.0.2 5060".to_string(), Transport::Tcp, "INVITE".to_string());
+    let tcp_ba = |s: &str| ("10.80.0.2 5060".to_string(), "10.80.0.1 50000".to_string(), Transport::Tcp, s.to_string());
+    assert_eq!(calls["hep-tcp"], [tcp_ab, tcp_ba("180"), tcp_ba("200")]);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+}

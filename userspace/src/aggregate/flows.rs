@@ -426,7 +426,7 @@ pub mod app {
 
     /// The label of a flow: the most specific application it carried.
     pub fn label(bits: u16) -> App {
-        const ORDER: [(u16, App); 7] = [
+        const ORDER: [(u16, App); 8] = [
             (ESP_IN_UDP, App::EspInUdp),
             (ESP, App::Esp),
             (SIP, App::Sip),
@@ -434,6 +434,7 @@ pub mod app {
             (IKE, App::Ike),
             (RTP, App::Rtp),
             (NAT_KEEPALIVE, App::NatKeepalive),
+            (HEP, App::Hep),
         ];
         ORDER.iter().find(|(b, _)| bits & b != 0).map(|(_, n)| *n).unwrap_or(App::Other)
     }

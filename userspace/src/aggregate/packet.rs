@@ -362,7 +362,7 @@ impl Aggregator {
             return;
         }
         f.probes_left -= 1;
-        if hep::is_hep3(data) {
+        if hep::is_hep3(data) || hep::parse_v12(data).is_ok_and(|h| sipmsg::looks_like_sip(h.payload)) {
             f.apps |= app::HEP;
             self.hep(pk, data);
             return;
@@ -370,13 +370,13 @@ impl Aggregator {
         self.sniff_udp(pk, e(), data);
     }
 
-    /// A HEP3 message (Homer's encapsulation: a capture agent's copy of a SIP message seen
-    /// elsewhere, with its original addresses and ports). The SIP goes to the tracker under
-    /// those; no flow is counted for them (the packet did not cross this interface), and the
-    /// message takes the time the collector received it.
+    /// A HEP message of any version (Homer's encapsulation: a capture agent's copy of a SIP
+    /// message seen elsewhere, with its original addresses and ports). The SIP goes to the
+    /// tracker under those; no flow is counted for them (the packet did not cross this
+    /// interface), and the message takes the time the collector received it.
     #[inline(never)]
     fn hep(&mut self, pk: Pkt, data: &[u8]) {
-        let h = match hep::parse(data) {
+        let h = match hep::parse_any(data) {
             Ok(h) => h,
             Err(m) => return self.bad(m),
         };
@@ -531,6 +531,11 @@ impl Aggregator {
                 f.apps |= app::SIP | app::WEBSOCKET;
                 self.sip_websocket(pk, e, seg);
                 return;
+            } else if hep::tcp_frame(seg.payload) != hep::TcpFrame::NotHep && seg.payload.len() >= 6 {
+                // HEP3 over TCP (heplify, Kamailio and OpenSIPS can send so): messages with
+                // their own lengths.
+                f.apps |= app::HEP;
+                apps = f.apps;
             } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
                 f.apps |= app::carrying(super::decap::kind_index(crate::report::TunnelKind::Openvpn));
                 apps = f.apps;
@@ -540,6 +545,10 @@ impl Aggregator {
         }
         if apps & app::TUNNEL != 0 {
             self.openvpn_tcp(pk, e, seg);
+            return;
+        }
+        if apps & app::HEP != 0 {
+            self.hep_tcp(pk, e, seg);
             return;
         }
         if !is_sip {
@@ -731,6 +740,43 @@ impl Aggregator {
                 continue;
             }
             self.sip_from_stream(pk, e, dialog::Transport::Ws, &text);
+        }
+    }
+
+    /// HEP3 over TCP: each message framed by its length and read as a datagram would be.
+    fn hep_tcp(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
+        let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
+        let mut joined = std::mem::take(&mut self.stream_msgs);
+        joined.clear();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut garbage = false;
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(
+                |b| match hep::tcp_frame(b) {
+                    hep::TcpFrame::Message(n) => tcp::Frame::Complete(n),
+                    hep::TcpFrame::Awaiting(0) => tcp::Frame::Incomplete,
+                    hep::TcpFrame::Awaiting(n) => tcp::Frame::Awaiting(n),
+                    hep::TcpFrame::NotHep => {
+                        garbage = true;
+                        tcp::Frame::Garbage
+                    }
+                },
+                |msg| {
+                    joined.extend_from_slice(msg);
+                    ends.push(joined.len());
+                },
+            );
+        }
+        if garbage {
+            self.bad(Malformed::new("hep stream not framable"));
+        }
+        let mut at = 0;
+        for end in ends {
+            self.hep(pk, &joined[at..end]);
+            at = end;
+        }
+        if joined.capacity() <= 64 << 10 {
+            self.stream_msgs = joined;
         }
     }
 

@@ -1,7 +1,10 @@
-//! HEP version 3 (Homer's encapsulation protocol, "EEP"): capture agents (Kamailio, OpenSIPS,
-//! FreeSWITCH, rtpengine, heplify) send a copy of each SIP message they see to a collector,
-//! with the message's original addresses, ports and time in typed chunks. A capture taken at a
-//! collector holds the calls only inside it.
+//! HEP (Homer's encapsulation protocol, "EEP"): capture agents (Kamailio, OpenSIPS,
+//! FreeSWITCH, rtpengine, heplify, captagent) send a copy of each SIP message they see to a
+//! collector, with the message's original addresses and ports. A capture taken at a collector
+//! holds the calls only inside it. Version 3 carries typed chunks, over UDP or TCP (where each
+//! message starts with its own length); versions 1 and 2 (Kamailio's siptrace still defaults
+//! to 1) a fixed header: version, header length, address family, IP protocol, ports, the two
+//! addresses, and in version 2 the agent's time and capture id, then the SIP message.
 
 use std::net::IpAddr;
 
@@ -31,6 +34,86 @@ pub struct Hep<'a> {
 /// Does a datagram hold one HEP3 message: the magic, then a total length equal to its own?
 pub fn is_hep3(b: &[u8]) -> bool {
     b.starts_with(b"HEP3") && be16(b, 4).is_some_and(|l| usize::from(l) == b.len())
+}
+
+/// A HEP message of any version: version 3 by its magic, else versions 1 and 2.
+pub fn parse_any(b: &[u8]) -> Result<Hep<'_>, Malformed> {
+    if b.starts_with(b"HEP3") {
+        parse(b)
+    } else {
+        parse_v12(b)
+    }
+}
+
+/// `struct hep_timehdr` of version 2 as the agents write it: seconds and microseconds (4 bytes
+/// each) and a 2-byte capture id, padded to 12 by the C compiler.
+const V2_TIME_LEN: usize = 12;
+
+/// A HEP version 1 or 2 message: the fixed header, then the payload (always SIP: these
+/// versions carry nothing else). The header's length byte must agree with the address family
+/// (8 + 8 for IPv4, 8 + 32 for IPv6), which with the version byte makes the test strict
+/// enough for a caller that also asks the payload to read as SIP.
+pub fn parse_v12(b: &[u8]) -> Result<Hep<'_>, Malformed> {
+    let (version, head, family, ip_proto) = match b {
+        [v @ (1 | 2), l, f, p, ..] => (*v, usize::from(*l), *f, *p),
+        _ => return Err(Malformed::new("hep v1/v2 header truncated or wrong version")),
+    };
+    let (sport, dport) = (be16(b, 4), be16(b, 6));
+    let (src, dst): (IpAddr, IpAddr) = match (family, head) {
+        // AF_INET; AF_INET6 as Linux (10) and the BSDs (24, 28, 30) number it.
+        (2, 16) => {
+            let a = b.get(8..16).ok_or(Malformed::new("hep v1/v2 header truncated"))?;
+            (
+                <[u8; 4]>::try_from(&a[..4]).unwrap_or_default().into(),
+                <[u8; 4]>::try_from(&a[4..]).unwrap_or_default().into(),
+            )
+        }
+        (10 | 24 | 28 | 30, 40) => {
+            let a = b.get(8..40).ok_or(Malformed::new("hep v1/v2 header truncated"))?;
+            (
+                <[u8; 16]>::try_from(&a[..16]).unwrap_or_default().into(),
+                <[u8; 16]>::try_from(&a[16..]).unwrap_or_default().into(),
+            )
+        }
+        _ => return Err(Malformed::new("hep v1/v2 header length does not match its address family")),
+    };
+    let at = head + if version == 2 { V2_TIME_LEN } else { 0 };
+    let payload = b.get(at..).filter(|p| !p.is_empty()).ok_or(Malformed::new("hep v1/v2 message without payload"))?;
+    Ok(Hep {
+        src,
+        dst,
+        sport: sport.unwrap_or(0),
+        dport: dport.unwrap_or(0),
+        ip_proto,
+        proto_type: PROTO_TYPE_SIP,
+        payload,
+        compressed: false,
+    })
+}
+
+/// Where a HEP3 message ends in a TCP stream (each starts with the magic and its length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpFrame {
+    /// A whole message of this many bytes starts the buffer.
+    Message(usize),
+    /// The start of one of this many bytes (0: its length is not there yet).
+    Awaiting(usize),
+    /// The buffer does not start with a HEP3 message.
+    NotHep,
+}
+
+/// Frame one HEP3 message at the front of a TCP stream buffer.
+pub fn tcp_frame(b: &[u8]) -> TcpFrame {
+    let magic = &b"HEP3"[..b.len().min(4)];
+    if !b.starts_with(magic) {
+        return TcpFrame::NotHep;
+    }
+    match be16(b, 4).map(usize::from) {
+        None => TcpFrame::Awaiting(0),
+        Some(len) if len < 6 => TcpFrame::NotHep,
+        Some(len) if len <= b.len() => TcpFrame::Message(len),
+        Some(len) => TcpFrame::Awaiting(len),
+    }
 }
 
 /// Read a HEP3 message's chunks (generic vendor 0; vendors' own are skipped).
@@ -153,7 +236,64 @@ pub(crate) mod tests {
         assert!(parse(&short).is_err());
     }
 
+    /// A HEP version 1 or 2 message as the agents build it.
+    pub(crate) fn hep12(version: u8, src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let (family, len, addrs) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (2u8, 16u8, [&s.octets()[..], &d.octets()].concat()),
+            (IpAddr::V6(s), IpAddr::V6(d)) => (10, 40, [&s.octets()[..], &d.octets()].concat()),
+            _ => unreachable!(),
+        };
+        let mut m = vec![version, len, family, 17];
+        m.extend(sport.to_be_bytes());
+        m.extend(dport.to_be_bytes());
+        m.extend(addrs);
+        if version == 2 {
+            m.extend(1_700_000_000u32.to_le_bytes());
+            m.extend(5u32.to_le_bytes());
+            m.extend([0xd1, 0x07, 0, 0]);
+        }
+        m.extend_from_slice(payload);
+        m
+    }
+
+    #[test]
+    fn reads_versions_1_and_2() {
+        let sip = b"OPTIONS sip:x SIP/2.0\r\n\r\n";
+        for v in [1, 2] {
+            let b = hep12(v, [10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5060, 5080, sip);
+            let h = parse_any(&b).unwrap();
+            assert_eq!((h.src, h.sport, h.dport, h.ip_proto), ("10.0.0.1".parse().unwrap(), 5060, 5080, 17));
+            assert_eq!(h.payload, sip, "version {v}");
+            let b = hep12(v, "2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap(), 1, 2, sip);
+            let h = parse_any(&b).unwrap();
+            assert_eq!((h.dst, h.payload), ("2001:db8::2".parse().unwrap(), &sip[..]));
+        }
+        let mut b = hep12(1, [10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 1, 2, sip);
+        b[1] = 40;
+        assert!(parse_v12(&b).is_err(), "a length that is not the family's");
+        assert!(parse_v12(&b[..16]).is_err(), "no payload");
+        assert!(parse_v12(b"\x03\x10\x02\x11").is_err());
+    }
+
+    #[test]
+    fn frames_hep3_in_a_stream() {
+        let m = hep3([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5060, 5080, 1, b"x");
+        let two = [&m[..], &m].concat();
+        assert_eq!(tcp_frame(&two), TcpFrame::Message(m.len()));
+        assert_eq!(tcp_frame(&m[..m.len() - 1]), TcpFrame::Awaiting(m.len()));
+        assert_eq!(tcp_frame(&m[..5]), TcpFrame::Awaiting(0));
+        assert_eq!(tcp_frame(b"HE"), TcpFrame::Awaiting(0));
+        assert_eq!(tcp_frame(b"HEP3\0\x02"), TcpFrame::NotHep);
+        assert_eq!(tcp_frame(b"GET / HTTP/1.1"), TcpFrame::NotHep);
+    }
+
     proptest! {
+        #[test]
+        fn v12_never_panics(b in prop::collection::vec(any::<u8>(), 0..120)) {
+            let _ = parse_v12(&b);
+            let _ = tcp_frame(&b);
+        }
+
         #[test]
         fn never_panics(b in prop::collection::vec(any::<u8>(), 0..120)) {
             let mut m = b"HEP3".to_vec();

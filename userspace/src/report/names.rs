@@ -129,6 +129,8 @@ names! {
         Teredo = "teredo",
         Wireguard = "wireguard",
         Openvpn = "openvpn",
+        /// Additive: HEP (Homer), capture agents' copies of SIP messages sent to a collector.
+        Hep = "hep",
     }
 }
 
@@ -283,7 +285,8 @@ mod tests {
                 "geneve",
                 "teredo",
                 "wireguard",
-                "openvpn"
+                "openvpn",
+                "hep"
             ]
         );
         assert_eq!(
