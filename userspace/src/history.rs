@@ -32,6 +32,12 @@ impl<T> History<T> {
     /// place of the oldest item of the ring (counted as elided).
     pub fn push(&mut self, x: T) -> bool {
         if self.first.len() < self.keep {
+            if self.first.capacity() == 0 {
+                // Room for two to start with, not the allocator's four: most SIP calls
+                // (OPTIONS pings, short transactions) and many IKE SAs end at two, and a
+                // capture of many of them held twice the memory it used.
+                self.first.reserve_exact(2.min(self.keep));
+            }
             self.first.push(x);
             return true;
         }
