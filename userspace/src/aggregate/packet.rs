@@ -559,37 +559,22 @@ impl Aggregator {
         }
         self.mark_tcp(pk, e, app::SIP);
         let key = tcp::StreamKey { src, sport, dst, dport };
-        // The messages framed, one after another in a buffer kept for the purpose (the stream
-        // is borrowed from `self` while framing; a copy each cost an allocation a message).
-        let mut joined = std::mem::take(&mut self.stream_msgs);
-        joined.clear();
-        let mut ends: Vec<usize> = Vec::new();
         let mut garbage = 0u32;
-        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
-            buf.drain_frames(
-                |b| match sipmsg::frame_len(b) {
-                    sipmsg::FrameResult::Complete(n) => tcp::Frame::Complete(n),
-                    sipmsg::FrameResult::Keepalive(k) => {
-                        tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 })
-                    }
-                    sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
-                    sipmsg::FrameResult::Awaiting(n) => tcp::Frame::Awaiting(n),
-                    // Counted once, then framing starts again at the next start line (a gap, a
-                    // mid-stream pickup or one refused message does not lose the stream).
-                    sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
-                        garbage += 1;
-                        match sipmsg::resync_at(b) {
-                            k if k < b.len() => tcp::Frame::Skip(k),
-                            _ => tcp::Frame::Garbage,
-                        }
-                    }
-                },
-                |msg| {
-                    joined.extend_from_slice(msg);
-                    ends.push(joined.len());
-                },
-            );
-        }
+        let (joined, ends) = self.framed(pk, key, seg, |b| match sipmsg::frame_len(b) {
+            sipmsg::FrameResult::Complete(n) => tcp::Frame::Complete(n),
+            sipmsg::FrameResult::Keepalive(k) => tcp::Frame::Skip(if k == sipmsg::Keepalive::Ping { 4 } else { 2 }),
+            sipmsg::FrameResult::Incomplete => tcp::Frame::Incomplete,
+            sipmsg::FrameResult::Awaiting(n) => tcp::Frame::Awaiting(n),
+            // Counted once, then framing starts again at the next start line (a gap, a
+            // mid-stream pickup or one refused message does not lose the stream).
+            sipmsg::FrameResult::NotSip | sipmsg::FrameResult::Malformed(_) => {
+                garbage += 1;
+                match sipmsg::resync_at(b) {
+                    k if k < b.len() => tcp::Frame::Skip(k),
+                    _ => tcp::Frame::Garbage,
+                }
+            }
+        });
         for _ in 0..garbage {
             self.bad(Malformed::new("sip stream not framable"));
         }
@@ -598,8 +583,35 @@ impl Aggregator {
             self.sip_from_stream(pk, e, dialog::Transport::Tcp, &joined[at..end]);
             at = end;
         }
+        self.done_with(joined);
+    }
+
+    /// Push a segment into its stream and take out the messages `framer` finds: one after
+    /// another in a buffer kept for the purpose (the stream is borrowed from `self` while
+    /// framing, and a copy each cost an allocation a message), with where each ends. Give the
+    /// buffer back with [`Aggregator::done_with`].
+    fn framed(
+        &mut self,
+        pk: Pkt,
+        key: tcp::StreamKey,
+        seg: &ip::TcpSeg<'_>,
+        framer: impl FnMut(&[u8]) -> tcp::Frame,
+    ) -> (Vec<u8>, Vec<usize>) {
+        let mut joined = std::mem::take(&mut self.stream_msgs);
+        joined.clear();
+        let mut ends: Vec<usize> = Vec::new();
+        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
+            buf.drain_frames(framer, |msg| {
+                joined.extend_from_slice(msg);
+                ends.push(joined.len());
+            });
+        }
+        (joined, ends)
+    }
+
+    /// [`Aggregator::framed`]'s buffer, kept for the next segment unless a burst made it large.
+    fn done_with(&mut self, joined: Vec<u8>) {
         if joined.capacity() <= 64 << 10 {
-            // A burst's large buffer is not kept for the life of the session.
             self.stream_msgs = joined;
         }
     }
@@ -746,27 +758,16 @@ impl Aggregator {
     /// HEP3 over TCP: each message framed by its length and read as a datagram would be.
     fn hep_tcp(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
         let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
-        let mut joined = std::mem::take(&mut self.stream_msgs);
-        joined.clear();
-        let mut ends: Vec<usize> = Vec::new();
         let mut garbage = false;
-        if let Some(buf) = self.tcp.push(pk.at, key, seg) {
-            buf.drain_frames(
-                |b| match hep::tcp_frame(b) {
-                    hep::TcpFrame::Message(n) => tcp::Frame::Complete(n),
-                    hep::TcpFrame::Awaiting(0) => tcp::Frame::Incomplete,
-                    hep::TcpFrame::Awaiting(n) => tcp::Frame::Awaiting(n),
-                    hep::TcpFrame::NotHep => {
-                        garbage = true;
-                        tcp::Frame::Garbage
-                    }
-                },
-                |msg| {
-                    joined.extend_from_slice(msg);
-                    ends.push(joined.len());
-                },
-            );
-        }
+        let (joined, ends) = self.framed(pk, key, seg, |b| match hep::tcp_frame(b) {
+            hep::TcpFrame::Message(n) => tcp::Frame::Complete(n),
+            hep::TcpFrame::Awaiting(0) => tcp::Frame::Incomplete,
+            hep::TcpFrame::Awaiting(n) => tcp::Frame::Awaiting(n),
+            hep::TcpFrame::NotHep => {
+                garbage = true;
+                tcp::Frame::Garbage
+            }
+        });
         if garbage {
             self.bad(Malformed::new("hep stream not framable"));
         }
@@ -775,9 +776,7 @@ impl Aggregator {
             self.hep(pk, &joined[at..end]);
             at = end;
         }
-        if joined.capacity() <= 64 << 10 {
-            self.stream_msgs = joined;
-        }
+        self.done_with(joined);
     }
 
     fn mark_tcp(&mut self, pk: Pkt, e: Ends, bits: u16) {
