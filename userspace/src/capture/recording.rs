@@ -530,7 +530,10 @@ pub fn decode(body: &[u8]) -> Result<Vec<Recorded>, String> {
 pub fn session_of(path: &std::path::Path) -> Option<Session> {
     use std::io::Read;
     let mut head = Vec::new();
-    std::fs::File::open(path).ok()?.take(1 << 20).read_to_end(&mut head).ok()?;
+    // A recording compressed afterwards (gzip, zstd, LZ4) is still its session.
+    let (_, file) = super::compressed::unpack(std::fs::File::open(path).ok()?).ok()?;
+    // A stream that fails early still gives what it read before.
+    let _ = file.take(1 << 20).read_to_end(&mut head);
     session_in(&head)
 }
 
@@ -685,5 +688,33 @@ mod tests {
         assert_eq!(id, 12);
         assert!(decode(br#"{"v":2,"events":[]}"#).unwrap_err().contains("version 2"));
         assert!(decode(b"not json").is_err());
+    }
+
+    /// A recording compressed afterwards keeps its session.
+    #[test]
+    fn a_compressed_recording_is_still_its_session() {
+        use std::io::Write;
+        let session = Session {
+            id: "s-1".into(),
+            file: 0,
+            backend: "ebpf".into(),
+            tool: "tuntrace test".into(),
+            started_ns: 1,
+            netns: None,
+            redacted: false,
+        };
+        let mut w = crate::capture::writer::PcapngWriter::new(Vec::new(), "test").unwrap();
+        w.write_custom(PEN, &encode(&[Recorded::Session(session.clone())])).unwrap();
+        let plain = w.finish().unwrap();
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&plain).unwrap();
+        let dir = std::env::temp_dir().join(format!("tuntrace-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in [("rec.pcapng", plain), ("rec.pcapng.gz", z.finish().unwrap())] {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            assert_eq!(session_of(&p), Some(session.clone()), "{name}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
