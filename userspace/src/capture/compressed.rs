@@ -5,8 +5,9 @@
 //! with the command that undoes them.
 //!
 //! Offsets in damage messages of a compressed capture are offsets in its decompressed bytes
-//! (what `gunzip` gives), said so in the message; a gzip stream that is cut or corrupt ends
-//! the input like any other damage, after everything before it was delivered.
+//! (what `gunzip`, `zstd -d` or `lz4 -d` give), said so in the message; a compressed stream
+//! that is cut or corrupt ends the input like any other damage, after everything before it
+//! was delivered.
 
 use std::io::{self, Cursor, Read};
 
@@ -26,9 +27,9 @@ pub(super) enum Packing {
 /// refused with the reason (decompress them first).
 const MAX_ZSTD_WINDOW: u64 = 32 << 20;
 
-/// A source whose first bytes were looked at: read from the start again, inflated if they
-/// open a gzip stream. Several gzip members in a row (`cat a.gz b.gz`) read as one stream,
-/// as `gunzip` reads them.
+/// A source whose first bytes were looked at: read from the start again, decompressed if they
+/// open a gzip, zstd or LZ4 stream. Several gzip members or frames in a row (`cat a.gz b.gz`)
+/// read as one stream, as `gunzip`, `zstd -d` and `lz4 -d` read them.
 pub(super) struct Unpacked<R: Read> {
     inner: Inner<R>,
 }

@@ -479,9 +479,13 @@ pub struct Tracker {
 }
 
 /// Most SDP bodies [`Tracker`] notes (hashes of bodies seen once, and bodies seen again kept
-/// read); past this the cache starts over (a bound on memory, at most a few MB whatever the
-/// capture holds: bodies are at most a TCP stream's or a datagram's size).
+/// read); past this the cache starts over. With [`MAX_CACHED_BODY`], a bound on its memory of
+/// a few MB whatever the capture holds.
 const MAX_SDP_CACHE: usize = 1024;
+
+/// Largest body the cache keeps (an SDP offer is a few hundred bytes to a few kB); a larger
+/// one is read each time it comes.
+const MAX_CACHED_BODY: usize = 4096;
 
 /// Where the SDP of the message being observed is.
 enum SdpOf {
@@ -738,6 +742,9 @@ impl Tracker {
     fn sdp_seen(&mut self, m: &SipMessage<'_>) -> SdpOf {
         // No Content-Type, no SDP (as `SipMessage::sdp_ref` decides).
         let Some(ct) = m.content_type() else { return SdpOf::None };
+        if m.body.len() > MAX_CACHED_BODY {
+            return SdpOf::Fresh;
+        }
         let mut h = FxHasher::default();
         ct.hash(&mut h);
         h.write(&m.body);
