@@ -1864,7 +1864,8 @@ fn sip_inside_hep3() {
 
 /// HEP versions 1 and 2 (Kamailio's siptrace still sends version 1 by default) and HEP3 over
 /// TCP (heplify, Kamailio, OpenSIPS): the SIP read under the original addresses and ports, as
-/// for HEP3 over UDP; HEP3 messages cut across segments, one segment sent twice. The agents'
+/// for HEP3 over UDP; HEP3 messages cut across segments, one segment sent twice, a stream
+/// picked up mid-way (read from its next message). The agents'
 /// flows are labelled `hep`. No tshark oracle (tshark 4.0 has no HEP dissector): the expected
 /// values are the ones the messages were built with (Kamailio's `struct hep_hdr`, the address
 /// header, version 2's 12-byte time header).
@@ -1928,11 +1929,23 @@ fn sip_inside_hep_v1_v2_and_hep3_over_tcp() {
             frames.push(to_collector(seq, 0x18, piece));
         }
     }
+    // A second agent's stream picked up mid-way (no handshake, the first segment starts inside
+    // a message): read from the next message on, and not counted as damage.
+    let mid = [
+        v3(a, b, (50_002, 5060), &sip("INVITE sip:dave SIP/2.0", "hep-lost", "1 INVITE", "")),
+        v3(a, b, (50_002, 5060), &sip("INVITE sip:erin SIP/2.0", "hep-mid", "1 INVITE", "")),
+        v3(b, a, (5060, 50_002), &sip("SIP/2.0 200 OK", "hep-mid", "1 INVITE", "")),
+    ]
+    .concat();
+    for (i, piece) in mid[40..].chunks(200).enumerate() {
+        let seq = 77_000 + (i * 200) as u32;
+        frames.push(ether(0x0800, &ipv4(6, agent, collector, &tcp(41_001, 9061, seq, 1, 0x18, piece))));
+    }
     let f = pcap("hep12-tcp.pcap", EN10MB, &frames);
     let r = replay_json(&f);
     assert_eq!(r.stats.malformed, 0, "{:?}", r.malformed);
     let apps: Vec<_> = r.flows.iter().map(|f| (f.proto, f.sport, f.app)).collect();
-    assert_eq!(apps.len(), 3, "{apps:?}");
+    assert_eq!(apps.len(), 4, "{apps:?}");
     assert!(apps.iter().all(|(_, _, app)| *app == App::Hep), "{apps:?}");
     let seen = |m: &tuntrace_core::report::SipMessage| {
         (format!("{} {}", m.src, m.sport), format!("{} {}", m.dst, m.dport), m.transport, method_or_status(m))
@@ -1947,5 +1960,7 @@ fn sip_inside_hep_v1_v2_and_hep3_over_tcp() {
     let tcp_ab = ("10.80.0.1 50000".to_string(), "10.80.0.2 5060".to_string(), Transport::Tcp, "INVITE".to_string());
     let tcp_ba = |s: &str| ("10.80.0.2 5060".to_string(), "10.80.0.1 50000".to_string(), Transport::Tcp, s.to_string());
     assert_eq!(calls["hep-tcp"], [tcp_ab, tcp_ba("180"), tcp_ba("200")]);
-    assert_eq!(calls.len(), 3, "{calls:?}");
+    let mid: Vec<_> = calls["hep-mid"].iter().map(|m| m.3.clone()).collect();
+    assert_eq!(mid, ["INVITE", "200"]);
+    assert_eq!(calls.len(), 4, "{calls:?}");
 }

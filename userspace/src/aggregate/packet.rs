@@ -531,9 +531,12 @@ impl Aggregator {
                 f.apps |= app::SIP | app::WEBSOCKET;
                 self.sip_websocket(pk, e, seg);
                 return;
-            } else if hep::tcp_frame(seg.payload) != hep::TcpFrame::NotHep && seg.payload.len() >= 6 {
+            } else if seg.payload.len() >= 8
+                && (hep::tcp_frame(seg.payload) != hep::TcpFrame::NotHep
+                    || hep::tcp_resync(seg.payload).is_some_and(|at| at + 8 <= seg.payload.len()))
+            {
                 // HEP3 over TCP (heplify, Kamailio and OpenSIPS can send so): messages with
-                // their own lengths.
+                // their own lengths; a stream picked up mid-way by the next one that starts.
                 f.apps |= app::HEP;
                 apps = f.apps;
             } else if super::decap::openvpn_tcp_start(sport, dport, seg.payload) {
@@ -758,14 +761,20 @@ impl Aggregator {
     /// HEP3 over TCP: each message framed by its length and read as a datagram would be.
     fn hep_tcp(&mut self, pk: Pkt, e: Ends, seg: &ip::TcpSeg<'_>) {
         let key = tcp::StreamKey { src: e.src, sport: e.sport, dst: e.dst, dport: e.dport };
+        let first = self.tcp.get_mut(&key).is_none_or(|s| s.messages == 0 && s.mid_message());
         let mut garbage = false;
         let (joined, ends) = self.framed(pk, key, seg, |b| match hep::tcp_frame(b) {
             hep::TcpFrame::Message(n) => tcp::Frame::Complete(n),
             hep::TcpFrame::Awaiting(0) => tcp::Frame::Incomplete,
             hep::TcpFrame::Awaiting(n) => tcp::Frame::Awaiting(n),
+            // A stream picked up mid-way, or a gap: on to the next message that starts (not
+            // damage on a stream's first bytes, which the capture may have begun inside).
             hep::TcpFrame::NotHep => {
-                garbage = true;
-                tcp::Frame::Garbage
+                garbage |= !first;
+                match hep::tcp_resync(b) {
+                    Some(at) => tcp::Frame::Skip(at),
+                    None => tcp::Frame::Garbage,
+                }
             }
         });
         if garbage {

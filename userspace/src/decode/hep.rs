@@ -102,6 +102,13 @@ pub enum TcpFrame {
     NotHep,
 }
 
+/// Where the next HEP3 message may start in a TCP stream buffer that does not start with one
+/// (a stream picked up mid-way, a gap): the next magic followed by a generic chunk's vendor 0.
+/// `None` when there is none yet; the last bytes may still be the start of one.
+pub fn tcp_resync(b: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(b, b"HEP3").find(|&at| at > 0 && b.get(at + 6..at + 8).is_none_or(|v| v == [0, 0]))
+}
+
 /// Frame one HEP3 message at the front of a TCP stream buffer.
 pub fn tcp_frame(b: &[u8]) -> TcpFrame {
     let magic = &b"HEP3"[..b.len().min(4)];
@@ -273,6 +280,16 @@ pub(crate) mod tests {
         assert!(parse_v12(&b).is_err(), "a length that is not the family's");
         assert!(parse_v12(&b[..16]).is_err(), "no payload");
         assert!(parse_v12(b"\x03\x10\x02\x11").is_err());
+    }
+
+    #[test]
+    fn finds_the_next_message_after_a_gap() {
+        let m = hep3([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 5060, 5080, 1, b"x");
+        let b = [&m[7..], &m[..]].concat();
+        assert_eq!(tcp_resync(&b), Some(m.len() - 7));
+        assert_eq!(tcp_resync(&b[..m.len() - 7 + 3]), None, "not the magic yet");
+        assert_eq!(tcp_resync(b"..HEP3\x00\x30\x99\x99"), None, "no generic chunk after it");
+        assert_eq!(tcp_resync(b"..HEP3\x00"), Some(2), "cut before its chunk: a candidate");
     }
 
     #[test]
