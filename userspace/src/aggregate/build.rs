@@ -185,9 +185,10 @@ pub(super) fn report(a: &Aggregator) -> Report {
         .collect();
     let mut stats = a.stats.clone();
     let (mut lo, mut hi) = (a.ts_min, a.ts_max);
-    if let Some(t) = a.live.last_tick {
-        hi = hi.max(t.0);
-        lo = lo.min(t.0);
+    // A live session (or its recording) spans its heartbeats, packets or not.
+    if let (Some(first), Some(last)) = (a.live.first_tick, a.live.last_tick) {
+        hi = hi.max(last.0);
+        lo = lo.min(first.0);
     }
     if stats.packets > 0 || a.live.last_tick.is_some() {
         stats.started = Some(Timestamp(lo).into());

@@ -73,7 +73,8 @@ pub(super) struct LiveState {
     pub tun_refused: u64,
     next_sweep: i64,
     pub flows_expired: u64,
-    /// Stream time of the last heartbeat.
+    /// Stream time of the first heartbeat (a live session's start) and of the last.
+    pub first_tick: Option<Timestamp>,
     pub last_tick: Option<Timestamp>,
 }
 
@@ -291,6 +292,7 @@ impl Aggregator {
     /// Stream time moved on: let go of what has ended or gone idle, as [`super::Expiry`] says.
     pub(super) fn tick(&mut self, now: Timestamp) {
         self.live.last_tick = Some(self.live.last_tick.map_or(now, |t| t.max(now)));
+        self.live.first_tick = Some(self.live.first_tick.map_or(now, |t| t.min(now)));
         if now.0 < self.live.next_sweep {
             return;
         }
@@ -366,6 +368,29 @@ mod tests {
             first: Some(Timestamp(1)),
             last: Some(Timestamp(at)),
         }))
+    }
+
+    /// A live session spans its heartbeats: from the first to the last, also with no packet
+    /// at all (it said 0.0 s, started and ended at its last heartbeat).
+    #[test]
+    fn a_quiet_session_spans_its_heartbeats() {
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
+        for t in [1_000_000_000, 2_000_000_000, 3_000_000_000] {
+            a.feed(&Event::Tick(Timestamp(t)));
+        }
+        let r = a.report();
+        assert_eq!(r.stats.packets, 0);
+        assert_eq!(
+            (r.stats.started, r.stats.ended),
+            (Some(Timestamp(1_000_000_000).into()), Some(Timestamp(3_000_000_000).into()))
+        );
+        // Packets inside it do not narrow it.
+        a.feed(&counters(CountLayer::Interface, CountMode::Total, None, 1, 2_500_000_000));
+        let r = a.report();
+        assert_eq!(
+            (r.stats.started, r.stats.ended),
+            (Some(Timestamp(1_000_000_000).into()), Some(Timestamp(3_000_000_000).into()))
+        );
     }
 
     #[test]
