@@ -478,3 +478,31 @@ fn redacted_recordings_keep_calls_and_lose_identities() {
     assert!(r.unwrap().sip.dialogs.iter().any(|d| d.call_id == "red@x" && d.messages.len() == 2));
     let _ = std::fs::remove_file(&file);
 }
+
+/// `-i lo`: a loopback's packets leave and come back through the same device; each is counted
+/// and its SIP read once, as tcpdump shows them there (both hooks counted every packet twice
+/// and listed every SIP message twice).
+#[test]
+fn loopback_packets_count_once() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("l");
+    let sink = udp_in(&net.a, "127.0.0.1:5060");
+    let t = Tracer::start(&net.a, &["-i", "lo"]);
+    send_udp(&net.a, "127.0.0.1", 5060, 20, OPTIONS);
+    let mut got = 0;
+    let mut buf = [0u8; 2048];
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    while got < 20 && sink.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 20, "the sink read every datagram");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = t.stop();
+    assert_eq!(sip_packets(&r), 20, "{:?}", r.flows);
+    let calls: Vec<_> = r.sip.dialogs.iter().filter(|d| d.call_id == "k@x").collect();
+    assert_eq!(calls.len(), 1);
+    let listed = calls[0].messages.len() as u64 + calls[0].messages_elided.as_ref().map_or(0, |e| e.count);
+    assert_eq!(listed, 20, "each message once");
+}

@@ -162,7 +162,7 @@ mod linux {
                 let c = std::ffi::CString::new("tto0").unwrap();
                 // SAFETY: a NUL-terminated name.
                 let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-                p.attach_iface(idx, 14).expect("attach");
+                p.attach_iface(idx, 14, false).expect("attach");
                 p
             })
             .join()

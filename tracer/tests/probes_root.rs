@@ -291,7 +291,7 @@ fn a_new_socket_of_a_short_lived_process_is_attributed_to_it() {
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         const N: usize = 7;
         let started = Instant::now();
         let child = fork_child(|| {
@@ -388,7 +388,7 @@ fn a_socket_from_before_the_tracer_is_seeded_and_attributed() {
         assert_eq!(connect(old.as_raw_fd(), B_IP, 9001), 0);
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         let seeded = p.seed_sockets().unwrap_or_else(|e| panic!("seed_sockets: {e}"));
         let cookie = socket_cookie(old.as_raw_fd());
         let s =
@@ -429,7 +429,7 @@ fn packets_of_an_inherited_socket_are_the_child_s() {
     });
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
-        p.attach_iface(ifindex("ttp0"), 14).unwrap();
+        p.attach_iface(ifindex("ttp0"), 14, false).unwrap();
         let sock = udp_socket();
         assert_eq!(connect(sock.as_raw_fd(), B_IP, 9002), 0);
         let cookie = socket_cookie(sock.as_raw_fd());
@@ -466,7 +466,7 @@ fn a_shared_socket_splits_exactly_between_its_users() {
     });
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
-        p.attach_iface(ifindex("ttp0"), 14).unwrap();
+        p.attach_iface(ifindex("ttp0"), 14, false).unwrap();
         let sock = udp_socket();
         assert_eq!(connect(sock.as_raw_fd(), B_IP, 9003), 0);
         let cookie = socket_cookie(sock.as_raw_fd());
@@ -557,7 +557,7 @@ fn a_tun_device_is_reported_and_its_packets_counted() {
         run("ip", &["-n", &a, "addr", "add", "198.18.1.1/24", "dev", &name]);
         run("ip", &["-n", &a, "link", "set", &name, "up"]);
         let idx = ifindex(&name);
-        p.attach_iface(idx, 0).unwrap();
+        p.attach_iface(idx, 0, false).unwrap();
 
         const OUT: usize = 6;
         let s = udp_socket();
@@ -593,7 +593,7 @@ fn a_tun_device_is_reported_and_its_packets_counted() {
         while unsafe { libc::if_nametoindex(cname.as_ptr()) } != 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        match p.attach_iface(idx, 0) {
+        match p.attach_iface(idx, 0, false) {
             Err(LiveError::InterfaceGone { ifindex }) => assert_eq!(ifindex, idx),
             other => panic!("attaching a vanished TUN: {other:?}"),
         }
@@ -615,7 +615,7 @@ fn another_namespace_s_sockets_are_not_counted() {
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
         eprintln!("ifindex: ttp0 {veth} in A, ttp1 {b_index} in B");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         let rx = udp_socket();
         bind(rx.as_raw_fd(), A_IP, 5060);
         let rx_cookie = socket_cookie(rx.as_raw_fd());
@@ -731,7 +731,7 @@ fn nothing_remains_after_drop_or_sigkill() {
     let a = lab.a.clone();
     let ids = lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
-        p.attach_iface(ifindex("ttp0"), 14).unwrap();
+        p.attach_iface(ifindex("ttp0"), 14, false).unwrap();
         let ids = p.program_ids();
         assert_eq!(ids.len(), 15, "every program loaded: {ids:?}");
         let seen = leftovers(&ids, &a, "ttp0");
@@ -760,7 +760,7 @@ fn nothing_remains_after_drop_or_sigkill() {
             let c = std::ffi::CString::new("ttp0").unwrap();
             // SAFETY: a NUL-terminated name.
             let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-            if p.attach_iface(idx, 14).is_err() {
+            if p.attach_iface(idx, 14, false).is_err() {
                 return 4;
             }
             let ids = p.program_ids();
@@ -807,7 +807,7 @@ fn ring_buffer_losses_are_counted() {
     });
     lab.in_a(|| {
         let mut p = load(&ProbeConfig { ring_bytes: 4096, snaplen: 1500, netns_cookie: None });
-        p.attach_iface(ifindex("ttp0"), 14).unwrap();
+        p.attach_iface(ifindex("ttp0"), 14, false).unwrap();
         let s = udp_socket();
         assert_eq!(connect(s.as_raw_fd(), B_IP, 5060), 0);
         let cookie = socket_cookie(s.as_raw_fd());
@@ -879,7 +879,7 @@ fn esp_is_counted_per_sa_and_ike_and_sip_are_sampled() {
         run("ip", &["-n", &a, "addr", "add", "198.18.1.1/24", "dev", "ttesp0"]);
         run("ip", &["-n", &a, "link", "set", "ttesp0", "up"]);
         let idx = ifindex("ttesp0");
-        p.attach_iface(idx, 0).unwrap();
+        p.attach_iface(idx, 0, false).unwrap();
 
         let mut packets = Vec::new();
         // A gap (4), a repeat (5), two late packets (4; 1, before the first number), a jump
@@ -965,7 +965,7 @@ fn an_accepted_tcp_connection_is_learned_and_owned() {
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         // SAFETY: socket(2); checked, then owned.
         let listener =
             unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)) };
@@ -1085,7 +1085,7 @@ fn an_ipv6_udp_socket_is_attributed_and_counted() {
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         const N: usize = 6;
         let child = fork_child(move || {
             // SAFETY: socket(2) and connect(2) in the child, with a valid sockaddr_in6.
@@ -1188,7 +1188,7 @@ fn a_busy_unrelated_process_on_the_same_cpu_never_gets_packets() {
     lab.in_a(|| {
         let mut p = load(&ProbeConfig::default());
         let veth = ifindex("ttp0");
-        p.attach_iface(veth, 14).unwrap();
+        p.attach_iface(veth, 14, false).unwrap();
         pin_to_cpu(0);
         let busy = fork_child(|| loop {
             std::hint::spin_loop();

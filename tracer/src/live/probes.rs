@@ -123,7 +123,8 @@ pub struct Probes {
     events: RingBuf<MapData>,
     netns_cookie: u64,
     warnings: Vec<String>,
-    tc_links: StdHashMap<u32, (SchedClassifierLinkId, SchedClassifierLinkId)>,
+    /// Per traced interface: its tcx ingress link (none on a loopback) and egress link.
+    tc_links: StdHashMap<u32, (Option<SchedClassifierLinkId>, SchedClassifierLinkId)>,
     /// Link-header bytes per interface ever attached (kept after detach: its counts remain).
     l2_len: StdHashMap<u32, u32>,
     bad_records: u64,
@@ -323,7 +324,9 @@ impl Probes {
     /// Starts counting and sampling the packets of an interface of the traced netns (tcx ingress
     /// and egress, no qdisc). `l2_len`: bytes before the IP header, 0 for TUN (ARPHRD_NONE), 14
     /// for Ethernet and loopback. Attaching an interface already traced only updates `l2_len`.
-    pub fn attach_iface(&mut self, ifindex: u32, l2_len: u32) -> Result<(), LiveError> {
+    /// `loopback`: every packet of a loopback leaves and comes back through the same device,
+    /// so only its egress is hooked (each packet once, as tcpdump shows it there).
+    pub fn attach_iface(&mut self, ifindex: u32, l2_len: u32, loopback: bool) -> Result<(), LiveError> {
         let name = system::ifname(ifindex).ok_or(LiveError::InterfaceGone { ifindex })?;
         {
             let mut traced: HashMap<_, u32, [u8; IFACE_CFG]> = self.map_mut(abi::MAP_TRACED)?;
@@ -338,7 +341,12 @@ impl Probes {
             return Ok(());
         }
         let mut ids = Vec::with_capacity(2);
-        for (prog, kind) in [("tc_ingress", TcAttachType::Ingress), ("tc_egress", TcAttachType::Egress)] {
+        let hooks: &[(&str, TcAttachType)] = if loopback {
+            &[("tc_egress", TcAttachType::Egress)]
+        } else {
+            &[("tc_ingress", TcAttachType::Ingress), ("tc_egress", TcAttachType::Egress)]
+        };
+        for &(prog, kind) in hooks {
             let p: &mut SchedClassifier = program(&mut self.ebpf, prog)?;
             match p.attach_with_options(&name, kind, TcAttachOptions::TcxOrder(LinkOrder::default())) {
                 Ok(id) => ids.push(id),
@@ -355,8 +363,8 @@ impl Probes {
                 }
             }
         }
-        let egress = ids.pop().expect("two links");
-        let ingress = ids.pop().expect("two links");
+        let egress = ids.pop().expect("an egress link");
+        let ingress = ids.pop();
         self.tc_links.insert(ifindex, (ingress, egress));
         Ok(())
     }
@@ -365,7 +373,9 @@ impl Probes {
     /// lost them, which is not an error.
     pub fn detach_iface(&mut self, ifindex: u32) -> Result<(), LiveError> {
         if let Some((ingress, egress)) = self.tc_links.remove(&ifindex) {
-            let _ = program::<SchedClassifier>(&mut self.ebpf, "tc_ingress")?.detach(ingress);
+            if let Some(ingress) = ingress {
+                let _ = program::<SchedClassifier>(&mut self.ebpf, "tc_ingress")?.detach(ingress);
+            }
             let _ = program::<SchedClassifier>(&mut self.ebpf, "tc_egress")?.detach(egress);
         }
         self.untrace(ifindex)

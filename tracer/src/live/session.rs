@@ -327,7 +327,7 @@ impl Session<'_> {
                 .push(format!("{}: link type {} is not one tuntrace can parse: not traced", l.name, l.link_type));
             return;
         };
-        match self.probes.attach_iface(l.index, u32::from(l2)) {
+        match self.probes.attach_iface(l.index, u32::from(l2), l.flags.loopback()) {
             Ok(()) => {
                 tracing::info!(iface = %l.name, ifindex = l.index, "traced");
                 self.traced.insert(l.index);
