@@ -613,3 +613,48 @@ fn cut_packets_count_for_their_sa_and_flow() {
     // Each cut packet is still damage in the counts.
     assert_eq!(j.stats.malformed, 4, "{:?}", j.malformed);
 }
+
+/// A SIP datagram cut by the capture's snaplen is read up to its last whole line, as tshark
+/// dissects what was captured ("packet size limited during capture", not malformed): its call
+/// is there when the Call-ID was captured, and the cut is not counted as the sender's damage.
+/// A datagram the sender itself ended early still is.
+#[test]
+fn sip_cut_by_snaplen_is_read_not_damage() {
+    use tuntrace_core::capture::writer::{PcapWriter, TsPrecision};
+    use tuntrace_core::time::Timestamp;
+    let sip = |call: &str, cseq: u32| {
+        format!(
+            "INVITE sip:bob@example.org SIP/2.0\r\nCall-ID: {call}\r\nCSeq: {cseq} INVITE\r\n\
+From: <sip:alice@example.org>;tag=a1\r\nTo: <sip:bob@example.org>\r\n\
+Via: SIP/2.0/UDP 198.18.0.9:5060;branch=z9hG4bK-{cseq}\r\nContent-Type: application/sdp\r\n\
+Content-Length: 60\r\n\r\nv=0\r\no=- 1 1 IN IP4 198.18.0.9\r\ns=-\r\nc=IN IP4 198.18.0.9\r\n"
+        )
+        .into_bytes()
+    };
+    let udp = |data: &[u8]| {
+        [&5060u16.to_be_bytes()[..], &5060u16.to_be_bytes(), &(8 + data.len() as u16).to_be_bytes(), &[0, 0], data]
+            .concat()
+    };
+    let whole = ip_frame(17, &udp(&sip("cut-1", 1)));
+    assert_eq!(whole.len(), 14 + 20 + 8 + sip("cut-1", 1).len());
+    let mut w = PcapWriter::new(Vec::new(), 1, 65535, TsPrecision::Micro).unwrap();
+    // Cut inside the name of the Via header (after Call-ID, CSeq, From and To), then whole.
+    let first = sip("cut-1", 1);
+    let keep = 14 + 20 + 8 + first.windows(5).position(|w| w == b"\r\nVia").unwrap() + 4;
+    w.write_packet(Timestamp(1_767_225_600_000_000_000), &whole[..keep], whole.len() as u32).unwrap();
+    let second = ip_frame(17, &udp(&sip("cut-1", 2)));
+    w.write_packet(Timestamp(1_767_225_600_001_000_000), &second, second.len() as u32).unwrap();
+    // The sender's own short datagram (its UDP length says so): damage as before.
+    let short = sip("cut-2", 1);
+    let via = short.windows(5).position(|w| w == b"\r\nVia").unwrap();
+    // Ends inside a header name: a line without its colon.
+    let own = ip_frame(17, &udp(&short[..via + 4]));
+    w.write_packet(Timestamp(1_767_225_600_002_000_000), &own, own.len() as u32).unwrap();
+    let p = tmp("sip-snaplen.pcap", &w.finish().unwrap());
+    let j = replay_json(&p);
+    let call = |id: &str| j.sip.dialogs.iter().find(|d| d.call_id == id).unwrap_or_else(|| panic!("{id}: {:?}", j.sip));
+    let cseqs: Vec<_> = call("cut-1").messages.iter().map(|m| m.cseq.clone().unwrap_or_default()).collect();
+    assert_eq!(cseqs, ["1 INVITE", "2 INVITE"]);
+    assert_eq!(call("cut-2").messages.len(), 1);
+    assert_eq!(j.stats.malformed, 1, "only the sender's short datagram: {:?}", j.malformed);
+}

@@ -75,6 +75,12 @@ impl Aggregator {
         let data = &p.data[f.start as usize..f.end as usize];
         let (src, dst) = (IpAddr::V4(f.src.into()), IpAddr::V4(f.dst.into()));
         if f.proto == flows::UDP {
+            // The UDP length field sits 4 bytes before the payload the parse took.
+            let at = f.start as usize;
+            self.udp_cut = p
+                .data
+                .get(at - 4..at - 2)
+                .is_some_and(|l| usize::from(u16::from_be_bytes([l[0], l[1]])) > data.len() + 8);
             self.udp(pk, src, f.sport, dst, f.dport, data, &f.flow, f.esp);
         } else {
             self.esp_raw(pk, src, dst, data, &f.flow, f.esp);

@@ -207,6 +207,9 @@ fn keyed(iface: usize, proto: u8, e: &Ends) -> Keyed {
 pub struct Aggregator {
     /// SIP messages framed from a TCP stream, waiting to be parsed (reused).
     stream_msgs: Vec<u8>,
+    /// The UDP datagram being handled is cut (its header's length runs past the bytes there:
+    /// a snaplen, a live sample's head): its SIP is read as far as it goes, not as damage.
+    udp_cut: bool,
     opts: Options,
     inputs: Vec<String>,
     stats: report::Stats,
@@ -258,6 +261,7 @@ impl Aggregator {
     pub fn with_options(opts: Options) -> Self {
         Aggregator {
             stream_msgs: Vec::new(),
+            udp_cut: false,
             opts,
             inputs: Vec::new(),
             stats: report::Stats::default(),

@@ -116,6 +116,8 @@ impl Aggregator {
             flows::UDP => match ip::udp(payload) {
                 Ok((sport, dport, data)) => {
                     let k = keyed(pk.iface as usize, flows::UDP, &Ends { src, sport, dst, dport });
+                    let ulen = usize::from(u16::from_be_bytes([payload[4], payload[5]]));
+                    self.udp_cut = ulen > data.len() + 8;
                     self.udp(pk, src, sport, dst, dport, data, &k, None);
                 }
                 Err(m) => self.cut_transport(pk, proto, src, dst, payload, m),
@@ -453,15 +455,26 @@ impl Aggregator {
             self.mark(pk, e, app::SIP);
             return;
         }
+        let cut = std::mem::take(&mut self.udp_cut);
+        // A datagram cut by the capture (snaplen, a live sample's head) is read up to its last
+        // whole line; what the cut took is not the sender's damage (tshark: "packet size
+        // limited during capture", not malformed).
+        let data = match (cut, memchr::memrchr(b'\n', data)) {
+            (true, Some(end)) => &data[..=end],
+            _ => data,
+        };
         match sipmsg::parse(data) {
             Ok(m) => {
                 self.mark(pk, e, app::SIP);
                 // Counted as damage, yet the message stands: the datagram bounded it.
-                for reason in [m.content_length_damage, m.header_damage].into_iter().flatten() {
-                    self.bad(Malformed::new(reason));
+                if !cut {
+                    for reason in [m.content_length_damage, m.header_damage].into_iter().flatten() {
+                        self.bad(Malformed::new(reason));
+                    }
                 }
                 self.sip_message(pk, e, dialog::Transport::Udp, &m);
             }
+            Err(_) if cut => {}
             Err(e) => self.bad(e),
         }
     }
