@@ -31,6 +31,7 @@ const MAX_ZSTD_WINDOW: u64 = 32 << 20;
 /// open a gzip, zstd or LZ4 stream. Several gzip members or frames in a row (`cat a.gz b.gz`)
 /// read as one stream, as `gunzip`, `zstd -d` and `lz4 -d` read them.
 pub(super) struct Unpacked<R: Read> {
+    packing: Packing,
     inner: Inner<R>,
 }
 
@@ -45,13 +46,14 @@ enum Inner<R: Read> {
 
 impl<R: Read> Read for Unpacked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let (what, got) = match &mut self.inner {
+        let got = match &mut self.inner {
             Inner::Plain(r) => return r.read(buf),
-            Inner::Gzip(r) => ("gzip", r.read(buf)),
-            Inner::Zstd(r) => ("zstd", r.read(buf)),
-            Inner::Lz4(r) => ("LZ4", lz4_frames(r, buf)),
+            Inner::Gzip(r) => r.read(buf),
+            Inner::Zstd(r) => r.read(buf),
+            Inner::Lz4(r) => lz4_frames(r, buf),
         };
         // The decoders' messages ("corrupt deflate stream") do not say which layer failed.
+        let what = self.packing.name().unwrap_or("compressed");
         got.map_err(|e| io::Error::new(e.kind(), format!("the {what} stream is damaged or cut short ({e})")))
     }
 }
@@ -159,7 +161,7 @@ pub(super) fn unpack<R: Read>(mut src: R) -> io::Result<(Packing, Unpacked<R>)> 
         Packing::Zstd => Inner::Zstd(Box::new(ZstdFrames::new(again))),
         Packing::Lz4 => Inner::Lz4(Box::new(lz4_flex::frame::FrameDecoder::new(io::BufReader::new(again)))),
     };
-    Ok((packing, Unpacked { inner }))
+    Ok((packing, Unpacked { packing, inner }))
 }
 
 impl Packing {
