@@ -340,3 +340,68 @@ fn two_hosts_recordings_replay_as_one_view() {
     let _ = std::fs::remove_file(&ue_file);
     let _ = std::fs::remove_file(&epdg_file);
 }
+
+/// A report's tunnels of `kind` as JSON, without what a live source and a capture of the same
+/// wire tell differently: the interface's name (a capture's is unnamed), the owner (a capture
+/// knows none), and times (the kernel's coarse clock against tcpdump's).
+fn tunnels_of(r: &Report, kind: &str) -> Vec<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for k in ["iface", "pid", "comm", "first", "last", "started"] {
+                    m.remove(k);
+                }
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(&r.tunnels).unwrap();
+    strip(&mut v);
+    let serde_json::Value::Array(all) = v else { unreachable!() };
+    all.into_iter().filter(|t| t["kind"] == kind).collect()
+}
+
+/// WireGuard (wireguard-go) and OpenVPN over UDP traced live: the report's `tunnels` section
+/// holds each tunnel as replay of tcpdump's capture of the same interface does (indices paired
+/// into a session, session IDs, message counts by type, packets and bytes per direction),
+/// owned by the UE's daemon; the kernel counts the data messages, the handshakes are sampled.
+#[test]
+fn trace_reports_wireguard_and_openvpn_tunnels() {
+    if !root_or_skip() {
+        return;
+    }
+    for (tunnel, kind, daemon, prefix) in [
+        (tuntrace_lab::Tunnel::WireGuard, "wireguard", "wireguard-go", "ttrw-"),
+        (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttro-"),
+    ] {
+        let mut cfg = LabConfig::new(prefix, workdir(prefix));
+        cfg.tunnel = tunnel;
+        cfg.calls = 1;
+        let mut tracer = None;
+        let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
+        let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
+            tracer = Some(Tracer::start(&n.ns_ue, &[]));
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("lab up: {e}"));
+        let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
+        let started = lab.started();
+        let (report, stderr) = tracer.take().expect("tracer started").stop();
+        lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+        eprintln!("{}", stderr.join("\n"));
+        let ue = started.iter().find(|(w, _)| *w == format!("{daemon} ue")).map(|(_, p)| *p).expect("UE daemon");
+        let outer = truth.captures.outer.clone().expect("outer capture");
+        let live = tunnels_of(&report, kind);
+        let captured = tunnels_of(&replay_files(std::slice::from_ref(&outer)), kind);
+        assert_eq!(live.len(), 1, "{kind}: one tunnel, live: {live:#?}");
+        assert_eq!(live, captured, "{kind}: live against replay of tcpdump's capture");
+        let t = report.tunnels.iter().find(|t| t.kind.to_string() == kind).unwrap();
+        assert_eq!((t.pid, t.comm.as_deref()), (Some(ue), Some(daemon)), "{kind}: the tunnel's process");
+        assert_eq!(t.iface.as_deref(), Some(truth.scenario.outer_iface.as_str()));
+        let flow = report.flows.iter().find(|f| f.app.to_string() == kind).expect("the carrying flow is marked");
+        assert_eq!(flow.pid, Some(ue));
+        assert_eq!(report.stats.dropped_events, 0);
+    }
+}

@@ -46,6 +46,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define PORT_NATT 4500
 #define PORT_SIP 5060
 #define PORT_SIPS 5061
+#define PORT_OPENVPN 1194
+#define PORT_DNS 53
 
 /* Set by the loader before load (EbpfLoader::set_global). */
 volatile const __u64 tt_netns_cookie = 0;
@@ -1035,8 +1037,8 @@ static __always_inline void flow_count(void *map, void *slots, const struct tt_f
 	v->last_ns = now;
 }
 
-static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 dir, __u8 encap, __u32 spi, __u32 seq,
-				      __u32 len, __u64 now)
+static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 dir, __u8 encap, __u8 msg, __u32 spi,
+				      __u32 seq, __u32 len, __u64 now)
 {
 	struct tt_esp_key k;
 
@@ -1045,8 +1047,9 @@ static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 d
 	k.spi = spi;
 	k.direction = dir;
 	k.encap = encap;
+	k.msg = msg;
 	k.family = p->k.family;
-	if (encap == TT_ESP_UDP) {
+	if (encap != TT_ESP_RAW) {
 		k.sport = p->k.sport;
 		k.dport = p->k.dport;
 	}
@@ -1289,7 +1292,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		__be32 w[2];
 
 		if (!bpf_skb_load_bytes(skb, p.l4_off, w, sizeof(w)))
-			esp_count(&p, ifindex, dir, TT_ESP_RAW, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
+			esp_count(&p, ifindex, dir, TT_ESP_RAW, 0, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
 		return TCX_NEXT;
 	}
 	if (!p.has_ports)
@@ -1319,7 +1322,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		if (plen == 1 && head[0] == 0xff)
 			return TCX_NEXT; /* NAT-T keepalive */
 		if (plen >= 8 && w0 != 0) {
-			esp_count(&p, ifindex, dir, TT_ESP_UDP, w0, w1, skb->len, now);
+			esp_count(&p, ifindex, dir, TT_ESP_UDP, 0, w0, w1, skb->len, now);
 			return TCX_NEXT;
 		}
 		want_sample = plen >= 4; /* non-ESP marker: IKE on 4500 */
@@ -1327,12 +1330,55 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		want_sample = 1;
 	} else if (sport == PORT_SIP || dport == PORT_SIP || sport == PORT_SIPS || dport == PORT_SIPS) {
 		want_sample = 1;
+	} else if (p.k.protocol == IPPROTO_UDP && (sport == PORT_OPENVPN || dport == PORT_OPENVPN) && plen >= 1) {
+		__u8 head[8] = {};
+
+		load_head(skb, payload, plen, head);
+		__u8 op = head[0] >> 3;
+
+		if (op < 1 || op > 11)
+			return TCX_NEXT;
+		/* Data (P_DATA_V1, P_DATA_V2 with its peer ID) is counted; control messages are
+		 * counted and sampled: userspace reads their session IDs. */
+		__u32 peer = op == 9 && plen >= 4 ? (__u32)head[1] << 16 | (__u32)head[2] << 8 | head[3] : 0;
+
+		esp_count(&p, ifindex, dir, TT_ESP_OVPN, head[0], peer, 0, skb->len, now);
+		if (op == 6 || op == 9)
+			return TCX_NEXT;
+		want_sample = 1;
 	} else if (plen >= 8) {
 		__u8 head[8] = {};
 
 		load_head(skb, payload, plen, head);
+		/* WireGuard on any port (RFC-less, by its four messages' shapes, as replay and
+		 * tshark tell it): type 1-4 and three zero bytes. Transport data is counted per
+		 * receiver index; handshake messages are counted and sampled (userspace pairs
+		 * their indices into sessions). DNS is left alone: its queries can look so. */
+		if (head[0] >= 1 && head[0] <= 4 && !head[1] && !head[2] && !head[3] && p.k.protocol == IPPROTO_UDP &&
+		    sport != PORT_DNS && dport != PORT_DNS) {
+			__u32 index = (__u32)head[4] | (__u32)head[5] << 8 | (__u32)head[6] << 16 | (__u32)head[7] << 24;
+			__u8 t = head[0];
+
+			if (t == 4 && plen >= 32 && (plen & 15) == 0) {
+				__u8 ctr[8] = {};
+
+				load_head(skb, payload + 8, plen - 8, ctr);
+				/* A counter a session reaches (below 2^48): replay's test. */
+				if (!ctr[6] && !ctr[7]) {
+					__u32 lo = (__u32)ctr[0] | (__u32)ctr[1] << 8 | (__u32)ctr[2] << 16 |
+						   (__u32)ctr[3] << 24;
+
+					esp_count(&p, ifindex, dir, TT_ESP_WG, t, index, lo, skb->len, now);
+					return TCX_NEXT;
+				}
+			} else if ((t == 1 && plen == 148) || (t == 2 && plen == 92) || (t == 3 && plen == 64)) {
+				esp_count(&p, ifindex, dir, TT_ESP_WG, t, index, 0, skb->len, now);
+				want_sample = 1;
+			}
+		}
 		/* Every SIP start line begins with a capital letter: one compare rejects most. */
-		want_sample = head[0] >= 'A' && head[0] <= 'Z' && looks_like_sip(head);
+		if (!want_sample)
+			want_sample = head[0] >= 'A' && head[0] <= 'Z' && looks_like_sip(head);
 	}
 	if (!want_sample)
 		return TCX_NEXT;

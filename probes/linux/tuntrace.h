@@ -52,9 +52,12 @@
 /* Where a PKT record was sampled. */
 #define TT_HOOK_TC 1
 
-/* ESP encapsulation (tt_esp_key.encap). */
+/* What an esp_sas entry counts (tt_esp_key.encap): ESP, raw or in UDP, and the two encrypted
+ * tunnels whose messages carry an index the way ESP carries an SPI. */
 #define TT_ESP_RAW 1
 #define TT_ESP_UDP 2
+#define TT_ESP_WG 3   /* WireGuard: spi = the message's index, msg = its type */
+#define TT_ESP_OVPN 4 /* OpenVPN over UDP: spi = peer ID (P_DATA_V2) or 0, msg = opcode/key ID byte */
 
 /* Per-CPU loss and health counters, indexes of the `stats` PERCPU_ARRAY. */
 #define TT_STAT_RING_FULL 0       /* a record or sample the ring buffer had no room for */
@@ -212,8 +215,8 @@ struct tt_esp_key {
 	__u8 direction;
 	__u8 encap;         /* TT_ESP_* */
 	__u8 family;        /* 4 or 6 */
-	__u8 _pad0;
-	__u16 sport;        /* UDP encapsulation ports, 0 for raw ESP */
+	__u8 msg;           /* 0 for ESP; TT_ESP_WG, TT_ESP_OVPN: see there */
+	__u16 sport;        /* UDP ports, 0 for raw ESP */
 	__u16 dport;
 	__u8 src[16];
 	__u8 dst[16];

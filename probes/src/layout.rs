@@ -29,6 +29,10 @@ pub const DIR_OUT: u8 = 2;
 pub const HOOK_TC: u8 = 1;
 pub const ESP_RAW: u8 = 1;
 pub const ESP_UDP: u8 = 2;
+/// WireGuard messages: `spi` is the message's index, `msg` its type.
+pub const ESP_WG: u8 = 3;
+/// OpenVPN over UDP: `spi` is the peer ID (P_DATA_V2) or 0, `msg` the opcode and key ID byte.
+pub const ESP_OVPN: u8 = 4;
 
 pub const COMM_LEN: usize = 16;
 pub const IFNAME_LEN: usize = 16;
@@ -238,7 +242,8 @@ pub struct EspKey {
     pub direction: u8,
     pub encap: u8,
     pub family: u8,
-    pub _pad0: u8,
+    /// 0 for ESP; see [`ESP_WG`] and [`ESP_OVPN`].
+    pub msg: u8,
     pub sport: u16,
     pub dport: u16,
     pub src: [u8; 16],
@@ -414,6 +419,7 @@ mod tests {
         assert_eq!(offset_of!(EspKey, direction), 8);
         assert_eq!(offset_of!(EspKey, encap), 9);
         assert_eq!(offset_of!(EspKey, family), 10);
+        assert_eq!(offset_of!(EspKey, msg), 11);
         assert_eq!(offset_of!(EspKey, sport), 12);
         assert_eq!(offset_of!(EspKey, dport), 14);
         assert_eq!(offset_of!(EspKey, src), 16);

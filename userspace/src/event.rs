@@ -177,6 +177,38 @@ pub struct EspCounters {
     pub last: Option<Timestamp>,
 }
 
+/// Which encrypted tunnel's messages a [`TunnelCounters`] counts, with the byte that says what
+/// kind of message they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountedTunnel {
+    /// WireGuard, by message type (1 initiation, 2 response, 3 cookie reply, 4 transport data).
+    Wireguard(u8),
+    /// OpenVPN over UDP, by its first byte (opcode in the top five bits, key ID below).
+    Openvpn(u8),
+}
+
+/// Messages of an encrypted tunnel the source counts itself, as [`EspCounters`] counts ESP:
+/// per kind of message, index (WireGuard: the index the message carries, the receiver's for
+/// transport data; OpenVPN: the peer ID of P_DATA_V2, else 0), direction and UDP ends. The
+/// messages that pair indices into sessions come as samples besides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelCounters {
+    pub at: Timestamp,
+    pub mode: CountMode,
+    pub iface: IfaceId,
+    pub direction: Direction,
+    pub kind: CountedTunnel,
+    pub index: u32,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
 /// What a source could not deliver: events lost in a full ring buffer, keys a full kernel map
 /// could not take. Never silent: the report shows each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +291,7 @@ pub enum Event<'a> {
     Packet(PacketEvent<'a>),
     Counters(Box<FlowCounters>),
     Esp(Box<EspCounters>),
+    Tunnel(Box<TunnelCounters>),
     Loss(Box<LossNotice>),
     /// Time has passed without anything else to say (a live source's heartbeat): lets the
     /// aggregator expire what went idle, with no clock of its own.
@@ -318,6 +351,7 @@ impl Batch {
             Event::Tun(x) => Event::Tun(x),
             Event::Counters(x) => Event::Counters(x),
             Event::Esp(x) => Event::Esp(x),
+            Event::Tunnel(x) => Event::Tunnel(x),
             Event::Loss(x) => Event::Loss(x),
             Event::Tick(t) => Event::Tick(t),
         };

@@ -13,8 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use tuntrace_core::capture::linktype;
 use tuntrace_core::event::{
-    Batch, CountLayer, CountMode, Direction, EspCounters, Event, FlowCounters, IfaceId, InterfaceInfo, LossNotice,
-    PacketEvent, ProcessInfo, SocketEvent, SocketOp, TunAttach,
+    Batch, CountLayer, CountMode, CountedTunnel, Direction, EspCounters, Event, FlowCounters, IfaceId, InterfaceInfo,
+    LossNotice, PacketEvent, ProcessInfo, SocketEvent, SocketOp, TunAttach, TunnelCounters,
 };
 use tuntrace_core::time::Timestamp;
 use tuntrace_probes::layout::{self as abi, c_str, EspKey, FlowKey};
@@ -413,6 +413,30 @@ impl Converter {
             self.orphan_counts += p;
             return;
         };
+        let tunnel = match k.encap {
+            abi::ESP_WG => Some(CountedTunnel::Wireguard(k.msg)),
+            abi::ESP_OVPN => Some(CountedTunnel::Openvpn(k.msg)),
+            _ => None,
+        };
+        if let Some(kind) = tunnel {
+            out.push(Event::Tunnel(Box::new(TunnelCounters {
+                at,
+                mode: CountMode::Delta,
+                iface,
+                direction: direction(k.direction),
+                kind,
+                index: k.spi,
+                src: ip(k.family, &k.src),
+                sport: k.sport,
+                dst: ip(k.family, &k.dst),
+                dport: k.dport,
+                packets: p,
+                bytes: b,
+                first: Some(self.at(e.first_ns)),
+                last: Some(self.at(e.last_ns)),
+            })));
+            return;
+        }
         out.push(Event::Esp(Box::new(EspCounters {
             at,
             mode: CountMode::Delta,

@@ -10,8 +10,10 @@ use super::tunnels::{self, End, Id, Seen};
 use super::{Aggregator, Ends, Pkt};
 use crate::decode::tunnel::{self as tun, geneve, gre, gtp, l2tp, ppp, teredo, vxlan, Payload};
 use crate::decode::{ip, link, openvpn, wireguard, Malformed};
+use crate::event::CountedTunnel;
 use crate::reassembly::tcp as tcp_stream;
 use crate::report::{TunnelKind, TunnelTransport};
+use crate::time::Timestamp;
 
 /// Linux's VXLAN port before IANA assigned 4789 (still the kernel's default).
 const PORT_VXLAN_LINUX: u16 = 8472;
@@ -390,6 +392,54 @@ impl Aggregator {
                 Err(m) => self.bad(m),
             },
             _ => {}
+        }
+    }
+
+    /// Messages of a WireGuard or OpenVPN tunnel that a live source counted itself
+    /// ([`crate::event::TunnelCounters`]; `pk` holds their count and bytes, from the first
+    /// one's time, `last` the last one's): counted on the tunnel of their UDP ends as replay
+    /// counts each datagram. The handshake and control messages that pair indices and name
+    /// sessions come as samples, decoded without being counted again.
+    pub(super) fn counted_tunnel(&mut self, pk: Pkt, e: Ends, kind: CountedTunnel, index: u32, last: Timestamp) {
+        let (src, dst) = (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport));
+        let tk = match kind {
+            CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
+            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
+        };
+        let ports = (e.sport, e.dport);
+        let Some(i) = self.tunnel_ported(pk, tk, TunnelTransport::Udp, src, dst, ports, pk.count, pk.wire_len) else {
+            return;
+        };
+        let t = &mut self.tunnels.list[i];
+        t.last = t.last.max(last);
+        match kind {
+            // A response names two indices and a counter keeps one (the responder's): the
+            // sample pairs them.
+            CountedTunnel::Wireguard(2) => {
+                let w = t.wg.get_or_insert_with(Default::default);
+                w.responses += pk.count;
+                w.handshakes += pk.count;
+                t.id(Id::Hex8(index));
+            }
+            CountedTunnel::Wireguard(ty) => {
+                let m = match ty {
+                    1 => wireguard::Message::Initiation { sender: index },
+                    3 => wireguard::Message::CookieReply { receiver: index },
+                    _ => wireguard::Message::Transport { receiver: index, counter: 0, len: 0 },
+                };
+                self.wireguard(i, pk, src, dst, m);
+            }
+            CountedTunnel::Openvpn(b) => {
+                let opcode = b >> 3;
+                let p = openvpn::Packet {
+                    opcode,
+                    key_id: b & 7,
+                    session_id: None,
+                    peer_id: (opcode == openvpn::P_DATA_V2).then_some(index),
+                    variant: None,
+                };
+                self.openvpn(i, pk.count, pk.wire_len, src, p);
+            }
         }
     }
 

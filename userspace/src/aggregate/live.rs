@@ -9,11 +9,13 @@ use rustc_hash::FxHashMap;
 
 use super::esp_table::{Counted, EspKey};
 use super::flows::{self, app, TableKey};
-use super::{Aggregator, FlowKey, ProcHandle};
+use super::{Aggregator, Ends, FlowKey, Pkt, ProcHandle};
 use crate::decode::Malformed;
 use crate::event::{
-    CountLayer, CountMode, Direction, EspCounters, FlowCounters, InterfaceInfo, LossNotice, SocketEvent, TunAttach,
+    CountLayer, CountMode, CountedTunnel, Direction, EspCounters, FlowCounters, InterfaceInfo, LossNotice, SocketEvent,
+    TunAttach, TunnelCounters,
 };
+use crate::report::TunnelKind;
 use crate::time::Timestamp;
 
 /// Keys whose last total is kept, to turn [`CountMode::Total`] counts into increments.
@@ -30,6 +32,16 @@ enum CounterKey {
         dport: u16,
         cookie: u64,
         pid: Option<u32>,
+    },
+    Tunnel {
+        iface: u32,
+        dir: u8,
+        kind: CountedTunnel,
+        index: u32,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
     },
     Esp {
         iface: u32,
@@ -273,6 +285,47 @@ impl Aggregator {
         self.esp.add(k, &counted, Some(idx as u32), proc, (sport, dport));
     }
 
+    /// WireGuard or OpenVPN messages the kernel counted: the UDP flow that carries them is
+    /// marked (its packets are counted by [`FlowCounters`]) and says whose they are; the
+    /// tunnel counts them.
+    pub(super) fn tunnel_counters(&mut self, c: &TunnelCounters) {
+        let key = CounterKey::Tunnel {
+            iface: c.iface,
+            dir: dir_code(c.direction),
+            kind: c.kind,
+            index: c.index,
+            src: c.src,
+            sport: c.sport,
+            dst: c.dst,
+            dport: c.dport,
+        };
+        let [packets, bytes, ..] = self.live.increment(key, c.mode, [c.packets, c.bytes, 0, 0, 0]);
+        if packets == 0 {
+            return;
+        }
+        let Some(idx) = self.ifaces.index(c.iface) else {
+            self.bad(Malformed::new("kernel counters on an interface never described"));
+            return;
+        };
+        let last = c.last.unwrap_or(c.at);
+        let first = c.first.unwrap_or(last);
+        let kind = match c.kind {
+            CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
+            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
+        };
+        let (fkey, a_src) = FlowKey::new(idx as u32, flows::UDP, c.src, c.sport, c.dst, c.dport);
+        let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
+            Some(f) => {
+                f.apps |= app::carrying(super::decap::kind_index(kind));
+                f.proc
+            }
+            None => None,
+        };
+        let pk = Pkt { at: first, iface: idx as u32, proc, wire_len: bytes, count: packets, tunnel: 0, depth: 0 };
+        let e = Ends { src: c.src, sport: c.sport, dst: c.dst, dport: c.dport };
+        self.counted_tunnel(pk, e, c.kind, c.index, last);
+    }
+
     pub(super) fn loss(&mut self, l: &LossNotice) {
         let d = match l.mode {
             CountMode::Delta => l.count,
@@ -462,6 +515,105 @@ mod tests {
         a.feed(&Event::Packet(p));
         let r2 = a.report();
         assert_eq!((r2.stats.packets, r2.flows[0].packets), (1, 1));
+    }
+
+    /// WireGuard and OpenVPN messages counted by the kernel, with a response sampled: the
+    /// tunnels count them by type and direction, the response's sample pairs the indices (and
+    /// is not counted again), a total repeated is not counted twice, the flow is marked.
+    #[test]
+    fn counted_tunnel_messages() {
+        let mut a = Aggregator::new(crate::report::SourceKind::Live, crate::report::Backend::Ebpf);
+        a.feed(&iface(0, "veth0", 5));
+        let (ue, gw): (IpAddr, IpAddr) = ("198.18.0.2".parse().unwrap(), "198.18.0.1".parse().unwrap());
+        let wg = |kind, index, out: bool, mode, packets, bytes| {
+            let (src, sport, dst, dport) = if out { (ue, 40_000, gw, 51_820) } else { (gw, 51_820, ue, 40_000) };
+            Event::Tunnel(Box::new(TunnelCounters {
+                at: Timestamp(1_000),
+                mode,
+                iface: 0,
+                direction: if out { Direction::Out } else { Direction::In },
+                kind,
+                index,
+                src,
+                sport,
+                dst,
+                dport,
+                packets,
+                bytes,
+                first: Some(Timestamp(100)),
+                last: Some(Timestamp(900)),
+            }))
+        };
+        a.feed(&wg(CountedTunnel::Wireguard(1), 0x11, true, CountMode::Delta, 1, 190));
+        a.feed(&wg(CountedTunnel::Wireguard(2), 0x22, false, CountMode::Delta, 1, 134));
+        // The response's sample: UDP from the gateway, sender 0x22, receiver 0x11.
+        let mut frame = vec![0x45, 0, 0, 120, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2];
+        frame.extend_from_slice(&[0xca, 0x6c, 0x9c, 0x40, 0, 100, 0, 0]);
+        let mut msg = vec![0u8; 92];
+        msg[0] = 2;
+        msg[4..8].copy_from_slice(&0x22u32.to_le_bytes());
+        msg[8..12].copy_from_slice(&0x11u32.to_le_bytes());
+        frame.extend_from_slice(&msg);
+        let p = crate::event::PacketEvent {
+            data: &frame,
+            orig_len: frame.len() as u32,
+            ts: Timestamp(500),
+            sampled: true,
+            ..crate::event::PacketEvent::EMPTY
+        };
+        a.feed(&Event::Packet(p));
+        // Transport data: to the responder (its index 0x22) in totals, repeated; back in a delta.
+        a.feed(&wg(CountedTunnel::Wireguard(4), 0x22, true, CountMode::Total, 3, 300));
+        a.feed(&wg(CountedTunnel::Wireguard(4), 0x22, true, CountMode::Total, 3, 300));
+        a.feed(&wg(CountedTunnel::Wireguard(4), 0x11, false, CountMode::Delta, 2, 180));
+        // OpenVPN: a client reset, then P_DATA_V2 (opcode 9, key ID 1) of peer ID 7.
+        let ov = |b: u8, index, packets| {
+            Event::Tunnel(Box::new(TunnelCounters {
+                at: Timestamp(1_000),
+                mode: CountMode::Delta,
+                iface: 0,
+                direction: Direction::Out,
+                kind: CountedTunnel::Openvpn(b),
+                index,
+                src: ue,
+                sport: 50_000,
+                dst: gw,
+                dport: 1194,
+                packets,
+                bytes: packets * 100,
+                first: Some(Timestamp(100)),
+                last: Some(Timestamp(900)),
+            }))
+        };
+        a.feed(&ov(7 << 3, 0, 1));
+        a.feed(&ov(9 << 3 | 1, 7, 4));
+        let r = a.report();
+        assert_eq!(r.tunnels.len(), 2, "{:#?}", r.tunnels);
+        let t = &r.tunnels[0];
+        assert_eq!((t.kind, t.packets, t.bytes, t.iface.as_deref()), (TunnelKind::Wireguard, 7, 804, Some("veth0")));
+        let w = t.wireguard.as_ref().unwrap();
+        assert_eq!(
+            (w.initiations, w.responses, w.handshakes, w.transport_packets, w.unpaired_transport),
+            (1, 1, 1, 5, 0)
+        );
+        let s = &w.sessions[0];
+        assert_eq!((s.initiator_index.as_str(), s.responder_index.as_deref()), ("00000011", Some("00000022")));
+        assert_eq!(
+            (s.packets_to_responder, s.bytes_to_responder, s.packets_to_initiator, s.bytes_to_initiator),
+            (3, 300, 2, 180)
+        );
+        let o = r.tunnels[1].openvpn.as_ref().unwrap();
+        assert_eq!((o.control_packets, o.data_packets, o.data_bytes), (1, 4, 400));
+        assert_eq!((o.key_ids.as_slice(), o.peer_ids.as_slice()), (&[0, 1][..], &[7][..]));
+        assert_eq!(o.client.as_deref(), Some("198.18.0.2:50000"));
+        // The flows are marked; their packets come as flow counters.
+        let Event::Counters(mut c) = counters(CountLayer::Interface, CountMode::Delta, None, 7, 900) else {
+            unreachable!()
+        };
+        (c.src, c.sport, c.dst, c.dport) = (ue, 40_000, gw, 51_820);
+        a.feed(&Event::Counters(c));
+        let r = a.report();
+        assert_eq!(r.flows.iter().map(|f| (f.app.as_str(), f.packets)).collect::<Vec<_>>(), [("wireguard", 7)]);
     }
 
     #[test]

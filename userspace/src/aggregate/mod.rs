@@ -331,6 +331,7 @@ impl Aggregator {
             Event::Tun(t) => self.tun(t),
             Event::Counters(c) => self.counters(c),
             Event::Esp(c) => self.esp_counters(c),
+            Event::Tunnel(c) => self.tunnel_counters(c),
             Event::Loss(l) => self.loss(l),
             Event::Tick(t) => self.tick(*t),
         }

@@ -18,8 +18,8 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    CountLayer, CountMode, Direction, EspCounters, Event, FlowCounters, IfaceId, InterfaceInfo, LossNotice,
-    ProcessInfo, SocketEvent, SocketOp, TunAttach,
+    CountLayer, CountMode, CountedTunnel, Direction, EspCounters, Event, FlowCounters, IfaceId, InterfaceInfo,
+    LossNotice, ProcessInfo, SocketEvent, SocketOp, TunAttach, TunnelCounters,
 };
 use crate::time::Timestamp;
 
@@ -186,6 +186,25 @@ pub enum Recorded {
         first_ns: Option<i64>,
         last_ns: Option<i64>,
     },
+    /// WireGuard or OpenVPN messages counted by the source ([`TunnelCounters`]); `tunnel` is
+    /// "wireguard" or "openvpn", `msg` the message type or first byte.
+    Tunnel {
+        at_ns: i64,
+        total: bool,
+        iface: IfaceId,
+        direction: String,
+        tunnel: String,
+        msg: u8,
+        index: u32,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+        packets: u64,
+        bytes: u64,
+        first_ns: Option<i64>,
+        last_ns: Option<i64>,
+    },
     Loss {
         at_ns: i64,
         total: bool,
@@ -329,6 +348,29 @@ impl Recorded {
                 first_ns: c.first.map(ns),
                 last_ns: c.last.map(ns),
             },
+            Event::Tunnel(c) => {
+                let (tunnel, msg) = match c.kind {
+                    CountedTunnel::Wireguard(m) => ("wireguard", m),
+                    CountedTunnel::Openvpn(m) => ("openvpn", m),
+                };
+                Recorded::Tunnel {
+                    at_ns: ns(c.at),
+                    total: c.mode == CountMode::Total,
+                    iface: c.iface,
+                    direction: dir_name(c.direction),
+                    tunnel: tunnel.into(),
+                    msg,
+                    index: c.index,
+                    src: c.src,
+                    sport: c.sport,
+                    dst: c.dst,
+                    dport: c.dport,
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    first_ns: c.first.map(ns),
+                    last_ns: c.last.map(ns),
+                }
+            }
             Event::Loss(l) => Recorded::Loss {
                 at_ns: ns(l.at),
                 total: l.mode == CountMode::Total,
@@ -484,6 +526,42 @@ impl Recorded {
                 gaps: *gaps,
                 repeats: *repeats,
                 reordered: *reordered,
+                first: first_ns.map(t),
+                last: last_ns.map(t),
+            })),
+            Recorded::Tunnel {
+                at_ns,
+                total,
+                iface,
+                direction,
+                tunnel,
+                msg,
+                index,
+                src,
+                sport,
+                dst,
+                dport,
+                packets,
+                bytes,
+                first_ns,
+                last_ns,
+            } => Event::Tunnel(Box::new(TunnelCounters {
+                at: t(*at_ns),
+                mode: mode(*total),
+                iface: iface.checked_add(iface_base)?,
+                direction: dir_of(direction),
+                kind: match tunnel.as_str() {
+                    "wireguard" => CountedTunnel::Wireguard(*msg),
+                    "openvpn" => CountedTunnel::Openvpn(*msg),
+                    _ => return None,
+                },
+                index: *index,
+                src: *src,
+                sport: *sport,
+                dst: *dst,
+                dport: *dport,
+                packets: *packets,
+                bytes: *bytes,
                 first: first_ns.map(t),
                 last: last_ns.map(t),
             })),
@@ -674,6 +752,22 @@ mod tests {
                 mode: CountMode::Total,
                 what: "ring buffer full (cpu 1)".into(),
                 count: 3,
+            })),
+            Event::Tunnel(Box::new(TunnelCounters {
+                at,
+                mode: CountMode::Delta,
+                iface: 1,
+                direction: Direction::Out,
+                kind: CountedTunnel::Wireguard(4),
+                index: 0x9a2b_c3d4,
+                src: "198.18.0.2".parse().unwrap(),
+                sport: 40_000,
+                dst: "198.18.0.1".parse().unwrap(),
+                dport: 51_820,
+                packets: 5,
+                bytes: 640,
+                first: Some(at),
+                last: Some(at),
             })),
             Event::Tick(at),
         ];
