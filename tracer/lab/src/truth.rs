@@ -777,13 +777,17 @@ impl GroundTruth {
         let mut bad = Vec::new();
         let kind = t.kind;
         // The outer link: the report's interface of that name, else (a capture replayed as it
-        // is names none) the link type in the outer capture's own header.
-        let link = report
-            .interfaces
-            .iter()
-            .find(|i| i.name.is_some() && i.name == t.iface)
-            .map(|i| i.linktype.clone())
-            .or_else(|| self.captures.outer.as_deref().and_then(pcap_link_name));
+        // is names none) the link type in the outer capture's own header. A live session's
+        // packet heads start at IP (`RAW`) but its bytes are as tc counts them, with the
+        // Ethernet header of an Ethernet (veth) link (docs/limitations.md).
+        let iface = report.interfaces.iter().find(|i| i.name.is_some() && i.name == t.iface);
+        let live_ethernet = report.source.kind == tuntrace_core::report::SourceKind::Live
+            && iface.is_some_and(|i| matches!(i.kind.as_str(), "ethernet" | "loopback"));
+        let link = if live_ethernet {
+            Some("EN10MB".to_string())
+        } else {
+            iface.map(|i| i.linktype.clone()).or_else(|| self.captures.outer.as_deref().and_then(pcap_link_name))
+        };
         let link_len = match link.as_deref() {
             Some("EN10MB") => Some(14),
             Some("LINUX_SLL") => Some(16),
