@@ -506,3 +506,56 @@ fn loopback_packets_count_once() {
     let listed = calls[0].messages.len() as u64 + calls[0].messages_elided.as_ref().map_or(0, |e| e.count);
     assert_eq!(listed, 20, "each message once");
 }
+
+/// A session that runs for days must not fill the kernel's maps with flows that ended: entries
+/// idle for a while (TUNTRACE_KERNEL_IDLE_SECS here, 2 minutes by default) leave their maps with
+/// their final counts, and a flow that comes back starts a new entry. 600 flows (more than the
+/// per-CPU slots hold, so most are in the hash maps) each send one datagram, go idle until the
+/// tracer says entries left, and send one more: every flow counts 2, nothing is lost.
+#[test]
+fn idle_kernel_entries_leave_their_maps_and_counts_stay_exact() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("i");
+    let sink = udp_in(&net.a, "127.0.0.1:40000");
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut t = Tracer::start_env(&net.a, &["-i", "lo", "-vv"], &[("TUNTRACE_KERNEL_IDLE_SECS", "1")]);
+    let senders: Vec<UdpSocket> = (0..600).map(|_| udp_in(&net.a, "127.0.0.1:0")).collect();
+    // And WireGuard transport data (counted per receiver index in the ESP map).
+    let wg = udp_in(&net.a, "127.0.0.1:0");
+    let mut transport = [0u8; 32];
+    transport[0] = 4;
+    transport[4..8].copy_from_slice(&0x5eed_u32.to_le_bytes());
+    let round = || {
+        wg.send_to(&transport, "127.0.0.1:40000").unwrap();
+        let mut buf = [0u8; 64];
+        assert!(sink.recv(&mut buf).is_ok());
+        // One at a time: the sink's receive buffer holds a few hundred small datagrams only.
+        let mut buf = [0u8; 64];
+        let mut got = 0;
+        for s in &senders {
+            s.send_to(b"idle?", "127.0.0.1:40000").unwrap();
+            got += usize::from(sink.recv(&mut buf).is_ok());
+        }
+        assert_eq!(got, senders.len(), "the sink read every datagram");
+    };
+    round();
+    t.wait_for("taken out of their maps", Duration::from_secs(20));
+    round();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, stderr) = t.stop();
+    let flows: Vec<_> = r.flows.iter().filter(|f| f.dport == Some(40000)).collect();
+    assert_eq!(flows.len(), senders.len() + 1, "{:?}", r.flows.len());
+    let t = r.tunnels.iter().find(|t| t.kind.as_str() == "wireguard").expect("the WireGuard tunnel");
+    let w = t.wireguard.as_ref().unwrap();
+    assert_eq!((t.packets, w.transport_packets, w.unpaired_transport), (2, 2, 2), "{t:?}");
+    let wrong: Vec<_> = flows.iter().filter(|f| f.packets != 2 || f.pid.is_none()).collect();
+    assert!(
+        wrong.is_empty(),
+        "each flow counts its 2 datagrams and has its process: {} do not, e.g. {:?}",
+        wrong.len(),
+        wrong.first()
+    );
+    assert_eq!(r.stats.dropped_events, 0, "{:?}\n{}", r.stats.losses, stderr.join("\n"));
+}

@@ -28,9 +28,15 @@ impl Drop for Tracer {
 impl Tracer {
     /// Starts it in namespace `ns` with `args` and waits (30 s at most) for its ready line.
     pub fn start(ns: &str, args: &[&str]) -> Tracer {
+        Tracer::start_env(ns, args, &[])
+    }
+
+    /// [`Tracer::start`] with these environment variables set for it.
+    pub fn start_env(ns: &str, args: &[&str], env: &[(&str, &str)]) -> Tracer {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tuntrace"), "trace", "--json", "-q"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

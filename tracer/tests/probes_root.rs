@@ -806,7 +806,7 @@ fn ring_buffer_losses_are_counted() {
         s
     });
     lab.in_a(|| {
-        let mut p = load(&ProbeConfig { ring_bytes: 4096, snaplen: 1500, netns_cookie: None });
+        let mut p = load(&ProbeConfig { ring_bytes: 4096, snaplen: 1500, ..Default::default() });
         p.attach_iface(ifindex("ttp0"), 14, false).unwrap();
         let s = udp_socket();
         assert_eq!(connect(s.as_raw_fd(), B_IP, 5060), 0);

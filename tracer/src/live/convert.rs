@@ -316,17 +316,31 @@ impl Converter {
         // Who sent: from cgroup_skb's per-socket egress counts when the probes keep them, else
         // from tc's egress counts, which carry the sending socket and process.
         let sock_egress = c.sock_flows.iter().any(|f| f.key.direction == abi::DIR_OUT);
+        // The last totals kept are those of this read's keys: a key the kernel no longer has
+        // (an idle entry taken out of its map, a socket total let go) is forgotten, and counts
+        // from zero when it comes back.
+        let mut last = std::mem::take(&mut self.last_flows);
         for f in &c.iface_flows {
-            self.flow(f, false, false, at, out);
+            self.flow(f, false, false, at, out, &mut last);
             if f.key.direction == abi::DIR_OUT && f.key.cookie != 0 && !sock_egress {
-                self.flow(f, true, false, at, out);
+                self.flow(f, true, false, at, out, &mut last);
             }
         }
         for f in c.sock_flows.iter().filter(|f| f.key.direction == abi::DIR_IN || sock_egress) {
-            self.flow(f, true, true, at, out);
+            self.flow(f, true, true, at, out, &mut last);
         }
+        let mut last_esp = std::mem::take(&mut self.last_esp);
         for e in &c.esp {
-            self.esp(e, at, out);
+            self.esp(e, at, out, &mut last_esp);
+        }
+        // Entries the kernel let go in this read: their counts were final, a new entry of the
+        // same key (even one made before the next read) counts from zero.
+        for k in &c.gone_iface_flows {
+            self.last_flows.remove(&(false, *k));
+            self.last_flows.remove(&(true, *k));
+        }
+        for k in &c.gone_esp {
+            self.last_esp.remove(k);
         }
         let mut loss = |what: String, count: u64, always: bool| {
             if count > 0 || always {
@@ -349,16 +363,25 @@ impl Converter {
 
     /// One flow count; `from_ip` when the kernel counted bytes from the IP header (cgroup_skb),
     /// which are then made wire bytes like tc's, by the device's link header.
-    fn flow(&mut self, f: &FlowCount, socket: bool, from_ip: bool, at: Timestamp, out: &mut Batch) {
+    /// `prev`: the previous read's totals, taken from as keys come (see [`Converter::counters`]).
+    fn flow(
+        &mut self,
+        f: &FlowCount,
+        socket: bool,
+        from_ip: bool,
+        at: Timestamp,
+        out: &mut Batch,
+        prev: &mut HashMap<(bool, FlowKey), (u64, u64)>,
+    ) {
         let k = &f.key;
-        let last = self.last_flows.entry((socket, *k)).or_insert((0, 0));
+        let last = prev.remove(&(socket, *k)).unwrap_or((0, 0));
         // A total that went down is a counter that started again.
         let (dp, db) = if f.packets >= last.0 {
             (f.packets - last.0, f.bytes.saturating_sub(last.1))
         } else {
             (f.packets, f.bytes)
         };
-        *last = (f.packets, f.bytes);
+        self.last_flows.insert((socket, *k), (f.packets, f.bytes));
         if dp == 0 {
             return;
         }
@@ -393,9 +416,10 @@ impl Converter {
         })));
     }
 
-    fn esp(&mut self, e: &EspCount, at: Timestamp, out: &mut Batch) {
+    fn esp(&mut self, e: &EspCount, at: Timestamp, out: &mut Batch, last: &mut HashMap<EspKey, EspCount>) {
         let k = &e.key;
-        let prev = self.last_esp.insert(*k, *e);
+        let prev = last.remove(k);
+        self.last_esp.insert(*k, *e);
         let (p, b, g, r, l) = match prev {
             Some(x) if e.packets >= x.packets => (
                 e.packets - x.packets,
@@ -594,6 +618,7 @@ mod tests {
                 sock_flows: vec![count(key(abi::DIR_IN, 9, 4_000_000_001), n)],
                 esp: vec![],
                 stats: Default::default(),
+                ..Default::default()
             };
             c.counters(&counters, &[0, 0], 0, Timestamp(10), b);
         };

@@ -19,7 +19,8 @@ use aya::programs::{
 };
 use aya::{Ebpf, EbpfLoader};
 use tuntrace_probes::layout::{
-    self as abi, from_bytes, EspKey, EspVal, FlowKey, FlowSlot, FlowVal, IfaceCfg, SenderKey, SenderVal, SockInfo,
+    self as abi, as_bytes, from_bytes, EspKey, EspVal, FlowKey, FlowSlot, FlowVal, IfaceCfg, SenderKey, SenderVal,
+    SockInfo,
 };
 
 use super::records::{BadRecord, Record, RecordRef};
@@ -41,6 +42,14 @@ const BPF_NOEXIST: u64 = 1;
 /// sock_send_length that confirms it runs microseconds after tc, so one that is still
 /// unconfirmed after this was not sent by its candidate.
 const HOLD_NS: u64 = 10_000_000;
+/// A kernel count entry (flow or ESP SA / tunnel index) idle this long is taken out of its map
+/// with its final totals (BPF_MAP_LOOKUP_AND_DELETE_ELEM), so that a session that runs for days
+/// does not fill the maps with what ended: the maps hold what is current, userspace what ended
+/// (and a flow that comes back starts a new entry, counted from zero). Flows kept in a slot
+/// (the first 256 per CPU, see `flows`) stay there.
+pub const KERNEL_IDLE_NS: u64 = 120_000_000_000;
+const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
+const BPF_F_LOCK: u64 = 4;
 
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
@@ -50,11 +59,29 @@ pub struct ProbeConfig {
     pub ring_bytes: u32,
     /// The netns to trace; `None`: the calling thread's.
     pub netns_cookie: Option<u64>,
+    /// Kernel count entries idle this long leave their maps ([`KERNEL_IDLE_NS`]).
+    pub kernel_idle_ns: u64,
+}
+
+impl ProbeConfig {
+    /// [`KERNEL_IDLE_NS`], or `TUNTRACE_KERNEL_IDLE_SECS` seconds when that is set to a number
+    /// (tests use it to see entries leave without waiting minutes).
+    pub fn kernel_idle_from_env() -> u64 {
+        std::env::var("TUNTRACE_KERNEL_IDLE_SECS")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map_or(KERNEL_IDLE_NS, |s| s.saturating_mul(1_000_000_000))
+    }
 }
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { snaplen: abi::MAX_SNAPLEN, ring_bytes: 4 << 20, netns_cookie: None }
+        ProbeConfig {
+            snaplen: abi::MAX_SNAPLEN,
+            ring_bytes: 4 << 20,
+            netns_cookie: None,
+            kernel_idle_ns: KERNEL_IDLE_NS,
+        }
     }
 }
 
@@ -115,6 +142,12 @@ pub struct Counters {
     pub sock_flows: Vec<FlowCount>,
     pub esp: Vec<EspCount>,
     pub stats: Stats,
+    /// Entries of `iface_flows` taken out of the kernel's map in this read (their counts above
+    /// are final: a reader must forget its last totals of them, a flow that comes back starts
+    /// from zero), as `iface_flows` keys them.
+    pub gone_iface_flows: Vec<FlowKey>,
+    /// ESP / tunnel-index entries taken out likewise.
+    pub gone_esp: Vec<EspKey>,
 }
 
 /// The loaded tracer. Dropping it detaches and unloads everything.
@@ -134,6 +167,7 @@ pub struct Probes {
     resolver: Mutex<Resolver>,
     /// The key each taken flow slot was first read with, per (map, slot, CPU): see `flows`.
     slot_keys: Mutex<StdHashMap<(&'static str, u32, usize), FlowKey>>,
+    kernel_idle_ns: u64,
     // Held so the cgroup stays open as long as its links (the links keep it alive anyway).
     _cgroup: File,
 }
@@ -287,6 +321,7 @@ impl Probes {
             held: VecDeque::new(),
             resolver: Mutex::new(Resolver::default()),
             slot_keys: Mutex::new(StdHashMap::new()),
+            kernel_idle_ns: cfg.kernel_idle_ns,
             _cgroup: cgroup,
         })
     }
@@ -522,14 +557,21 @@ impl Probes {
     /// and that is not confirmed yet (its sock_send_length runs microseconds after tc) wait for
     /// the next read; the interface totals include them at once.
     pub fn read_counters(&self) -> Result<Counters, LiveError> {
-        let tc = self.flows(abi::MAP_IFACE_FLOWS, abi::MAP_IFACE_SLOTS)?;
-        let cg = self.flows(abi::MAP_SOCK_FLOWS, abi::MAP_SOCK_SLOTS)?;
+        // The kernel stamps flows with the coarse monotonic clock (a tick behind at most).
+        let now_mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let cutoff = now_mono.saturating_sub(self.kernel_idle_ns);
+        let (mut tc, tc_slotted) = self.flows(abi::MAP_IFACE_FLOWS, abi::MAP_IFACE_SLOTS)?;
+        let (mut cg, cg_slotted) = self.flows(abi::MAP_SOCK_FLOWS, abi::MAP_SOCK_SLOTS)?;
+        let mut gone = Vec::new();
+        self.evict_flows(abi::MAP_IFACE_FLOWS, &mut tc, &tc_slotted, cutoff, true, &mut gone)?;
+        let mut gone_iface_flows: Vec<FlowKey> = gone.iter().map(|k| FlowKey { tgid: 0, tid: 0, ..*k }).collect();
+        gone_iface_flows.sort();
+        gone_iface_flows.dedup();
+        self.evict_flows(abi::MAP_SOCK_FLOWS, &mut cg, &cg_slotted, cutoff, false, &mut gone)?;
         let view = MapView::new(&self.ebpf)?;
         let mut res = self.resolver.lock().unwrap_or_else(|e| e.into_inner());
         res.begin_round();
         let to_boot = mono_to_boot_ns();
-        // The kernel stamps flows with the coarse monotonic clock (a tick behind at most).
-        let now_mono = clock_ns(libc::CLOCK_MONOTONIC);
         let mut iface: BTreeMap<FlowKey, FlowCount> = BTreeMap::new();
         let mut referenced = HashSet::new();
         for f in &tc {
@@ -551,6 +593,8 @@ impl Probes {
             res.add_count(f, tgid, tid, l2);
         }
         let sock: Vec<FlowCount> = res.totals().copied().collect();
+        // An entry taken out of its map starts from zero if its flow comes back.
+        res.forget(&gone);
         res.prune(&referenced);
         let boot = |mut c: FlowCount| {
             c.first_ns += to_boot;
@@ -558,6 +602,14 @@ impl Probes {
             c
         };
         let mut esp = self.esp()?;
+        let gone_esp = self.evict_esp(&mut esp, cutoff)?;
+        let evicted = gone.len() + gone_esp.len();
+        if evicted > 0 {
+            tracing::debug!(
+                "{evicted} kernel count entries idle for {} s taken out of their maps",
+                self.kernel_idle_ns / 1_000_000_000
+            );
+        }
         for e in &mut esp {
             e.first_ns += to_boot;
             e.last_ns += to_boot;
@@ -567,15 +619,20 @@ impl Probes {
             sock_flows: sock.into_iter().map(boot).collect(),
             esp,
             stats: self.stats()?,
+            gone_iface_flows,
+            gone_esp,
         })
     }
 
     /// A flow map as the kernel keys it, its slots (`slots`, see tuntrace.h) included, summed
     /// over CPUs.
-    fn flows(&self, name: &'static str, slots: &'static str) -> Result<Vec<FlowCount>, LiveError> {
+    /// Also the keys that have a slot.
+    fn flows(&self, name: &'static str, slots: &'static str) -> Result<(Vec<FlowCount>, HashSet<FlowKey>), LiveError> {
         let mut out = self.flow_hash(name)?;
         let mut at: StdHashMap<FlowKey, usize> = out.iter().enumerate().map(|(i, c)| (c.key, i)).collect();
+        let mut slotted = HashSet::new();
         for (key, v) in self.flow_slots(slots)? {
+            slotted.insert(key);
             let i = *at.entry(key).or_insert_with(|| {
                 out.push(FlowCount { key, packets: 0, bytes: 0, first_ns: u64::MAX, last_ns: 0 });
                 out.len() - 1
@@ -586,7 +643,84 @@ impl Probes {
             c.first_ns = c.first_ns.min(v.first_ns);
             c.last_ns = c.last_ns.max(v.last_ns);
         }
-        Ok(out)
+        Ok((out, slotted))
+    }
+
+    /// Takes the entries of flow hash map `name` that were idle since `cutoff` (monotonic ns)
+    /// out of the map, each with its final totals written into `counts` (what came since the
+    /// read included), and adds their keys to `gone`. With `by_flow`, the entries of one flow
+    /// that differ only by their sender candidate (tgid, tid) go together or not at all: their
+    /// sum is the flow's interface total, which must never go down.
+    fn evict_flows(
+        &self,
+        name: &'static str,
+        counts: &mut [FlowCount],
+        slotted: &HashSet<FlowKey>,
+        cutoff: u64,
+        by_flow: bool,
+        gone: &mut Vec<FlowKey>,
+    ) -> Result<(), LiveError> {
+        let group = |k: &FlowKey| if by_flow { FlowKey { tgid: 0, tid: 0, ..*k } } else { *k };
+        let idle = |c: &FlowCount| c.last_ns < cutoff && !slotted.contains(&c.key);
+        if !counts.iter().any(idle) {
+            return Ok(());
+        }
+        let busy: HashSet<FlowKey> = counts.iter().filter(|c| !idle(c)).map(|c| group(&c.key)).collect();
+        let fd = self.hash_fd(name)?;
+        let stride = FLOW_VAL.next_multiple_of(8);
+        let mut buf = vec![0u8; stride * possible_cpus()?];
+        for c in counts.iter_mut().filter(|c| idle(c) && !busy.contains(&group(&c.key))) {
+            if !lookup_and_delete(fd, as_bytes(&c.key), &mut buf, 0).map_err(|e| LiveError::map(name, e))? {
+                continue;
+            }
+            let mut t = FlowCount { key: c.key, packets: 0, bytes: 0, first_ns: u64::MAX, last_ns: 0 };
+            for v in buf.chunks_exact(stride).filter_map(from_bytes::<FlowVal>).filter(|v| v.packets > 0) {
+                t.packets += v.packets;
+                t.bytes += v.bytes;
+                t.first_ns = t.first_ns.min(v.first_ns);
+                t.last_ns = t.last_ns.max(v.last_ns);
+            }
+            // Never less than what was read (a value copied while a CPU wrote it).
+            if t.packets >= c.packets {
+                *c = t;
+            }
+            gone.push(c.key);
+        }
+        Ok(())
+    }
+
+    /// The ESP / tunnel-index entries idle since `cutoff`, taken out as [`Probes::evict_flows`]
+    /// does (under the entry's spin lock).
+    fn evict_esp(&self, counts: &mut [EspCount], cutoff: u64) -> Result<Vec<EspKey>, LiveError> {
+        let name = abi::MAP_ESP_SAS;
+        let mut gone = Vec::new();
+        if !counts.iter().any(|c| c.last_ns < cutoff) {
+            return Ok(gone);
+        }
+        let fd = self.hash_fd(name)?;
+        let mut buf = vec![0u8; ESP_VAL];
+        for c in counts.iter_mut().filter(|c| c.last_ns < cutoff) {
+            if !lookup_and_delete(fd, as_bytes(&c.key), &mut buf, BPF_F_LOCK).map_err(|e| LiveError::map(name, e))? {
+                continue;
+            }
+            let v: EspVal = from_bytes(&buf).expect("buffer of the value's size");
+            if v.packets >= c.packets {
+                (c.packets, c.bytes, c.first_seq, c.last_seq) = (v.packets, v.bytes, v.first_seq, v.last_seq);
+                (c.gaps, c.repeats, c.reordered) = (v.gaps, v.repeats, v.reordered);
+                (c.first_ns, c.last_ns) = (v.first_ns, v.last_ns);
+            }
+            gone.push(c.key);
+        }
+        Ok(gone)
+    }
+
+    /// The descriptor of hash map `name` (per-CPU or not).
+    fn hash_fd(&self, name: &'static str) -> Result<BorrowedFd<'_>, LiveError> {
+        match self.ebpf.map(name) {
+            Some(aya::maps::Map::HashMap(d) | aya::maps::Map::PerCpuHashMap(d)) => Ok(d.fd().as_fd()),
+            Some(_) => Err(LiveError::map(name, "not a hash map")),
+            None => Err(LiveError::map(name, "missing from the object")),
+        }
     }
 
     /// The taken slots of a slot map, one per (slot, CPU). A slot's key is written once, before
@@ -780,6 +914,52 @@ fn merge(into: &mut BTreeMap<FlowKey, FlowCount>, key: FlowKey, f: &FlowCount, l
     c.bytes += bytes;
     c.first_ns = c.first_ns.min(f.first_ns);
     c.last_ns = c.last_ns.max(f.last_ns);
+}
+
+/// BPF_MAP_LOOKUP_AND_DELETE_ELEM (Linux 5.14 for hash maps): the entry's value (a per-CPU map's
+/// for every possible CPU, each rounded up to 8 bytes) copied into `value` and the entry deleted
+/// in one step, so nothing counted between a read and a delete is lost. `false`: no such entry.
+fn lookup_and_delete(fd: BorrowedFd<'_>, key: &[u8], value: &mut [u8], flags: u64) -> std::io::Result<bool> {
+    /// The part of `union bpf_attr` the map element commands read.
+    #[repr(C)]
+    struct ElemAttr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    let attr = ElemAttr {
+        map_fd: fd.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        flags,
+    };
+    // SAFETY: `attr` names a key and a value buffer of the map's sizes (the caller's), valid for
+    // the call; the kernel reads `size_of::<ElemAttr>()` bytes of it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+            &attr as *const ElemAttr,
+            std::mem::size_of::<ElemAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOENT) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// The number of possible CPUs: how many values a per-CPU map returns.
+fn possible_cpus() -> Result<usize, LiveError> {
+    aya::util::nr_cpus().map_err(|(what, e)| LiveError::io(what.to_string(), e))
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {

@@ -164,6 +164,14 @@ impl Resolver {
         self.totals.values()
     }
 
+    /// Forgets what was read of kernel entries that left their maps: if their flow comes back,
+    /// its new entry counts from zero.
+    pub fn forget(&mut self, keys: &[FlowKey]) {
+        for k in keys {
+            self.seen.remove(k);
+        }
+    }
+
     /// Forgets sockets, confirmations and counts that no flow references, once the caches grew
     /// large.
     pub fn prune(&mut self, referenced: &HashSet<u64>) {

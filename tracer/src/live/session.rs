@@ -183,7 +183,12 @@ async fn session(opts: &TraceOptions, on_batch: &mut dyn FnMut(&Batch)) -> Resul
     let cookie = ns.cookie.ok_or(TraceError::NoNetnsCookie)?;
     let clock = BootToWall::measure()?;
     let proc_clock = ProcClock::new()?;
-    let probes = Probes::load(&ProbeConfig { snaplen: opts.snaplen, ring_bytes: opts.ring_bytes, netns_cookie: None })?;
+    let probes = Probes::load(&ProbeConfig {
+        snaplen: opts.snaplen,
+        ring_bytes: opts.ring_bytes,
+        netns_cookie: None,
+        kernel_idle_ns: ProbeConfig::kernel_idle_from_env(),
+    })?;
     tracing::info!(netns = ns.inode, programs = probes.program_ids().len(), "probes loaded");
     let warnings = probes.warnings().to_vec();
     let mut agg = Aggregator::with_options(Options::live(Backend::Ebpf));
