@@ -367,6 +367,7 @@ fn tunnels_of(r: &Report, kind: &str) -> Vec<serde_json::Value> {
 /// holds each tunnel as replay of tcpdump's capture of the same interface does (indices paired
 /// into a session, session IDs, message counts by type, packets and bytes per direction),
 /// owned by the UE's daemon; the kernel counts the data messages, the handshakes are sampled.
+/// The session is recorded too (`-w`): the recording replays to the same tunnels.
 #[test]
 fn trace_reports_wireguard_and_openvpn_tunnels() {
     if !root_or_skip() {
@@ -379,10 +380,11 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
         let mut cfg = LabConfig::new(prefix, workdir(prefix));
         cfg.tunnel = tunnel;
         cfg.calls = 1;
+        let file = cfg.workdir.join("live.pcapng");
         let mut tracer = None;
         let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
         let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
-            tracer = Some(Tracer::start(&n.ns_ue, &[]));
+            tracer = Some(Tracer::start(&n.ns_ue, &["-w", file.to_str().unwrap()]));
             Ok(())
         })
         .unwrap_or_else(|e| panic!("lab up: {e}"));
@@ -397,6 +399,13 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
         let captured = tunnels_of(&replay_files(std::slice::from_ref(&outer)), kind);
         assert_eq!(live.len(), 1, "{kind}: one tunnel, live: {live:#?}");
         assert_eq!(live, captured, "{kind}: live against replay of tcpdump's capture");
+        let recorded = replay_files(std::slice::from_ref(&file));
+        assert_eq!(tunnels_of(&recorded, kind), live, "{kind}: the recording's replay");
+        assert_eq!(
+            serde_json::to_value(&recorded.tunnels).unwrap(),
+            serde_json::to_value(&report.tunnels).unwrap(),
+            "{kind}: the recording's replay, times and owner included"
+        );
         let t = report.tunnels.iter().find(|t| t.kind.to_string() == kind).unwrap();
         assert_eq!((t.pid, t.comm.as_deref()), (Some(ue), Some(daemon)), "{kind}: the tunnel's process");
         assert_eq!(t.iface.as_deref(), Some(truth.scenario.outer_iface.as_str()));

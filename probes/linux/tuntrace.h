@@ -85,7 +85,7 @@
 #define TT_MAX_SOCK_FLOWS 65536
 /* Slots of `iface_slots` and `sock_slots` (per CPU each). */
 #define TT_FLOW_SLOTS 256
-#define TT_MAX_ESP_SAS 4096
+#define TT_MAX_ESP_SAS 16384
 
 /* The start of every ring-buffer record. */
 struct tt_hdr {
