@@ -57,7 +57,7 @@ enum Cmd {
         /// tunnels' possible carriers). Interfaces that appear later are traced when they match.
         #[arg(short = 'i', long = "interface", value_name = "IFACE")]
         ifaces: Vec<String>,
-        /// Report only what these processes own (flows, sockets, SAs, SIP calls); repeatable.
+        /// Report only what these processes own (flows, sockets, SAs, SIP calls, tunnels); repeatable.
         #[arg(long, value_name = "PID")]
         pid: Vec<u32>,
         /// Report only what processes of this command name own; repeatable.

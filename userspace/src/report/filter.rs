@@ -19,10 +19,11 @@ impl ProcessFilter {
         pid.is_some_and(|p| self.pids.contains(&p)) || comm.is_some_and(|c| self.comms.iter().any(|x| x == c))
     }
 
-    /// Keep in `r` only the processes, flows, sockets, SAs and SIP calls of the chosen
+    /// Keep in `r` only the processes, flows, sockets, SAs, SIP calls and tunnels of the chosen
     /// processes. Interfaces and `stats` stay whole (they describe the session); ESP SAs keep
-    /// their link to the IKE SA they belong to, renumbered; verdicts stay as the whole session
-    /// gave them.
+    /// their link to the IKE SA they belong to, renumbered; a tunnel that carried something kept
+    /// stays with it (and the tunnels that carried it in turn), renumbered; verdicts stay as the
+    /// whole session gave them.
     pub fn apply(&self, r: &mut Report) {
         if self.is_empty() {
             return;
@@ -52,6 +53,46 @@ impl ProcessFilter {
         }
         r.sip.dialogs.retain(|d| self.keeps(d.pid, d.comm.as_deref()));
         r.sip.registrations.retain(|g| self.keeps(g.pid, g.comm.as_deref()));
+        self.tunnels(r);
+    }
+
+    /// The tunnels of the chosen processes and those that carried what was kept.
+    fn tunnels(&self, r: &mut Report) {
+        let n = r.tunnels.len();
+        let mut keep: Vec<bool> = r.tunnels.iter().map(|t| self.keeps(t.pid, t.comm.as_deref())).collect();
+        let carried = r.flows.iter().map(|f| f.tunnel).chain(r.ike_sas.iter().map(|s| s.tunnel));
+        let carried =
+            carried.chain(r.sip.dialogs.iter().map(|d| d.tunnel)).chain(r.sip.registrations.iter().map(|g| g.tunnel));
+        let mut seeds: Vec<usize> = carried.flatten().filter(|&i| i < n).collect();
+        seeds.extend((0..n).filter(|&i| keep[i]));
+        // Each kept tunnel's carriers too; a chain is at most `n` long.
+        for s in seeds {
+            let mut at = Some(s);
+            for _ in 0..n {
+                let Some(i) = at.filter(|&i| i < n) else { break };
+                keep[i] = true;
+                at = r.tunnels[i].tunnel;
+            }
+        }
+        let mut next = 0;
+        let renumber: Vec<Option<usize>> = keep
+            .iter()
+            .map(|&k| {
+                next += usize::from(k);
+                k.then_some(next - 1)
+            })
+            .collect();
+        let mut i = 0;
+        r.tunnels.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        let map = |t: &mut Option<usize>| *t = t.and_then(|x| renumber.get(x).copied().flatten());
+        r.tunnels.iter_mut().for_each(|t| map(&mut t.tunnel));
+        r.flows.iter_mut().for_each(|f| map(&mut f.tunnel));
+        r.ike_sas.iter_mut().for_each(|s| map(&mut s.tunnel));
+        r.sip.dialogs.iter_mut().for_each(|d| map(&mut d.tunnel));
+        r.sip.registrations.iter_mut().for_each(|g| map(&mut g.tunnel));
     }
 }
 
@@ -100,5 +141,40 @@ mod tests {
         ProcessFilter { pids: vec![999], comms: vec![] }.apply(&mut none);
         assert!(none.flows.is_empty() && none.ike_sas.is_empty() && none.esp_sas.is_empty());
         assert!(none.sip.dialogs.is_empty() && none.sip.registrations.is_empty());
+    }
+
+    fn tunnel(pid: Option<u32>, carried_in: Option<usize>) -> crate::report::Tunnel {
+        serde_json::from_value(serde_json::json!({
+            "kind": "gre", "transport": "ip", "iface": null, "src": "198.18.0.2", "sport": null,
+            "dst": "198.18.0.1", "dport": null, "ids": [], "ids_elided": 0, "variant": null,
+            "packets": 1, "bytes": 100, "first": "2026-12-04T22:46:14.555129Z",
+            "last": "2026-12-04T22:46:14.555129Z", "inner_flows": 0, "pid": pid, "comm": null,
+            "tunnel": carried_in, "wireguard": null, "openvpn": null, "gre": null
+        }))
+        .unwrap()
+    }
+
+    /// Tunnels of the chosen processes stay, and those that carried a kept flow with the
+    /// tunnels that carried them in turn; every index into `tunnels` follows the renumbering.
+    #[test]
+    fn tunnels_of_the_chosen_and_their_carriers_stay_renumbered() {
+        let mut r = sample();
+        // 0: another process's; 1: the outer tunnel of 2; 2: carries charon's flow;
+        // 3: no chosen process's (its comm unknown), carries 4; 4: another process's, but
+        // charon's IKE SA came through it.
+        r.tunnels = vec![tunnel(Some(7), None), tunnel(None, None), tunnel(None, Some(1)), tunnel(Some(20), None)];
+        r.tunnels.push(tunnel(Some(7), Some(3)));
+        r.flows[0].tunnel = Some(2);
+        r.ike_sas[0].tunnel = Some(4);
+        ProcessFilter { pids: vec![], comms: vec!["charon".into()] }.apply(&mut r);
+        let kept: Vec<(Option<u32>, Option<usize>)> = r.tunnels.iter().map(|t| (t.pid, t.tunnel)).collect();
+        // The IKE SA of pid 20 (charon) inside tunnel 4 keeps 4 and 3.
+        assert_eq!(kept, [(None, None), (None, Some(0)), (Some(20), None), (Some(7), Some(2))]);
+        assert_eq!(r.flows[0].tunnel, Some(1));
+        assert_eq!(r.ike_sas[0].tunnel, Some(3));
+        let mut none = sample();
+        none.tunnels = vec![tunnel(Some(7), None)];
+        ProcessFilter { pids: vec![999], comms: vec![] }.apply(&mut none);
+        assert!(none.tunnels.is_empty());
     }
 }
