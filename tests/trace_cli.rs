@@ -5,8 +5,8 @@
 //! is set (CI).
 
 mod common;
-use common::root_or_skip;
 use common::tracer::Tracer;
+use common::{root_or_skip, tunnels_of};
 
 use std::net::UdpSocket;
 use std::process::{Command, Stdio};
@@ -558,4 +558,109 @@ fn idle_kernel_entries_leave_their_maps_and_counts_stay_exact() {
         wrong.first()
     );
     assert_eq!(r.stats.dropped_events, 0, "{:?}\n{}", r.stats.losses, stderr.join("\n"));
+}
+
+/// An IPv4 header with a correct checksum, then a UDP header (checksum 0) and `data`.
+fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
+    let total = (20 + 8 + data.len()) as u16;
+    let mut h = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let sum: u32 = h.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    h[10..12].copy_from_slice(&(!((folded & 0xffff) + (folded >> 16)) as u16).to_be_bytes());
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&(8 + data.len() as u16).to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(data);
+    h
+}
+
+/// GTP-U, VXLAN and Geneve traced live: the kernel counts their packets per TEID or VNI, and
+/// the report's `tunnels` section holds each as replay of tcpdump's capture of the same
+/// interface does (ends, identifiers, packets, bytes), with the sending process; what they
+/// carry is not read live (docs/limitations.md).
+#[test]
+fn udp_tunnels_are_counted_by_identifier_live() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("u");
+    let file = temp("udp-tunnels.pcap");
+    let sinks: Vec<UdpSocket> = [2152, 4789, 6081].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
+    let mut dump = Command::new("ip")
+        .args(["netns", "exec", &net.a, "tcpdump", "-i", "lo", "-U", "-n", "-w"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let t = Tracer::start(&net.a, &["-i", "lo"]);
+    let inner = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 40_000, 9, b"data");
+    let mut ether = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
+    ether.extend_from_slice(&inner);
+    let s = udp_in(&net.a, "127.0.0.1:0");
+    let mut sent = 0;
+    let mut send = |port: u16, d: &[u8]| {
+        s.send_to(d, ("127.0.0.1", port)).unwrap();
+        sent += 1;
+    };
+    for (teid, n) in [(0x1000u32, 3), (0x2000, 2)] {
+        let mut g = vec![0x30, 0xff];
+        g.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+        g.extend_from_slice(&teid.to_be_bytes());
+        g.extend_from_slice(&inner);
+        (0..n).for_each(|_| send(2152, &g));
+    }
+    // An echo request (sequence number flag, TEID 0).
+    send(2152, &[0x32, 1, 0, 4, 0, 0, 0, 0, 0, 7, 0, 0]);
+    let mut v = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+    v.extend_from_slice(&ether);
+    (0..2).for_each(|_| send(4789, &v));
+    let mut g = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+    g.extend_from_slice(&ether);
+    (0..4).for_each(|_| send(6081, &g));
+    let mut buf = [0u8; 256];
+    for k in sinks.iter() {
+        k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    }
+    let got: usize = sinks.iter().map(|k| std::iter::from_fn(|| k.recv(&mut buf).ok()).count()).sum();
+    assert_eq!(got, sent, "the sinks read every datagram");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = t.stop();
+    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
+    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
+    dump.wait().unwrap();
+    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    for (kind, ids) in [("gtp-u", &["00001000", "00002000", "00000000"][..]), ("vxlan", &["42"]), ("geneve", &["7"])] {
+        let live = tunnels_of(&r, kind);
+        assert_eq!(live.len(), 1, "{kind}: {live:?}");
+        let mut got: Vec<&str> = live[0]["ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        got.sort();
+        let mut want = ids.to_vec();
+        want.sort();
+        assert_eq!(got, want, "{kind}");
+        // Identifiers are listed in order of first sight, which live is known to the kernel
+        // clock's tick (a few ms): compared as sets.
+        let sorted = |mut v: Vec<serde_json::Value>| {
+            for t in &mut v {
+                t["ids"].as_array_mut().unwrap().sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+            v
+        };
+        assert_eq!(
+            sorted(live),
+            sorted(tunnels_of(&captured, kind)),
+            "{kind}: live against replay of tcpdump's capture"
+        );
+        let t = r.tunnels.iter().find(|t| t.kind.as_str() == kind).unwrap();
+        assert!(t.pid.is_some(), "{kind}: the sender's: {t:?}");
+    }
+    let _ = std::fs::remove_file(&file);
 }

@@ -6,8 +6,8 @@
 //! when TUNTRACE_REQUIRE_ROOT is set (CI).
 
 mod common;
-use common::root_or_skip;
 use common::tracer::Tracer;
+use common::{root_or_skip, tunnels_of};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -339,28 +339,6 @@ fn two_hosts_recordings_replay_as_one_view() {
     assert_eq!(ipsec0.len(), 2);
     let _ = std::fs::remove_file(&ue_file);
     let _ = std::fs::remove_file(&epdg_file);
-}
-
-/// A report's tunnels of `kind` as JSON, without what a live source and a capture of the same
-/// wire tell differently: the interface's name (a capture's is unnamed), the owner (a capture
-/// knows none), and times (the kernel's coarse clock against tcpdump's).
-fn tunnels_of(r: &Report, kind: &str) -> Vec<serde_json::Value> {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for k in ["iface", "pid", "comm", "first", "last", "started"] {
-                    m.remove(k);
-                }
-                m.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(&r.tunnels).unwrap();
-    strip(&mut v);
-    let serde_json::Value::Array(all) = v else { unreachable!() };
-    all.into_iter().filter(|t| t["kind"] == kind).collect()
 }
 
 /// WireGuard (wireguard-go) and OpenVPN over UDP traced live: the report's `tunnels` section

@@ -48,6 +48,10 @@ char LICENSE[] SEC("license") = "GPL";
 #define PORT_SIPS 5061
 #define PORT_OPENVPN 1194
 #define PORT_DNS 53
+#define PORT_GTPU 2152
+#define PORT_VXLAN 4789
+#define PORT_VXLAN_LINUX 8472
+#define PORT_GENEVE 6081
 
 /* Set by the loader before load (EbpfLoader::set_global). */
 volatile const __u64 tt_netns_cookie = 0;
@@ -1110,6 +1114,43 @@ static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 d
 	bpf_spin_unlock(&v->lock);
 }
 
+/*
+ * The UDP tunnels whose headers carry an identifier, by their ports and headers as replay's
+ * decoders accept them (userspace/src/decode/tunnel): GTP-U version 1 with protocol type 1, a
+ * known message type and a length that is the datagram's; VXLAN with its I flag; Geneve version
+ * 0. Sets the count key's kind, message byte and identifier; 0 for none of them.
+ */
+static __always_inline __u8 udp_tunnel(__u16 sport, __u16 dport, const __u8 *h, __u32 plen, __u8 *msg, __u32 *id)
+{
+	__u32 vni = (__u32)h[4] << 16 | (__u32)h[5] << 8 | h[6];
+
+	if (sport == PORT_GTPU || dport == PORT_GTPU) {
+		__u8 t = h[1];
+		__u32 len = (__u32)h[2] << 8 | h[3];
+
+		if ((h[0] & 0xf8) != 0x30 || len + 8 != plen)
+			return 0;
+		if (t != 1 && t != 2 && t != 26 && t != 31 && t != 253 && t != 254 && t != 255)
+			return 0;
+		*msg = t;
+		*id = (__u32)h[4] << 24 | (__u32)h[5] << 16 | (__u32)h[6] << 8 | h[7];
+		return TT_ESP_GTPU;
+	}
+	if (sport == PORT_VXLAN || dport == PORT_VXLAN || sport == PORT_VXLAN_LINUX || dport == PORT_VXLAN_LINUX) {
+		if (!(h[0] & 0x08))
+			return 0;
+		*id = vni;
+		return TT_ESP_VXLAN;
+	}
+	if (sport == PORT_GENEVE || dport == PORT_GENEVE) {
+		if (h[0] >> 6)
+			return 0;
+		*id = vni;
+		return TT_ESP_GENEVE;
+	}
+	return 0;
+}
+
 /* Does a TCP/UDP payload start like a SIP message? (a status line or a request method) */
 static __always_inline int looks_like_sip(const __u8 *b)
 {
@@ -1350,6 +1391,16 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		__u8 head[8] = {};
 
 		load_head(skb, payload, plen, head);
+		if (p.k.protocol == IPPROTO_UDP) {
+			__u8 msg = 0;
+			__u32 id = 0;
+			__u8 kind = udp_tunnel(sport, dport, head, plen, &msg, &id);
+
+			if (kind) {
+				esp_count(&p, ifindex, dir, kind, msg, id, 0, skb->len, now);
+				return TCX_NEXT;
+			}
+		}
 		/* WireGuard on any port (RFC-less, by its four messages' shapes, as replay and
 		 * tshark tell it): type 1-4 and three zero bytes. Transport data is counted per
 		 * receiver index; handshake messages are counted and sampled (userspace pairs

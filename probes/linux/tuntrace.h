@@ -58,6 +58,9 @@
 #define TT_ESP_UDP 2
 #define TT_ESP_WG 3   /* WireGuard: spi = the message's index, msg = its type */
 #define TT_ESP_OVPN 4 /* OpenVPN over UDP: spi = peer ID (P_DATA_V2) or 0, msg = opcode/key ID byte */
+#define TT_ESP_GTPU 5 /* GTP-U (UDP 2152): spi = TEID, msg = message type */
+#define TT_ESP_VXLAN 6 /* VXLAN (UDP 4789, 8472): spi = VNI */
+#define TT_ESP_GENEVE 7 /* Geneve (UDP 6081): spi = VNI */
 
 /* Per-CPU loss and health counters, indexes of the `stats` PERCPU_ARRAY. */
 #define TT_STAT_RING_FULL 0       /* a record or sample the ring buffer had no room for */

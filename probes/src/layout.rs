@@ -33,6 +33,12 @@ pub const ESP_UDP: u8 = 2;
 pub const ESP_WG: u8 = 3;
 /// OpenVPN over UDP: `spi` is the peer ID (P_DATA_V2) or 0, `msg` the opcode and key ID byte.
 pub const ESP_OVPN: u8 = 4;
+/// GTP-U: `spi` is the TEID, `msg` the message type.
+pub const ESP_GTPU: u8 = 5;
+/// VXLAN: `spi` is the VNI.
+pub const ESP_VXLAN: u8 = 6;
+/// Geneve: `spi` is the VNI.
+pub const ESP_GENEVE: u8 = 7;
 
 pub const COMM_LEN: usize = 16;
 pub const IFNAME_LEN: usize = 16;

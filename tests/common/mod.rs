@@ -107,3 +107,26 @@ pub fn root_or_skip() -> bool {
     eprintln!("SKIPPED: not root (set TUNTRACE_REQUIRE_ROOT=1 to make this a failure)");
     false
 }
+
+/// A report's tunnels of `kind` as JSON, without what a live source and a capture of the same
+/// wire tell differently: the interface's name (a capture's is unnamed), the owner (a capture
+/// knows none), times (the kernel's coarse clock against tcpdump's), and what was decoded inside
+/// (a live session reads the outer headers of GTP-U, VXLAN and Geneve only).
+pub fn tunnels_of(r: &Report, kind: &str) -> Vec<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for k in ["iface", "pid", "comm", "first", "last", "started", "inner_flows"] {
+                    m.remove(k);
+                }
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(&r.tunnels).unwrap();
+    strip(&mut v);
+    let serde_json::Value::Array(all) = v else { unreachable!() };
+    all.into_iter().filter(|t| t["kind"] == kind).collect()
+}

@@ -185,12 +185,52 @@ pub enum CountedTunnel {
     Wireguard(u8),
     /// OpenVPN over UDP, by its first byte (opcode in the top five bits, key ID below).
     Openvpn(u8),
+    /// GTP-U, by message type (255 G-PDU, 1 and 2 echo, 26 error indication, 254 end marker…).
+    GtpU(u8),
+    Vxlan,
+    Geneve,
 }
 
-/// Messages of an encrypted tunnel the source counts itself, as [`EspCounters`] counts ESP:
-/// per kind of message, index (WireGuard: the index the message carries, the receiver's for
-/// transport data; OpenVPN: the peer ID of P_DATA_V2, else 0), direction and UDP ends. The
-/// messages that pair indices into sessions come as samples besides.
+impl CountedTunnel {
+    /// The report's kind of tunnel.
+    pub fn kind(self) -> crate::report::TunnelKind {
+        use crate::report::TunnelKind;
+        match self {
+            CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
+            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
+            CountedTunnel::GtpU(_) => TunnelKind::GtpU,
+            CountedTunnel::Vxlan => TunnelKind::Vxlan,
+            CountedTunnel::Geneve => TunnelKind::Geneve,
+        }
+    }
+
+    /// The message byte recorded with it (0 where the kind has none).
+    pub fn msg(self) -> u8 {
+        match self {
+            CountedTunnel::Wireguard(m) | CountedTunnel::Openvpn(m) | CountedTunnel::GtpU(m) => m,
+            CountedTunnel::Vxlan | CountedTunnel::Geneve => 0,
+        }
+    }
+
+    /// From the report's kind and the message byte; `None` for a kind never counted so.
+    pub fn from_kind(kind: crate::report::TunnelKind, msg: u8) -> Option<CountedTunnel> {
+        use crate::report::TunnelKind;
+        Some(match kind {
+            TunnelKind::Wireguard => CountedTunnel::Wireguard(msg),
+            TunnelKind::Openvpn => CountedTunnel::Openvpn(msg),
+            TunnelKind::GtpU => CountedTunnel::GtpU(msg),
+            TunnelKind::Vxlan => CountedTunnel::Vxlan,
+            TunnelKind::Geneve => CountedTunnel::Geneve,
+            _ => return None,
+        })
+    }
+}
+
+/// Messages of a tunnel over UDP the source counts itself, as [`EspCounters`] counts ESP: per
+/// kind of message, index (WireGuard: the index the message carries, the receiver's for
+/// transport data; OpenVPN: the peer ID of P_DATA_V2, else 0; GTP-U: the TEID; VXLAN, Geneve:
+/// the VNI), direction and UDP ends. The messages that pair WireGuard's indices into sessions
+/// and give OpenVPN's session IDs come as samples besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelCounters {
     pub at: Timestamp,

@@ -806,7 +806,8 @@ impl Probes {
                 last_ns: v.last_ns,
             });
         }
-        out.sort_by_key(|c| c.key);
+        // In order of first packet (to the kernel clock's tick), as a capture shows them.
+        out.sort_by_key(|c| (c.first_ns, c.key));
         Ok(out)
     }
 

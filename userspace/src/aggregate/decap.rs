@@ -401,10 +401,14 @@ impl Aggregator {
     /// counts each datagram. The handshake and control messages that pair indices and name
     /// sessions come as samples, decoded without being counted again.
     pub(super) fn counted_tunnel(&mut self, pk: Pkt, e: Ends, kind: CountedTunnel, index: u32, last: Timestamp) {
-        let (src, dst) = (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport));
-        let tk = match kind {
-            CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
-            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
+        let tk = kind.kind();
+        // The ends as [`Aggregator::udp_tunnel`] keys them: without ports where those vary per
+        // inner flow or are the protocol's own on both sides.
+        let (src, dst) = match kind {
+            CountedTunnel::Wireguard(_) | CountedTunnel::Openvpn(_) => {
+                (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport))
+            }
+            _ => (End::Ip(e.src, 0), End::Ip(e.dst, 0)),
         };
         let ports = (e.sport, e.dport);
         let Some(i) = self.tunnel_ported(pk, tk, TunnelTransport::Udp, src, dst, ports, pk.count, pk.wire_len) else {
@@ -440,6 +444,8 @@ impl Aggregator {
                 };
                 self.openvpn(i, pk.count, pk.wire_len, src, p);
             }
+            CountedTunnel::GtpU(_) => t.id(Id::Hex8(index)),
+            CountedTunnel::Vxlan | CountedTunnel::Geneve => t.id(Id::Dec(index)),
         }
     }
 

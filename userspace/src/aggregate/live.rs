@@ -285,7 +285,7 @@ impl Aggregator {
         self.esp.add(k, &counted, Some(idx as u32), proc, (sport, dport));
     }
 
-    /// WireGuard or OpenVPN messages the kernel counted: the UDP flow that carries them is
+    /// Tunnel messages the kernel counted (WireGuard, OpenVPN, GTP-U, VXLAN, Geneve): the UDP flow that carries them is
     /// marked (its packets are counted by [`FlowCounters`]) and says whose they are; the
     /// tunnel counts them.
     pub(super) fn tunnel_counters(&mut self, c: &TunnelCounters) {
@@ -309,10 +309,7 @@ impl Aggregator {
         };
         let last = c.last.unwrap_or(c.at);
         let first = c.first.unwrap_or(last);
-        let kind = match c.kind {
-            CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
-            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
-        };
+        let kind = c.kind.kind();
         let (fkey, a_src) = FlowKey::new(idx as u32, flows::UDP, c.src, c.sport, c.dst, c.dport);
         let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
             Some(f) => {
@@ -390,6 +387,7 @@ impl Aggregator {
 mod tests {
     use super::*;
     use crate::event::{Event, ProcessInfo, SocketOp};
+    use crate::report::TunnelKind;
 
     fn iface(id: u32, name: &str, ifindex: u32) -> Event<'static> {
         Event::Interface(Box::new(InterfaceInfo {

@@ -186,8 +186,9 @@ pub enum Recorded {
         first_ns: Option<i64>,
         last_ns: Option<i64>,
     },
-    /// WireGuard or OpenVPN messages counted by the source ([`TunnelCounters`]); `tunnel` is
-    /// "wireguard" or "openvpn", `msg` the message type or first byte.
+    /// Tunnel messages counted by the source ([`TunnelCounters`]); `tunnel` is the report's
+    /// kind ("wireguard", "openvpn", "gtp-u", "vxlan", "geneve"), `msg` the message type or
+    /// first byte (0 where the kind has none).
     Tunnel {
         at_ns: i64,
         total: bool,
@@ -349,10 +350,7 @@ impl Recorded {
                 last_ns: c.last.map(ns),
             },
             Event::Tunnel(c) => {
-                let (tunnel, msg) = match c.kind {
-                    CountedTunnel::Wireguard(m) => ("wireguard", m),
-                    CountedTunnel::Openvpn(m) => ("openvpn", m),
-                };
+                let (tunnel, msg) = (c.kind.kind().as_str(), c.kind.msg());
                 Recorded::Tunnel {
                     at_ns: ns(c.at),
                     total: c.mode == CountMode::Total,
@@ -550,11 +548,10 @@ impl Recorded {
                 mode: mode(*total),
                 iface: iface.checked_add(iface_base)?,
                 direction: dir_of(direction),
-                kind: match tunnel.as_str() {
-                    "wireguard" => CountedTunnel::Wireguard(*msg),
-                    "openvpn" => CountedTunnel::Openvpn(*msg),
-                    _ => return None,
-                },
+                kind: crate::report::TunnelKind::ALL
+                    .iter()
+                    .find(|k| k.as_str() == tunnel)
+                    .and_then(|&k| CountedTunnel::from_kind(k, *msg))?,
                 index: *index,
                 src: *src,
                 sport: *sport,
@@ -766,6 +763,38 @@ mod tests {
                 dport: 51_820,
                 packets: 5,
                 bytes: 640,
+                first: Some(at),
+                last: Some(at),
+            })),
+            Event::Tunnel(Box::new(TunnelCounters {
+                at,
+                mode: CountMode::Delta,
+                iface: 1,
+                direction: Direction::In,
+                kind: CountedTunnel::GtpU(255),
+                index: 0x1000,
+                src: "198.18.0.1".parse().unwrap(),
+                sport: 2152,
+                dst: "198.18.0.2".parse().unwrap(),
+                dport: 2152,
+                packets: 3,
+                bytes: 330,
+                first: Some(at),
+                last: Some(at),
+            })),
+            Event::Tunnel(Box::new(TunnelCounters {
+                at,
+                mode: CountMode::Delta,
+                iface: 1,
+                direction: Direction::In,
+                kind: CountedTunnel::Vxlan,
+                index: 42,
+                src: "198.18.0.1".parse().unwrap(),
+                sport: 51_000,
+                dst: "198.18.0.2".parse().unwrap(),
+                dport: 4789,
+                packets: 2,
+                bytes: 220,
                 first: Some(at),
                 last: Some(at),
             })),
