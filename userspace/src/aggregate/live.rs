@@ -15,7 +15,6 @@ use crate::event::{
     CountLayer, CountMode, CountedTunnel, Direction, EspCounters, FlowCounters, InterfaceInfo, LossNotice, SocketEvent,
     TunAttach, TunnelCounters,
 };
-use crate::report::TunnelKind;
 use crate::time::Timestamp;
 
 /// Keys whose last total is kept, to turn [`CountMode::Total`] counts into increments.
