@@ -79,7 +79,7 @@ impl ProcessFilter {
             .iter()
             .map(|&k| {
                 next += usize::from(k);
-                k.then_some(next - 1)
+                k.then(|| next - 1)
             })
             .collect();
         let mut i = 0;
