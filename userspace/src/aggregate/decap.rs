@@ -395,11 +395,12 @@ impl Aggregator {
         }
     }
 
-    /// Messages of a WireGuard or OpenVPN tunnel that a live source counted itself
-    /// ([`crate::event::TunnelCounters`]; `pk` holds their count and bytes, from the first
-    /// one's time, `last` the last one's): counted on the tunnel of their UDP ends as replay
-    /// counts each datagram. The handshake and control messages that pair indices and name
-    /// sessions come as samples, decoded without being counted again.
+    /// Messages of a tunnel over UDP that a live source counted itself (WireGuard, OpenVPN,
+    /// GTP-U, VXLAN, Geneve: [`crate::event::TunnelCounters`]; `pk` holds their count and bytes,
+    /// from the first one's time, `last` the last one's): counted on the tunnel of their UDP
+    /// ends as replay counts each datagram, with their identifier. WireGuard's handshakes and
+    /// OpenVPN's control messages, which pair indices and name sessions, come as samples,
+    /// decoded without being counted again.
     pub(super) fn counted_tunnel(&mut self, pk: Pkt, e: Ends, kind: CountedTunnel, index: u32, last: Timestamp) {
         let tk = kind.kind();
         // The ends as [`Aggregator::udp_tunnel`] keys them: without ports where those vary per
