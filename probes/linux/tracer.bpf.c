@@ -36,6 +36,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_ESP 50
+#define IPPROTO_GRE 47
 #define IPPROTO_FRAGMENT 44
 #define TUNSETIFF 0x400454ca
 #define EEXIST 17
@@ -1334,6 +1335,37 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 
 		if (!bpf_skb_load_bytes(skb, p.l4_off, w, sizeof(w)))
 			esp_count(&p, ifindex, dir, TT_ESP_RAW, 0, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
+		return TCX_NEXT;
+	}
+	if (p.k.protocol == IPPROTO_GRE) {
+		/* GRE as replay's decoder reads it: version 0 with its key (after the checksum word
+		 * when C or R is set), or PPTP's enhanced GRE (version 1: K set, C and R clear,
+		 * protocol 0x880b) with its call ID; ERSPAN by its protocol. */
+		__u8 h[8] = {};
+		__u8 msg = 0;
+		__u32 id = 0;
+
+		load_head(skb, p.l4_off, skb->len > p.l4_off ? skb->len - p.l4_off : 0, h);
+		__u16 proto = (__u16)h[2] << 8 | h[3];
+
+		if ((h[1] & 7) == 0) {
+			if (h[0] & 0x20) {
+				__be32 key = 0;
+
+				if (!bpf_skb_load_bytes(skb, p.l4_off + ((h[0] & 0xc0) ? 8 : 4), &key, 4)) {
+					msg = TT_GRE_KEY;
+					id = bpf_ntohl(key);
+				}
+			}
+		} else if ((h[1] & 7) == 1 && (h[0] & 0x20) && !(h[0] & 0xc0) && proto == 0x880b) {
+			msg = TT_GRE_PPTP;
+			id = (__u32)h[6] << 8 | h[7];
+		} else {
+			return TCX_NEXT;
+		}
+		if (proto == 0x88be || proto == 0x22eb)
+			msg |= TT_GRE_ERSPAN;
+		esp_count(&p, ifindex, dir, TT_ESP_GRE, msg, id, 0, skb->len, now);
 		return TCX_NEXT;
 	}
 	if (!p.has_ports)

@@ -61,6 +61,10 @@
 #define TT_ESP_GTPU 5 /* GTP-U (UDP 2152): spi = TEID, msg = message type */
 #define TT_ESP_VXLAN 6 /* VXLAN (UDP 4789, 8472): spi = VNI */
 #define TT_ESP_GENEVE 7 /* Geneve (UDP 6081): spi = VNI */
+#define TT_ESP_GRE 8 /* GRE (IP protocol 47): spi = key or PPTP call ID, msg = TT_GRE_* bits */
+#define TT_GRE_KEY 1
+#define TT_GRE_PPTP 2
+#define TT_GRE_ERSPAN 4
 
 /* Per-CPU loss and health counters, indexes of the `stats` PERCPU_ARRAY. */
 #define TT_STAT_RING_FULL 0       /* a record or sample the ring buffer had no room for */

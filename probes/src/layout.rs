@@ -39,6 +39,12 @@ pub const ESP_GTPU: u8 = 5;
 pub const ESP_VXLAN: u8 = 6;
 /// Geneve: `spi` is the VNI.
 pub const ESP_GENEVE: u8 = 7;
+/// GRE: `spi` is the key or PPTP's call ID, `msg` says which ([`GRE_KEY`], [`GRE_PPTP`]) and
+/// whether it carries ERSPAN ([`GRE_ERSPAN`]).
+pub const ESP_GRE: u8 = 8;
+pub const GRE_KEY: u8 = 1;
+pub const GRE_PPTP: u8 = 2;
+pub const GRE_ERSPAN: u8 = 4;
 
 pub const COMM_LEN: usize = 16;
 pub const IFNAME_LEN: usize = 16;

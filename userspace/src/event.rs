@@ -189,7 +189,15 @@ pub enum CountedTunnel {
     GtpU(u8),
     Vxlan,
     Geneve,
+    /// GRE directly in IP, by what its identifier is: bit 0 a key, bit 1 PPTP's call ID; bit 2
+    /// ERSPAN inside. The ends are hosts (ports 0).
+    Gre(u8),
 }
+
+/// [`CountedTunnel::Gre`]'s bits.
+pub const GRE_KEY: u8 = 1;
+pub const GRE_PPTP: u8 = 2;
+pub const GRE_ERSPAN: u8 = 4;
 
 impl CountedTunnel {
     /// The report's kind of tunnel.
@@ -201,13 +209,17 @@ impl CountedTunnel {
             CountedTunnel::GtpU(_) => TunnelKind::GtpU,
             CountedTunnel::Vxlan => TunnelKind::Vxlan,
             CountedTunnel::Geneve => TunnelKind::Geneve,
+            CountedTunnel::Gre(_) => TunnelKind::Gre,
         }
     }
 
     /// The message byte recorded with it (0 where the kind has none).
     pub fn msg(self) -> u8 {
         match self {
-            CountedTunnel::Wireguard(m) | CountedTunnel::Openvpn(m) | CountedTunnel::GtpU(m) => m,
+            CountedTunnel::Wireguard(m)
+            | CountedTunnel::Openvpn(m)
+            | CountedTunnel::GtpU(m)
+            | CountedTunnel::Gre(m) => m,
             CountedTunnel::Vxlan | CountedTunnel::Geneve => 0,
         }
     }
@@ -221,15 +233,16 @@ impl CountedTunnel {
             TunnelKind::GtpU => CountedTunnel::GtpU(msg),
             TunnelKind::Vxlan => CountedTunnel::Vxlan,
             TunnelKind::Geneve => CountedTunnel::Geneve,
+            TunnelKind::Gre => CountedTunnel::Gre(msg),
             _ => return None,
         })
     }
 }
 
-/// Messages of a tunnel over UDP the source counts itself, as [`EspCounters`] counts ESP: per
-/// kind of message, index (WireGuard: the index the message carries, the receiver's for
-/// transport data; OpenVPN: the peer ID of P_DATA_V2, else 0; GTP-U: the TEID; VXLAN, Geneve:
-/// the VNI), direction and UDP ends. The messages that pair WireGuard's indices into sessions
+/// Messages of a tunnel the source counts itself, as [`EspCounters`] counts ESP: per kind of
+/// message, index (WireGuard: the index the message carries, the receiver's for transport
+/// data; OpenVPN: the peer ID of P_DATA_V2, else 0; GTP-U: the TEID; VXLAN, Geneve: the VNI;
+/// GRE: the key or PPTP call ID), direction and ends (UDP's; GRE's are hosts, ports 0). The messages that pair WireGuard's indices into sessions
 /// and give OpenVPN's session IDs come as samples besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelCounters {

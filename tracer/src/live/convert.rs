@@ -443,6 +443,7 @@ impl Converter {
             abi::ESP_GTPU => Some(CountedTunnel::GtpU(k.msg)),
             abi::ESP_VXLAN => Some(CountedTunnel::Vxlan),
             abi::ESP_GENEVE => Some(CountedTunnel::Geneve),
+            abi::ESP_GRE => Some(CountedTunnel::Gre(k.msg)),
             _ => None,
         };
         if let Some(kind) = tunnel {

@@ -395,8 +395,8 @@ impl Aggregator {
         }
     }
 
-    /// Messages of a tunnel over UDP that a live source counted itself (WireGuard, OpenVPN,
-    /// GTP-U, VXLAN, Geneve: [`crate::event::TunnelCounters`]; `pk` holds their count and bytes,
+    /// Messages of a tunnel that a live source counted itself (WireGuard, OpenVPN, GTP-U,
+    /// VXLAN, Geneve over UDP; GRE in IP: [`crate::event::TunnelCounters`]; `pk` holds their count and bytes,
     /// from the first one's time, `last` the last one's): counted on the tunnel of their UDP
     /// ends as replay counts each datagram, with their identifier. WireGuard's handshakes and
     /// OpenVPN's control messages, which pair indices and name sessions, come as samples,
@@ -412,7 +412,8 @@ impl Aggregator {
             _ => (End::Ip(e.src, 0), End::Ip(e.dst, 0)),
         };
         let ports = (e.sport, e.dport);
-        let Some(i) = self.tunnel_ported(pk, tk, TunnelTransport::Udp, src, dst, ports, pk.count, pk.wire_len) else {
+        let transport = if tk == TunnelKind::Gre { TunnelTransport::Ip } else { TunnelTransport::Udp };
+        let Some(i) = self.tunnel_ported(pk, tk, transport, src, dst, ports, pk.count, pk.wire_len) else {
             return;
         };
         let t = &mut self.tunnels.list[i];
@@ -447,6 +448,20 @@ impl Aggregator {
             }
             CountedTunnel::GtpU(_) => t.id(Id::Hex8(index)),
             CountedTunnel::Vxlan | CountedTunnel::Geneve => t.id(Id::Dec(index)),
+            CountedTunnel::Gre(bits) => {
+                if bits & (crate::event::GRE_KEY | crate::event::GRE_PPTP) != 0 {
+                    t.id(Id::Dec(index));
+                }
+                if t.variant.is_none() {
+                    t.variant = if bits & crate::event::GRE_PPTP != 0 {
+                        Some("pptp")
+                    } else if bits & crate::event::GRE_ERSPAN != 0 {
+                        Some("erspan")
+                    } else {
+                        None
+                    };
+                }
+            }
         }
     }
 

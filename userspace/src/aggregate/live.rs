@@ -309,7 +309,8 @@ impl Aggregator {
         let last = c.last.unwrap_or(c.at);
         let first = c.first.unwrap_or(last);
         let kind = c.kind.kind();
-        let (fkey, a_src) = FlowKey::new(idx as u32, flows::UDP, c.src, c.sport, c.dst, c.dport);
+        let proto = if kind == crate::report::TunnelKind::Gre { crate::decode::tunnel::PROTO_GRE } else { flows::UDP };
+        let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, c.sport, c.dst, c.dport);
         let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
             Some(f) => {
                 f.apps |= app::carrying(super::decap::kind_index(kind));
