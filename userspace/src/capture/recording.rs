@@ -667,6 +667,24 @@ mod tests {
     #[test]
     fn every_event_round_trips_exactly() {
         let at = Timestamp(1_796_340_000_123_456_789);
+        let tunnel = |kind, index, (sport, dport)| {
+            Event::Tunnel(Box::new(TunnelCounters {
+                at,
+                mode: CountMode::Delta,
+                iface: 1,
+                direction: Direction::Out,
+                kind,
+                index,
+                src: "198.18.0.2".parse().unwrap(),
+                sport,
+                dst: "198.18.0.1".parse().unwrap(),
+                dport,
+                packets: 5,
+                bytes: 640,
+                first: Some(at),
+                last: Some(at),
+            }))
+        };
         let events: Vec<Event<'static>> = vec![
             Event::Process(Box::new(ProcessInfo {
                 pid: 7,
@@ -750,54 +768,10 @@ mod tests {
                 what: "ring buffer full (cpu 1)".into(),
                 count: 3,
             })),
-            Event::Tunnel(Box::new(TunnelCounters {
-                at,
-                mode: CountMode::Delta,
-                iface: 1,
-                direction: Direction::Out,
-                kind: CountedTunnel::Wireguard(4),
-                index: 0x9a2b_c3d4,
-                src: "198.18.0.2".parse().unwrap(),
-                sport: 40_000,
-                dst: "198.18.0.1".parse().unwrap(),
-                dport: 51_820,
-                packets: 5,
-                bytes: 640,
-                first: Some(at),
-                last: Some(at),
-            })),
-            Event::Tunnel(Box::new(TunnelCounters {
-                at,
-                mode: CountMode::Delta,
-                iface: 1,
-                direction: Direction::In,
-                kind: CountedTunnel::GtpU(255),
-                index: 0x1000,
-                src: "198.18.0.1".parse().unwrap(),
-                sport: 2152,
-                dst: "198.18.0.2".parse().unwrap(),
-                dport: 2152,
-                packets: 3,
-                bytes: 330,
-                first: Some(at),
-                last: Some(at),
-            })),
-            Event::Tunnel(Box::new(TunnelCounters {
-                at,
-                mode: CountMode::Delta,
-                iface: 1,
-                direction: Direction::In,
-                kind: CountedTunnel::Vxlan,
-                index: 42,
-                src: "198.18.0.1".parse().unwrap(),
-                sport: 51_000,
-                dst: "198.18.0.2".parse().unwrap(),
-                dport: 4789,
-                packets: 2,
-                bytes: 220,
-                first: Some(at),
-                last: Some(at),
-            })),
+            tunnel(CountedTunnel::Wireguard(4), 0x9a2b_c3d4, (40_000, 51_820)),
+            tunnel(CountedTunnel::GtpU(255), 0x1000, (2152, 2152)),
+            tunnel(CountedTunnel::Vxlan, 42, (51_000, 4789)),
+            tunnel(CountedTunnel::Gre(crate::event::GRE_PPTP), 9, (0, 0)),
             Event::Tick(at),
         ];
         let recorded: Vec<Recorded> = events.iter().map(|e| Recorded::of(e).unwrap()).collect();
