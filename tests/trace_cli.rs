@@ -617,8 +617,8 @@ fn raw_send(fd: &std::os::fd::OwnedFd, data: &[u8]) {
     assert_eq!(n, data.len() as isize, "{}", std::io::Error::last_os_error());
 }
 
-/// GTP-U, VXLAN, Geneve and GRE traced live: the kernel counts their packets per TEID, VNI,
-/// GRE key or PPTP call ID, and the report's `tunnels` section holds each as replay of
+/// GTP-U, VXLAN, Geneve, GRE and IP in IP traced live: the kernel counts their packets per
+/// TEID, VNI, GRE key or PPTP call ID (IP in IP per host pair), and the report's `tunnels` section holds each as replay of
 /// tcpdump's capture of the same interface does (ends, identifiers, packets, bytes, PPTP's
 /// variant), with the sending process; what they carry is not read live, nor GRE's sequence
 /// numbers (docs/limitations.md).
@@ -685,6 +685,9 @@ fn tunnels_are_counted_by_identifier_live() {
     b.extend_from_slice(&1u32.to_be_bytes());
     b.extend_from_slice(&ppp);
     raw_send(&gre, &b);
+    // IPv4 in IPv4, three times.
+    let ipip = raw_in(&net.a, 4);
+    (0..3).for_each(|_| raw_send(&ipip, &inner));
     let mut buf = [0u8; 256];
     for k in sinks.iter() {
         k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
@@ -702,6 +705,7 @@ fn tunnels_are_counted_by_identifier_live() {
         ("vxlan", &["42"]),
         ("geneve", &["7"]),
         ("gre", &["5", "6", "9"]),
+        ("ipip", &[]),
     ];
     for (kind, ids) in kinds {
         // GRE's sequence numbers (PPTP's here) are followed by replay only.

@@ -37,6 +37,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP 17
 #define IPPROTO_ESP 50
 #define IPPROTO_GRE 47
+#define IPPROTO_IPIP 4
+#define IPPROTO_IPV6 41
 #define IPPROTO_FRAGMENT 44
 #define TUNSETIFF 0x400454ca
 #define EEXIST 17
@@ -1335,6 +1337,11 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 
 		if (!bpf_skb_load_bytes(skb, p.l4_off, w, sizeof(w)))
 			esp_count(&p, ifindex, dir, TT_ESP_RAW, 0, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
+		return TCX_NEXT;
+	}
+	if (p.k.protocol == IPPROTO_IPIP || p.k.protocol == IPPROTO_IPV6) {
+		/* IP in IP (4in4, 6in4/SIT, 4in6, 6in6): the host pair is the tunnel. */
+		esp_count(&p, ifindex, dir, TT_ESP_IPIP, p.k.protocol, 0, 0, skb->len, now);
 		return TCX_NEXT;
 	}
 	if (p.k.protocol == IPPROTO_GRE) {

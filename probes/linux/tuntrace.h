@@ -62,6 +62,7 @@
 #define TT_ESP_VXLAN 6 /* VXLAN (UDP 4789, 8472): spi = VNI */
 #define TT_ESP_GENEVE 7 /* Geneve (UDP 6081): spi = VNI */
 #define TT_ESP_GRE 8 /* GRE (IP protocol 47): spi = key or PPTP call ID, msg = TT_GRE_* bits */
+#define TT_ESP_IPIP 9 /* IP in IP (protocols 4, 41): spi = 0, msg = the protocol */
 #define TT_GRE_KEY 1
 #define TT_GRE_PPTP 2
 #define TT_GRE_ERSPAN 4

@@ -42,6 +42,8 @@ pub const ESP_GENEVE: u8 = 7;
 /// GRE: `spi` is the key or PPTP's call ID, `msg` says which ([`GRE_KEY`], [`GRE_PPTP`]) and
 /// whether it carries ERSPAN ([`GRE_ERSPAN`]).
 pub const ESP_GRE: u8 = 8;
+/// IP in IP: `msg` is the protocol (4: IPv4 inside, 41: IPv6).
+pub const ESP_IPIP: u8 = 9;
 pub const GRE_KEY: u8 = 1;
 pub const GRE_PPTP: u8 = 2;
 pub const GRE_ERSPAN: u8 = 4;

@@ -192,6 +192,9 @@ pub enum CountedTunnel {
     /// GRE directly in IP, by what its identifier is: bit 0 a key, bit 1 PPTP's call ID; bit 2
     /// ERSPAN inside. The ends are hosts (ports 0).
     Gre(u8),
+    /// IP in IP, with its kind (`Ipip`, `SixIn4`, `FourIn6`, `SixIn6`) from the outer family
+    /// and the protocol. The ends are hosts.
+    IpInIp(crate::report::TunnelKind),
 }
 
 /// [`CountedTunnel::Gre`]'s bits.
@@ -210,6 +213,7 @@ impl CountedTunnel {
             CountedTunnel::Vxlan => TunnelKind::Vxlan,
             CountedTunnel::Geneve => TunnelKind::Geneve,
             CountedTunnel::Gre(_) => TunnelKind::Gre,
+            CountedTunnel::IpInIp(k) => k,
         }
     }
 
@@ -220,7 +224,7 @@ impl CountedTunnel {
             | CountedTunnel::Openvpn(m)
             | CountedTunnel::GtpU(m)
             | CountedTunnel::Gre(m) => m,
-            CountedTunnel::Vxlan | CountedTunnel::Geneve => 0,
+            CountedTunnel::Vxlan | CountedTunnel::Geneve | CountedTunnel::IpInIp(_) => 0,
         }
     }
 
@@ -234,6 +238,9 @@ impl CountedTunnel {
             TunnelKind::Vxlan => CountedTunnel::Vxlan,
             TunnelKind::Geneve => CountedTunnel::Geneve,
             TunnelKind::Gre => CountedTunnel::Gre(msg),
+            TunnelKind::Ipip | TunnelKind::SixIn4 | TunnelKind::FourIn6 | TunnelKind::SixIn6 => {
+                CountedTunnel::IpInIp(kind)
+            }
             _ => return None,
         })
     }
@@ -242,7 +249,8 @@ impl CountedTunnel {
 /// Messages of a tunnel the source counts itself, as [`EspCounters`] counts ESP: per kind of
 /// message, index (WireGuard: the index the message carries, the receiver's for transport
 /// data; OpenVPN: the peer ID of P_DATA_V2, else 0; GTP-U: the TEID; VXLAN, Geneve: the VNI;
-/// GRE: the key or PPTP call ID), direction and ends (UDP's; GRE's are hosts, ports 0). The messages that pair WireGuard's indices into sessions
+/// GRE: the key or PPTP call ID; IP in IP: 0), direction and ends (UDP's; GRE's and IP in IP's
+/// are hosts, ports 0). The messages that pair WireGuard's indices into sessions
 /// and give OpenVPN's session IDs come as samples besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelCounters {

@@ -444,6 +444,12 @@ impl Converter {
             abi::ESP_VXLAN => Some(CountedTunnel::Vxlan),
             abi::ESP_GENEVE => Some(CountedTunnel::Geneve),
             abi::ESP_GRE => Some(CountedTunnel::Gre(k.msg)),
+            abi::ESP_IPIP => Some(CountedTunnel::IpInIp(match (k.family == 6, k.msg == 41) {
+                (false, false) => tuntrace_core::report::TunnelKind::Ipip,
+                (false, true) => tuntrace_core::report::TunnelKind::SixIn4,
+                (true, false) => tuntrace_core::report::TunnelKind::FourIn6,
+                (true, true) => tuntrace_core::report::TunnelKind::SixIn6,
+            })),
             _ => None,
         };
         if let Some(kind) = tunnel {

@@ -412,7 +412,8 @@ impl Aggregator {
             _ => (End::Ip(e.src, 0), End::Ip(e.dst, 0)),
         };
         let ports = (e.sport, e.dport);
-        let transport = if tk == TunnelKind::Gre { TunnelTransport::Ip } else { TunnelTransport::Udp };
+        let in_ip = matches!(kind, CountedTunnel::Gre(_) | CountedTunnel::IpInIp(_));
+        let transport = if in_ip { TunnelTransport::Ip } else { TunnelTransport::Udp };
         let Some(i) = self.tunnel_ported(pk, tk, transport, src, dst, ports, pk.count, pk.wire_len) else {
             return;
         };
@@ -462,6 +463,7 @@ impl Aggregator {
                     };
                 }
             }
+            CountedTunnel::IpInIp(_) => {}
         }
     }
 

@@ -309,7 +309,16 @@ impl Aggregator {
         let last = c.last.unwrap_or(c.at);
         let first = c.first.unwrap_or(last);
         let kind = c.kind.kind();
-        let proto = if kind == crate::report::TunnelKind::Gre { crate::decode::tunnel::PROTO_GRE } else { flows::UDP };
+        let proto = match c.kind {
+            CountedTunnel::Gre(_) => crate::decode::tunnel::PROTO_GRE,
+            CountedTunnel::IpInIp(k)
+                if matches!(k, crate::report::TunnelKind::SixIn4 | crate::report::TunnelKind::SixIn6) =>
+            {
+                crate::decode::tunnel::PROTO_IPV6
+            }
+            CountedTunnel::IpInIp(_) => crate::decode::tunnel::PROTO_IPIP,
+            _ => flows::UDP,
+        };
         let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, c.sport, c.dst, c.dport);
         let proc = match self.flows.touch(&fkey, fkey.table_hash(), a_src, first, 0, 0, None) {
             Some(f) => {
