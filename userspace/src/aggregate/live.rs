@@ -311,9 +311,7 @@ impl Aggregator {
         let kind = c.kind.kind();
         let proto = match c.kind {
             CountedTunnel::Gre(_) => crate::decode::tunnel::PROTO_GRE,
-            CountedTunnel::IpInIp(k)
-                if matches!(k, crate::report::TunnelKind::SixIn4 | crate::report::TunnelKind::SixIn6) =>
-            {
+            CountedTunnel::IpInIp(crate::report::TunnelKind::SixIn4 | crate::report::TunnelKind::SixIn6) => {
                 crate::decode::tunnel::PROTO_IPV6
             }
             CountedTunnel::IpInIp(_) => crate::decode::tunnel::PROTO_IPIP,
