@@ -23,6 +23,31 @@ fn workdir(prefix: &str) -> PathBuf {
     d
 }
 
+/// One lab cycle traced from its start: `tuntrace trace ARGS` in the UE's namespace from before
+/// the tunnel exists, the scenario, the tracer stopped (its report and stderr), the lab down.
+struct Traced {
+    report: Report,
+    stderr: Vec<String>,
+    truth: GroundTruth,
+    started: Vec<(String, u32)>,
+}
+
+fn traced_cycle(cfg: &LabConfig, args: &[&str]) -> Traced {
+    let prefix = cfg.prefix.clone();
+    let mut tracer = None;
+    let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
+    let mut lab = Lab::up_with(cfg, &mut progress, &mut |n| {
+        tracer = Some(Tracer::start(&n.ns_ue, args));
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("lab up: {e}"));
+    let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
+    let started = lab.started();
+    let (report, stderr) = tracer.take().expect("tracer started").stop();
+    lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+    Traced { report, stderr, truth, started }
+}
+
 /// Per (interface, sorted ends, proto) packet counts of a report's flows.
 fn flow_counts(r: &Report, ifaces: &[&str]) -> BTreeMap<(String, String, String), u64> {
     let mut m = BTreeMap::new();
@@ -124,17 +149,7 @@ fn trace_sees_the_tunnel_created_and_used() {
     let prefix = "ttr1-";
     let mut cfg = LabConfig::new(prefix, workdir(prefix));
     cfg.calls = 2;
-    let mut tracer = None;
-    let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
-    let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
-        tracer = Some(Tracer::start(&n.ns_ue, &[]));
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("lab up: {e}"));
-    let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
-    let started = lab.started();
-    let (report, stderr) = tracer.take().expect("tracer started").stop();
-    lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+    let Traced { report, stderr, truth, started } = traced_cycle(&cfg, &[]);
     eprintln!("{}", stderr.join("\n"));
     if std::env::var_os("TUNTRACE_SHOW").is_some() {
         eprintln!("{}", tuntrace_core::report::text::render(&report));
@@ -252,17 +267,7 @@ fn a_recorded_session_replays_to_the_same_report() {
     let cfg = LabConfig::new(prefix, workdir(prefix));
     let file = workdir(prefix).with_extension("pcapng");
     let _ = std::fs::remove_file(&file);
-    let mut tracer = None;
-    let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
-    let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
-        tracer = Some(Tracer::start(&n.ns_ue, &["-w", file.to_str().unwrap()]));
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("lab up: {e}"));
-    let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
-    let started = lab.started();
-    let (live, stderr) = tracer.take().expect("tracer started").stop();
-    lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+    let Traced { report: live, stderr, truth, started } = traced_cycle(&cfg, &["-w", file.to_str().unwrap()]);
     assert!(stderr.iter().any(|l| l.contains("recorded to")), "{stderr:?}");
     check(&live, &truth, &started, true);
 
@@ -359,17 +364,7 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
         cfg.tunnel = tunnel;
         cfg.calls = 1;
         let file = cfg.workdir.join("live.pcapng");
-        let mut tracer = None;
-        let mut progress = |m: &str| eprintln!("[{prefix}] {m}");
-        let mut lab = Lab::up_with(&cfg, &mut progress, &mut |n| {
-            tracer = Some(Tracer::start(&n.ns_ue, &["-w", file.to_str().unwrap()]));
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("lab up: {e}"));
-        let truth = lab.run_scenario(&mut progress).unwrap_or_else(|e| panic!("scenario: {e}"));
-        let started = lab.started();
-        let (report, stderr) = tracer.take().expect("tracer started").stop();
-        lab.down().unwrap_or_else(|e| panic!("lab down: {e}"));
+        let Traced { report, stderr, truth, started } = traced_cycle(&cfg, &["-w", file.to_str().unwrap()]);
         eprintln!("{}", stderr.join("\n"));
         let ue = started.iter().find(|(w, _)| *w == format!("{daemon} ue")).map(|(_, p)| *p).expect("UE daemon");
         let outer = truth.captures.outer.clone().expect("outer capture");
