@@ -896,7 +896,13 @@ impl<'r> Index<'r> {
         totals.push_str(&plural(packets as usize, "packet", "packets"));
         s.push(Fact::new("tunnel_totals", totals, None));
         if !vpn_kind(kind) {
-            s.push(Fact::new("inner_flows", inner.to_string(), Some(format!("{inner} inner flows decoded"))));
+            // A live session counts these tunnels by their outer headers only.
+            let line = if r.source.kind == SourceKind::Live && inner == 0 {
+                "what it carries is not read live (its outer headers are counted)".to_string()
+            } else {
+                format!("{inner} inner flows decoded")
+            };
+            s.push(Fact::new("inner_flows", inner.to_string(), Some(line)));
         }
         if sip > 0 || !calls.is_empty() {
             let d = &r.sip.dialogs;

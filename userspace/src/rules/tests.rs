@@ -445,6 +445,28 @@ fn vpns_on_the_wire_each_get_a_verdict() {
 
 /// VoLTE in a core capture: GTP-U paths with IMS SIP inside say so; the SIP still gets its
 /// own verdict, since the tunnel's says what carries it.
+/// A live session counts GTP-U (and the other decapsulated kinds) by their outer headers only:
+/// its verdict says so instead of "0 inner flows decoded", which a capture's replay would mean.
+#[test]
+fn live_tunnels_say_their_contents_are_not_read() {
+    let mut r = wifi_calling();
+    r.interfaces.clear();
+    r.ike_sas.clear();
+    r.flows.clear();
+    r.sip.dialogs.clear();
+    r.sip.registrations.clear();
+    r.tunnels = vec![tunnel(TunnelKind::GtpU, TunnelTransport::Udp, ("10.0.0.1", 2152), ("10.0.0.2", 2152), &["1"])];
+    for (kind, line) in [
+        (crate::report::SourceKind::Live, "what it carries is not read live (its outer headers are counted)"),
+        (crate::report::SourceKind::Replay, "0 inner flows decoded"),
+    ] {
+        r.source.kind = kind;
+        let v = RuleSet::builtin().verdicts(&r);
+        let gtp = v.iter().find(|v| v.subject == "gtp-u").expect("a GTP-U verdict");
+        assert!(gtp.evidence.iter().any(|e| e == line), "{kind:?}: {:?}", gtp.evidence);
+    }
+}
+
 #[test]
 fn carrier_gtp_u_with_volte_inside() {
     let mut r = wifi_calling();
