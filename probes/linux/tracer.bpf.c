@@ -1213,6 +1213,45 @@ static __always_inline void load_head(struct __sk_buff *skb, __u32 off, __u32 av
 		bpf_skb_load_bytes(skb, off, head, 1);
 }
 
+/* Tunnels directly in IP: IP in IP (4in4, 6in4/SIT, 4in6, 6in6) per host pair; GRE as replay's
+ * decoder reads it, version 0 with its key (after the checksum word when C or R is set) or PPTP's
+ * enhanced GRE (version 1: K set, C and R clear, protocol 0x880b) with its call ID, ERSPAN by its
+ * protocol. */
+static __always_inline void ip_tunnel(struct __sk_buff *skb, const struct pkt *p, __u32 ifindex, __u8 dir, __u64 now)
+{
+	if (p->k.protocol == IPPROTO_IPIP || p->k.protocol == IPPROTO_IPV6) {
+		esp_count(p, ifindex, dir, TT_ESP_IPIP, p->k.protocol, 0, 0, skb->len, now);
+		return;
+	}
+	if (p->k.protocol == IPPROTO_GRE) {
+		__u8 h[8] = {};
+		__u8 msg = 0;
+		__u32 id = 0;
+
+		load_head(skb, p->l4_off, skb->len > p->l4_off ? skb->len - p->l4_off : 0, h);
+		__u16 proto = (__u16)h[2] << 8 | h[3];
+
+		if ((h[1] & 7) == 0) {
+			if (h[0] & 0x20) {
+				__be32 key = 0;
+
+				if (!bpf_skb_load_bytes(skb, p->l4_off + ((h[0] & 0xc0) ? 8 : 4), &key, 4)) {
+					msg = TT_GRE_KEY;
+					id = bpf_ntohl(key);
+				}
+			}
+		} else if ((h[1] & 7) == 1 && (h[0] & 0x20) && !(h[0] & 0xc0) && proto == 0x880b) {
+			msg = TT_GRE_PPTP;
+			id = (__u32)h[6] << 8 | h[7];
+		} else {
+			return;
+		}
+		if (proto == 0x88be || proto == 0x22eb)
+			msg |= TT_GRE_ERSPAN;
+		esp_count(p, ifindex, dir, TT_ESP_GRE, msg, id, 0, skb->len, now);
+	}
+}
+
 static __always_inline void sample(struct __sk_buff *skb, __u32 off, const struct tt_flow_key *k)
 {
 	__u32 zero = 0;
@@ -1339,44 +1378,12 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 			esp_count(&p, ifindex, dir, TT_ESP_RAW, 0, bpf_ntohl(w[0]), bpf_ntohl(w[1]), skb->len, now);
 		return TCX_NEXT;
 	}
-	if (p.k.protocol == IPPROTO_IPIP || p.k.protocol == IPPROTO_IPV6) {
-		/* IP in IP (4in4, 6in4/SIT, 4in6, 6in6): the host pair is the tunnel. */
-		esp_count(&p, ifindex, dir, TT_ESP_IPIP, p.k.protocol, 0, 0, skb->len, now);
+	if (!p.has_ports) {
+		/* Protocols without ports: tunnels directly in IP are counted, the rest only as flows
+		 * (above). The UDP and TCP path never takes these compares. */
+		ip_tunnel(skb, &p, ifindex, dir, now);
 		return TCX_NEXT;
 	}
-	if (p.k.protocol == IPPROTO_GRE) {
-		/* GRE as replay's decoder reads it: version 0 with its key (after the checksum word
-		 * when C or R is set), or PPTP's enhanced GRE (version 1: K set, C and R clear,
-		 * protocol 0x880b) with its call ID; ERSPAN by its protocol. */
-		__u8 h[8] = {};
-		__u8 msg = 0;
-		__u32 id = 0;
-
-		load_head(skb, p.l4_off, skb->len > p.l4_off ? skb->len - p.l4_off : 0, h);
-		__u16 proto = (__u16)h[2] << 8 | h[3];
-
-		if ((h[1] & 7) == 0) {
-			if (h[0] & 0x20) {
-				__be32 key = 0;
-
-				if (!bpf_skb_load_bytes(skb, p.l4_off + ((h[0] & 0xc0) ? 8 : 4), &key, 4)) {
-					msg = TT_GRE_KEY;
-					id = bpf_ntohl(key);
-				}
-			}
-		} else if ((h[1] & 7) == 1 && (h[0] & 0x20) && !(h[0] & 0xc0) && proto == 0x880b) {
-			msg = TT_GRE_PPTP;
-			id = (__u32)h[6] << 8 | h[7];
-		} else {
-			return TCX_NEXT;
-		}
-		if (proto == 0x88be || proto == 0x22eb)
-			msg |= TT_GRE_ERSPAN;
-		esp_count(&p, ifindex, dir, TT_ESP_GRE, msg, id, 0, skb->len, now);
-		return TCX_NEXT;
-	}
-	if (!p.has_ports)
-		return TCX_NEXT;
 	__u32 payload = p.l4_off + 8;
 
 	if (p.k.protocol == IPPROTO_TCP) {

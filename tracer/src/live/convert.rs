@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use tuntrace_core::capture::linktype;
+use tuntrace_core::decode::tunnel::ip_in_ip_kind;
 use tuntrace_core::event::{
     Batch, CountLayer, CountMode, CountedTunnel, Direction, EspCounters, Event, FlowCounters, IfaceId, InterfaceInfo,
     LossNotice, PacketEvent, ProcessInfo, SocketEvent, SocketOp, TunAttach, TunnelCounters,
@@ -444,12 +445,7 @@ impl Converter {
             abi::ESP_VXLAN => Some(CountedTunnel::Vxlan),
             abi::ESP_GENEVE => Some(CountedTunnel::Geneve),
             abi::ESP_GRE => Some(CountedTunnel::Gre(k.msg)),
-            abi::ESP_IPIP => Some(CountedTunnel::IpInIp(match (k.family == 6, k.msg == 41) {
-                (false, false) => tuntrace_core::report::TunnelKind::Ipip,
-                (false, true) => tuntrace_core::report::TunnelKind::SixIn4,
-                (true, false) => tuntrace_core::report::TunnelKind::FourIn6,
-                (true, true) => tuntrace_core::report::TunnelKind::SixIn6,
-            })),
+            abi::ESP_IPIP => Some(CountedTunnel::IpInIp(ip_in_ip_kind(k.family == 6, k.msg))),
             _ => None,
         };
         if let Some(kind) = tunnel {

@@ -174,12 +174,7 @@ impl Aggregator {
     /// IP in IP (protocols 4 and 41): the kind from the outer and inner families.
     #[inline(never)]
     pub(super) fn ip_in_ip(&mut self, pk: Pkt, src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) {
-        let kind = match (src.is_ipv6(), proto == tun::PROTO_IPV6) {
-            (false, false) => TunnelKind::Ipip,
-            (false, true) => TunnelKind::SixIn4,
-            (true, false) => TunnelKind::FourIn6,
-            (true, true) => TunnelKind::SixIn6,
-        };
+        let kind = tun::ip_in_ip_kind(src.is_ipv6(), proto);
         self.carrier_flow(pk, proto, src, dst, kind);
         let t = self.tunnel(pk, kind, TunnelTransport::Ip, End::Ip(src, 0), End::Ip(dst, 0), pk.count, pk.wire_len);
         self.inner(pk, t, Payload::Ip(payload));

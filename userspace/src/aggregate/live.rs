@@ -284,9 +284,9 @@ impl Aggregator {
         self.esp.add(k, &counted, Some(idx as u32), proc, (sport, dport));
     }
 
-    /// Tunnel messages the kernel counted (WireGuard, OpenVPN, GTP-U, VXLAN, Geneve): the UDP flow that carries them is
-    /// marked (its packets are counted by [`FlowCounters`]) and says whose they are; the
-    /// tunnel counts them.
+    /// Tunnel messages the kernel counted (WireGuard, OpenVPN, GTP-U, VXLAN, Geneve over UDP;
+    /// GRE and IP in IP directly in IP): the flow that carries them is marked (its packets are
+    /// counted by [`FlowCounters`]) and says whose they are; the tunnel counts them.
     pub(super) fn tunnel_counters(&mut self, c: &TunnelCounters) {
         let key = CounterKey::Tunnel {
             iface: c.iface,
@@ -311,10 +311,7 @@ impl Aggregator {
         let kind = c.kind.kind();
         let proto = match c.kind {
             CountedTunnel::Gre(_) => crate::decode::tunnel::PROTO_GRE,
-            CountedTunnel::IpInIp(crate::report::TunnelKind::SixIn4 | crate::report::TunnelKind::SixIn6) => {
-                crate::decode::tunnel::PROTO_IPV6
-            }
-            CountedTunnel::IpInIp(_) => crate::decode::tunnel::PROTO_IPIP,
+            CountedTunnel::IpInIp(k) => crate::decode::tunnel::ip_in_ip_proto(k),
             _ => flows::UDP,
         };
         let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, c.sport, c.dst, c.dport);

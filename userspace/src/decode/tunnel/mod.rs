@@ -22,6 +22,28 @@ pub const PROTO_IPV6: u8 = 41;
 pub const PROTO_GRE: u8 = 47;
 pub const PROTO_L2TP: u8 = 115;
 
+/// The kind of an IP-in-IP tunnel, from the outer header's family and the protocol it names
+/// ([`PROTO_IPV6`]: IPv6 inside, else IPv4).
+pub fn ip_in_ip_kind(outer_v6: bool, proto: u8) -> crate::report::TunnelKind {
+    use crate::report::TunnelKind;
+    match (outer_v6, proto == PROTO_IPV6) {
+        (false, false) => TunnelKind::Ipip,
+        (false, true) => TunnelKind::SixIn4,
+        (true, false) => TunnelKind::FourIn6,
+        (true, true) => TunnelKind::SixIn6,
+    }
+}
+
+/// The protocol an IP-in-IP tunnel of `kind` is carried under ([`ip_in_ip_kind`] backwards).
+pub fn ip_in_ip_proto(kind: crate::report::TunnelKind) -> u8 {
+    use crate::report::TunnelKind;
+    if matches!(kind, TunnelKind::SixIn4 | TunnelKind::SixIn6) {
+        PROTO_IPV6
+    } else {
+        PROTO_IPIP
+    }
+}
+
 /// Well-known UDP ports of the tunnels recognised over UDP.
 pub const PORT_GTP_U: u16 = 2152;
 pub const PORT_VXLAN: u16 = 4789;
