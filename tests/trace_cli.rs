@@ -622,6 +622,80 @@ fn raw_send(fd: &std::os::fd::OwnedFd, data: &[u8]) {
 /// tcpdump's capture of the same interface does (ends, identifiers, packets, bytes, PPTP's
 /// variant), with the sending process; what they carry is not read live, nor GRE's sequence
 /// numbers (docs/limitations.md).
+/// OpenVPN off port 1194 is told by its first datagram, live as in replay: a flow that begins
+/// with a client's reset is counted as OpenVPN from that datagram on, one whose first datagram
+/// only has a reset's first byte (1 in 256 of random ones) stays a plain UDP flow, though the
+/// kernel counted it as a candidate until userspace had read it.
+#[test]
+fn openvpn_off_its_port_is_told_by_its_first_datagram() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("o");
+    let file = temp("openvpn-443.pcap");
+    let sinks: Vec<UdpSocket> = [8443, 9443].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
+    let mut dump = Command::new("ip")
+        .args(["netns", "exec", &net.a, "tcpdump", "-i", "lo", "-U", "-n", "-w"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let t = Tracer::start(&net.a, &["-i", "lo"]);
+    let sid = [0x1d, 0x4a, 0x3f, 0x29, 0xe4, 0x3c, 0x0a, 0xb1];
+    // A client's hard reset (no HMAC: no acks, message packet ID 0), a control message, data.
+    let mut reset = vec![0x38];
+    reset.extend_from_slice(&sid);
+    reset.extend_from_slice(&[0, 0, 0, 0, 0, 0x0f, 0, 2]);
+    let mut control = vec![0x20];
+    control.extend_from_slice(&sid);
+    control.extend_from_slice(&[0, 0, 0, 0, 1, 0x16, 3, 1, 0, 5]);
+    let data = [0x48, 0, 0, 7, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
+    let a = udp_in(&net.a, "127.0.0.1:0");
+    let b = udp_in(&net.a, "127.0.0.1:0");
+    let mut sent = 0;
+    for d in [&reset[..], &control, &data, &data, &data] {
+        a.send_to(d, "127.0.0.1:8443").unwrap();
+        sent += 1;
+    }
+    // The reset's first byte, then bytes no OpenVPN packet has; then what would be data.
+    let noise = [0x38, 0x9a, 0x11, 0xe3, 0x7c, 0x42, 0x05, 0xd9, 0x61, 0xf0, 0x2b, 0x88, 0x13, 0x57, 0xa4, 0xce];
+    for d in [&noise[..], &data, &data, &data, &data] {
+        b.send_to(d, "127.0.0.1:9443").unwrap();
+        sent += 1;
+    }
+    let mut buf = [0u8; 256];
+    for k in sinks.iter() {
+        k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    }
+    let got: usize = sinks.iter().map(|k| std::iter::from_fn(|| k.recv(&mut buf).ok()).count()).sum();
+    assert_eq!(got, sent, "the sinks read every datagram");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = t.stop();
+    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
+    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
+    dump.wait().unwrap();
+    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    let live = tunnels_of(&r, "openvpn");
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live, tunnels_of(&captured, "openvpn"), "live against replay of tcpdump's capture");
+    assert_eq!(live[0]["dport"], 8443);
+    assert_eq!(live[0]["packets"], 5);
+    let o = &live[0]["openvpn"];
+    assert_eq!((o["control_packets"].as_u64(), o["data_packets"].as_u64()), (Some(2), Some(3)), "{o}");
+    let t = r.tunnels.iter().find(|t| t.kind.as_str() == "openvpn").unwrap();
+    assert!(t.pid.is_some(), "the sender's: {t:?}");
+    // The other flow: five datagrams counted as the UDP flow they are, no tunnel.
+    let f = r.flows.iter().find(|f| f.dport == Some(9443) || f.sport == Some(9443)).expect("the 9443 flow");
+    assert_eq!(f.packets, 5, "{f:?}");
+    assert_eq!(f.app.to_string(), "other", "{f:?}");
+    let _ = std::fs::remove_file(&file);
+}
+
 #[test]
 fn tunnels_are_counted_by_identifier_live() {
     if !root_or_skip() {

@@ -356,13 +356,17 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
     if !root_or_skip() {
         return;
     }
-    for (tunnel, kind, daemon, prefix) in [
-        (tuntrace_lab::Tunnel::WireGuard, "wireguard", "wireguard-go", "ttrw-"),
-        (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttro-"),
+    // OpenVPN twice: on its own port, and on 443, where only its first packet tells it (the
+    // kernel counts the flow from that packet on, userspace reads it as replay does).
+    for (tunnel, kind, daemon, prefix, port) in [
+        (tuntrace_lab::Tunnel::WireGuard, "wireguard", "wireguard-go", "ttrw-", 1194),
+        (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttro-", 1194),
+        (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttrp-", 443),
     ] {
         let mut cfg = LabConfig::new(prefix, workdir(prefix));
         cfg.tunnel = tunnel;
         cfg.calls = 1;
+        cfg.openvpn_port = port;
         let file = cfg.workdir.join("live.pcapng");
         let Traced { report, stderr, truth, started } = traced_cycle(&cfg, &["-w", file.to_str().unwrap()]);
         eprintln!("{}", stderr.join("\n"));
@@ -384,6 +388,9 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
         assert_eq!(t.iface.as_deref(), Some(truth.scenario.outer_iface.as_str()));
         let flow = report.flows.iter().find(|f| f.app.to_string() == kind).expect("the carrying flow is marked");
         assert_eq!(flow.pid, Some(ue));
+        if kind == "openvpn" {
+            assert!(flow.sport == Some(port) || flow.dport == Some(port), "{kind} on port {port}: {flow:?}");
+        }
         assert_eq!(report.stats.dropped_events, 0);
     }
 }

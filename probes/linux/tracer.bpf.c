@@ -197,6 +197,13 @@ struct {
 	__type(value, struct tt_esp_val);
 } esp_sas SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TT_MAX_OVPN_FLOWS);
+	__type(key, struct tt_ovpn_key);
+	__type(value, __u32);
+} ovpn_flows SEC(".maps");
+
 /* A PKT record is built here: too large for the 512-byte stack. */
 struct pkt_scratch {
 	struct tt_pkt_rec rec;
@@ -1252,7 +1259,7 @@ static __always_inline void ip_tunnel(struct __sk_buff *skb, const struct pkt *p
 	}
 }
 
-static __always_inline void sample(struct __sk_buff *skb, __u32 off, const struct tt_flow_key *k)
+static __always_inline void sample(struct __sk_buff *skb, __u32 off, const struct tt_flow_key *k, __u8 flags)
 {
 	__u32 zero = 0;
 	struct pkt_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -1280,6 +1287,7 @@ static __always_inline void sample(struct __sk_buff *skb, __u32 off, const struc
 	s->rec.cap_len = cap;
 	s->rec.direction = k->direction;
 	s->rec.hook = TT_HOOK_TC;
+	s->rec.flags = flags;
 	if (bpf_ringbuf_output(&events, s, sizeof(s->rec) + cap, 0))
 		stat_inc(TT_STAT_RING_FULL);
 	else
@@ -1329,6 +1337,53 @@ static __always_inline __u64 ingress_cookie(struct __sk_buff *skb, const struct 
 			      (void *)(addr + bpf_core_field_offset(struct sock_common, skc_cookie)));
 	bpf_sk_release(sk);
 	return cookie;
+}
+
+/* An OpenVPN message over UDP (opcode 1-11 in `head[0]`): data (P_DATA_V1, P_DATA_V2 with its
+ * peer ID) is counted; control messages are counted and 1 returned: they are sampled, userspace
+ * reads their session IDs. */
+static __always_inline int ovpn_count(const struct pkt *p, __u32 ifindex, __u8 dir, const __u8 *head, __u32 plen,
+				      __u32 len, __u64 now)
+{
+	__u8 op = head[0] >> 3;
+	__u32 peer = op == 9 && plen >= 4 ? (__u32)head[1] << 16 | (__u32)head[2] << 8 | head[3] : 0;
+
+	esp_count(p, ifindex, dir, TT_ESP_OVPN, head[0], peer, 0, len, now);
+	return op != 6 && op != 9;
+}
+
+/* Is this UDP datagram (an OpenVPN opcode in its first byte) one of a flow off port 1194 that
+ * began as OpenVPN does? A flow is taken on the first datagram that may be a client's hard reset
+ * (opcode 1, 7 or 10, key ID 0, long enough for the session ID, acknowledgements and packet ID),
+ * both directions at once, and counted until userspace, which reads that datagram's sample as
+ * replay reads one, says it was not (TT_OVPN_NOT). 2 for the datagram that made it a candidate. */
+static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u32 plen)
+{
+	struct tt_ovpn_key k;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = p->k.family;
+	k.sport = p->k.sport;
+	k.dport = p->k.dport;
+	__builtin_memcpy(k.src, p->k.src, 16);
+	__builtin_memcpy(k.dst, p->k.dst, 16);
+
+	__u32 *v = bpf_map_lookup_elem(&ovpn_flows, &k);
+
+	if (v)
+		return *v == TT_OVPN_CANDIDATE;
+	if ((head[0] != 0x08 && head[0] != 0x38 && head[0] != 0x50) || plen < 14)
+		return 0;
+
+	__u32 cand = TT_OVPN_CANDIDATE;
+
+	bpf_map_update_elem(&ovpn_flows, &k, &cand, BPF_NOEXIST);
+	k.sport = p->k.dport;
+	k.dport = p->k.sport;
+	__builtin_memcpy(k.src, p->k.dst, 16);
+	__builtin_memcpy(k.dst, p->k.src, 16);
+	bpf_map_update_elem(&ovpn_flows, &k, &cand, BPF_NOEXIST);
+	return 2;
 }
 
 /*
@@ -1423,14 +1478,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		load_head(skb, payload, plen, head);
 		__u8 op = head[0] >> 3;
 
-		if (op < 1 || op > 11)
-			return TCX_NEXT;
-		/* Data (P_DATA_V1, P_DATA_V2 with its peer ID) is counted; control messages are
-		 * counted and sampled: userspace reads their session IDs. */
-		__u32 peer = op == 9 && plen >= 4 ? (__u32)head[1] << 16 | (__u32)head[2] << 8 | head[3] : 0;
-
-		esp_count(&p, ifindex, dir, TT_ESP_OVPN, head[0], peer, 0, skb->len, now);
-		if (op == 6 || op == 9)
+		if (op < 1 || op > 11 || !ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))
 			return TCX_NEXT;
 		want_sample = 1;
 	} else if (plen >= 8) {
@@ -1446,12 +1494,22 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 				esp_count(&p, ifindex, dir, kind, msg, id, 0, skb->len, now);
 				return TCX_NEXT;
 			}
+			/* OpenVPN on another port: a flow that began with a client's reset. */
+			int ovpn = sport != PORT_DNS && dport != PORT_DNS && head[0] >> 3 >= 1 && head[0] >> 3 <= 11 ?
+					   ovpn_flow(&p, head, plen) :
+					   0;
+
+			if (ovpn) {
+				if (!ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))
+					return TCX_NEXT;
+				want_sample = ovpn;
+			}
 		}
 		/* WireGuard on any port (RFC-less, by its four messages' shapes, as replay and
 		 * tshark tell it): type 1-4 and three zero bytes. Transport data is counted per
 		 * receiver index; handshake messages are counted and sampled (userspace pairs
 		 * their indices into sessions). DNS is left alone: its queries can look so. */
-		if (head[0] >= 1 && head[0] <= 4 && !head[1] && !head[2] && !head[3] && p.k.protocol == IPPROTO_UDP &&
+		if (!want_sample && head[0] >= 1 && head[0] <= 4 && !head[1] && !head[2] && !head[3] && p.k.protocol == IPPROTO_UDP &&
 		    sport != PORT_DNS && dport != PORT_DNS) {
 			__u32 index = (__u32)head[4] | (__u32)head[5] << 8 | (__u32)head[6] << 16 | (__u32)head[7] << 24;
 			__u8 t = head[0];
@@ -1481,7 +1539,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		return TCX_NEXT;
 	if (dir == TT_DIR_IN)
 		p.k.cookie = ingress_cookie(skb, &p);
-	sample(skb, off, &p.k);
+	sample(skb, off, &p.k, want_sample == 2 ? TT_PKT_OVPN_START : 0);
 	return TCX_NEXT;
 }
 

@@ -13,7 +13,7 @@
 #define TUNTRACE_H
 
 /* Bumped whenever a layout below changes; userspace refuses records of another version. */
-#define TT_ABI_VERSION 2
+#define TT_ABI_VERSION 3
 
 #define TT_COMM_LEN 16
 #define TT_IFNAME_LEN 16
@@ -51,6 +51,9 @@
 
 /* Where a PKT record was sampled. */
 #define TT_HOOK_TC 1
+
+/* tt_pkt_rec.flags: this datagram made its flow an OpenVPN candidate (see `ovpn_flows`). */
+#define TT_PKT_OVPN_START 1
 
 /* What an esp_sas entry counts (tt_esp_key.encap): ESP, raw or in UDP, and the two encrypted
  * tunnels whose messages carry an index the way ESP carries an SPI. */
@@ -165,7 +168,8 @@ struct tt_pkt_rec {
 	__u32 cap_len;
 	__u8 direction;     /* TT_DIR_* */
 	__u8 hook;          /* TT_HOOK_* */
-	__u8 _pad0[2];
+	__u8 flags;         /* TT_PKT_* */
+	__u8 _pad0;
 	__u32 tid;          /* egress: the candidate thread; ingress: 0 */
 };
 
@@ -282,5 +286,23 @@ struct tt_sender_val {
 	__u64 start_ns;     /* process start (boot-time ns): tells a reused pid apart */
 	__u64 first_ns;     /* first send seen */
 };
+
+/* `ovpn_flows` (LRU): UDP flows off port 1194 that began with what may be an OpenVPN client's
+ * hard reset (key ID 0), one key per direction. The kernel inserts TT_OVPN_CANDIDATE and from
+ * then on counts the flow's datagrams as OpenVPN messages (esp_sas, TT_ESP_OVPN) and samples
+ * its control messages; userspace reads the reset sample with replay's test and, when it is not
+ * one, writes TT_OVPN_NOT: the kernel stops, and userspace drops what was counted meanwhile. */
+struct tt_ovpn_key {
+	__u8 family;        /* 4 or 6 */
+	__u8 _pad0[3];
+	__u16 sport;        /* host order, as the packet goes */
+	__u16 dport;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+#define TT_OVPN_CANDIDATE 1
+#define TT_OVPN_NOT 2
+#define TT_MAX_OVPN_FLOWS 16384
 
 #endif /* TUNTRACE_H */

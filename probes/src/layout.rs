@@ -27,6 +27,8 @@ pub const PROC_EXIT: u8 = 2;
 pub const DIR_IN: u8 = 1;
 pub const DIR_OUT: u8 = 2;
 pub const HOOK_TC: u8 = 1;
+/// `PktRec::flags`: the datagram that made its flow an OpenVPN candidate (`ovpn_flows`).
+pub const PKT_OVPN_START: u8 = 1;
 pub const ESP_RAW: u8 = 1;
 pub const ESP_UDP: u8 = 2;
 /// WireGuard messages: `spi` is the message's index, `msg` its type.
@@ -44,6 +46,10 @@ pub const ESP_GENEVE: u8 = 7;
 pub const ESP_GRE: u8 = 8;
 /// IP in IP: `msg` is the protocol (4: IPv4 inside, 41: IPv6).
 pub const ESP_IPIP: u8 = 9;
+/// `ovpn_flows` values: a flow the kernel counts as OpenVPN until userspace says it is not.
+pub const OVPN_CANDIDATE: u32 = 1;
+pub const OVPN_NOT: u32 = 2;
+pub const MAX_OVPN_FLOWS: u32 = 16384;
 pub const GRE_KEY: u8 = 1;
 pub const GRE_PPTP: u8 = 2;
 pub const GRE_ERSPAN: u8 = 4;
@@ -86,6 +92,7 @@ pub const MAP_IFACE_SLOTS: &str = "iface_slots";
 pub const MAP_SOCK_SLOTS: &str = "sock_slots";
 pub const MAP_ESP_SAS: &str = "esp_sas";
 pub const MAP_SCRATCH: &str = "scratch";
+pub const MAP_OVPN_FLOWS: &str = "ovpn_flows";
 
 /// `.rodata` globals the loader sets before load.
 pub const GLOBAL_NETNS_COOKIE: &str = "tt_netns_cookie";
@@ -196,7 +203,9 @@ pub struct PktRec {
     pub cap_len: u32,
     pub direction: u8,
     pub hook: u8,
-    pub _pad0: [u8; 2],
+    /// [`PKT_OVPN_START`] or 0.
+    pub flags: u8,
+    pub _pad0: u8,
     /// Egress: the candidate thread in the kernel's record (0 on ingress); the loader resolves
     /// `tgid` and keeps `tid` only when `senders` confirmed it.
     pub tid: u32,
@@ -262,6 +271,25 @@ pub struct EspKey {
     pub dport: u16,
     pub src: [u8; 16],
     pub dst: [u8; 16],
+}
+
+/// `ovpn_flows` key: one direction of a UDP flow off port 1194 that began as OpenVPN may.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OvpnKey {
+    pub family: u8,
+    pub _pad0: [u8; 3],
+    pub sport: u16,
+    pub dport: u16,
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+}
+
+impl OvpnKey {
+    /// The other direction of the same flow.
+    pub fn reversed(&self) -> OvpnKey {
+        OvpnKey { sport: self.dport, dport: self.sport, src: self.dst, dst: self.src, ..*self }
+    }
 }
 
 #[repr(C)]
@@ -338,6 +366,7 @@ unsafe impl Plain for FlowVal {}
 unsafe impl Plain for FlowSlot {}
 unsafe impl Plain for EspKey {}
 unsafe impl Plain for EspVal {}
+unsafe impl Plain for OvpnKey {}
 unsafe impl Plain for SockInfo {}
 unsafe impl Plain for SockUser {}
 unsafe impl Plain for SenderKey {}
@@ -404,6 +433,7 @@ mod tests {
         assert_eq!(offset_of!(PktRec, cap_len), 36);
         assert_eq!(offset_of!(PktRec, direction), 40);
         assert_eq!(offset_of!(PktRec, hook), 41);
+        assert_eq!(offset_of!(PktRec, flags), 42);
         assert_eq!(offset_of!(PktRec, tid), 44);
     }
 
@@ -449,6 +479,12 @@ mod tests {
         assert_eq!(offset_of!(EspVal, last_ns), 56);
         assert_eq!(offset_of!(EspVal, reordered), 64);
         assert_eq!(offset_of!(EspVal, window), 72);
+
+        assert_eq!(size_of::<OvpnKey>(), 40);
+        assert_eq!(offset_of!(OvpnKey, sport), 4);
+        assert_eq!(offset_of!(OvpnKey, dport), 6);
+        assert_eq!(offset_of!(OvpnKey, src), 8);
+        assert_eq!(offset_of!(OvpnKey, dst), 24);
 
         assert_eq!(size_of::<SockInfo>(), 40);
         assert_eq!(offset_of!(SockInfo, creator_start_ns), 8);

@@ -87,6 +87,7 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_IFACE_SLOTS, (6, u32s, sz(size_of::<FlowSlot>()))),
         (MAP_SOCK_SLOTS, (6, u32s, sz(size_of::<FlowSlot>()))),
         (MAP_ESP_SAS, (1, sz(size_of::<EspKey>()), sz(size_of::<EspVal>()))),
+        (MAP_OVPN_FLOWS, (9, sz(size_of::<OvpnKey>()), u32s)),
         // The record and its data, rounded up to the record's 8-byte alignment.
         (MAP_SCRATCH, (6, u32s, (sz(size_of::<PktRec>()) + MAX_SNAPLEN).next_multiple_of(8))),
     ]
@@ -108,6 +109,7 @@ fn tracer_object_has_the_expected_maps() {
             "the loader reads FLOW_SLOTS of {name}"
         );
     }
+    assert_eq!(obj.maps.get(MAP_OVPN_FLOWS).expect("ovpn_flows").max_entries(), MAX_OVPN_FLOWS);
     // The globals the loader sets live in .rodata.
     assert!(obj.maps.keys().any(|k| k.starts_with(".rodata")), "no .rodata: {:?}", obj.maps.keys());
 }

@@ -166,6 +166,9 @@ pub struct LabConfig {
     /// Record the UE's veth and its tunnel interface (ipsec0, wg0, tun0) with tcpdump during the
     /// scenario.
     pub capture: bool,
+    /// The OpenVPN server's port (UDP or TCP): 1194 unless a test wants OpenVPN where it is
+    /// known by its first packets only, as on 443.
+    pub openvpn_port: u16,
 }
 
 impl LabConfig {
@@ -186,6 +189,7 @@ impl LabConfig {
             register: true,
             workdir: workdir.into(),
             capture: true,
+            openvpn_port: openvpn::PORT,
         }
     }
 

@@ -100,20 +100,20 @@ fn common(c: &mut Command, proto: &str, status: &Path) {
 }
 
 /// The server in the ePDG namespace, listening on the ePDG's veth address.
-pub fn server_command(ns: &str, pki: &Pki, tcp: bool, status: &Path) -> Command {
+pub fn server_command(ns: &str, pki: &Pki, tcp: bool, port: u16, status: &Path) -> Command {
     let mut c = netns::exec_in(ns, "openvpn");
     common(&mut c, if tcp { "tcp-server" } else { "udp" }, status);
-    c.args(["--local", EPDG_V4, "--port", &PORT.to_string()]);
+    c.args(["--local", EPDG_V4, "--port", &port.to_string()]);
     c.args(["--server", SERVER_NET, SERVER_MASK, "--topology", "subnet", "--dh", "none"]);
     c.arg("--ca").arg(&pki.ca_cert).arg("--cert").arg(&pki.server_cert).arg("--key").arg(&pki.server_key);
     c
 }
 
 /// The client in the UE namespace; it opens its tun0 once the server has pushed the address.
-pub fn client_command(ns: &str, pki: &Pki, tcp: bool, status: &Path) -> Command {
+pub fn client_command(ns: &str, pki: &Pki, tcp: bool, port: u16, status: &Path) -> Command {
     let mut c = netns::exec_in(ns, "openvpn");
     common(&mut c, if tcp { "tcp-client" } else { "udp" }, status);
-    c.args(["--client", "--nobind", "--remote", EPDG_V4, &PORT.to_string()]);
+    c.args(["--client", "--nobind", "--remote", EPDG_V4, &port.to_string()]);
     c.args(["--remote-cert-tls", "server", "--verify-x509-name", SERVER_CN, "name"]);
     c.arg("--ca").arg(&pki.ca_cert).arg("--cert").arg(&pki.client_cert).arg("--key").arg(&pki.client_key);
     c
@@ -300,13 +300,13 @@ ifconfig 198.19.3.2 255.255.255.0,peer-id 0,cipher AES-256-GCM,protocol-flags cc
     fn commands_are_tls_mode_without_tls_auth() {
         let pki = Pki::in_dir(Path::new("/w"));
         for tcp in [false, true] {
-            let s = server_command("e", &pki, tcp, Path::new("/w/s.status"));
+            let s = server_command("e", &pki, tcp, PORT, Path::new("/w/s.status"));
             let args: Vec<String> = s.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
             let text = args.join(" ");
             assert!(text.contains("--server 198.19.3.0 255.255.255.0") && text.contains("--dev tun0"), "{text}");
             assert!(!text.contains("tls-auth") && !text.contains("tls-crypt") && !text.contains("secret"), "{text}");
             assert_eq!(text.contains("tcp-server"), tcp);
-            let c = client_command("u", &pki, tcp, Path::new("/w/c.status"));
+            let c = client_command("u", &pki, tcp, PORT, Path::new("/w/c.status"));
             let text: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
             assert!(text.join(" ").contains("--remote 198.18.0.1 1194"));
         }

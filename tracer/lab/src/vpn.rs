@@ -262,12 +262,18 @@ impl Lab {
         let log = dir.join("server.log");
         let _ = std::fs::remove_file(&status);
         let ns = self.names.ns_epdg.clone();
-        let i = self.spawn_daemon("epdg", "openvpn", openvpn::server_command(&ns, &pki, tcp, &status), &log, None)?;
+        let i = self.spawn_daemon(
+            "epdg",
+            "openvpn",
+            openvpn::server_command(&ns, &pki, tcp, self.cfg.openvpn_port, &status),
+            &log,
+            None,
+        )?;
         progress(&format!(
             "OpenVPN server in {ns} started (pid {}), {} port {}",
             self.daemons[i].proc.pid(),
             if tcp { "TCP" } else { "UDP" },
-            openvpn::PORT
+            self.cfg.openvpn_port
         ));
         self.vpn.pki = Some(pki);
         self.await_openvpn(i, Duration::from_secs(10))?;
@@ -518,7 +524,7 @@ impl Lab {
                 w.wire = Some(wire::summarize_wireguard(&msgs));
             }
             if let Some(o) = ovpn_truth.as_mut() {
-                let pkts = wire::openvpn_packets(&outer_path, openvpn::PORT)
+                let pkts = wire::openvpn_packets(&outer_path, self.cfg.openvpn_port)
                     .map_err(|e| LabError::Peer { what: e, log: String::new() })?;
                 o.wire = Some(wire::summarize_openvpn(&pkts, netns::UE_V4, &o.transport));
             }
@@ -613,12 +619,18 @@ impl Lab {
         let log = dir.join("client.log");
         let _ = std::fs::remove_file(&status);
         let ns = self.names.ns_ue.clone();
-        let i = self.spawn_daemon("ue", "openvpn", openvpn::client_command(&ns, &pki, tcp, &status), &log, None)?;
+        let i = self.spawn_daemon(
+            "ue",
+            "openvpn",
+            openvpn::client_command(&ns, &pki, tcp, self.cfg.openvpn_port, &status),
+            &log,
+            None,
+        )?;
         progress(&format!(
             "OpenVPN client in {ns} started (pid {}), connecting to {}:{} over {}",
             self.daemons[i].proc.pid(),
             netns::EPDG_V4,
-            openvpn::PORT,
+            self.cfg.openvpn_port,
             if tcp { "TCP" } else { "UDP" }
         ));
         if self.cfg.capture {
@@ -666,7 +678,7 @@ impl Lab {
             openvpn::parse_client_log(&std::fs::read_to_string(dir.join("client.log")).unwrap_or_default());
         Ok(OpenVpnTruth {
             transport: if tcp { "tcp" } else { "udp" }.into(),
-            port: openvpn::PORT,
+            port: self.cfg.openvpn_port,
             client: client_status,
             server: server_status,
             client_log,

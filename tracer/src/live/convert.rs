@@ -8,7 +8,7 @@
 //! id when one comes back, kernel counters sent as deltas (the kernel keeps totals; this side
 //! remembers the last read), and every loss reported by cause.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use tuntrace_core::capture::linktype;
@@ -18,7 +18,7 @@ use tuntrace_core::event::{
     LossNotice, PacketEvent, ProcessInfo, SocketEvent, SocketOp, TunAttach, TunnelCounters,
 };
 use tuntrace_core::time::Timestamp;
-use tuntrace_probes::layout::{self as abi, c_str, EspKey, FlowKey};
+use tuntrace_probes::layout::{self as abi, c_str, EspKey, FlowKey, OvpnKey};
 
 use super::records::{ip, RecordRef};
 use super::{Counters, EspCount, FlowCount};
@@ -29,6 +29,9 @@ use crate::host::procs::{self, ProcClock};
 /// Processes remembered as announced; past this the memory is cleared and processes are
 /// announced again when they next appear (an announcement repeated is harmless).
 const MAX_ANNOUNCED: usize = 65_536;
+/// OpenVPN flows off port 1194 remembered as such; past this a new one is counted as the UDP
+/// flow it is (and said so in the loss notices), not as a tunnel.
+const MAX_OPENVPN_FLOWS: usize = 4_096;
 
 /// Turns what the kernel and the host say into events.
 pub struct Converter {
@@ -43,6 +46,14 @@ pub struct Converter {
     announced: HashMap<u32, Option<i64>>,
     last_flows: HashMap<(bool, FlowKey), (u64, u64)>,
     last_esp: HashMap<EspKey, EspCount>,
+    /// UDP flows off port 1194 whose first datagram read as an OpenVPN client's reset (one
+    /// direction each): the kernel's OpenVPN counts of these are passed on, those of other
+    /// candidates held back until their first datagram is read, and dropped if it was not one.
+    openvpn_flows: HashSet<OvpnKey>,
+    /// Candidates found not to be OpenVPN, for the kernel to be told ([`Converter::take_not_openvpn`]).
+    not_openvpn: Vec<OvpnKey>,
+    /// OpenVPN flows off port 1194 not remembered ([`MAX_OPENVPN_FLOWS`]).
+    pub openvpn_flows_refused: u64,
     /// Counts on interfaces no longer known (read after they vanished): reported as a loss.
     pub orphan_counts: u64,
 }
@@ -73,6 +84,9 @@ impl Converter {
             announced: HashMap::new(),
             last_flows: HashMap::new(),
             last_esp: HashMap::new(),
+            openvpn_flows: HashSet::new(),
+            not_openvpn: Vec::new(),
+            openvpn_flows_refused: 0,
             orphan_counts: 0,
         }
     }
@@ -210,6 +224,9 @@ impl Converter {
                 })));
             }
             RecordRef::Packet { rec, data } => {
+                if rec.flags & abi::PKT_OVPN_START != 0 {
+                    self.openvpn_start(data);
+                }
                 let Some(iface) = self.iface_id(rec.ifindex) else {
                     self.orphan_counts += 1;
                     return;
@@ -231,6 +248,30 @@ impl Converter {
                 });
             }
         }
+    }
+
+    /// The datagram that made a UDP flow an OpenVPN candidate in the kernel, read as replay
+    /// reads a flow's first datagram off port 1194: a client's hard reset or not.
+    fn openvpn_start(&mut self, data: &[u8]) {
+        let Some((key, reset)) = openvpn_start(data) else { return };
+        if reset {
+            if self.openvpn_flows.contains(&key) || self.openvpn_flows.contains(&key.reversed()) {
+                return;
+            }
+            if self.openvpn_flows.len() >= MAX_OPENVPN_FLOWS {
+                self.openvpn_flows_refused += 1;
+                self.not_openvpn.push(key);
+                return;
+            }
+            self.openvpn_flows.insert(key);
+        } else if !self.openvpn_flows.contains(&key) && !self.openvpn_flows.contains(&key.reversed()) {
+            self.not_openvpn.push(key);
+        }
+    }
+
+    /// The candidates found not to be OpenVPN since the last call.
+    pub fn take_not_openvpn(&mut self) -> Vec<OvpnKey> {
+        std::mem::take(&mut self.not_openvpn)
     }
 
     fn sock(&mut self, s: &abi::SockRec, out: &mut Batch) {
@@ -360,6 +401,7 @@ impl Converter {
         loss("kernel map procs full".into(), s.procs_full, false);
         loss("undecodable ring records".into(), bad_records, false);
         loss("samples of vanished interfaces".into(), self.orphan_counts, false);
+        loss("OpenVPN flows off port 1194 past the table's limit".into(), self.openvpn_flows_refused, false);
     }
 
     /// One flow count; `from_ip` when the kernel counted bytes from the IP header (cgroup_skb),
@@ -420,6 +462,14 @@ impl Converter {
     fn esp(&mut self, e: &EspCount, at: Timestamp, out: &mut Batch, last: &mut HashMap<EspKey, EspCount>) {
         let k = &e.key;
         let prev = last.remove(k);
+        if k.encap == abi::ESP_OVPN && !self.openvpn_counted(k) {
+            // Held back (its totals stay where they were) until the flow's first datagram is
+            // read; a flow that was not OpenVPN stays held back for good.
+            if let Some(p) = prev {
+                self.last_esp.insert(*k, p);
+            }
+            return;
+        }
         self.last_esp.insert(*k, *e);
         let (p, b, g, r, l) = match prev {
             Some(x) if e.packets >= x.packets => (
@@ -489,6 +539,50 @@ impl Converter {
             last: Some(self.at(e.last_ns)),
         })));
     }
+}
+
+impl Converter {
+    /// Are the kernel's OpenVPN counts of this entry an OpenVPN tunnel's? On port 1194 always
+    /// (as replay takes that port), elsewhere once the flow's first datagram read as a reset.
+    fn openvpn_counted(&self, k: &EspKey) -> bool {
+        if k.sport == OPENVPN_PORT || k.dport == OPENVPN_PORT {
+            return true;
+        }
+        let key = OvpnKey { family: k.family, _pad0: [0; 3], sport: k.sport, dport: k.dport, src: k.src, dst: k.dst };
+        self.openvpn_flows.contains(&key) || self.openvpn_flows.contains(&key.reversed())
+    }
+}
+
+/// OpenVPN's own UDP port, where the kernel counts without asking.
+const OPENVPN_PORT: u16 = 1194;
+
+/// A sampled datagram's flow (as it went) and whether its payload is an OpenVPN client's first
+/// packet. `None` when the sample is not a UDP datagram (cut before its header, or damaged).
+fn openvpn_start(data: &[u8]) -> Option<(OvpnKey, bool)> {
+    let ip = match data.first()? >> 4 {
+        4 => tuntrace_core::decode::ip::parse_v4(data).ok()?,
+        6 => tuntrace_core::decode::ip::parse_v6(data).ok()?,
+        _ => return None,
+    };
+    if ip.proto != 17 || ip.frag.is_some_and(|f| f.offset != 0) {
+        return None;
+    }
+    let (sport, dport, payload) = tuntrace_core::decode::ip::udp(ip.payload).ok()?;
+    let mut key = OvpnKey { sport, dport, ..Default::default() };
+    match (ip.src, ip.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            key.family = 4;
+            key.src[..4].copy_from_slice(&s.octets());
+            key.dst[..4].copy_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            key.family = 6;
+            key.src = s.octets();
+            key.dst = d.octets();
+        }
+        _ => return None,
+    }
+    Some((key, tuntrace_core::decode::openvpn::looks_like_client_reset(payload)))
 }
 
 #[cfg(test)]
@@ -665,7 +759,8 @@ mod tests {
             cap_len: 4,
             direction: abi::DIR_IN,
             hook: abi::HOOK_TC,
-            _pad0: [0; 2],
+            flags: 0,
+            _pad0: 0,
             tid: 0,
         };
         c.record(&RecordRef::Packet { rec, data: &[1, 2, 3, 4] }, &mut b);
@@ -674,5 +769,112 @@ mod tests {
         c.link(&link(99, "tun0"), false, None, &mut b);
         c.record(&RecordRef::Packet { rec, data: &[1, 2, 3, 4] }, &mut b);
         assert_eq!(events(&b)[1], "pkt 0 None true");
+    }
+
+    /// An IPv4/UDP datagram 198.18.0.2:40000 -> 198.18.0.1:`dport` around `payload`.
+    fn udp4(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let total = (28 + payload.len()) as u16;
+        let mut b = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1];
+        b[2..4].copy_from_slice(&total.to_be_bytes());
+        b.extend_from_slice(&40000u16.to_be_bytes());
+        b.extend_from_slice(&dport.to_be_bytes());
+        b.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(payload);
+        b
+    }
+
+    /// OpenVPN off port 1194: the kernel counts a candidate flow from its first datagram on;
+    /// its counts pass once that datagram reads as a client's reset, and a candidate whose
+    /// first datagram does not is held back for good and named for the kernel.
+    #[test]
+    fn openvpn_off_its_port_counts_once_its_reset_reads_as_one() {
+        let mut c = conv();
+        let mut b = Batch::new();
+        c.link(&link(3, "veth0"), true, None, &mut b);
+        // P_CONTROL_HARD_RESET_CLIENT_V2, key ID 0, session ID, no acks, packet ID 0 (no HMAC).
+        let mut reset = vec![0x38, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0];
+        reset.extend_from_slice(&[0x0f, 0x00, 0x02]);
+        // The same first byte on a QUIC-like datagram of random bytes.
+        let quic = [0x38u8, 0x9a, 0x11, 0xe3, 0x7c, 0x42, 0x05, 0xd9, 0x61, 0xf0, 0x2b, 0x88, 0x13, 0x57, 0xa4, 0xce];
+        let rec = |len: usize| PktRec {
+            hdr: Hdr { rec_type: abi::REC_PKT, len: 52, cpu: 0, ts: 1 },
+            cookie: 0,
+            ifindex: 3,
+            tgid: 0,
+            orig_len: len as u32,
+            cap_len: len as u32,
+            direction: abi::DIR_OUT,
+            hook: abi::HOOK_TC,
+            flags: abi::PKT_OVPN_START,
+            _pad0: 0,
+            tid: 0,
+        };
+        let vpn = udp4(443, &reset);
+        let other = udp4(8443, &quic);
+        c.record(&RecordRef::Packet { rec: rec(vpn.len()), data: &vpn }, &mut b);
+        c.record(&RecordRef::Packet { rec: rec(other.len()), data: &other }, &mut b);
+        let not = c.take_not_openvpn();
+        assert_eq!(not.len(), 1);
+        assert_eq!((not[0].sport, not[0].dport, not[0].family), (40000, 8443, 4));
+        assert_eq!(&not[0].src[..4], &[198, 18, 0, 2]);
+        assert!(c.take_not_openvpn().is_empty(), "said once");
+
+        let esp = |sport: u16, dport: u16, msg: u8, n: u64| EspCount {
+            key: EspKey {
+                ifindex: 3,
+                spi: 0,
+                direction: abi::DIR_IN,
+                encap: abi::ESP_OVPN,
+                family: 4,
+                msg,
+                sport,
+                dport,
+                src: [198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                dst: [198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            },
+            packets: n,
+            bytes: n * 60,
+            first_seq: 0,
+            last_seq: 0,
+            gaps: 0,
+            repeats: 0,
+            reordered: 0,
+            first_ns: 1,
+            last_ns: 2,
+        };
+        // The server's answers (the other direction of the flow), and the candidate's.
+        let counters = Counters {
+            esp: vec![esp(443, 40000, 0x40, 2), esp(8443, 40000, 0x20, 5), esp(5000, 40000, 0x40, 1)],
+            ..Default::default()
+        };
+        b.clear();
+        c.counters(&counters, &[0], 0, Timestamp(10), &mut b);
+        let tunnels: Vec<(u16, u64)> = b
+            .iter()
+            .filter_map(|e| match e {
+                Event::Tunnel(t) => Some((t.sport, t.packets)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tunnels, [(443, 2)], "only the flow whose reset read as one");
+        // A flow not decided yet (its sample still on its way) is held with its totals: once
+        // it reads as a reset, everything counted so far passes, once.
+        let late = udp4(5000, &reset);
+        let mut r = rec(late.len());
+        r.direction = abi::DIR_IN;
+        c.record(&RecordRef::Packet { rec: r, data: &late }, &mut b);
+        let counters =
+            Counters { esp: vec![esp(443, 40000, 0x40, 3), esp(5000, 40000, 0x40, 4)], ..Default::default() };
+        b.clear();
+        c.counters(&counters, &[0], 0, Timestamp(11), &mut b);
+        let tunnels: Vec<(u16, u64)> = b
+            .iter()
+            .filter_map(|e| match e {
+                Event::Tunnel(t) => Some((t.sport, t.packets)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(tunnels, [(443, 1), (5000, 4)]);
     }
 }

@@ -19,8 +19,8 @@ use aya::programs::{
 };
 use aya::{Ebpf, EbpfLoader};
 use tuntrace_probes::layout::{
-    self as abi, as_bytes, from_bytes, EspKey, EspVal, FlowKey, FlowSlot, FlowVal, IfaceCfg, SenderKey, SenderVal,
-    SockInfo,
+    self as abi, as_bytes, from_bytes, EspKey, EspVal, FlowKey, FlowSlot, FlowVal, IfaceCfg, OvpnKey, SenderKey,
+    SenderVal, SockInfo,
 };
 
 use super::records::{BadRecord, Record, RecordRef};
@@ -37,6 +37,7 @@ const SOCK_INFO: usize = std::mem::size_of::<SockInfo>();
 const IFACE_CFG: usize = std::mem::size_of::<IfaceCfg>();
 const SENDER_KEY: usize = std::mem::size_of::<SenderKey>();
 const SENDER_VAL: usize = std::mem::size_of::<SenderVal>();
+const OVPN_KEY: usize = std::mem::size_of::<OvpnKey>();
 const BPF_NOEXIST: u64 = 1;
 /// How long a sample whose candidate sender is not confirmed yet is held back: the
 /// sock_send_length that confirms it runs microseconds after tc, so one that is still
@@ -433,6 +434,19 @@ impl Probes {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             Err(e) => Err(LiveError::map(abi::MAP_TRACED, e)),
         }
+    }
+
+    /// A UDP flow the kernel took for OpenVPN on the strength of its first datagram turned out
+    /// not to be (userspace read that datagram): both directions are marked so, and the kernel
+    /// stops counting it as OpenVPN.
+    pub fn not_openvpn(&mut self, key: &OvpnKey) -> Result<(), LiveError> {
+        let mut flows: HashMap<_, [u8; OVPN_KEY], u32> = self.map_mut(abi::MAP_OVPN_FLOWS)?;
+        for k in [*key, key.reversed()] {
+            let mut b = [0u8; OVPN_KEY];
+            b.copy_from_slice(as_bytes(&k));
+            flows.insert(b, abi::OVPN_NOT, 0).map_err(|e| LiveError::map(abi::MAP_OVPN_FLOWS, e))?;
+        }
+        Ok(())
     }
 
     /// Appends the records waiting in the ring buffer to `out`, in ring order; returns how many.

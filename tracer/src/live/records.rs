@@ -123,7 +123,8 @@ mod tests {
             cap_len,
             direction: layout::DIR_OUT,
             hook: layout::HOOK_TC,
-            _pad0: [0; 2],
+            flags: 0,
+            _pad0: 0,
             tid: 0,
         };
         let mut b = as_bytes(&rec).to_vec();

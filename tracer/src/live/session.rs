@@ -399,6 +399,11 @@ impl Session<'_> {
             self.probes.drain(f);
         }
         self.samples += samples;
+        for k in self.conv.take_not_openvpn() {
+            if let Err(e) = self.probes.not_openvpn(&k) {
+                tracing::warn!("{e}");
+            }
+        }
     }
 
     fn read_counters(&mut self, clock: &BootToWall) {
