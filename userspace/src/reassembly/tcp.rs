@@ -118,6 +118,10 @@ pub struct StreamBuf {
     /// Sequence number just past the last segment set aside for being far ahead: a second one
     /// starting there shows the stream really moved on.
     far_ahead: Option<u32>,
+    /// The furthest acknowledgement the other direction's segments carried: bytes of this
+    /// direction before it reached the peer, so a hole before it was lost by the capture and
+    /// will not be filled.
+    peer_acked: Option<u32>,
 }
 
 impl StreamBuf {
@@ -137,7 +141,22 @@ impl StreamBuf {
             garbage_bytes: 0,
             gaps: 0,
             far_ahead: None,
+            peer_acked: None,
         }
+    }
+
+    /// The other direction acknowledged this one up to `ack`.
+    fn acked(&mut self, ack: u32) {
+        match self.peer_acked {
+            Some(a) if (ack.wrapping_sub(a) as i32) <= 0 => {}
+            _ => self.peer_acked = Some(ack),
+        }
+    }
+
+    /// Was every byte before `seq` acknowledged by the peer, past where this stream stands?
+    /// Then the hole up to `seq` is bytes the capture lost (the peer has them).
+    fn hole_acked(&self, seq: u32) -> bool {
+        self.peer_acked.is_some_and(|a| (a.wrapping_sub(self.next_seq) as i32) > 0 && (seq.wrapping_sub(a) as i32) <= 0)
     }
 
     /// Bytes waiting for the framer.
@@ -264,7 +283,7 @@ impl StreamBuf {
             // stream waiting where no later segment comes, and every later byte would look
             // retransmitted; so the jump is made only when a second segment continues the first.
             let end = seq.wrapping_add(data.len() as u32);
-            if self.far_ahead != Some(seq) {
+            if self.far_ahead != Some(seq) && !self.hole_acked(seq) {
                 self.far_ahead = Some(end);
                 stats.overflow_bytes += data.len() as u64;
                 return;
@@ -282,7 +301,12 @@ impl StreamBuf {
             self.apply_in_order(seq, data, room, limits, stats);
             return;
         }
-        if self.ooo.len() < limits.max_ooo_segments
+        // A hole the peer acknowledged (its segments say it has those bytes) is bytes the
+        // capture lost: waiting would only hold this segment and the ones after it back (a
+        // lost INVITE segment would keep its ACK and BYE from the tracker), so it is skipped
+        // at once, as a hole that does not fit below.
+        if !self.hole_acked(seq)
+            && self.ooo.len() < limits.max_ooo_segments
             && self.ooo_bytes + data.len() <= limits.max_ooo_bytes.min(room)
             && ahead < limits.max_stream_bytes
         {
@@ -449,6 +473,11 @@ impl Streams {
             self.map.insert(key, StreamBuf::new(data_seq, None, now));
         }
 
+        if seg.flags & crate::decode::ip::tcp_flags::ACK != 0 {
+            if let Some(r) = self.map.get_mut(&key.reverse()) {
+                r.acked(seg.ack);
+            }
+        }
         let limits = self.limits;
         let s = self.map.get_mut(&key)?;
         // Re-count this stream: the framer may have drained it since the last push.
@@ -675,6 +704,40 @@ mod tests {
         assert!(drain(s).is_empty());
         assert_eq!(drain(st.push(T, key(), &seg(far + 10, ACK, b"1:r")).unwrap()), ["1:r"]);
         assert_eq!(st.stats.gaps, 1);
+    }
+
+    /// A segment the capture lost, which the peer acknowledged: the stream goes on at once
+    /// from the next segment (a lost INVITE does not hold its ACK and BYE back), while a hole
+    /// not acknowledged yet waits for the segment that fills it (reordering).
+    #[test]
+    fn a_hole_the_peer_acknowledged_is_skipped_at_once() {
+        let mut st = Streams::default();
+        let back = key().reverse();
+        let answer =
+            |ack: u32| TcpSeg { sport: 5060, dport: 58882, seq: 501, ack, flags: ACK, window: 65535, payload: b"" };
+        st.push(T, key(), &seg(0, SYN, b""));
+        st.push(
+            T,
+            back,
+            &TcpSeg { sport: 5060, dport: 58882, seq: 500, ack: 1, flags: SYN | ACK, window: 65535, payload: b"" },
+        );
+        assert_eq!(drain(st.push(T, key(), &seg(1, ACK, b"3:abc")).unwrap()), ["3:abc"]);
+        // Bytes 6..12 ("4:lost") reordered: held until they come.
+        assert!(drain(st.push(T, key(), &seg(12, ACK, b"2:ok")).unwrap()).is_empty());
+        assert_eq!(drain(st.push(T, key(), &seg(6, ACK, b"4:lost")).unwrap()), ["4:lost", "2:ok"]);
+        assert_eq!(st.stats.gaps, 0);
+        // Bytes 16..22 never captured; the peer acknowledges them (empty ACKs need no framing).
+        st.push(T, back, &answer(22));
+        let s = st.push(T, key(), &seg(22, ACK, b"3:bye")).unwrap();
+        assert_eq!(drain(s), ["3:bye"]);
+        assert_eq!(st.stats.gaps, 1);
+        // Far ahead, acknowledged: no second segment needed to follow it.
+        st.push(T, back, &answer(1_000_000));
+        assert_eq!(drain(st.push(T, key(), &seg(1_000_000, ACK, b"1:z")).unwrap()), ["1:z"]);
+        // An old acknowledgement (before where the stream stands) changes nothing.
+        st.push(T, back, &answer(27));
+        assert!(drain(st.push(T, key(), &seg(1_000_010, ACK, b"1:y")).unwrap()).is_empty());
+        assert_eq!(st.stats.gaps, 2);
     }
 
     #[test]
