@@ -507,6 +507,52 @@ fn loopback_packets_count_once() {
     assert_eq!(listed, 20, "each message once");
 }
 
+/// IPv6 with an extension header before UDP (destination options here; MLD's hop-by-hop
+/// router alert is the common one): the kernel walks it as replay does, so the flow keeps its
+/// protocol and ports, its owner, and its SIP is sampled and read.
+#[test]
+fn ipv6_extension_headers_are_walked_live() {
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("x");
+    let sink = udp_in(&net.a, "[::1]:5060");
+    let t = Tracer::start(&net.a, &["-i", "lo"]);
+    let s = udp_in(&net.a, "[::1]:0");
+    // Destination options: next header and length (the kernel fills the first), PadN of 4.
+    let opts: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0];
+    // SAFETY: setsockopt(2) on a socket we own, with a buffer of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_DSTOPTS,
+            opts.as_ptr().cast(),
+            opts.len() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "IPV6_DSTOPTS: {}", std::io::Error::last_os_error());
+    for _ in 0..20 {
+        s.send_to(OPTIONS, "[::1]:5060").unwrap();
+    }
+    let mut got = 0;
+    let mut buf = [0u8; 2048];
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    while got < 20 && sink.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 20, "the sink read every datagram");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = t.stop();
+    let flows: Vec<_> = r.flows.iter().filter(|f| f.dst == "::1" || f.src == "::1").collect();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    let f = flows[0];
+    assert_eq!((f.proto.to_string().as_str(), f.dport, f.packets), ("udp", Some(5060), 20), "{f:?}");
+    assert_eq!(f.pid, Some(std::process::id()), "{f:?}");
+    let calls: Vec<_> = r.sip.dialogs.iter().filter(|d| d.call_id == "k@x").collect();
+    assert_eq!(calls.len(), 1, "the SIP behind the header is read");
+}
+
 /// A session that runs for days must not fill the kernel's maps with flows that ended: entries
 /// idle for a while (TUNTRACE_KERNEL_IDLE_SECS here, 2 minutes by default) leave their maps with
 /// their final counts, and a flow that comes back starts a new entry. 600 flows (more than the

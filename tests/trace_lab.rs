@@ -87,7 +87,13 @@ fn check(report: &Report, truth: &GroundTruth, started: &[(String, u32)], before
         assert_eq!(e.pid, Some(charon), "ESP SA {}", e.spi);
     }
     let outer = &truth.scenario.outer_iface;
-    for f in report.flows.iter().filter(|f| f.iface.as_deref() == Some(outer)) {
+    // Over IPv6 the kernel itself speaks on the link (MLD reports, neighbour discovery): no
+    // process owns those packets, and they are what may stay unattributed.
+    let kernel_own =
+        |f: &&Flow| f.pid.is_none() && f.dst.contains(':') && !matches!(f.proto.to_string().as_str(), "udp" | "tcp");
+    let kernels: u64 =
+        report.flows.iter().filter(|f| f.iface.as_deref() == Some(outer)).filter(kernel_own).map(|f| f.packets).sum();
+    for f in report.flows.iter().filter(|f| f.iface.as_deref() == Some(outer)).filter(|f| !kernel_own(f)) {
         assert_eq!(f.pid, Some(charon), "outer flow {f:?}");
         assert!(matches!(f.sport, Some(500 | 4500)) && matches!(f.dport, Some(500 | 4500)), "{f:?}");
     }
@@ -107,7 +113,7 @@ fn check(report: &Report, truth: &GroundTruth, started: &[(String, u32)], before
     {
         assert!(d.0.is_some_and(|p| sipp.contains(&p)), "SIP call {} owned by {:?}, SIPp is {sipp:?}", d.1, d.0);
     }
-    assert_eq!(report.stats.unattributed_packets, 0, "every lab packet belongs to a process");
+    assert_eq!(report.stats.unattributed_packets, kernels, "every lab packet belongs to a process, the kernel's aside");
     assert_eq!(report.stats.dropped_events, 0);
     // tcpdump's captures of the same interfaces: flow for flow, the same packet counts.
     let caps: Vec<PathBuf> = [&truth.captures.outer, &truth.captures.inner].into_iter().flatten().cloned().collect();
@@ -123,8 +129,14 @@ fn check(report: &Report, truth: &GroundTruth, started: &[(String, u32)], before
             f.iface = names.first().cloned().flatten();
         }
     }
-    let live = flow_counts(report, &[outer, "ipsec0"]);
-    let want = flow_counts_by_file(&caps, outer);
+    // The kernel's own ICMPv6 (MLD reports, neighbour discovery) comes and goes with the link,
+    // before or after tcpdump runs, and MLD's hop-by-hop header is walked by replay, not in the
+    // kernel: compared are the UDP and TCP flows, the processes' (the lab has no other).
+    let processes = |m: BTreeMap<(String, String, String), u64>| {
+        m.into_iter().filter(|((_, _, proto), _)| proto == "udp" || proto == "tcp").collect()
+    };
+    let live: BTreeMap<_, _> = processes(flow_counts(report, &[outer, "ipsec0"]));
+    let want: BTreeMap<_, _> = processes(flow_counts_by_file(&caps, outer));
     assert_eq!(live, want, "per-flow packet counts: live vs tcpdump");
 }
 
@@ -155,6 +167,43 @@ fn trace_sees_the_tunnel_created_and_used() {
         eprintln!("{}", tuntrace_core::report::text::render(&report));
     }
     check(&report, &truth, &started, true);
+}
+
+/// The same acceptance on the lab's other shapes: IKEv2 with EAP over IPv6 (outer flows, SPIs
+/// and SIP over an IPv6 carrier), and SIP over TCP inside the tunnel (the framer fed from
+/// samples, TCP flows counted and owned).
+#[test]
+fn trace_holds_on_the_lab_variants() {
+    if !root_or_skip() {
+        return;
+    }
+    for (prefix, ipv6, eap, tcp) in [("ttr6-", true, true, false), ("ttrt-", false, false, true)] {
+        let mut cfg = LabConfig::new(prefix, workdir(prefix));
+        cfg.calls = 1;
+        cfg.ipv6_outer = ipv6;
+        if eap {
+            cfg.auth = tuntrace_lab::Auth::Eap;
+        }
+        if tcp {
+            cfg.sip_transport = tuntrace_lab::SipTransport::Tcp;
+        }
+        let Traced { report, stderr, truth, started } = traced_cycle(&cfg, &[]);
+        eprintln!("{}", stderr.join("\n"));
+        if std::env::var_os("TUNTRACE_SHOW").is_some() {
+            eprintln!("{}", tuntrace_core::report::text::render(&report));
+            eprintln!("{:?}", truth.captures);
+        }
+        check(&report, &truth, &started, true);
+        if ipv6 {
+            let outer = &truth.scenario.outer_iface;
+            let flows: Vec<&Flow> = report.flows.iter().filter(|f| f.iface.as_deref() == Some(outer)).collect();
+            assert!(!flows.is_empty() && flows.iter().all(|f| f.src.contains(':')), "IPv6 outer flows: {flows:?}");
+        }
+        if tcp {
+            let sip = report.flows.iter().filter(|f| f.proto.to_string() == "tcp" && f.dport == Some(5060));
+            assert!(sip.count() > 0, "SIP over TCP flows on ipsec0");
+        }
+    }
 }
 
 /// ESP SAs as (SPI, packets), of a report.

@@ -40,6 +40,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_IPIP 4
 #define IPPROTO_IPV6 41
 #define IPPROTO_FRAGMENT 44
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_DSTOPTS 60
+/* IPv6 extension headers walked before the upper layer, as replay walks them. */
+#define TT_MAX_V6_EXT 8
 #define TUNSETIFF 0x400454ca
 #define EEXIST 17
 /* tcx verdict that hands the packet to the next program unchanged: we only observe. */
@@ -874,6 +879,13 @@ struct pkt {
 
 /* The IP header at `off` and the ports behind it, through bpf_skb_load_bytes: for headers that
  * are not all in the skb's linear part (see parse_ip). Returns 0 for IPv4/IPv6. */
+/* Hop-by-hop options, routing, destination options: an IPv6 extension header with its length
+ * in its second byte (8-byte units, the first 8 not counted). */
+static __always_inline int v6_ext(__u8 nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS;
+}
+
 static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt *p)
 {
 	__u8 vb;
@@ -902,6 +914,16 @@ static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt
 		__builtin_memcpy(p->k.dst, &ip6.daddr, 16);
 		p->l4_off = off + sizeof(ip6);
 		p->has_ports = 1;
+		/* MLD's router alert, a routing header, destination options: walked to the upper
+		 * layer (a chain longer than replay reads stays under its last header's number). */
+		for (int i = 0; i < TT_MAX_V6_EXT && v6_ext(p->k.protocol); i++) {
+			__u8 eh[2];
+
+			if (bpf_skb_load_bytes(skb, p->l4_off, eh, sizeof(eh)))
+				return -1;
+			p->k.protocol = eh[0];
+			p->l4_off += ((__u32)eh[1] + 1) * 8;
+		}
 		if (p->k.protocol == IPPROTO_FRAGMENT) {
 			__u8 fh[4];
 
@@ -959,7 +981,7 @@ static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, struct pkt
 	} else if ((ip[0] >> 4) == 6) {
 		struct ipv6hdr *h = (void *)ip;
 
-		if ((void *)(h + 1) > end || h->nexthdr == IPPROTO_FRAGMENT)
+		if ((void *)(h + 1) > end || h->nexthdr == IPPROTO_FRAGMENT || v6_ext(h->nexthdr))
 			return parse_ip_copy(skb, off, p);
 		p->k.family = 6;
 		p->k.protocol = h->nexthdr;
@@ -1447,8 +1469,17 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		/* Bytes 12..13 of the TCP header: the data offset. */
 		load_head(skb, p.l4_off + 8, skb->len > p.l4_off + 8 ? skb->len - p.l4_off - 8 : 0, th);
 		payload = p.l4_off + (th[4] >> 4) * 4;
-		if (skb->len <= payload)
-			return TCX_NEXT; /* no payload: nothing a decoder wants */
+		if (skb->len <= payload) {
+			/* No payload: nothing a decoder reads, but SIP's SYN, FIN and RST (byte 13) say
+			 * where a connection starts and ends: a new one on the same ports (SIPp's next
+			 * run) starts its sequence numbers afresh, and the stream must know. */
+			if (!(th[5] & 0x07) || (p.k.sport != PORT_SIP && p.k.dport != PORT_SIP))
+				return TCX_NEXT;
+			if (dir == TT_DIR_IN)
+				p.k.cookie = ingress_cookie(skb, &p);
+			sample(skb, off, &p.k, 0);
+			return TCX_NEXT;
+		}
 	}
 	__u32 plen = skb->len > payload ? skb->len - payload : 0;
 	__u16 sport = p.k.sport, dport = p.k.dport;
