@@ -209,6 +209,13 @@ struct {
 	__type(value, __u32);
 } ovpn_flows SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tt_ovpn_ports);
+} ovpn_ports SEC(".maps");
+
 /* A PKT record is built here: too large for the 512-byte stack. */
 struct pkt_scratch {
 	struct tt_pkt_rec rec;
@@ -1379,8 +1386,25 @@ static __always_inline int ovpn_count(const struct pkt *p, __u32 ifindex, __u8 d
  * (opcode 1, 7 or 10, key ID 0, long enough for the session ID, acknowledgements and packet ID),
  * both directions at once, and counted until userspace, which reads that datagram's sample as
  * replay reads one, says it was not (TT_OVPN_NOT). 2 for the datagram that made it a candidate. */
+static __always_inline int ovpn_port(const struct tt_ovpn_ports *m, __u16 port)
+{
+	return (m->bits[port >> 6] >> (port & 63)) & 1;
+}
+
 static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u32 plen)
 {
+	__u32 zero = 0;
+	struct tt_ovpn_ports *ports = bpf_map_lookup_elem(&ovpn_ports, &zero);
+
+	if (!ports)
+		return 0;
+	/* Opcode 1, 7 or 10 (a client's hard reset), key ID 0, room for the session ID, the
+	 * acknowledgement count and the packet ID. */
+	int reset = (head[0] == 0x08 || head[0] == 0x38 || head[0] == 0x50) && plen >= 14;
+
+	if (!reset && !ovpn_port(ports, p->k.sport) && !ovpn_port(ports, p->k.dport))
+		return 0;
+
 	struct tt_ovpn_key k;
 
 	__builtin_memset(&k, 0, sizeof(k));
@@ -1394,7 +1418,7 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
 
 	if (v)
 		return *v == TT_OVPN_CANDIDATE;
-	if ((head[0] != 0x08 && head[0] != 0x38 && head[0] != 0x50) || plen < 14)
+	if (!reset)
 		return 0;
 
 	__u32 cand = TT_OVPN_CANDIDATE;
@@ -1405,6 +1429,8 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
 	__builtin_memcpy(k.src, p->k.dst, 16);
 	__builtin_memcpy(k.dst, p->k.src, 16);
 	bpf_map_update_elem(&ovpn_flows, &k, &cand, BPF_NOEXIST);
+	__sync_fetch_and_or(&ports->bits[p->k.sport >> 6], 1ULL << (p->k.sport & 63));
+	__sync_fetch_and_or(&ports->bits[p->k.dport >> 6], 1ULL << (p->k.dport & 63));
 	return 2;
 }
 

@@ -301,6 +301,13 @@ struct tt_ovpn_key {
 	__u8 dst[16];
 };
 
+/* `ovpn_ports` (one element): a bit per UDP port that an OpenVPN candidate used, set by the
+ * kernel. Only datagrams to or from a marked port are looked up in `ovpn_flows`, so other UDP
+ * pays one bit test (a datagram whose first byte may start a reset is looked up anyway). */
+struct tt_ovpn_ports {
+	__u64 bits[1024];
+};
+
 #define TT_OVPN_CANDIDATE 1
 #define TT_OVPN_NOT 2
 #define TT_MAX_OVPN_FLOWS 16384

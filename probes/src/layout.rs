@@ -93,6 +93,9 @@ pub const MAP_SOCK_SLOTS: &str = "sock_slots";
 pub const MAP_ESP_SAS: &str = "esp_sas";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_OVPN_FLOWS: &str = "ovpn_flows";
+pub const MAP_OVPN_PORTS: &str = "ovpn_ports";
+/// `ovpn_ports`' one value: a bit per UDP port.
+pub const OVPN_PORTS_BYTES: u32 = 8192;
 
 /// `.rodata` globals the loader sets before load.
 pub const GLOBAL_NETNS_COOKIE: &str = "tt_netns_cookie";
