@@ -663,11 +663,6 @@ fn raw_send(fd: &std::os::fd::OwnedFd, data: &[u8]) {
     assert_eq!(n, data.len() as isize, "{}", std::io::Error::last_os_error());
 }
 
-/// GTP-U, VXLAN, Geneve, GRE and IP in IP traced live: the kernel counts their packets per
-/// TEID, VNI, GRE key or PPTP call ID (IP in IP per host pair), and the report's `tunnels` section holds each as replay of
-/// tcpdump's capture of the same interface does (ends, identifiers, packets, bytes, PPTP's
-/// variant), with the sending process; what they carry is not read live, nor GRE's sequence
-/// numbers (docs/limitations.md).
 /// OpenVPN off port 1194 is told by its first datagram, live as in replay: a flow that begins
 /// with a client's reset is counted as OpenVPN from that datagram on, one whose first datagram
 /// only has a reset's first byte (1 in 256 of random ones) stays a plain UDP flow, though the
@@ -742,6 +737,11 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// GTP-U, VXLAN, Geneve, GRE and IP in IP traced live: the kernel counts their packets per
+/// TEID, VNI, GRE key or PPTP call ID (IP in IP per host pair), and the report's `tunnels` section holds each as replay of
+/// tcpdump's capture of the same interface does (ends, identifiers, packets, bytes, PPTP's
+/// variant), with the sending process; what they carry is not read live, nor GRE's sequence
+/// numbers (docs/limitations.md).
 #[test]
 fn tunnels_are_counted_by_identifier_live() {
     if !root_or_skip() {

@@ -784,6 +784,16 @@ mod tests {
         b
     }
 
+    /// (source port, packets) of each tunnel count in a batch.
+    fn tunnel_counts(b: &Batch) -> Vec<(u16, u64)> {
+        b.iter()
+            .filter_map(|e| match e {
+                Event::Tunnel(t) => Some((t.sport, t.packets)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// OpenVPN off port 1194: the kernel counts a candidate flow from its first datagram on;
     /// its counts pass once that datagram reads as a client's reset, and a candidate whose
     /// first datagram does not is held back for good and named for the kernel.
@@ -850,13 +860,7 @@ mod tests {
         };
         b.clear();
         c.counters(&counters, &[0], 0, Timestamp(10), &mut b);
-        let tunnels: Vec<(u16, u64)> = b
-            .iter()
-            .filter_map(|e| match e {
-                Event::Tunnel(t) => Some((t.sport, t.packets)),
-                _ => None,
-            })
-            .collect();
+        let tunnels = tunnel_counts(&b);
         assert_eq!(tunnels, [(443, 2)], "only the flow whose reset read as one");
         // A flow not decided yet (its sample still on its way) is held with its totals: once
         // it reads as a reset, everything counted so far passes, once.
@@ -868,13 +872,7 @@ mod tests {
             Counters { esp: vec![esp(443, 40000, 0x40, 3), esp(5000, 40000, 0x40, 4)], ..Default::default() };
         b.clear();
         c.counters(&counters, &[0], 0, Timestamp(11), &mut b);
-        let tunnels: Vec<(u16, u64)> = b
-            .iter()
-            .filter_map(|e| match e {
-                Event::Tunnel(t) => Some((t.sport, t.packets)),
-                _ => None,
-            })
-            .collect();
+        let tunnels = tunnel_counts(&b);
         assert_eq!(tunnels, [(443, 1), (5000, 4)]);
     }
 }
