@@ -884,8 +884,6 @@ struct pkt {
 	__u8 has_ports; /* a first (or only) fragment of TCP/UDP */
 };
 
-/* The IP header at `off` and the ports behind it, through bpf_skb_load_bytes: for headers that
- * are not all in the skb's linear part (see parse_ip). Returns 0 for IPv4/IPv6. */
 /* Hop-by-hop options, routing, destination options: an IPv6 extension header with its length
  * in its second byte (8-byte units, the first 8 not counted). */
 static __always_inline int v6_ext(__u8 nh)
@@ -893,6 +891,8 @@ static __always_inline int v6_ext(__u8 nh)
 	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS;
 }
 
+/* The IP header at `off` and the ports behind it, through bpf_skb_load_bytes: for headers that
+ * are not all in the skb's linear part (see parse_ip). Returns 0 for IPv4/IPv6. */
 static __noinline int parse_ip_copy(struct __sk_buff *skb, __u32 off, struct pkt *p)
 {
 	__u8 vb;
@@ -1381,16 +1381,16 @@ static __always_inline int ovpn_count(const struct pkt *p, __u32 ifindex, __u8 d
 	return op != 6 && op != 9;
 }
 
-/* Is this UDP datagram (an OpenVPN opcode in its first byte) one of a flow off port 1194 that
- * began as OpenVPN does? A flow is taken on the first datagram that may be a client's hard reset
- * (opcode 1, 7 or 10, key ID 0, long enough for the session ID, acknowledgements and packet ID),
- * both directions at once, and counted until userspace, which reads that datagram's sample as
- * replay reads one, says it was not (TT_OVPN_NOT). 2 for the datagram that made it a candidate. */
 static __always_inline int ovpn_port(const struct tt_ovpn_ports *m, __u16 port)
 {
 	return (m->bits[port >> 6] >> (port & 63)) & 1;
 }
 
+/* Is this UDP datagram (an OpenVPN opcode in its first byte) one of a flow off port 1194 that
+ * began as OpenVPN does? A flow is taken on the first datagram that may be a client's hard reset
+ * (opcode 1, 7 or 10, key ID 0, long enough for the session ID, acknowledgements and packet ID),
+ * both directions at once, and counted until userspace, which reads that datagram's sample as
+ * replay reads one, says it was not (TT_OVPN_NOT). 2 for the datagram that made it a candidate. */
 static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u32 plen)
 {
 	__u32 zero = 0;
@@ -1566,8 +1566,8 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		 * tshark tell it): type 1-4 and three zero bytes. Transport data is counted per
 		 * receiver index; handshake messages are counted and sampled (userspace pairs
 		 * their indices into sessions). DNS is left alone: its queries can look so. */
-		if (!want_sample && head[0] >= 1 && head[0] <= 4 && !head[1] && !head[2] && !head[3] && p.k.protocol == IPPROTO_UDP &&
-		    sport != PORT_DNS && dport != PORT_DNS) {
+		if (!want_sample && head[0] >= 1 && head[0] <= 4 && !head[1] && !head[2] && !head[3] &&
+		    p.k.protocol == IPPROTO_UDP && sport != PORT_DNS && dport != PORT_DNS) {
 			__u32 index = (__u32)head[4] | (__u32)head[5] << 8 | (__u32)head[6] << 16 | (__u32)head[7] << 24;
 			__u8 t = head[0];
 
