@@ -350,6 +350,25 @@ impl StreamBuf {
         }
     }
 
+    /// The direction ended (FIN): the hole still open will not be filled by anything that
+    /// comes before its state goes, so it is given up (a gap) and the segments held behind it
+    /// are handed over in order: the messages a short connection sent after a lost segment (a
+    /// call's ACK and BYE behind a lost INVITE, in a capture of one direction) are read. Only
+    /// the first hole: the bytes before a second one could only be told whole messages or
+    /// not by the framer, which runs after.
+    fn give_up_hole(&mut self, room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
+        let base = self.next_seq;
+        let Some(earliest) = self.ooo.iter().map(|(s, _)| *s).min_by_key(|s| s.wrapping_sub(base)) else { return };
+        stats.gaps += 1;
+        self.gaps += 1;
+        stats.discarded_bytes += self.buf.len() as u64;
+        self.buf.clear();
+        self.awaiting = 0;
+        self.mid_message = true;
+        self.next_seq = earliest;
+        self.drain_ooo(room, limits, stats);
+    }
+
     /// `seq` is at or before `next_seq`: drop what was already seen, append the rest.
     fn apply_in_order(&mut self, seq: u32, data: &[u8], room: usize, limits: &StreamLimits, stats: &mut StreamStats) {
         let seen = self.next_seq.wrapping_sub(seq) as usize;
@@ -491,6 +510,11 @@ impl Streams {
         if seg.fin() && !s.closing {
             s.closing = true;
             self.closing.push(key);
+        }
+        if s.closing && !s.ooo.is_empty() {
+            s.give_up_hole(room, &limits, &mut self.stats);
+            self.total = self.total.saturating_sub(s.accounted) + s.held();
+            s.accounted = s.held();
         }
         Some(s)
     }
@@ -738,6 +762,22 @@ mod tests {
         st.push(T, back, &answer(27));
         assert!(drain(st.push(T, key(), &seg(1_000_010, ACK, b"1:y")).unwrap()).is_empty());
         assert_eq!(st.stats.gaps, 2);
+    }
+
+    /// A capture of one direction (no ACKs to tell a loss): the segments after a lost one are
+    /// held while more may come, and handed over when the FIN says nothing will.
+    #[test]
+    fn a_fin_gives_up_the_hole_before_it() {
+        let mut st = Streams::default();
+        st.push(T, key(), &seg(0, SYN, b""));
+        assert_eq!(drain(st.push(T, key(), &seg(1, ACK, b"3:abc")).unwrap()), ["3:abc"]);
+        // Bytes 6..13 never captured.
+        assert!(drain(st.push(T, key(), &seg(13, ACK, b"2:ok")).unwrap()).is_empty());
+        assert!(drain(st.push(T, key(), &seg(17, ACK, b"2:by")).unwrap()).is_empty());
+        let s = st.push(T, key(), &seg(21, ACK | FIN, b"1:z")).unwrap();
+        assert!(s.closing());
+        assert_eq!(drain(s), ["2:ok", "2:by", "1:z"]);
+        assert_eq!(st.stats.gaps, 1);
     }
 
     #[test]
