@@ -177,9 +177,12 @@ fn trace_holds_on_the_lab_variants() {
     if !root_or_skip() {
         return;
     }
-    for (prefix, ipv6, eap, tcp) in [("ttr6-", true, true, false), ("ttrt-", false, false, true)] {
+    for (prefix, ipv6, eap, tcp, ike) in
+        [("ttr6-", true, true, false, 2), ("ttrt-", false, false, true, 2), ("ttrk-", false, false, false, 1)]
+    {
         let mut cfg = LabConfig::new(prefix, workdir(prefix));
         cfg.calls = 1;
+        cfg.ike_version = ike;
         cfg.ipv6_outer = ipv6;
         if eap {
             cfg.auth = tuntrace_lab::Auth::Eap;

@@ -169,6 +169,9 @@ pub struct LabConfig {
     /// The OpenVPN server's port (UDP or TCP): 1194 unless a test wants OpenVPN where it is
     /// known by its first packets only, as on 443.
     pub openvpn_port: u16,
+    /// IKE version of the IPsec lab: 2 (the default, as Wi-Fi calling uses) or 1 (Main Mode
+    /// and Quick Mode, PSK only).
+    pub ike_version: u8,
 }
 
 impl LabConfig {
@@ -190,6 +193,7 @@ impl LabConfig {
             workdir: workdir.into(),
             capture: true,
             openvpn_port: openvpn::PORT,
+            ike_version: 2,
         }
     }
 
@@ -222,6 +226,12 @@ impl LabConfig {
                     self.auth.as_str()
                 )));
             }
+        }
+        if !matches!(self.ike_version, 1 | 2) {
+            return Err(LabError::BadConfig(format!("IKE version {}: use 1 or 2", self.ike_version)));
+        }
+        if self.ike_version == 1 && self.auth != Auth::Psk {
+            return Err(LabError::BadConfig("IKEv1: auth eap needs IKEv2 (IKEv1 has no EAP)".into()));
         }
         if self.calls > 50 {
             return Err(LabError::BadConfig(format!("{} calls: the lab places at most 50", self.calls)));
@@ -801,6 +811,14 @@ mod tests {
         cfg.auth = Auth::Eap;
         cfg.tunnel = Tunnel::OpenVpn { tcp: true };
         assert!(matches!(cfg.validate(), Err(LabError::BadConfig(m)) if m.contains("openvpn-tcp: auth eap")));
+        let mut cfg = LabConfig::new("t-", "/tmp");
+        cfg.ike_version = 1;
+        assert!(cfg.validate().is_ok());
+        assert!(crate::strongswan::swanctl_conf_ue(&cfg).contains("version = 1\n"));
+        cfg.auth = Auth::Eap;
+        assert!(matches!(cfg.validate(), Err(LabError::BadConfig(m)) if m.contains("IKEv1 has no EAP")));
+        cfg.ike_version = 3;
+        assert!(matches!(cfg.validate(), Err(LabError::BadConfig(m)) if m.contains("use 1 or 2")));
     }
 
     #[test]
