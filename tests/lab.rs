@@ -721,18 +721,12 @@ fn demo_command_runs_wireguard_and_openvpn() {
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
         // The tunnel itself, as the demo held it to tshark and the daemons: in its report, live
-        // or replayed from the captures; OpenVPN over TCP live (its packets counted, not read),
-        // on the captures' replay.
+        // or replayed from the captures.
         let kind = if scenario == "wireguard" { "wireguard" } else { "openvpn" };
         let tunnels = report["tunnels"].as_array().expect("a tunnels section");
-        if report["source"]["kind"] == "live" && scenario == "openvpn-tcp" {
-            assert!(stderr.contains("compared on the replay of the captures"), "{stderr}");
-            assert!(tunnels.is_empty(), "live reports read no tunnel packets: {tunnels:?}");
-        } else {
-            assert_eq!(tunnels.len(), 1, "{tunnels:?}");
-            assert_eq!(tunnels[0]["kind"], kind);
-            assert_eq!(tunnels[0]["transport"], if scenario == "openvpn-tcp" { "tcp" } else { "udp" });
-        }
+        assert_eq!(tunnels.len(), 1, "{tunnels:?}");
+        assert_eq!(tunnels[0]["kind"], kind);
+        assert_eq!(tunnels[0]["transport"], if scenario == "openvpn-tcp" { "tcp" } else { "udp" });
         let i = report["interfaces"].as_array().unwrap().iter().find(|i| i["name"] == tun).expect("the TUN");
         assert_eq!(i["owner"]["comm"], holder, "{i}");
         let truth = GroundTruth::read(&keep.join("truth.json")).unwrap_or_else(|e| panic!("{e}"));

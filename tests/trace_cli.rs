@@ -663,6 +663,134 @@ fn raw_send(fd: &std::os::fd::OwnedFd, data: &[u8]) {
     assert_eq!(n, data.len() as isize, "{}", std::io::Error::last_os_error());
 }
 
+/// A TCP stream made in namespace `ns` (a thread enters it to connect; the socket stays there),
+/// without Nagle's delay: each write goes out as it is made.
+fn tcp_to(ns: &str, to: &str) -> std::net::TcpStream {
+    let (ns, to) = (ns.to_string(), to.to_string());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("netns file");
+        // SAFETY: setns(2) on this thread only, with a namespace fd we opened.
+        assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+        let s = std::net::TcpStream::connect(to.as_str()).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    })
+    .join()
+    .unwrap()
+}
+
+/// A TCP listener made in namespace `ns`.
+fn tcp_listen(ns: &str, at: &str) -> std::net::TcpListener {
+    let (ns, at) = (ns.to_string(), at.to_string());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("netns file");
+        // SAFETY: setns(2) on this thread only, with a namespace fd we opened.
+        assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+        std::net::TcpListener::bind(at.as_str()).unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// OpenVPN over TCP traced live: the kernel follows each direction's records (a 2-byte length,
+/// then the packet) across segments and counts them as replay of tcpdump's capture of the same
+/// interface does: a record's head split over two segments (in its length, in P_DATA_V2's peer
+/// ID), many records in one write (one GSO segment on veth), control records sampled for the
+/// session IDs.
+#[test]
+fn openvpn_over_tcp_records_are_counted_live() {
+    use std::io::{Read, Write};
+    if !root_or_skip() {
+        return;
+    }
+    let net = Net::new("t");
+    let file = temp("openvpn-tcp.pcap");
+    let listener = tcp_listen(&net.b, "198.18.9.2:1194");
+    let mut dump = Command::new("ip")
+        .args(["netns", "exec", &net.a, "tcpdump", "-i", &net.dev, "-U", "-n", "-w"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpdump");
+    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let t = Tracer::start(&net.a, &["-i", &net.dev]);
+    let record = |first: u8, body: &[u8]| {
+        let mut r = ((body.len() + 1) as u16).to_be_bytes().to_vec();
+        r.push(first);
+        r.extend_from_slice(body);
+        r
+    };
+    let (csid, ssid) =
+        ([0x1d, 0x4a, 0x3f, 0x29, 0xe4, 0x3c, 0x0a, 0xb1], [0x52, 0x02, 0x88, 0x5e, 0x6e, 0x10, 0xd8, 0x38]);
+    let reset = |first: u8, sid: &[u8]| {
+        let mut b = sid.to_vec();
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0x0f, 0, 2]);
+        record(first, &b)
+    };
+    let data = |n: usize| {
+        let mut b = vec![0, 0, 7];
+        b.extend((0..n).map(|i| (i * 7) as u8));
+        record(0x48, &b)
+    };
+    let mut c = tcp_to(&net.a, "198.18.9.2:1194");
+    let (mut srv, _) = listener.accept().unwrap();
+    let pause = || std::thread::sleep(Duration::from_millis(30));
+    c.write_all(&reset(0x38, &csid)).unwrap();
+    pause();
+    srv.write_all(&reset(0x40, &ssid)).unwrap();
+    pause();
+    let mut control = csid.to_vec();
+    control.extend_from_slice(&[0, 0, 0, 0, 1]);
+    control.extend((0..120).map(|i| i as u8));
+    c.write_all(&record(0x20, &control)).unwrap();
+    pause();
+    // A data record whose length is split, then one split inside the peer ID.
+    let d = data(300);
+    c.write_all(&d[..1]).unwrap();
+    pause();
+    c.write_all(&d[1..]).unwrap();
+    pause();
+    let d = data(90);
+    c.write_all(&d[..4]).unwrap();
+    pause();
+    c.write_all(&d[4..]).unwrap();
+    pause();
+    // Twenty records in one write, then ten from the server.
+    let burst: Vec<u8> = (0..20).flat_map(|i| data(100 + 60 * i)).collect();
+    c.write_all(&burst).unwrap();
+    let burst: Vec<u8> = (0..10).flat_map(|i| data(1300 - 100 * i)).collect();
+    srv.write_all(&burst).unwrap();
+    pause();
+    // Each side reads everything before it closes (unread data would make the close a RST).
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut sink = Vec::new();
+    srv.read_to_end(&mut sink).unwrap();
+    drop(srv);
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(back.len(), 19 + (0..10).map(|i| 6 + 1300 - 100 * i).sum::<usize>());
+    let control_len = 3 + control.len();
+    assert_eq!(sink.len(), 19 + control_len + 306 + 96 + (0..20).map(|i| 6 + 100 + 60 * i).sum::<usize>());
+    std::thread::sleep(Duration::from_millis(1500));
+    let (r, _) = t.stop();
+    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
+    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
+    dump.wait().unwrap();
+    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    let live = tunnels_of(&r, "openvpn");
+    assert_eq!(live.len(), 1, "{live:#?}");
+    assert_eq!(live, tunnels_of(&captured, "openvpn"), "live against replay of tcpdump's capture");
+    assert_eq!(live[0]["transport"], "tcp");
+    let o = &live[0]["openvpn"];
+    assert_eq!((o["control_packets"].as_u64(), o["data_packets"].as_u64()), (Some(3), Some(32)), "{o}");
+    assert!(r.malformed.is_empty(), "samples with holes between them are not damage: {:?}", r.malformed);
+    let _ = std::fs::remove_file(&file);
+}
+
 /// OpenVPN off port 1194 is told by its first datagram, live as in replay: a flow that begins
 /// with a client's reset is counted as OpenVPN from that datagram on, one whose first datagram
 /// only has a reset's first byte (1 in 256 of random ones) stays a plain UDP flow, though the

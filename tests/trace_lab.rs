@@ -414,6 +414,7 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
         (tuntrace_lab::Tunnel::WireGuard, "wireguard", "wireguard-go", "ttrw-", 1194),
         (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttro-", 1194),
         (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttrp-", 443),
+        (tuntrace_lab::Tunnel::OpenVpn { tcp: true }, "openvpn", "openvpn", "ttrc-", 1194),
     ] {
         let mut cfg = LabConfig::new(prefix, workdir(prefix));
         cfg.tunnel = tunnel;

@@ -216,6 +216,46 @@ struct {
 	__type(value, struct tt_ovpn_ports);
 } ovpn_ports SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TT_MAX_OVPN_FLOWS);
+	__type(key, struct tt_ovpn_key);
+	__type(value, struct tt_ovpn_stream);
+} ovpn_tcp SEC(".maps");
+
+/* A new esp_sas entry is built here, off the stack (its layout, with a plain word where the
+ * entry has its lock): the OpenVPN-over-TCP walk calls esp_count from a function of its own,
+ * and the two frames together must fit 512 bytes. */
+struct esp_init {
+	__u32 lock_word;
+	__u32 first_seq;
+	__u32 last_seq;
+	__u32 _pad0;
+	__u64 packets;
+	__u64 bytes;
+	__u64 gaps;
+	__u64 repeats;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 reordered;
+	__u64 window;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct esp_init);
+} esp_new SEC(".maps");
+
+/* The OpenVPN-over-TCP walk's stream key, off the stack for the same reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tt_ovpn_key);
+} ovpn_key_new SEC(".maps");
+
 /* A PKT record is built here: too large for the 512-byte stack. */
 struct pkt_scratch {
 	struct tt_pkt_rec rec;
@@ -1102,17 +1142,20 @@ static __always_inline void esp_count(const struct pkt *p, __u32 ifindex, __u8 d
 	struct tt_esp_val *v = bpf_map_lookup_elem(&esp_sas, &k);
 
 	if (!v) {
-		struct tt_esp_val nv;
+		__u32 zero = 0;
+		struct esp_init *nv = bpf_map_lookup_elem(&esp_new, &zero);
 
-		__builtin_memset(&nv, 0, sizeof(nv));
-		nv.first_seq = seq;
-		nv.last_seq = seq;
-		nv.packets = 1;
-		nv.bytes = len;
-		nv.first_ns = now;
-		nv.last_ns = now;
-		nv.window = 1;
-		if (!bpf_map_update_elem(&esp_sas, &k, &nv, BPF_NOEXIST))
+		if (!nv)
+			return;
+		__builtin_memset(nv, 0, sizeof(*nv));
+		nv->first_seq = seq;
+		nv->last_seq = seq;
+		nv->packets = 1;
+		nv->bytes = len;
+		nv->first_ns = now;
+		nv->last_ns = now;
+		nv->window = 1;
+		if (!bpf_map_update_elem(&esp_sas, &k, nv, BPF_NOEXIST))
 			return;
 		/* Another CPU inserted it first: count into that entry. */
 		v = bpf_map_lookup_elem(&esp_sas, &k);
@@ -1434,6 +1477,147 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
 	return 2;
 }
 
+/* Records walked in one segment (a GSO segment of 64 KB holds about 45 full-size ones). */
+#define TT_OVPN_TCP_STEPS 128
+
+/*
+ * OpenVPN over TCP 1194: each record (a 2-byte length, then a packet as over UDP) counted as
+ * replay counts it, from the stream's own framing followed segment by segment: a record's head
+ * (length, opcode byte, P_DATA_V2's peer ID) may straddle two segments and is gathered in the
+ * stream's state. A retransmission is skipped; a hole or an overlap puts the direction out of
+ * step until a segment starts with what reads as a record head. Returns 1 when a control record
+ * starts in the segment (sampled: userspace reads the session IDs).
+ */
+struct ovpn_tcp_args {
+	__u64 now;
+	__u32 ifindex;
+	__u32 payload;
+	__u32 plen;
+	__u32 dir;
+};
+
+/* A global function: the verifier checks it once, on its own, instead of its walk in every
+ * state of tc_handle's paths (which passed the million-instruction limit). */
+__noinline int ovpn_tcp_count(struct __sk_buff *skb, const struct pkt *p, const struct ovpn_tcp_args *a)
+{
+	__u32 zero = 0;
+	struct tt_ovpn_key *k = bpf_map_lookup_elem(&ovpn_key_new, &zero);
+	__be32 seq_be;
+
+	if (!skb || !p || !a || !k)
+		return 0;
+	__u32 ifindex = a->ifindex, payload = a->payload, plen = a->plen;
+	__u8 dir = a->dir;
+	__u64 now = a->now;
+
+	if (bpf_skb_load_bytes(skb, p->l4_off + 4, &seq_be, 4))
+		return 0;
+	__u32 seq = bpf_ntohl(seq_be);
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = p->k.family;
+	k->sport = p->k.sport;
+	k->dport = p->k.dport;
+	__builtin_memcpy(k->src, p->k.src, 16);
+	__builtin_memcpy(k->dst, p->k.dst, 16);
+
+	struct tt_ovpn_stream *st = bpf_map_lookup_elem(&ovpn_tcp, k);
+
+	if (!st) {
+		/* The first data seen of this direction: a connection's first bytes start a record;
+		 * a stream picked up mid-way is checked below like one out of step. */
+		struct tt_ovpn_stream ns;
+
+		__builtin_memset(&ns, 0, sizeof(ns));
+		ns.next_seq = seq;
+		ns.lost = 1;
+		bpf_map_update_elem(&ovpn_tcp, k, &ns, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&ovpn_tcp, k);
+		if (!st)
+			return 0;
+	}
+	if (seq != st->next_seq) {
+		if ((__s32)(seq - st->next_seq) < 0 && (__s32)(seq + plen - st->next_seq) <= 0)
+			return 0; /* all of it followed already: a retransmission */
+		st->lost = 1;
+	}
+	st->next_seq = seq + plen;
+	if (st->lost) {
+		__u8 h[3] = {};
+
+		/* A record starts here if the length is one and the opcode byte names a message. */
+		if (plen < 3 || bpf_skb_load_bytes(skb, payload, h, 3))
+			return 0;
+		__u32 len = (__u32)h[0] << 8 | h[1];
+
+		if (len < 4 || (h[2] >> 3) < 1 || (h[2] >> 3) > 11)
+			return 0;
+		st->lost = 0;
+		st->body = 0;
+		st->have = 0;
+	}
+	int control = 0;
+	__u32 off = 0;
+
+	for (int i = 0; i < TT_OVPN_TCP_STEPS; i++) {
+		if (off >= plen)
+			break;
+		if (st->body) {
+			__u32 take = plen - off < st->body ? plen - off : st->body;
+
+			off += take;
+			st->body -= take;
+			continue;
+		}
+		__u32 have = st->have;
+
+		if (have > 5)
+			have = 0;
+		__u32 n = 6 - have;
+
+		if (n > plen - off)
+			n = plen - off;
+		__u8 h[6];
+		int bad = 0;
+
+		/* The head so far, then its next bytes, each to its own place (constant offsets). */
+		__builtin_memcpy(h, st->head, 6);
+#pragma unroll
+		for (int j = 0; j < 6; j++) {
+			if (j >= have && j < have + n && bpf_skb_load_bytes(skb, payload + off + (j - have), &h[j], 1))
+				bad = 1;
+		}
+		if (bad) {
+			st->lost = 1;
+			break;
+		}
+		__builtin_memcpy(st->head, h, 6);
+		off += n;
+		have += n;
+		st->have = have;
+		if (have < 6)
+			break; /* the head goes on in the next segment */
+		__u32 len = (__u32)h[0] << 8 | h[1];
+		__u8 first = h[2];
+		__u8 op = first >> 3;
+
+		if (len < 4 || op < 1 || op > 11) {
+			st->lost = 1;
+			break;
+		}
+		__u32 peer = op == 9 ? (__u32)h[3] << 16 | (__u32)h[4] << 8 | h[5] : 0;
+
+		esp_count(p, ifindex, dir, TT_ESP_OVPN_TCP, first, peer, 0, len + 2, now);
+		if (op != 6 && op != 9)
+			control = 1;
+		st->body = len - 4;
+		st->have = 0;
+	}
+	if (off < plen)
+		st->lost = 1; /* more records than one pass walks: out of step until the next start */
+	return control;
+}
+
 /*
  * tcx on a traced interface: exact per-flow counts (egress: with the socket and the candidate
  * sender), ESP per SA, and the one sample of each IKE or SIP packet. Sampling only here is what
@@ -1536,6 +1720,12 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		__u8 op = head[0] >> 3;
 
 		if (op < 1 || op > 11 || !ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))
+			return TCX_NEXT;
+		want_sample = 1;
+	} else if (p.k.protocol == IPPROTO_TCP && (sport == PORT_OPENVPN || dport == PORT_OPENVPN)) {
+		struct ovpn_tcp_args a = { .now = now, .ifindex = ifindex, .payload = payload, .plen = plen, .dir = dir };
+
+		if (!ovpn_tcp_count(skb, &p, &a))
 			return TCX_NEXT;
 		want_sample = 1;
 	} else if (plen >= 8) {

@@ -66,6 +66,7 @@
 #define TT_ESP_GENEVE 7 /* Geneve (UDP 6081): spi = VNI */
 #define TT_ESP_GRE 8 /* GRE (IP protocol 47): spi = key or PPTP call ID, msg = TT_GRE_* bits */
 #define TT_ESP_IPIP 9 /* IP in IP (protocols 4, 41): spi = 0, msg = the protocol */
+#define TT_ESP_OVPN_TCP 10 /* OpenVPN over TCP 1194, per record: as TT_ESP_OVPN, bytes with the record's 2-byte length */
 #define TT_GRE_KEY 1
 #define TT_GRE_PPTP 2
 #define TT_GRE_ERSPAN 4
@@ -306,6 +307,16 @@ struct tt_ovpn_key {
  * pays one bit test (a datagram whose first byte may start a reset is looked up anyway). */
 struct tt_ovpn_ports {
 	__u64 bits[1024];
+};
+
+/* `ovpn_tcp` (LRU, keyed by tt_ovpn_key as the segment goes): where the kernel stands in one
+ * direction of an OpenVPN-over-TCP stream, whose packets are records behind a 2-byte length. */
+struct tt_ovpn_stream {
+	__u32 next_seq;     /* the sequence number after the last byte followed */
+	__u32 body;         /* bytes of the current record still to come after its head */
+	__u8 have;          /* bytes of the next record's head gathered so far (0-5) */
+	__u8 lost;          /* out of step (a hole, an overlap): waiting for a segment that starts a record */
+	__u8 head[6];       /* that head: the length, the opcode byte, 3 more (P_DATA_V2's peer ID) */
 };
 
 #define TT_OVPN_CANDIDATE 1

@@ -46,6 +46,8 @@ pub const ESP_GENEVE: u8 = 7;
 pub const ESP_GRE: u8 = 8;
 /// IP in IP: `msg` is the protocol (4: IPv4 inside, 41: IPv6).
 pub const ESP_IPIP: u8 = 9;
+/// OpenVPN over TCP 1194, per record (bytes with the record's 2-byte length).
+pub const ESP_OVPN_TCP: u8 = 10;
 /// `ovpn_flows` values: a flow the kernel counts as OpenVPN until userspace says it is not.
 pub const OVPN_CANDIDATE: u32 = 1;
 pub const OVPN_NOT: u32 = 2;
@@ -94,6 +96,9 @@ pub const MAP_ESP_SAS: &str = "esp_sas";
 pub const MAP_SCRATCH: &str = "scratch";
 pub const MAP_OVPN_FLOWS: &str = "ovpn_flows";
 pub const MAP_OVPN_PORTS: &str = "ovpn_ports";
+pub const MAP_OVPN_TCP: &str = "ovpn_tcp";
+/// `ovpn_tcp`'s value (`struct tt_ovpn_stream`): where a direction's record framing stands.
+pub const OVPN_STREAM_BYTES: u32 = 16;
 /// `ovpn_ports`' one value: a bit per UDP port.
 pub const OVPN_PORTS_BYTES: u32 = 8192;
 

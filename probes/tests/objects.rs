@@ -89,6 +89,10 @@ fn tracer_object_has_the_expected_maps() {
         (MAP_ESP_SAS, (1, sz(size_of::<EspKey>()), sz(size_of::<EspVal>()))),
         (MAP_OVPN_FLOWS, (9, sz(size_of::<OvpnKey>()), u32s)),
         (MAP_OVPN_PORTS, (2, u32s, OVPN_PORTS_BYTES)),
+        (MAP_OVPN_TCP, (9, sz(size_of::<OvpnKey>()), OVPN_STREAM_BYTES)),
+        // Per-CPU room for a new esp_sas entry and an OpenVPN stream key, off the stack.
+        ("esp_new", (6, u32s, sz(size_of::<EspVal>()))),
+        ("ovpn_key_new", (6, u32s, sz(size_of::<OvpnKey>()))),
         // The record and its data, rounded up to the record's 8-byte alignment.
         (MAP_SCRATCH, (6, u32s, (sz(size_of::<PktRec>()) + MAX_SNAPLEN).next_multiple_of(8))),
     ]

@@ -145,15 +145,9 @@ pub fn run(opts: &Options) -> Result<Outcome, String> {
         bad.extend(truth.check_report_interfaces(&report));
     }
     // The report's WireGuard indices and OpenVPN session IDs and counts against tshark's
-    // reading of the wire and the daemons' (nothing to hold for the IPsec scenario). A live
-    // session lists WireGuard and OpenVPN over UDP, not OpenVPN over TCP (docs/limitations.md):
-    // for that one the captures taken beside it are replayed for this.
-    if live && opts.scenario == (Tunnel::OpenVpn { tcp: true }) {
-        progress("the tunnel's identifiers and counts compared on the replay of the captures (live, OpenVPN over TCP is counted, not read)");
-        bad.extend(truth.check_report_tunnels(&report_from_truth(&truth)));
-    } else {
-        bad.extend(truth.check_report_tunnels(&report));
-    }
+    // reading of the wire and the daemons' (nothing to hold for the IPsec scenario), live or
+    // replayed.
+    bad.extend(truth.check_report_tunnels(&report));
     progress(&format!("done in {:.1} s", start.elapsed().as_secs_f64()));
     if opts.keep.is_none() {
         let _ = std::fs::remove_dir_all(&workdir);

@@ -185,6 +185,9 @@ pub enum CountedTunnel {
     Wireguard(u8),
     /// OpenVPN over UDP, by its first byte (opcode in the top five bits, key ID below).
     Openvpn(u8),
+    /// OpenVPN over TCP, per record, by its packet's first byte; bytes count the record's
+    /// 2-byte length in, as replay does.
+    OpenvpnTcp(u8),
     /// GTP-U, by message type (255 G-PDU, 1 and 2 echo, 26 error indication, 254 end marker…).
     GtpU(u8),
     Vxlan,
@@ -208,7 +211,7 @@ impl CountedTunnel {
         use crate::report::TunnelKind;
         match self {
             CountedTunnel::Wireguard(_) => TunnelKind::Wireguard,
-            CountedTunnel::Openvpn(_) => TunnelKind::Openvpn,
+            CountedTunnel::Openvpn(_) | CountedTunnel::OpenvpnTcp(_) => TunnelKind::Openvpn,
             CountedTunnel::GtpU(_) => TunnelKind::GtpU,
             CountedTunnel::Vxlan => TunnelKind::Vxlan,
             CountedTunnel::Geneve => TunnelKind::Geneve,
@@ -222,17 +225,25 @@ impl CountedTunnel {
         match self {
             CountedTunnel::Wireguard(m)
             | CountedTunnel::Openvpn(m)
+            | CountedTunnel::OpenvpnTcp(m)
             | CountedTunnel::GtpU(m)
             | CountedTunnel::Gre(m) => m,
             CountedTunnel::Vxlan | CountedTunnel::Geneve | CountedTunnel::IpInIp(_) => 0,
         }
     }
 
-    /// From the report's kind and the message byte; `None` for a kind never counted so.
-    pub fn from_kind(kind: crate::report::TunnelKind, msg: u8) -> Option<CountedTunnel> {
+    /// Carried over TCP (its ends are a TCP flow's).
+    pub fn tcp(self) -> bool {
+        matches!(self, CountedTunnel::OpenvpnTcp(_))
+    }
+
+    /// From the report's kind, the message byte and whether it went over TCP; `None` for a
+    /// kind never counted so.
+    pub fn from_kind(kind: crate::report::TunnelKind, msg: u8, tcp: bool) -> Option<CountedTunnel> {
         use crate::report::TunnelKind;
         Some(match kind {
             TunnelKind::Wireguard => CountedTunnel::Wireguard(msg),
+            TunnelKind::Openvpn if tcp => CountedTunnel::OpenvpnTcp(msg),
             TunnelKind::Openvpn => CountedTunnel::Openvpn(msg),
             TunnelKind::GtpU => CountedTunnel::GtpU(msg),
             TunnelKind::Vxlan => CountedTunnel::Vxlan,

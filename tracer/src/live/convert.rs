@@ -491,6 +491,7 @@ impl Converter {
         let tunnel = match k.encap {
             abi::ESP_WG => Some(CountedTunnel::Wireguard(k.msg)),
             abi::ESP_OVPN => Some(CountedTunnel::Openvpn(k.msg)),
+            abi::ESP_OVPN_TCP => Some(CountedTunnel::OpenvpnTcp(k.msg)),
             abi::ESP_GTPU => Some(CountedTunnel::GtpU(k.msg)),
             abi::ESP_VXLAN => Some(CountedTunnel::Vxlan),
             abi::ESP_GENEVE => Some(CountedTunnel::Geneve),

@@ -401,14 +401,17 @@ impl Aggregator {
         // The ends as [`Aggregator::udp_tunnel`] keys them: without ports where those vary per
         // inner flow or are the protocol's own on both sides.
         let (src, dst) = match kind {
-            CountedTunnel::Wireguard(_) | CountedTunnel::Openvpn(_) => {
+            CountedTunnel::Wireguard(_) | CountedTunnel::Openvpn(_) | CountedTunnel::OpenvpnTcp(_) => {
                 (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport))
             }
             _ => (End::Ip(e.src, 0), End::Ip(e.dst, 0)),
         };
         let ports = (e.sport, e.dport);
-        let in_ip = matches!(kind, CountedTunnel::Gre(_) | CountedTunnel::IpInIp(_));
-        let transport = if in_ip { TunnelTransport::Ip } else { TunnelTransport::Udp };
+        let transport = match kind {
+            CountedTunnel::Gre(_) | CountedTunnel::IpInIp(_) => TunnelTransport::Ip,
+            CountedTunnel::OpenvpnTcp(_) => TunnelTransport::Tcp,
+            _ => TunnelTransport::Udp,
+        };
         let Some(i) = self.tunnel_ported(pk, tk, transport, src, dst, ports, pk.count, pk.wire_len) else {
             return;
         };
@@ -431,7 +434,7 @@ impl Aggregator {
                 };
                 self.wireguard(i, pk, src, dst, m);
             }
-            CountedTunnel::Openvpn(b) => {
+            CountedTunnel::Openvpn(b) | CountedTunnel::OpenvpnTcp(b) => {
                 let opcode = b >> 3;
                 let p = openvpn::Packet {
                     opcode,
@@ -573,15 +576,23 @@ impl Aggregator {
                 |rec| recs.push(openvpn::parse(&rec[2..]).map(|p| (p, rec.len() as u64))),
             );
         }
+        // A live source samples only the segments where control records start (the kernel
+        // counts every record): its stream has holes by design, and what does not frame
+        // there is not damage.
+        let sampled = pk.count == 0;
         for _ in 0..garbage {
-            self.bad(Malformed::new("openvpn stream not framable"));
+            if !sampled {
+                self.bad(Malformed::new("openvpn stream not framable"));
+            }
         }
         let (src, dst) = (End::Ip(e.src, e.sport), End::Ip(e.dst, e.dport));
         for r in recs {
             let (p, len) = match r {
                 Ok(x) => x,
                 Err(m) => {
-                    self.bad(m);
+                    if !sampled {
+                        self.bad(m);
+                    }
                     continue;
                 }
             };

@@ -312,6 +312,7 @@ impl Aggregator {
         let proto = match c.kind {
             CountedTunnel::Gre(_) => crate::decode::tunnel::PROTO_GRE,
             CountedTunnel::IpInIp(k) => crate::decode::tunnel::ip_in_ip_proto(k),
+            CountedTunnel::OpenvpnTcp(_) => flows::TCP,
             _ => flows::UDP,
         };
         let (fkey, a_src) = FlowKey::new(idx as u32, proto, c.src, c.sport, c.dst, c.dport);

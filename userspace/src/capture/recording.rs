@@ -205,6 +205,9 @@ pub enum Recorded {
         bytes: u64,
         first_ns: Option<i64>,
         last_ns: Option<i64>,
+        /// Carried over TCP (OpenVPN's TCP form); absent (false) in recordings before it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tcp: bool,
     },
     Loss {
         at_ns: i64,
@@ -367,6 +370,7 @@ impl Recorded {
                     bytes: c.bytes,
                     first_ns: c.first.map(ns),
                     last_ns: c.last.map(ns),
+                    tcp: c.kind.tcp(),
                 }
             }
             Event::Loss(l) => Recorded::Loss {
@@ -543,6 +547,7 @@ impl Recorded {
                 bytes,
                 first_ns,
                 last_ns,
+                tcp,
             } => Event::Tunnel(Box::new(TunnelCounters {
                 at: t(*at_ns),
                 mode: mode(*total),
@@ -551,7 +556,7 @@ impl Recorded {
                 kind: crate::report::TunnelKind::ALL
                     .iter()
                     .find(|k| k.as_str() == tunnel)
-                    .and_then(|&k| CountedTunnel::from_kind(k, *msg))?,
+                    .and_then(|&k| CountedTunnel::from_kind(k, *msg, *tcp))?,
                 index: *index,
                 src: *src,
                 sport: *sport,
@@ -772,9 +777,15 @@ mod tests {
             tunnel(CountedTunnel::GtpU(255), 0x1000, (2152, 2152)),
             tunnel(CountedTunnel::Vxlan, 42, (51_000, 4789)),
             tunnel(CountedTunnel::Gre(crate::event::GRE_PPTP), 9, (0, 0)),
+            tunnel(CountedTunnel::OpenvpnTcp(0x48), 7, (40_001, 1194)),
+            tunnel(CountedTunnel::Openvpn(0x48), 7, (40_002, 1194)),
             Event::Tick(at),
         ];
         let recorded: Vec<Recorded> = events.iter().map(|e| Recorded::of(e).unwrap()).collect();
+        let json = String::from_utf8(encode(&recorded)).unwrap();
+        // OpenVPN's TCP form is said; the UDP form and the other kinds stay as they were.
+        assert_eq!(json.matches(r#""tcp":true"#).count(), 1, "{json}");
+        assert!(!json.contains(r#""tcp":false"#));
         let back = decode(&encode(&recorded)).unwrap();
         assert_eq!(back, recorded);
         for (e, r) in events.iter().zip(&back) {
