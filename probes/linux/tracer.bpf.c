@@ -1539,19 +1539,33 @@ __noinline int ovpn_tcp_count(struct __sk_buff *skb, const struct pkt *p, const 
 	if (seq != st->next_seq) {
 		if ((__s32)(seq - st->next_seq) < 0 && (__s32)(seq + plen - st->next_seq) <= 0)
 			return 0; /* all of it followed already: a retransmission */
+		/* A hole, or old bytes with new ones behind (rare: the sender repacked a
+		 * retransmission); the walk starts at a segment's start only, which keeps it simple
+		 * enough for the verifier to check. */
 		st->lost = 1;
 	}
 	st->next_seq = seq + plen;
 	if (st->lost) {
-		__u8 h[3] = {};
+		__u8 h[6] = {};
 
-		/* A record starts here if the length is one and the opcode byte names a message. */
-		if (plen < 3 || bpf_skb_load_bytes(skb, payload, h, 3))
+		/* Back in step only at a segment that starts with a whole record the framing can
+		 * check: a length and an opcode, the record ending at the segment's end or where
+		 * another such head starts. (Any two bytes and an opcode byte read as a head one time
+		 * in three: the body of a record cut by the hole must not.) */
+		if (plen < 7 || bpf_skb_load_bytes(skb, payload, h, 3))
 			return 0;
 		__u32 len = (__u32)h[0] << 8 | h[1];
 
-		if (len < 4 || (h[2] >> 3) < 1 || (h[2] >> 3) > 11)
+		if (len < 4 || (h[2] >> 3) < 1 || (h[2] >> 3) > 11 || len + 2 > plen)
 			return 0;
+		if (len + 2 < plen) {
+			if (len + 5 > plen || bpf_skb_load_bytes(skb, payload + len + 2, h + 3, 3))
+				return 0;
+			__u32 next = (__u32)h[3] << 8 | h[4];
+
+			if (next < 4 || (h[5] >> 3) < 1 || (h[5] >> 3) > 11)
+				return 0;
+		}
 		st->lost = 0;
 		st->body = 0;
 		st->have = 0;
