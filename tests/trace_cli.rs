@@ -699,13 +699,28 @@ fn tcp_listen(ns: &str, at: &str) -> std::net::TcpListener {
 /// session IDs.
 #[test]
 fn openvpn_over_tcp_records_are_counted_live() {
+    openvpn_over_tcp("t", 1194, None);
+}
+
+/// OpenVPN over TCP on 443 is told by the stream's first record (a client's reset), as replay
+/// tells it; a stream whose first record only has a reset's opcode byte stays a plain TCP flow,
+/// though the kernel counted it as a candidate until userspace had read that segment.
+#[test]
+fn openvpn_over_tcp_off_its_port_is_told_by_its_first_record() {
+    openvpn_over_tcp("p", 443, Some(9443));
+}
+
+/// One OpenVPN-over-TCP session to `port` (and a look-alike stream to `other`) traced on a veth
+/// beside tcpdump; the live tunnel must equal the capture's replay.
+fn openvpn_over_tcp(tag: &str, port: u16, other: Option<u16>) {
     use std::io::{Read, Write};
     if !root_or_skip() {
         return;
     }
-    let net = Net::new("t");
-    let file = temp("openvpn-tcp.pcap");
-    let listener = tcp_listen(&net.b, "198.18.9.2:1194");
+    let net = Net::new(tag);
+    let file = temp(&format!("openvpn-tcp-{port}.pcap"));
+    let listener = tcp_listen(&net.b, &format!("198.18.9.2:{port}"));
+    let decoy = other.map(|o| tcp_listen(&net.b, &format!("198.18.9.2:{o}")));
     let mut dump = Command::new("ip")
         .args(["netns", "exec", &net.a, "tcpdump", "-i", &net.dev, "-U", "-n", "-w"])
         .arg(&file)
@@ -736,7 +751,7 @@ fn openvpn_over_tcp_records_are_counted_live() {
         b.extend((0..n).map(|i| (i * 7) as u8));
         record(0x48, &b)
     };
-    let mut c = tcp_to(&net.a, "198.18.9.2:1194");
+    let mut c = tcp_to(&net.a, &format!("198.18.9.2:{port}"));
     let (mut srv, _) = listener.accept().unwrap();
     let pause = || std::thread::sleep(Duration::from_millis(30));
     c.write_all(&reset(0x38, &csid)).unwrap();
@@ -765,6 +780,26 @@ fn openvpn_over_tcp_records_are_counted_live() {
     let burst: Vec<u8> = (0..10).flat_map(|i| data(1300 - 100 * i)).collect();
     srv.write_all(&burst).unwrap();
     pause();
+    // The look-alike: a reset's length and opcode byte, then bytes no reset has, then what
+    // would be data records.
+    if let (Some(o), Some(l)) = (other, decoy.as_ref()) {
+        let mut d = tcp_to(&net.a, &format!("198.18.9.2:{o}"));
+        let (mut ds, _) = l.accept().unwrap();
+        let mut fake = vec![0, 17, 0x38];
+        fake.extend_from_slice(&[
+            0x9a, 0x11, 0xe3, 0x7c, 0x42, 0x05, 0xd9, 0x61, 0xf0, 0x2b, 0x88, 0x13, 0x57, 0xa4, 0xce, 7,
+        ]);
+        d.write_all(&fake).unwrap();
+        pause();
+        for _ in 0..4 {
+            d.write_all(&data(50)).unwrap();
+            pause();
+        }
+        d.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        ds.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), fake.len() + 4 * 56);
+    }
     // Each side reads everything before it closes (unread data would make the close a RST).
     c.shutdown(std::net::Shutdown::Write).unwrap();
     let mut sink = Vec::new();
@@ -788,6 +823,10 @@ fn openvpn_over_tcp_records_are_counted_live() {
     let o = &live[0]["openvpn"];
     assert_eq!((o["control_packets"].as_u64(), o["data_packets"].as_u64()), (Some(3), Some(32)), "{o}");
     assert!(r.malformed.is_empty(), "samples with holes between them are not damage: {:?}", r.malformed);
+    if let Some(o) = other {
+        let f = r.flows.iter().find(|f| f.dport == Some(o) || f.sport == Some(o)).expect("the look-alike flow");
+        assert_eq!(f.app.to_string(), "other", "{f:?}");
+    }
     let _ = std::fs::remove_file(&file);
 }
 

@@ -408,13 +408,14 @@ fn trace_reports_wireguard_and_openvpn_tunnels() {
     if !root_or_skip() {
         return;
     }
-    // OpenVPN twice: on its own port, and on 443, where only its first packet tells it (the
-    // kernel counts the flow from that packet on, userspace reads it as replay does).
+    // OpenVPN over UDP and over TCP, each on its own port and on 443, where only its first packet
+    // tells it (the kernel counts the flow from that packet on, userspace reads it as replay does).
     for (tunnel, kind, daemon, prefix, port) in [
         (tuntrace_lab::Tunnel::WireGuard, "wireguard", "wireguard-go", "ttrw-", 1194),
         (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttro-", 1194),
         (tuntrace_lab::Tunnel::OpenVpn { tcp: false }, "openvpn", "openvpn", "ttrp-", 443),
         (tuntrace_lab::Tunnel::OpenVpn { tcp: true }, "openvpn", "openvpn", "ttrc-", 1194),
+        (tuntrace_lab::Tunnel::OpenVpn { tcp: true }, "openvpn", "openvpn", "ttrq-", 443),
     ] {
         let mut cfg = LabConfig::new(prefix, workdir(prefix));
         cfg.tunnel = tunnel;

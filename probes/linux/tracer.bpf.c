@@ -1434,7 +1434,7 @@ static __always_inline int ovpn_port(const struct tt_ovpn_ports *m, __u16 port)
  * (opcode 1, 7 or 10, key ID 0, long enough for the session ID, acknowledgements and packet ID),
  * both directions at once, and counted until userspace, which reads that datagram's sample as
  * replay reads one, says it was not (TT_OVPN_NOT). 2 for the datagram that made it a candidate. */
-static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u32 plen)
+static __always_inline int ovpn_flow(const struct pkt *p, __u8 first, int room)
 {
 	__u32 zero = 0;
 	struct tt_ovpn_ports *ports = bpf_map_lookup_elem(&ovpn_ports, &zero);
@@ -1442,8 +1442,8 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
 	if (!ports)
 		return 0;
 	/* Opcode 1, 7 or 10 (a client's hard reset), key ID 0, room for the session ID, the
-	 * acknowledgement count and the packet ID. */
-	int reset = (head[0] == 0x08 || head[0] == 0x38 || head[0] == 0x50) && plen >= 14;
+	 * acknowledgement count and the packet ID (`room`: the caller's test, per transport). */
+	int reset = (first == 0x08 || first == 0x38 || first == 0x50) && room;
 
 	if (!reset && !ovpn_port(ports, p->k.sport) && !ovpn_port(ports, p->k.dport))
 		return 0;
@@ -1452,6 +1452,7 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
 
 	__builtin_memset(&k, 0, sizeof(k));
 	k.family = p->k.family;
+	k.proto = p->k.protocol;
 	k.sport = p->k.sport;
 	k.dport = p->k.dport;
 	__builtin_memcpy(k.src, p->k.src, 16);
@@ -1488,6 +1489,24 @@ static __always_inline int ovpn_flow(const struct pkt *p, const __u8 *head, __u3
  * step until a segment starts with what reads as a record head. Returns 1 when a control record
  * starts in the segment (sampled: userspace reads the session IDs).
  */
+/* Is this TCP segment (with payload) OpenVPN's? On port 1194 always (1); elsewhere when its
+ * flow began with a record that may be a client's reset (2 for that segment, 1 after it): every
+ * later segment of such a flow is walked, whatever its first bytes, so the framing holds. */
+static __always_inline int tcp_openvpn(struct __sk_buff *skb, const struct pkt *p, __u32 payload, __u32 plen)
+{
+	if (p->k.sport == PORT_OPENVPN || p->k.dport == PORT_OPENVPN)
+		return 1;
+	if (p->k.sport == PORT_DNS || p->k.dport == PORT_DNS)
+		return 0;
+	__u8 head[8] = {};
+
+	load_head(skb, payload, plen, head);
+	__u32 rlen = (__u32)head[0] << 8 | head[1];
+	__u8 op = head[2] >> 3;
+
+	return ovpn_flow(p, op >= 1 && op <= 11 ? head[2] : 0, plen >= 3 && rlen >= 12 && rlen + 2 <= plen);
+}
+
 struct ovpn_tcp_args {
 	__u64 now;
 	__u32 ifindex;
@@ -1516,6 +1535,7 @@ __noinline int ovpn_tcp_count(struct __sk_buff *skb, const struct pkt *p, const 
 
 	__builtin_memset(k, 0, sizeof(*k));
 	k->family = p->k.family;
+	k->proto = p->k.protocol;
 	k->sport = p->k.sport;
 	k->dport = p->k.dport;
 	__builtin_memcpy(k->src, p->k.src, 16);
@@ -1708,6 +1728,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	__u32 plen = skb->len > payload ? skb->len - payload : 0;
 	__u16 sport = p.k.sport, dport = p.k.dport;
 	int want_sample = 0;
+	int ovpn = 0;
 
 	if (p.k.protocol == IPPROTO_UDP && (sport == PORT_NATT || dport == PORT_NATT)) {
 		__u8 head[8] = {};
@@ -1736,12 +1757,12 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 		if (op < 1 || op > 11 || !ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))
 			return TCX_NEXT;
 		want_sample = 1;
-	} else if (p.k.protocol == IPPROTO_TCP && (sport == PORT_OPENVPN || dport == PORT_OPENVPN)) {
+	} else if (p.k.protocol == IPPROTO_TCP && (ovpn = tcp_openvpn(skb, &p, payload, plen))) {
 		struct ovpn_tcp_args a = { .now = now, .ifindex = ifindex, .payload = payload, .plen = plen, .dir = dir };
 
-		if (!ovpn_tcp_count(skb, &p, &a))
+		if (!ovpn_tcp_count(skb, &p, &a) && ovpn != 2)
 			return TCX_NEXT;
-		want_sample = 1;
+		want_sample = ovpn;
 	} else if (plen >= 8) {
 		__u8 head[8] = {};
 
@@ -1756,9 +1777,9 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 				return TCX_NEXT;
 			}
 			/* OpenVPN on another port: a flow that began with a client's reset. */
-			int ovpn = sport != PORT_DNS && dport != PORT_DNS && head[0] >> 3 >= 1 && head[0] >> 3 <= 11 ?
-					   ovpn_flow(&p, head, plen) :
-					   0;
+			ovpn = sport != PORT_DNS && dport != PORT_DNS && head[0] >> 3 >= 1 && head[0] >> 3 <= 11 ?
+				       ovpn_flow(&p, head[0], plen >= 14) :
+				       0;
 
 			if (ovpn) {
 				if (!ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))

@@ -288,14 +288,15 @@ struct tt_sender_val {
 	__u64 first_ns;     /* first send seen */
 };
 
-/* `ovpn_flows` (LRU): UDP flows off port 1194 that began with what may be an OpenVPN client's
- * hard reset (key ID 0), one key per direction. The kernel inserts TT_OVPN_CANDIDATE and from
+/* `ovpn_flows` (LRU): UDP and TCP flows off port 1194 that began with what may be an OpenVPN
+ * client's hard reset (key ID 0), one key per direction. The kernel inserts TT_OVPN_CANDIDATE and from
  * then on counts the flow's datagrams as OpenVPN messages (esp_sas, TT_ESP_OVPN) and samples
  * its control messages; userspace reads the reset sample with replay's test and, when it is not
  * one, writes TT_OVPN_NOT: the kernel stops, and userspace drops what was counted meanwhile. */
 struct tt_ovpn_key {
 	__u8 family;        /* 4 or 6 */
-	__u8 _pad0[3];
+	__u8 proto;         /* 17 (UDP) or 6 (TCP: the reset is the stream's first record) */
+	__u8 _pad0[2];
 	__u16 sport;        /* host order, as the packet goes */
 	__u16 dport;
 	__u8 src[16];

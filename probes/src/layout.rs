@@ -281,12 +281,15 @@ pub struct EspKey {
     pub dst: [u8; 16],
 }
 
-/// `ovpn_flows` key: one direction of a UDP flow off port 1194 that began as OpenVPN may.
+/// `ovpn_flows` key: one direction of a UDP or TCP flow off port 1194 that began as OpenVPN
+/// may (`ovpn_tcp`'s too).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OvpnKey {
     pub family: u8,
-    pub _pad0: [u8; 3],
+    /// 17 or 6.
+    pub proto: u8,
+    pub _pad0: [u8; 2],
     pub sport: u16,
     pub dport: u16,
     pub src: [u8; 16],
@@ -489,6 +492,7 @@ mod tests {
         assert_eq!(offset_of!(EspVal, window), 72);
 
         assert_eq!(size_of::<OvpnKey>(), 40);
+        assert_eq!(offset_of!(OvpnKey, proto), 1);
         assert_eq!(offset_of!(OvpnKey, sport), 4);
         assert_eq!(offset_of!(OvpnKey, dport), 6);
         assert_eq!(offset_of!(OvpnKey, src), 8);

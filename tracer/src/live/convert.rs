@@ -462,7 +462,7 @@ impl Converter {
     fn esp(&mut self, e: &EspCount, at: Timestamp, out: &mut Batch, last: &mut HashMap<EspKey, EspCount>) {
         let k = &e.key;
         let prev = last.remove(k);
-        if k.encap == abi::ESP_OVPN && !self.openvpn_counted(k) {
+        if matches!(k.encap, abi::ESP_OVPN | abi::ESP_OVPN_TCP) && !self.openvpn_counted(k) {
             // Held back (its totals stay where they were) until the flow's first datagram is
             // read; a flow that was not OpenVPN stays held back for good.
             if let Some(p) = prev {
@@ -549,7 +549,9 @@ impl Converter {
         if k.sport == OPENVPN_PORT || k.dport == OPENVPN_PORT {
             return true;
         }
-        let key = OvpnKey { family: k.family, _pad0: [0; 3], sport: k.sport, dport: k.dport, src: k.src, dst: k.dst };
+        let proto = if k.encap == abi::ESP_OVPN_TCP { 6 } else { 17 };
+        let key =
+            OvpnKey { family: k.family, proto, _pad0: [0; 2], sport: k.sport, dport: k.dport, src: k.src, dst: k.dst };
         self.openvpn_flows.contains(&key) || self.openvpn_flows.contains(&key.reversed())
     }
 }
@@ -557,19 +559,32 @@ impl Converter {
 /// OpenVPN's own UDP port, where the kernel counts without asking.
 const OPENVPN_PORT: u16 = 1194;
 
-/// A sampled datagram's flow (as it went) and whether its payload is an OpenVPN client's first
-/// packet. `None` when the sample is not a UDP datagram (cut before its header, or damaged).
+/// A sampled datagram's or segment's flow (as it went) and whether it starts as an OpenVPN
+/// client's first packet does (over TCP: the first record). `None` when the sample is not UDP
+/// or TCP (cut before its header, or damaged).
 fn openvpn_start(data: &[u8]) -> Option<(OvpnKey, bool)> {
+    use tuntrace_core::decode::{ip as dip, openvpn};
     let ip = match data.first()? >> 4 {
-        4 => tuntrace_core::decode::ip::parse_v4(data).ok()?,
-        6 => tuntrace_core::decode::ip::parse_v6(data).ok()?,
+        4 => dip::parse_v4(data).ok()?,
+        6 => dip::parse_v6(data).ok()?,
         _ => return None,
     };
-    if ip.proto != 17 || ip.frag.is_some_and(|f| f.offset != 0) {
+    if ip.frag.is_some_and(|f| f.offset != 0) {
         return None;
     }
-    let (sport, dport, payload) = tuntrace_core::decode::ip::udp(ip.payload).ok()?;
-    let mut key = OvpnKey { sport, dport, ..Default::default() };
+    let (sport, dport, reset) = match ip.proto {
+        17 => {
+            let (sport, dport, payload) = dip::udp(ip.payload).ok()?;
+            (sport, dport, openvpn::looks_like_client_reset(payload))
+        }
+        6 => {
+            let seg = dip::tcp(ip.payload).ok()?;
+            let rec = openvpn::tcp_record_len(seg.payload).and_then(|n| seg.payload.get(2..n));
+            (seg.sport, seg.dport, rec.is_some_and(openvpn::looks_like_client_reset))
+        }
+        _ => return None,
+    };
+    let mut key = OvpnKey { proto: ip.proto, sport, dport, ..Default::default() };
     match (ip.src, ip.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             key.family = 4;
@@ -583,7 +598,7 @@ fn openvpn_start(data: &[u8]) -> Option<(OvpnKey, bool)> {
         }
         _ => return None,
     }
-    Some((key, tuntrace_core::decode::openvpn::looks_like_client_reset(payload)))
+    Some((key, reset))
 }
 
 #[cfg(test)]
