@@ -663,6 +663,34 @@ fn raw_send(fd: &std::os::fd::OwnedFd, data: &[u8]) {
     assert_eq!(n, data.len() as isize, "{}", std::io::Error::last_os_error());
 }
 
+/// tcpdump writing what interface `iface` of namespace `ns` sees to `file`, started and
+/// listening before this returns.
+struct Dump(std::process::Child);
+
+impl Dump {
+    fn start(ns: &str, iface: &str, file: &std::path::Path) -> Dump {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "tcpdump", "-i", iface, "-U", "-n", "-w"])
+            .arg(file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump");
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+        assert!(line.contains("listening on"), "tcpdump: {line}");
+        Dump(child)
+    }
+
+    /// Stop it (SIGINT: it flushes the file) and wait for it.
+    fn stop(mut self) {
+        // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        self.0.wait().unwrap();
+    }
+}
+
 /// A TCP stream made in namespace `ns` (a thread enters it to connect; the socket stays there),
 /// without Nagle's delay: each write goes out as it is made.
 fn tcp_to(ns: &str, to: &str) -> std::net::TcpStream {
@@ -721,17 +749,7 @@ fn openvpn_over_tcp(tag: &str, port: u16, other: Option<u16>) {
     let file = temp(&format!("openvpn-tcp-{port}.pcap"));
     let listener = tcp_listen(&net.b, &format!("198.18.9.2:{port}"));
     let decoy = other.map(|o| tcp_listen(&net.b, &format!("198.18.9.2:{o}")));
-    let mut dump = Command::new("ip")
-        .args(["netns", "exec", &net.a, "tcpdump", "-i", &net.dev, "-U", "-n", "-w"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump");
-    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let dump = Dump::start(&net.a, &net.dev, &file);
     let t = Tracer::start(&net.a, &["-i", &net.dev]);
     let record = |first: u8, body: &[u8]| {
         let mut r = ((body.len() + 1) as u16).to_be_bytes().to_vec();
@@ -812,9 +830,7 @@ fn openvpn_over_tcp(tag: &str, port: u16, other: Option<u16>) {
     assert_eq!(sink.len(), 19 + control_len + 306 + 96 + (0..20).map(|i| 6 + 100 + 60 * i).sum::<usize>());
     std::thread::sleep(Duration::from_millis(1500));
     let (r, _) = t.stop();
-    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
-    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
-    dump.wait().unwrap();
+    dump.stop();
     let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
     let live = tunnels_of(&r, "openvpn");
     assert_eq!(live.len(), 1, "{live:#?}");
@@ -842,17 +858,7 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     let net = Net::new("o");
     let file = temp("openvpn-443.pcap");
     let sinks: Vec<UdpSocket> = [8443, 9443].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
-    let mut dump = Command::new("ip")
-        .args(["netns", "exec", &net.a, "tcpdump", "-i", "lo", "-U", "-n", "-w"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump");
-    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let dump = Dump::start(&net.a, "lo", &file);
     let t = Tracer::start(&net.a, &["-i", "lo"]);
     let sid = [0x1d, 0x4a, 0x3f, 0x29, 0xe4, 0x3c, 0x0a, 0xb1];
     // A client's hard reset (no HMAC: no acks, message packet ID 0), a control message, data.
@@ -884,9 +890,7 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     assert_eq!(got, sent, "the sinks read every datagram");
     std::thread::sleep(Duration::from_millis(1500));
     let (r, _) = t.stop();
-    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
-    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
-    dump.wait().unwrap();
+    dump.stop();
     let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
     let live = tunnels_of(&r, "openvpn");
     assert_eq!(live.len(), 1, "{live:#?}");
@@ -917,17 +921,7 @@ fn tunnels_are_counted_by_identifier_live() {
     let net = Net::new("u");
     let file = temp("udp-tunnels.pcap");
     let sinks: Vec<UdpSocket> = [2152, 4789, 6081].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
-    let mut dump = Command::new("ip")
-        .args(["netns", "exec", &net.a, "tcpdump", "-i", "lo", "-U", "-n", "-w"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tcpdump");
-    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("listening on"), "tcpdump: {line}");
+    let dump = Dump::start(&net.a, "lo", &file);
     let t = Tracer::start(&net.a, &["-i", "lo"]);
     let inner = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 40_000, 9, b"data");
     let mut ether = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
@@ -983,9 +977,7 @@ fn tunnels_are_counted_by_identifier_live() {
     assert_eq!(got, sent, "the sinks read every datagram");
     std::thread::sleep(Duration::from_millis(1500));
     let (r, _) = t.stop();
-    // SAFETY: kill(2) on the tcpdump we started (ip netns exec execs it: the pid is its own).
-    unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
-    dump.wait().unwrap();
+    dump.stop();
     let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
     let kinds = [
         ("gtp-u", &["00001000", "00002000", "00000000"][..]),

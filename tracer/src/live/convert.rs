@@ -810,6 +810,34 @@ mod tests {
             .collect()
     }
 
+    /// OpenVPN over TCP off 1194: the segment that made the flow a candidate is read as
+    /// replay reads a stream's first record.
+    #[test]
+    fn openvpn_over_tcp_is_told_by_its_first_record() {
+        let tcp4 = |payload: &[u8]| {
+            let total = (40 + payload.len()) as u16;
+            let mut b = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1];
+            b[2..4].copy_from_slice(&total.to_be_bytes());
+            b.extend_from_slice(&40000u16.to_be_bytes());
+            b.extend_from_slice(&443u16.to_be_bytes());
+            b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+            b.extend_from_slice(payload);
+            b
+        };
+        let mut reset = vec![0, 17, 0x38, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0];
+        reset.extend_from_slice(&[0x0f, 0x00, 0x02]);
+        let (key, yes) = openvpn_start(&tcp4(&reset)).unwrap();
+        assert!(yes);
+        assert_eq!((key.proto, key.sport, key.dport, key.family), (6, 40000, 443, 4));
+        let mut fake = vec![0, 17, 0x38];
+        fake.extend_from_slice(&[
+            0x9a, 0x11, 0xe3, 0x7c, 0x42, 0x05, 0xd9, 0x61, 0xf0, 0x2b, 0x88, 0x13, 0x57, 0xa4, 0xce, 7,
+        ]);
+        assert!(!openvpn_start(&tcp4(&fake)).unwrap().1);
+        // A record cut by the sample: not one to take.
+        assert!(!openvpn_start(&tcp4(&reset[..10])).unwrap().1);
+    }
+
     /// OpenVPN off port 1194: the kernel counts a candidate flow from its first datagram on;
     /// its counts pass once that datagram reads as a client's reset, and a candidate whose
     /// first datagram does not is held back for good and named for the kernel.
