@@ -1489,18 +1489,16 @@ static __always_inline int ovpn_flow(const struct pkt *p, __u8 first, int room)
  * step until a segment starts with what reads as a record head. Returns 1 when a control record
  * starts in the segment (sampled: userspace reads the session IDs).
  */
-/* Is this TCP segment (with payload) OpenVPN's? On port 1194 always (1); elsewhere when its
- * flow began with a record that may be a client's reset (2 for that segment, 1 after it): every
- * later segment of such a flow is walked, whatever its first bytes, so the framing holds. */
-static __always_inline int tcp_openvpn(struct __sk_buff *skb, const struct pkt *p, __u32 payload, __u32 plen)
+/* Is this TCP segment (with payload; `head` its first 8 bytes) OpenVPN's? On port 1194 always
+ * (1); elsewhere when its flow began with a record that may be a client's reset (2 for that
+ * segment, 1 after it): every later segment of such a flow is walked, whatever its first bytes,
+ * so the framing holds. */
+static __always_inline int tcp_openvpn(const struct pkt *p, const __u8 *head, __u32 plen)
 {
 	if (p->k.sport == PORT_OPENVPN || p->k.dport == PORT_OPENVPN)
 		return 1;
 	if (p->k.sport == PORT_DNS || p->k.dport == PORT_DNS)
 		return 0;
-	__u8 head[8] = {};
-
-	load_head(skb, payload, plen, head);
 	__u32 rlen = (__u32)head[0] << 8 | head[1];
 	__u8 op = head[2] >> 3;
 
@@ -1729,11 +1727,12 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	__u16 sport = p.k.sport, dport = p.k.dport;
 	int want_sample = 0;
 	int ovpn = 0;
+	/* The payload's first 8 bytes (zeros past its end), read once: every branch below but
+	 * IKE's and SIP's ports looks at them. */
+	__u8 head[8] = {};
 
+	load_head(skb, payload, plen, head);
 	if (p.k.protocol == IPPROTO_UDP && (sport == PORT_NATT || dport == PORT_NATT)) {
-		__u8 head[8] = {};
-
-		load_head(skb, payload, plen, head);
 		__u32 w0 = (__u32)head[0] << 24 | (__u32)head[1] << 16 | (__u32)head[2] << 8 | head[3];
 		__u32 w1 = (__u32)head[4] << 24 | (__u32)head[5] << 16 | (__u32)head[6] << 8 | head[7];
 
@@ -1749,24 +1748,18 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u8 dir)
 	} else if (sport == PORT_SIP || dport == PORT_SIP || sport == PORT_SIPS || dport == PORT_SIPS) {
 		want_sample = 1;
 	} else if (p.k.protocol == IPPROTO_UDP && (sport == PORT_OPENVPN || dport == PORT_OPENVPN) && plen >= 1) {
-		__u8 head[8] = {};
-
-		load_head(skb, payload, plen, head);
 		__u8 op = head[0] >> 3;
 
 		if (op < 1 || op > 11 || !ovpn_count(&p, ifindex, dir, head, plen, skb->len, now))
 			return TCX_NEXT;
 		want_sample = 1;
-	} else if (p.k.protocol == IPPROTO_TCP && (ovpn = tcp_openvpn(skb, &p, payload, plen))) {
+	} else if (p.k.protocol == IPPROTO_TCP && (ovpn = tcp_openvpn(&p, head, plen))) {
 		struct ovpn_tcp_args a = { .now = now, .ifindex = ifindex, .payload = payload, .plen = plen, .dir = dir };
 
 		if (!ovpn_tcp_count(skb, &p, &a) && ovpn != 2)
 			return TCX_NEXT;
 		want_sample = ovpn;
 	} else if (plen >= 8) {
-		__u8 head[8] = {};
-
-		load_head(skb, payload, plen, head);
 		if (p.k.protocol == IPPROTO_UDP) {
 			__u8 msg = 0;
 			__u32 id = 0;
