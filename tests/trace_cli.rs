@@ -298,6 +298,17 @@ fn udp_in(ns: &str, bind: &str) -> UdpSocket {
     .unwrap()
 }
 
+/// Read `n` datagrams from `sink` (2 s at most for each): the sender's were all delivered.
+fn read_n(sink: &UdpSocket, n: usize) {
+    let mut got = 0;
+    let mut buf = [0u8; 2048];
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    while got < n && sink.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, n, "the sink read every datagram");
+}
+
 /// Send `n` datagrams from namespace `ns` to `dst:port`, where a socket of the traced namespace
 /// listens (so no ICMP error comes back to be counted too).
 fn send_udp(ns: &str, dst: &str, port: u16, n: usize, payload: &[u8]) {
@@ -491,13 +502,7 @@ fn loopback_packets_count_once() {
     let sink = udp_in(&net.a, "127.0.0.1:5060");
     let t = Tracer::start(&net.a, &["-i", "lo"]);
     send_udp(&net.a, "127.0.0.1", 5060, 20, OPTIONS);
-    let mut got = 0;
-    let mut buf = [0u8; 2048];
-    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    while got < 20 && sink.recv(&mut buf).is_ok() {
-        got += 1;
-    }
-    assert_eq!(got, 20, "the sink read every datagram");
+    read_n(&sink, 20);
     std::thread::sleep(Duration::from_millis(1500));
     let (r, _) = t.stop();
     assert_eq!(sip_packets(&r), 20, "{:?}", r.flows);
@@ -535,13 +540,7 @@ fn ipv6_extension_headers_are_walked_live() {
     for _ in 0..20 {
         s.send_to(OPTIONS, "[::1]:5060").unwrap();
     }
-    let mut got = 0;
-    let mut buf = [0u8; 2048];
-    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    while got < 20 && sink.recv(&mut buf).is_ok() {
-        got += 1;
-    }
-    assert_eq!(got, 20, "the sink read every datagram");
+    read_n(&sink, 20);
     std::thread::sleep(Duration::from_millis(1500));
     let (r, _) = t.stop();
     let flows: Vec<_> = r.flows.iter().filter(|f| f.dst == "::1" || f.src == "::1").collect();
@@ -689,6 +688,31 @@ impl Dump {
         unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
         self.0.wait().unwrap();
     }
+}
+
+/// A lo session in a namespace of its own: UDP sinks on 127.0.0.1 `ports`, tcpdump and the
+/// tracer on lo, then `send` (given the namespace; it returns how many datagrams it sent to the
+/// sinks, which must read them all). Returns the live report and the replay of tcpdump's
+/// capture of the same packets.
+fn traced_on_lo(tag: &str, ports: &[u16], send: impl FnOnce(&Net) -> usize) -> (Report, Report) {
+    let net = Net::new(tag);
+    let file = temp(&format!("lo-{tag}.pcap"));
+    let sinks: Vec<UdpSocket> = ports.iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
+    let dump = Dump::start(&net.a, "lo", &file);
+    let t = Tracer::start(&net.a, &["-i", "lo"]);
+    let sent = send(&net);
+    let mut buf = [0u8; 2048];
+    for k in sinks.iter() {
+        k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    }
+    let got: usize = sinks.iter().map(|k| std::iter::from_fn(|| k.recv(&mut buf).ok()).count()).sum();
+    assert_eq!(got, sent, "the sinks read every datagram");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (live, _) = t.stop();
+    dump.stop();
+    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    let _ = std::fs::remove_file(&file);
+    (live, captured)
 }
 
 /// A TCP stream made in namespace `ns` (a thread enters it to connect; the socket stays there),
@@ -855,11 +879,6 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     if !root_or_skip() {
         return;
     }
-    let net = Net::new("o");
-    let file = temp("openvpn-443.pcap");
-    let sinks: Vec<UdpSocket> = [8443, 9443].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
-    let dump = Dump::start(&net.a, "lo", &file);
-    let t = Tracer::start(&net.a, &["-i", "lo"]);
     let sid = [0x1d, 0x4a, 0x3f, 0x29, 0xe4, 0x3c, 0x0a, 0xb1];
     // A client's hard reset (no HMAC: no acks, message packet ID 0), a control message, data.
     let mut reset = vec![0x38];
@@ -869,29 +888,19 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     control.extend_from_slice(&sid);
     control.extend_from_slice(&[0, 0, 0, 0, 1, 0x16, 3, 1, 0, 5]);
     let data = [0x48, 0, 0, 7, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
-    let a = udp_in(&net.a, "127.0.0.1:0");
-    let b = udp_in(&net.a, "127.0.0.1:0");
-    let mut sent = 0;
-    for d in [&reset[..], &control, &data, &data, &data] {
-        a.send_to(d, "127.0.0.1:8443").unwrap();
-        sent += 1;
-    }
     // The reset's first byte, then bytes no OpenVPN packet has; then what would be data.
     let noise = [0x38, 0x9a, 0x11, 0xe3, 0x7c, 0x42, 0x05, 0xd9, 0x61, 0xf0, 0x2b, 0x88, 0x13, 0x57, 0xa4, 0xce];
-    for d in [&noise[..], &data, &data, &data, &data] {
-        b.send_to(d, "127.0.0.1:9443").unwrap();
-        sent += 1;
-    }
-    let mut buf = [0u8; 256];
-    for k in sinks.iter() {
-        k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    }
-    let got: usize = sinks.iter().map(|k| std::iter::from_fn(|| k.recv(&mut buf).ok()).count()).sum();
-    assert_eq!(got, sent, "the sinks read every datagram");
-    std::thread::sleep(Duration::from_millis(1500));
-    let (r, _) = t.stop();
-    dump.stop();
-    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    let (r, captured) = traced_on_lo("o", &[8443, 9443], |net| {
+        let a = udp_in(&net.a, "127.0.0.1:0");
+        let b = udp_in(&net.a, "127.0.0.1:0");
+        for d in [&reset[..], &control, &data, &data, &data] {
+            a.send_to(d, "127.0.0.1:8443").unwrap();
+        }
+        for d in [&noise[..], &data, &data, &data, &data] {
+            b.send_to(d, "127.0.0.1:9443").unwrap();
+        }
+        10
+    });
     let live = tunnels_of(&r, "openvpn");
     assert_eq!(live.len(), 1, "{live:#?}");
     assert_eq!(live, tunnels_of(&captured, "openvpn"), "live against replay of tcpdump's capture");
@@ -905,7 +914,6 @@ fn openvpn_off_its_port_is_told_by_its_first_datagram() {
     let f = r.flows.iter().find(|f| f.dport == Some(9443) || f.sport == Some(9443)).expect("the 9443 flow");
     assert_eq!(f.packets, 5, "{f:?}");
     assert_eq!(f.app.to_string(), "other", "{f:?}");
-    let _ = std::fs::remove_file(&file);
 }
 
 /// GTP-U, VXLAN, Geneve, GRE and IP in IP traced live: the kernel counts their packets per
@@ -918,67 +926,8 @@ fn tunnels_are_counted_by_identifier_live() {
     if !root_or_skip() {
         return;
     }
-    let net = Net::new("u");
-    let file = temp("udp-tunnels.pcap");
-    let sinks: Vec<UdpSocket> = [2152, 4789, 6081].iter().map(|p| udp_in(&net.a, &format!("127.0.0.1:{p}"))).collect();
-    let dump = Dump::start(&net.a, "lo", &file);
-    let t = Tracer::start(&net.a, &["-i", "lo"]);
     let inner = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 40_000, 9, b"data");
-    let mut ether = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
-    ether.extend_from_slice(&inner);
-    let s = udp_in(&net.a, "127.0.0.1:0");
-    let mut sent = 0;
-    let mut send = |port: u16, d: &[u8]| {
-        s.send_to(d, ("127.0.0.1", port)).unwrap();
-        sent += 1;
-    };
-    for (teid, n) in [(0x1000u32, 3), (0x2000, 2)] {
-        let mut g = vec![0x30, 0xff];
-        g.extend_from_slice(&(inner.len() as u16).to_be_bytes());
-        g.extend_from_slice(&teid.to_be_bytes());
-        g.extend_from_slice(&inner);
-        (0..n).for_each(|_| send(2152, &g));
-    }
-    // An echo request (sequence number flag, TEID 0).
-    send(2152, &[0x32, 1, 0, 4, 0, 0, 0, 0, 0, 7, 0, 0]);
-    let mut v = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
-    v.extend_from_slice(&ether);
-    (0..2).for_each(|_| send(4789, &v));
-    let mut g = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
-    g.extend_from_slice(&ether);
-    (0..4).for_each(|_| send(6081, &g));
-    // GRE with keys 5 and 6 (the second after a checksum word), and PPTP's with call ID 9.
-    let gre = raw_in(&net.a, 47);
-    for (flags, key, n) in [(0x20u8, 5u32, 2), (0xa0, 6, 1)] {
-        let mut b = vec![flags, 0, 0x08, 0x00];
-        if flags & 0x80 != 0 {
-            b.extend_from_slice(&[0, 0, 0, 0]);
-        }
-        b.extend_from_slice(&key.to_be_bytes());
-        b.extend_from_slice(&inner);
-        (0..n).for_each(|_| raw_send(&gre, &b));
-    }
-    let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
-    ppp.extend_from_slice(&inner);
-    let mut b = vec![0x30, 0x01, 0x88, 0x0b];
-    b.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
-    b.extend_from_slice(&9u16.to_be_bytes());
-    b.extend_from_slice(&1u32.to_be_bytes());
-    b.extend_from_slice(&ppp);
-    raw_send(&gre, &b);
-    // IPv4 in IPv4, three times.
-    let ipip = raw_in(&net.a, 4);
-    (0..3).for_each(|_| raw_send(&ipip, &inner));
-    let mut buf = [0u8; 256];
-    for k in sinks.iter() {
-        k.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-    }
-    let got: usize = sinks.iter().map(|k| std::iter::from_fn(|| k.recv(&mut buf).ok()).count()).sum();
-    assert_eq!(got, sent, "the sinks read every datagram");
-    std::thread::sleep(Duration::from_millis(1500));
-    let (r, _) = t.stop();
-    dump.stop();
-    let captured = tuntrace_core::replay::replay_files(std::slice::from_ref(&file));
+    let (r, captured) = traced_on_lo("u", &[2152, 4789, 6081], |net| send_tunnels(net, &inner));
     let kinds = [
         ("gtp-u", &["00001000", "00002000", "00000000"][..]),
         ("vxlan", &["42"]),
@@ -1012,5 +961,56 @@ fn tunnels_are_counted_by_identifier_live() {
         let t = r.tunnels.iter().find(|t| t.kind.as_str() == kind).unwrap();
         assert!(t.pid.is_some(), "{kind}: the sender's: {t:?}");
     }
-    let _ = std::fs::remove_file(&file);
+}
+
+/// The packets of [`tunnels_are_counted_by_identifier_live`], sent from namespace `net.a` over
+/// lo, each carrying `inner`: GTP-U, VXLAN and Geneve to the sinks (their count returned), GRE,
+/// PPTP and IP in IP from raw sockets.
+fn send_tunnels(net: &Net, inner: &[u8]) -> usize {
+    let mut ether = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
+    ether.extend_from_slice(inner);
+    let s = udp_in(&net.a, "127.0.0.1:0");
+    let mut sent = 0;
+    let mut send = |port: u16, d: &[u8]| {
+        s.send_to(d, ("127.0.0.1", port)).unwrap();
+        sent += 1;
+    };
+    for (teid, n) in [(0x1000u32, 3), (0x2000, 2)] {
+        let mut g = vec![0x30, 0xff];
+        g.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+        g.extend_from_slice(&teid.to_be_bytes());
+        g.extend_from_slice(inner);
+        (0..n).for_each(|_| send(2152, &g));
+    }
+    // An echo request (sequence number flag, TEID 0).
+    send(2152, &[0x32, 1, 0, 4, 0, 0, 0, 0, 0, 7, 0, 0]);
+    let mut v = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+    v.extend_from_slice(&ether);
+    (0..2).for_each(|_| send(4789, &v));
+    let mut g = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 7, 0];
+    g.extend_from_slice(&ether);
+    (0..4).for_each(|_| send(6081, &g));
+    // GRE with keys 5 and 6 (the second after a checksum word), and PPTP's with call ID 9.
+    let gre = raw_in(&net.a, 47);
+    for (flags, key, n) in [(0x20u8, 5u32, 2), (0xa0, 6, 1)] {
+        let mut b = vec![flags, 0, 0x08, 0x00];
+        if flags & 0x80 != 0 {
+            b.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        b.extend_from_slice(&key.to_be_bytes());
+        b.extend_from_slice(inner);
+        (0..n).for_each(|_| raw_send(&gre, &b));
+    }
+    let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
+    ppp.extend_from_slice(inner);
+    let mut b = vec![0x30, 0x01, 0x88, 0x0b];
+    b.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    b.extend_from_slice(&9u16.to_be_bytes());
+    b.extend_from_slice(&1u32.to_be_bytes());
+    b.extend_from_slice(&ppp);
+    raw_send(&gre, &b);
+    // IPv4 in IPv4, three times.
+    let ipip = raw_in(&net.a, 4);
+    (0..3).for_each(|_| raw_send(&ipip, inner));
+    sent
 }
